@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs the Debian packages Nudge needs, and only those that are missing.
+# Usage: .ci/ensure-deps.sh [build|test|demo]...   (default: build)
+set -euo pipefail
+
+want=(libopenblas-dev zlib1g-dev pkg-config)
+for role in "${@:-build}"; do
+  case "$role" in
+    build) ;;
+    test) want+=(libcmocka-dev valgrind) ;;
+    demo) want+=(dataset-fashion-mnist) ;;
+    *) echo "ensure-deps: unknown role '$role' (build, test, demo)" >&2; exit 2 ;;
+  esac
+done
+
+missing=()
+for pkg in "${want[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "ensure-deps: installing ${missing[*]}" >&2
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then
+  command -v sudo >/dev/null || { echo "ensure-deps: run as root or install sudo to get: ${missing[*]}" >&2; exit 1; }
+  sudo="sudo"
+fi
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

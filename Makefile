@@ -1,0 +1,69 @@
+# The front door. `make demo` and `make test` install what they are missing (Debian packages).
+SWIFT      ?= swift
+CC         ?= cc
+BUILD      := .build/release
+LIB        := $(BUILD)/libnudge.so
+OUT        := .build/c
+CFLAGS     ?= -O2 -g
+WARN       := -std=c99 -Wall -Wextra -Werror -pedantic
+CPPFLAGS   := -Iinclude
+LINK       := -L$(BUILD) -Wl,-rpath,$(abspath $(BUILD)) -lnudge
+SANITIZE   := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+HARNESS    := $(sort $(wildcard Tests/c/test_*.c))
+DATA       ?= /usr/share/datasets/fashion-mnist
+
+.PHONY: all lib header demo test test-swift test-header test-c test-c-sanitizers deps deps-test deps-demo clean
+
+all: lib
+
+deps:
+	@.ci/ensure-deps.sh build
+deps-test:
+	@.ci/ensure-deps.sh build test
+deps-demo:
+	@.ci/ensure-deps.sh build demo
+
+## libnudge.so, release build, Swift runtime linked in statically.
+lib: deps
+	$(SWIFT) build -c release --product nudge
+
+## Regenerates include/nudge.h from the Swift ABI sources.
+header:
+	$(SWIFT) build -c release --product nudge-header
+	$(BUILD)/nudge-header Sources/NudgeABI include/nudge-prologue.txt include/nudge.h
+
+## The main job: train on Fashion-MNIST from C, save, reload, predict.
+demo: deps-demo lib
+	@mkdir -p $(OUT)
+	$(CC) $(WARN) $(CFLAGS) $(CPPFLAGS) examples/fashion_mnist.c -o $(OUT)/fashion_mnist $(LINK)
+	$(OUT)/fashion_mnist $(DATA) $(OUT)/fashion.nudge
+
+## Every test: Swift unit tests, header and symbol checks, the C harness (plain and sanitized).
+test: deps-test lib test-swift test-header test-c test-c-sanitizers
+
+test-swift:
+	$(SWIFT) test
+
+test-header:
+	$(SWIFT) build -c release --product nudge-header
+	bash Tests/header/check.sh $(LIB)
+
+$(OUT)/%: Tests/c/%.c Tests/c/harness.h include/nudge.h $(LIB)
+	@mkdir -p $(OUT)
+	$(CC) $(WARN) $(CFLAGS) $(CPPFLAGS) $< -o $@ $(LINK) -lcmocka -lpthread -lm
+
+$(OUT)/asan-%: Tests/c/%.c Tests/c/harness.h include/nudge.h $(LIB)
+	@mkdir -p $(OUT)
+	$(CC) $(WARN) -O1 -g $(SANITIZE) $(CPPFLAGS) $< -o $@ $(LINK) -lcmocka -lpthread -lm
+
+test-c: $(patsubst Tests/c/%.c,$(OUT)/%,$(HARNESS))
+	@for t in $^; do echo "== $$t"; NUDGE_TEST_DATA=$(DATA) $$t || exit 1; done
+
+# The harness again under AddressSanitizer, UndefinedBehaviorSanitizer and LeakSanitizer.
+test-c-sanitizers: $(patsubst Tests/c/%.c,$(OUT)/asan-%,$(HARNESS))
+	@for t in $^; do echo "== $$t"; \
+	  ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:halt_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	  NUDGE_TEST_DATA=$(DATA) $$t || exit 1; done
+
+clean:
+	rm -rf .build

@@ -1,0 +1,2 @@
+/* zlib, for gzip-compressed IDX files and the model file's CRC-32 (Debian: zlib1g-dev). */
+#include <zlib.h>

@@ -1,0 +1,168 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import CZlib
+
+/// Samples in memory: features as a row-major `count x featureCount` Float32 matrix, and optionally
+/// one class label per sample.
+public final class Dataset: @unchecked Sendable {
+    public let count: Int
+    public let featureCount: Int
+    let storage: FloatBuffer
+    /// Class labels, one per sample, or nil for unlabelled data.
+    public let labels: [Int32]?
+    /// The labels in memory that stays put for the life of the data set (for C callers).
+    private let labelStorage: UnsafeMutableBufferPointer<Int32>?
+
+    init(count: Int, featureCount: Int, storage: FloatBuffer, labels: [Int32]?) {
+        self.count = count
+        self.featureCount = featureCount
+        self.storage = storage
+        self.labels = labels
+        if let labels {
+            let copy = UnsafeMutableBufferPointer<Int32>.allocate(capacity: max(labels.count, 1))
+            _ = copy.initialize(from: labels)
+            labelStorage = copy
+        } else {
+            labelStorage = nil
+        }
+    }
+
+    deinit { labelStorage?.deallocate() }
+
+    /// The features, row-major.
+    public var features: [Float] { Array(storage.buffer) }
+
+    package var featurePointer: UnsafePointer<Float> { UnsafePointer(storage.pointer) }
+    package var labelPointer: UnsafePointer<Int32>? { labelStorage.map { UnsafePointer($0.baseAddress!) } }
+
+    /// One more than the largest label (0 without labels).
+    public var classCount: Int { Int(labels?.max() ?? -1) + 1 }
+}
+
+/// Reader for IDX files, the format of MNIST and Fashion-MNIST, plain or gzip-compressed.
+public enum IDX {
+    /// The most elements an IDX file may declare (16 GiB of features).
+    public static let maxElements = 1 << 32
+    /// Gzip cannot compress more than about 1032:1, so a file that claims more data than that
+    /// could hold is rejected before anything is allocated for it.
+    static let maxCompressionRatio = 1100
+
+    /// Loads images (any IDX file of unsigned bytes whose first dimension counts samples; the other
+    /// dimensions are flattened into features, scaled to [0, 1]) and, if `labelsPath` is given, a
+    /// one-dimensional IDX file of unsigned byte labels with the same count.
+    public static func load(images imagesPath: String, labels labelsPath: String?) throws(NudgeError) -> Dataset {
+        var images = try IDXFile(path: imagesPath)
+        defer { images.close() }
+        guard images.dimensions.count >= 1 else { throw .format("\(imagesPath): an IDX file of samples needs at least 1 dimension") }
+        let count = images.dimensions[0]
+        let features = images.dimensions.dropFirst().reduce(1, *)
+        guard count > 0, features > 0 else { throw .format("\(imagesPath): dimensions \(images.dimensions) hold no samples") }
+        let storage = try FloatBuffer(count: count * features, zeroed: false)
+        try images.read(count * features) { chunk, offset in
+            let p = storage.pointer + offset
+            for i in 0..<chunk.count { p[i] = Float(chunk[i]) * (1 / 255) }
+        }
+        var labels: [Int32]?
+        if let labelsPath {
+            var file = try IDXFile(path: labelsPath)
+            defer { file.close() }
+            guard file.dimensions.count == 1 else {
+                throw .format("\(labelsPath): a labels file has 1 dimension, this one has \(file.dimensions.count) (\(file.dimensions))")
+            }
+            guard file.dimensions[0] == count else {
+                throw .shape("\(labelsPath) has \(file.dimensions[0]) labels but \(imagesPath) has \(count) samples")
+            }
+            var values = [Int32](repeating: 0, count: count)
+            try file.read(count) { chunk, offset in
+                for i in 0..<chunk.count { values[offset + i] = Int32(chunk[i]) }
+            }
+            labels = values
+        }
+        return Dataset(count: count, featureCount: features, storage: storage, labels: labels)
+    }
+}
+
+/// An open IDX file with its header read.
+private struct IDXFile {
+    let path: String
+    private var file: gzFile?
+    private(set) var dimensions: [Int] = []
+
+    init(path: String) throws(NudgeError) {
+        self.path = path
+        guard !path.isEmpty else { throw .invalid("path is empty") }
+        var info = stat()
+        guard stat(path, &info) == 0 else { throw ioError("cannot open IDX file \(path)") }
+        guard (info.st_mode & S_IFMT) == S_IFREG else { throw NudgeError(.io, "\(path) is not a regular file") }
+        guard let f = gzopen(path, "rb") else { throw ioError("cannot open IDX file \(path)") }
+        file = f
+        var header = [UInt8](repeating: 0, count: 4)
+        try readExactly(&header, "the IDX header")
+        guard header[0] == 0, header[1] == 0 else {
+            close()
+            throw .format("\(path): not an IDX file (the first two bytes are not zero)")
+        }
+        guard header[2] == 0x08 else {
+            close()
+            throw .format("\(path): IDX element type 0x\(String(header[2], radix: 16)) is not supported (only 0x08, unsigned byte)")
+        }
+        let rank = Int(header[3])
+        guard (1...8).contains(rank) else {
+            close()
+            throw .format("\(path): IDX rank \(rank) is outside 1...8")
+        }
+        var dims = [UInt8](repeating: 0, count: 4 * rank)
+        try readExactly(&dims, "the IDX dimensions")
+        var total = 1
+        for d in 0..<rank {
+            let value = Int(dims[4 * d]) << 24 | Int(dims[4 * d + 1]) << 16 | Int(dims[4 * d + 2]) << 8 | Int(dims[4 * d + 3])
+            dimensions.append(value)
+            total = total.multipliedReportingOverflow(by: value).overflow ? Int.max : total * value
+        }
+        let limit = min(IDX.maxElements, Int(info.st_size) * IDX.maxCompressionRatio)
+        guard total <= limit else {
+            close()
+            throw .format("\(path): dimensions \(dimensions) claim \(total) elements, more than a \(info.st_size)-byte file can hold")
+        }
+    }
+
+    mutating func close() {
+        if let file { gzclose(file) }
+        file = nil
+    }
+
+    private mutating func readExactly(_ buffer: inout [UInt8], _ what: String) throws(NudgeError) {
+        let want = buffer.count
+        let got = buffer.withUnsafeMutableBytes { gzread(file, $0.baseAddress, UInt32(want)) }
+        guard got == want else {
+            let reason = got < 0 ? "a read error or corrupt gzip data" : "the file ends early"
+            close()
+            throw .format("\(path): \(reason) while reading \(what)")
+        }
+    }
+
+    /// Reads `count` elements in chunks, calling `body(chunk, offsetOfFirstElement)`; then checks the file ends.
+    mutating func read(_ count: Int, _ body: (UnsafeBufferPointer<UInt8>, Int) -> Void) throws(NudgeError) {
+        var chunk = [UInt8](repeating: 0, count: min(count, 1 << 20))
+        var done = 0
+        while done < count {
+            let want = min(chunk.count, count - done)
+            let got = chunk.withUnsafeMutableBytes { gzread(file, $0.baseAddress, UInt32(want)) }
+            guard got == want else {
+                let reason = got < 0 ? "a read error or corrupt gzip data" : "the file ends early"
+                close()
+                throw .format("\(path): \(reason) after \(done) of \(count) elements")
+            }
+            chunk.withUnsafeBufferPointer { body(UnsafeBufferPointer(rebasing: $0[0..<want]), done) }
+            done += want
+        }
+        var extra: UInt8 = 0
+        guard gzread(file, &extra, 1) == 0 else {
+            close()
+            throw .format("\(path): there is data after the \(count) elements the header declares")
+        }
+    }
+}

@@ -1,0 +1,117 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// How wrong the network is: the cost C averaged over the samples of a batch.
+/// Raw values are the C ABI's `nudge_loss` codes.
+public enum Loss: Int32, Sendable, CaseIterable {
+    /// Chosen from the output activation: softmax -> softmax cross-entropy,
+    /// sigmoid -> sigmoid binary cross-entropy, anything else -> mean squared error.
+    case auto = 0
+    /// C = (1/n) sum over samples and outputs of (a - y)^2: the classic "how wrong are we".
+    case meanSquaredError = 1
+    /// C = -(1/n) sum y log softmax(z), for one class per sample. Needs a softmax output layer.
+    case softmaxCrossEntropy = 2
+    /// C = -(1/n) sum [y log a + (1 - y) log(1 - a)], a = sigmoid(z), for independent labels.
+    /// Needs a sigmoid output layer.
+    case sigmoidBinaryCrossEntropy = 3
+
+    /// A stable lower-case name, such as `"mse"`.
+    public var name: String {
+        switch self {
+        case .auto: "auto"
+        case .meanSquaredError: "mse"
+        case .softmaxCrossEntropy: "softmax_cross_entropy"
+        case .sigmoidBinaryCrossEntropy: "sigmoid_binary_cross_entropy"
+        }
+    }
+
+    /// The concrete loss for a network whose output layer uses `output`; fails for pairs that do not fit.
+    public func resolved(for output: Activation) throws(NudgeError) -> Loss {
+        switch self {
+        case .auto:
+            switch output {
+            case .softmax: return .softmaxCrossEntropy
+            case .sigmoid: return .sigmoidBinaryCrossEntropy
+            default: return .meanSquaredError
+            }
+        case .meanSquaredError:
+            return self
+        case .softmaxCrossEntropy:
+            guard output == .softmax else {
+                throw .invalid("loss softmax_cross_entropy needs a softmax output layer; the output layer is \(output.name)")
+            }
+            return self
+        case .sigmoidBinaryCrossEntropy:
+            guard output == .sigmoid else {
+                throw .invalid("loss sigmoid_binary_cross_entropy needs a sigmoid output layer; the output layer is \(output.name)")
+            }
+            return self
+        }
+    }
+
+    /// The loss summed over `rows` samples (the caller divides by the sample count), computed from the
+    /// output layer's activations `a` and weighted sums `z`. When `delta` is given it receives
+    /// `scale` x dC/dz for the output layer, ready for backpropagation. `self` must be resolved.
+    func sum(outputs a: UnsafePointer<Float>, sums z: UnsafePointer<Float>, targets y: UnsafePointer<Float>,
+             rows: Int, width: Int, activation: Activation,
+             delta: UnsafeMutablePointer<Float>?, scale: Float) -> Double {
+        var total = 0.0
+        switch self {
+        case .auto, .meanSquaredError:
+            for i in 0..<(rows * width) {
+                let d = a[i] - y[i]
+                total += Double(d * d)
+                delta?[i] = 2 * d * scale
+            }
+            if let delta { activation.backpropagate(delta, outputs: a, rows: rows, width: width) }
+        case .softmaxCrossEntropy:
+            for r in 0..<rows {
+                let zr = z + r * width, yr = y + r * width, ar = a + r * width
+                var top = -Float.infinity
+                for j in 0..<width { top = max(top, zr[j]) }
+                var sumExp = 0.0, ySum: Float = 0
+                for j in 0..<width { sumExp += Double(expf(zr[j] - top)); ySum += yr[j] }
+                let logSum = Double(top) + log(sumExp)
+                for j in 0..<width where yr[j] != 0 { total -= Double(yr[j]) * (Double(zr[j]) - logSum) }
+                if let delta {
+                    let dr = delta + r * width
+                    for j in 0..<width { dr[j] = (ar[j] * ySum - yr[j]) * scale }
+                }
+            }
+        case .sigmoidBinaryCrossEntropy:
+            for i in 0..<(rows * width) {
+                let zi = Double(z[i]), yi = Double(y[i])
+                total += max(zi, 0) - zi * yi + log1p(exp(-abs(zi)))
+                delta?[i] = (a[i] - y[i]) * scale
+            }
+        }
+        return total
+    }
+}
+
+/// How many of `rows` outputs match their targets: the largest output against the largest target
+/// for two or more outputs, both on the same side of 0.5 for a single output.
+func countCorrect(outputs a: UnsafePointer<Float>, targets y: UnsafePointer<Float>, rows: Int, width: Int) -> Int {
+    var correct = 0
+    if width == 1 {
+        for r in 0..<rows where (a[r] >= 0.5) == (y[r] >= 0.5) { correct += 1 }
+        return correct
+    }
+    for r in 0..<rows where argmax(a + r * width, width) == argmax(y + r * width, width) { correct += 1 }
+    return correct
+}
+
+/// The index of the largest of `count` values; the first one on ties, and NaN never wins.
+@inline(__always)
+func argmax(_ values: UnsafePointer<Float>, _ count: Int) -> Int {
+    var best = 0
+    var top = -Float.infinity
+    for j in 0..<count where values[j] > top {
+        top = values[j]
+        best = j
+    }
+    return best
+}

@@ -1,0 +1,296 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import CZlib
+
+/// The model file format (docs/FORMAT.md): little-endian, versioned, CRC-32 protected.
+///
+/// ```
+/// offset  size  field
+///  0       8    magic 89 4E 44 47 0D 0A 1A 0A ("\x89NDG\r\n\x1a\n")
+///  8       4    format version (1)
+/// 12       4    flags (0; reserved)
+/// 16       8    total file size in bytes, CRC included
+/// 24       4    L, the number of layer sizes (input included)
+/// 28       4    M, the number of metadata entries
+/// 32       8    P, the number of parameters
+/// 40      4L    layer sizes (u32)
+///   4(L-1)      activations (i32 nudge_activation codes)
+///               M x (u32 key length, key UTF-8, u32 value length, value UTF-8)
+///         4P    parameters (IEEE-754 binary32), in parameter order
+/// end-4    4    CRC-32 (zlib polynomial) of every byte before it
+/// ```
+public enum ModelFile {
+    public static let magic: [UInt8] = [0x89, 0x4E, 0x44, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]
+    public static let formatVersion: UInt32 = 1
+    static let headerSize = 40
+    /// The largest model file read.
+    public static let maxFileSize = 1 << 34
+
+    // MARK: Writing
+
+    /// The network as model file bytes.
+    public static func encode(_ network: Network) throws(NudgeError) -> [UInt8] {
+        var out: [UInt8] = []
+        var size = headerSize + 4 * network.layerSizes.count + 4 * network.activations.count + 4
+        for (k, v) in network.metadata { size += 8 + k.utf8.count + v.utf8.count }
+        size = try size + checkedProduct(network.parameterCount, 4, "parameter bytes")
+        out.reserveCapacity(size)
+        out += magic
+        append(&out, formatVersion)
+        append(&out, UInt32(0))
+        append(&out, UInt64(size))
+        append(&out, UInt32(network.layerSizes.count))
+        append(&out, UInt32(network.metadata.count))
+        append(&out, UInt64(network.parameterCount))
+        for s in network.layerSizes { append(&out, UInt32(s)) }
+        for a in network.activations { append(&out, UInt32(bitPattern: a.rawValue)) }
+        for (k, v) in network.metadata {
+            append(&out, UInt32(k.utf8.count)); out += k.utf8
+            append(&out, UInt32(v.utf8.count)); out += v.utf8
+        }
+        let p = network.storage.pointer
+        for i in 0..<network.parameterCount { append(&out, p[i].bitPattern) }
+        append(&out, crc(out))
+        return out
+    }
+
+    /// Writes the network to `path` atomically: a temporary file in the same folder is written,
+    /// flushed to disk and renamed over `path`, so a failed or interrupted save leaves the old file intact.
+    public static func save(_ network: Network, to path: String) throws(NudgeError) {
+        guard !path.isEmpty else { throw .invalid("path is empty") }
+        let bytes = try encode(network)
+        var template = Array((path + ".tmp-XXXXXX").utf8CString)
+        let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
+        guard fd >= 0 else { throw ioError("cannot create a temporary file next to \(path)") }
+        let temporary = String(decoding: template.dropLast().map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        func fail(_ what: String) -> NudgeError {
+            let error = ioError(what)
+            close(fd)
+            unlink(temporary)
+            return error
+        }
+        var written = 0
+        while written < bytes.count {
+            let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + written, $0.count - written) }
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else { throw fail("cannot write \(path)") }
+            written += n
+        }
+        guard fchmod(fd, 0o644) == 0 else { throw fail("cannot set the permissions of \(path)") }
+        guard fsync(fd) == 0 else { throw fail("cannot flush \(path) to disk") }
+        guard close(fd) == 0 else {
+            let error = ioError("cannot close \(path)")
+            unlink(temporary)
+            throw error
+        }
+        guard rename(temporary, path) == 0 else {
+            let error = ioError("cannot rename the temporary file onto \(path)")
+            unlink(temporary)
+            throw error
+        }
+        // Make the rename itself durable.
+        let folder = directory(of: path)
+        let dirfd = open(folder, O_RDONLY | O_DIRECTORY)
+        if dirfd >= 0 {
+            fsync(dirfd)
+            close(dirfd)
+        }
+    }
+
+    // MARK: Reading
+
+    /// Reads a model file. Every field and size is checked before anything is allocated for it.
+    public static func load(from path: String) throws(NudgeError) -> Network {
+        try decode(readFile(path, limit: maxFileSize, what: "model file"), source: path)
+    }
+
+    /// Builds a network from model file bytes; `source` names them in error messages.
+    public static func decode(_ bytes: [UInt8], source: String = "buffer") throws(NudgeError) -> Network {
+        try bytes.withUnsafeBytes { raw in
+            Result { () throws(NudgeError) in try decode(raw, source: source) }
+        }.get()
+    }
+
+    package static func decode(_ bytes: UnsafeRawBufferPointer, source: String) throws(NudgeError) -> Network {
+        var reader = Reader(bytes: bytes, source: source)
+        guard bytes.count >= 12 else {
+            throw .format("\(source): \(bytes.count) bytes is too short for a model file (at least \(headerSize + 4))")
+        }
+        guard (0..<8).allSatisfy({ bytes[$0] == magic[$0] }) else {
+            throw .format("\(source): not a Nudge model file (the first 8 bytes are not the model file magic)")
+        }
+        reader.offset = 8
+        let version = try reader.u32("format version")
+        guard version >= 1 else { throw .format("\(source): format version 0 is not valid") }
+        guard version <= formatVersion else {
+            throw NudgeError(.version, "\(source): format version \(version) is newer than this library reads (\(formatVersion)); upgrade Nudge")
+        }
+        guard bytes.count >= headerSize + 4 else {
+            throw .format("\(source): \(bytes.count) bytes is too short for a model file (at least \(headerSize + 4))")
+        }
+        let flags = try reader.u32("flags")
+        guard flags == 0 else { throw .format("\(source): unknown flags 0x\(String(flags, radix: 16))") }
+        let declared = try reader.u64("file size")
+        guard declared == UInt64(bytes.count) else {
+            throw .format("\(source): the header says \(declared) bytes but there are \(bytes.count) (truncated or padded file)")
+        }
+        let stored = UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: bytes.count - 4, as: UInt32.self))
+        let actual = crc(UnsafeRawBufferPointer(rebasing: bytes[0..<(bytes.count - 4)]))
+        guard stored == actual else {
+            throw .format("\(source): CRC-32 mismatch (stored 0x\(String(stored, radix: 16)), computed 0x\(String(actual, radix: 16))): the file is corrupted")
+        }
+        reader.end = bytes.count - 4
+
+        let layerCount = Int(try reader.u32("layer count"))
+        let metadataCount = Int(try reader.u32("metadata count"))
+        let parameterCount = try reader.u64("parameter count")
+        guard (2...Network.maxLayers).contains(layerCount) else {
+            throw .format("\(source): layer count \(layerCount) is outside 2...\(Network.maxLayers)")
+        }
+        guard metadataCount <= Network.maxMetadataEntries else {
+            throw .format("\(source): \(metadataCount) metadata entries is more than \(Network.maxMetadataEntries)")
+        }
+        try reader.need(8 * layerCount - 4, "the layer sizes and activations")
+        var sizes: [Int] = []
+        for i in 0..<layerCount { sizes.append(Int(try reader.u32("layer size \(i)"))) }
+        var activations: [Activation] = []
+        for i in 0..<(layerCount - 1) {
+            let code = Int32(bitPattern: try reader.u32("activation \(i)"))
+            guard let a = Activation(rawValue: code) else { throw .format("\(source): activation \(i) has unknown code \(code)") }
+            activations.append(a)
+        }
+        let expected: Int
+        do { expected = try Network.validate(layerSizes: sizes, activations: activations) } catch {
+            throw .format("\(source): invalid architecture: \(error.message)")
+        }
+        guard parameterCount == UInt64(expected) else {
+            throw .format("\(source): the header says \(parameterCount) parameters but layers \(sizes) have \(expected)")
+        }
+        var metadata: [(String, String)] = []
+        for i in 0..<metadataCount {
+            let key = try reader.string("metadata key \(i)")
+            let value = try reader.string("metadata value \(i)")
+            guard !key.isEmpty, !metadata.contains(where: { $0.0 == key }) else {
+                throw .format("\(source): metadata key \(i) is empty or repeated")
+            }
+            metadata.append((key, value))
+        }
+        guard reader.end - reader.offset == expected * 4 else {
+            throw .format("\(source): \(reader.end - reader.offset) bytes remain for \(expected) parameters (need \(expected * 4))")
+        }
+        let network = try Network(layerSizes: sizes, activations: activations, parameters: nil)
+        let p = network.storage.pointer
+        let base = bytes.baseAddress! + reader.offset
+        for i in 0..<expected {
+            let v = Float(bitPattern: UInt32(littleEndian: base.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self)))
+            guard v.isFinite else { throw .format("\(source): parameter \(i) is \(v); a model's parameters are finite") }
+            p[i] = v
+        }
+        for (k, v) in metadata { try network.setMetadata(v, forKey: k) }
+        return network
+    }
+
+    // MARK: Helpers
+
+    private struct Reader {
+        let bytes: UnsafeRawBufferPointer
+        let source: String
+        var offset = 0
+        var end: Int
+
+        init(bytes: UnsafeRawBufferPointer, source: String) {
+            self.bytes = bytes
+            self.source = source
+            end = bytes.count
+        }
+
+        func need(_ count: Int, _ what: String) throws(NudgeError) {
+            guard count >= 0, count <= end - offset else {
+                throw .format("\(source): truncated: \(what) needs \(count) bytes at offset \(offset), \(max(end - offset, 0)) remain")
+            }
+        }
+
+        mutating func u32(_ what: String) throws(NudgeError) -> UInt32 {
+            try need(4, what)
+            defer { offset += 4 }
+            return UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: offset, as: UInt32.self))
+        }
+
+        mutating func u64(_ what: String) throws(NudgeError) -> UInt64 {
+            try need(8, what)
+            defer { offset += 8 }
+            return UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: offset, as: UInt64.self))
+        }
+
+        mutating func string(_ what: String) throws(NudgeError) -> String {
+            let length = Int(try u32("\(what) length"))
+            guard length <= Network.maxMetadataBytes else {
+                throw .format("\(source): \(what) is \(length) bytes, more than \(Network.maxMetadataBytes)")
+            }
+            try need(length, what)
+            defer { offset += length }
+            guard let s = String(validating: UnsafeRawBufferPointer(rebasing: bytes[offset..<(offset + length)]), as: UTF8.self) else {
+                throw .format("\(source): \(what) is not valid UTF-8")
+            }
+            return s
+        }
+    }
+
+    private static func append<T: FixedWidthInteger>(_ out: inout [UInt8], _ value: T) {
+        withUnsafeBytes(of: value.littleEndian) { out += $0 }
+    }
+
+    static func crc(_ bytes: [UInt8]) -> UInt32 {
+        bytes.withUnsafeBytes { crc($0) }
+    }
+
+    static func crc(_ bytes: UnsafeRawBufferPointer) -> UInt32 {
+        var value = crc32(0, nil, 0)
+        var offset = 0
+        // zlib takes 32-bit lengths.
+        while offset < bytes.count {
+            let n = min(bytes.count - offset, 1 << 30)
+            value = crc32(value, bytes.baseAddress!.assumingMemoryBound(to: UInt8.self) + offset, UInt32(n))
+            offset += n
+        }
+        return UInt32(truncatingIfNeeded: value)
+    }
+
+    private static func directory(of path: String) -> String {
+        guard let slash = path.lastIndex(of: "/") else { return "." }
+        return slash == path.startIndex ? "/" : String(path[..<slash])
+    }
+}
+
+/// An `io` error naming the system's reason.
+func ioError(_ what: String) -> NudgeError {
+    NudgeError(.io, "\(what): \(String(cString: strerror(errno)))")
+}
+
+/// Reads a whole regular file of at most `limit` bytes.
+func readFile(_ path: String, limit: Int, what: String) throws(NudgeError) -> [UInt8] {
+    guard !path.isEmpty else { throw .invalid("path is empty") }
+    let fd = open(path, O_RDONLY | O_CLOEXEC)
+    guard fd >= 0 else { throw ioError("cannot open \(what) \(path)") }
+    defer { close(fd) }
+    var info = stat()
+    guard fstat(fd, &info) == 0 else { throw ioError("cannot stat \(path)") }
+    guard (info.st_mode & S_IFMT) == S_IFREG else {
+        throw NudgeError(.io, "\(path) is not a regular file\((info.st_mode & S_IFMT) == S_IFDIR ? " (it is a directory)" : "")")
+    }
+    let size = Int(info.st_size)
+    guard size <= limit else { throw .format("\(path) is \(size) bytes, larger than a \(what) may be (\(limit))") }
+    var bytes = [UInt8](repeating: 0, count: size)
+    var got = 0
+    while got < size {
+        let n = bytes.withUnsafeMutableBytes { read(fd, $0.baseAddress! + got, size - got) }
+        if n < 0 && errno == EINTR { continue }
+        guard n >= 0 else { throw ioError("cannot read \(path)") }
+        guard n > 0 else { throw .format("\(path) became shorter while it was read") }
+        got += n
+    }
+    return bytes
+}

@@ -1,0 +1,198 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A multilayer perceptron: fully connected layers, each with its own activation.
+///
+/// All weights and biases live in one flat vector W, in this order, layer by layer:
+/// the layer's weights as a `fanOut x fanIn` row-major matrix (row j holds the weights into
+/// neuron j), then its `fanOut` biases. ``parameters`` exposes that vector; gradients use the same order.
+///
+/// Prediction only reads the network, so any number of threads may predict at once.
+/// Changing parameters, metadata or training must not overlap with any other use.
+///
+/// ```swift
+/// let net = try Network(layerSizes: [784, 128, 10], activations: [.relu, .softmax], seed: 42)
+/// let probabilities = try net.predict(pixels)   // pixels.count == 784 * n
+/// ```
+public final class Network: @unchecked Sendable {
+    /// The widest layer accepted.
+    public static let maxWidth = 1 << 24
+    /// The most layers (entries of ``layerSizes``) accepted.
+    public static let maxLayers = 1024
+    /// The most parameters a network may have (8 GiB of Float32).
+    public static let maxParameters = 1 << 31
+
+    /// Widths, input first: `[784, 128, 10]` has one hidden layer.
+    public let layerSizes: [Int]
+    /// One activation per weight layer (`layerSizes.count - 1` of them).
+    public let activations: [Activation]
+    /// User key/value pairs saved with the model, such as class names. Keys are unique.
+    public private(set) var metadata: [(key: String, value: String)] = []
+
+    let storage: FloatBuffer
+    let weightOffsets: [Int]
+    let biasOffsets: [Int]
+
+    public var inputSize: Int { layerSizes[0] }
+    public var outputSize: Int { layerSizes[layerSizes.count - 1] }
+    /// The number of weight layers (one less than the number of widths).
+    public var weightLayerCount: Int { activations.count }
+    public var parameterCount: Int { storage.count }
+    var widestLayer: Int { layerSizes.max() ?? 0 }
+
+    /// A new network with Xavier (sigmoid, tanh, identity, softmax) or He (ReLU, leaky ReLU) initial
+    /// weights drawn from a generator seeded with `seed`, and zero biases.
+    /// The same seed gives bit-identical weights, whatever else runs in the process.
+    public convenience init(layerSizes: [Int], activations: [Activation], seed: UInt64) throws(NudgeError) {
+        try self.init(layerSizes: layerSizes, activations: activations, parameters: nil)
+        var rng = SeededGenerator(seed: seed)
+        for l in 0..<weightLayerCount {
+            let fanIn = layerSizes[l], fanOut = layerSizes[l + 1]
+            let w = storage.pointer + weightOffsets[l]
+            if activations[l].prefersHeInit {
+                let std = (2 / Float(fanIn)).squareRoot()
+                for i in 0..<(fanIn * fanOut) { w[i] = rng.nextGaussian() * std }
+            } else {
+                let limit = (6 / Float(fanIn + fanOut)).squareRoot()
+                for i in 0..<(fanIn * fanOut) { w[i] = (rng.nextUnitFloat() * 2 - 1) * limit }
+            }
+        }
+    }
+
+    /// A network with the given architecture; `parameters`, when given, must hold exactly
+    /// ``parameterCount`` values and is copied, otherwise all parameters are zero.
+    init(layerSizes: [Int], activations: [Activation], parameters: UnsafeBufferPointer<Float>?) throws(NudgeError) {
+        let total = try Network.validate(layerSizes: layerSizes, activations: activations)
+        var wo: [Int] = [], bo: [Int] = []
+        var offset = 0
+        for l in 0..<activations.count {
+            wo.append(offset)
+            offset += layerSizes[l] * layerSizes[l + 1]
+            bo.append(offset)
+            offset += layerSizes[l + 1]
+        }
+        self.layerSizes = layerSizes
+        self.activations = activations
+        weightOffsets = wo
+        biasOffsets = bo
+        storage = try FloatBuffer(count: total)
+        if let parameters {
+            guard parameters.count == total else {
+                throw .shape("parameters has \(parameters.count) values, the network has \(total)")
+            }
+            if let base = parameters.baseAddress { storage.pointer.update(from: base, count: total) }
+        }
+    }
+
+    /// An independent copy: same architecture, parameters and metadata.
+    public convenience init(copying other: Network) throws(NudgeError) {
+        try self.init(layerSizes: other.layerSizes, activations: other.activations,
+                      parameters: UnsafeBufferPointer(other.storage.buffer))
+        metadata = other.metadata
+    }
+
+    /// Checks an architecture and returns its parameter count.
+    static func validate(layerSizes: [Int], activations: [Activation]) throws(NudgeError) -> Int {
+        guard layerSizes.count >= 2 else {
+            throw .invalid("a network needs at least 2 layer sizes (input and output), got \(layerSizes.count)")
+        }
+        guard layerSizes.count <= maxLayers else {
+            throw .invalid("a network may have at most \(maxLayers) layer sizes, got \(layerSizes.count)")
+        }
+        guard activations.count == layerSizes.count - 1 else {
+            throw .shape("\(layerSizes.count) layer sizes need \(layerSizes.count - 1) activations, got \(activations.count)")
+        }
+        for (i, size) in layerSizes.enumerated() where size < 1 || size > maxWidth {
+            throw .invalid("layer_sizes[\(i)] is \(size); each layer needs 1 to \(maxWidth) units")
+        }
+        for (l, a) in activations.enumerated() where a == .softmax && l != activations.count - 1 {
+            throw .invalid("activations[\(l)] is softmax, which only the output layer may use")
+        }
+        var total = 0
+        for l in 0..<activations.count {
+            let weights = try checkedProduct(layerSizes[l], layerSizes[l + 1], "layer \(l) weight count")
+            let (sum, overflow) = total.addingReportingOverflow(weights + layerSizes[l + 1])
+            guard !overflow, sum <= maxParameters else {
+                throw NudgeError(.outOfMemory, "the network would have more than \(maxParameters) parameters")
+            }
+            total = sum
+        }
+        return total
+    }
+
+    // MARK: Parameters
+
+    /// The flat parameter vector W (see the type's documentation for the order).
+    public var parameters: [Float] {
+        get { Array(storage.buffer) }
+    }
+
+    /// Replaces every parameter; `values` must have ``parameterCount`` finite entries.
+    public func setParameters(_ values: [Float]) throws(NudgeError) {
+        try values.withUnsafeBufferPointer { (b) throws(NudgeError) in try setParameters(b) }
+    }
+
+    package func setParameters(_ values: UnsafeBufferPointer<Float>) throws(NudgeError) {
+        guard values.count == parameterCount else {
+            throw .shape("parameters has \(values.count) values, the network has \(parameterCount)")
+        }
+        for (i, v) in values.enumerated() where !v.isFinite {
+            throw NudgeError(.notFinite, "parameters[\(i)] is \(v); every parameter must be finite")
+        }
+        if let base = values.baseAddress { storage.pointer.update(from: base, count: parameterCount) }
+    }
+
+    package func copyParameters(into destination: UnsafeMutablePointer<Float>) {
+        destination.update(from: storage.pointer, count: parameterCount)
+    }
+
+    /// The weights of weight layer `layer` (`fanOut x fanIn`, row-major).
+    public func weights(layer: Int) -> [Float] {
+        Array(UnsafeBufferPointer(start: storage.pointer + weightOffsets[layer],
+                                  count: layerSizes[layer] * layerSizes[layer + 1]))
+    }
+
+    /// The biases of weight layer `layer`.
+    public func biases(layer: Int) -> [Float] {
+        Array(UnsafeBufferPointer(start: storage.pointer + biasOffsets[layer], count: layerSizes[layer + 1]))
+    }
+
+    // MARK: Metadata
+
+    /// The longest metadata key or value accepted, in bytes.
+    public static let maxMetadataBytes = 1 << 20
+    /// The most metadata entries accepted.
+    public static let maxMetadataEntries = 4096
+
+    /// Sets (or replaces) the metadata entry `key`.
+    public func setMetadata(_ value: String, forKey key: String) throws(NudgeError) {
+        guard !key.isEmpty else { throw .invalid("metadata key is empty") }
+        guard key.utf8.count <= Network.maxMetadataBytes, value.utf8.count <= Network.maxMetadataBytes else {
+            throw .invalid("metadata key or value is longer than \(Network.maxMetadataBytes) bytes")
+        }
+        if let i = metadata.firstIndex(where: { $0.key == key }) {
+            metadata[i].value = value
+            return
+        }
+        guard metadata.count < Network.maxMetadataEntries else {
+            throw .invalid("a network holds at most \(Network.maxMetadataEntries) metadata entries")
+        }
+        metadata.append((key, value))
+    }
+
+    /// The metadata value for `key`, if any.
+    public func metadataValue(forKey key: String) -> String? {
+        metadata.first(where: { $0.key == key })?.value
+    }
+
+    /// Removes the metadata entry `key`; returns whether there was one.
+    @discardableResult
+    public func removeMetadata(forKey key: String) -> Bool {
+        guard let i = metadata.firstIndex(where: { $0.key == key }) else { return false }
+        metadata.remove(at: i)
+        return true
+    }
+}

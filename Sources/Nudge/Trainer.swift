@@ -1,0 +1,263 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Trains one network by mini-batch gradient descent and keeps the optimiser's state between calls,
+/// so training can go on later (or be streamed batch by batch) without losing momentum or Adam's moments.
+///
+/// A trainer changes its network's parameters: nothing else may use that network while a trainer
+/// method runs.
+///
+/// ```swift
+/// var options = TrainingOptions()
+/// options.epochs = 3
+/// let trainer = try Trainer(network: net, options: options)
+/// let summary = try trainer.fit(images, labels: labels)
+/// ```
+public final class Trainer {
+    public let network: Network
+    public private(set) var options: TrainingOptions
+    private var state: OptimizerState
+    private var workspace: Workspace
+    private let gradient: FloatBuffer
+    private var rng: SeededGenerator
+
+    public init(network: Network, options: TrainingOptions = TrainingOptions()) throws(NudgeError) {
+        try options.validate()
+        _ = try options.loss.resolved(for: network.activations[network.weightLayerCount - 1])
+        self.network = network
+        self.options = options
+        state = try OptimizerState(kind: options.optimizer, parameterCount: network.parameterCount)
+        workspace = try Workspace(for: network, capacity: options.batchSize)
+        gradient = try FloatBuffer(count: network.parameterCount)
+        rng = SeededGenerator(seed: options.seed)
+    }
+
+    /// Changes the options for later calls. The optimiser's state is kept unless the optimiser changes.
+    public func setOptions(_ newOptions: TrainingOptions) throws(NudgeError) {
+        try newOptions.validate()
+        _ = try newOptions.loss.resolved(for: network.activations[network.weightLayerCount - 1])
+        if newOptions.optimizer != state.kind {
+            state = try OptimizerState(kind: newOptions.optimizer, parameterCount: network.parameterCount)
+        }
+        if newOptions.batchSize > workspace.capacity {
+            workspace = try Workspace(for: network, capacity: newOptions.batchSize)
+        }
+        if newOptions.seed != options.seed { rng = SeededGenerator(seed: newOptions.seed) }
+        options = newOptions
+    }
+
+    private var resolvedLoss: Loss {
+        // Checked in init and setOptions.
+        (try? options.loss.resolved(for: network.activations[network.weightLayerCount - 1])) ?? .meanSquaredError
+    }
+
+    // MARK: One step
+
+    /// One gradient step on `rows` samples; returns the batch's mean loss (before the step).
+    /// A non-finite loss or gradient fails with `not_finite` and leaves the network unchanged.
+    package func step(_ inputs: UnsafePointer<Float>, targets: Targets, rows: Int) throws(NudgeError) -> Double {
+        guard rows > 0 else { throw .invalid("sample_count is 0; a step needs at least one sample") }
+        try network.validate(inputs: inputs, targets: targets, rows: rows)
+        if rows > workspace.capacity { workspace = try Workspace(for: network, capacity: rows) }
+        let (loss, _) = try step(inputs, targets: targets, rows: .range(start: 0, count: rows), loss: resolvedLoss)
+        return loss / Double(rows)
+    }
+
+    /// A step over a selection of validated rows; returns the summed loss and the number classified correctly.
+    private func step(_ inputs: UnsafePointer<Float>, targets: Targets, rows: Rows, loss: Loss) throws(NudgeError) -> (Double, Int) {
+        let total = network.accumulateGradient(inputs, targets: targets, rows: rows, loss: loss,
+                                               scale: 1 / Float(rows.count), in: workspace,
+                                               into: gradient.pointer, accumulate: false)
+        guard total.isFinite else {
+            throw NudgeError(.notFinite, "the loss became \(total / Double(rows.count)); try a smaller learning rate")
+        }
+        // x * 0 is 0 for every finite x and NaN for NaN and infinities, so one vectorised pass finds them.
+        var check: Float = 0
+        for i in 0..<gradient.count { check += gradient.pointer[i] * 0 }
+        guard check == 0 else {
+            throw NudgeError(.notFinite, "the gradient has NaN or infinite entries; try a smaller learning rate")
+        }
+        let output = workspace.outputs[network.weightLayerCount - 1].pointer
+        let correct = countCorrect(outputs: output, targets: workspace.targets.pointer, rows: rows.count, width: network.outputSize)
+        state.apply(gradient.pointer, to: network, options: options)
+        return (total, correct)
+    }
+
+    // MARK: Epochs
+
+    /// Trains for ``TrainingOptions/epochs`` epochs on `rows` samples with class labels.
+    public func fit(_ inputs: [Float], labels: [Int32], validation: (inputs: [Float], labels: [Int32])? = nil,
+                    progress: ((EpochReport) -> Bool)? = nil) throws(NudgeError) -> TrainingSummary {
+        let rows = labels.count
+        guard inputs.count == rows * network.inputSize else {
+            throw .shape("inputs has \(inputs.count) values; \(rows) labels need \(rows * network.inputSize)")
+        }
+        if let validation, validation.inputs.count != validation.labels.count * network.inputSize {
+            throw .shape("validation inputs has \(validation.inputs.count) values; \(validation.labels.count) labels need \(validation.labels.count * network.inputSize)")
+        }
+        return try inputs.withUnsafeBufferPointer { (x) throws(NudgeError) in
+            try labels.withUnsafeBufferPointer { (y) throws(NudgeError) in
+                let vx = validation?.inputs ?? [], vy = validation?.labels ?? []
+                return try vx.withUnsafeBufferPointer { (vxp) throws(NudgeError) in
+                    try vy.withUnsafeBufferPointer { (vyp) throws(NudgeError) in
+                        let v: ValidationSet? = validation == nil ? nil
+                            : ValidationSet(inputs: vxp.baseAddress!, targets: .labels(vyp.baseAddress!), rows: vyp.count)
+                        return try fit(x.baseAddress!, targets: .labels(y.baseAddress!), rows: rows,
+                                       validation: v, progress: progress, batchProgress: nil)
+                    }
+                }
+            }
+        }
+    }
+
+    /// Held-out data, measured after each epoch.
+    package struct ValidationSet {
+        package var inputs: UnsafePointer<Float>
+        package var targets: Targets
+        package var rows: Int
+        package init(inputs: UnsafePointer<Float>, targets: Targets, rows: Int) {
+            self.inputs = inputs
+            self.targets = targets
+            self.rows = rows
+        }
+    }
+
+    /// The training loop: shuffled mini-batches, validation, early stopping with the best weights
+    /// restored, and reports. Callbacks return `true` to stop. Bad data is reported before any change;
+    /// a run stopped by a callback or a non-finite loss still returns a summary that says so.
+    package func fit(_ inputs: UnsafePointer<Float>, targets: Targets, rows: Int, validation: ValidationSet?,
+                     progress: ((EpochReport) -> Bool)?, batchProgress: ((BatchReport) -> Bool)?) throws(NudgeError) -> TrainingSummary {
+        let started = monotonicSeconds()
+        let loss = resolvedLoss
+        guard rows > 0 else { throw .invalid("sample_count is 0; training needs at least one sample") }
+        try network.validate(inputs: inputs, targets: targets, rows: rows)
+        if let validation {
+            guard validation.rows > 0 else { throw .invalid("validation_count is 0 but validation data was given") }
+            guard options.validationFraction == 0 else {
+                throw .invalid("give either validation data or a validation_fraction, not both")
+            }
+            try network.validate(inputs: validation.inputs, targets: validation.targets, rows: validation.rows,
+                                 what: "validation inputs")
+        }
+
+        // The split is drawn from its own generator so that it does not depend on earlier calls.
+        var order = Array(0..<rows)
+        var heldOut: [Int] = []
+        if options.validationFraction > 0 {
+            let count = Int((Double(rows) * options.validationFraction).rounded())
+            guard count >= 1, count < rows else {
+                throw .invalid("validation_fraction \(options.validationFraction) of \(rows) samples leaves \(count) for validation and \(rows - count) for training; each needs at least 1")
+            }
+            var splitter = SeededGenerator(seed: options.seed ^ 0x5EED_5EED_5EED_5EED)
+            order.shuffle(using: &splitter)
+            heldOut = Array(order[(rows - count)...])
+            order.removeLast(count)
+        }
+        let hasValidation = validation != nil || !heldOut.isEmpty
+        let lastGood = try FloatBuffer(copying: network.storage)
+        let best = try FloatBuffer(copying: network.storage)
+        let earlyStopping = options.patience > 0
+
+        var summary = TrainingSummary()
+        var bestLoss = Double.infinity
+        var sinceBest = 0
+        let batchCount = (order.count + options.batchSize - 1) / options.batchSize
+
+        func finish(_ reason: StopReason) -> TrainingSummary {
+            if earlyStopping && options.restoreBestWeights && summary.bestEpoch > 0 && reason != .cancelled {
+                network.storage.copy(from: best)
+            }
+            summary.stopReason = reason
+            summary.seconds = monotonicSeconds() - started
+            return summary
+        }
+
+        for epoch in 1...max(options.epochs, 1) where options.epochs > 0 {
+            let epochStart = monotonicSeconds()
+            if options.shuffle { order.shuffle(using: &rng) }
+            var lossSum = 0.0, correct = 0
+            let stopped: Bool = order.withUnsafeBufferPointer { index in
+                for b in 0..<batchCount {
+                    let start = b * options.batchSize
+                    let rowsInBatch = Rows.indices(index.baseAddress! + start, count: min(options.batchSize, order.count - start))
+                    do throws(NudgeError) {
+                        let (l, c) = try step(inputs, targets: targets, rows: rowsInBatch, loss: loss)
+                        lossSum += l
+                        correct += c
+                    } catch {
+                        summary.message = "epoch \(epoch), batch \(b + 1): \(error.message)"
+                        return true
+                    }
+                    if let batchProgress, batchProgress(BatchReport(epoch: epoch, batch: b + 1, batchCount: batchCount,
+                                                                     loss: lossSum / Double(start + rowsInBatch.count))) {
+                        summary.message = "stopped by the batch callback at epoch \(epoch), batch \(b + 1)"
+                        summary.stopReason = .cancelled
+                        return true
+                    }
+                }
+                return false
+            }
+            if stopped {
+                if summary.stopReason == .cancelled { return finish(.cancelled) }
+                network.storage.copy(from: lastGood)
+                state.reset()
+                return finish(.notFinite)
+            }
+
+            var report = EpochReport(epoch: epoch, epochs: options.epochs,
+                                     trainLoss: lossSum / Double(order.count),
+                                     trainAccuracy: Double(correct) / Double(order.count),
+                                     validationLoss: .nan, validationAccuracy: .nan, seconds: 0, improved: false)
+            if let validation {
+                (report.validationLoss, report.validationAccuracy) = network.evaluate(
+                    validation.inputs, targets: validation.targets, rows: .range(start: 0, count: validation.rows),
+                    loss: loss, in: workspace)
+            } else if !heldOut.isEmpty {
+                (report.validationLoss, report.validationAccuracy) = heldOut.withUnsafeBufferPointer {
+                    network.evaluate(inputs, targets: targets, rows: .indices($0.baseAddress!, count: $0.count),
+                                     loss: loss, in: workspace)
+                }
+            }
+            let monitored = hasValidation ? report.validationLoss : report.trainLoss
+            guard monitored.isFinite else {
+                summary.message = "epoch \(epoch): the \(hasValidation ? "validation" : "training") loss became \(monitored); try a smaller learning rate"
+                network.storage.copy(from: lastGood)
+                state.reset()
+                return finish(.notFinite)
+            }
+            lastGood.copy(from: network.storage)
+            if monitored < bestLoss - options.minDelta {
+                bestLoss = monitored
+                summary.bestEpoch = epoch
+                summary.bestLoss = monitored
+                sinceBest = 0
+                report.improved = true
+                if earlyStopping { best.copy(from: network.storage) }
+            } else {
+                sinceBest += 1
+            }
+            report.seconds = monotonicSeconds() - epochStart
+            summary.epochsRun = epoch
+            summary.finalTrainLoss = report.trainLoss
+            summary.finalTrainAccuracy = report.trainAccuracy
+            summary.finalValidationLoss = report.validationLoss
+            summary.finalValidationAccuracy = report.validationAccuracy
+            if let progress, progress(report) {
+                summary.message = "stopped by the progress callback after epoch \(epoch)"
+                return finish(.cancelled)
+            }
+            if earlyStopping && sinceBest >= options.patience { return finish(.earlyStopped) }
+        }
+        return finish(.completed)
+    }
+}
+
+/// Seconds from an arbitrary fixed point, for durations.
+func monotonicSeconds() -> Double {
+    var t = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &t)
+    return Double(t.tv_sec) + Double(t.tv_nsec) * 1e-9
+}

@@ -1,0 +1,135 @@
+// MARK: - Prediction, evaluation and gradients
+import Nudge
+
+/// Checks a batch's size against the network and returns `(rows, rows x input size)`.
+private func batchShape(_ net: Network, _ sample_count: UInt) throws(NudgeError) -> Int {
+    let rows = try callerCount(sample_count, "sample_count")
+    _ = try elements(rows, net.inputSize, "inputs")
+    _ = try elements(rows, net.outputSize, "outputs")
+    return rows
+}
+
+/// Runs samples through the network and writes the output layer's values.
+/// NaN or infinite inputs give NaN or infinite outputs; they are not checked, for speed.
+/// @param[in] network The network.
+/// @param[in] inputs sample_count rows of nudge_network_input_size() floats, row-major.
+/// @param[in] sample_count Samples (rows); 0 does nothing.
+/// @param[out] outputs Receives sample_count rows of nudge_network_output_size() floats.
+/// @param[in] output_capacity Floats outputs can hold.
+/// @return NUDGE_OK, NUDGE_ERR_INVALID_ARGUMENT, NUDGE_ERR_CAPACITY, NUDGE_ERR_OUT_OF_MEMORY.
+/// Thread safety: reads the network only; any number of threads may predict with one network at once.
+@_cdecl("nudge_predict")
+public func nudge_predict(_ network: nudge_network?, _ inputs: UnsafePointer<Float>?, _ sample_count: UInt,
+                          _ outputs: UnsafeMutablePointer<Float>?, _ output_capacity: UInt) -> nudge_status {
+    guarded("nudge_predict") { () throws(NudgeError) in
+        let net = try borrowNetwork(network)
+        let x = try required(inputs, "inputs")
+        let y = try required(outputs, "outputs")
+        let rows = try batchShape(net, sample_count)
+        try checkCapacity(output_capacity, rows * net.outputSize, "output_capacity")
+        try net.predict(x, rows: rows, into: y)
+    }
+}
+
+/// Writes each sample's class: the index of its largest output (for a single output, 1 if it is at
+/// least 0.5, else 0).
+/// @param[in] network The network.
+/// @param[in] inputs sample_count rows of nudge_network_input_size() floats, row-major.
+/// @param[in] sample_count Samples (rows); 0 does nothing.
+/// @param[out] labels Receives sample_count class indices.
+/// @param[in] label_capacity Elements labels can hold.
+/// @return NUDGE_OK, NUDGE_ERR_INVALID_ARGUMENT, NUDGE_ERR_CAPACITY, NUDGE_ERR_OUT_OF_MEMORY.
+/// Thread safety: as nudge_predict().
+@_cdecl("nudge_classify")
+public func nudge_classify(_ network: nudge_network?, _ inputs: UnsafePointer<Float>?, _ sample_count: UInt,
+                           _ labels: UnsafeMutablePointer<Int32>?, _ label_capacity: UInt) -> nudge_status {
+    guarded("nudge_classify") { () throws(NudgeError) in
+        let net = try borrowNetwork(network)
+        let x = try required(inputs, "inputs")
+        let out = try required(labels, "labels")
+        let rows = try batchShape(net, sample_count)
+        try checkCapacity(label_capacity, rows, "label_capacity")
+        try net.classify(x, rows: rows, into: out)
+    }
+}
+
+/// Measures the mean loss and the accuracy on samples with target vectors.
+/// Accuracy counts samples whose largest output and largest target are at the same index (for a
+/// single output: both on the same side of 0.5).
+/// @param[in] network The network.
+/// @param[in] inputs sample_count rows of input size floats.
+/// @param[in] targets sample_count rows of output size floats.
+/// @param[in] sample_count Samples, at least 1.
+/// @param[in] loss A NUDGE_LOSS_ value.
+/// @param[out] out_loss Receives the mean loss; may be NULL.
+/// @param[out] out_accuracy Receives the accuracy in [0, 1]; may be NULL.
+/// @return NUDGE_OK, NUDGE_ERR_INVALID_ARGUMENT, NUDGE_ERR_NOT_FINITE, NUDGE_ERR_OUT_OF_MEMORY.
+/// Thread safety: as nudge_predict().
+@_cdecl("nudge_evaluate")
+public func nudge_evaluate(_ network: nudge_network?, _ inputs: UnsafePointer<Float>?, _ targets: UnsafePointer<Float>?,
+                           _ sample_count: UInt, _ loss: nudge_loss,
+                           _ out_loss: UnsafeMutablePointer<Double>?, _ out_accuracy: UnsafeMutablePointer<Double>?) -> nudge_status {
+    guarded("nudge_evaluate") { () throws(NudgeError) in
+        let net = try borrowNetwork(network)
+        let x = try required(inputs, "inputs")
+        let y = try required(targets, "targets")
+        let rows = try batchShape(net, sample_count)
+        let result = try net.evaluate(x, targets: .dense(y), rows: rows, loss: try lossKind(loss))
+        out_loss?.pointee = result.loss
+        out_accuracy?.pointee = result.accuracy
+    }
+}
+
+/// Measures the mean loss and the accuracy on samples with class labels (0 to output size - 1;
+/// 0 or 1 for a single output).
+/// @param[in] network The network.
+/// @param[in] inputs sample_count rows of input size floats.
+/// @param[in] labels sample_count class indices.
+/// @param[in] sample_count Samples, at least 1.
+/// @param[in] loss A NUDGE_LOSS_ value.
+/// @param[out] out_loss Receives the mean loss; may be NULL.
+/// @param[out] out_accuracy Receives the fraction classified correctly; may be NULL.
+/// @return NUDGE_OK, NUDGE_ERR_INVALID_ARGUMENT (also for labels out of range), NUDGE_ERR_NOT_FINITE, NUDGE_ERR_OUT_OF_MEMORY.
+/// Thread safety: as nudge_predict().
+@_cdecl("nudge_evaluate_labels")
+public func nudge_evaluate_labels(_ network: nudge_network?, _ inputs: UnsafePointer<Float>?, _ labels: UnsafePointer<Int32>?,
+                                  _ sample_count: UInt, _ loss: nudge_loss,
+                                  _ out_loss: UnsafeMutablePointer<Double>?, _ out_accuracy: UnsafeMutablePointer<Double>?) -> nudge_status {
+    guarded("nudge_evaluate_labels") { () throws(NudgeError) in
+        let net = try borrowNetwork(network)
+        let x = try required(inputs, "inputs")
+        let y = try required(labels, "labels")
+        let rows = try batchShape(net, sample_count)
+        let result = try net.evaluate(x, targets: .labels(y), rows: rows, loss: try lossKind(loss))
+        out_loss?.pointee = result.loss
+        out_accuracy?.pointee = result.accuracy
+    }
+}
+
+/// Computes the gradient of the mean loss over a batch with respect to every parameter: the vector
+/// whose negative, -grad C(W), says how to nudge each weight to lower the cost. The network is not changed.
+/// @param[in] network The network.
+/// @param[in] inputs sample_count rows of input size floats.
+/// @param[in] targets sample_count rows of output size floats.
+/// @param[in] sample_count Samples, at least 1.
+/// @param[in] loss A NUDGE_LOSS_ value.
+/// @param[out] gradient Receives nudge_network_parameter_count() floats, in parameter order.
+/// @param[in] gradient_capacity Floats gradient can hold.
+/// @param[out] out_loss Receives the mean loss; may be NULL.
+/// @return NUDGE_OK, NUDGE_ERR_INVALID_ARGUMENT, NUDGE_ERR_CAPACITY, NUDGE_ERR_NOT_FINITE, NUDGE_ERR_OUT_OF_MEMORY.
+/// Thread safety: as nudge_predict().
+@_cdecl("nudge_gradient")
+public func nudge_gradient(_ network: nudge_network?, _ inputs: UnsafePointer<Float>?, _ targets: UnsafePointer<Float>?,
+                           _ sample_count: UInt, _ loss: nudge_loss, _ gradient: UnsafeMutablePointer<Float>?,
+                           _ gradient_capacity: UInt, _ out_loss: UnsafeMutablePointer<Double>?) -> nudge_status {
+    guarded("nudge_gradient") { () throws(NudgeError) in
+        let net = try borrowNetwork(network)
+        let x = try required(inputs, "inputs")
+        let y = try required(targets, "targets")
+        let g = try required(gradient, "gradient")
+        let rows = try batchShape(net, sample_count)
+        try checkCapacity(gradient_capacity, net.parameterCount, "gradient_capacity")
+        let value = try net.gradient(x, targets: .dense(y), rows: rows, loss: try lossKind(loss), into: g)
+        out_loss?.pointee = value
+    }
+}

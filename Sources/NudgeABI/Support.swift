@@ -1,0 +1,184 @@
+// The plumbing every thunk shares: handles, the thread-local error message, argument checks.
+// No numerics live here.
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import Nudge
+
+// MARK: Thread-local error message
+
+/// Each thread's last error message, a malloc'd C string owned by the library. It is replaced only by
+/// the next failure on the same thread, and freed when the thread ends.
+private let errorKey: pthread_key_t = {
+    var key = pthread_key_t()
+    pthread_key_create(&key) { free($0) }
+    return key
+}()
+
+private let noError: StaticString = ""
+
+func setLastError(_ message: String) {
+    let old = pthread_getspecific(errorKey)
+    pthread_setspecific(errorKey, strdup(message))
+    free(old)
+}
+
+var lastErrorPointer: UnsafePointer<CChar> {
+    if let p = pthread_getspecific(errorKey) { return UnsafePointer(p.assumingMemoryBound(to: CChar.self)) }
+    return UnsafeRawPointer(noError.utf8Start).assumingMemoryBound(to: CChar.self)
+}
+
+/// Runs a thunk body: a thrown NudgeError becomes its status and the thread's error message.
+@inline(__always)
+func guarded(_ function: StaticString, _ body: () throws(NudgeError) -> Void) -> nudge_status {
+    do {
+        try body()
+        return NUDGE_OK
+    } catch {
+        setLastError("\(function): \(error.message)")
+        return error.status.rawValue
+    }
+}
+
+// MARK: Handles
+
+/// Every live handle, so that a NULL, freed or wrong-kind handle is an error rather than a crash.
+/// Lookups take a shared lock, so threads predicting at once do not wait for each other.
+private final class HandleRegistry: @unchecked Sendable {
+    enum Kind: String { case network, trainer, dataset }
+    private var live: [UnsafeRawPointer: Kind] = [:]
+    private var lock = pthread_rwlock_t()
+
+    init() { pthread_rwlock_init(&lock, nil) }
+
+    func insert(_ p: UnsafeRawPointer, _ kind: Kind) {
+        pthread_rwlock_wrlock(&lock)
+        live[p] = kind
+        pthread_rwlock_unlock(&lock)
+    }
+
+    /// Removes `p` if it is a live handle of `kind`; returns whether it was.
+    func remove(_ p: UnsafeRawPointer, _ kind: Kind) -> Bool {
+        pthread_rwlock_wrlock(&lock)
+        defer { pthread_rwlock_unlock(&lock) }
+        guard live[p] == kind else { return false }
+        live[p] = nil
+        return true
+    }
+
+    func kind(of p: UnsafeRawPointer) -> Kind? {
+        pthread_rwlock_rdlock(&lock)
+        defer { pthread_rwlock_unlock(&lock) }
+        return live[p]
+    }
+}
+
+private let registry = HandleRegistry()
+
+/// Hands `object` to C as a new handle, owned by the caller until the matching `_free`.
+func makeHandle<T: AnyObject>(_ object: T, _ kind: HandleKind) -> OpaquePointer {
+    let raw = Unmanaged.passRetained(object).toOpaque()
+    registry.insert(UnsafeRawPointer(raw), kind.registryKind)
+    return OpaquePointer(raw)
+}
+
+/// Releases a handle from `makeHandle`; NULL and unknown pointers are ignored.
+func releaseHandle<T: AnyObject>(_ handle: OpaquePointer?, _ kind: HandleKind, as type: T.Type) {
+    guard let handle else { return }
+    let raw = UnsafeRawPointer(handle)
+    guard registry.remove(raw, kind.registryKind) else { return }
+    Unmanaged<T>.fromOpaque(raw).release()
+}
+
+/// Borrows the object behind a handle, failing for NULL, freed or other kinds of handles.
+func borrow<T: AnyObject>(_ handle: OpaquePointer?, _ kind: HandleKind, as type: T.Type, _ name: String) throws(NudgeError) -> T {
+    guard let handle else { throw NudgeError(.invalidArgument, "\(name) is NULL") }
+    let raw = UnsafeRawPointer(handle)
+    guard let found = registry.kind(of: raw) else {
+        throw NudgeError(.invalidArgument, "\(name) is not a live nudge_\(kind.registryKind.rawValue) (already freed, or never created)")
+    }
+    guard found == kind.registryKind else {
+        throw NudgeError(.invalidArgument, "\(name) is a nudge_\(found.rawValue), not a nudge_\(kind.registryKind.rawValue)")
+    }
+    return Unmanaged<T>.fromOpaque(raw).takeUnretainedValue()
+}
+
+enum HandleKind {
+    case network, trainer, dataset
+    fileprivate var registryKind: HandleRegistry.Kind {
+        switch self {
+        case .network: .network
+        case .trainer: .trainer
+        case .dataset: .dataset
+        }
+    }
+}
+
+func borrowNetwork(_ handle: OpaquePointer?, _ name: String = "network") throws(NudgeError) -> Network {
+    try borrow(handle, .network, as: Network.self, name)
+}
+
+// MARK: Arguments
+
+/// A caller's pointer that must not be NULL.
+func required<P>(_ pointer: P?, _ name: String) throws(NudgeError) -> P {
+    guard let pointer else { throw NudgeError(.invalidArgument, "\(name) is NULL") }
+    return pointer
+}
+
+/// A caller's size as an Int, refusing values that do not fit.
+func callerCount(_ value: UInt, _ name: String) throws(NudgeError) -> Int {
+    guard value <= UInt(Int.max) else { throw NudgeError(.invalidArgument, "\(name) is \(value), which is too large") }
+    return Int(value)
+}
+
+/// `rows x width` elements, refusing products that overflow.
+func elements(_ rows: Int, _ width: Int, _ name: String) throws(NudgeError) -> Int {
+    let (n, overflow) = rows.multipliedReportingOverflow(by: width)
+    guard !overflow else { throw NudgeError(.invalidArgument, "\(name): \(rows) x \(width) elements overflows") }
+    return n
+}
+
+/// Fails unless a caller's buffer of `capacity` elements holds `needed`.
+func checkCapacity(_ capacity: UInt, _ needed: Int, _ name: String, _ unit: String = "elements") throws(NudgeError) {
+    guard capacity >= UInt(needed) else {
+        throw NudgeError(.capacity, "\(name) is \(capacity) \(unit), \(needed) are needed")
+    }
+}
+
+func activation(_ code: nudge_activation, _ name: String) throws(NudgeError) -> Activation {
+    guard let a = Activation(rawValue: code) else {
+        throw NudgeError(.invalidArgument, "\(name) is \(code), not a NUDGE_ACTIVATION_ value (0 to \(Activation.allCases.count - 1))")
+    }
+    return a
+}
+
+func lossKind(_ code: nudge_loss) throws(NudgeError) -> Loss {
+    guard let l = Loss(rawValue: code) else {
+        throw NudgeError(.invalidArgument, "loss is \(code), not a NUDGE_LOSS_ value (0 to \(Loss.allCases.count - 1))")
+    }
+    return l
+}
+
+/// Copies a UTF-8 string and its NUL into a caller's buffer; a NULL buffer only asks the length.
+func copyString(_ value: String, into buffer: UnsafeMutablePointer<CChar>?, capacity: UInt,
+                length: UnsafeMutablePointer<UInt>?, _ name: String) throws(NudgeError) {
+    let utf8 = Array(value.utf8)
+    if let buffer {
+        try checkCapacity(capacity, utf8.count + 1, "\(name) capacity", "bytes")
+        utf8.withUnsafeBufferPointer { src in
+            for i in 0..<src.count { buffer[i] = CChar(bitPattern: src[i]) }
+        }
+        buffer[utf8.count] = 0
+    }
+    length?.pointee = UInt(utf8.count)
+}
+
+/// A caller's NUL-terminated UTF-8 string.
+func string(_ pointer: UnsafePointer<CChar>?, _ name: String) throws(NudgeError) -> String {
+    let p = try required(pointer, name)
+    guard let s = String(validatingCString: p) else { throw NudgeError(.invalidArgument, "\(name) is not valid UTF-8") }
+    return s
+}

@@ -1,0 +1,335 @@
+// MARK: - Training
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import Nudge
+
+/// Sets every field of an options struct to its default, struct_size included.
+/// @param[out] options The struct to fill.
+/// @c-param options nudge_train_options *
+/// @return NUDGE_OK or NUDGE_ERR_INVALID_ARGUMENT (options is NULL).
+@_cdecl("nudge_train_options_init")
+public func nudge_train_options_init(_ options: UnsafeMutableRawPointer?) -> nudge_status {
+    guarded("nudge_train_options_init") { () throws(NudgeError) in
+        let p = try required(options, "options")
+        withUnsafeBytes(of: nudge_train_options()) { p.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+    }
+}
+
+/// A caller's options: the bytes its struct_size covers over the defaults. NULL means the defaults.
+private func readOptions(_ pointer: UnsafeRawPointer?) throws(NudgeError) -> nudge_train_options {
+    var options = nudge_train_options()
+    guard let pointer else { return options }
+    let size = Int(pointer.load(as: UInt32.self))
+    guard size >= MemoryLayout<UInt32>.size, size <= 1 << 16 else {
+        throw NudgeError(.invalidArgument, "options->struct_size is \(size); call nudge_train_options_init() first")
+    }
+    withUnsafeMutableBytes(of: &options) { dst in
+        dst.copyMemory(from: UnsafeRawBufferPointer(start: pointer, count: min(size, MemoryLayout<nudge_train_options>.size)))
+    }
+    return options
+}
+
+/// Converts the C options into the core's, naming any field out of range.
+private func coreOptions(_ o: nudge_train_options) throws(NudgeError) -> TrainingOptions {
+    var t = TrainingOptions()
+    t.epochs = Int(o.epochs)
+    t.batchSize = Int(o.batch_size)
+    guard let optimizer = Optimizer(rawValue: o.optimizer) else {
+        throw NudgeError(.invalidArgument, "options->optimizer is \(o.optimizer), not a NUDGE_OPTIMIZER_ value (0 to \(Optimizer.allCases.count - 1))")
+    }
+    t.optimizer = optimizer
+    t.loss = try lossKind(o.loss)
+    t.shuffle = o.shuffle != 0
+    t.patience = Int(o.patience)
+    t.restoreBestWeights = o.restore_best_weights != 0
+    t.learningRate = o.learning_rate
+    t.momentum = o.momentum
+    t.beta1 = o.beta1
+    t.beta2 = o.beta2
+    t.epsilon = o.epsilon
+    t.weightDecay = o.weight_decay
+    t.seed = o.seed
+    t.validationFraction = o.validation_fraction
+    t.minDelta = o.min_delta
+    do { try t.validate() } catch { throw NudgeError(error.status, "options->\(error.message)") }
+    return t
+}
+
+/// Fills a caller's report with the fields its struct_size covers.
+private func writeReport(_ summary: TrainingSummary, to report: UnsafeMutableRawPointer?) {
+    guard let report else { return }
+    var r = nudge_train_report()
+    r.stop_reason = summary.stopReason.rawValue
+    r.epochs_run = UInt32(clamping: summary.epochsRun)
+    r.best_epoch = UInt32(clamping: summary.bestEpoch)
+    r.best_loss = summary.bestLoss
+    r.train_loss = summary.finalTrainLoss
+    r.train_accuracy = summary.finalTrainAccuracy
+    r.validation_loss = summary.finalValidationLoss
+    r.validation_accuracy = summary.finalValidationAccuracy
+    r.seconds = summary.seconds
+    r.struct_size = report.load(as: UInt32.self)
+    let size = min(Int(r.struct_size), MemoryLayout<nudge_train_report>.size)
+    withUnsafeBytes(of: &r) { src in report.copyMemory(from: src.baseAddress!, byteCount: size) }
+}
+
+private func checkReport(_ report: UnsafeMutableRawPointer?) throws(NudgeError) {
+    guard let report else { return }
+    let size = report.load(as: UInt32.self)
+    guard size >= UInt32(MemoryLayout<UInt32>.size), size <= 1 << 16 else {
+        throw NudgeError(.invalidArgument, "report->struct_size is \(size); set it to sizeof(nudge_train_report)")
+    }
+}
+
+/// Runs the training loop of `trainer` with the caller's per-call settings (validation data, callbacks).
+private func runTraining(_ trainer: Trainer, _ inputs: UnsafePointer<Float>?, _ targets: Targets, _ sampleCount: UInt,
+                         _ options: nudge_train_options, _ report: UnsafeMutableRawPointer?) throws(NudgeError) {
+    try checkReport(report)
+    let net = trainer.network
+    let x = try required(inputs, "inputs")
+    let rows = try callerCount(sampleCount, "sample_count")
+    _ = try elements(rows, net.inputSize, "inputs")
+    _ = try elements(rows, net.outputSize, "targets")
+
+    var validation: Trainer.ValidationSet?
+    if options.validation_count > 0 {
+        let vx = try required(options.validation_inputs, "options->validation_inputs")
+        let vrows = try callerCount(options.validation_count, "options->validation_count")
+        _ = try elements(vrows, net.inputSize, "options->validation_inputs")
+        _ = try elements(vrows, net.outputSize, "options->validation_targets")
+        switch targets {
+        case .dense:
+            let vy = try required(options.validation_targets, "options->validation_targets")
+            validation = Trainer.ValidationSet(inputs: vx, targets: .dense(vy), rows: vrows)
+        case .labels:
+            let vy = try required(options.validation_labels, "options->validation_labels")
+            validation = Trainer.ValidationSet(inputs: vx, targets: .labels(vy), rows: vrows)
+        }
+    }
+    let userData = options.user_data
+    var progress: ((EpochReport) -> Bool)?
+    if let callback = options.progress {
+        progress = { e in
+            var r = nudge_epoch_report()
+            r.epoch = UInt32(clamping: e.epoch)
+            r.epochs = UInt32(clamping: e.epochs)
+            r.improved = e.improved ? 1 : 0
+            r.train_loss = e.trainLoss
+            r.train_accuracy = e.trainAccuracy
+            r.validation_loss = e.validationLoss
+            r.validation_accuracy = e.validationAccuracy
+            r.seconds = e.seconds
+            return withUnsafePointer(to: &r) { callback(UnsafeRawPointer($0), userData) != 0 }
+        }
+    }
+    var batchProgress: ((BatchReport) -> Bool)?
+    if let callback = options.batch_progress {
+        batchProgress = { b in
+            var r = nudge_batch_report()
+            r.epoch = UInt32(clamping: b.epoch)
+            r.batch = UInt32(clamping: b.batch)
+            r.batch_count = UInt32(clamping: b.batchCount)
+            r.loss = b.loss
+            return withUnsafePointer(to: &r) { callback(UnsafeRawPointer($0), userData) != 0 }
+        }
+    }
+    let summary = try trainer.fit(x, targets: targets, rows: rows, validation: validation,
+                                  progress: progress, batchProgress: batchProgress)
+    writeReport(summary, to: report)
+    switch summary.stopReason {
+    case .completed, .earlyStopped: return
+    case .cancelled: throw NudgeError(.cancelled, summary.message)
+    case .notFinite: throw NudgeError(.notFinite, summary.message)
+    }
+}
+
+/// Trains a network on samples with target vectors, by mini-batch gradient descent with the given
+/// options: shuffling, validation, early stopping, callbacks. Data are checked before any change
+/// (NaN or infinite values fail with NUDGE_ERR_NOT_FINITE).
+/// @param[in,out] network The network to train.
+/// @param[in] inputs sample_count rows of input size floats.
+/// @param[in] targets sample_count rows of output size floats.
+/// @param[in] sample_count Samples, at least 1.
+/// @param[in] options From nudge_train_options_init(), or NULL for the defaults.
+/// @param[out] report Receives the outcome, also after NUDGE_ERR_CANCELLED and NUDGE_ERR_NOT_FINITE;
+///             may be NULL. Set report->struct_size first.
+/// @return NUDGE_OK; NUDGE_ERR_INVALID_ARGUMENT, NUDGE_ERR_NOT_FINITE (bad data; the network is
+///         unchanged), NUDGE_ERR_OUT_OF_MEMORY; NUDGE_ERR_CANCELLED (a callback stopped; the weights
+///         are those after the last finished batch); NUDGE_ERR_NOT_FINITE (training diverged; the
+///         network holds the weights of the last good epoch).
+/// Thread safety: changes the network; nothing else may use it during the call.
+/// @c-param options const nudge_train_options *
+/// @c-param report nudge_train_report *
+@_cdecl("nudge_train")
+public func nudge_train(_ network: nudge_network?, _ inputs: UnsafePointer<Float>?, _ targets: UnsafePointer<Float>?,
+                        _ sample_count: UInt, _ options: UnsafeRawPointer?,
+                        _ report: UnsafeMutableRawPointer?) -> nudge_status {
+    guarded("nudge_train") { () throws(NudgeError) in
+        let net = try borrowNetwork(network)
+        let y = try required(targets, "targets")
+        let o = try readOptions(options)
+        let trainer = try Trainer(network: net, options: try coreOptions(o))
+        try runTraining(trainer, inputs, .dense(y), sample_count, o, report)
+    }
+}
+
+/// Trains a network on samples with class labels (0 to output size - 1; 0 or 1 for a single
+/// output), as nudge_train() does with one-hot targets. Validation labels go in options->validation_labels.
+/// @param[in,out] network The network to train.
+/// @param[in] inputs sample_count rows of input size floats.
+/// @param[in] labels sample_count class indices.
+/// @param[in] sample_count Samples, at least 1.
+/// @param[in] options From nudge_train_options_init(), or NULL for the defaults.
+/// @param[out] report Receives the outcome; may be NULL. Set report->struct_size first.
+/// @return As nudge_train(); labels out of range give NUDGE_ERR_INVALID_ARGUMENT.
+/// Thread safety: changes the network; nothing else may use it during the call.
+/// @c-param options const nudge_train_options *
+/// @c-param report nudge_train_report *
+@_cdecl("nudge_train_labels")
+public func nudge_train_labels(_ network: nudge_network?, _ inputs: UnsafePointer<Float>?, _ labels: UnsafePointer<Int32>?,
+                               _ sample_count: UInt, _ options: UnsafeRawPointer?,
+                               _ report: UnsafeMutableRawPointer?) -> nudge_status {
+    guarded("nudge_train_labels") { () throws(NudgeError) in
+        let net = try borrowNetwork(network)
+        let y = try required(labels, "labels")
+        let o = try readOptions(options)
+        let trainer = try Trainer(network: net, options: try coreOptions(o))
+        try runTraining(trainer, inputs, .labels(y), sample_count, o, report)
+    }
+}
+
+// MARK: Trainers
+
+private func borrowTrainer(_ handle: nudge_trainer?) throws(NudgeError) -> Trainer {
+    try borrow(handle, .trainer, as: Trainer.self, "trainer")
+}
+
+/// Creates a trainer for a network: the optimiser's state (momentum, Adam's moments and step count)
+/// and reusable buffers, so training can go on across calls or be fed batch by batch.
+/// The hyper-parameters of `options` are copied; its pointer fields (validation data, callbacks)
+/// are ignored here and read by each nudge_trainer_train() call instead.
+/// @param[in,out] network The network to train; the trainer keeps it alive until nudge_trainer_free().
+/// @param[in] options From nudge_train_options_init(), or NULL for the defaults.
+/// @param[out] out_trainer Receives the trainer.
+/// @return NUDGE_OK, NUDGE_ERR_INVALID_ARGUMENT, NUDGE_ERR_OUT_OF_MEMORY.
+/// Ownership: the caller owns *out_trainer and releases it with nudge_trainer_free().
+/// @c-param options const nudge_train_options *
+@_cdecl("nudge_trainer_create")
+public func nudge_trainer_create(_ network: nudge_network?, _ options: UnsafeRawPointer?,
+                                 _ out_trainer: UnsafeMutablePointer<nudge_trainer?>?) -> nudge_status {
+    guarded("nudge_trainer_create") { () throws(NudgeError) in
+        let net = try borrowNetwork(network)
+        let out = try required(out_trainer, "out_trainer")
+        let trainer = try Trainer(network: net, options: try coreOptions(try readOptions(options)))
+        out.pointee = makeHandle(trainer, .trainer)
+    }
+}
+
+/// Releases a trainer and its optimiser state. NULL, and handles already freed, are ignored.
+/// @param[in] trainer The trainer, or NULL.
+@_cdecl("nudge_trainer_free")
+public func nudge_trainer_free(_ trainer: nudge_trainer?) {
+    releaseHandle(trainer, .trainer, as: Trainer.self)
+}
+
+/// One gradient step on one batch of samples with target vectors, with the trainer's optimiser.
+/// @param[in,out] trainer The trainer.
+/// @param[in] inputs sample_count rows of input size floats.
+/// @param[in] targets sample_count rows of output size floats.
+/// @param[in] sample_count Samples in the batch, at least 1.
+/// @param[out] out_loss Receives the batch's mean loss before the step; may be NULL.
+/// @return NUDGE_OK, NUDGE_ERR_INVALID_ARGUMENT, NUDGE_ERR_NOT_FINITE (bad data, or a non-finite
+///         loss or gradient: the network is then unchanged), NUDGE_ERR_OUT_OF_MEMORY.
+@_cdecl("nudge_trainer_step")
+public func nudge_trainer_step(_ trainer: nudge_trainer?, _ inputs: UnsafePointer<Float>?, _ targets: UnsafePointer<Float>?,
+                               _ sample_count: UInt, _ out_loss: UnsafeMutablePointer<Double>?) -> nudge_status {
+    guarded("nudge_trainer_step") { () throws(NudgeError) in
+        let t = try borrowTrainer(trainer)
+        try step(t, inputs, .dense(try required(targets, "targets")), sample_count, out_loss)
+    }
+}
+
+/// One gradient step on one batch of samples with class labels.
+/// @param[in,out] trainer The trainer.
+/// @param[in] inputs sample_count rows of input size floats.
+/// @param[in] labels sample_count class indices.
+/// @param[in] sample_count Samples in the batch, at least 1.
+/// @param[out] out_loss Receives the batch's mean loss before the step; may be NULL.
+/// @return As nudge_trainer_step(); labels out of range give NUDGE_ERR_INVALID_ARGUMENT.
+@_cdecl("nudge_trainer_step_labels")
+public func nudge_trainer_step_labels(_ trainer: nudge_trainer?, _ inputs: UnsafePointer<Float>?, _ labels: UnsafePointer<Int32>?,
+                                      _ sample_count: UInt, _ out_loss: UnsafeMutablePointer<Double>?) -> nudge_status {
+    guarded("nudge_trainer_step_labels") { () throws(NudgeError) in
+        let t = try borrowTrainer(trainer)
+        try step(t, inputs, .labels(try required(labels, "labels")), sample_count, out_loss)
+    }
+}
+
+private func step(_ t: Trainer, _ inputs: UnsafePointer<Float>?, _ targets: Targets, _ sampleCount: UInt,
+                  _ outLoss: UnsafeMutablePointer<Double>?) throws(NudgeError) {
+    let x = try required(inputs, "inputs")
+    let rows = try callerCount(sampleCount, "sample_count")
+    guard rows <= TrainingOptions.maxBatchSize else {
+        throw NudgeError(.invalidArgument, "sample_count is \(rows); one step takes at most \(TrainingOptions.maxBatchSize) samples")
+    }
+    let loss = try t.step(x, targets: targets, rows: rows)
+    outLoss?.pointee = loss
+}
+
+/// Runs the training loop with the trainer's optimiser state, as nudge_train() does, so a second
+/// call goes on where the first stopped (Adam's moments and momentum are kept).
+/// @param[in,out] trainer The trainer.
+/// @param[in] inputs sample_count rows of input size floats.
+/// @param[in] targets sample_count rows of output size floats.
+/// @param[in] sample_count Samples, at least 1.
+/// @param[in] options NULL keeps the trainer's settings; otherwise they replace its hyper-parameters
+///            (the optimiser state is kept unless the optimizer changes) and give this call's
+///            validation data and callbacks.
+/// @param[out] report Receives the outcome; may be NULL. Set report->struct_size first.
+/// @return As nudge_train().
+/// @c-param options const nudge_train_options *
+/// @c-param report nudge_train_report *
+@_cdecl("nudge_trainer_train")
+public func nudge_trainer_train(_ trainer: nudge_trainer?, _ inputs: UnsafePointer<Float>?, _ targets: UnsafePointer<Float>?,
+                                _ sample_count: UInt, _ options: UnsafeRawPointer?,
+                                _ report: UnsafeMutableRawPointer?) -> nudge_status {
+    guarded("nudge_trainer_train") { () throws(NudgeError) in
+        let t = try borrowTrainer(trainer)
+        let y = try required(targets, "targets")
+        let o = try applyOptions(t, options)
+        try runTraining(t, inputs, .dense(y), sample_count, o, report)
+    }
+}
+
+/// Runs the training loop on samples with class labels, keeping the trainer's optimiser state.
+/// @param[in,out] trainer The trainer.
+/// @param[in] inputs sample_count rows of input size floats.
+/// @param[in] labels sample_count class indices.
+/// @param[in] sample_count Samples, at least 1.
+/// @param[in] options As for nudge_trainer_train().
+/// @param[out] report Receives the outcome; may be NULL. Set report->struct_size first.
+/// @return As nudge_train_labels().
+/// @c-param options const nudge_train_options *
+/// @c-param report nudge_train_report *
+@_cdecl("nudge_trainer_train_labels")
+public func nudge_trainer_train_labels(_ trainer: nudge_trainer?, _ inputs: UnsafePointer<Float>?, _ labels: UnsafePointer<Int32>?,
+                                       _ sample_count: UInt, _ options: UnsafeRawPointer?,
+                                       _ report: UnsafeMutableRawPointer?) -> nudge_status {
+    guarded("nudge_trainer_train_labels") { () throws(NudgeError) in
+        let t = try borrowTrainer(trainer)
+        let y = try required(labels, "labels")
+        let o = try applyOptions(t, options)
+        try runTraining(t, inputs, .labels(y), sample_count, o, report)
+    }
+}
+
+/// Applies a call's options to a trainer; returns the raw options for the per-call fields.
+private func applyOptions(_ t: Trainer, _ options: UnsafeRawPointer?) throws(NudgeError) -> nudge_train_options {
+    guard options != nil else { return nudge_train_options() }
+    let o = try readOptions(options)
+    try t.setOptions(try coreOptions(o))
+    return o
+}

@@ -1,0 +1,242 @@
+// The types, constants and structs of the C ABI. `nudge-header` turns this file, with the
+// other files of this folder, into include/nudge.h; see that tool for the rules it follows.
+
+// MARK: - Versions
+
+/// Major version: changes when a release breaks source compatibility.
+public let NUDGE_VERSION_MAJOR: Int32 = 0
+/// Minor version: new functions or fields.
+public let NUDGE_VERSION_MINOR: Int32 = 1
+/// Patch version: fixes only.
+public let NUDGE_VERSION_PATCH: Int32 = 0
+/// The ABI this header describes; nudge_abi_version() returns the library's. A binding compares
+/// the two and refuses a library built for another ABI.
+public let NUDGE_ABI_VERSION: Int32 = 1
+
+// MARK: - Status codes
+
+/// The result of every call that can fail: NUDGE_OK (0) or one of the NUDGE_ERR_ codes.
+public typealias nudge_status = Int32
+/// Success.
+public let NUDGE_OK: nudge_status = 0
+/// An argument is NULL, out of range or not one of the known values.
+public let NUDGE_ERR_INVALID_ARGUMENT: nudge_status = 1
+/// Array sizes disagree with each other or with the network.
+public let NUDGE_ERR_SHAPE: nudge_status = 2
+/// An output buffer is too small; the message says how many elements are needed.
+public let NUDGE_ERR_CAPACITY: nudge_status = 3
+/// Memory could not be allocated, or the request is larger than the library allows.
+public let NUDGE_ERR_OUT_OF_MEMORY: nudge_status = 4
+/// A file could not be opened, read, written or renamed.
+public let NUDGE_ERR_IO: nudge_status = 5
+/// A file or buffer is not valid (bad magic, truncated, corrupted, inconsistent sizes).
+public let NUDGE_ERR_FORMAT: nudge_status = 6
+/// A model file comes from a newer format version than this library reads.
+public let NUDGE_ERR_VERSION: nudge_status = 7
+/// A value that must be finite is NaN or infinite (inputs, targets, parameters, loss or gradient).
+public let NUDGE_ERR_NOT_FINITE: nudge_status = 8
+/// A callback asked to stop.
+public let NUDGE_ERR_CANCELLED: nudge_status = 9
+/// A bug in the library.
+public let NUDGE_ERR_INTERNAL: nudge_status = 10
+/// The requested item (a metadata key) does not exist.
+public let NUDGE_ERR_NOT_FOUND: nudge_status = 11
+
+// MARK: - Enumerations
+
+/// What a layer applies to its weighted sums.
+public typealias nudge_activation = Int32
+/// a = z
+public let NUDGE_ACTIVATION_IDENTITY: nudge_activation = 0
+/// a = 1 / (1 + exp(-z))
+public let NUDGE_ACTIVATION_SIGMOID: nudge_activation = 1
+/// a = tanh(z)
+public let NUDGE_ACTIVATION_TANH: nudge_activation = 2
+/// a = max(z, 0)
+public let NUDGE_ACTIVATION_RELU: nudge_activation = 3
+/// a = z for z > 0, 0.01 z otherwise
+public let NUDGE_ACTIVATION_LEAKY_RELU: nudge_activation = 4
+/// a = exp(z) / sum(exp(z)) over the layer; output layer only.
+public let NUDGE_ACTIVATION_SOFTMAX: nudge_activation = 5
+
+/// The cost function C, averaged over the samples of a batch.
+public typealias nudge_loss = Int32
+/// Chosen from the output layer: softmax -> softmax cross-entropy, sigmoid -> sigmoid binary
+/// cross-entropy, anything else -> mean squared error.
+public let NUDGE_LOSS_AUTO: nudge_loss = 0
+/// Sum over outputs of (a - y)^2, averaged over samples.
+public let NUDGE_LOSS_MSE: nudge_loss = 1
+/// -sum y log softmax(z), averaged over samples; needs a softmax output layer.
+public let NUDGE_LOSS_SOFTMAX_CROSS_ENTROPY: nudge_loss = 2
+/// -sum [y log a + (1 - y) log(1 - a)] with a = sigmoid(z), averaged over samples; needs a sigmoid output layer.
+public let NUDGE_LOSS_SIGMOID_BINARY_CROSS_ENTROPY: nudge_loss = 3
+
+/// How each training step moves the weights.
+public typealias nudge_optimizer = Int32
+/// Plain gradient descent: w -= learning_rate * g.
+public let NUDGE_OPTIMIZER_SGD: nudge_optimizer = 0
+/// Classic momentum: v = momentum * v - learning_rate * g; w += v.
+public let NUDGE_OPTIMIZER_MOMENTUM: nudge_optimizer = 1
+/// Nesterov momentum.
+public let NUDGE_OPTIMIZER_NESTEROV: nudge_optimizer = 2
+/// Adam with bias correction.
+public let NUDGE_OPTIMIZER_ADAM: nudge_optimizer = 3
+
+/// Why a training run ended.
+public typealias nudge_stop_reason = Int32
+/// All requested epochs ran.
+public let NUDGE_STOP_COMPLETED: nudge_stop_reason = 0
+/// Early stopping: the monitored loss stopped improving for `patience` epochs.
+public let NUDGE_STOP_EARLY: nudge_stop_reason = 1
+/// A callback returned non-zero (the call returns NUDGE_ERR_CANCELLED).
+public let NUDGE_STOP_CANCELLED: nudge_stop_reason = 2
+/// The loss or gradient became NaN or infinite (the call returns NUDGE_ERR_NOT_FINITE); the network
+/// holds the weights of the last epoch that ended with a finite loss.
+public let NUDGE_STOP_NOT_FINITE: nudge_stop_reason = 3
+
+// MARK: - Handles
+
+/// A network: its architecture, parameters and metadata.
+/// Thread safety: any number of threads may call the functions that take a `const nudge_network *`
+/// (prediction, evaluation, gradients, queries, saving) at once; a function that takes a non-const
+/// handle must not overlap with any other use of that network.
+public typealias nudge_network = OpaquePointer
+/// A trainer: optimiser state (momentum, Adam's moments) and buffers for training one network.
+/// Thread safety: one thread at a time; while it trains, its network must not be used elsewhere.
+public typealias nudge_trainer = OpaquePointer
+/// Samples loaded from files: features (row-major float32) and optional int32 labels.
+/// Thread safety: read-only after loading; any number of threads may read it at once.
+public typealias nudge_dataset = OpaquePointer
+
+// MARK: - Reports and callbacks
+
+/// What one epoch achieved; passed to the progress callback as each epoch ends.
+public struct nudge_epoch_report {
+    /// sizeof(nudge_epoch_report) as the library knows it; fields beyond a caller's header are newer.
+    public var struct_size: UInt32 = UInt32(MemoryLayout<nudge_epoch_report>.stride)
+    /// 1 for the first epoch of this call.
+    public var epoch: UInt32 = 0
+    /// The epochs this call plans.
+    public var epochs: UInt32 = 0
+    /// 1 if the monitored loss reached a new best in this epoch, else 0.
+    public var improved: Int32 = 0
+    /// Mean training loss over the epoch's batches.
+    public var train_loss: Double = 0
+    /// Fraction of training samples classified correctly during the epoch.
+    public var train_accuracy: Double = 0
+    /// Loss on the validation data after the epoch; NaN without validation data.
+    public var validation_loss: Double = 0
+    /// Accuracy on the validation data after the epoch; NaN without validation data.
+    public var validation_accuracy: Double = 0
+    /// Wall time of the epoch in seconds, validation included.
+    public var seconds: Double = 0
+}
+
+/// Progress inside an epoch; passed to the batch callback after every batch.
+public struct nudge_batch_report {
+    /// sizeof(nudge_batch_report) as the library knows it.
+    public var struct_size: UInt32 = UInt32(MemoryLayout<nudge_batch_report>.stride)
+    /// 1 for the first epoch of this call.
+    public var epoch: UInt32 = 0
+    /// 1 for the epoch's first batch.
+    public var batch: UInt32 = 0
+    /// Batches in each epoch.
+    public var batch_count: UInt32 = 0
+    /// Mean loss of the epoch's batches so far.
+    public var loss: Double = 0
+}
+
+/// Called once per epoch with its report, on the thread that called the training function.
+/// Return 0 to go on, non-zero to stop (the call then returns NUDGE_ERR_CANCELLED).
+/// The report is valid only during the call.
+/// @c-param report const nudge_epoch_report *
+public typealias nudge_progress_fn = @convention(c) (_ report: UnsafeRawPointer?, _ user_data: UnsafeMutableRawPointer?) -> Int32
+
+/// Called after every batch, on the thread that called the training function. Return 0 to go on,
+/// non-zero to stop between batches (the call then returns NUDGE_ERR_CANCELLED). Keep it cheap.
+/// @c-param report const nudge_batch_report *
+public typealias nudge_batch_fn = @convention(c) (_ report: UnsafeRawPointer?, _ user_data: UnsafeMutableRawPointer?) -> Int32
+
+// MARK: - Options
+
+/// Everything that shapes a training run. Always start from nudge_train_options_init(), then set
+/// the fields you need: the library reads only the first `struct_size` bytes, so programs compiled
+/// against this header keep working with later versions that append fields.
+public struct nudge_train_options {
+    /// Set by nudge_train_options_init() to sizeof(nudge_train_options).
+    public var struct_size: UInt32 = UInt32(MemoryLayout<nudge_train_options>.stride)
+    /// Passes over the training data. Default 10.
+    public var epochs: UInt32 = 10
+    /// Samples per gradient step, 1 to 1048576. Default 32.
+    public var batch_size: UInt32 = 32
+    /// A NUDGE_OPTIMIZER_ value. Default NUDGE_OPTIMIZER_ADAM.
+    public var optimizer: nudge_optimizer = 3
+    /// A NUDGE_LOSS_ value. Default NUDGE_LOSS_AUTO.
+    public var loss: nudge_loss = 0
+    /// Non-zero reshuffles the training samples before every epoch. Default 1.
+    public var shuffle: Int32 = 1
+    /// Early stopping: stop after this many epochs without improvement of the monitored loss
+    /// (validation loss with validation data, training loss otherwise). 0, the default, never stops early.
+    public var patience: UInt32 = 0
+    /// With early stopping, non-zero ends with the weights of the best epoch. Default 1.
+    public var restore_best_weights: Int32 = 1
+    /// Step size. Default 0.001.
+    public var learning_rate: Float = 0.001
+    /// Momentum factor for NUDGE_OPTIMIZER_MOMENTUM and NUDGE_OPTIMIZER_NESTEROV, in [0, 1). Default 0.9.
+    public var momentum: Float = 0.9
+    /// Adam's first-moment decay, in [0, 1). Default 0.9.
+    public var beta1: Float = 0.9
+    /// Adam's second-moment decay, in [0, 1). Default 0.999.
+    public var beta2: Float = 0.999
+    /// Adam's denominator guard, above 0. Default 1e-8.
+    public var epsilon: Float = 1e-8
+    /// L2 penalty on weights (not biases): weight_decay * w is added to the gradient. Default 0.
+    public var weight_decay: Float = 0
+    /// Seeds shuffling and the validation split; the same seed, data and options give the same run. Default 0.
+    public var seed: UInt64 = 0
+    /// Fraction of the samples held out (drawn at random with `seed`) for validation when no
+    /// validation data is given, in [0, 1). Default 0.
+    public var validation_fraction: Double = 0
+    /// The least decrease of the monitored loss that counts as an improvement. Default 0.
+    public var min_delta: Double = 0
+    /// Validation samples, row-major, `validation_count` rows of the network's input size; or NULL.
+    /// Read during the training call only.
+    public var validation_inputs: UnsafePointer<Float>? = nil
+    /// Validation targets (`validation_count` rows of the output size) for nudge_train(); or NULL.
+    public var validation_targets: UnsafePointer<Float>? = nil
+    /// Validation class labels for nudge_train_labels(); or NULL.
+    public var validation_labels: UnsafePointer<Int32>? = nil
+    /// Number of validation samples. Default 0.
+    public var validation_count: UInt = 0
+    /// Called after every epoch, or NULL.
+    public var progress: nudge_progress_fn? = nil
+    /// Called after every batch, or NULL.
+    public var batch_progress: nudge_batch_fn? = nil
+    /// Passed unchanged to the callbacks.
+    public var user_data: UnsafeMutableRawPointer? = nil
+}
+
+/// The outcome of a training call. Set `struct_size` to sizeof(nudge_train_report) before the call
+/// (`nudge_train_report report = { sizeof report };`); the library fills the fields it covers.
+public struct nudge_train_report {
+    /// Set by the caller to sizeof(nudge_train_report).
+    public var struct_size: UInt32 = UInt32(MemoryLayout<nudge_train_report>.stride)
+    /// A NUDGE_STOP_ value.
+    public var stop_reason: nudge_stop_reason = 0
+    /// Epochs that finished.
+    public var epochs_run: UInt32 = 0
+    /// The epoch with the lowest monitored loss (0 if none finished).
+    public var best_epoch: UInt32 = 0
+    /// The lowest monitored loss (NaN if no epoch finished).
+    public var best_loss: Double = 0
+    /// Training loss of the last finished epoch.
+    public var train_loss: Double = 0
+    /// Training accuracy of the last finished epoch.
+    public var train_accuracy: Double = 0
+    /// Validation loss after the last finished epoch (NaN without validation data).
+    public var validation_loss: Double = 0
+    /// Validation accuracy after the last finished epoch (NaN without validation data).
+    public var validation_accuracy: Double = 0
+    /// Wall time of the whole call in seconds.
+    public var seconds: Double = 0
+}

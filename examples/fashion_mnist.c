@@ -1,0 +1,133 @@
+/*
+ * Fashion-MNIST from C with Nudge: load the IDX files, train a 784-128-10 network with a live
+ * progress line, measure test accuracy, save the model, load it back and show a few predictions.
+ *
+ *   cc -std=c99 -Iinclude examples/fashion_mnist.c -L.build/release -lnudge -o fashion_mnist
+ *   ./fashion_mnist /usr/share/datasets/fashion-mnist fashion.nudge
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "nudge.h"
+
+static const char *const class_names[10] = {
+    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+};
+
+/* Stops the program with the library's message when a call fails. */
+static void check(nudge_status status, const char *what) {
+    if (status != NUDGE_OK) {
+        fprintf(stderr, "error: %s: %s (%s)\n", what, nudge_last_error(), nudge_status_name(status));
+        exit(1);
+    }
+}
+
+static nudge_dataset *load(const char *folder, const char *prefix) {
+    char images[4096], labels[4096];
+    snprintf(images, sizeof images, "%s/%s-images-idx3-ubyte.gz", folder, prefix);
+    snprintf(labels, sizeof labels, "%s/%s-labels-idx1-ubyte.gz", folder, prefix);
+    nudge_dataset *data = NULL;
+    check(nudge_dataset_load_idx(images, labels, &data), images);
+    return data;
+}
+
+/* A bar that fills during each epoch, redrawn in place on a terminal. */
+static int32_t on_batch(const nudge_batch_report *report, void *user_data) {
+    (void)user_data;
+    if (report->batch % 20 != 0 && report->batch != report->batch_count) return 0;
+    int filled = (int)(30.0 * report->batch / report->batch_count);
+    printf("\repoch %u  [%.*s%*s]  loss %.4f", report->epoch, filled,
+           "==============================", 30 - filled, "", report->loss);
+    fflush(stdout);
+    return 0;
+}
+
+static int32_t on_epoch(const nudge_epoch_report *r, void *user_data) {
+    const int interactive = *(const int *)user_data;
+    printf("%sepoch %u/%u  train loss %.4f  acc %.2f%%  |  validation loss %.4f  acc %.2f%%  |  %.2f s\n",
+           interactive ? "\r\033[K" : "", r->epoch, r->epochs, r->train_loss, 100 * r->train_accuracy,
+           r->validation_loss, 100 * r->validation_accuracy, r->seconds);
+    fflush(stdout);
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    const char *folder = argc > 1 ? argv[1] : "/usr/share/datasets/fashion-mnist";
+    const char *model_path = argc > 2 ? argv[2] : "fashion.nudge";
+    printf("Nudge %s: Fashion-MNIST from %s\n", nudge_version_string(), folder);
+
+    nudge_dataset *train = load(folder, "train");
+    nudge_dataset *test = load(folder, "t10k");
+    size_t train_count, test_count, features;
+    const float *train_x, *test_x;
+    const int32_t *train_y, *test_y;
+    check(nudge_dataset_count(train, &train_count), "train count");
+    check(nudge_dataset_count(test, &test_count), "test count");
+    check(nudge_dataset_feature_count(train, &features), "feature count");
+    check(nudge_dataset_features(train, &train_x), "train features");
+    check(nudge_dataset_labels(train, &train_y), "train labels");
+    check(nudge_dataset_features(test, &test_x), "test features");
+    check(nudge_dataset_labels(test, &test_y), "test labels");
+    printf("%zu training and %zu test images of %zu pixels\n", train_count, test_count, features);
+
+    const size_t sizes[] = {features, 128, 10};
+    const nudge_activation activations[] = {NUDGE_ACTIVATION_RELU, NUDGE_ACTIVATION_SOFTMAX};
+    nudge_network *net = NULL;
+    check(nudge_network_create(sizes, 3, activations, 42, &net), "create");
+    size_t parameter_count;
+    check(nudge_network_parameter_count(net, &parameter_count), "parameter count");
+    printf("network 784-128-10 (relu, softmax), %zu parameters\n", parameter_count);
+
+    int interactive = isatty(STDOUT_FILENO);
+    nudge_train_options options;
+    check(nudge_train_options_init(&options), "options");
+    options.epochs = 3;
+    options.batch_size = 64;
+    options.optimizer = NUDGE_OPTIMIZER_ADAM;
+    options.learning_rate = 0.001f;
+    options.validation_fraction = 0.1;
+    options.seed = 7;
+    options.progress = on_epoch;
+    options.batch_progress = interactive ? on_batch : NULL;
+    options.user_data = &interactive;
+    nudge_train_report report = {sizeof report};
+    check(nudge_train_labels(net, train_x, train_y, train_count, &options, &report), "train");
+    printf("trained %u epochs in %.2f s (%.2f s per epoch)\n", report.epochs_run, report.seconds,
+           report.seconds / report.epochs_run);
+
+    double loss, accuracy;
+    check(nudge_evaluate_labels(net, test_x, test_y, test_count, NUDGE_LOSS_AUTO, &loss, &accuracy), "evaluate");
+    printf("test accuracy %.2f%% (loss %.4f) on %zu images\n", 100 * accuracy, loss, test_count);
+
+    check(nudge_network_set_metadata(net, "classes",
+                                     "T-shirt/top,Trouser,Pullover,Dress,Coat,Sandal,Shirt,Sneaker,Bag,Ankle boot"),
+          "metadata");
+    check(nudge_save(net, model_path), model_path);
+    nudge_network *loaded = NULL;
+    check(nudge_load(model_path, &loaded), model_path);
+    printf("saved and reloaded %s\n", model_path);
+
+    enum { SHOW = 10 };
+    float before[SHOW * 10], after[SHOW * 10];
+    int32_t predicted[SHOW];
+    check(nudge_predict(net, test_x, SHOW, before, SHOW * 10), "predict");
+    check(nudge_predict(loaded, test_x, SHOW, after, SHOW * 10), "predict (reloaded)");
+    check(nudge_classify(loaded, test_x, SHOW, predicted, SHOW), "classify");
+    printf("reloaded model predicts %s the original\n",
+           memcmp(before, after, sizeof before) == 0 ? "bit for bit the same as" : "DIFFERENTLY from");
+    printf("\n  image  predicted      confidence  true\n");
+    for (int i = 0; i < SHOW; i++) {
+        printf("  %5d  %-12s   %6.1f%%     %s%s\n", i, class_names[predicted[i]],
+               100 * after[i * 10 + predicted[i]], class_names[test_y[i]],
+               predicted[i] == test_y[i] ? "" : "   <- wrong");
+    }
+
+    nudge_network_free(loaded);
+    nudge_network_free(net);
+    nudge_dataset_free(test);
+    nudge_dataset_free(train);
+    return accuracy >= 0.85 ? 0 : 2;
+}
