@@ -93,7 +93,7 @@ int main(int argc, char **argv) {
     options.progress = on_epoch;
     options.batch_progress = interactive ? on_batch : NULL;
     options.user_data = &interactive;
-    nudge_train_report report = {sizeof report};
+    nudge_train_report report = {.struct_size = sizeof report};
     check(nudge_train_labels(net, train_x, train_y, train_count, &options, &report), "train");
     printf("trained %u epochs in %.2f s (%.2f s per epoch)\n", report.epochs_run, report.seconds,
            report.seconds / report.epochs_run);

@@ -28,7 +28,7 @@ public func nudge_dataset_load_idx(_ images_path: UnsafePointer<CChar>?, _ label
 
 /// Releases a data set; pointers from nudge_dataset_features() and nudge_dataset_labels() become
 /// invalid. NULL, and handles already freed, are ignored.
-/// @param[in] dataset The data set, or NULL.
+/// @param[in,out] dataset The data set, or NULL.
 @_cdecl("nudge_dataset_free")
 public func nudge_dataset_free(_ dataset: nudge_dataset?) {
     releaseHandle(dataset, .dataset, as: Dataset.self)

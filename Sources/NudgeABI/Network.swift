@@ -39,7 +39,7 @@ public func nudge_network_create(_ layer_sizes: UnsafePointer<UInt>?, _ layer_co
 
 /// Releases a network. NULL, and handles already freed, are ignored.
 /// A trainer created for the network keeps its own reference, so it stays usable.
-/// @param[in] network The network to release, or NULL.
+/// @param[in,out] network The network to release, or NULL.
 @_cdecl("nudge_network_free")
 public func nudge_network_free(_ network: nudge_network?) {
     releaseHandle(network, .network, as: Network.self)

@@ -229,7 +229,7 @@ public func nudge_trainer_create(_ network: nudge_network?, _ options: UnsafeRaw
 }
 
 /// Releases a trainer and its optimiser state. NULL, and handles already freed, are ignored.
-/// @param[in] trainer The trainer, or NULL.
+/// @param[in,out] trainer The trainer, or NULL.
 @_cdecl("nudge_trainer_free")
 public func nudge_trainer_free(_ trainer: nudge_trainer?) {
     releaseHandle(trainer, .trainer, as: Trainer.self)

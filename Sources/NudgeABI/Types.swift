@@ -217,7 +217,8 @@ public struct nudge_train_options {
 }
 
 /// The outcome of a training call. Set `struct_size` to sizeof(nudge_train_report) before the call
-/// (`nudge_train_report report = { sizeof report };`); the library fills the fields it covers.
+/// (in C, `nudge_train_report report = { .struct_size = sizeof report };`); the library fills the
+/// fields it covers.
 public struct nudge_train_report {
     /// Set by the caller to sizeof(nudge_train_report).
     public var struct_size: UInt32 = UInt32(MemoryLayout<nudge_train_report>.stride)
