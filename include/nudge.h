@@ -1169,8 +1169,9 @@ void nudge_trainer_free(nudge_trainer *trainer);
  * @param[in] targets sample_count rows of output size floats.
  * @param[in] sample_count Samples in the batch, at least 1.
  * @param[out] out_loss Receives the batch's mean loss before the step; may be NULL.
- * @return NUDGE_OK, NUDGE_ERR_INVALID_ARGUMENT, NUDGE_ERR_NOT_FINITE (bad data, or a non-finite
- *         loss or gradient: the network is then unchanged), NUDGE_ERR_OUT_OF_MEMORY.
+ * @return NUDGE_OK, NUDGE_ERR_INVALID_ARGUMENT, NUDGE_ERR_NOT_FINITE (bad data, or a loss,
+ *         gradient or step that is not finite: the weights are then unchanged and the optimiser
+ *         state restarts), NUDGE_ERR_OUT_OF_MEMORY.
  */
 nudge_status nudge_trainer_step(
     nudge_trainer *trainer,

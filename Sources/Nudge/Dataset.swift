@@ -58,8 +58,8 @@ public enum IDX {
         defer { images.close() }
         guard images.dimensions.count >= 1 else { throw .format("\(imagesPath): an IDX file of samples needs at least 1 dimension") }
         let count = images.dimensions[0]
+        // The header check bounded the product of all dimensions, so this one cannot overflow.
         let features = images.dimensions.dropFirst().reduce(1, *)
-        guard count > 0, features > 0 else { throw .format("\(imagesPath): dimensions \(images.dimensions) hold no samples") }
         let storage = try FloatBuffer(count: count * features, zeroed: false)
         try images.read(count * features) { chunk, offset in
             let p = storage.pointer + offset
@@ -116,12 +116,16 @@ private struct IDXFile {
         }
         var dims = [UInt8](repeating: 0, count: 4 * rank)
         try readExactly(&dims, "the IDX dimensions")
-        var total = 1
         for d in 0..<rank {
             let value = Int(dims[4 * d]) << 24 | Int(dims[4 * d + 1]) << 16 | Int(dims[4 * d + 2]) << 8 | Int(dims[4 * d + 3])
+            guard value > 0 else {
+                close()
+                throw .format("\(path): IDX dimension \(d) is 0; every dimension must be at least 1")
+            }
             dimensions.append(value)
-            total = total.multipliedReportingOverflow(by: value).overflow ? Int.max : total * value
         }
+        // Each dimension is below 2^32 and there are at most 8, so the product saturates instead of trapping.
+        let total = dimensions.reduce(1) { $0.multipliedReportingOverflow(by: $1).overflow ? Int.max : $0 * $1 }
         let limit = min(IDX.maxElements, Int(info.st_size) * IDX.maxCompressionRatio)
         guard total <= limit else {
             close()

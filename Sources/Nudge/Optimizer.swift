@@ -43,13 +43,16 @@ final class OptimizerState {
     }
 
     /// Moves every parameter of `network` against `gradient`. L2 weight decay applies to weights, not biases.
-    func apply(_ gradient: UnsafePointer<Float>, to network: Network, options: TrainingOptions) {
+    /// Returns whether every new parameter is finite (a huge step can overflow even when the gradient does not).
+    func apply(_ gradient: UnsafePointer<Float>, to network: Network, options: TrainingOptions) -> Bool {
         steps += 1
         let w = network.storage.pointer
         let lr = options.learningRate, mu = options.momentum
         let b1 = options.beta1, b2 = options.beta2, eps = options.epsilon
         let correction1 = 1 - Float(Double(b1).power(steps))
         let correction2Root = (1 - Float(Double(b2).power(steps))).squareRoot()
+        // x * 0 is 0 for finite x and NaN otherwise, so the sum checks every new value in the same pass.
+        var check: Float = 0
         for l in 0..<network.weightLayerCount {
             let fanIn = network.layerSizes[l], fanOut = network.layerSizes[l + 1]
             for part in 0..<2 {
@@ -60,12 +63,16 @@ final class OptimizerState {
                 let p = w + start, g = gradient + start
                 switch kind {
                 case .sgd:
-                    for i in 0..<count { p[i] -= lr * (g[i] + decay * p[i]) }
+                    for i in 0..<count {
+                        p[i] -= lr * (g[i] + decay * p[i])
+                        check += p[i] * 0
+                    }
                 case .momentum:
                     let v = first.pointer + start
                     for i in 0..<count {
                         v[i] = mu * v[i] - lr * (g[i] + decay * p[i])
                         p[i] += v[i]
+                        check += p[i] * 0
                     }
                 case .nesterov:
                     let v = first.pointer + start
@@ -73,6 +80,7 @@ final class OptimizerState {
                         let previous = v[i]
                         v[i] = mu * v[i] - lr * (g[i] + decay * p[i])
                         p[i] += -mu * previous + (1 + mu) * v[i]
+                        check += p[i] * 0
                     }
                 case .adam:
                     let m = first.pointer + start, v = second.pointer + start
@@ -82,10 +90,12 @@ final class OptimizerState {
                         m[i] = b1 * m[i] + (1 - b1) * gi
                         v[i] = b2 * v[i] + (1 - b2) * gi * gi
                         p[i] -= stepSize * m[i] / (v[i].squareRoot() / correction2Root + eps)
+                        check += p[i] * 0
                     }
                 }
             }
         }
+        return check == 0
     }
 }
 

@@ -23,6 +23,15 @@ public final class Trainer {
     private var workspace: Workspace
     private let gradient: FloatBuffer
     private var rng: SeededGenerator
+    /// The weights before a single `step`, allocated on the first one.
+    private var snapshot: FloatBuffer?
+
+    private func stepSnapshot() throws(NudgeError) -> FloatBuffer {
+        if let snapshot { return snapshot }
+        let buffer = try FloatBuffer(count: network.parameterCount, zeroed: false)
+        snapshot = buffer
+        return buffer
+    }
 
     public init(network: Network, options: TrainingOptions = TrainingOptions()) throws(NudgeError) {
         try options.validate()
@@ -57,13 +66,23 @@ public final class Trainer {
     // MARK: One step
 
     /// One gradient step on `rows` samples; returns the batch's mean loss (before the step).
-    /// A non-finite loss or gradient fails with `not_finite` and leaves the network unchanged.
+    /// A non-finite loss, gradient or step fails with `not_finite`, leaves the network's weights as they
+    /// were and restarts the optimiser's state (its momentum or moments would carry the divergence on).
     package func step(_ inputs: UnsafePointer<Float>, targets: Targets, rows: Int) throws(NudgeError) -> Double {
         guard rows > 0 else { throw .invalid("sample_count is 0; a step needs at least one sample") }
         try network.validate(inputs: inputs, targets: targets, rows: rows)
         if rows > workspace.capacity { workspace = try Workspace(for: network, capacity: rows) }
-        let (loss, _) = try step(inputs, targets: targets, rows: .range(start: 0, count: rows), loss: resolvedLoss)
-        return loss / Double(rows)
+        // A step that fails part-way leaves the weights as they were, so keep them until it succeeds.
+        let before = try stepSnapshot()
+        before.copy(from: network.storage)
+        do {
+            let (loss, _) = try step(inputs, targets: targets, rows: .range(start: 0, count: rows), loss: resolvedLoss)
+            return loss / Double(rows)
+        } catch {
+            network.storage.copy(from: before)
+            state.reset()
+            throw error
+        }
     }
 
     /// A step over a selection of validated rows; returns the summed loss and the number classified correctly.
@@ -82,7 +101,9 @@ public final class Trainer {
         }
         let output = workspace.outputs[network.weightLayerCount - 1].pointer
         let correct = countCorrect(outputs: output, targets: workspace.targets.pointer, rows: rows.count, width: network.outputSize)
-        state.apply(gradient.pointer, to: network, options: options)
+        guard state.apply(gradient.pointer, to: network, options: options) else {
+            throw NudgeError(.notFinite, "a step of the \(options.optimizer.name) optimiser overflowed the weights; try a smaller learning rate")
+        }
         return (total, correct)
     }
 
@@ -175,7 +196,7 @@ public final class Trainer {
             return summary
         }
 
-        for epoch in 1...max(options.epochs, 1) where options.epochs > 0 {
+        for epoch in stride(from: 1, through: options.epochs, by: 1) {
             let epochStart = monotonicSeconds()
             if options.shuffle { order.shuffle(using: &rng) }
             var lossSum = 0.0, correct = 0

@@ -241,8 +241,9 @@ public func nudge_trainer_free(_ trainer: nudge_trainer?) {
 /// @param[in] targets sample_count rows of output size floats.
 /// @param[in] sample_count Samples in the batch, at least 1.
 /// @param[out] out_loss Receives the batch's mean loss before the step; may be NULL.
-/// @return NUDGE_OK, NUDGE_ERR_INVALID_ARGUMENT, NUDGE_ERR_NOT_FINITE (bad data, or a non-finite
-///         loss or gradient: the network is then unchanged), NUDGE_ERR_OUT_OF_MEMORY.
+/// @return NUDGE_OK, NUDGE_ERR_INVALID_ARGUMENT, NUDGE_ERR_NOT_FINITE (bad data, or a loss,
+///         gradient or step that is not finite: the weights are then unchanged and the optimiser
+///         state restarts), NUDGE_ERR_OUT_OF_MEMORY.
 @_cdecl("nudge_trainer_step")
 public func nudge_trainer_step(_ trainer: nudge_trainer?, _ inputs: UnsafePointer<Float>?, _ targets: UnsafePointer<Float>?,
                                _ sample_count: UInt, _ out_loss: UnsafeMutablePointer<Double>?) -> nudge_status {
