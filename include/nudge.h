@@ -289,8 +289,9 @@ extern "C" {
 #define NUDGE_STOP_CANCELLED 2
 
 /**
- * The loss or gradient became NaN or infinite (the call returns NUDGE_ERR_NOT_FINITE); the network
- * holds the weights of the last epoch that ended with a finite loss.
+ * The loss, gradient or a step became NaN or infinite (the call returns NUDGE_ERR_NOT_FINITE); the
+ * network holds the last weights whose loss was measured finite (those at the start of the failing
+ * epoch, or of the one before it).
  */
 #define NUDGE_STOP_NOT_FINITE 3
 
@@ -984,7 +985,7 @@ nudge_status nudge_load_from_buffer(const void *buffer, size_t size, nudge_netwo
  * NaN or infinite inputs give NaN or infinite outputs; they are not checked, for speed.
  * @param[in] network The network.
  * @param[in] inputs sample_count rows of nudge_network_input_size() floats, row-major.
- * @param[in] sample_count Samples (rows); 0 does nothing.
+ * @param[in] sample_count Samples (rows); 0 does nothing (inputs and outputs may then be NULL).
  * @param[out] outputs Receives sample_count rows of nudge_network_output_size() floats.
  * @param[in] output_capacity Floats outputs can hold.
  * @return NUDGE_OK, NUDGE_ERR_INVALID_ARGUMENT, NUDGE_ERR_CAPACITY, NUDGE_ERR_OUT_OF_MEMORY.
@@ -1002,7 +1003,7 @@ nudge_status nudge_predict(
  * least 0.5, else 0).
  * @param[in] network The network.
  * @param[in] inputs sample_count rows of nudge_network_input_size() floats, row-major.
- * @param[in] sample_count Samples (rows); 0 does nothing.
+ * @param[in] sample_count Samples (rows); 0 does nothing (inputs and labels may then be NULL).
  * @param[out] labels Receives sample_count class indices.
  * @param[in] label_capacity Elements labels can hold.
  * @return NUDGE_OK, NUDGE_ERR_INVALID_ARGUMENT, NUDGE_ERR_CAPACITY, NUDGE_ERR_OUT_OF_MEMORY.
@@ -1026,7 +1027,8 @@ nudge_status nudge_classify(
  * @param[in] loss A NUDGE_LOSS_ value.
  * @param[out] out_loss Receives the mean loss; may be NULL.
  * @param[out] out_accuracy Receives the accuracy in [0, 1]; may be NULL.
- * @return NUDGE_OK, NUDGE_ERR_INVALID_ARGUMENT, NUDGE_ERR_NOT_FINITE, NUDGE_ERR_OUT_OF_MEMORY.
+ * @return NUDGE_OK, NUDGE_ERR_INVALID_ARGUMENT, NUDGE_ERR_NOT_FINITE (NaN or infinite inputs or
+ *         targets, or a loss that overflows), NUDGE_ERR_OUT_OF_MEMORY.
  * Thread safety: as nudge_predict().
  */
 nudge_status nudge_evaluate(
@@ -1048,7 +1050,8 @@ nudge_status nudge_evaluate(
  * @param[in] loss A NUDGE_LOSS_ value.
  * @param[out] out_loss Receives the mean loss; may be NULL.
  * @param[out] out_accuracy Receives the fraction classified correctly; may be NULL.
- * @return NUDGE_OK, NUDGE_ERR_INVALID_ARGUMENT (also for labels out of range), NUDGE_ERR_NOT_FINITE, NUDGE_ERR_OUT_OF_MEMORY.
+ * @return NUDGE_OK, NUDGE_ERR_INVALID_ARGUMENT (also for labels out of range), NUDGE_ERR_NOT_FINITE
+ *         (NaN or infinite inputs, or a loss that overflows), NUDGE_ERR_OUT_OF_MEMORY.
  * Thread safety: as nudge_predict().
  */
 nudge_status nudge_evaluate_labels(
@@ -1071,7 +1074,9 @@ nudge_status nudge_evaluate_labels(
  * @param[out] gradient Receives nudge_network_parameter_count() floats, in parameter order.
  * @param[in] gradient_capacity Floats gradient can hold.
  * @param[out] out_loss Receives the mean loss; may be NULL.
- * @return NUDGE_OK, NUDGE_ERR_INVALID_ARGUMENT, NUDGE_ERR_CAPACITY, NUDGE_ERR_NOT_FINITE, NUDGE_ERR_OUT_OF_MEMORY.
+ * @return NUDGE_OK, NUDGE_ERR_INVALID_ARGUMENT, NUDGE_ERR_CAPACITY, NUDGE_ERR_NOT_FINITE (NaN or
+ *         infinite inputs or targets, or a loss or gradient that overflows; gradient is then
+ *         untouched), NUDGE_ERR_OUT_OF_MEMORY.
  * Thread safety: as nudge_predict().
  */
 nudge_status nudge_gradient(
@@ -1104,12 +1109,14 @@ nudge_status nudge_train_options_init(nudge_train_options *options);
  * @param[in] targets sample_count rows of output size floats.
  * @param[in] sample_count Samples, at least 1.
  * @param[in] options From nudge_train_options_init(), or NULL for the defaults.
- * @param[out] report Receives the outcome, also after NUDGE_ERR_CANCELLED and NUDGE_ERR_NOT_FINITE;
- *             may be NULL. Set report->struct_size first.
+ * @param[out] report Receives the outcome whenever training ran, including a run stopped by a
+ *             callback (NUDGE_ERR_CANCELLED) or by divergence (NUDGE_ERR_NOT_FINITE, stop_reason
+ *             NUDGE_STOP_NOT_FINITE); untouched when the call fails before training starts (bad
+ *             arguments or data). May be NULL. Set report->struct_size first.
  * @return NUDGE_OK; NUDGE_ERR_INVALID_ARGUMENT, NUDGE_ERR_NOT_FINITE (bad data; the network is
  *         unchanged), NUDGE_ERR_OUT_OF_MEMORY; NUDGE_ERR_CANCELLED (a callback stopped; the weights
  *         are those after the last finished batch); NUDGE_ERR_NOT_FINITE (training diverged; the
- *         network holds the weights of the last good epoch).
+ *         network holds the last weights whose loss was measured finite).
  * Thread safety: changes the network; nothing else may use it during the call.
  */
 nudge_status nudge_train(

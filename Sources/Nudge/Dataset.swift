@@ -126,10 +126,20 @@ private struct IDXFile {
         }
         // Each dimension is below 2^32 and there are at most 8, so the product saturates instead of trapping.
         let total = dimensions.reduce(1) { $0.multipliedReportingOverflow(by: $1).overflow ? Int.max : $0 * $1 }
-        let limit = min(IDX.maxElements, Int(info.st_size) * IDX.maxCompressionRatio)
-        guard total <= limit else {
+        let fileSize = Int(info.st_size)
+        if gzdirect(file) != 0 {
+            // A plain file must hold exactly what its header declares.
+            let payload = fileSize - 4 - 4 * rank
+            guard total == payload else {
+                close()
+                throw .format(payload < total
+                    ? "\(path): dimensions \(dimensions) claim \(total) elements but the file ends early, after \(max(payload, 0))"
+                    : "\(path): dimensions \(dimensions) claim \(total) elements; there is data after them (\(payload) in the file)")
+            }
+        }
+        guard total <= min(IDX.maxElements, fileSize * IDX.maxCompressionRatio) else {
             close()
-            throw .format("\(path): dimensions \(dimensions) claim \(total) elements, more than a \(info.st_size)-byte file can hold")
+            throw .format("\(path): dimensions \(dimensions) claim \(total) elements, more than a \(fileSize)-byte file can hold")
         }
     }
 

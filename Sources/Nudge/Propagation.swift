@@ -197,7 +197,11 @@ extension Network {
         guard rows > 0 else { throw .invalid("sample_count is 0; evaluation needs at least one sample") }
         try validate(inputs: inputs, targets: targets, rows: rows)
         let ws = try Workspace(for: self, capacity: min(rows, Network.chunkRows))
-        return evaluate(inputs, targets: targets, rows: .range(start: 0, count: rows), loss: loss, in: ws)
+        let result = evaluate(inputs, targets: targets, rows: .range(start: 0, count: rows), loss: loss, in: ws)
+        guard result.loss.isFinite else {
+            throw NudgeError(.notFinite, "the loss is \(result.loss): the network's outputs overflow on these inputs")
+        }
+        return result
     }
 
     /// Evaluation over a selection of rows, with a caller's workspace; inputs already validated.
@@ -226,13 +230,22 @@ extension Network {
         guard rows > 0 else { throw .invalid("sample_count is 0; a gradient needs at least one sample") }
         try validate(inputs: inputs, targets: targets, rows: rows)
         let ws = try Workspace(for: self, capacity: min(rows, Network.chunkRows))
+        // Computed aside and copied at the end, so the caller's buffer is untouched when this fails.
+        let result = try FloatBuffer(count: parameterCount, zeroed: false)
         var total = 0.0
         var first = true
         forEachChunk(of: .range(start: 0, count: rows), size: ws.capacity) { chunk in
             total += accumulateGradient(inputs, targets: targets, rows: chunk, loss: loss, scale: 1 / Float(rows),
-                                        in: ws, into: gradient, accumulate: !first)
+                                        in: ws, into: result.pointer, accumulate: !first)
             first = false
         }
+        guard total.isFinite else {
+            throw NudgeError(.notFinite, "the loss is \(total / Double(rows)): the network's outputs overflow on these inputs")
+        }
+        guard isFinite(result.pointer, count: parameterCount) else {
+            throw NudgeError(.notFinite, "the gradient has NaN or infinite entries: the network's outputs overflow on these inputs")
+        }
+        gradient.update(from: result.pointer, count: parameterCount)
         return total / Double(rows)
     }
 
@@ -260,4 +273,11 @@ func forEachChunk(of rows: Rows, size: Int, _ body: (Rows) -> Void) {
         }
         start += n
     }
+}
+
+/// Whether all `count` values are finite, in one vectorisable pass: x * 0 is 0 for finite x and NaN otherwise.
+func isFinite(_ values: UnsafePointer<Float>, count: Int) -> Bool {
+    var check: Float = 0
+    for i in 0..<count { check += values[i] * 0 }
+    return check == 0
 }

@@ -93,10 +93,7 @@ public final class Trainer {
         guard total.isFinite else {
             throw NudgeError(.notFinite, "the loss became \(total / Double(rows.count)); try a smaller learning rate")
         }
-        // x * 0 is 0 for every finite x and NaN for NaN and infinities, so one vectorised pass finds them.
-        var check: Float = 0
-        for i in 0..<gradient.count { check += gradient.pointer[i] * 0 }
-        guard check == 0 else {
+        guard isFinite(gradient.pointer, count: gradient.count) else {
             throw NudgeError(.notFinite, "the gradient has NaN or infinite entries; try a smaller learning rate")
         }
         let output = workspace.outputs[network.weightLayerCount - 1].pointer
@@ -178,7 +175,10 @@ public final class Trainer {
             order.removeLast(count)
         }
         let hasValidation = validation != nil || !heldOut.isEmpty
-        let lastGood = try FloatBuffer(copying: network.storage)
+        // Weights whose loss was measured finite, to fall back on if training diverges: the weights at
+        // the start of an epoch become "good" once the epoch's first batch has been measured on them.
+        var lastGood = try FloatBuffer(copying: network.storage)
+        var epochStart = try FloatBuffer(copying: network.storage)
         let best = try FloatBuffer(copying: network.storage)
         let earlyStopping = options.patience > 0
 
@@ -197,8 +197,9 @@ public final class Trainer {
         }
 
         for epoch in stride(from: 1, through: options.epochs, by: 1) {
-            let epochStart = monotonicSeconds()
+            let epochStarted = monotonicSeconds()
             if options.shuffle { order.shuffle(using: &rng) }
+            epochStart.copy(from: network.storage)
             var lossSum = 0.0, correct = 0
             let stopped: Bool = order.withUnsafeBufferPointer { index in
                 for b in 0..<batchCount {
@@ -208,6 +209,7 @@ public final class Trainer {
                         let (l, c) = try step(inputs, targets: targets, rows: rowsInBatch, loss: loss)
                         lossSum += l
                         correct += c
+                        if b == 0 { swap(&lastGood, &epochStart) }
                     } catch {
                         summary.message = "epoch \(epoch), batch \(b + 1): \(error.message)"
                         return true
@@ -249,7 +251,6 @@ public final class Trainer {
                 state.reset()
                 return finish(.notFinite)
             }
-            lastGood.copy(from: network.storage)
             if monitored < bestLoss - options.minDelta {
                 bestLoss = monitored
                 summary.bestEpoch = epoch
@@ -260,7 +261,7 @@ public final class Trainer {
             } else {
                 sinceBest += 1
             }
-            report.seconds = monotonicSeconds() - epochStart
+            report.seconds = monotonicSeconds() - epochStarted
             summary.epochsRun = epoch
             summary.finalTrainLoss = report.trainLoss
             summary.finalTrainAccuracy = report.trainAccuracy

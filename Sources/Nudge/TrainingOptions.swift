@@ -95,7 +95,8 @@ public enum StopReason: Int32, Sendable {
     case earlyStopped = 1
     /// A callback asked to stop; the weights are those of the last finished batch.
     case cancelled = 2
-    /// The loss or gradient became NaN or infinite; the weights are those of the last good epoch.
+    /// The loss, gradient or a step became NaN or infinite; the network holds the last weights whose
+    /// loss was measured finite (those at the start of the failing epoch, or of the one before).
     case notFinite = 3
 }
 

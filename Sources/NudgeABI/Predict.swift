@@ -13,7 +13,7 @@ private func batchShape(_ net: Network, _ sample_count: UInt) throws(NudgeError)
 /// NaN or infinite inputs give NaN or infinite outputs; they are not checked, for speed.
 /// @param[in] network The network.
 /// @param[in] inputs sample_count rows of nudge_network_input_size() floats, row-major.
-/// @param[in] sample_count Samples (rows); 0 does nothing.
+/// @param[in] sample_count Samples (rows); 0 does nothing (inputs and outputs may then be NULL).
 /// @param[out] outputs Receives sample_count rows of nudge_network_output_size() floats.
 /// @param[in] output_capacity Floats outputs can hold.
 /// @return NUDGE_OK, NUDGE_ERR_INVALID_ARGUMENT, NUDGE_ERR_CAPACITY, NUDGE_ERR_OUT_OF_MEMORY.
@@ -23,6 +23,7 @@ public func nudge_predict(_ network: nudge_network?, _ inputs: UnsafePointer<Flo
                           _ outputs: UnsafeMutablePointer<Float>?, _ output_capacity: UInt) -> nudge_status {
     guarded("nudge_predict") { () throws(NudgeError) in
         let net = try borrowNetwork(network)
+        guard sample_count > 0 else { return }
         let x = try required(inputs, "inputs")
         let y = try required(outputs, "outputs")
         let rows = try batchShape(net, sample_count)
@@ -35,7 +36,7 @@ public func nudge_predict(_ network: nudge_network?, _ inputs: UnsafePointer<Flo
 /// least 0.5, else 0).
 /// @param[in] network The network.
 /// @param[in] inputs sample_count rows of nudge_network_input_size() floats, row-major.
-/// @param[in] sample_count Samples (rows); 0 does nothing.
+/// @param[in] sample_count Samples (rows); 0 does nothing (inputs and labels may then be NULL).
 /// @param[out] labels Receives sample_count class indices.
 /// @param[in] label_capacity Elements labels can hold.
 /// @return NUDGE_OK, NUDGE_ERR_INVALID_ARGUMENT, NUDGE_ERR_CAPACITY, NUDGE_ERR_OUT_OF_MEMORY.
@@ -45,6 +46,7 @@ public func nudge_classify(_ network: nudge_network?, _ inputs: UnsafePointer<Fl
                            _ labels: UnsafeMutablePointer<Int32>?, _ label_capacity: UInt) -> nudge_status {
     guarded("nudge_classify") { () throws(NudgeError) in
         let net = try borrowNetwork(network)
+        guard sample_count > 0 else { return }
         let x = try required(inputs, "inputs")
         let out = try required(labels, "labels")
         let rows = try batchShape(net, sample_count)
@@ -63,7 +65,8 @@ public func nudge_classify(_ network: nudge_network?, _ inputs: UnsafePointer<Fl
 /// @param[in] loss A NUDGE_LOSS_ value.
 /// @param[out] out_loss Receives the mean loss; may be NULL.
 /// @param[out] out_accuracy Receives the accuracy in [0, 1]; may be NULL.
-/// @return NUDGE_OK, NUDGE_ERR_INVALID_ARGUMENT, NUDGE_ERR_NOT_FINITE, NUDGE_ERR_OUT_OF_MEMORY.
+/// @return NUDGE_OK, NUDGE_ERR_INVALID_ARGUMENT, NUDGE_ERR_NOT_FINITE (NaN or infinite inputs or
+///         targets, or a loss that overflows), NUDGE_ERR_OUT_OF_MEMORY.
 /// Thread safety: as nudge_predict().
 @_cdecl("nudge_evaluate")
 public func nudge_evaluate(_ network: nudge_network?, _ inputs: UnsafePointer<Float>?, _ targets: UnsafePointer<Float>?,
@@ -89,7 +92,8 @@ public func nudge_evaluate(_ network: nudge_network?, _ inputs: UnsafePointer<Fl
 /// @param[in] loss A NUDGE_LOSS_ value.
 /// @param[out] out_loss Receives the mean loss; may be NULL.
 /// @param[out] out_accuracy Receives the fraction classified correctly; may be NULL.
-/// @return NUDGE_OK, NUDGE_ERR_INVALID_ARGUMENT (also for labels out of range), NUDGE_ERR_NOT_FINITE, NUDGE_ERR_OUT_OF_MEMORY.
+/// @return NUDGE_OK, NUDGE_ERR_INVALID_ARGUMENT (also for labels out of range), NUDGE_ERR_NOT_FINITE
+///         (NaN or infinite inputs, or a loss that overflows), NUDGE_ERR_OUT_OF_MEMORY.
 /// Thread safety: as nudge_predict().
 @_cdecl("nudge_evaluate_labels")
 public func nudge_evaluate_labels(_ network: nudge_network?, _ inputs: UnsafePointer<Float>?, _ labels: UnsafePointer<Int32>?,
@@ -116,7 +120,9 @@ public func nudge_evaluate_labels(_ network: nudge_network?, _ inputs: UnsafePoi
 /// @param[out] gradient Receives nudge_network_parameter_count() floats, in parameter order.
 /// @param[in] gradient_capacity Floats gradient can hold.
 /// @param[out] out_loss Receives the mean loss; may be NULL.
-/// @return NUDGE_OK, NUDGE_ERR_INVALID_ARGUMENT, NUDGE_ERR_CAPACITY, NUDGE_ERR_NOT_FINITE, NUDGE_ERR_OUT_OF_MEMORY.
+/// @return NUDGE_OK, NUDGE_ERR_INVALID_ARGUMENT, NUDGE_ERR_CAPACITY, NUDGE_ERR_NOT_FINITE (NaN or
+///         infinite inputs or targets, or a loss or gradient that overflows; gradient is then
+///         untouched), NUDGE_ERR_OUT_OF_MEMORY.
 /// Thread safety: as nudge_predict().
 @_cdecl("nudge_gradient")
 public func nudge_gradient(_ network: nudge_network?, _ inputs: UnsafePointer<Float>?, _ targets: UnsafePointer<Float>?,

@@ -154,12 +154,14 @@ private func runTraining(_ trainer: Trainer, _ inputs: UnsafePointer<Float>?, _ 
 /// @param[in] targets sample_count rows of output size floats.
 /// @param[in] sample_count Samples, at least 1.
 /// @param[in] options From nudge_train_options_init(), or NULL for the defaults.
-/// @param[out] report Receives the outcome, also after NUDGE_ERR_CANCELLED and NUDGE_ERR_NOT_FINITE;
-///             may be NULL. Set report->struct_size first.
+/// @param[out] report Receives the outcome whenever training ran, including a run stopped by a
+///             callback (NUDGE_ERR_CANCELLED) or by divergence (NUDGE_ERR_NOT_FINITE, stop_reason
+///             NUDGE_STOP_NOT_FINITE); untouched when the call fails before training starts (bad
+///             arguments or data). May be NULL. Set report->struct_size first.
 /// @return NUDGE_OK; NUDGE_ERR_INVALID_ARGUMENT, NUDGE_ERR_NOT_FINITE (bad data; the network is
 ///         unchanged), NUDGE_ERR_OUT_OF_MEMORY; NUDGE_ERR_CANCELLED (a callback stopped; the weights
 ///         are those after the last finished batch); NUDGE_ERR_NOT_FINITE (training diverged; the
-///         network holds the weights of the last good epoch).
+///         network holds the last weights whose loss was measured finite).
 /// Thread safety: changes the network; nothing else may use it during the call.
 /// @c-param options const nudge_train_options *
 /// @c-param report nudge_train_report *

@@ -90,8 +90,9 @@ public let NUDGE_STOP_COMPLETED: nudge_stop_reason = 0
 public let NUDGE_STOP_EARLY: nudge_stop_reason = 1
 /// A callback returned non-zero (the call returns NUDGE_ERR_CANCELLED).
 public let NUDGE_STOP_CANCELLED: nudge_stop_reason = 2
-/// The loss or gradient became NaN or infinite (the call returns NUDGE_ERR_NOT_FINITE); the network
-/// holds the weights of the last epoch that ended with a finite loss.
+/// The loss, gradient or a step became NaN or infinite (the call returns NUDGE_ERR_NOT_FINITE); the
+/// network holds the last weights whose loss was measured finite (those at the start of the failing
+/// epoch, or of the one before it).
 public let NUDGE_STOP_NOT_FINITE: nudge_stop_reason = 3
 
 // MARK: - Handles

@@ -1,0 +1,482 @@
+/* Threads from C: many threads predicting (and evaluating, taking gradients, saving) with one
+ * network at once, bit-identical to one thread; threads each training their own network; a thread
+ * training a clone while others predict with the original; thread-local error messages; handles
+ * created and freed from many threads at once. Worker threads record problems (cmocka's asserts
+ * work only on the test's thread) and the test asserts on them afterwards. */
+#include "harness.h"
+#include <pthread.h>
+
+enum { THREADS = 8, ROWS = 300, IN = 100, HIDDEN = 64, OUT = 10 };
+#define ITERATIONS (H_ASAN ? 300 : 1000)
+
+typedef struct problems {
+    int count;
+    char first[512];
+} problems;
+
+static void note(problems *p, const char *format, ...) {
+    if (p->count++ == 0) {
+        va_list args;
+        va_start(args, format);
+        vsnprintf(p->first, sizeof p->first, format, args);
+        va_end(args);
+    }
+}
+
+static void check_no_problems(const problems *p, int n, const char *what) {
+    for (int i = 0; i < n; i++) {
+        if (p[i].count) H_FAIL("%s: thread %d found %d problem(s); the first: %s", what, i, p[i].count, p[i].first);
+    }
+}
+
+static void start(pthread_t *thread, void *(*body)(void *), void *arg) {
+    int e = pthread_create(thread, NULL, body, arg);
+    if (e != 0) H_FAIL("pthread_create: %s", strerror(e));
+}
+
+static void join(pthread_t thread) {
+    int e = pthread_join(thread, NULL);
+    if (e != 0) H_FAIL("pthread_join: %s", strerror(e));
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* The shared network and its single-threaded answers                                          */
+
+typedef struct reference {
+    nudge_network *net;
+    float x[ROWS * IN], t[ROWS * OUT];
+    int32_t l[ROWS];
+    float y[ROWS * OUT];
+    int32_t cls[ROWS];
+    double loss, accuracy, grad_loss;
+    float *gradient;
+    size_t parameters;
+    unsigned char *file;
+    size_t file_size;
+} reference;
+
+static reference ref;
+
+static int group_setup(void **state) {
+    (void)state;
+    const size_t sizes[] = {IN, HIDDEN, OUT};
+    const nudge_activation acts[] = {NUDGE_ACTIVATION_RELU, NUDGE_ACTIVATION_SOFTMAX};
+    if (nudge_network_create(sizes, 3, acts, 17, &ref.net) != NUDGE_OK) return -1;
+    h_fill_uniform(ref.x, ROWS * IN, 18, -1, 1);
+    h_rng r = h_rng_make(19);
+    for (int i = 0; i < ROWS; i++) ref.l[i] = (int32_t)h_rng_below(&r, OUT);
+    h_one_hot(ref.l, ROWS, OUT, ref.t);
+    if (nudge_network_set_metadata(ref.net, "classes", "0,1,2,3,4,5,6,7,8,9") != NUDGE_OK) return -1;
+    if (nudge_predict(ref.net, ref.x, ROWS, ref.y, ROWS * OUT) != NUDGE_OK) return -1;
+    if (nudge_classify(ref.net, ref.x, ROWS, ref.cls, ROWS) != NUDGE_OK) return -1;
+    if (nudge_evaluate_labels(ref.net, ref.x, ref.l, ROWS, NUDGE_LOSS_AUTO, &ref.loss, &ref.accuracy) != NUDGE_OK) return -1;
+    if (nudge_network_parameter_count(ref.net, &ref.parameters) != NUDGE_OK) return -1;
+    ref.gradient = malloc(ref.parameters * sizeof(float));
+    if (ref.gradient == NULL) return -1;
+    if (nudge_gradient(ref.net, ref.x, ref.t, ROWS, NUDGE_LOSS_AUTO, ref.gradient, ref.parameters, &ref.grad_loss) != NUDGE_OK)
+        return -1;
+    if (nudge_save_to_buffer(ref.net, NULL, 0, &ref.file_size) != NUDGE_OK) return -1;
+    ref.file = malloc(ref.file_size);
+    if (ref.file == NULL || nudge_save_to_buffer(ref.net, ref.file, ref.file_size, &ref.file_size) != NUDGE_OK) return -1;
+    return 0;
+}
+
+static int group_teardown(void **state) {
+    (void)state;
+    nudge_network_free(ref.net);
+    free(ref.gradient);
+    free(ref.file);
+    return 0;
+}
+
+/* Every read-only function on the shared network, compared with the single-threaded answers. */
+static void read_everything(const nudge_network *net, problems *p, int iteration, int full) {
+    float y[ROWS * OUT];
+    if (nudge_predict(net, ref.x, ROWS, y, ROWS * OUT) != NUDGE_OK) {
+        note(p, "iteration %d: nudge_predict failed: %s", iteration, nudge_last_error());
+        return;
+    }
+    if (memcmp(y, ref.y, sizeof y) != 0) note(p, "iteration %d: predictions differ from the single-threaded ones", iteration);
+    /* A sub-range, as another caller would pass it. */
+    float one[OUT];
+    int row = (iteration * 7) % ROWS;
+    if (nudge_predict(net, ref.x + row * IN, 1, one, OUT) != NUDGE_OK) note(p, "nudge_predict of one row failed");
+    for (int j = 0; j < OUT; j++) {
+        if (fabsf(one[j] - ref.y[row * OUT + j]) > 1e-5f) note(p, "iteration %d: row %d predicted alone differs", iteration, row);
+    }
+    if (!full) return;
+    int32_t cls[ROWS];
+    if (nudge_classify(net, ref.x, ROWS, cls, ROWS) != NUDGE_OK || memcmp(cls, ref.cls, sizeof cls) != 0)
+        note(p, "iteration %d: nudge_classify differs", iteration);
+    double loss = 0, acc = 0;
+    if (nudge_evaluate_labels(net, ref.x, ref.l, ROWS, NUDGE_LOSS_AUTO, &loss, &acc) != NUDGE_OK || loss != ref.loss || acc != ref.accuracy)
+        note(p, "iteration %d: nudge_evaluate_labels differs (%.17g vs %.17g)", iteration, loss, ref.loss);
+    float *g = malloc(ref.parameters * sizeof(float));
+    double gl = 0;
+    if (g == NULL || nudge_gradient(net, ref.x, ref.t, ROWS, NUDGE_LOSS_AUTO, g, ref.parameters, &gl) != NUDGE_OK ||
+        memcmp(g, ref.gradient, ref.parameters * sizeof(float)) != 0 || gl != ref.grad_loss)
+        note(p, "iteration %d: nudge_gradient differs", iteration);
+    free(g);
+    unsigned char *file = malloc(ref.file_size);
+    size_t size = 0;
+    if (file == NULL || nudge_save_to_buffer(net, file, ref.file_size, &size) != NUDGE_OK || size != ref.file_size ||
+        memcmp(file, ref.file, size) != 0)
+        note(p, "iteration %d: nudge_save_to_buffer differs", iteration);
+    free(file);
+    char value[64];
+    if (nudge_network_get_metadata(net, "classes", value, sizeof value, NULL) != NUDGE_OK ||
+        strcmp(value, "0,1,2,3,4,5,6,7,8,9") != 0)
+        note(p, "iteration %d: metadata differs", iteration);
+}
+
+typedef struct reader_arg {
+    const nudge_network *net;
+    problems p;
+    int iterations;
+    int id;
+    volatile int *stop; /* with a stop flag: run until it is set */
+} reader_arg;
+
+static void *reader(void *arg) {
+    reader_arg *a = arg;
+    for (int i = 0; a->stop ? !*a->stop : i < a->iterations; i++) read_everything(a->net, &a->p, i, i % 10 == a->id % 10);
+    return NULL;
+}
+
+static void test_concurrent_prediction(void **state) {
+    (void)state;
+    pthread_t threads[THREADS];
+    reader_arg args[THREADS];
+    memset(args, 0, sizeof args);
+    for (int i = 0; i < THREADS; i++) {
+        args[i].net = ref.net;
+        args[i].iterations = ITERATIONS;
+        args[i].id = i;
+        start(&threads[i], reader, &args[i]);
+    }
+    for (int i = 0; i < THREADS; i++) join(threads[i]);
+    problems p[THREADS];
+    for (int i = 0; i < THREADS; i++) p[i] = args[i].p;
+    check_no_problems(p, THREADS, "8 threads reading one network");
+    /* And the network is as it was. */
+    float y[ROWS * OUT];
+    H_OK(nudge_predict(ref.net, ref.x, ROWS, y, ROWS * OUT));
+    H_BITS_EQUAL(y, ref.y, ROWS * OUT);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Threads training their own networks                                                          */
+
+enum { TN = 200, TD = 8, TC = 4 };
+static float train_x[TN * TD];
+static int32_t train_l[TN];
+
+typedef struct trainer_arg {
+    uint64_t seed;
+    float *params; /* out */
+    size_t count;
+    problems p;
+} trainer_arg;
+
+static void train_one(trainer_arg *a) {
+    const size_t sizes[] = {TD, 16, TC};
+    const nudge_activation acts[] = {NUDGE_ACTIVATION_TANH, NUDGE_ACTIVATION_SOFTMAX};
+    nudge_network *net = NULL;
+    if (nudge_network_create(sizes, 3, acts, a->seed, &net) != NUDGE_OK) {
+        note(&a->p, "create: %s", nudge_last_error());
+        return;
+    }
+    nudge_train_options o;
+    nudge_train_options_init(&o);
+    o.epochs = 8;
+    o.batch_size = 16;
+    o.learning_rate = 0.01f;
+    o.seed = a->seed;
+    o.validation_fraction = 0.2;
+    nudge_train_report r;
+    memset(&r, 0, sizeof r);
+    r.struct_size = sizeof r;
+    if (nudge_train_labels(net, train_x, train_l, TN, &o, &r) != NUDGE_OK) note(&a->p, "train: %s", nudge_last_error());
+    /* Then a trainer, step by step and by epochs. */
+    nudge_trainer *t = NULL;
+    if (nudge_trainer_create(net, &o, &t) != NUDGE_OK) note(&a->p, "trainer_create: %s", nudge_last_error());
+    for (int i = 0; i < 10; i++) {
+        if (nudge_trainer_step_labels(t, train_x + 16 * TD * (size_t)i, train_l + 16 * i, 16, NULL) != NUDGE_OK)
+            note(&a->p, "step: %s", nudge_last_error());
+    }
+    o.epochs = 2;
+    if (nudge_trainer_train_labels(t, train_x, train_l, TN, &o, NULL) != NUDGE_OK) note(&a->p, "trainer_train: %s", nudge_last_error());
+    nudge_trainer_free(t);
+    nudge_network_parameter_count(net, &a->count);
+    a->params = malloc(a->count * sizeof(float));
+    if (a->params == NULL || nudge_network_get_parameters(net, a->params, a->count) != NUDGE_OK) note(&a->p, "get_parameters failed");
+    nudge_network_free(net);
+}
+
+static void *trainer_thread(void *arg) {
+    train_one(arg);
+    return NULL;
+}
+
+static void test_threads_training_their_own_networks(void **state) {
+    (void)state;
+    h_fill_blobs(train_x, train_l, TN, TD, TC, 30);
+    /* Single-threaded references for two seeds. */
+    trainer_arg single[2];
+    memset(single, 0, sizeof single);
+    single[0].seed = 1;
+    single[1].seed = 2;
+    train_one(&single[0]);
+    train_one(&single[1]);
+    check_no_problems((problems[]){single[0].p, single[1].p}, 2, "single-threaded training");
+    assert_false(h_bits_equal(single[0].params, single[1].params, single[0].count));
+
+    enum { T = 6 };
+    pthread_t threads[T];
+    trainer_arg args[T];
+    memset(args, 0, sizeof args);
+    for (int i = 0; i < T; i++) {
+        args[i].seed = 1 + (uint64_t)(i % 2);
+        start(&threads[i], trainer_thread, &args[i]);
+    }
+    /* The shared network is read meanwhile, too. */
+    reader_arg readers[2];
+    pthread_t reader_threads[2];
+    memset(readers, 0, sizeof readers);
+    for (int i = 0; i < 2; i++) {
+        readers[i].net = ref.net;
+        readers[i].iterations = ITERATIONS / 4;
+        readers[i].id = i;
+        start(&reader_threads[i], reader, &readers[i]);
+    }
+    for (int i = 0; i < T; i++) join(threads[i]);
+    for (int i = 0; i < 2; i++) join(reader_threads[i]);
+    for (int i = 0; i < T; i++) {
+        check_no_problems(&args[i].p, 1, "a training thread");
+        assert_int_equal(args[i].count, single[i % 2].count);
+        if (!h_bits_equal(args[i].params, single[i % 2].params, args[i].count))
+            H_FAIL("thread %d (seed %d): trained weights differ from the single-threaded run", i, (int)args[i].seed);
+        free(args[i].params);
+    }
+    check_no_problems((problems[]){readers[0].p, readers[1].p}, 2, "readers during training");
+    free(single[0].params);
+    free(single[1].params);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Training a clone while others read the original                                             */
+
+typedef struct clone_arg {
+    nudge_network *clone;
+    volatile int *stop;
+    problems p;
+    int epochs_done;
+} clone_arg;
+
+static void *clone_trainer(void *arg) {
+    clone_arg *a = arg;
+    nudge_train_options o;
+    nudge_train_options_init(&o);
+    o.epochs = 1;
+    o.batch_size = 50;
+    o.learning_rate = 0.01f;
+    nudge_trainer *t = NULL;
+    if (nudge_trainer_create(a->clone, &o, &t) != NUDGE_OK) {
+        note(&a->p, "trainer_create: %s", nudge_last_error());
+        *a->stop = 1;
+        return NULL;
+    }
+    for (int i = 0; i < (H_ASAN ? 60 : 150); i++) {
+        if (nudge_trainer_train_labels(t, ref.x, ref.l, ROWS, NULL, NULL) != NUDGE_OK) note(&a->p, "trainer_train: %s", nudge_last_error());
+        a->epochs_done++;
+    }
+    nudge_trainer_free(t);
+    *a->stop = 1;
+    return NULL;
+}
+
+static void test_training_a_clone_while_reading_the_original(void **state) {
+    (void)state;
+    nudge_network *clone = NULL;
+    H_OK(nudge_network_clone(ref.net, &clone));
+    volatile int stop = 0;
+    clone_arg c;
+    memset(&c, 0, sizeof c);
+    c.clone = clone;
+    c.stop = &stop;
+    enum { R = 4 };
+    reader_arg readers[R];
+    pthread_t threads[R], trainer;
+    memset(readers, 0, sizeof readers);
+    start(&trainer, clone_trainer, &c);
+    for (int i = 0; i < R; i++) {
+        readers[i].net = ref.net;
+        readers[i].stop = &stop;
+        readers[i].id = i;
+        start(&threads[i], reader, &readers[i]);
+    }
+    join(trainer);
+    for (int i = 0; i < R; i++) join(threads[i]);
+    check_no_problems(&c.p, 1, "the clone's trainer");
+    for (int i = 0; i < R; i++) check_no_problems(&readers[i].p, 1, "a reader of the original");
+    assert_true(c.epochs_done > 0);
+    /* The clone learned; the original did not change. */
+    double clone_loss = 0;
+    H_OK(nudge_evaluate_labels(clone, ref.x, ref.l, ROWS, NUDGE_LOSS_AUTO, &clone_loss, NULL));
+    assert_true(clone_loss < ref.loss);
+    float *p = h_params(ref.net, NULL);
+    float *before = NULL;
+    nudge_network *original = NULL;
+    H_OK(nudge_load_from_buffer(ref.file, ref.file_size, &original));
+    before = h_params(original, NULL);
+    H_BITS_EQUAL(p, before, ref.parameters);
+    free(p);
+    free(before);
+    nudge_network_free(original);
+    nudge_network_free(clone);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Thread-local error messages                                                                 */
+
+typedef struct error_arg {
+    const char *key;
+    pthread_barrier_t *barrier;
+    problems p;
+} error_arg;
+
+static void *error_thread(void *arg) {
+    error_arg *a = arg;
+    /* A new thread starts with an empty message, whatever other threads did. */
+    if (strcmp(nudge_last_error(), "") != 0) note(&a->p, "a new thread's message is \"%s\"", nudge_last_error());
+    char buffer[8];
+    pthread_barrier_wait(a->barrier); /* 1: all threads start together */
+    if (nudge_network_get_metadata(ref.net, a->key, buffer, sizeof buffer, NULL) != NUDGE_ERR_NOT_FOUND)
+        note(&a->p, "expected NUDGE_ERR_NOT_FOUND");
+    const char *mine = nudge_last_error();
+    char copy[256];
+    snprintf(copy, sizeof copy, "%s", mine);
+    if (strstr(copy, a->key) == NULL) note(&a->p, "own message \"%s\" does not name key %s", copy, a->key);
+    pthread_barrier_wait(a->barrier); /* 2: every thread has failed once */
+    /* Others fail many times now; this thread's message (and the pointer to it) stays. */
+    for (int i = 0; i < 200; i++) {
+        size_t v;
+        if (nudge_network_input_size(ref.net, &v) != NUDGE_OK) note(&a->p, "a good call failed");
+    }
+    pthread_barrier_wait(a->barrier); /* 3 */
+    if (strcmp(nudge_last_error(), copy) != 0) note(&a->p, "message changed to \"%s\" by other threads", nudge_last_error());
+    if (strcmp(mine, copy) != 0) note(&a->p, "the message pointer's text changed to \"%s\"", mine);
+    /* Many failures in turn on this thread (each replaces the last). */
+    for (int i = 0; i < 300; i++) {
+        char key[64];
+        snprintf(key, sizeof key, "%s-%d", a->key, i);
+        nudge_network_get_metadata(ref.net, key, buffer, sizeof buffer, NULL);
+        if (strstr(nudge_last_error(), key) == NULL) {
+            note(&a->p, "after failure %d the message is \"%s\"", i, nudge_last_error());
+            break;
+        }
+    }
+    return NULL;
+}
+
+static void test_thread_local_errors(void **state) {
+    (void)state;
+    /* The main thread's message, set before the threads run. */
+    H_ERR(nudge_network_get_metadata(ref.net, "main-thread-key", NULL, 0, NULL), NUDGE_ERR_NOT_FOUND, "main-thread-key");
+    char main_message[256];
+    snprintf(main_message, sizeof main_message, "%s", nudge_last_error());
+
+    static const char *const keys[THREADS] = {"key-A", "key-B", "key-C", "key-D", "key-E", "key-F", "key-G", "key-H"};
+    pthread_barrier_t barrier;
+    assert_int_equal(pthread_barrier_init(&barrier, NULL, THREADS), 0);
+    pthread_t threads[THREADS];
+    error_arg args[THREADS];
+    memset(args, 0, sizeof args);
+    for (int i = 0; i < THREADS; i++) {
+        args[i].key = keys[i];
+        args[i].barrier = &barrier;
+        start(&threads[i], error_thread, &args[i]);
+    }
+    for (int i = 0; i < THREADS; i++) join(threads[i]);
+    pthread_barrier_destroy(&barrier);
+    problems p[THREADS];
+    for (int i = 0; i < THREADS; i++) p[i] = args[i].p;
+    check_no_problems(p, THREADS, "thread-local errors");
+    assert_string_equal(nudge_last_error(), main_message);
+}
+
+/* Threads that fail and end: their messages are freed with them (LeakSanitizer checks). */
+static void *fail_and_exit(void *arg) {
+    (void)arg;
+    nudge_network_input_size(NULL, NULL);
+    return NULL;
+}
+
+static void test_many_short_threads_with_errors(void **state) {
+    (void)state;
+    for (int round = 0; round < 20; round++) {
+        pthread_t threads[THREADS];
+        for (int i = 0; i < THREADS; i++) start(&threads[i], fail_and_exit, NULL);
+        for (int i = 0; i < THREADS; i++) join(threads[i]);
+    }
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Handles made and freed on many threads at once                                              */
+
+typedef struct churn_arg {
+    problems p;
+    int id;
+} churn_arg;
+
+static void *churn(void *arg) {
+    churn_arg *a = arg;
+    const size_t sizes[] = {4, 6, 3};
+    const nudge_activation acts[] = {NUDGE_ACTIVATION_TANH, NUDGE_ACTIVATION_SOFTMAX};
+    const float x[4] = {0.1f, 0.2f, 0.3f, 0.4f};
+    for (int i = 0; i < (H_ASAN ? 600 : 2000); i++) {
+        nudge_network *net = NULL, *copy = NULL;
+        nudge_trainer *t = NULL;
+        if (nudge_network_create(sizes, 3, acts, (uint64_t)(a->id * 1000 + i), &net) != NUDGE_OK) {
+            note(&a->p, "create: %s", nudge_last_error());
+            continue;
+        }
+        if (nudge_network_clone(net, &copy) != NUDGE_OK) note(&a->p, "clone: %s", nudge_last_error());
+        if (nudge_trainer_create(copy, NULL, &t) != NUDGE_OK) note(&a->p, "trainer: %s", nudge_last_error());
+        float y1[3], y2[3];
+        if (nudge_predict(net, x, 1, y1, 3) != NUDGE_OK || nudge_predict(copy, x, 1, y2, 3) != NUDGE_OK ||
+            memcmp(y1, y2, sizeof y1) != 0)
+            note(&a->p, "a clone predicts differently");
+        nudge_network_free(net);
+        nudge_network_free(copy); /* the trainer keeps the copy alive until it is freed */
+        if (nudge_trainer_step_labels(t, x, (const int32_t[]){2}, 1, NULL) != NUDGE_OK) note(&a->p, "step: %s", nudge_last_error());
+        nudge_trainer_free(t);
+        read_everything(ref.net, &a->p, i, 0);
+    }
+    return NULL;
+}
+
+static void test_handles_on_many_threads(void **state) {
+    (void)state;
+    pthread_t threads[THREADS];
+    churn_arg args[THREADS];
+    memset(args, 0, sizeof args);
+    for (int i = 0; i < THREADS; i++) {
+        args[i].id = i;
+        start(&threads[i], churn, &args[i]);
+    }
+    for (int i = 0; i < THREADS; i++) join(threads[i]);
+    for (int i = 0; i < THREADS; i++) check_no_problems(&args[i].p, 1, "handle churn");
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_concurrent_prediction),
+        cmocka_unit_test(test_threads_training_their_own_networks),
+        cmocka_unit_test(test_training_a_clone_while_reading_the_original),
+        cmocka_unit_test(test_thread_local_errors),
+        cmocka_unit_test(test_many_short_threads_with_errors),
+        cmocka_unit_test(test_handles_on_many_threads),
+    };
+    return cmocka_run_group_tests_name("threads", tests, group_setup, group_teardown);
+}
