@@ -83,7 +83,7 @@ int main(int argc, char **argv) {
 
     int interactive = isatty(STDOUT_FILENO);
     nudge_train_options options;
-    check(nudge_train_options_init(&options), "options");
+    check(nudge_train_options_init(&options, sizeof options), "options");
     options.epochs = 3;
     options.batch_size = 64;
     options.optimizer = NUDGE_OPTIMIZER_ADAM;

@@ -89,7 +89,7 @@
  *
  *     if (!ok(nudge_network_create(layer_sizes, 3, activations, 42, &network), "nudge_network_create"))
  *         return 1;
- *     if (!ok(nudge_train_options_init(&options), "nudge_train_options_init"))
+ *     if (!ok(nudge_train_options_init(&options, sizeof options), "nudge_train_options_init"))
  *         goto done;
  *     options.epochs = 2000;
  *     options.batch_size = 4;
@@ -291,7 +291,8 @@ extern "C" {
 /**
  * The loss, gradient or a step became NaN or infinite (the call returns NUDGE_ERR_NOT_FINITE); the
  * network holds the last weights whose loss was measured finite (those at the start of the failing
- * epoch, or of the one before it).
+ * epoch, or of the one before it), or, with early stopping and restore_best_weights, those of the
+ * best epoch.
  */
 #define NUDGE_STOP_NOT_FINITE 3
 
@@ -1094,11 +1095,15 @@ nudge_status nudge_gradient(
  * ========================================================================== */
 
 /**
- * Sets every field of an options struct to its default, struct_size included.
+ * Sets every field of an options struct to its default, and struct_size to the size both sides
+ * know. Pass sizeof your struct, so that a program built against this header never has more bytes
+ * written than its struct holds, whatever version of the library it runs with:
+ * `nudge_train_options_init(&options, sizeof options);`
  * @param[out] options The struct to fill.
- * @return NUDGE_OK or NUDGE_ERR_INVALID_ARGUMENT (options is NULL).
+ * @param[in] options_size sizeof(nudge_train_options) in the caller's header; at least 8.
+ * @return NUDGE_OK or NUDGE_ERR_INVALID_ARGUMENT (options is NULL, or options_size is too small).
  */
-nudge_status nudge_train_options_init(nudge_train_options *options);
+nudge_status nudge_train_options_init(nudge_train_options *options, size_t options_size);
 
 /**
  * Trains a network on samples with target vectors, by mini-batch gradient descent with the given

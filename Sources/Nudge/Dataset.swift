@@ -11,35 +11,26 @@ public final class Dataset: @unchecked Sendable {
     public let count: Int
     public let featureCount: Int
     let storage: FloatBuffer
-    /// Class labels, one per sample, or nil for unlabelled data.
-    public let labels: [Int32]?
-    /// The labels in memory that stays put for the life of the data set (for C callers).
-    private let labelStorage: UnsafeMutableBufferPointer<Int32>?
+    private let labelStorage: HeapBuffer<Int32>?
 
-    init(count: Int, featureCount: Int, storage: FloatBuffer, labels: [Int32]?) {
+    init(count: Int, featureCount: Int, storage: FloatBuffer, labels: HeapBuffer<Int32>?) {
         self.count = count
         self.featureCount = featureCount
         self.storage = storage
-        self.labels = labels
-        if let labels {
-            let copy = UnsafeMutableBufferPointer<Int32>.allocate(capacity: max(labels.count, 1))
-            _ = copy.initialize(from: labels)
-            labelStorage = copy
-        } else {
-            labelStorage = nil
-        }
+        labelStorage = labels
     }
-
-    deinit { labelStorage?.deallocate() }
 
     /// The features, row-major.
     public var features: [Float] { Array(storage.buffer) }
 
+    /// Class labels, one per sample, or nil for unlabelled data.
+    public var labels: [Int32]? { labelStorage.map { Array($0.buffer) } }
+
     package var featurePointer: UnsafePointer<Float> { UnsafePointer(storage.pointer) }
-    package var labelPointer: UnsafePointer<Int32>? { labelStorage.map { UnsafePointer($0.baseAddress!) } }
+    package var labelPointer: UnsafePointer<Int32>? { labelStorage.map { UnsafePointer($0.pointer) } }
 
     /// One more than the largest label (0 without labels).
-    public var classCount: Int { Int(labels?.max() ?? -1) + 1 }
+    public var classCount: Int { Int(labelStorage?.buffer.max() ?? -1) + 1 }
 }
 
 /// Reader for IDX files, the format of MNIST and Fashion-MNIST, plain or gzip-compressed.
@@ -65,7 +56,7 @@ public enum IDX {
             let p = storage.pointer + offset
             for i in 0..<chunk.count { p[i] = Float(chunk[i]) * (1 / 255) }
         }
-        var labels: [Int32]?
+        var labels: HeapBuffer<Int32>?
         if let labelsPath {
             var file = try IDXFile(path: labelsPath)
             defer { file.close() }
@@ -75,9 +66,9 @@ public enum IDX {
             guard file.dimensions[0] == count else {
                 throw .shape("\(labelsPath) has \(file.dimensions[0]) labels but \(imagesPath) has \(count) samples")
             }
-            var values = [Int32](repeating: 0, count: count)
+            let values = try HeapBuffer<Int32>(count: count, zeroed: false)
             try file.read(count) { chunk, offset in
-                for i in 0..<chunk.count { values[offset + i] = Int32(chunk[i]) }
+                for i in 0..<chunk.count { values.pointer[offset + i] = Int32(chunk[i]) }
             }
             labels = values
         }
@@ -93,11 +84,14 @@ private struct IDXFile {
 
     init(path: String) throws(NudgeError) {
         self.path = path
-        guard !path.isEmpty else { throw .invalid("path is empty") }
-        var info = stat()
-        guard stat(path, &info) == 0 else { throw ioError("cannot open IDX file \(path)") }
-        guard (info.st_mode & S_IFMT) == S_IFREG else { throw NudgeError(.io, "\(path) is not a regular file") }
-        guard let f = gzopen(path, "rb") else { throw ioError("cannot open IDX file \(path)") }
+        let opened = try OpenFile(path, what: "IDX file")
+        // zlib takes its own descriptor, so that it can close it.
+        let fd = fcntl(opened.fd, F_DUPFD_CLOEXEC, 0)
+        guard fd >= 0, let f = gzdopen(fd, "rb") else {
+            let error = ioError("cannot open IDX file \(path)")
+            if fd >= 0 { Glibc.close(fd) }
+            throw error
+        }
         file = f
         var header = [UInt8](repeating: 0, count: 4)
         try readExactly(&header, "the IDX header")
@@ -126,7 +120,7 @@ private struct IDXFile {
         }
         // Each dimension is below 2^32 and there are at most 8, so the product saturates instead of trapping.
         let total = dimensions.reduce(1) { $0.multipliedReportingOverflow(by: $1).overflow ? Int.max : $0 * $1 }
-        let fileSize = Int(info.st_size)
+        let fileSize = opened.size
         if gzdirect(file) != 0 {
             // A plain file must hold exactly what its header declares.
             let payload = fileSize - 4 - 4 * rank
@@ -137,7 +131,8 @@ private struct IDXFile {
                     : "\(path): dimensions \(dimensions) claim \(total) elements; there is data after them (\(payload) in the file)")
             }
         }
-        guard total <= min(IDX.maxElements, fileSize * IDX.maxCompressionRatio) else {
+        let (expandable, overflow) = fileSize.multipliedReportingOverflow(by: IDX.maxCompressionRatio)
+        guard total <= (overflow ? IDX.maxElements : min(IDX.maxElements, expandable)) else {
             close()
             throw .format("\(path): dimensions \(dimensions) claim \(total) elements, more than a \(fileSize)-byte file can hold")
         }

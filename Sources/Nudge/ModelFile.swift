@@ -31,40 +31,69 @@ public enum ModelFile {
 
     // MARK: Writing
 
-    /// The network as model file bytes.
-    public static func encode(_ network: Network) throws(NudgeError) -> [UInt8] {
-        var out: [UInt8] = []
+    /// The size in bytes of the network's model file.
+    public static func encodedSize(_ network: Network) throws(NudgeError) -> Int {
         var size = headerSize + 4 * network.layerSizes.count + 4 * network.activations.count + 4
         for (k, v) in network.metadata { size += 8 + k.utf8.count + v.utf8.count }
-        size = try size + checkedProduct(network.parameterCount, 4, "parameter bytes")
-        out.reserveCapacity(size)
-        out += magic
-        append(&out, formatVersion)
-        append(&out, UInt32(0))
-        append(&out, UInt64(size))
-        append(&out, UInt32(network.layerSizes.count))
-        append(&out, UInt32(network.metadata.count))
-        append(&out, UInt64(network.parameterCount))
-        for s in network.layerSizes { append(&out, UInt32(s)) }
-        for a in network.activations { append(&out, UInt32(bitPattern: a.rawValue)) }
+        return try size + checkedProduct(network.parameterCount, 4, "parameter bytes")
+    }
+
+    /// The network as model file bytes.
+    public static func encode(_ network: Network) throws(NudgeError) -> [UInt8] {
+        let size = try encodedSize(network)
+        return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+            encode(network, into: UnsafeMutableRawBufferPointer(buffer))
+            count = size
+        }
+    }
+
+    /// Writes the model file into `out`, which holds exactly ``encodedSize(_:)`` bytes.
+    package static func encode(_ network: Network, into out: UnsafeMutableRawBufferPointer) {
+        var offset = 0
+        func put<T: FixedWidthInteger>(_ value: T) {
+            out.storeBytes(of: value.littleEndian, toByteOffset: offset, as: T.self)
+            offset += MemoryLayout<T>.size
+        }
+        func put(_ text: String) {
+            put(UInt32(text.utf8.count))
+            for byte in text.utf8 {
+                out[offset] = byte
+                offset += 1
+            }
+        }
+        for byte in magic { put(byte) }
+        put(formatVersion)
+        put(UInt32(0))
+        put(UInt64(out.count))
+        put(UInt32(network.layerSizes.count))
+        put(UInt32(network.metadata.count))
+        put(UInt64(network.parameterCount))
+        for s in network.layerSizes { put(UInt32(s)) }
+        for a in network.activations { put(UInt32(bitPattern: a.rawValue)) }
         for (k, v) in network.metadata {
-            append(&out, UInt32(k.utf8.count)); out += k.utf8
-            append(&out, UInt32(v.utf8.count)); out += v.utf8
+            put(k)
+            put(v)
         }
         let p = network.storage.pointer
-        for i in 0..<network.parameterCount { append(&out, p[i].bitPattern) }
-        append(&out, crc(out))
-        return out
+        for i in 0..<network.parameterCount { put(p[i].bitPattern) }
+        put(crc(UnsafeRawBufferPointer(rebasing: out[0..<offset])))
     }
 
     /// Writes the network to `path` atomically: a temporary file in the same folder is written,
     /// flushed to disk and renamed over `path`, so a failed or interrupted save leaves the old file intact.
     public static func save(_ network: Network, to path: String) throws(NudgeError) {
         guard !path.isEmpty else { throw .invalid("path is empty") }
-        let bytes = try encode(network)
+        let bytes = try HeapBuffer<UInt8>(count: encodedSize(network), zeroed: false)
+        encode(network, into: UnsafeMutableRawBufferPointer(bytes.buffer))
+        // Keep the mode of the file being replaced; a new file gets rw-r--r--.
+        var existing = stat()
+        let mode = stat(path, &existing) == 0 ? existing.st_mode & 0o7777 : 0o644
         var template = Array((path + ".tmp-XXXXXX").utf8CString)
+        // mkostemp(O_CLOEXEC) is not in Glibc's Swift overlay; setting the flag right after is as good
+        // unless the host forks in that instant.
         let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
         guard fd >= 0 else { throw ioError("cannot create a temporary file next to \(path)") }
+        _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
         let temporary = String(decoding: template.dropLast().map { UInt8(bitPattern: $0) }, as: UTF8.self)
         func fail(_ what: String) -> NudgeError {
             let error = ioError(what)
@@ -74,12 +103,13 @@ public enum ModelFile {
         }
         var written = 0
         while written < bytes.count {
-            let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + written, $0.count - written) }
+            let n = write(fd, bytes.pointer + written, bytes.count - written)
             if n < 0 && errno == EINTR { continue }
+            if n == 0 { errno = EIO }
             guard n > 0 else { throw fail("cannot write \(path)") }
             written += n
         }
-        guard fchmod(fd, 0o644) == 0 else { throw fail("cannot set the permissions of \(path)") }
+        guard fchmod(fd, mode) == 0 else { throw fail("cannot set the permissions of \(path)") }
         guard fsync(fd) == 0 else { throw fail("cannot flush \(path) to disk") }
         guard close(fd) == 0 else {
             let error = ioError("cannot close \(path)")
@@ -93,7 +123,7 @@ public enum ModelFile {
         }
         // Make the rename itself durable.
         let folder = directory(of: path)
-        let dirfd = open(folder, O_RDONLY | O_DIRECTORY)
+        let dirfd = open(folder, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         if dirfd >= 0 {
             fsync(dirfd)
             close(dirfd)
@@ -104,7 +134,28 @@ public enum ModelFile {
 
     /// Reads a model file. Every field and size is checked before anything is allocated for it.
     public static func load(from path: String) throws(NudgeError) -> Network {
-        try decode(readFile(path, limit: maxFileSize, what: "model file"), source: path)
+        let bytes = try readModelFile(path)
+        return try decode(UnsafeRawBufferPointer(bytes.buffer), source: path)
+    }
+
+    /// Reads a model file after checking, from its first bytes, that it is one and that its
+    /// declared size is its real size, so a wrong or huge file is refused before it is read.
+    private static func readModelFile(_ path: String) throws(NudgeError) -> HeapBuffer<UInt8> {
+        let file = try OpenFile(path, what: "model file")
+        guard file.size <= maxFileSize else {
+            throw .format("\(path) is \(file.size) bytes, larger than a model file may be (\(maxFileSize))")
+        }
+        let head = try HeapBuffer<UInt8>(count: min(file.size, headerSize), zeroed: false)
+        try file.read(into: head.pointer, count: head.count, at: 0)
+        // decode() reports whatever is wrong with a short or foreign file, naming the first problem.
+        if head.count < headerSize || !(0..<8).allSatisfy({ head.pointer[$0] == magic[$0] }) {
+            return head
+        }
+        let declared = UInt64(littleEndian: UnsafeRawPointer(head.pointer).loadUnaligned(fromByteOffset: 16, as: UInt64.self))
+        guard declared == UInt64(file.size) else { return head }
+        let bytes = try HeapBuffer<UInt8>(count: file.size, zeroed: false)
+        try file.read(into: bytes.pointer, count: file.size, at: 0)
+        return bytes
     }
 
     /// Builds a network from model file bytes; `source` names them in error messages.
@@ -170,10 +221,11 @@ public enum ModelFile {
             throw .format("\(source): the header says \(parameterCount) parameters but layers \(sizes) have \(expected)")
         }
         var metadata: [(String, String)] = []
+        var keys = Set<[UInt8]>()
         for i in 0..<metadataCount {
             let key = try reader.string("metadata key \(i)")
             let value = try reader.string("metadata value \(i)")
-            guard !key.isEmpty, !metadata.contains(where: { $0.0 == key }) else {
+            guard !key.isEmpty, keys.insert(Array(key.utf8)).inserted else {
                 throw .format("\(source): metadata key \(i) is empty or repeated")
             }
             metadata.append((key, value))
@@ -239,14 +291,6 @@ public enum ModelFile {
         }
     }
 
-    private static func append<T: FixedWidthInteger>(_ out: inout [UInt8], _ value: T) {
-        withUnsafeBytes(of: value.littleEndian) { out += $0 }
-    }
-
-    static func crc(_ bytes: [UInt8]) -> UInt32 {
-        bytes.withUnsafeBytes { crc($0) }
-    }
-
     static func crc(_ bytes: UnsafeRawBufferPointer) -> UInt32 {
         var value = crc32(0, nil, 0)
         var offset = 0
@@ -270,27 +314,42 @@ func ioError(_ what: String) -> NudgeError {
     NudgeError(.io, "\(what): \(String(cString: strerror(errno)))")
 }
 
-/// Reads a whole regular file of at most `limit` bytes.
-func readFile(_ path: String, limit: Int, what: String) throws(NudgeError) -> [UInt8] {
-    guard !path.isEmpty else { throw .invalid("path is empty") }
-    let fd = open(path, O_RDONLY | O_CLOEXEC)
-    guard fd >= 0 else { throw ioError("cannot open \(what) \(path)") }
-    defer { close(fd) }
-    var info = stat()
-    guard fstat(fd, &info) == 0 else { throw ioError("cannot stat \(path)") }
-    guard (info.st_mode & S_IFMT) == S_IFREG else {
-        throw NudgeError(.io, "\(path) is not a regular file\((info.st_mode & S_IFMT) == S_IFDIR ? " (it is a directory)" : "")")
+/// A regular file opened for reading; FIFOs and devices are refused without blocking on them.
+final class OpenFile {
+    let path: String
+    let fd: Int32
+    let size: Int
+
+    init(_ path: String, what: String) throws(NudgeError) {
+        guard !path.isEmpty else { throw .invalid("path is empty") }
+        self.path = path
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
+        guard fd >= 0 else { throw ioError("cannot open \(what) \(path)") }
+        var info = stat()
+        guard fstat(fd, &info) == 0 else {
+            let error = ioError("cannot stat \(path)")
+            close(fd)
+            throw error
+        }
+        guard (info.st_mode & S_IFMT) == S_IFREG else {
+            close(fd)
+            throw NudgeError(.io, "\(path) is not a regular file\((info.st_mode & S_IFMT) == S_IFDIR ? " (it is a directory)" : "")")
+        }
+        _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK)
+        size = Int(info.st_size)
     }
-    let size = Int(info.st_size)
-    guard size <= limit else { throw .format("\(path) is \(size) bytes, larger than a \(what) may be (\(limit))") }
-    var bytes = [UInt8](repeating: 0, count: size)
-    var got = 0
-    while got < size {
-        let n = bytes.withUnsafeMutableBytes { read(fd, $0.baseAddress! + got, size - got) }
-        if n < 0 && errno == EINTR { continue }
-        guard n >= 0 else { throw ioError("cannot read \(path)") }
-        guard n > 0 else { throw .format("\(path) became shorter while it was read") }
-        got += n
+
+    deinit { close(fd) }
+
+    /// Reads exactly `count` bytes at `offset`.
+    func read(into destination: UnsafeMutablePointer<UInt8>, count: Int, at offset: Int) throws(NudgeError) {
+        var got = 0
+        while got < count {
+            let n = pread(fd, destination + got, count - got, off_t(offset + got))
+            if n < 0 && errno == EINTR { continue }
+            guard n >= 0 else { throw ioError("cannot read \(path)") }
+            guard n > 0 else { throw .format("\(path) became shorter while it was read") }
+            got += n
+        }
     }
-    return bytes
 }

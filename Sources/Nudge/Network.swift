@@ -29,7 +29,8 @@ public final class Network: @unchecked Sendable {
     public let layerSizes: [Int]
     /// One activation per weight layer (`layerSizes.count - 1` of them).
     public let activations: [Activation]
-    /// User key/value pairs saved with the model, such as class names. Keys are unique.
+    /// User key/value pairs saved with the model, such as class names. Keys are unique as byte
+    /// strings (no Unicode normalisation: "café" written two ways is two keys).
     public private(set) var metadata: [(key: String, value: String)] = []
 
     let storage: FloatBuffer
@@ -173,7 +174,7 @@ public final class Network: @unchecked Sendable {
         guard key.utf8.count <= Network.maxMetadataBytes, value.utf8.count <= Network.maxMetadataBytes else {
             throw .invalid("metadata key or value is longer than \(Network.maxMetadataBytes) bytes")
         }
-        if let i = metadata.firstIndex(where: { $0.key == key }) {
+        if let i = metadata.firstIndex(where: { $0.key.utf8.elementsEqual(key.utf8) }) {
             metadata[i].value = value
             return
         }
@@ -185,13 +186,13 @@ public final class Network: @unchecked Sendable {
 
     /// The metadata value for `key`, if any.
     public func metadataValue(forKey key: String) -> String? {
-        metadata.first(where: { $0.key == key })?.value
+        metadata.first(where: { $0.key.utf8.elementsEqual(key.utf8) })?.value
     }
 
     /// Removes the metadata entry `key`; returns whether there was one.
     @discardableResult
     public func removeMetadata(forKey key: String) -> Bool {
-        guard let i = metadata.firstIndex(where: { $0.key == key }) else { return false }
+        guard let i = metadata.firstIndex(where: { $0.key.utf8.elementsEqual(key.utf8) }) else { return false }
         metadata.remove(at: i)
         return true
     }

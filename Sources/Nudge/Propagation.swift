@@ -152,18 +152,34 @@ extension Network {
     /// (`rows x outputSize`). Reads only the network: safe from many threads at once.
     package func predict(_ inputs: UnsafePointer<Float>, rows: Int, into outputs: UnsafeMutablePointer<Float>) throws(NudgeError) {
         guard rows > 0 else { return }
-        let chunk = min(rows, Network.chunkRows)
-        let hidden = layerSizes.dropFirst().dropLast().max() ?? 0
-        let scratchA = try FloatBuffer(count: chunk * hidden, zeroed: false)
-        let scratchB = try FloatBuffer(count: chunk * hidden, zeroed: false)
+        let scratch = try PredictionScratch(for: self, rows: min(rows, Network.chunkRows))
+        predict(inputs, rows: rows, into: outputs, scratch: scratch)
+    }
+
+    /// Buffers for the hidden layers of a prediction, one chunk of rows at a time.
+    struct PredictionScratch {
+        let rows: Int
+        let a: FloatBuffer
+        let b: FloatBuffer
+
+        init(for network: Network, rows: Int) throws(NudgeError) {
+            let hidden = network.layerSizes.dropFirst().dropLast().max() ?? 0
+            self.rows = rows
+            a = try FloatBuffer(count: rows * hidden, zeroed: false)
+            b = try FloatBuffer(count: rows * hidden, zeroed: false)
+        }
+    }
+
+    private func predict(_ inputs: UnsafePointer<Float>, rows: Int, into outputs: UnsafeMutablePointer<Float>,
+                         scratch: PredictionScratch) {
         var start = 0
         while start < rows {
-            let n = min(chunk, rows - start)
+            let n = min(scratch.rows, rows - start)
             var current = inputs + start * inputSize
             for l in 0..<weightLayerCount {
                 let fanIn = layerSizes[l], fanOut = layerSizes[l + 1]
                 let last = l == weightLayerCount - 1
-                let out = last ? outputs + start * outputSize : (l % 2 == 0 ? scratchA.pointer : scratchB.pointer)
+                let out = last ? outputs + start * outputSize : (l % 2 == 0 ? scratch.a.pointer : scratch.b.pointer)
                 LinearAlgebra.multiply(current, storage.pointer + weightOffsets[l], transposeB: true,
                                        into: out, m: n, n: fanOut, k: fanIn)
                 activations[l].applyWithBias(out, rows: n, width: fanOut, bias: storage.pointer + biasOffsets[l])
@@ -177,11 +193,12 @@ extension Network {
     package func classify(_ inputs: UnsafePointer<Float>, rows: Int, into labels: UnsafeMutablePointer<Int32>) throws(NudgeError) {
         guard rows > 0 else { return }
         let chunk = min(rows, Network.chunkRows)
+        let scratch = try PredictionScratch(for: self, rows: chunk)
         let out = try FloatBuffer(count: chunk * outputSize, zeroed: false)
         var start = 0
         while start < rows {
             let n = min(chunk, rows - start)
-            try predict(inputs + start * inputSize, rows: n, into: out.pointer)
+            predict(inputs + start * inputSize, rows: n, into: out.pointer, scratch: scratch)
             for r in 0..<n {
                 let row = out.pointer + r * outputSize
                 labels[start + r] = Int32(outputSize == 1 ? (row[0] >= 0.5 ? 1 : 0) : argmax(row, outputSize))

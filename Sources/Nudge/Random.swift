@@ -36,9 +36,6 @@ public struct SeededGenerator: RandomNumberGenerator, Sendable {
     /// Uniform in [0, 1) with 24 random bits, exactly representable as Float.
     mutating func nextUnitFloat() -> Float { Float(next() >> 40) * 0x1p-24 }
 
-    /// Uniform in [0, bound) without modulo bias.
-    mutating func nextIndex(below bound: Int) -> Int { Int(next(upperBound: UInt64(bound))) }
-
     /// A standard normal sample (Box-Muller, computed in Double so the result does not depend on libm's float paths).
     mutating func nextGaussian() -> Float {
         let u1 = (Double(next() >> 11) + 1) * 0x1p-53

@@ -20,7 +20,8 @@ public final class Trainer {
     public let network: Network
     public private(set) var options: TrainingOptions
     private var state: OptimizerState
-    private var workspace: Workspace
+    /// Sized for the largest batch seen so far, and allocated when first needed.
+    private var workspace: Workspace?
     private let gradient: FloatBuffer
     private var rng: SeededGenerator
     /// The weights before a single `step`, allocated on the first one.
@@ -39,23 +40,28 @@ public final class Trainer {
         self.network = network
         self.options = options
         state = try OptimizerState(kind: options.optimizer, parameterCount: network.parameterCount)
-        workspace = try Workspace(for: network, capacity: options.batchSize)
         gradient = try FloatBuffer(count: network.parameterCount)
         rng = SeededGenerator(seed: options.seed)
     }
 
     /// Changes the options for later calls. The optimiser's state is kept unless the optimiser changes.
+    /// All or nothing: when this fails, the trainer is as it was.
     public func setOptions(_ newOptions: TrainingOptions) throws(NudgeError) {
         try newOptions.validate()
         _ = try newOptions.loss.resolved(for: network.activations[network.weightLayerCount - 1])
-        if newOptions.optimizer != state.kind {
-            state = try OptimizerState(kind: newOptions.optimizer, parameterCount: network.parameterCount)
-        }
-        if newOptions.batchSize > workspace.capacity {
-            workspace = try Workspace(for: network, capacity: newOptions.batchSize)
-        }
+        let newState = newOptions.optimizer == state.kind ? state
+            : try OptimizerState(kind: newOptions.optimizer, parameterCount: network.parameterCount)
+        state = newState
         if newOptions.seed != options.seed { rng = SeededGenerator(seed: newOptions.seed) }
         options = newOptions
+    }
+
+    /// A workspace for batches of up to `rows` samples.
+    private func workspace(for rows: Int) throws(NudgeError) -> Workspace {
+        if let workspace, workspace.capacity >= rows { return workspace }
+        let fresh = try Workspace(for: network, capacity: rows)
+        workspace = fresh
+        return fresh
     }
 
     private var resolvedLoss: Loss {
@@ -71,12 +77,12 @@ public final class Trainer {
     package func step(_ inputs: UnsafePointer<Float>, targets: Targets, rows: Int) throws(NudgeError) -> Double {
         guard rows > 0 else { throw .invalid("sample_count is 0; a step needs at least one sample") }
         try network.validate(inputs: inputs, targets: targets, rows: rows)
-        if rows > workspace.capacity { workspace = try Workspace(for: network, capacity: rows) }
+        let ws = try workspace(for: rows)
         // A step that fails part-way leaves the weights as they were, so keep them until it succeeds.
         let before = try stepSnapshot()
         before.copy(from: network.storage)
         do {
-            let (loss, _) = try step(inputs, targets: targets, rows: .range(start: 0, count: rows), loss: resolvedLoss)
+            let (loss, _) = try step(inputs, targets: targets, rows: .range(start: 0, count: rows), loss: resolvedLoss, in: ws)
             return loss / Double(rows)
         } catch {
             network.storage.copy(from: before)
@@ -86,7 +92,8 @@ public final class Trainer {
     }
 
     /// A step over a selection of validated rows; returns the summed loss and the number classified correctly.
-    private func step(_ inputs: UnsafePointer<Float>, targets: Targets, rows: Rows, loss: Loss) throws(NudgeError) -> (Double, Int) {
+    private func step(_ inputs: UnsafePointer<Float>, targets: Targets, rows: Rows, loss: Loss,
+                      in workspace: Workspace) throws(NudgeError) -> (Double, Int) {
         let total = network.accumulateGradient(inputs, targets: targets, rows: rows, loss: loss,
                                                scale: 1 / Float(rows.count), in: workspace,
                                                into: gradient.pointer, accumulate: false)
@@ -144,48 +151,63 @@ public final class Trainer {
     }
 
     /// The training loop: shuffled mini-batches, validation, early stopping with the best weights
-    /// restored, and reports. Callbacks return `true` to stop. Bad data is reported before any change;
-    /// a run stopped by a callback or a non-finite loss still returns a summary that says so.
+    /// restored, and reports. Callbacks return `true` to stop. `newOptions`, when given, replace the
+    /// trainer's options once everything has been checked. Bad data or options are reported before
+    /// any change; a run stopped by a callback or a non-finite loss still returns a summary that says so.
     package func fit(_ inputs: UnsafePointer<Float>, targets: Targets, rows: Int, validation: ValidationSet?,
+                     applying newOptions: TrainingOptions? = nil,
                      progress: ((EpochReport) -> Bool)?, batchProgress: ((BatchReport) -> Bool)?) throws(NudgeError) -> TrainingSummary {
         let started = monotonicSeconds()
-        let loss = resolvedLoss
+        let plan = newOptions ?? options
+        try plan.validate()
+        let loss = try plan.loss.resolved(for: network.activations[network.weightLayerCount - 1])
         guard rows > 0 else { throw .invalid("sample_count is 0; training needs at least one sample") }
         try network.validate(inputs: inputs, targets: targets, rows: rows)
         if let validation {
             guard validation.rows > 0 else { throw .invalid("validation_count is 0 but validation data was given") }
-            guard options.validationFraction == 0 else {
+            guard plan.validationFraction == 0 else {
                 throw .invalid("give either validation data or a validation_fraction, not both")
             }
             try network.validate(inputs: validation.inputs, targets: validation.targets, rows: validation.rows,
                                  what: "validation inputs")
         }
-
-        // The split is drawn from its own generator so that it does not depend on earlier calls.
-        var order = Array(0..<rows)
-        var heldOut: [Int] = []
-        if options.validationFraction > 0 {
-            let count = Int((Double(rows) * options.validationFraction).rounded())
-            guard count >= 1, count < rows else {
-                throw .invalid("validation_fraction \(options.validationFraction) of \(rows) samples leaves \(count) for validation and \(rows - count) for training; each needs at least 1")
+        let heldOutCount = Int((Double(rows) * plan.validationFraction).rounded())
+        if plan.validationFraction > 0 {
+            guard heldOutCount >= 1, heldOutCount < rows else {
+                throw .invalid("validation_fraction \(plan.validationFraction) of \(rows) samples leaves \(heldOutCount) for validation and \(rows - heldOutCount) for training; each needs at least 1")
             }
-            var splitter = SeededGenerator(seed: options.seed ^ 0x5EED_5EED_5EED_5EED)
-            order.shuffle(using: &splitter)
-            heldOut = Array(order[(rows - count)...])
-            order.removeLast(count)
         }
-        let hasValidation = validation != nil || !heldOut.isEmpty
+        let trainCount = rows - heldOutCount
+        let order = try HeapBuffer<Int>(count: trainCount, zeroed: false)
+        let heldOut = try HeapBuffer<Int>(count: heldOutCount, zeroed: false)
+        // Selection sampling (Knuth's algorithm S) picks exactly heldOutCount samples and keeps both
+        // sets in their original order. Its generator is seeded apart from the shuffling, so the split
+        // does not depend on earlier calls.
+        var splitter = SeededGenerator(seed: plan.seed ^ 0x5EED_5EED_5EED_5EED)
+        var (kept, held) = (0, 0)
+        for i in 0..<rows {
+            if UInt64(held) < UInt64(heldOutCount) && splitter.next(upperBound: UInt64(rows - i)) < UInt64(heldOutCount - held) {
+                heldOut.pointer[held] = i
+                held += 1
+            } else {
+                order.pointer[kept] = i
+                kept += 1
+            }
+        }
+        let hasValidation = validation != nil || heldOutCount > 0
+        let earlyStopping = plan.patience > 0
         // Weights whose loss was measured finite, to fall back on if training diverges: the weights at
         // the start of an epoch become "good" once the epoch's first batch has been measured on them.
         var lastGood = try FloatBuffer(copying: network.storage)
         var epochStart = try FloatBuffer(copying: network.storage)
-        let best = try FloatBuffer(copying: network.storage)
-        let earlyStopping = options.patience > 0
+        let best = try FloatBuffer(count: earlyStopping ? network.parameterCount : 0, zeroed: false)
+        let workspace = try workspace(for: min(plan.batchSize, trainCount))
+        if let newOptions { try setOptions(newOptions) }
 
         var summary = TrainingSummary()
         var bestLoss = Double.infinity
         var sinceBest = 0
-        let batchCount = (order.count + options.batchSize - 1) / options.batchSize
+        let batchCount = (trainCount + options.batchSize - 1) / options.batchSize
 
         func finish(_ reason: StopReason) -> TrainingSummary {
             if earlyStopping && options.restoreBestWeights && summary.bestEpoch > 0 && reason != .cancelled {
@@ -198,15 +220,21 @@ public final class Trainer {
 
         for epoch in stride(from: 1, through: options.epochs, by: 1) {
             let epochStarted = monotonicSeconds()
-            if options.shuffle { order.shuffle(using: &rng) }
+            if options.shuffle {
+                // Fisher-Yates.
+                for i in stride(from: trainCount - 1, to: 0, by: -1) {
+                    let j = Int(rng.next(upperBound: UInt64(i + 1)))
+                    order.buffer.swapAt(i, j)
+                }
+            }
             epochStart.copy(from: network.storage)
             var lossSum = 0.0, correct = 0
-            let stopped: Bool = order.withUnsafeBufferPointer { index in
+            let stopped: Bool = {
                 for b in 0..<batchCount {
                     let start = b * options.batchSize
-                    let rowsInBatch = Rows.indices(index.baseAddress! + start, count: min(options.batchSize, order.count - start))
+                    let rowsInBatch = Rows.indices(order.pointer + start, count: min(options.batchSize, trainCount - start))
                     do throws(NudgeError) {
-                        let (l, c) = try step(inputs, targets: targets, rows: rowsInBatch, loss: loss)
+                        let (l, c) = try step(inputs, targets: targets, rows: rowsInBatch, loss: loss, in: workspace)
                         lossSum += l
                         correct += c
                         if b == 0 { swap(&lastGood, &epochStart) }
@@ -222,7 +250,7 @@ public final class Trainer {
                     }
                 }
                 return false
-            }
+            }()
             if stopped {
                 if summary.stopReason == .cancelled { return finish(.cancelled) }
                 network.storage.copy(from: lastGood)
@@ -231,18 +259,16 @@ public final class Trainer {
             }
 
             var report = EpochReport(epoch: epoch, epochs: options.epochs,
-                                     trainLoss: lossSum / Double(order.count),
-                                     trainAccuracy: Double(correct) / Double(order.count),
+                                     trainLoss: lossSum / Double(trainCount),
+                                     trainAccuracy: Double(correct) / Double(trainCount),
                                      validationLoss: .nan, validationAccuracy: .nan, seconds: 0, improved: false)
             if let validation {
                 (report.validationLoss, report.validationAccuracy) = network.evaluate(
                     validation.inputs, targets: validation.targets, rows: .range(start: 0, count: validation.rows),
                     loss: loss, in: workspace)
-            } else if !heldOut.isEmpty {
-                (report.validationLoss, report.validationAccuracy) = heldOut.withUnsafeBufferPointer {
-                    network.evaluate(inputs, targets: targets, rows: .indices($0.baseAddress!, count: $0.count),
-                                     loss: loss, in: workspace)
-                }
+            } else if heldOutCount > 0 {
+                (report.validationLoss, report.validationAccuracy) = network.evaluate(
+                    inputs, targets: targets, rows: .indices(heldOut.pointer, count: heldOutCount), loss: loss, in: workspace)
             }
             let monitored = hasValidation ? report.validationLoss : report.trainLoss
             guard monitored.isFinite else {

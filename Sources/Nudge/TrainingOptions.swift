@@ -85,7 +85,7 @@ public struct BatchReport: Sendable {
     /// 1 for the epoch's first batch.
     public var batch: Int
     public var batchCount: Int
-    /// The mean loss of the batch just trained.
+    /// The mean loss of the epoch's batches so far.
     public var loss: Double
 }
 
@@ -96,7 +96,8 @@ public enum StopReason: Int32, Sendable {
     /// A callback asked to stop; the weights are those of the last finished batch.
     case cancelled = 2
     /// The loss, gradient or a step became NaN or infinite; the network holds the last weights whose
-    /// loss was measured finite (those at the start of the failing epoch, or of the one before).
+    /// loss was measured finite (those at the start of the failing epoch, or of the one before), or,
+    /// with early stopping and ``TrainingOptions/restoreBestWeights``, those of the best epoch.
     case notFinite = 3
 }
 

@@ -31,7 +31,7 @@ public func nudge_dataset_load_idx(_ images_path: UnsafePointer<CChar>?, _ label
 /// @param[in,out] dataset The data set, or NULL.
 @_cdecl("nudge_dataset_free")
 public func nudge_dataset_free(_ dataset: nudge_dataset?) {
-    releaseHandle(dataset, .dataset, as: Dataset.self)
+    releaseHandle(dataset, .dataset)
 }
 
 /// The number of samples.

@@ -42,7 +42,7 @@ public func nudge_network_create(_ layer_sizes: UnsafePointer<UInt>?, _ layer_co
 /// @param[in,out] network The network to release, or NULL.
 @_cdecl("nudge_network_free")
 public func nudge_network_free(_ network: nudge_network?) {
-    releaseHandle(network, .network, as: Network.self)
+    releaseHandle(network, .network)
 }
 
 /// Creates an independent copy of a network: architecture, parameters and metadata.

@@ -11,21 +11,25 @@ import Nudge
 
 /// Each thread's last error message, a malloc'd C string owned by the library. It is replaced only by
 /// the next failure on the same thread, and freed when the thread ends.
-private let errorKey: pthread_key_t = {
+private let errorKey: pthread_key_t? = {
     var key = pthread_key_t()
-    pthread_key_create(&key) { free($0) }
+    guard pthread_key_create(&key, { free($0) }) == 0 else { return nil }
     return key
 }()
 
 private let noError: StaticString = ""
+/// Shown only if the process has run out of thread-specific keys, which no caller can fix.
+private let noKey: StaticString = "error messages are unavailable: the process has no thread-specific keys left"
 
 func setLastError(_ message: String) {
+    guard let errorKey else { return }
     let old = pthread_getspecific(errorKey)
     pthread_setspecific(errorKey, strdup(message))
     free(old)
 }
 
 var lastErrorPointer: UnsafePointer<CChar> {
+    guard let errorKey else { return UnsafeRawPointer(noKey.utf8Start).assumingMemoryBound(to: CChar.self) }
     if let p = pthread_getspecific(errorKey) { return UnsafePointer(p.assumingMemoryBound(to: CChar.self)) }
     return UnsafeRawPointer(noError.utf8Start).assumingMemoryBound(to: CChar.self)
 }
@@ -45,64 +49,70 @@ func guarded(_ function: StaticString, _ body: () throws(NudgeError) -> Void) ->
 // MARK: Handles
 
 /// Every live handle, so that a NULL, freed or wrong-kind handle is an error rather than a crash.
-/// Lookups take a shared lock, so threads predicting at once do not wait for each other.
+/// A handle is a token, not the object's address: tokens are never reused, so a freed handle stays
+/// invalid even after new objects are created. Lookups take a shared lock, so threads predicting
+/// at once do not wait for each other, and return a strong reference, so an object freed by one
+/// thread stays alive until another thread's call on it returns.
 private final class HandleRegistry: @unchecked Sendable {
     enum Kind: String { case network, trainer, dataset }
-    private var live: [UnsafeRawPointer: Kind] = [:]
-    private var lock = pthread_rwlock_t()
+    private var live: [UInt: (kind: Kind, object: AnyObject)] = [:]
+    /// Multiples of 16 from 2^32 up: they look like aligned pointers and are never dereferenced.
+    private var lastToken: UInt = 1 << 32
+    private let lock: UnsafeMutablePointer<pthread_rwlock_t> = {
+        let lock = UnsafeMutablePointer<pthread_rwlock_t>.allocate(capacity: 1)
+        lock.initialize(to: pthread_rwlock_t())
+        pthread_rwlock_init(lock, nil)
+        return lock
+    }()
 
-    init() { pthread_rwlock_init(&lock, nil) }
-
-    func insert(_ p: UnsafeRawPointer, _ kind: Kind) {
-        pthread_rwlock_wrlock(&lock)
-        live[p] = kind
-        pthread_rwlock_unlock(&lock)
+    func insert(_ object: AnyObject, _ kind: Kind) -> UInt {
+        pthread_rwlock_wrlock(lock)
+        defer { pthread_rwlock_unlock(lock) }
+        lastToken += 16
+        live[lastToken] = (kind, object)
+        return lastToken
     }
 
-    /// Removes `p` if it is a live handle of `kind`; returns whether it was.
-    func remove(_ p: UnsafeRawPointer, _ kind: Kind) -> Bool {
-        pthread_rwlock_wrlock(&lock)
-        defer { pthread_rwlock_unlock(&lock) }
-        guard live[p] == kind else { return false }
-        live[p] = nil
+    /// Removes `token` if it is a live handle of `kind`; returns whether it was.
+    func remove(_ token: UInt, _ kind: Kind) -> Bool {
+        pthread_rwlock_wrlock(lock)
+        defer { pthread_rwlock_unlock(lock) }
+        guard live[token]?.kind == kind else { return false }
+        live[token] = nil
         return true
     }
 
-    func kind(of p: UnsafeRawPointer) -> Kind? {
-        pthread_rwlock_rdlock(&lock)
-        defer { pthread_rwlock_unlock(&lock) }
-        return live[p]
+    func lookup(_ token: UInt) -> (kind: Kind, object: AnyObject)? {
+        pthread_rwlock_rdlock(lock)
+        defer { pthread_rwlock_unlock(lock) }
+        return live[token]
     }
 }
 
 private let registry = HandleRegistry()
 
 /// Hands `object` to C as a new handle, owned by the caller until the matching `_free`.
-func makeHandle<T: AnyObject>(_ object: T, _ kind: HandleKind) -> OpaquePointer {
-    let raw = Unmanaged.passRetained(object).toOpaque()
-    registry.insert(UnsafeRawPointer(raw), kind.registryKind)
-    return OpaquePointer(raw)
+func makeHandle(_ object: AnyObject, _ kind: HandleKind) -> OpaquePointer {
+    // Tokens are far from zero, so the pointer is never NULL.
+    OpaquePointer(bitPattern: registry.insert(object, kind.registryKind))!
 }
 
-/// Releases a handle from `makeHandle`; NULL and unknown pointers are ignored.
-func releaseHandle<T: AnyObject>(_ handle: OpaquePointer?, _ kind: HandleKind, as type: T.Type) {
+/// Releases a handle from `makeHandle`; NULL and unknown handles are ignored.
+func releaseHandle(_ handle: OpaquePointer?, _ kind: HandleKind) {
     guard let handle else { return }
-    let raw = UnsafeRawPointer(handle)
-    guard registry.remove(raw, kind.registryKind) else { return }
-    Unmanaged<T>.fromOpaque(raw).release()
+    _ = registry.remove(UInt(bitPattern: Int(bitPattern: UnsafeRawPointer(handle))), kind.registryKind)
 }
 
 /// Borrows the object behind a handle, failing for NULL, freed or other kinds of handles.
 func borrow<T: AnyObject>(_ handle: OpaquePointer?, _ kind: HandleKind, as type: T.Type, _ name: String) throws(NudgeError) -> T {
     guard let handle else { throw NudgeError(.invalidArgument, "\(name) is NULL") }
-    let raw = UnsafeRawPointer(handle)
-    guard let found = registry.kind(of: raw) else {
+    guard let found = registry.lookup(UInt(bitPattern: Int(bitPattern: UnsafeRawPointer(handle)))) else {
         throw NudgeError(.invalidArgument, "\(name) is not a live nudge_\(kind.registryKind.rawValue) (already freed, or never created)")
     }
-    guard found == kind.registryKind else {
-        throw NudgeError(.invalidArgument, "\(name) is a nudge_\(found.rawValue), not a nudge_\(kind.registryKind.rawValue)")
+    guard found.kind == kind.registryKind, let object = found.object as? T else {
+        throw NudgeError(.invalidArgument, "\(name) is a nudge_\(found.kind.rawValue), not a nudge_\(kind.registryKind.rawValue)")
     }
-    return Unmanaged<T>.fromOpaque(raw).takeUnretainedValue()
+    return object
 }
 
 enum HandleKind {

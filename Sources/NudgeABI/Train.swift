@@ -6,15 +6,25 @@ import Darwin
 #endif
 import Nudge
 
-/// Sets every field of an options struct to its default, struct_size included.
+/// Sets every field of an options struct to its default, and struct_size to the size both sides
+/// know. Pass sizeof your struct, so that a program built against this header never has more bytes
+/// written than its struct holds, whatever version of the library it runs with:
+/// `nudge_train_options_init(&options, sizeof options);`
 /// @param[out] options The struct to fill.
 /// @c-param options nudge_train_options *
-/// @return NUDGE_OK or NUDGE_ERR_INVALID_ARGUMENT (options is NULL).
+/// @param[in] options_size sizeof(nudge_train_options) in the caller's header; at least 8.
+/// @return NUDGE_OK or NUDGE_ERR_INVALID_ARGUMENT (options is NULL, or options_size is too small).
 @_cdecl("nudge_train_options_init")
-public func nudge_train_options_init(_ options: UnsafeMutableRawPointer?) -> nudge_status {
+public func nudge_train_options_init(_ options: UnsafeMutableRawPointer?, _ options_size: UInt) -> nudge_status {
     guarded("nudge_train_options_init") { () throws(NudgeError) in
         let p = try required(options, "options")
-        withUnsafeBytes(of: nudge_train_options()) { p.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+        guard options_size >= 8 else {
+            throw NudgeError(.invalidArgument, "options_size is \(options_size); pass sizeof(nudge_train_options)")
+        }
+        var defaults = nudge_train_options()
+        let known = Int(clamping: options_size)
+        defaults.struct_size = UInt32(min(known, MemoryLayout<nudge_train_options>.stride))
+        withUnsafeBytes(of: defaults) { p.copyMemory(from: $0.baseAddress!, byteCount: min(known, $0.count)) }
     }
 }
 
@@ -85,8 +95,10 @@ private func checkReport(_ report: UnsafeMutableRawPointer?) throws(NudgeError) 
 }
 
 /// Runs the training loop of `trainer` with the caller's per-call settings (validation data, callbacks).
+/// `newOptions`, when given, replace the trainer's settings once every argument has been checked.
 private func runTraining(_ trainer: Trainer, _ inputs: UnsafePointer<Float>?, _ targets: Targets, _ sampleCount: UInt,
-                         _ options: nudge_train_options, _ report: UnsafeMutableRawPointer?) throws(NudgeError) {
+                         _ options: nudge_train_options, _ report: UnsafeMutableRawPointer?,
+                         applying newOptions: TrainingOptions? = nil) throws(NudgeError) {
     try checkReport(report)
     let net = trainer.network
     let x = try required(inputs, "inputs")
@@ -136,7 +148,7 @@ private func runTraining(_ trainer: Trainer, _ inputs: UnsafePointer<Float>?, _ 
             return withUnsafePointer(to: &r) { callback(UnsafeRawPointer($0), userData) != 0 }
         }
     }
-    let summary = try trainer.fit(x, targets: targets, rows: rows, validation: validation,
+    let summary = try trainer.fit(x, targets: targets, rows: rows, validation: validation, applying: newOptions,
                                   progress: progress, batchProgress: batchProgress)
     writeReport(summary, to: report)
     switch summary.stopReason {
@@ -234,7 +246,7 @@ public func nudge_trainer_create(_ network: nudge_network?, _ options: UnsafeRaw
 /// @param[in,out] trainer The trainer, or NULL.
 @_cdecl("nudge_trainer_free")
 public func nudge_trainer_free(_ trainer: nudge_trainer?) {
-    releaseHandle(trainer, .trainer, as: Trainer.self)
+    releaseHandle(trainer, .trainer)
 }
 
 /// One gradient step on one batch of samples with target vectors, with the trainer's optimiser.
@@ -302,8 +314,8 @@ public func nudge_trainer_train(_ trainer: nudge_trainer?, _ inputs: UnsafePoint
     guarded("nudge_trainer_train") { () throws(NudgeError) in
         let t = try borrowTrainer(trainer)
         let y = try required(targets, "targets")
-        let o = try applyOptions(t, options)
-        try runTraining(t, inputs, .dense(y), sample_count, o, report)
+        let o = try readOptions(options)
+        try runTraining(t, inputs, .dense(y), sample_count, o, report, applying: options == nil ? nil : try coreOptions(o))
     }
 }
 
@@ -324,15 +336,7 @@ public func nudge_trainer_train_labels(_ trainer: nudge_trainer?, _ inputs: Unsa
     guarded("nudge_trainer_train_labels") { () throws(NudgeError) in
         let t = try borrowTrainer(trainer)
         let y = try required(labels, "labels")
-        let o = try applyOptions(t, options)
-        try runTraining(t, inputs, .labels(y), sample_count, o, report)
+        let o = try readOptions(options)
+        try runTraining(t, inputs, .labels(y), sample_count, o, report, applying: options == nil ? nil : try coreOptions(o))
     }
-}
-
-/// Applies a call's options to a trainer; returns the raw options for the per-call fields.
-private func applyOptions(_ t: Trainer, _ options: UnsafeRawPointer?) throws(NudgeError) -> nudge_train_options {
-    guard options != nil else { return nudge_train_options() }
-    let o = try readOptions(options)
-    try t.setOptions(try coreOptions(o))
-    return o
 }

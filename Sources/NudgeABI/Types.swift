@@ -92,7 +92,8 @@ public let NUDGE_STOP_EARLY: nudge_stop_reason = 1
 public let NUDGE_STOP_CANCELLED: nudge_stop_reason = 2
 /// The loss, gradient or a step became NaN or infinite (the call returns NUDGE_ERR_NOT_FINITE); the
 /// network holds the last weights whose loss was measured finite (those at the start of the failing
-/// epoch, or of the one before it).
+/// epoch, or of the one before it), or, with early stopping and restore_best_weights, those of the
+/// best epoch.
 public let NUDGE_STOP_NOT_FINITE: nudge_stop_reason = 3
 
 // MARK: - Handles

@@ -89,6 +89,20 @@ struct InitialisationTests {
         #expect(try net.outputs([10, 100]) == expected)
     }
 
+    @Test("metadata keys are byte strings: canonically equivalent spellings are different keys")
+    func metadataKeysAreBytes() throws {
+        let net = try Network(layerSizes: [2, 2], activations: [.identity], seed: 1)
+        let composed = "caf\u{E9}", decomposed = "cafe\u{301}"
+        #expect(composed == decomposed) // Swift's String equality would merge them
+        try net.setMetadata("one", forKey: composed)
+        try net.setMetadata("two", forKey: decomposed)
+        #expect(net.metadata.count == 2)
+        #expect(net.metadataValue(forKey: composed) == "one")
+        #expect(net.metadataValue(forKey: decomposed) == "two")
+        let loaded = try ModelFile.decode(try ModelFile.encode(net))
+        #expect(loaded.metadata.map(\.key.utf8).map(Array.init) == [Array(composed.utf8), Array(decomposed.utf8)])
+    }
+
     @Test("metadata: set, replace, read, remove, and bad keys")
     func metadata() throws {
         let net = try Network(layerSizes: [2, 2], activations: [.identity], seed: 1)

@@ -404,7 +404,7 @@ static H_UNUSED float *h_predict(const nudge_network *net, const float *x, size_
 /* Default options with the given epochs, batch size and learning rate. */
 static H_UNUSED nudge_train_options h_options(uint32_t epochs, uint32_t batch_size, float learning_rate) {
     nudge_train_options o;
-    H_OK(nudge_train_options_init(&o));
+    H_OK(nudge_train_options_init(&o, sizeof o));
     o.epochs = epochs;
     o.batch_size = batch_size;
     o.learning_rate = learning_rate;

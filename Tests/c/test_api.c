@@ -739,7 +739,7 @@ static void test_failed_calls_leave_outputs_untouched(void **state) {
 
     nudge_trainer *trainer = TRAINER_SENTINEL;
     nudge_train_options o;
-    H_OK(nudge_train_options_init(&o));
+    H_OK(nudge_train_options_init(&o, sizeof o));
     o.optimizer = 42;
     H_ERR(nudge_trainer_create(net, &o, &trainer), NUDGE_ERR_INVALID_ARGUMENT, "optimizer is 42");
     assert_ptr_equal(trainer, TRAINER_SENTINEL);
@@ -967,6 +967,14 @@ static void test_freed_handles(void **state) {
     for (size_t i = 0; i < H_COUNT(dataset_calls); i++)
         h_check_err(dataset_calls[i].call(dataset), NUDGE_ERR_INVALID_ARGUMENT, "dataset is not a live nudge_dataset",
                     dataset_calls[i].name, __FILE__, __LINE__);
+    /* Handles are never reused: after many new networks, the freed one is still refused. */
+    nudge_network *fresh[64];
+    for (size_t i = 0; i < H_COUNT(fresh); i++) {
+        fresh[i] = h_net(sizes, 3, acts, 1);
+        assert_ptr_not_equal(fresh[i], net);
+    }
+    H_ERR(c_predict(net), NUDGE_ERR_INVALID_ARGUMENT, "network is not a live nudge_network");
+    for (size_t i = 0; i < H_COUNT(fresh); i++) nudge_network_free(fresh[i]);
     /* Double frees are ignored. */
     nudge_network_free(net);
     nudge_trainer_free(trainer);

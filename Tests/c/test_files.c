@@ -400,6 +400,15 @@ static void test_load_bad_paths(void **state) {
     H_ERR(nudge_load("", &net), NUDGE_ERR_INVALID_ARGUMENT, "path is empty");
     H_ERR(nudge_load(NULL, &net), NUDGE_ERR_INVALID_ARGUMENT, "path is NULL");
     H_ERR(nudge_load("/dev/null", &net), NUDGE_ERR_IO, "not a regular file");
+    /* A FIFO with no writer would block a plain open(); it must be refused at once. */
+    char fifo[400];
+    h_path(fifo, sizeof fifo, dir, "pipe");
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    H_ERR(nudge_load(fifo, &net), NUDGE_ERR_IO, "not a regular file");
+    nudge_dataset *data = NULL;
+    H_ERR(nudge_dataset_load_idx(fifo, NULL, &data), NUDGE_ERR_IO, "not a regular file");
+    assert_null(data);
+    unlink(fifo);
     H_ERR(nudge_load("bad\xff", &net), NUDGE_ERR_INVALID_ARGUMENT, "UTF-8");
     h_write_file(path, "hello, world\n", 13);
     H_ERR(nudge_load(path, NULL), NUDGE_ERR_INVALID_ARGUMENT, "out_network is NULL");
@@ -705,9 +714,9 @@ static void test_save_replaces_atomically(void **state) {
     H_OK(nudge_save(net, path));
     check_entries(dir, 1, "after a successful save");
     assert_int_equal(stat(path, &after), 0);
-    /* A new file renamed over the old one (not rewritten in place), mode 0644. */
+    /* A new file renamed over the old one (not rewritten in place), keeping the old file's mode. */
     assert_true(before.st_ino != after.st_ino);
-    assert_int_equal(after.st_mode & 07777, 0644);
+    assert_int_equal(after.st_mode & 07777, 0600);
     size_t size = 0, expect_size = 0;
     unsigned char *file = h_read_file(path, &size), *expect = model_bytes(net, &expect_size);
     assert_int_equal(size, expect_size);

@@ -187,7 +187,7 @@ static void train_one(trainer_arg *a) {
         return;
     }
     nudge_train_options o;
-    nudge_train_options_init(&o);
+    nudge_train_options_init(&o, sizeof o);
     o.epochs = 8;
     o.batch_size = 16;
     o.learning_rate = 0.01f;
@@ -276,7 +276,7 @@ typedef struct clone_arg {
 static void *clone_trainer(void *arg) {
     clone_arg *a = arg;
     nudge_train_options o;
-    nudge_train_options_init(&o);
+    nudge_train_options_init(&o, sizeof o);
     o.epochs = 1;
     o.batch_size = 50;
     o.learning_rate = 0.01f;

@@ -56,7 +56,7 @@ static void test_options_defaults(void **state) {
     (void)state;
     nudge_train_options o;
     memset(&o, 0xAB, sizeof o); /* every field must be set */
-    H_OK(nudge_train_options_init(&o));
+    H_OK(nudge_train_options_init(&o, sizeof o));
     assert_int_equal(o.struct_size, sizeof(nudge_train_options));
     assert_int_equal(o.epochs, 10);
     assert_int_equal(o.batch_size, 32);
@@ -81,7 +81,24 @@ static void test_options_defaults(void **state) {
     assert_true(o.progress == NULL);
     assert_true(o.batch_progress == NULL);
     assert_null(o.user_data);
-    H_ERR(nudge_train_options_init(NULL), NUDGE_ERR_INVALID_ARGUMENT, "options is NULL");
+    H_ERR(nudge_train_options_init(NULL, sizeof(nudge_train_options)), NUDGE_ERR_INVALID_ARGUMENT, "options is NULL");
+    H_ERR(nudge_train_options_init(&o, 4), NUDGE_ERR_INVALID_ARGUMENT, "options_size is 4");
+
+    /* A caller whose struct is shorter (an older header) gets only as many bytes as it has. */
+    unsigned char bytes[sizeof(nudge_train_options) + 16];
+    memset(bytes, 0xAB, sizeof bytes);
+    const size_t shorter = offsetof(nudge_train_options, learning_rate);
+    H_OK(nudge_train_options_init((nudge_train_options *)(void *)bytes, shorter));
+    uint32_t written_size;
+    memcpy(&written_size, bytes, sizeof written_size);
+    assert_int_equal(written_size, shorter);
+    for (size_t i = shorter; i < sizeof bytes; i++) assert_int_equal(bytes[i], 0xAB);
+    /* A longer one (a newer header) gets the fields this library knows, and no more. */
+    memset(bytes, 0xAB, sizeof bytes);
+    H_OK(nudge_train_options_init((nudge_train_options *)(void *)bytes, sizeof bytes));
+    memcpy(&written_size, bytes, sizeof written_size);
+    assert_int_equal(written_size, sizeof(nudge_train_options));
+    for (size_t i = sizeof(nudge_train_options); i < sizeof bytes; i++) assert_int_equal(bytes[i], 0xAB);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -180,7 +197,7 @@ static void test_train_null_options_and_report(void **state) {
     nudge_network *a = blob_net(4), *b = blob_net(4);
     H_OK(nudge_train_labels(a, blob_x, blob_l, BLOB_N, NULL, NULL));
     nudge_train_options o;
-    H_OK(nudge_train_options_init(&o));
+    H_OK(nudge_train_options_init(&o, sizeof o));
     nudge_train_report r = h_report();
     H_OK(nudge_train_labels(b, blob_x, blob_l, BLOB_N, &o, &r));
     assert_int_equal(r.epochs_run, 10);
@@ -612,6 +629,40 @@ static void test_trainer_train_new_options(void **state) {
     assert_int_equal(r.epochs_run, 2);
     free(pa); free(pb);
     nudge_trainer_free(ta);
+    nudge_network_free(a); nudge_network_free(b);
+}
+
+/* A trainer_train call that fails on its arguments must not apply its options: the trainer
+ * then steps exactly like an untouched twin. */
+static void test_failed_trainer_call_keeps_trainer(void **state) {
+    (void)state;
+    nudge_network *a = blob_net(5), *b = blob_net(5);
+    nudge_train_options o;
+    H_OK(nudge_train_options_init(&o, sizeof o));
+    o.optimizer = NUDGE_OPTIMIZER_MOMENTUM;
+    o.learning_rate = 0.01f;
+    nudge_trainer *ta = NULL, *tb = NULL;
+    H_OK(nudge_trainer_create(a, &o, &ta));
+    H_OK(nudge_trainer_create(b, &o, &tb));
+    H_OK(nudge_trainer_step_labels(ta, blob_x, blob_l, 16, NULL));
+    H_OK(nudge_trainer_step_labels(tb, blob_x, blob_l, 16, NULL));
+    nudge_train_options other = o;
+    other.optimizer = NUDGE_OPTIMIZER_SGD;
+    other.learning_rate = 0.5f;
+    other.seed = 99;
+    H_ERR(nudge_trainer_train_labels(ta, NULL, blob_l, BLOB_N, &other, NULL), NUDGE_ERR_INVALID_ARGUMENT, "inputs is NULL");
+    int32_t bad[BLOB_N];
+    memcpy(bad, blob_l, sizeof bad);
+    bad[0] = -1;
+    H_ERR(nudge_trainer_train_labels(ta, blob_x, bad, BLOB_N, &other, NULL), NUDGE_ERR_INVALID_ARGUMENT, "labels[0] is -1");
+    H_OK(nudge_trainer_step_labels(ta, blob_x, blob_l, 16, NULL));
+    H_OK(nudge_trainer_step_labels(tb, blob_x, blob_l, 16, NULL));
+    size_t na = 0, nb = 0;
+    float *pa = h_params(a, &na), *pb = h_params(b, &nb);
+    assert_int_equal(na, nb);
+    assert_memory_equal(pa, pb, na * sizeof *pa);
+    free(pa); free(pb);
+    nudge_trainer_free(ta); nudge_trainer_free(tb);
     nudge_network_free(a); nudge_network_free(b);
 }
 
@@ -1814,6 +1865,7 @@ int main(void) {
         cmocka_unit_test(test_trainer_train_labels_continues),
         cmocka_unit_test(test_trainer_train_new_options),
         cmocka_unit_test(test_trainer_train_errors),
+        cmocka_unit_test(test_failed_trainer_call_keeps_trainer),
         cmocka_unit_test(test_progress_callbacks),
         cmocka_unit_test(test_cancel_from_progress),
         cmocka_unit_test(test_cancel_from_batch),

@@ -1,0 +1,40 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A fixed-size block of trivial values from malloc. Unlike an Array, a failed allocation is an
+/// error the caller sees (`out_of_memory`), not a crash of the host process; every buffer whose
+/// size a caller or a file decides is one of these.
+final class HeapBuffer<Element: BitwiseCopyable>: @unchecked Sendable {
+    let pointer: UnsafeMutablePointer<Element>
+    let count: Int
+
+    init(count: Int, zeroed: Bool = true) throws(NudgeError) {
+        let bytes = try checkedProduct(max(count, 1), MemoryLayout<Element>.stride, "buffer of \(count) \(Element.self) values")
+        guard let raw = zeroed ? calloc(1, bytes) : malloc(bytes) else {
+            throw NudgeError(.outOfMemory, "could not allocate \(bytes) bytes for \(count) \(Element.self) values")
+        }
+        pointer = raw.bindMemory(to: Element.self, capacity: max(count, 1))
+        self.count = count
+    }
+
+    convenience init(copying other: HeapBuffer) throws(NudgeError) {
+        try self.init(count: other.count, zeroed: false)
+        pointer.update(from: other.pointer, count: count)
+    }
+
+    deinit { free(pointer) }
+
+    func copy(from other: HeapBuffer) {
+        precondition(other.count == count, "HeapBuffer.copy: sizes differ")
+        pointer.update(from: other.pointer, count: count)
+    }
+
+    func zero() { UnsafeMutableRawPointer(pointer).initializeMemory(as: UInt8.self, repeating: 0, count: count * MemoryLayout<Element>.stride) }
+
+    var buffer: UnsafeMutableBufferPointer<Element> { UnsafeMutableBufferPointer(start: pointer, count: count) }
+}
+
+typealias FloatBuffer = HeapBuffer<Float>
