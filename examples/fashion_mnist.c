@@ -85,7 +85,7 @@ int main(int argc, char **argv) {
     nudge_train_options options;
     check(nudge_train_options_init(&options, sizeof options), "options");
     options.epochs = 3;
-    options.batch_size = 64;
+    options.batch_size = 32;
     options.optimizer = NUDGE_OPTIMIZER_ADAM;
     options.learning_rate = 0.001f;
     options.validation_fraction = 0.1;
