@@ -1,0 +1,32 @@
+"""Nudge: train multilayer perceptrons from numpy, in libnudge.so.
+
+    import nudge
+    net = nudge.Network([784, 128, 10], hidden="relu", output="softmax", seed=0)
+    history = net.fit(X, y, epochs=5, validation_split=0.1)
+    net.classify(X_test)
+"""
+
+from . import _lib
+from ._errors import (CancelledError, FormatError, InvalidArgumentError, NotFiniteError, NotFoundError, NudgeError,
+                      NudgeIOError, NudgeMemoryError, ShapeError, VersionError)
+from ._lib import LibraryNotFoundError
+from .datasets import load_idx
+from .history import History
+from .network import Network
+
+__version__ = "0.1.0"
+
+#: The loaded library's path.
+library_path = str(_lib.path)
+
+
+def library_version():
+    """The version of the loaded libnudge.so, e.g. "0.1.0"."""
+    return _lib.lib.nudge_version_string().decode()
+
+
+__all__ = [
+    "Network", "History", "load_idx", "library_version", "library_path",
+    "NudgeError", "InvalidArgumentError", "ShapeError", "NudgeMemoryError", "NudgeIOError", "FormatError",
+    "VersionError", "NotFiniteError", "CancelledError", "NotFoundError", "LibraryNotFoundError",
+]

@@ -1,0 +1,291 @@
+"""The raw layer: finds libnudge.so, declares every C function of include/nudge.h, and mirrors its
+structs. Each declaration sits under its C prototype, so a review is a diff against the header
+(tests/test_abi.py checks both directions)."""
+
+import ctypes
+import os
+from ctypes import (CFUNCTYPE, POINTER, Structure, c_char, c_char_p, c_double, c_float, c_int32,
+                    c_size_t, c_uint32, c_uint64, c_void_p)
+from pathlib import Path
+
+#: The C ABI this package was written for (NUDGE_ABI_VERSION in include/nudge.h).
+ABI_VERSION = 1
+
+# Status codes (nudge_status).
+OK = 0
+ERR_INVALID_ARGUMENT = 1
+ERR_SHAPE = 2
+ERR_CAPACITY = 3
+ERR_OUT_OF_MEMORY = 4
+ERR_IO = 5
+ERR_FORMAT = 6
+ERR_VERSION = 7
+ERR_NOT_FINITE = 8
+ERR_CANCELLED = 9
+ERR_INTERNAL = 10
+ERR_NOT_FOUND = 11
+
+ACTIVATIONS = {"identity": 0, "sigmoid": 1, "tanh": 2, "relu": 3, "leaky_relu": 4, "softmax": 5}
+LOSSES = {"auto": 0, "mse": 1, "softmax_cross_entropy": 2, "sigmoid_binary_cross_entropy": 3}
+OPTIMIZERS = {"sgd": 0, "momentum": 1, "nesterov": 2, "adam": 3}
+STOP_REASONS = {0: "completed", 1: "early_stopped", 2: "cancelled", 3: "not_finite"}
+
+
+# Opaque handles: typed pointers, so that ctypes refuses to pass one kind as another.
+class nudge_network(Structure):
+    pass
+
+
+class nudge_trainer(Structure):
+    pass
+
+
+class nudge_dataset(Structure):
+    pass
+
+
+class nudge_epoch_report(Structure):
+    _fields_ = [
+        ("struct_size", c_uint32),
+        ("epoch", c_uint32),
+        ("epochs", c_uint32),
+        ("improved", c_int32),
+        ("train_loss", c_double),
+        ("train_accuracy", c_double),
+        ("validation_loss", c_double),
+        ("validation_accuracy", c_double),
+        ("seconds", c_double),
+    ]
+
+
+class nudge_batch_report(Structure):
+    _fields_ = [
+        ("struct_size", c_uint32),
+        ("epoch", c_uint32),
+        ("batch", c_uint32),
+        ("batch_count", c_uint32),
+        ("loss", c_double),
+    ]
+
+
+# typedef int32_t (*nudge_progress_fn)(const nudge_epoch_report *report, void *user_data);
+nudge_progress_fn = CFUNCTYPE(c_int32, POINTER(nudge_epoch_report), c_void_p)
+# typedef int32_t (*nudge_batch_fn)(const nudge_batch_report *report, void *user_data);
+nudge_batch_fn = CFUNCTYPE(c_int32, POINTER(nudge_batch_report), c_void_p)
+
+
+class nudge_train_options(Structure):
+    _fields_ = [
+        ("struct_size", c_uint32),
+        ("epochs", c_uint32),
+        ("batch_size", c_uint32),
+        ("optimizer", c_int32),
+        ("loss", c_int32),
+        ("shuffle", c_int32),
+        ("patience", c_uint32),
+        ("restore_best_weights", c_int32),
+        ("learning_rate", c_float),
+        ("momentum", c_float),
+        ("beta1", c_float),
+        ("beta2", c_float),
+        ("epsilon", c_float),
+        ("weight_decay", c_float),
+        ("seed", c_uint64),
+        ("validation_fraction", c_double),
+        ("min_delta", c_double),
+        ("validation_inputs", POINTER(c_float)),
+        ("validation_targets", POINTER(c_float)),
+        ("validation_labels", POINTER(c_int32)),
+        ("validation_count", c_size_t),
+        ("progress", nudge_progress_fn),
+        ("batch_progress", nudge_batch_fn),
+        ("user_data", c_void_p),
+    ]
+
+
+class nudge_train_report(Structure):
+    _fields_ = [
+        ("struct_size", c_uint32),
+        ("stop_reason", c_int32),
+        ("epochs_run", c_uint32),
+        ("best_epoch", c_uint32),
+        ("best_loss", c_double),
+        ("train_loss", c_double),
+        ("train_accuracy", c_double),
+        ("validation_loss", c_double),
+        ("validation_accuracy", c_double),
+        ("seconds", c_double),
+    ]
+
+
+STRUCTS = {cls.__name__: cls for cls in
+           (nudge_epoch_report, nudge_batch_report, nudge_train_options, nudge_train_report)}
+
+_network_p = POINTER(nudge_network)
+_trainer_p = POINTER(nudge_trainer)
+_dataset_p = POINTER(nudge_dataset)
+_float_p = POINTER(c_float)
+_int32_p = POINTER(c_int32)
+_size_p = POINTER(c_size_t)
+_double_p = POINTER(c_double)
+
+#: name -> (restype, argtypes), in the order of include/nudge.h.
+PROTOTYPES = {
+    # nudge_status nudge_dataset_load_idx(const char *images_path, const char *labels_path, nudge_dataset **out_dataset);
+    "nudge_dataset_load_idx": (c_int32, [c_char_p, c_char_p, POINTER(_dataset_p)]),
+    # void nudge_dataset_free(nudge_dataset *dataset);
+    "nudge_dataset_free": (None, [_dataset_p]),
+    # nudge_status nudge_dataset_count(const nudge_dataset *dataset, size_t *out_count);
+    "nudge_dataset_count": (c_int32, [_dataset_p, _size_p]),
+    # nudge_status nudge_dataset_feature_count(const nudge_dataset *dataset, size_t *out_count);
+    "nudge_dataset_feature_count": (c_int32, [_dataset_p, _size_p]),
+    # nudge_status nudge_dataset_features(const nudge_dataset *dataset, const float **out_features);
+    "nudge_dataset_features": (c_int32, [_dataset_p, POINTER(_float_p)]),
+    # nudge_status nudge_dataset_labels(const nudge_dataset *dataset, const int32_t **out_labels);
+    "nudge_dataset_labels": (c_int32, [_dataset_p, POINTER(_int32_p)]),
+    # const char *nudge_version_string(void);
+    "nudge_version_string": (c_char_p, []),
+    # int32_t nudge_abi_version(void);
+    "nudge_abi_version": (c_int32, []),
+    # const char *nudge_last_error(void);
+    "nudge_last_error": (c_char_p, []),
+    # const char *nudge_status_name(nudge_status status);
+    "nudge_status_name": (c_char_p, [c_int32]),
+    # nudge_status nudge_network_create(const size_t *layer_sizes, size_t layer_count,
+    #     const nudge_activation *activations, uint64_t seed, nudge_network **out_network);
+    "nudge_network_create": (c_int32, [_size_p, c_size_t, _int32_p, c_uint64, POINTER(_network_p)]),
+    # void nudge_network_free(nudge_network *network);
+    "nudge_network_free": (None, [_network_p]),
+    # nudge_status nudge_network_clone(const nudge_network *network, nudge_network **out_network);
+    "nudge_network_clone": (c_int32, [_network_p, POINTER(_network_p)]),
+    # nudge_status nudge_network_input_size(const nudge_network *network, size_t *out_size);
+    "nudge_network_input_size": (c_int32, [_network_p, _size_p]),
+    # nudge_status nudge_network_output_size(const nudge_network *network, size_t *out_size);
+    "nudge_network_output_size": (c_int32, [_network_p, _size_p]),
+    # nudge_status nudge_network_layer_count(const nudge_network *network, size_t *out_count);
+    "nudge_network_layer_count": (c_int32, [_network_p, _size_p]),
+    # nudge_status nudge_network_layer_sizes(const nudge_network *network, size_t *sizes, size_t capacity);
+    "nudge_network_layer_sizes": (c_int32, [_network_p, _size_p, c_size_t]),
+    # nudge_status nudge_network_activations(const nudge_network *network, nudge_activation *activations, size_t capacity);
+    "nudge_network_activations": (c_int32, [_network_p, _int32_p, c_size_t]),
+    # nudge_status nudge_network_parameter_count(const nudge_network *network, size_t *out_count);
+    "nudge_network_parameter_count": (c_int32, [_network_p, _size_p]),
+    # nudge_status nudge_network_get_parameters(const nudge_network *network, float *parameters, size_t capacity);
+    "nudge_network_get_parameters": (c_int32, [_network_p, _float_p, c_size_t]),
+    # nudge_status nudge_network_set_parameters(nudge_network *network, const float *parameters, size_t count);
+    "nudge_network_set_parameters": (c_int32, [_network_p, _float_p, c_size_t]),
+    # nudge_status nudge_network_set_metadata(nudge_network *network, const char *key, const char *value);
+    "nudge_network_set_metadata": (c_int32, [_network_p, c_char_p, c_char_p]),
+    # nudge_status nudge_network_get_metadata(const nudge_network *network, const char *key, char *buffer,
+    #     size_t capacity, size_t *out_length);
+    "nudge_network_get_metadata": (c_int32, [_network_p, c_char_p, POINTER(c_char), c_size_t, _size_p]),
+    # nudge_status nudge_network_metadata_count(const nudge_network *network, size_t *out_count);
+    "nudge_network_metadata_count": (c_int32, [_network_p, _size_p]),
+    # nudge_status nudge_network_metadata_key(const nudge_network *network, size_t index, char *buffer,
+    #     size_t capacity, size_t *out_length);
+    "nudge_network_metadata_key": (c_int32, [_network_p, c_size_t, POINTER(c_char), c_size_t, _size_p]),
+    # nudge_status nudge_save(const nudge_network *network, const char *path);
+    "nudge_save": (c_int32, [_network_p, c_char_p]),
+    # nudge_status nudge_load(const char *path, nudge_network **out_network);
+    "nudge_load": (c_int32, [c_char_p, POINTER(_network_p)]),
+    # nudge_status nudge_save_to_buffer(const nudge_network *network, void *buffer, size_t capacity, size_t *out_size);
+    "nudge_save_to_buffer": (c_int32, [_network_p, c_void_p, c_size_t, _size_p]),
+    # nudge_status nudge_load_from_buffer(const void *buffer, size_t size, nudge_network **out_network);
+    "nudge_load_from_buffer": (c_int32, [c_void_p, c_size_t, POINTER(_network_p)]),
+    # nudge_status nudge_predict(const nudge_network *network, const float *inputs, size_t sample_count,
+    #     float *outputs, size_t output_capacity);
+    "nudge_predict": (c_int32, [_network_p, _float_p, c_size_t, _float_p, c_size_t]),
+    # nudge_status nudge_classify(const nudge_network *network, const float *inputs, size_t sample_count,
+    #     int32_t *labels, size_t label_capacity);
+    "nudge_classify": (c_int32, [_network_p, _float_p, c_size_t, _int32_p, c_size_t]),
+    # nudge_status nudge_evaluate(const nudge_network *network, const float *inputs, const float *targets,
+    #     size_t sample_count, nudge_loss loss, double *out_loss, double *out_accuracy);
+    "nudge_evaluate": (c_int32, [_network_p, _float_p, _float_p, c_size_t, c_int32, _double_p, _double_p]),
+    # nudge_status nudge_evaluate_labels(const nudge_network *network, const float *inputs, const int32_t *labels,
+    #     size_t sample_count, nudge_loss loss, double *out_loss, double *out_accuracy);
+    "nudge_evaluate_labels": (c_int32, [_network_p, _float_p, _int32_p, c_size_t, c_int32, _double_p, _double_p]),
+    # nudge_status nudge_gradient(const nudge_network *network, const float *inputs, const float *targets,
+    #     size_t sample_count, nudge_loss loss, float *gradient, size_t gradient_capacity, double *out_loss);
+    "nudge_gradient": (c_int32, [_network_p, _float_p, _float_p, c_size_t, c_int32, _float_p, c_size_t, _double_p]),
+    # nudge_status nudge_train_options_init(nudge_train_options *options, size_t options_size);
+    "nudge_train_options_init": (c_int32, [POINTER(nudge_train_options), c_size_t]),
+    # nudge_status nudge_train(nudge_network *network, const float *inputs, const float *targets,
+    #     size_t sample_count, const nudge_train_options *options, nudge_train_report *report);
+    "nudge_train": (c_int32, [_network_p, _float_p, _float_p, c_size_t, POINTER(nudge_train_options),
+                              POINTER(nudge_train_report)]),
+    # nudge_status nudge_train_labels(nudge_network *network, const float *inputs, const int32_t *labels,
+    #     size_t sample_count, const nudge_train_options *options, nudge_train_report *report);
+    "nudge_train_labels": (c_int32, [_network_p, _float_p, _int32_p, c_size_t, POINTER(nudge_train_options),
+                                     POINTER(nudge_train_report)]),
+    # nudge_status nudge_trainer_create(nudge_network *network, const nudge_train_options *options,
+    #     nudge_trainer **out_trainer);
+    "nudge_trainer_create": (c_int32, [_network_p, POINTER(nudge_train_options), POINTER(_trainer_p)]),
+    # void nudge_trainer_free(nudge_trainer *trainer);
+    "nudge_trainer_free": (None, [_trainer_p]),
+    # nudge_status nudge_trainer_step(nudge_trainer *trainer, const float *inputs, const float *targets,
+    #     size_t sample_count, double *out_loss);
+    "nudge_trainer_step": (c_int32, [_trainer_p, _float_p, _float_p, c_size_t, _double_p]),
+    # nudge_status nudge_trainer_step_labels(nudge_trainer *trainer, const float *inputs, const int32_t *labels,
+    #     size_t sample_count, double *out_loss);
+    "nudge_trainer_step_labels": (c_int32, [_trainer_p, _float_p, _int32_p, c_size_t, _double_p]),
+    # nudge_status nudge_trainer_train(nudge_trainer *trainer, const float *inputs, const float *targets,
+    #     size_t sample_count, const nudge_train_options *options, nudge_train_report *report);
+    "nudge_trainer_train": (c_int32, [_trainer_p, _float_p, _float_p, c_size_t, POINTER(nudge_train_options),
+                                      POINTER(nudge_train_report)]),
+    # nudge_status nudge_trainer_train_labels(nudge_trainer *trainer, const float *inputs, const int32_t *labels,
+    #     size_t sample_count, const nudge_train_options *options, nudge_train_report *report);
+    "nudge_trainer_train_labels": (c_int32, [_trainer_p, _float_p, _int32_p, c_size_t,
+                                             POINTER(nudge_train_options), POINTER(nudge_train_report)]),
+}
+
+
+class LibraryNotFoundError(OSError):
+    """libnudge.so could not be found or loaded; the message lists every path tried."""
+
+
+def _candidates():
+    """Where to look, in order: $NUDGE_LIBRARY, the package's own copy, the repository's build."""
+    here = Path(__file__).resolve().parent
+    env = os.environ.get("NUDGE_LIBRARY")
+    if env:
+        yield Path(env), "NUDGE_LIBRARY"
+    yield here / "libnudge.so", "the package's copy"
+    # bindings/python/nudge -> repository root, when imported from a clone.
+    root = here.parent.parent.parent
+    yield root / ".build" / "release" / "libnudge.so", "the repository's release build"
+    yield root / ".build" / "debug" / "libnudge.so", "the repository's debug build"
+
+
+def _load():
+    tried = []
+    for path, origin in _candidates():
+        if not path.exists():
+            tried.append(f"{path} ({origin}): not found")
+            continue
+        try:
+            return ctypes.CDLL(str(path)), path
+        except OSError as error:
+            tried.append(f"{path} ({origin}): {error}")
+        if origin == "NUDGE_LIBRARY":
+            break  # an explicit choice that fails is not silently replaced
+    raise LibraryNotFoundError(
+        "cannot load libnudge.so; tried:\n  " + "\n  ".join(tried)
+        + "\nSet NUDGE_LIBRARY to its path, or build it with `make` in the repository.")
+
+
+def _declare(lib):
+    for name, (restype, argtypes) in PROTOTYPES.items():
+        function = getattr(lib, name)
+        function.restype = restype
+        function.argtypes = argtypes
+    return lib
+
+
+lib, path = _load()
+_declare(lib)
+
+_abi = lib.nudge_abi_version()
+if _abi != ABI_VERSION:
+    raise LibraryNotFoundError(
+        f"{path} has C ABI version {_abi}, but this nudge package was written for version {ABI_VERSION}; "
+        "install the package and the library from the same release")

@@ -1,0 +1,77 @@
+"""What fit(verbose=True) shows: a bar per epoch with its metrics, from tqdm when it is installed
+(tqdm.auto picks the notebook widget in Jupyter) and a plain one-line display otherwise."""
+
+import sys
+import time
+
+
+def _metrics(report):
+    text = f"loss {report.train_loss:.4f}, acc {report.train_accuracy:.4f}"
+    if report.validation_loss == report.validation_loss:  # not NaN
+        text += f", val_loss {report.validation_loss:.4f}, val_acc {report.validation_accuracy:.4f}"
+    return text
+
+
+class PlainProgress:
+    """One line per epoch, redrawn in place (with \\r) at most ten times a second."""
+
+    def __init__(self, epochs, stream=None):
+        self.epochs = epochs
+        self.stream = stream or sys.stdout
+        self.last_draw = 0.0
+
+    def batch(self, epoch, batch, batch_count, loss):
+        now = time.monotonic()
+        if batch != batch_count and now - self.last_draw < 0.1:
+            return
+        self.last_draw = now
+        filled = 30 * batch // batch_count
+        self.stream.write(f"\rEpoch {epoch}/{self.epochs} [{'=' * filled}{' ' * (30 - filled)}] "
+                          f"{batch}/{batch_count} loss {loss:.4f}")
+        self.stream.flush()
+
+    def epoch(self, report):
+        self.stream.write(f"\rEpoch {report.epoch}/{self.epochs} - {report.seconds:.2f}s - {_metrics(report)}"
+                          + " " * 20 + "\n")
+        self.stream.flush()
+
+    def close(self):
+        self.stream.flush()
+
+
+class TqdmProgress:
+    def __init__(self, epochs, tqdm):
+        self.epochs = epochs
+        self.tqdm = tqdm
+        self.bar = None
+
+    def batch(self, epoch, batch, batch_count, loss):
+        if self.bar is None:
+            self.bar = self.tqdm(total=batch_count, desc=f"Epoch {epoch}/{self.epochs}", unit="batch", leave=True)
+        self.bar.n = batch
+        self.bar.set_postfix_str(f"loss {loss:.4f}", refresh=False)
+        self.bar.refresh() if batch == batch_count else self.bar.update(0)
+
+    def epoch(self, report):
+        if self.bar is None:
+            self.bar = self.tqdm(total=1, desc=f"Epoch {report.epoch}/{self.epochs}", leave=True)
+            self.bar.n = 1
+        self.bar.set_postfix_str(_metrics(report))
+        self.bar.close()
+        self.bar = None
+
+    def close(self):
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+def make_progress(verbose, epochs):
+    """The display for `verbose`: False/0 shows nothing, True/1 the best available bar."""
+    if not verbose:
+        return None
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        return PlainProgress(epochs)
+    return TqdmProgress(epochs, tqdm)

@@ -1,0 +1,445 @@
+"""nudge.Network: a multilayer perceptron that lives in libnudge.so."""
+
+import ctypes
+import html
+import os
+import threading
+
+import numpy as np
+
+from . import _arrays, _lib
+from ._errors import CancelledError, InvalidArgumentError, check, error_for
+from ._progress import make_progress
+from .history import History
+
+_ACTIVATION_NAMES = {code: name for name, code in _lib.ACTIVATIONS.items()}
+_DEFAULT_LEARNING_RATE = {"adam": 0.001, "sgd": 0.01, "momentum": 0.01, "nesterov": 0.01}
+
+
+def _code(table, value, what):
+    if value not in table:
+        raise InvalidArgumentError(f"{what} {value!r} is not one of {', '.join(sorted(table))}")
+    return table[value]
+
+
+class Network:
+    """A fully connected network, trained by mini-batch gradient descent in libnudge.so.
+
+    >>> net = nudge.Network([784, 128, 10], hidden="relu", output="softmax", seed=0)
+    >>> history = net.fit(X_train, y_train, epochs=5, validation_split=0.1)
+    >>> net.classify(X_test)
+
+    `layer_sizes` lists the widths, input first. `hidden` is the activation of every hidden layer,
+    or a list with one per hidden layer; `output` is the output layer's. Activations: "identity",
+    "sigmoid", "tanh", "relu", "leaky_relu", "softmax" (output only). The same seed gives the same
+    initial weights, bit for bit.
+
+    Prediction may run from many threads at once (the library releases the GIL and only reads the
+    network); training and setting parameters must not overlap other use of the same network.
+    """
+
+    def __init__(self, layer_sizes, hidden="relu", output="softmax", seed=0):
+        sizes = [int(s) for s in layer_sizes]
+        if len(sizes) < 2:
+            raise InvalidArgumentError(f"layer_sizes needs at least 2 entries (input and output), got {len(sizes)}")
+        if any(s < 1 for s in sizes):
+            raise InvalidArgumentError(f"layer_sizes {sizes} has a layer of width {min(sizes)}; each needs at least 1 unit")
+        hidden_count = len(sizes) - 2
+        names = [hidden] * hidden_count if isinstance(hidden, str) else list(hidden)
+        if len(names) != hidden_count:
+            raise InvalidArgumentError(f"hidden has {len(names)} activations but the network has {hidden_count} hidden layers")
+        codes = [_code(_lib.ACTIVATIONS, name, "activation") for name in names + [output]]
+        c_sizes = (ctypes.c_size_t * len(sizes))(*sizes)
+        c_codes = (ctypes.c_int32 * len(codes))(*codes)
+        handle = ctypes.POINTER(_lib.nudge_network)()
+        check(_lib.lib.nudge_network_create(c_sizes, len(sizes), c_codes, int(seed) & (2**64 - 1), ctypes.byref(handle)))
+        self._adopt(handle)
+
+    @classmethod
+    def _from_handle(cls, handle):
+        network = cls.__new__(cls)
+        network._adopt(handle)
+        return network
+
+    def _adopt(self, handle):
+        self._handle = handle
+        self._trainer = None
+        self._lock = threading.Lock()  # guards _trainer creation
+        self.history = None
+        count = ctypes.c_size_t()
+        check(_lib.lib.nudge_network_layer_count(handle, ctypes.byref(count)))
+        sizes = (ctypes.c_size_t * count.value)()
+        check(_lib.lib.nudge_network_layer_sizes(handle, sizes, count.value))
+        codes = (ctypes.c_int32 * (count.value - 1))()
+        check(_lib.lib.nudge_network_activations(handle, codes, count.value - 1))
+        parameters = ctypes.c_size_t()
+        check(_lib.lib.nudge_network_parameter_count(handle, ctypes.byref(parameters)))
+        self._sizes = tuple(int(s) for s in sizes)
+        self._activations = tuple(_ACTIVATION_NAMES[c] for c in codes)
+        self._parameter_count = parameters.value
+
+    # -- lifetime -------------------------------------------------------------------------------
+
+    @property
+    def handle(self):
+        """The C handle (`nudge_network *`); raises if the network is closed."""
+        if self._handle is None:
+            raise InvalidArgumentError("this Network is closed")
+        return self._handle
+
+    @property
+    def closed(self):
+        return self._handle is None
+
+    def close(self):
+        """Frees the network in the library. Safe to call more than once."""
+        trainer, handle = getattr(self, "_trainer", None), getattr(self, "_handle", None)
+        self._trainer = self._handle = None
+        try:
+            if trainer is not None:
+                _lib.lib.nudge_trainer_free(trainer)
+            if handle is not None:
+                _lib.lib.nudge_network_free(handle)
+        except (AttributeError, TypeError):  # interpreter shutdown: the module may be half torn down
+            pass
+
+    def __del__(self):
+        self.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # -- architecture -----------------------------------------------------------------------------
+
+    @property
+    def layer_sizes(self):
+        return self._sizes
+
+    @property
+    def activations(self):
+        """One activation name per layer after the input."""
+        return self._activations
+
+    @property
+    def input_size(self):
+        return self._sizes[0]
+
+    @property
+    def output_size(self):
+        return self._sizes[-1]
+
+    @property
+    def parameter_count(self):
+        return self._parameter_count
+
+    def __repr__(self):
+        if self.closed:
+            return "<nudge.Network (closed)>"
+        layers = "-".join(str(s) for s in self._sizes)
+        return f"<nudge.Network {layers} ({', '.join(self._activations)}), {self._parameter_count:,} parameters>"
+
+    def _repr_html_(self):
+        if self.closed:
+            return "<p><b>nudge.Network</b> (closed)</p>"
+        rows = [f"<tr><td>input</td><td>{self._sizes[0]}</td><td></td><td></td></tr>"]
+        for i, activation in enumerate(self._activations):
+            fan_in, fan_out = self._sizes[i], self._sizes[i + 1]
+            rows.append(f"<tr><td>dense {i + 1}</td><td>{fan_out}</td><td>{html.escape(activation)}</td>"
+                        f"<td>{fan_in * fan_out + fan_out:,}</td></tr>")
+        return ("<div><b>nudge.Network</b>, " + f"{self._parameter_count:,} parameters"
+                "<table><thead><tr><th>layer</th><th>units</th><th>activation</th><th>parameters</th></tr></thead>"
+                "<tbody>" + "".join(rows) + "</tbody></table></div>")
+
+    # -- parameters ---------------------------------------------------------------------------------
+
+    @property
+    def parameters(self):
+        """All weights and biases as one flat float32 vector W (a copy), in the library's order:
+        layer by layer, the (fan_out, fan_in) weight matrix row by row, then the fan_out biases.
+        Assign a vector of the same length to replace them."""
+        out = np.empty(self._parameter_count, dtype=np.float32)
+        check(_lib.lib.nudge_network_get_parameters(self.handle, _arrays.float_pointer(out), out.size))
+        return out
+
+    @parameters.setter
+    def parameters(self, values):
+        array = np.ascontiguousarray(np.asarray(values), dtype=np.float32)
+        if array.ndim != 1:
+            raise _arrays.ShapeError(f"parameters has shape {array.shape}; expected ({self._parameter_count},)")
+        check(_lib.lib.nudge_network_set_parameters(self.handle, _arrays.float_pointer(array), array.size))
+
+    def _split(self, flat):
+        views, offset = [], 0
+        for fan_in, fan_out in zip(self._sizes, self._sizes[1:]):
+            weights = flat[offset:offset + fan_in * fan_out].reshape(fan_out, fan_in)
+            offset += fan_in * fan_out
+            views.append((weights, flat[offset:offset + fan_out]))
+            offset += fan_out
+        return views
+
+    @property
+    def weights(self):
+        """Per layer, the (fan_out, fan_in) weight matrix: views into one copy of `parameters`."""
+        return [w for w, _ in self._split(self.parameters)]
+
+    @property
+    def biases(self):
+        """Per layer, the bias vector: views into one copy of `parameters`."""
+        return [b for _, b in self._split(self.parameters)]
+
+    def layers(self):
+        """[(weights, biases), ...] as views into one copy of `parameters`; change them and assign
+        the copy back with `set_layers`."""
+        return self._split(self.parameters)
+
+    def set_layers(self, layers):
+        """Replaces every parameter from [(weights, biases), ...] as `layers()` returns them."""
+        flat = np.concatenate([np.concatenate([np.asarray(w, np.float32).ravel(), np.asarray(b, np.float32).ravel()])
+                               for w, b in layers])
+        self.parameters = flat
+
+    # -- metadata --------------------------------------------------------------------------------------
+
+    @property
+    def metadata(self):
+        """The key/value strings saved with the model, as a dict (a copy); set them with `set_metadata`."""
+        count = ctypes.c_size_t()
+        check(_lib.lib.nudge_network_metadata_count(self.handle, ctypes.byref(count)))
+        result = {}
+        for i in range(count.value):
+            key = self._read_string(lambda buf, cap, n: _lib.lib.nudge_network_metadata_key(self.handle, i, buf, cap, n))
+            result[key] = self._read_string(
+                lambda buf, cap, n: _lib.lib.nudge_network_get_metadata(self.handle, key.encode(), buf, cap, n))
+        return result
+
+    def set_metadata(self, key, value):
+        """Sets one entry (None removes it)."""
+        check(_lib.lib.nudge_network_set_metadata(self.handle, str(key).encode(),
+                                                  None if value is None else str(value).encode()))
+
+    @staticmethod
+    def _read_string(call):
+        length = ctypes.c_size_t()
+        check(call(None, 0, ctypes.byref(length)))
+        buffer = ctypes.create_string_buffer(length.value + 1)
+        check(call(buffer, len(buffer), ctypes.byref(length)))
+        return buffer.raw[:length.value].decode("utf-8")
+
+    # -- prediction ------------------------------------------------------------------------------------
+
+    def predict(self, X):
+        """The output layer's values for each row of X: an (n, outputs) float32 array."""
+        x = _arrays.samples(X, self.input_size)
+        out = np.empty((x.shape[0], self.output_size), dtype=np.float32)
+        check(_lib.lib.nudge_predict(self.handle, _arrays.float_pointer(x), x.shape[0],
+                                     _arrays.float_pointer(out), out.size))
+        return out
+
+    def classify(self, X):
+        """The class of each row of X (the index of its largest output): an (n,) int32 array."""
+        x = _arrays.samples(X, self.input_size)
+        out = np.empty(x.shape[0], dtype=np.int32)
+        check(_lib.lib.nudge_classify(self.handle, _arrays.float_pointer(x), x.shape[0],
+                                      _arrays.int32_pointer(out), out.size))
+        return out
+
+    def evaluate(self, X, y, loss="auto"):
+        """(mean loss, accuracy) on labelled data. `y` as in `fit`."""
+        x = _arrays.samples(X, self.input_size)
+        kind, t = _arrays.targets(y, x.shape[0], self.output_size)
+        value, accuracy = ctypes.c_double(), ctypes.c_double()
+        code = _code(_lib.LOSSES, loss, "loss")
+        if kind == "labels":
+            check(_lib.lib.nudge_evaluate_labels(self.handle, _arrays.float_pointer(x), _arrays.int32_pointer(t),
+                                                 x.shape[0], code, ctypes.byref(value), ctypes.byref(accuracy)))
+        else:
+            check(_lib.lib.nudge_evaluate(self.handle, _arrays.float_pointer(x), _arrays.float_pointer(t),
+                                          x.shape[0], code, ctypes.byref(value), ctypes.byref(accuracy)))
+        return value.value, accuracy.value
+
+    def gradient(self, X, y, loss="auto", return_loss=False):
+        """The gradient of the mean loss over (X, y) with respect to every parameter, as a flat
+        float32 vector in the order of `parameters`: -gradient says how to nudge each weight to
+        lower the cost. The network is not changed. With `return_loss`, returns (gradient, loss)."""
+        x = _arrays.samples(X, self.input_size)
+        kind, t = _arrays.targets(y, x.shape[0], self.output_size)
+        if kind == "labels":
+            t = np.eye(self.output_size, dtype=np.float32)[t]
+        out = np.empty(self._parameter_count, dtype=np.float32)
+        value = ctypes.c_double()
+        check(_lib.lib.nudge_gradient(self.handle, _arrays.float_pointer(x), _arrays.float_pointer(t), x.shape[0],
+                                      _code(_lib.LOSSES, loss, "loss"), _arrays.float_pointer(out), out.size,
+                                      ctypes.byref(value)))
+        return (out, value.value) if return_loss else out
+
+    # -- training ---------------------------------------------------------------------------------------
+
+    def fit(self, X, y, *, epochs=10, batch_size=32, optimizer="adam", learning_rate=None, momentum=0.9,
+            weight_decay=0.0, loss="auto", validation_split=0.0, validation_data=None, early_stopping=False,
+            restore_best_weights=True, shuffle=True, seed=0, verbose=True):
+        """Trains on X (n, inputs) and y: integer class labels (n,), or targets (n, outputs).
+
+        optimizer: "sgd", "momentum", "nesterov" or "adam"; learning_rate defaults to 0.001 for
+        Adam and 0.01 for the others. loss: "auto" (cross-entropy for softmax or sigmoid outputs,
+        else "mse"), "mse", "softmax_cross_entropy", "sigmoid_binary_cross_entropy".
+        validation_split holds out that fraction of (X, y), drawn with `seed`; validation_data is
+        an (X_val, y_val) pair instead. early_stopping: False, True (patience 5) or a patience in
+        epochs; the monitored loss is the validation loss (training loss without validation data),
+        and restore_best_weights ends with the best epoch's weights.
+
+        Calling fit again goes on with the same optimiser state (Adam's moments, momentum).
+        Returns a History; `self.history` holds the latest one, also after an interruption.
+        Ctrl-C (or the notebook's stop button) ends training between two batches: the network
+        keeps the weights it has, and KeyboardInterrupt is raised afterwards.
+        Raises NotFiniteError when the loss diverges (the network keeps the last weights whose
+        loss was finite; the History records it) and ValueError subclasses for bad arguments.
+        """
+        x = _arrays.samples(X, self.input_size)
+        kind, t = _arrays.targets(y, x.shape[0], self.output_size)
+        options = _lib.nudge_train_options()
+        check(_lib.lib.nudge_train_options_init(ctypes.byref(options), ctypes.sizeof(options)))
+        options.epochs = _nonnegative(epochs, "epochs")
+        options.batch_size = _nonnegative(batch_size, "batch_size")
+        options.optimizer = _code(_lib.OPTIMIZERS, optimizer, "optimizer")
+        options.learning_rate = _DEFAULT_LEARNING_RATE[optimizer] if learning_rate is None else float(learning_rate)
+        options.momentum = float(momentum)
+        options.weight_decay = float(weight_decay)
+        options.loss = _code(_lib.LOSSES, loss, "loss")
+        options.shuffle = 1 if shuffle else 0
+        options.seed = int(seed) & (2**64 - 1)
+        options.validation_fraction = float(validation_split)
+        options.restore_best_weights = 1 if restore_best_weights else 0
+        options.patience = 5 if early_stopping is True else _nonnegative(early_stopping or 0, "early_stopping")
+        keep_alive = []
+        if validation_data is not None:
+            if len(validation_data) != 2:
+                raise InvalidArgumentError("validation_data must be a pair (X_val, y_val)")
+            vx = _arrays.samples(validation_data[0], self.input_size, "X_val")
+            vkind, vt = _arrays.targets(validation_data[1], vx.shape[0], self.output_size, "y_val")
+            if kind == "targets" and vkind == "labels":
+                vt = np.eye(self.output_size, dtype=np.float32)[vt]
+            elif kind == "labels" and vkind == "targets":
+                raise InvalidArgumentError("y holds class labels but y_val holds target rows; give both in the same form")
+            keep_alive += [vx, vt]
+            options.validation_inputs = _arrays.float_pointer(vx)
+            options.validation_count = vx.shape[0]
+            if kind == "labels":
+                options.validation_labels = _arrays.int32_pointer(vt)
+            else:
+                options.validation_targets = _arrays.float_pointer(vt)
+
+        history = History()
+        self.history = history
+        progress = make_progress(verbose, options.epochs)
+        pending = []  # an exception raised inside a callback, re-raised once the C call returns
+
+        def on_epoch(report, _user):
+            try:
+                history._append(report.contents)
+                if progress:
+                    progress.epoch(report.contents)
+                return 0
+            except BaseException as error:  # noqa: BLE001 - carried across the C call
+                pending.append(error)
+                return 1
+
+        def on_batch(report, _user):
+            try:
+                if progress:
+                    r = report.contents
+                    progress.batch(r.epoch, r.batch, r.batch_count, r.loss)
+                return 0
+            except BaseException as error:  # noqa: BLE001 - KeyboardInterrupt arrives here
+                pending.append(error)
+                return 1
+
+        epoch_callback = _lib.nudge_progress_fn(on_epoch)
+        batch_callback = _lib.nudge_batch_fn(on_batch)
+        options.progress = epoch_callback
+        options.batch_progress = batch_callback
+        report = _lib.nudge_train_report()
+        report.struct_size = ctypes.sizeof(report)
+
+        with self._lock:
+            if self._trainer is None:
+                trainer = ctypes.POINTER(_lib.nudge_trainer)()
+                check(_lib.lib.nudge_trainer_create(self.handle, ctypes.byref(options), ctypes.byref(trainer)))
+                self._trainer = trainer
+        if kind == "labels":
+            status = _lib.lib.nudge_trainer_train_labels(self._trainer, _arrays.float_pointer(x), _arrays.int32_pointer(t),
+                                                         x.shape[0], ctypes.byref(options), ctypes.byref(report))
+        else:
+            status = _lib.lib.nudge_trainer_train(self._trainer, _arrays.float_pointer(x), _arrays.float_pointer(t),
+                                                  x.shape[0], ctypes.byref(options), ctypes.byref(report))
+        error = None if status == _lib.OK else error_for(status)
+        if progress:
+            progress.close()
+        if status == _lib.OK or (status in (_lib.ERR_CANCELLED, _lib.ERR_NOT_FINITE) and len(history) + report.epochs_run):
+            # The report is filled whenever training ran (see nudge_train in nudge.h).
+            history.stop_reason = _lib.STOP_REASONS.get(report.stop_reason)
+            history.best_epoch = int(report.best_epoch)
+        if pending:
+            history.stop_reason = "interrupted" if isinstance(pending[0], KeyboardInterrupt) else "cancelled"
+            history.message = str(error) if error else ""
+            raise pending[0]
+        if error is not None:
+            history.message = str(error)
+            if isinstance(error, CancelledError):
+                history.stop_reason = "cancelled"
+            raise error
+        return history
+
+    # -- files --------------------------------------------------------------------------------------------
+
+    def save(self, path):
+        """Writes the model file atomically: a failed save leaves any old file at `path` intact."""
+        check(_lib.lib.nudge_save(self.handle, os.fsencode(path)))
+
+    @classmethod
+    def load(cls, path):
+        """Reads a model file written by `save` (or by any Nudge program)."""
+        handle = ctypes.POINTER(_lib.nudge_network)()
+        check(_lib.lib.nudge_load(os.fsencode(path), ctypes.byref(handle)))
+        return cls._from_handle(handle)
+
+    def to_bytes(self):
+        """The model file as bytes."""
+        size = ctypes.c_size_t()
+        check(_lib.lib.nudge_save_to_buffer(self.handle, None, 0, ctypes.byref(size)))
+        buffer = ctypes.create_string_buffer(size.value)
+        check(_lib.lib.nudge_save_to_buffer(self.handle, buffer, size.value, ctypes.byref(size)))
+        return buffer.raw[:size.value]
+
+    @classmethod
+    def from_bytes(cls, data):
+        """A network from model file bytes (`to_bytes`, or a file's contents)."""
+        data = bytes(data)
+        handle = ctypes.POINTER(_lib.nudge_network)()
+        check(_lib.lib.nudge_load_from_buffer(data, len(data), ctypes.byref(handle)))
+        return cls._from_handle(handle)
+
+    def clone(self):
+        """An independent copy (architecture, parameters, metadata; not the optimiser state)."""
+        handle = ctypes.POINTER(_lib.nudge_network)()
+        check(_lib.lib.nudge_network_clone(self.handle, ctypes.byref(handle)))
+        return type(self)._from_handle(handle)
+
+    # pickle, copy and joblib go through the model file format.
+    def __reduce__(self):
+        return (type(self).from_bytes, (self.to_bytes(),))
+
+    def __copy__(self):
+        return self.clone()
+
+    def __deepcopy__(self, memo):
+        return self.clone()
+
+
+def _nonnegative(value, name):
+    if isinstance(value, bool) or int(value) != value or value < 0 or value >= 2**32:
+        raise InvalidArgumentError(f"{name} is {value!r}; it must be a whole number from 0")
+    return int(value)
+
