@@ -12,7 +12,11 @@ SANITIZE   := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize
 HARNESS    := $(sort $(wildcard Tests/c/test_*.c))
 DATA       ?= /usr/share/datasets/fashion-mnist
 
-.PHONY: all lib header demo test test-swift test-header test-c test-c-sanitizers deps deps-test deps-demo clean
+VENV       := .build/venv
+PYTHON     ?= python3
+
+.PHONY: all lib header demo test test-swift test-header test-c test-c-sanitizers test-python python \
+        bench-overhead deps deps-test deps-demo clean
 
 all: lib
 
@@ -38,8 +42,9 @@ demo: deps-demo lib
 	$(CC) $(WARN) $(CFLAGS) $(CPPFLAGS) examples/fashion_mnist.c -o $(OUT)/fashion_mnist $(LINK)
 	$(OUT)/fashion_mnist $(DATA) $(OUT)/fashion.nudge
 
-## Every test: Swift unit tests, header and symbol checks, the C harness (plain and sanitized).
-test: deps-test lib test-swift test-header test-c test-c-sanitizers
+## Every test: Swift unit tests, header and symbol checks, the C harness (plain and sanitized),
+## and the Python package's tests against an installed copy of it.
+test: deps-test lib test-swift test-header test-c test-c-sanitizers test-python
 
 test-swift:
 	$(SWIFT) test
@@ -70,3 +75,19 @@ test-c-sanitizers: $(patsubst Tests/c/%.c,$(OUT)/asan-%,$(HARNESS))
 
 clean:
 	rm -rf .build
+
+## The Python package with its test extras, installed (library bundled) into .build/venv.
+python: lib
+	$(PYTHON) -m venv --system-site-packages $(VENV)
+	$(VENV)/bin/pip install -q --disable-pip-version-check "./bindings/python[test]"
+
+# Run from outside the source tree, so that the tests import the installed package.
+test-python: python
+	cd $(VENV) && NUDGE_TEST_DATA=$(DATA) MPLBACKEND=Agg ./bin/python -m pytest -q -p no:cacheprovider $(CURDIR)/bindings/python/tests
+
+## Seconds per one-sample prediction through the C ABI and through Python.
+bench-overhead: python
+	@mkdir -p $(OUT)
+	$(CC) $(WARN) -O2 $(CPPFLAGS) bench/predict_overhead.c -o $(OUT)/predict_overhead $(LINK)
+	$(OUT)/predict_overhead
+	$(VENV)/bin/python bench/predict_overhead.py
