@@ -83,7 +83,9 @@ python: lib
 
 # Run from outside the source tree, so that the tests import the installed package.
 test-python: python
-	cd $(VENV) && NUDGE_TEST_DATA=$(DATA) MPLBACKEND=Agg ./bin/python -m pytest -q -p no:cacheprovider $(CURDIR)/bindings/python/tests
+# SCIPY_ARRAY_API=1 lets scikit-learn run its array-API estimator check too.
+	cd $(VENV) && NUDGE_TEST_DATA=$(DATA) MPLBACKEND=Agg SCIPY_ARRAY_API=1 \
+	  ./bin/python -m pytest -q -p no:cacheprovider $(CURDIR)/bindings/python/tests
 
 ## Seconds per one-sample prediction through the C ABI and through Python.
 bench-overhead: python

@@ -2,6 +2,7 @@
 float32, converted once otherwise; outputs are allocated here and filled by the library."""
 
 import ctypes
+import os
 
 import numpy as np
 
@@ -25,6 +26,22 @@ def samples(value, width, name="X"):
         hint = " (for one sample, use X.reshape(1, -1))" if array.ndim == 1 and array.shape[0] == width else ""
         raise ShapeError(f"{name} has shape {array.shape}; the network expects (n, {width}){hint}")
     return np.ascontiguousarray(array, dtype=np.float32)
+
+
+def c_string(value, name):
+    """`value` as UTF-8 bytes for a `const char *`; refuses NUL characters, where C would cut it short."""
+    data = str(value).encode("utf-8")
+    if b"\0" in data:
+        raise InvalidArgumentError(f"{name} {value!r} contains a NUL character")
+    return data
+
+
+def c_path(path, name="path"):
+    """A file path as bytes for a `const char *` (os.fsencode); refuses NUL characters, as open() does."""
+    data = os.fsencode(path)
+    if b"\0" in data:
+        raise InvalidArgumentError(f"{name} {path!r} contains a NUL character")
+    return data
 
 
 def float_pointer(array):

@@ -7,46 +7,58 @@ class NudgeError(Exception):
     """Base class of every error the library reports. `status` is the C status code and
     `status_name` its name, such as "invalid_argument"."""
 
-    def __init__(self, message, status=_lib.ERR_INTERNAL):
+    #: The status an error raised by the Python layer itself (not by a C call) reports.
+    default_status = _lib.ERR_INTERNAL
+
+    def __init__(self, message, status=None):
         super().__init__(message)
-        self.status = status
-        self.status_name = _lib.lib.nudge_status_name(status).decode()
+        self.status = type(self).default_status if status is None else status
+        self.status_name = _lib.lib.nudge_status_name(self.status).decode()
 
 
 class InvalidArgumentError(NudgeError, ValueError):
     """An argument is out of range or not one of the known values."""
+    default_status = _lib.ERR_INVALID_ARGUMENT
 
 
 class ShapeError(NudgeError, ValueError):
     """Array shapes disagree with each other or with the network."""
+    default_status = _lib.ERR_SHAPE
 
 
 class NudgeMemoryError(NudgeError, MemoryError):
     """The library could not allocate memory, or the request exceeds its limits."""
+    default_status = _lib.ERR_OUT_OF_MEMORY
 
 
 class NudgeIOError(NudgeError, OSError):
     """A file could not be opened, read, written or renamed."""
+    default_status = _lib.ERR_IO
 
 
 class FormatError(NudgeError, ValueError):
     """A file or buffer is not a valid model or data file."""
+    default_status = _lib.ERR_FORMAT
 
 
 class VersionError(FormatError):
     """A model file was written by a newer version of the library."""
+    default_status = _lib.ERR_VERSION
 
 
 class NotFiniteError(NudgeError, ArithmeticError):
     """A value that must be finite is NaN or infinite: inputs, targets, or a diverging loss."""
+    default_status = _lib.ERR_NOT_FINITE
 
 
 class CancelledError(NudgeError):
     """Training was stopped by a callback."""
+    default_status = _lib.ERR_CANCELLED
 
 
 class NotFoundError(NudgeError, KeyError):
     """The requested item, such as a metadata key, does not exist."""
+    default_status = _lib.ERR_NOT_FOUND
 
     def __str__(self):  # KeyError would print the message with quotes around it
         return Exception.__str__(self)

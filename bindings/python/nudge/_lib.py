@@ -261,13 +261,14 @@ def _load():
     for path, origin in _candidates():
         if not path.exists():
             tried.append(f"{path} ({origin}): not found")
-            continue
-        try:
-            return ctypes.CDLL(str(path)), path
-        except OSError as error:
-            tried.append(f"{path} ({origin}): {error}")
+        else:
+            path = path.absolute()  # dlopen searches the system folders, not the current one, for a bare name
+            try:
+                return ctypes.CDLL(str(path)), path
+            except OSError as error:
+                tried.append(f"{path} ({origin}): {error}")
         if origin == "NUDGE_LIBRARY":
-            break  # an explicit choice that fails is not silently replaced
+            break  # an explicit choice that fails (missing or unloadable) is not silently replaced
     raise LibraryNotFoundError(
         "cannot load libnudge.so; tried:\n  " + "\n  ".join(tried)
         + "\nSet NUDGE_LIBRARY to its path, or build it with `make` in the repository.")

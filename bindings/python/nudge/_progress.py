@@ -19,6 +19,7 @@ class PlainProgress:
         self.epochs = epochs
         self.stream = stream or sys.stdout
         self.last_draw = 0.0
+        self.partial = False  # a bar is drawn on the current line
 
     def batch(self, epoch, batch, batch_count, loss):
         now = time.monotonic()
@@ -26,6 +27,7 @@ class PlainProgress:
             return
         self.last_draw = now
         filled = 30 * batch // batch_count
+        self.partial = True
         self.stream.write(f"\rEpoch {epoch}/{self.epochs} [{'=' * filled}{' ' * (30 - filled)}] "
                           f"{batch}/{batch_count} loss {loss:.4f}")
         self.stream.flush()
@@ -33,9 +35,13 @@ class PlainProgress:
     def epoch(self, report):
         self.stream.write(f"\rEpoch {report.epoch}/{self.epochs} - {report.seconds:.2f}s - {_metrics(report)}"
                           + " " * 20 + "\n")
+        self.partial = False
         self.stream.flush()
 
     def close(self):
+        if self.partial:  # stopped inside an epoch: end the bar's line, so later output starts on a new one
+            self.stream.write("\n")
+            self.partial = False
         self.stream.flush()
 
 
@@ -71,7 +77,23 @@ def make_progress(verbose, epochs):
     if not verbose:
         return None
     try:
-        from tqdm.auto import tqdm
+        from tqdm import tqdm
     except ImportError:
         return PlainProgress(epochs)
+    if _in_notebook():
+        try:
+            import ipywidgets  # noqa: F401 - tqdm's notebook bar needs it; without it, the text bar
+            from tqdm.notebook import tqdm
+        except ImportError:
+            pass
     return TqdmProgress(epochs, tqdm)
+
+
+def _in_notebook():
+    """Whether we run in a Jupyter kernel (where tqdm can draw a widget)."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    shell = get_ipython()
+    return shell is not None and "IPKernelApp" in getattr(shell, "config", {})

@@ -1,11 +1,11 @@
 """Loading data sets through the library, into numpy arrays that share its memory."""
 
 import ctypes
-import os
 
 import numpy as np
 
 from . import _lib
+from ._arrays import c_path
 from ._errors import check
 
 
@@ -37,7 +37,7 @@ def load_idx(images, labels=None):
     of labels (None without a labels file). Both are read-only views of the library's memory,
     without a copy; they keep it alive as long as they exist."""
     handle = ctypes.POINTER(_lib.nudge_dataset)()
-    check(_lib.lib.nudge_dataset_load_idx(os.fsencode(images), None if labels is None else os.fsencode(labels),
+    check(_lib.lib.nudge_dataset_load_idx(c_path(images, "images"), None if labels is None else c_path(labels, "labels"),
                                           ctypes.byref(handle)))
     owner = _DatasetMemory(handle)
     count, features = ctypes.c_size_t(), ctypes.c_size_t()

@@ -2,7 +2,7 @@
 
 import ctypes
 import html
-import os
+import signal
 import threading
 
 import numpy as np
@@ -171,6 +171,14 @@ class Network:
             raise _arrays.ShapeError(f"parameters has shape {array.shape}; expected ({self._parameter_count},)")
         check(_lib.lib.nudge_network_set_parameters(self.handle, _arrays.float_pointer(array), array.size))
 
+    def split_parameters(self, vector):
+        """Cuts a flat vector in parameter order (`parameters`, or a `gradient`) into
+        [(weights (fan_out, fan_in), biases (fan_out,)), ...] per layer, as views of `vector`."""
+        flat = np.asarray(vector)
+        if flat.shape != (self._parameter_count,):
+            raise _arrays.ShapeError(f"vector has shape {flat.shape}; expected ({self._parameter_count},)")
+        return self._split(flat)
+
     def _split(self, flat):
         views, offset = [], 0
         for fan_in, fan_out in zip(self._sizes, self._sizes[1:]):
@@ -182,12 +190,14 @@ class Network:
 
     @property
     def weights(self):
-        """Per layer, the (fan_out, fan_in) weight matrix: views into one copy of `parameters`."""
+        """Per layer, the (fan_out, fan_in) weight matrix: views into one copy of `parameters`
+        (each access copies every parameter; use `layers()` or `split_parameters` to read many)."""
         return [w for w, _ in self._split(self.parameters)]
 
     @property
     def biases(self):
-        """Per layer, the bias vector: views into one copy of `parameters`."""
+        """Per layer, the bias vector: views into one copy of `parameters` (each access copies
+        every parameter)."""
         return [b for _, b in self._split(self.parameters)]
 
     def layers(self):
@@ -197,9 +207,18 @@ class Network:
 
     def set_layers(self, layers):
         """Replaces every parameter from [(weights, biases), ...] as `layers()` returns them."""
-        flat = np.concatenate([np.concatenate([np.asarray(w, np.float32).ravel(), np.asarray(b, np.float32).ravel()])
-                               for w, b in layers])
-        self.parameters = flat
+        layers = list(layers)
+        if len(layers) != len(self._sizes) - 1:
+            raise _arrays.ShapeError(f"layers has {len(layers)} entries; the network has {len(self._sizes) - 1} layers")
+        parts = []
+        for i, ((w, b), fan_in, fan_out) in enumerate(zip(layers, self._sizes, self._sizes[1:])):
+            w, b = np.asarray(w, np.float32), np.asarray(b, np.float32)
+            # Checked here: a transposed matrix has the right size and would otherwise be taken silently.
+            if w.shape != (fan_out, fan_in) or b.shape != (fan_out,):
+                raise _arrays.ShapeError(f"layer {i + 1} has weights {w.shape} and biases {b.shape}; "
+                                         f"expected ({fan_out}, {fan_in}) and ({fan_out},)")
+            parts += [w.ravel(), b]
+        self.parameters = np.concatenate(parts)
 
     # -- metadata --------------------------------------------------------------------------------------
 
@@ -217,8 +236,8 @@ class Network:
 
     def set_metadata(self, key, value):
         """Sets one entry (None removes it)."""
-        check(_lib.lib.nudge_network_set_metadata(self.handle, str(key).encode(),
-                                                  None if value is None else str(value).encode()))
+        check(_lib.lib.nudge_network_set_metadata(self.handle, _arrays.c_string(key, "metadata key"),
+                                                  None if value is None else _arrays.c_string(value, "metadata value")))
 
     @staticmethod
     def _read_string(call):
@@ -335,13 +354,14 @@ class Network:
         self.history = history
         progress = make_progress(verbose, options.epochs)
         pending = []  # an exception raised inside a callback, re-raised once the C call returns
+        interrupted = []  # set by the SIGINT handler below while the C call runs
 
         def on_epoch(report, _user):
             try:
                 history._append(report.contents)
                 if progress:
                     progress.epoch(report.contents)
-                return 0
+                return 1 if interrupted else 0
             except BaseException as error:  # noqa: BLE001 - carried across the C call
                 pending.append(error)
                 return 1
@@ -351,36 +371,52 @@ class Network:
                 if progress:
                     r = report.contents
                     progress.batch(r.epoch, r.batch, r.batch_count, r.loss)
-                return 0
-            except BaseException as error:  # noqa: BLE001 - KeyboardInterrupt arrives here
+                return 1 if interrupted else 0
+            except BaseException as error:  # noqa: BLE001 - KeyboardInterrupt from a custom handler
                 pending.append(error)
                 return 1
 
         epoch_callback = _lib.nudge_progress_fn(on_epoch)
         batch_callback = _lib.nudge_batch_fn(on_batch)
         options.progress = epoch_callback
-        options.batch_progress = batch_callback
         report = _lib.nudge_train_report()
         report.struct_size = ctypes.sizeof(report)
+        report.stop_reason = -1  # the library leaves the report untouched when training never started
 
         with self._lock:
             if self._trainer is None:
                 trainer = ctypes.POINTER(_lib.nudge_trainer)()
                 check(_lib.lib.nudge_trainer_create(self.handle, ctypes.byref(options), ctypes.byref(trainer)))
                 self._trainer = trainer
-        if kind == "labels":
-            status = _lib.lib.nudge_trainer_train_labels(self._trainer, _arrays.float_pointer(x), _arrays.int32_pointer(t),
-                                                         x.shape[0], ctypes.byref(options), ctypes.byref(report))
-        else:
-            status = _lib.lib.nudge_trainer_train(self._trainer, _arrays.float_pointer(x), _arrays.float_pointer(t),
-                                                  x.shape[0], ctypes.byref(options), ctypes.byref(report))
-        error = None if status == _lib.OK else error_for(status)
+        # Ctrl-C: Python raises KeyboardInterrupt at the next bytecode of the main thread, which may be the
+        # first line of a callback, outside any try, where ctypes would swallow it. So while the C call
+        # runs, SIGINT only sets a flag; the next callback then asks the library to stop.
+        previous_handler = _defer_sigint(lambda signum, frame: interrupted.append(signum))
+        # Each batch callback takes the GIL, which slows a training thread while other threads run
+        # Python: ask for it only when there is a bar to draw or a Ctrl-C to notice between batches.
+        if progress or previous_handler is not None:
+            options.batch_progress = batch_callback
+        try:
+            if kind == "labels":
+                status = _lib.lib.nudge_trainer_train_labels(self._trainer, _arrays.float_pointer(x),
+                                                             _arrays.int32_pointer(t), x.shape[0],
+                                                             ctypes.byref(options), ctypes.byref(report))
+            else:
+                status = _lib.lib.nudge_trainer_train(self._trainer, _arrays.float_pointer(x),
+                                                      _arrays.float_pointer(t), x.shape[0],
+                                                      ctypes.byref(options), ctypes.byref(report))
+            error = None if status == _lib.OK else error_for(status)
+        finally:
+            if previous_handler is not None:
+                signal.signal(signal.SIGINT, previous_handler)
         if progress:
             progress.close()
-        if status == _lib.OK or (status in (_lib.ERR_CANCELLED, _lib.ERR_NOT_FINITE) and len(history) + report.epochs_run):
+        if report.stop_reason != -1:
             # The report is filled whenever training ran (see nudge_train in nudge.h).
             history.stop_reason = _lib.STOP_REASONS.get(report.stop_reason)
             history.best_epoch = int(report.best_epoch)
+        if interrupted and not pending:
+            pending.append(KeyboardInterrupt())
         if pending:
             history.stop_reason = "interrupted" if isinstance(pending[0], KeyboardInterrupt) else "cancelled"
             history.message = str(error) if error else ""
@@ -396,13 +432,13 @@ class Network:
 
     def save(self, path):
         """Writes the model file atomically: a failed save leaves any old file at `path` intact."""
-        check(_lib.lib.nudge_save(self.handle, os.fsencode(path)))
+        check(_lib.lib.nudge_save(self.handle, _arrays.c_path(path)))
 
     @classmethod
     def load(cls, path):
         """Reads a model file written by `save` (or by any Nudge program)."""
         handle = ctypes.POINTER(_lib.nudge_network)()
-        check(_lib.lib.nudge_load(os.fsencode(path), ctypes.byref(handle)))
+        check(_lib.lib.nudge_load(_arrays.c_path(path), ctypes.byref(handle)))
         return cls._from_handle(handle)
 
     def to_bytes(self):
@@ -436,6 +472,19 @@ class Network:
 
     def __deepcopy__(self, memo):
         return self.clone()
+
+
+def _defer_sigint(handler):
+    """Installs `handler` for SIGINT and returns the previous one, when Python's default handler is in
+    place on the main thread; otherwise changes nothing and returns None."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    try:
+        if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+            return None
+        return signal.signal(signal.SIGINT, handler)
+    except (ValueError, OSError):  # signals unavailable here (e.g. an embedded interpreter)
+        return None
 
 
 def _nonnegative(value, name):

@@ -1,0 +1,467 @@
+"""scikit-learn estimators over `nudge.Network`: `NudgeClassifier` and `NudgeRegressor`.
+
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    from nudge.sklearn import NudgeClassifier
+
+    model = make_pipeline(StandardScaler(), NudgeClassifier(hidden_layer_sizes=(64,), random_state=0))
+    model.fit(X_train, y_train).score(X_test, y_test)
+
+They follow scikit-learn's estimator conventions, so they work in `Pipeline`, `GridSearchCV`,
+`cross_val_score`, `clone`, pickle and joblib: the constructor only stores its keyword
+arguments; `fit` checks them and the data, builds a new network and sets the fitted attributes
+(names ending in "_"); `partial_fit` goes on training the same network for one epoch.
+
+Needs scikit-learn 1.6 or later (`validate_data`, `__sklearn_tags__`).
+
+Nothing is scaled for you. Networks train poorly on features (or regression targets) of very
+different magnitudes: put a `StandardScaler` before the estimator in a `Pipeline`, and for large
+regression targets wrap the regressor in `sklearn.compose.TransformedTargetRegressor(
+regressor=..., transformer=StandardScaler())`.
+
+Numerics: the library computes in float32, so inputs are converted to float32 (values beyond
+float32's range are rejected as infinite) and `predict_proba` / regression outputs carry float32
+precision, returned as float64 arrays. BLAS rounds a matrix product slightly differently
+depending on how many rows it is given, so a sample's outputs can change in the last bits (about
+one float32 ulp) with the batch it is predicted in; class predictions are not affected in practice.
+
+Randomness: `random_state` is turned into 64-bit seeds with `check_random_state`: one for the
+initial weights, one for shuffling and one for the early-stopping split. An int gives the same
+network bit for bit on every fit (on the same machine and BLAS); None draws fresh seeds from
+numpy's global generator.
+
+Training state: `fit` always starts from new weights; `partial_fit` runs one more epoch on the
+network it finds, with the optimiser state (Adam's moments, momentum) of the previous calls in
+this process. Pickling keeps the weights but not the optimiser state, so `partial_fit` on an
+unpickled estimator restarts Adam's moments.
+
+scikit-learn's estimator checks (`check_estimator`, `parametrize_with_checks`, run by
+tests/test_sklearn.py): the classifier passes every check. The regressor passes every check but
+one, `check_methods_subset_invariance`, which compares a row's prediction made alone and within a
+batch to 1e-7: the float32 BLAS rounding described under "Numerics" differs at that level. Making
+each prediction independent of its batch would mean always handing BLAS blocks of a fixed size
+(measured: single-row predictions 10 to 20 times slower), a poor trade for every user to pass a
+bitwise test; the difference is within float32 precision. Sparse input
+is refused with a TypeError that says so, which is what the sparse checks ask of an estimator
+without sparse support. scikit-learn does not run the `sample_weight` checks (the library has no
+per-sample weights, so `fit` takes none), and skips two kinds of check unless their dependencies
+are there: the pandas ones (they pass with pandas installed) and `check_array_api_input` (it
+passes with SCIPY_ARRAY_API=1 set).
+"""
+
+import numbers
+
+import numpy as np
+
+try:
+    from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+    from sklearn.model_selection import train_test_split
+    from sklearn.utils import check_random_state
+    from sklearn.utils.multiclass import check_classification_targets
+    from sklearn.utils.validation import check_is_fitted, validate_data
+except ImportError as error:  # not installed, or older than 1.6 (no validate_data)
+    raise ImportError("nudge.sklearn needs scikit-learn 1.6 or later: pip install 'scikit-learn>=1.6'") from error
+
+from .history import History
+from .network import Network
+
+__all__ = ["NudgeClassifier", "NudgeRegressor"]
+
+#: Rows per call to the library when predicting (see the module docstring).
+_HIDDEN_ACTIVATIONS = {"identity": "identity", "logistic": "sigmoid", "sigmoid": "sigmoid", "tanh": "tanh",
+                       "relu": "relu", "leaky_relu": "leaky_relu"}
+_OPTIMIZERS = ("adam", "sgd", "momentum", "nesterov")
+_UINT64 = 2**64
+_GOLDEN = 0x9E3779B97F4A7C15  # spreads the epoch count over the seed's bits in partial_fit
+
+
+class _NudgeEstimator(BaseEstimator):
+    """What the classifier and the regressor share: the hyper-parameters, their checks, seeding,
+    training and blocked prediction. Subclasses say how y becomes the network's targets."""
+
+    def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, optimizer="adam", learning_rate=None,
+                 momentum=0.9, weight_decay=0.0, batch_size=32, max_epochs=100, shuffle=True, early_stopping=False,
+                 validation_fraction=0.1, patience=10, random_state=None, verbose=False):
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.optimizer = optimizer
+        self.learning_rate = learning_rate
+        self.momentum = momentum
+        self.weight_decay = weight_decay
+        self.batch_size = batch_size
+        self.max_epochs = max_epochs
+        self.shuffle = shuffle
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.patience = patience
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # -- hyper-parameters ------------------------------------------------------------------------
+
+    def _hidden_sizes(self):
+        sizes = self.hidden_layer_sizes
+        if isinstance(sizes, numbers.Integral) and not isinstance(sizes, bool):
+            sizes = [sizes]
+        message = f"hidden_layer_sizes must be a sequence of positive ints, got {self.hidden_layer_sizes!r}"
+        if isinstance(sizes, str):
+            raise ValueError(message)
+        try:
+            sizes = list(sizes)
+        except TypeError:
+            raise ValueError(message) from None
+        if not all(isinstance(s, numbers.Integral) and not isinstance(s, bool) and s >= 1 for s in sizes):
+            raise ValueError(message)
+        return [int(s) for s in sizes]
+
+    def _hidden_activations(self, count):
+        single = isinstance(self.activation, str)
+        names = [self.activation] if single else list(self.activation)
+        for name in names:
+            if name not in _HIDDEN_ACTIVATIONS:
+                raise ValueError(f"activation {name!r} is not one of {', '.join(sorted(_HIDDEN_ACTIVATIONS))}")
+        if single:
+            names = names * count
+        elif len(names) != count:
+            raise ValueError(f"activation lists {len(names)} activations but hidden_layer_sizes has {count} layers")
+        return [_HIDDEN_ACTIVATIONS[name] for name in names]
+
+    def _check_hyperparameters(self):
+        """Raises ValueError for a hyper-parameter out of range; called first by fit and partial_fit."""
+        def integer(name, low):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
+                raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
+
+        def real(name, low, high=None, low_open=False):
+            value = getattr(self, name)
+            ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and np.isfinite(value)
+            ok = ok and (value > low if low_open else value >= low) and (high is None or value < high)
+            if not ok:
+                bounds = f"{'(' if low_open else '['}{low}, {'inf)' if high is None else f'{high})'}"
+                raise ValueError(f"{name} must be a number in {bounds}, got {value!r}")
+
+        self._hidden_activations(len(self._hidden_sizes()))
+        if self.optimizer not in _OPTIMIZERS:
+            raise ValueError(f"optimizer must be one of {', '.join(_OPTIMIZERS)}, got {self.optimizer!r}")
+        if self.learning_rate is not None:
+            real("learning_rate", 0, low_open=True)
+        real("momentum", 0, 1)
+        real("weight_decay", 0)
+        if not (isinstance(self.batch_size, str) and self.batch_size == "auto"):
+            integer("batch_size", 1)
+        integer("max_epochs", 1)
+        if self.early_stopping:
+            real("validation_fraction", 0, 1, low_open=True)
+            integer("patience", 1)
+
+    def _batch_size(self, n_samples):
+        if isinstance(self.batch_size, str):
+            return max(1, min(200, n_samples))
+        return int(self.batch_size)
+
+    def _seeds(self):
+        """(network seed, shuffling seed, split seed): 64-bit ints drawn from `random_state`."""
+        rng = check_random_state(self.random_state)
+        return [int(s) for s in rng.randint(0, _UINT64, size=3, dtype=np.uint64)]
+
+    # -- training ----------------------------------------------------------------------------------
+
+    def _new_network(self, n_outputs, output, seed):
+        sizes = self._hidden_sizes()
+        return Network([self.n_features_in_] + sizes + [n_outputs], hidden=self._hidden_activations(len(sizes)),
+                       output=output, seed=seed)
+
+    def _train(self, X, targets, *, epochs, seed, validation=None, append=False):
+        """One Network.fit call with the estimator's settings, recorded in history_ and friends.
+        On Ctrl-C the network keeps what it learnt, recorded too, and KeyboardInterrupt propagates."""
+        try:
+            history = self.network_.fit(
+                X, targets, epochs=epochs, batch_size=self._batch_size(X.shape[0]), optimizer=self.optimizer,
+                learning_rate=self.learning_rate, momentum=self.momentum, weight_decay=self.weight_decay,
+                validation_data=validation, early_stopping=self.patience if validation is not None else False,
+                restore_best_weights=True, shuffle=self.shuffle, seed=seed, verbose=self.verbose)
+        except KeyboardInterrupt:
+            if self.network_.history is not None and len(self.network_.history):
+                self._record(self.network_.history, append)
+            raise
+        self._record(history, append)
+
+    def _record(self, history, append):
+        """Sets history_, n_iter_, loss_ and loss_curve_ from a run (appended to the previous ones
+        for partial_fit)."""
+        if append and getattr(self, "history_", None) is not None:
+            history = _concatenate(self.history_, history)
+        self.history_ = history
+        self.n_iter_ = len(history)
+        self.loss_curve_ = [float(v) for v in history.train_loss]
+        self.loss_ = self.loss_curve_[-1] if self.loss_curve_ else float("nan")
+
+    def _fit(self, X, targets, n_outputs, output, stratify):
+        network_seed, shuffle_seed, split_seed = self._seeds()
+        validation = None
+        if self.early_stopping:
+            X, targets, validation = self._split(X, targets, split_seed, stratify)
+        self.network_ = self._new_network(n_outputs, output, network_seed)
+        self._shuffle_seed = shuffle_seed
+        self._train(X, targets, epochs=self.max_epochs, seed=shuffle_seed, validation=validation)
+        return self
+
+    def _start_partial(self, n_outputs, output):
+        """The first partial_fit call on an unfitted estimator: a new network, no history yet."""
+        network_seed, shuffle_seed, _ = self._seeds()
+        self._shuffle_seed = shuffle_seed
+        self.network_ = self._new_network(n_outputs, output, network_seed)
+        self.history_ = None
+        self.n_iter_ = 0
+
+    def _split(self, X, targets, seed, stratify):
+        n = X.shape[0]
+        n_val = int(np.ceil(self.validation_fraction * n))
+        if n_val < 1 or n - n_val < 1:
+            raise ValueError(f"early_stopping with validation_fraction={self.validation_fraction} cannot split "
+                             f"{n} samples into a training and a validation set; give more samples or turn "
+                             "early_stopping off")
+        if stratify is not None:
+            counts = np.bincount(stratify)
+            if counts.min() < 2 or n_val < len(counts) or n - n_val < len(counts):
+                stratify = None  # too few samples per class to stratify: plain random split
+        X_train, X_val, t_train, t_val = train_test_split(X, targets, test_size=n_val, random_state=seed % 2**32,
+                                                          stratify=stratify)
+        return (np.ascontiguousarray(X_train), np.ascontiguousarray(t_train),
+                (np.ascontiguousarray(X_val), np.ascontiguousarray(t_val)))
+
+    def _partial_fit(self, X, targets):
+        """One epoch on (X, targets) with the network's optimiser state (no early stopping)."""
+        seed = (self._shuffle_seed + _GOLDEN * getattr(self, "n_iter_", 0)) % _UINT64
+        self._train(X, targets, epochs=1, seed=seed, append=True)
+        return self
+
+    # -- prediction --------------------------------------------------------------------------------
+
+    def _outputs(self, X):
+        """The network's outputs for X as float64 (n, n_outputs_)."""
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False, dtype=np.float32, order="C")
+        return self.network_.predict(X).astype(np.float64)
+
+
+_PARAMETERS_DOC = """
+    Parameters
+    ----------
+    hidden_layer_sizes : int or sequence of int, default=(100,)
+        Widths of the hidden layers; () trains a network without hidden layer.
+    activation : {"relu", "leaky_relu", "tanh", "sigmoid" (alias "logistic"), "identity"} or list, default="relu"
+        Activation of every hidden layer, or one per hidden layer.
+    optimizer : {"adam", "sgd", "momentum", "nesterov"}, default="adam"
+    learning_rate : float or None, default=None
+        Step size; None means 0.001 for Adam and 0.01 for the others.
+    momentum : float in [0, 1), default=0.9
+        For "momentum" and "nesterov".
+    weight_decay : float >= 0, default=0.0
+        L2 penalty on the weights (not the biases), added to the gradient as weight_decay * w.
+    batch_size : int or "auto", default=32
+        Samples per gradient step; "auto" means min(200, n_samples) as in MLPClassifier.
+    max_epochs : int >= 1, default=100
+        Passes over the training data in `fit` (fewer with early stopping). With batches of 32,
+        an epoch is only n_samples / 32 steps: 100 epochs train iris-sized data sets to their
+        best; large data sets need far fewer epochs (lower it, or use early_stopping).
+    shuffle : bool, default=True
+        Reshuffle the training samples before every epoch.
+    early_stopping : bool, default=False
+        Hold out `validation_fraction` of the training data (stratified for the classifier when
+        every class has enough samples), stop once the validation loss has not improved for
+        `patience` epochs, and keep the weights of the best epoch.
+    validation_fraction : float in (0, 1), default=0.1
+        Used with early_stopping only.
+    patience : int >= 1, default=10
+        Used with early_stopping only.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the initial weights, the shuffling and the validation split. An int makes `fit`
+        reproducible.
+    verbose : bool, default=False
+        Show a progress bar per epoch (tqdm when installed). False prints nothing.
+"""
+
+_ATTRIBUTES_DOC = """
+    network_ : nudge.Network
+        The trained network (save it with `network_.save(path)`).
+    n_features_in_ : int
+    feature_names_in_ : ndarray of str
+        Set when X has string column names (e.g. a pandas DataFrame).
+    n_outputs_ : int
+        Output units of the network.
+    history_ : nudge.History
+        Per-epoch training (and with early stopping, validation) loss and accuracy since the last
+        `fit`; `partial_fit` appends its epoch.
+    n_iter_ : int
+        Epochs run since the last `fit`.
+    loss_ : float
+        Training loss of the last epoch (mean over the epoch's batches).
+    loss_curve_ : list of float
+        Training loss of every epoch, as in history_.train_loss.
+"""
+
+
+class NudgeClassifier(ClassifierMixin, _NudgeEstimator):
+    __doc__ = """A multilayer perceptron classifier trained by libnudge: softmax outputs, one per
+    class (also for two classes), and cross-entropy loss.
+
+    Labels may be any sortable values (ints, strings, ...); they are mapped to 0..k-1 in the order
+    of `classes_`. At least two classes are needed.
+    """ + _PARAMETERS_DOC + """
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        The class labels, sorted.""" + _ATTRIBUTES_DOC + """
+    Examples
+    --------
+    >>> from sklearn.datasets import load_iris
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from sklearn.preprocessing import StandardScaler
+    >>> X, y = load_iris(return_X_y=True)
+    >>> model = make_pipeline(StandardScaler(), NudgeClassifier(random_state=0)).fit(X, y)
+    >>> model.score(X, y) > 0.9
+    True
+    """
+
+    def fit(self, X, y):
+        """Trains a new network on X (n_samples, n_features) and labels y (n_samples,). Returns self."""
+        self._check_hyperparameters()
+        X, y = validate_data(self, X, y, dtype=np.float32, order="C")
+        check_classification_targets(y)
+        classes, labels = np.unique(y, return_inverse=True)
+        _require_two_classes(classes)
+        self.classes_ = classes
+        self.n_outputs_ = len(classes)
+        labels = labels.reshape(-1).astype(np.int32)
+        return self._fit(X, labels, len(classes), "softmax", stratify=labels)
+
+    def partial_fit(self, X, y, classes=None):
+        """One epoch of training on (X, y), going on from the current network and optimiser state
+        (Adam's moments, momentum). The first call (on an unfitted estimator) builds the network
+        and needs `classes`, every label that will ever appear; later calls may omit it. Epochs
+        of partial_fit use no early stopping. Returns self."""
+        first = not hasattr(self, "network_")
+        self._check_hyperparameters()
+        if first and classes is None:
+            raise ValueError("classes must be passed on the first call to partial_fit")
+        X, y = validate_data(self, X, y, dtype=np.float32, order="C", reset=first)
+        check_classification_targets(y)
+        if first:
+            all_classes = np.unique(np.asarray(classes))
+            _require_two_classes(all_classes)
+            self.classes_ = all_classes
+            self.n_outputs_ = len(all_classes)
+            self._start_partial(len(all_classes), "softmax")
+        elif classes is not None and not np.array_equal(np.unique(np.asarray(classes)), self.classes_):
+            raise ValueError(f"classes={classes!r} differs from the classes of the first call: {self.classes_!r}")
+        return self._partial_fit(X, self._encode(y))
+
+    def _encode(self, y):
+        index = np.searchsorted(self.classes_, y)
+        index[index >= len(self.classes_)] = 0
+        unknown = self.classes_[index] != y
+        if np.any(unknown):
+            raise ValueError(f"y holds labels that are not in classes_: {np.unique(y[unknown])!r}")
+        return index.astype(np.int32)
+
+    def predict_proba(self, X):
+        """Class probabilities (n_samples, n_classes), columns in the order of `classes_`."""
+        probabilities = self._outputs(X)
+        probabilities /= probabilities.sum(axis=1, keepdims=True)  # exact sums despite float32 softmax
+        return probabilities
+
+    def predict_log_proba(self, X):
+        """The logarithm of predict_proba (-inf where a probability underflowed to 0)."""
+        with np.errstate(divide="ignore"):
+            return np.log(self.predict_proba(X))
+
+    def predict(self, X):
+        """The most probable class of each sample."""
+        probabilities = self.predict_proba(X)
+        return self.classes_[np.argmax(probabilities, axis=1)]
+
+
+class NudgeRegressor(RegressorMixin, _NudgeEstimator):
+    __doc__ = """A multilayer perceptron regressor trained by libnudge: identity outputs and mean
+    squared error, one output per target (y may be (n_samples,) or (n_samples, n_targets)).
+
+    Neither X nor y is scaled: use a `StandardScaler` in a `Pipeline` for X, and
+    `TransformedTargetRegressor(transformer=StandardScaler())` when y is far from unit scale.
+    """ + _PARAMETERS_DOC + """
+    Attributes
+    ----------""" + _ATTRIBUTES_DOC + """
+    Examples
+    --------
+    >>> from sklearn.datasets import make_regression
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from sklearn.preprocessing import StandardScaler
+    >>> X, y = make_regression(n_samples=500, n_features=5, noise=1.0, random_state=0)
+    >>> model = make_pipeline(StandardScaler(), NudgeRegressor(random_state=0))
+    >>> model.fit(X, y / y.std()).score(X, y / y.std()) > 0.9
+    True
+    """
+
+    def fit(self, X, y):
+        """Trains a new network on X (n_samples, n_features) and targets y (n_samples,) or
+        (n_samples, n_targets). Returns self."""
+        self._check_hyperparameters()
+        X, y = validate_data(self, X, y, dtype=np.float32, order="C", multi_output=True, y_numeric=True)
+        self._y_ndim = y.ndim
+        targets = _target_matrix(y)
+        self.n_outputs_ = targets.shape[1]
+        return self._fit(X, targets, targets.shape[1], "identity", stratify=None)
+
+    def partial_fit(self, X, y):
+        """One epoch of training on (X, y), going on from the current network and optimiser state;
+        the first call (on an unfitted estimator) builds the network. No early stopping. Returns self."""
+        first = not hasattr(self, "network_")
+        self._check_hyperparameters()
+        X, y = validate_data(self, X, y, dtype=np.float32, order="C", multi_output=True, y_numeric=True,
+                             reset=first)
+        targets = _target_matrix(y)
+        if first:
+            self._y_ndim = y.ndim
+            self.n_outputs_ = targets.shape[1]
+            self._start_partial(targets.shape[1], "identity")
+        elif targets.shape[1] != self.n_outputs_:
+            raise ValueError(f"y has {targets.shape[1]} targets but the regressor was fitted with {self.n_outputs_}")
+        return self._partial_fit(X, targets)
+
+    def predict(self, X):
+        """Predicted targets: (n_samples,) when fitted on a 1-D y, else (n_samples, n_targets)."""
+        outputs = self._outputs(X)
+        return outputs.ravel() if self._y_ndim == 1 else outputs
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        return tags
+
+
+def _require_two_classes(classes):
+    if len(classes) < 2:
+        raise ValueError(f"NudgeClassifier needs at least 2 classes to train, but y has {len(classes)} class: "
+                         f"{classes!r}")
+
+
+def _target_matrix(y):
+    """y as a C-contiguous float32 (n_samples, n_targets) array; finite, as the library requires."""
+    targets = np.ascontiguousarray(y.reshape(y.shape[0], -1), dtype=np.float32)
+    if not np.all(np.isfinite(targets)):
+        raise ValueError("y holds values that are infinite or too large for float32")
+    return targets
+
+
+def _concatenate(first, second):
+    """One History with the epochs of `first` followed by those of `second`, renumbered."""
+    merged = History()
+    offset = len(first)
+    merged.epoch = list(first.epoch) + [offset + e for e in second.epoch]
+    for name in History.METRICS:
+        setattr(merged, name, list(getattr(first, name)) + list(getattr(second, name)))
+    merged.stop_reason = second.stop_reason
+    merged.best_epoch = offset + second.best_epoch if second.best_epoch else first.best_epoch
+    merged.message = second.message
+    return merged

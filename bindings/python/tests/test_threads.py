@@ -1,0 +1,175 @@
+"""Threads: concurrent prediction on one network, the GIL released during C calls, parallel training."""
+
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+import nudge
+
+
+def test_eight_threads_predicting_on_one_network(rng):
+    net = nudge.Network([16, 64, 32, 5], seed=0)
+    batches = [rng.normal(size=(int(rng.integers(1, 300)), 16)).astype(np.float32) for _ in range(64)]
+    serial = [net.predict(b) for b in batches]
+    serial_labels = [net.classify(b) for b in batches]
+    barrier = threading.Barrier(8)
+
+    def work(worker):
+        barrier.wait()  # start together
+        results = []
+        for i in range(worker, worker + 64):
+            b = batches[i % 64]
+            results.append((i % 64, net.predict(b), net.classify(b)))
+        return results
+
+    with ThreadPoolExecutor(8) as pool:
+        outcomes = list(pool.map(work, range(8)))
+    for results in outcomes:
+        assert len(results) == 64
+        for i, out, labels in results:
+            np.testing.assert_array_equal(out, serial[i])
+            np.testing.assert_array_equal(labels, serial_labels[i])
+
+
+def test_threads_evaluating_and_computing_gradients(rng):
+    net = nudge.Network([8, 16, 3], seed=0)
+    X = rng.normal(size=(200, 8)).astype(np.float32)
+    y = rng.integers(0, 3, 200)
+    expected = (net.evaluate(X, y), net.gradient(X, y))
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda _: (net.evaluate(X, y), net.gradient(X, y)), range(16)))
+    for evaluation, gradient in results:
+        assert evaluation == expected[0]
+        np.testing.assert_array_equal(gradient, expected[1])
+
+
+def _spin_while(flags, key):
+    """Counts loop iterations while flags[key] is true: the pure-Python work used to detect a held GIL."""
+    count = 0
+    while flags[key]:
+        count += 1
+    return count
+
+
+def _baseline_rate():
+    """Iterations per second of _spin_while with the main thread alone (a sleeping timer ends it)."""
+    flags = {"run": True}
+    timer = threading.Timer(0.2, flags.__setitem__, ("run", False))
+    start = time.perf_counter()
+    timer.start()
+    count = _spin_while(flags, "run")
+    return count / (time.perf_counter() - start)
+
+
+def test_the_gil_is_released_during_predict(rng):
+    # One thread runs a long predict while the main thread spins in pure Python. If the GIL were held
+    # for the C call, the main thread could not run a single bytecode until it returned.
+    with threadpool_limits(limits=1):  # one BLAS thread, so that the two threads have a core each
+        net = nudge.Network([512, 2048, 2048, 10], seed=0)
+        n = 256
+        for _ in range(8):  # calibrate: a batch that takes at least 0.3 s
+            start = time.perf_counter()
+            net.predict(np.zeros((n, 512), dtype=np.float32))
+            if time.perf_counter() - start >= 0.3:
+                break
+            n *= 2
+        X = rng.random((n, 512), dtype=np.float32)
+        baseline = _baseline_rate()
+
+        flags = {"in_call": False, "call_seconds": 0.0}
+        started = threading.Event()
+
+        def worker():
+            flags["in_call"] = True
+            started.set()
+            start = time.perf_counter()
+            net.predict(X)
+            flags["call_seconds"] = time.perf_counter() - start
+            flags["in_call"] = False
+
+        thread = threading.Thread(target=worker)
+        thread.start()
+        started.wait()
+        start = time.perf_counter()
+        during = _spin_while(flags, "in_call")  # runs exactly while the other thread is in predict
+        spent = time.perf_counter() - start
+        thread.join()
+
+    assert flags["call_seconds"] >= 0.25, "the predict call was too short to measure anything"
+    # Iterations made while the other thread was inside predict, relative to what the main thread makes
+    # alone in that time: about 1 when the GIL is released, about 0 when it is held.
+    fraction = during / (baseline * flags["call_seconds"])
+    assert fraction > 0.3, f"main thread ran at {fraction:.0%} of its normal rate during the C call"
+    assert spent >= 0.9 * flags["call_seconds"]
+
+
+def test_the_gil_is_released_during_training(rng):
+    # One epoch of one batch: a long stretch of C with the two callbacks (which take the GIL) at its end,
+    # so that holding the GIL in C would leave the main thread a few milliseconds at most.
+    with threadpool_limits(limits=1):
+        X = rng.normal(size=(4096, 256)).astype(np.float32)
+        y = rng.integers(0, 4, 4096)
+        net = nudge.Network([256, 2048, 4], seed=0)
+        baseline = _baseline_rate()
+        flags = {"training": True}
+
+        def worker():
+            try:
+                net.fit(X, y, epochs=1, batch_size=4096, verbose=False)
+            finally:
+                flags["training"] = False
+
+        thread = threading.Thread(target=worker)
+        start = time.perf_counter()
+        thread.start()
+        count = _spin_while(flags, "training")
+        elapsed = time.perf_counter() - start
+        thread.join()
+    assert net.history.stop_reason == "completed" and len(net.history) == 1
+    assert elapsed >= 0.1, "training was too short to measure anything"
+    fraction = count / (baseline * elapsed)
+    assert fraction > 0.3, f"main thread ran at {fraction:.0%} of its normal rate while another thread trained"
+
+
+def test_threads_training_their_own_networks(rng):
+    data = []
+    for i in range(4):
+        X = rng.normal(size=(400, 6)).astype(np.float32)
+        y = (X[:, i] > 0).astype(np.int64) + (X[:, (i + 1) % 6] > 1)
+        data.append((X, y))
+
+    def train(i):
+        net = nudge.Network([6, 32, 3], seed=i)
+        X, y = data[i]
+        history = net.fit(X, y, epochs=15, learning_rate=0.01, validation_split=0.2, seed=i, verbose=False)
+        return net.parameters, history.train_loss, history.stop_reason
+
+    with ThreadPoolExecutor(4) as pool:
+        parallel = list(pool.map(train, range(4)))
+    serial = [train(i) for i in range(4)]
+    for (p_params, p_loss, p_reason), (s_params, s_loss, s_reason) in zip(parallel, serial):
+        assert p_reason == s_reason == "completed"
+        np.testing.assert_array_equal(p_params, s_params)  # same seed, same run, whatever else runs
+        assert p_loss == s_loss
+        assert p_loss[-1] < p_loss[0]
+
+
+def test_interrupts_only_in_the_main_thread(rng):
+    # fit in a worker thread must not touch signal handlers (signal.signal would raise there).
+    X = rng.normal(size=(100, 4)).astype(np.float32)
+    y = rng.integers(0, 3, 100)
+    errors = []
+
+    def work():
+        try:
+            nudge.Network([4, 8, 3], seed=0).fit(X, y, epochs=2, verbose=False)
+        except Exception as error:  # noqa: BLE001
+            errors.append(error)
+
+    thread = threading.Thread(target=work)
+    thread.start()
+    thread.join()
+    assert not errors
