@@ -52,6 +52,13 @@
  * (functions that take a non-const nudge_network *) must not overlap with any other use of that
  * network. Different objects may be used on different threads freely.
  *
+ * Nudge also runs threads of its own: training splits each large matrix product between them,
+ * and a large batch of predictions is split by rows. BLAS runs single-threaded inside each part
+ * (Nudge sets OpenBLAS's thread count to 1). nudge_set_num_threads() or the environment variable
+ * NUDGE_NUM_THREADS sets the count (default: the online processors). A call that finds Nudge's
+ * threads busy does its work on the calling thread, so many threads predicting at once never
+ * multiply the number of threads.
+ *
  * OPTIONS AND REPORT STRUCTS
  *
  * Structs passed to the library start with a struct_size field, so that later versions can
@@ -751,6 +758,26 @@ const char *nudge_last_error(void);
  * @return A static string; "unknown" for values that are not status codes.
  */
 const char *nudge_status_name(nudge_status status);
+
+/**
+ * Sets how many threads Nudge uses for training and for large predictions, the calling thread
+ * included. Nudge splits large matrix products between its own threads and runs BLAS
+ * single-threaded inside each part (it sets OpenBLAS's own thread count to 1 when it starts); the
+ * threads stay alive between calls. Callers that find Nudge's threads busy (another thread is
+ * training or predicting) do their work on their own thread, so concurrent calls never multiply
+ * the number of threads.
+ * @param[in] count 1 to 256; 1 does everything on the calling thread; 0 restores the default: the
+ *            environment variable NUDGE_NUM_THREADS if set, else the number of online processors.
+ * @return NUDGE_OK or NUDGE_ERR_INVALID_ARGUMENT.
+ * Thread safety: may be called at any time; running computations keep the count they started with.
+ */
+nudge_status nudge_set_num_threads(size_t count);
+
+/**
+ * The number of threads Nudge uses (see nudge_set_num_threads()).
+ * @return At least 1.
+ */
+size_t nudge_get_num_threads(void);
 
 /* ==========================================================================
  * Networks

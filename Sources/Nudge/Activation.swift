@@ -33,14 +33,16 @@ public enum Activation: Int32, Sendable, CaseIterable {
     /// Whether He initialisation suits the layer (rectifiers) rather than Xavier.
     var prefersHeInit: Bool { self == .relu || self == .leakyRelu }
 
-    /// Adds `bias` to every row of `z` (rows x width) and applies the activation in place.
-    /// With `keeping`, the weighted sums (before the activation) are copied there too.
-    func applyWithBias(_ z: UnsafeMutablePointer<Float>, rows: Int, width: Int, bias: UnsafePointer<Float>,
-                       keeping sums: UnsafeMutablePointer<Float>? = nil) {
+    /// Adds `bias` to every row of `z` (rows x width, rows `stride` apart) and applies the activation
+    /// in place. With `keeping`, the weighted sums (before the activation) are copied there too, at
+    /// the same positions.
+    func applyWithBias(_ z: UnsafeMutablePointer<Float>, rows: Int, width: Int, stride: Int? = nil,
+                       bias: UnsafePointer<Float>, keeping sums: UnsafeMutablePointer<Float>? = nil) {
+        let stride = stride ?? width
         for r in 0..<rows {
-            let row = z + r * width
+            let row = z + r * stride
             if let sums {
-                let s = sums + r * width
+                let s = sums + r * stride
                 for j in 0..<width { row[j] += bias[j]; s[j] = row[j] }
                 applyRow(row, width)
                 continue
@@ -75,25 +77,27 @@ public enum Activation: Int32, Sendable, CaseIterable {
         }
     }
 
-    /// Turns `delta`, the cost's derivative with respect to this layer's outputs `a`,
-    /// into its derivative with respect to the weighted sums, in place.
-    func backpropagate(_ delta: UnsafeMutablePointer<Float>, outputs a: UnsafePointer<Float>, rows: Int, width: Int) {
-        let count = rows * width
-        switch self {
-        case .identity:
-            return
-        case .sigmoid:
-            for i in 0..<count { delta[i] *= a[i] * (1 - a[i]) }
-        case .tanh:
-            for i in 0..<count { delta[i] *= 1 - a[i] * a[i] }
-        case .relu:
-            for i in 0..<count { delta[i] = a[i] > 0 ? delta[i] : 0 }
-        case .leakyRelu:
-            for i in 0..<count { delta[i] = a[i] > 0 ? delta[i] : delta[i] * Activation.leakySlope }
-        case .softmax:
-            // The Jacobian of softmax: dz_i = a_i (da_i - sum_j da_j a_j).
-            for r in 0..<rows {
-                let d = delta + r * width, ar = a + r * width
+    /// Turns `delta`, the cost's derivative with respect to this layer's outputs `a` (rows x width,
+    /// rows `stride` apart in both), into its derivative with respect to the weighted sums, in place.
+    func backpropagate(_ delta: UnsafeMutablePointer<Float>, outputs a: UnsafePointer<Float>, rows: Int, width: Int,
+                       stride: Int? = nil) {
+        let stride = stride ?? width
+        if self == .identity { return }
+        for r in 0..<rows {
+            let d = delta + r * stride, ar = a + r * stride
+            switch self {
+            case .identity:
+                return
+            case .sigmoid:
+                for j in 0..<width { d[j] *= ar[j] * (1 - ar[j]) }
+            case .tanh:
+                for j in 0..<width { d[j] *= 1 - ar[j] * ar[j] }
+            case .relu:
+                for j in 0..<width { d[j] = ar[j] > 0 ? d[j] : 0 }
+            case .leakyRelu:
+                for j in 0..<width { d[j] = ar[j] > 0 ? d[j] : d[j] * Activation.leakySlope }
+            case .softmax:
+                // The Jacobian of softmax: dz_i = a_i (da_i - sum_j da_j a_j).
                 var dot: Float = 0
                 for j in 0..<width { dot += d[j] * ar[j] }
                 for j in 0..<width { d[j] = ar[j] * (d[j] - dot) }

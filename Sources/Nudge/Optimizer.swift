@@ -44,58 +44,107 @@ final class OptimizerState {
 
     /// Moves every parameter of `network` against `gradient`. L2 weight decay applies to weights, not biases.
     /// Returns whether every new parameter is finite (a huge step can overflow even when the gradient does not).
-    func apply(_ gradient: UnsafePointer<Float>, to network: Network, options: TrainingOptions) -> Bool {
+    /// Large networks are updated by the pool's threads, each on its own range of parameters.
+    /// The gradient is set to zero as it is read, ready for the next batch to add into.
+    func apply(clearing gradient: UnsafeMutablePointer<Float>, to network: Network, options: TrainingOptions) -> Bool {
         steps += 1
-        let w = network.storage.pointer
-        let lr = options.learningRate, mu = options.momentum
-        let b1 = options.beta1, b2 = options.beta2, eps = options.epsilon
-        let correction1 = 1 - Float(Double(b1).power(steps))
-        let correction2Root = (1 - Float(Double(b2).power(steps))).squareRoot()
-        // x * 0 is 0 for finite x and NaN otherwise, so the sum checks every new value in the same pass.
-        var check: Float = 0
-        for l in 0..<network.weightLayerCount {
-            let fanIn = network.layerSizes[l], fanOut = network.layerSizes[l + 1]
-            for part in 0..<2 {
-                let isWeights = part == 0
-                let start = isWeights ? network.weightOffsets[l] : network.biasOffsets[l]
-                let count = isWeights ? fanIn * fanOut : fanOut
-                let decay = isWeights ? options.weightDecay : 0
-                let p = w + start, g = gradient + start
-                switch kind {
-                case .sgd:
-                    for i in 0..<count {
-                        p[i] -= lr * (g[i] + decay * p[i])
-                        check += p[i] * 0
+        let step = Step(options: options, steps: steps)
+        let parts = WorkerPool.shared.parts(forWork: 4 * network.parameterCount)
+        struct Update {
+            let state: Unmanaged<OptimizerState>
+            let network: Unmanaged<Network>
+            let gradient: UnsafeMutablePointer<Float>
+            let step: Step
+            let decay: Float
+            let exponents: UnsafeMutablePointer<UInt32>
+        }
+        return withUnsafeTemporaryAllocation(of: UInt32.self, capacity: parts) { exponents in
+            exponents.initialize(repeating: 0)
+            let update = Update(state: .passUnretained(self), network: .passUnretained(network), gradient: gradient,
+                                step: step, decay: options.weightDecay, exponents: exponents.baseAddress!)
+            WorkerPool.shared.run(parts: parts, update) { context, part, parts in
+                let u = context.load(as: Update.self)
+                let state = u.state.takeUnretainedValue(), network = u.network.takeUnretainedValue()
+                let range = piece(of: network.parameterCount, part: part, parts: parts)
+                var largest: UInt32 = 0
+                // Walk the layers' weight and bias blocks that overlap this thread's range.
+                for l in 0..<network.weightLayerCount {
+                    let fanIn = network.layerSizes[l], fanOut = network.layerSizes[l + 1]
+                    let weights = network.weightOffsets[l]..<(network.weightOffsets[l] + fanIn * fanOut)
+                    let biases = network.biasOffsets[l]..<(network.biasOffsets[l] + fanOut)
+                    let weightPart = weights.clamped(to: range), biasPart = biases.clamped(to: range)
+                    if !weightPart.isEmpty {
+                        largest = max(largest, state.update(weightPart, network.storage.pointer, u.gradient, u.decay, u.step))
                     }
-                case .momentum:
-                    let v = first.pointer + start
-                    for i in 0..<count {
-                        v[i] = mu * v[i] - lr * (g[i] + decay * p[i])
-                        p[i] += v[i]
-                        check += p[i] * 0
-                    }
-                case .nesterov:
-                    let v = first.pointer + start
-                    for i in 0..<count {
-                        let previous = v[i]
-                        v[i] = mu * v[i] - lr * (g[i] + decay * p[i])
-                        p[i] += -mu * previous + (1 + mu) * v[i]
-                        check += p[i] * 0
-                    }
-                case .adam:
-                    let m = first.pointer + start, v = second.pointer + start
-                    let stepSize = lr / correction1
-                    for i in 0..<count {
-                        let gi = g[i] + decay * p[i]
-                        m[i] = b1 * m[i] + (1 - b1) * gi
-                        v[i] = b2 * v[i] + (1 - b2) * gi * gi
-                        p[i] -= stepSize * m[i] / (v[i].squareRoot() / correction2Root + eps)
-                        check += p[i] * 0
+                    if !biasPart.isEmpty {
+                        largest = max(largest, state.update(biasPart, network.storage.pointer, u.gradient, 0, u.step))
                     }
                 }
+                u.exponents[part] = largest
+            }
+            return !exponents.contains(exponentMask)
+        }
+    }
+
+    /// The per-step constants of an update.
+    fileprivate struct Step {
+        let lr, mu, b1, b2, eps, correction1, correction2Root: Float
+
+        init(options: TrainingOptions, steps: Int) {
+            lr = options.learningRate
+            mu = options.momentum
+            b1 = options.beta1
+            b2 = options.beta2
+            eps = options.epsilon
+            correction1 = 1 - Float(Double(b1).power(steps))
+            correction2Root = (1 - Float(Double(b2).power(steps))).squareRoot()
+        }
+    }
+
+    /// Updates parameters `range`; returns the largest exponent field among the new values (all ones
+    /// means NaN or infinity). An integer max is associative, so it vectorises with the update.
+    fileprivate func update(_ range: Range<Int>, _ w: UnsafeMutablePointer<Float>, _ gradient: UnsafeMutablePointer<Float>,
+                        _ decay: Float, _ s: Step) -> UInt32 {
+        let p = w + range.lowerBound, g = gradient + range.lowerBound
+        let count = range.count
+        var exponents: UInt32 = 0
+        switch kind {
+        case .sgd:
+            for i in 0..<count {
+                p[i] -= s.lr * (g[i] + decay * p[i])
+                g[i] = 0
+                exponents = max(exponents, p[i].bitPattern & exponentMask)
+            }
+        case .momentum:
+            let v = first.pointer + range.lowerBound
+            for i in 0..<count {
+                v[i] = s.mu * v[i] - s.lr * (g[i] + decay * p[i])
+                g[i] = 0
+                p[i] += v[i]
+                exponents = max(exponents, p[i].bitPattern & exponentMask)
+            }
+        case .nesterov:
+            let v = first.pointer + range.lowerBound
+            for i in 0..<count {
+                let previous = v[i]
+                v[i] = s.mu * v[i] - s.lr * (g[i] + decay * p[i])
+                g[i] = 0
+                p[i] += -s.mu * previous + (1 + s.mu) * v[i]
+                exponents = max(exponents, p[i].bitPattern & exponentMask)
+            }
+        case .adam:
+            let m = first.pointer + range.lowerBound, v = second.pointer + range.lowerBound
+            let stepSize = s.lr / s.correction1
+            for i in 0..<count {
+                let gi = g[i] + decay * p[i]
+                g[i] = 0
+                m[i] = s.b1 * m[i] + (1 - s.b1) * gi
+                v[i] = s.b2 * v[i] + (1 - s.b2) * gi * gi
+                p[i] -= stepSize * m[i] / (v[i].squareRoot() / s.correction2Root + s.eps)
+                exponents = max(exponents, p[i].bitPattern & exponentMask)
             }
         }
-        return check == 0
+        return exponents
     }
 }
 

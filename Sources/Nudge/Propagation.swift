@@ -54,7 +54,16 @@ final class Workspace {
         case .range(let start, _):
             input = data + start * width
         case .indices(let index, let count):
-            for r in 0..<count { (inputs.pointer + r * width).update(from: data + index[r] * width, count: width) }
+            // Rows scattered over a large data set mostly wait on memory; threads copying different
+            // rows wait in parallel.
+            struct Gather { let into: UnsafeMutablePointer<Float>, from: UnsafePointer<Float>, index: UnsafePointer<Int>, width, count: Int }
+            WorkerPool.shared.run(parts: WorkerPool.shared.parts(forWork: count * width * 16),
+                                  Gather(into: inputs.pointer, from: data, index: index, width: width, count: count)) { context, part, parts in
+                let g = context.load(as: Gather.self)
+                for r in piece(of: g.count, part: part, parts: parts, align: 1) {
+                    (g.into + r * g.width).update(from: g.from + g.index[r] * g.width, count: g.width)
+                }
+            }
             input = UnsafePointer(inputs.pointer)
         }
         guard let source else { return input }
@@ -89,38 +98,90 @@ extension Network {
     func forward(_ input: UnsafePointer<Float>, rows: Int, in ws: Workspace) {
         var current = input
         for l in 0..<weightLayerCount {
-            let fanIn = layerSizes[l], fanOut = layerSizes[l + 1]
             let out = ws.outputs[l].pointer
-            LinearAlgebra.multiply(current, storage.pointer + weightOffsets[l], transposeB: true,
-                                   into: out, m: rows, n: fanOut, k: fanIn)
-            let last = l == weightLayerCount - 1
-            activations[l].applyWithBias(out, rows: rows, width: fanOut, bias: storage.pointer + biasOffsets[l],
-                                         keeping: last ? ws.sums.pointer : nil)
+            forwardLayer(l, current, rows: rows, into: out, sums: l == weightLayerCount - 1 ? ws.sums.pointer : nil)
             current = UnsafePointer(out)
+        }
+    }
+
+    /// One layer: `out` (rows x fanOut) = activation(input . W^T + b). A large product is split
+    /// between threads by output units, each thread also applying bias and activation to its units.
+    /// Softmax needs whole rows, so a softmax layer is not split.
+    func forwardLayer(_ l: Int, _ input: UnsafePointer<Float>, rows: Int, into out: UnsafeMutablePointer<Float>,
+                      sums: UnsafeMutablePointer<Float>?, parallel: Bool = true) {
+        let fanIn = layerSizes[l], fanOut = layerSizes[l + 1]
+        let weights = UnsafePointer(storage.pointer + weightOffsets[l])
+        let bias = UnsafePointer(storage.pointer + biasOffsets[l])
+        let activation = activations[l]
+        let parts = parallel && activation != .softmax ? WorkerPool.shared.parts(forWork: rows * fanIn * fanOut) : 1
+        struct Layer {
+            let input, weights, bias: UnsafePointer<Float>
+            let out: UnsafeMutablePointer<Float>, sums: UnsafeMutablePointer<Float>?
+            let rows, fanIn, fanOut: Int
+            let activation: Activation
+        }
+        let layer = Layer(input: input, weights: weights, bias: bias, out: out, sums: sums, rows: rows,
+                          fanIn: fanIn, fanOut: fanOut, activation: activation)
+        WorkerPool.shared.run(parts: parts, layer) { context, part, parts in
+            let a = context.load(as: Layer.self)
+            let units = piece(of: a.fanOut, part: part, parts: parts)
+            guard !units.isEmpty else { return }
+            let first = units.lowerBound
+            LinearAlgebra.multiply(a.input, lda: a.fanIn, a.weights + first * a.fanIn, ldb: a.fanIn, transposeB: true,
+                                   into: a.out + first, ldc: a.fanOut, m: a.rows, n: units.count, k: a.fanIn)
+            a.activation.applyWithBias(a.out + first, rows: a.rows, width: units.count, stride: a.fanOut,
+                                       bias: a.bias + first, keeping: a.sums.map { $0 + first })
         }
     }
 
     /// Backpropagates the output layer's dC/dz, which `ws.deltaA` holds, into `gradient`
     /// (parameter order). With `accumulate`, adds to `gradient` instead of overwriting it.
+    /// Each layer is one parallel region: a thread computes the weight and bias gradients of its
+    /// units and the part of the previous layer's delta that belongs to its inputs.
     func backward(_ input: UnsafePointer<Float>, rows: Int, in ws: Workspace,
                   into gradient: UnsafeMutablePointer<Float>, accumulate: Bool) {
         var delta = ws.deltaA.pointer, spare = ws.deltaB.pointer
-        let beta: Float = accumulate ? 1 : 0
         for l in stride(from: weightLayerCount - 1, through: 0, by: -1) {
             let fanIn = layerSizes[l], fanOut = layerSizes[l + 1]
             let previous = l == 0 ? input : UnsafePointer(ws.outputs[l - 1].pointer)
-            LinearAlgebra.multiply(delta, transposeA: true, previous, into: gradient + weightOffsets[l],
-                                   m: fanOut, n: fanIn, k: rows, beta: beta)
-            let db = gradient + biasOffsets[l]
-            if !accumulate { db.update(repeating: 0, count: fanOut) }
-            for r in 0..<rows {
-                let d = delta + r * fanOut
-                for j in 0..<fanOut { db[j] += d[j] }
+            let weights = UnsafePointer(storage.pointer + weightOffsets[l])
+            struct Layer {
+                let delta, previous, weights: UnsafePointer<Float>
+                let dW, db, next: UnsafeMutablePointer<Float>
+                let previousOutputs: UnsafePointer<Float>?
+                let previousActivation: Activation?
+                let rows, fanIn, fanOut: Int
+                let accumulate: Bool
             }
-            // The input layer has no parameters, so its gradient is never needed.
-            guard l > 0 else { break }
-            LinearAlgebra.multiply(delta, storage.pointer + weightOffsets[l], into: spare, m: rows, n: fanIn, k: fanOut)
-            activations[l - 1].backpropagate(spare, outputs: ws.outputs[l - 1].pointer, rows: rows, width: fanIn)
+            // The input layer has no parameters, so its delta is never needed.
+            let layer = Layer(delta: UnsafePointer(delta), previous: previous, weights: weights,
+                              dW: gradient + weightOffsets[l], db: gradient + biasOffsets[l], next: spare,
+                              previousOutputs: l > 0 ? UnsafePointer(ws.outputs[l - 1].pointer) : nil,
+                              previousActivation: l > 0 ? activations[l - 1] : nil,
+                              rows: rows, fanIn: fanIn, fanOut: fanOut, accumulate: accumulate)
+            WorkerPool.shared.run(parts: WorkerPool.shared.parts(forWork: rows * fanIn * fanOut), layer) { context, part, parts in
+                let a = context.load(as: Layer.self)
+                let units = piece(of: a.fanOut, part: part, parts: parts)
+                if !units.isEmpty {
+                    let first = units.lowerBound
+                    LinearAlgebra.multiply(a.delta + first, lda: a.fanOut, transposeA: true, a.previous, ldb: a.fanIn,
+                                           into: a.dW + first * a.fanIn, ldc: a.fanIn, m: units.count, n: a.fanIn,
+                                           k: a.rows, beta: a.accumulate ? 1 : 0)
+                    if !a.accumulate { (a.db + first).update(repeating: 0, count: units.count) }
+                    for r in 0..<a.rows {
+                        let row = a.delta + r * a.fanOut
+                        for j in units { a.db[j] += row[j] }
+                    }
+                }
+                guard let activation = a.previousActivation, let outputs = a.previousOutputs else { return }
+                let inputs = piece(of: a.fanIn, part: part, parts: parts)
+                guard !inputs.isEmpty else { return }
+                let first = inputs.lowerBound
+                LinearAlgebra.multiply(a.delta, lda: a.fanOut, a.weights + first, ldb: a.fanIn, into: a.next + first,
+                                       ldc: a.fanIn, m: a.rows, n: inputs.count, k: a.fanOut)
+                activation.backpropagate(a.next + first, outputs: outputs + first, rows: a.rows, width: inputs.count,
+                                         stride: a.fanIn)
+            }
             swap(&delta, &spare)
         }
     }
@@ -128,15 +189,20 @@ extension Network {
     /// Checks that inputs and targets are finite and labels are valid classes, naming the first bad value.
     package func validate(inputs: UnsafePointer<Float>, targets: Targets?, rows: Int, what: String = "inputs") throws(NudgeError) {
         let width = inputSize, out = outputSize
-        for i in 0..<(rows * width) where !inputs[i].isFinite {
-            throw NudgeError(.notFinite, "\(what) row \(i / width), column \(i % width) is \(inputs[i]); inputs must be finite")
+        // The fast check passes for good data; only bad data pays for finding the first bad value.
+        if !isFinite(inputs, count: rows * width) {
+            for i in 0..<(rows * width) where !inputs[i].isFinite {
+                throw NudgeError(.notFinite, "\(what) row \(i / width), column \(i % width) is \(inputs[i]); inputs must be finite")
+            }
         }
         switch targets {
         case .none:
             break
         case .dense(let y):
-            for i in 0..<(rows * out) where !y[i].isFinite {
-                throw NudgeError(.notFinite, "targets row \(i / out), column \(i % out) is \(y[i]); targets must be finite")
+            if !isFinite(y, count: rows * out) {
+                for i in 0..<(rows * out) where !y[i].isFinite {
+                    throw NudgeError(.notFinite, "targets row \(i / out), column \(i % out) is \(y[i]); targets must be finite")
+                }
             }
         case .labels(let labels):
             let classes = out == 1 ? 2 : out
@@ -149,59 +215,105 @@ extension Network {
     // MARK: Prediction
 
     /// Writes the output layer's values for `rows` samples (`rows x inputSize`) into `outputs`
-    /// (`rows x outputSize`). Reads only the network: safe from many threads at once.
+    /// (`rows x outputSize`). Reads only the network: safe from many threads at once. A large batch is
+    /// split by rows between the pool's threads when the pool is free. Uses per-thread scratch memory
+    /// that is kept between calls, so a steady stream of predictions allocates nothing.
     package func predict(_ inputs: UnsafePointer<Float>, rows: Int, into outputs: UnsafeMutablePointer<Float>) throws(NudgeError) {
-        guard rows > 0 else { return }
-        let scratch = try PredictionScratch(for: self, rows: min(rows, Network.chunkRows))
-        predict(inputs, rows: rows, into: outputs, scratch: scratch)
-    }
-
-    /// Buffers for the hidden layers of a prediction, one chunk of rows at a time.
-    struct PredictionScratch {
-        let rows: Int
-        let a: FloatBuffer
-        let b: FloatBuffer
-
-        init(for network: Network, rows: Int) throws(NudgeError) {
-            let hidden = network.layerSizes.dropFirst().dropLast().max() ?? 0
-            self.rows = rows
-            a = try FloatBuffer(count: rows * hidden, zeroed: false)
-            b = try FloatBuffer(count: rows * hidden, zeroed: false)
-        }
-    }
-
-    private func predict(_ inputs: UnsafePointer<Float>, rows: Int, into outputs: UnsafeMutablePointer<Float>,
-                         scratch: PredictionScratch) {
-        var start = 0
-        while start < rows {
-            let n = min(scratch.rows, rows - start)
-            var current = inputs + start * inputSize
-            for l in 0..<weightLayerCount {
-                let fanIn = layerSizes[l], fanOut = layerSizes[l + 1]
-                let last = l == weightLayerCount - 1
-                let out = last ? outputs + start * outputSize : (l % 2 == 0 ? scratch.a.pointer : scratch.b.pointer)
-                LinearAlgebra.multiply(current, storage.pointer + weightOffsets[l], transposeB: true,
-                                       into: out, m: n, n: fanOut, k: fanIn)
-                activations[l].applyWithBias(out, rows: n, width: fanOut, bias: storage.pointer + biasOffsets[l])
-                current = UnsafePointer(out)
-            }
-            start += n
-        }
+        try inRowPieces(RowJob(network: Unmanaged.passUnretained(self), inputs: inputs, rows: rows,
+                               outputs: outputs, labels: nil))
     }
 
     /// Writes the index of the largest output of each sample into `labels`.
     package func classify(_ inputs: UnsafePointer<Float>, rows: Int, into labels: UnsafeMutablePointer<Int32>) throws(NudgeError) {
-        guard rows > 0 else { return }
-        let chunk = min(rows, Network.chunkRows)
-        let scratch = try PredictionScratch(for: self, rows: chunk)
-        let out = try FloatBuffer(count: chunk * outputSize, zeroed: false)
+        try inRowPieces(RowJob(network: Unmanaged.passUnretained(self), inputs: inputs, rows: rows,
+                               outputs: nil, labels: labels))
+    }
+
+    /// The widest hidden layer (0 without hidden layers).
+    var hiddenWidth: Int { layerSizes.dropFirst().dropLast().max() ?? 0 }
+
+    /// A prediction (into `outputs`) or a classification (into `labels`) of `rows` samples.
+    private struct RowJob {
+        let network: Unmanaged<Network>
+        let inputs: UnsafePointer<Float>
+        let rows: Int
+        let outputs: UnsafeMutablePointer<Float>?
+        let labels: UnsafeMutablePointer<Int32>?
+        /// One flag per part, set when the part's scratch memory could not be had.
+        var failed: UnsafeMutablePointer<Bool>? = nil
+
+        /// Scratch floats a thread needs: two chunks of hidden activations, plus a chunk of outputs
+        /// when classifying.
+        var scratchCount: Int {
+            let network = network.takeUnretainedValue()
+            return 2 * Network.chunkRows * network.hiddenWidth + (labels == nil ? 0 : Network.chunkRows * network.outputSize)
+        }
+
+        /// Does rows `range` on the calling thread; false if memory was short.
+        func run(_ range: Range<Int>) -> Bool {
+            let network = network.takeUnretainedValue()
+            guard let scratch = ThreadScratch.floats(scratchCount) else { return false }
+            if let outputs {
+                network.predictRows(inputs + range.lowerBound * network.inputSize, rows: range.count,
+                                    into: outputs + range.lowerBound * network.outputSize, scratch: scratch)
+                return true
+            }
+            guard let labels else { return true }
+            let width = network.outputSize
+            let out = scratch + 2 * Network.chunkRows * network.hiddenWidth
+            var start = range.lowerBound
+            while start < range.upperBound {
+                let n = min(Network.chunkRows, range.upperBound - start)
+                network.predictRows(inputs + start * network.inputSize, rows: n, into: out, scratch: scratch)
+                for r in 0..<n {
+                    let row = out + r * width
+                    labels[start + r] = Int32(width == 1 ? (row[0] >= 0.5 ? 1 : 0) : argmax(row, width))
+                }
+                start += n
+            }
+            return true
+        }
+    }
+
+    /// Runs a job on the calling thread, or split by rows between the pool's threads when it is large.
+    private func inRowPieces(_ job: RowJob) throws(NudgeError) {
+        guard job.rows > 0 else { return }
+        let work = job.rows * (parameterCount - layerSizes.dropFirst().reduce(0, +))
+        let parts = job.rows >= 2 * Network.chunkRows ? WorkerPool.shared.parts(forWork: work) : 1
+        let succeeded: Bool
+        if parts == 1 {
+            succeeded = job.run(0..<job.rows)
+        } else {
+            succeeded = withUnsafeTemporaryAllocation(of: Bool.self, capacity: parts) { failed in
+                failed.initialize(repeating: false)
+                var job = job
+                job.failed = failed.baseAddress
+                WorkerPool.shared.run(parts: parts, job) { context, part, parts in
+                    let job = context.load(as: RowJob.self)
+                    let range = piece(of: job.rows, part: part, parts: parts, align: 1)
+                    if !range.isEmpty && !job.run(range) { job.failed?[part] = true }
+                }
+                return !failed.contains(true)
+            }
+        }
+        guard succeeded else {
+            throw NudgeError(.outOfMemory, "could not allocate \(job.scratchCount * 4) bytes of scratch memory")
+        }
+    }
+
+    /// Prediction on one thread, in chunks of `chunkRows` rows, with hidden activations in `scratch`.
+    fileprivate func predictRows(_ inputs: UnsafePointer<Float>, rows: Int, into outputs: UnsafeMutablePointer<Float>,
+                             scratch: UnsafeMutablePointer<Float>) {
+        let half = Network.chunkRows * hiddenWidth
         var start = 0
         while start < rows {
-            let n = min(chunk, rows - start)
-            predict(inputs + start * inputSize, rows: n, into: out.pointer, scratch: scratch)
-            for r in 0..<n {
-                let row = out.pointer + r * outputSize
-                labels[start + r] = Int32(outputSize == 1 ? (row[0] >= 0.5 ? 1 : 0) : argmax(row, outputSize))
+            let n = min(Network.chunkRows, rows - start)
+            var current = inputs + start * inputSize
+            for l in 0..<weightLayerCount {
+                let last = l == weightLayerCount - 1
+                let out = last ? outputs + start * outputSize : scratch + (l % 2) * half
+                forwardLayer(l, current, rows: n, into: out, sums: nil, parallel: false)
+                current = UnsafePointer(out)
             }
             start += n
         }
@@ -292,9 +404,13 @@ func forEachChunk(of rows: Rows, size: Int, _ body: (Rows) -> Void) {
     }
 }
 
-/// Whether all `count` values are finite, in one vectorisable pass: x * 0 is 0 for finite x and NaN otherwise.
+/// The exponent bits of a Float32: all ones for NaN and the infinities.
+let exponentMask: UInt32 = 0x7F80_0000
+
+/// Whether all `count` values are finite, in one pass that vectorises (an integer max is associative,
+/// unlike a float sum, which the compiler must keep in order).
 func isFinite(_ values: UnsafePointer<Float>, count: Int) -> Bool {
-    var check: Float = 0
-    for i in 0..<count { check += values[i] * 0 }
-    return check == 0
+    var exponents: UInt32 = 0
+    for i in 0..<count { exponents = max(exponents, values[i].bitPattern & exponentMask) }
+    return exponents != exponentMask
 }

@@ -94,19 +94,21 @@ public final class Trainer {
     /// A step over a selection of validated rows; returns the summed loss and the number classified correctly.
     private func step(_ inputs: UnsafePointer<Float>, targets: Targets, rows: Rows, loss: Loss,
                       in workspace: Workspace) throws(NudgeError) -> (Double, Int) {
+        // The gradient buffer is all zeros here (the optimiser clears it as it reads it), so BLAS can add
+        // into it without first clearing the whole of it.
         let total = network.accumulateGradient(inputs, targets: targets, rows: rows, loss: loss,
                                                scale: 1 / Float(rows.count), in: workspace,
-                                               into: gradient.pointer, accumulate: false)
+                                               into: gradient.pointer, accumulate: true)
         guard total.isFinite else {
+            gradient.zero()
             throw NudgeError(.notFinite, "the loss became \(total / Double(rows.count)); try a smaller learning rate")
         }
-        guard isFinite(gradient.pointer, count: gradient.count) else {
-            throw NudgeError(.notFinite, "the gradient has NaN or infinite entries; try a smaller learning rate")
-        }
+        // A NaN or infinite gradient entry makes its weight NaN or infinite, which the update reports;
+        // the callers then put back the weights from before.
         let output = workspace.outputs[network.weightLayerCount - 1].pointer
         let correct = countCorrect(outputs: output, targets: workspace.targets.pointer, rows: rows.count, width: network.outputSize)
-        guard state.apply(gradient.pointer, to: network, options: options) else {
-            throw NudgeError(.notFinite, "a step of the \(options.optimizer.name) optimiser overflowed the weights; try a smaller learning rate")
+        guard state.apply(clearing: gradient.pointer, to: network, options: options) else {
+            throw NudgeError(.notFinite, "the gradient or a step of the \(options.optimizer.name) optimiser is not finite; try a smaller learning rate")
         }
         return (total, correct)
     }

@@ -379,6 +379,47 @@ static void *error_thread(void *arg) {
     return NULL;
 }
 
+/* The library's own thread count: settable, validated, and the same results whatever it is. */
+static void test_library_thread_count(void **state) {
+    (void)state;
+    const size_t before = nudge_get_num_threads();
+    assert_true(before >= 1);
+    H_ERR(nudge_set_num_threads(257), NUDGE_ERR_INVALID_ARGUMENT, "count is 257");
+    assert_int_equal(nudge_get_num_threads(), before);
+    H_OK(nudge_set_num_threads(1));
+    assert_int_equal(nudge_get_num_threads(), 1);
+
+    /* Wide enough that both training and a 1000-row prediction are split between threads. */
+    enum { N = 1000, D = 64, C = 8 };
+    static float x[N * D];
+    static int32_t y[N];
+    h_fill_blobs(x, y, N, D, C, 77);
+    const size_t sizes[] = {D, 512, C};
+    const nudge_activation acts[] = {NUDGE_ACTIVATION_RELU, NUDGE_ACTIVATION_SOFTMAX};
+    nudge_train_options o;
+    H_OK(nudge_train_options_init(&o, sizeof o));
+    o.epochs = 2;
+    o.batch_size = 100;
+    size_t n = 0;
+    float *params[2], *outputs[2];
+    for (int run = 0; run < 2; run++) {
+        H_OK(nudge_set_num_threads(run == 0 ? 1 : 2));
+        nudge_network *net = h_net(sizes, 3, acts, 5);
+        H_OK(nudge_train_labels(net, x, y, N, &o, NULL));
+        params[run] = h_params(net, &n);
+        outputs[run] = malloc(sizeof(float) * N * C);
+        H_OK(nudge_predict(net, x, N, outputs[run], N * C));
+        nudge_network_free(net);
+    }
+    /* Splitting a product by output units does not change any element's sum, so one thread and two
+     * give the same weights and predictions, bit for bit. */
+    assert_memory_equal(params[0], params[1], n * sizeof(float));
+    assert_memory_equal(outputs[0], outputs[1], N * C * sizeof(float));
+    for (int run = 0; run < 2; run++) { free(params[run]); free(outputs[run]); }
+    H_OK(nudge_set_num_threads(0));
+    assert_true(nudge_get_num_threads() >= 1);
+}
+
 static void test_thread_local_errors(void **state) {
     (void)state;
     /* The main thread's message, set before the threads run. */
@@ -474,6 +515,7 @@ int main(void) {
         cmocka_unit_test(test_concurrent_prediction),
         cmocka_unit_test(test_threads_training_their_own_networks),
         cmocka_unit_test(test_training_a_clone_while_reading_the_original),
+        cmocka_unit_test(test_library_thread_count),
         cmocka_unit_test(test_thread_local_errors),
         cmocka_unit_test(test_many_short_threads_with_errors),
         cmocka_unit_test(test_handles_on_many_threads),

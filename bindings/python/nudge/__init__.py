@@ -20,13 +20,25 @@ __version__ = "0.1.0"
 library_path = str(_lib.path)
 
 
+def set_num_threads(count):
+    """Sets how many threads the library uses for training and large predictions (0: the default,
+    $NUDGE_NUM_THREADS or the number of processors)."""
+    from ._errors import check
+    check(_lib.lib.nudge_set_num_threads(int(count)))
+
+
+def get_num_threads():
+    """How many threads the library uses."""
+    return int(_lib.lib.nudge_get_num_threads())
+
+
 def library_version():
     """The version of the loaded libnudge.so, e.g. "0.1.0"."""
     return _lib.lib.nudge_version_string().decode()
 
 
 __all__ = [
-    "Network", "History", "load_idx", "library_version", "library_path",
+    "Network", "History", "load_idx", "library_version", "library_path", "set_num_threads", "get_num_threads",
     "NudgeError", "InvalidArgumentError", "ShapeError", "NudgeMemoryError", "NudgeIOError", "FormatError",
     "VersionError", "NotFiniteError", "CancelledError", "NotFoundError", "LibraryNotFoundError",
 ]

@@ -151,6 +151,10 @@ PROTOTYPES = {
     "nudge_last_error": (c_char_p, []),
     # const char *nudge_status_name(nudge_status status);
     "nudge_status_name": (c_char_p, [c_int32]),
+    # nudge_status nudge_set_num_threads(size_t count);
+    "nudge_set_num_threads": (c_int32, [c_size_t]),
+    # size_t nudge_get_num_threads(void);
+    "nudge_get_num_threads": (c_size_t, []),
     # nudge_status nudge_network_create(const size_t *layer_sizes, size_t layer_count,
     #     const nudge_activation *activations, uint64_t seed, nudge_network **out_network);
     "nudge_network_create": (c_int32, [_size_p, c_size_t, _int32_p, c_uint64, POINTER(_network_p)]),
