@@ -11,12 +11,6 @@ enum LinearAlgebra {
                          _ b: UnsafePointer<Float>, ldb: Int? = nil, transposeB: Bool = false,
                          into c: UnsafeMutablePointer<Float>, ldc: Int? = nil,
                          m: Int, n: Int, k: Int, beta: Float = 0) {
-        if m == 1 && !transposeA && transposeB {
-            // One row times a row-major matrix's transpose is a matrix-vector product; gemv skips the
-            // packing gemm does, which dominates for a single sample.
-            cblas_sgemv(CblasRowMajor, CblasNoTrans, Int32(n), Int32(k), 1, b, Int32(ldb ?? k), a, 1, beta, c, 1)
-            return
-        }
         cblas_sgemm(CblasRowMajor,
                     transposeA ? CblasTrans : CblasNoTrans,
                     transposeB ? CblasTrans : CblasNoTrans,

@@ -42,55 +42,31 @@ final class OptimizerState {
         steps = 0
     }
 
-    /// Moves every parameter of `network` against `gradient`. L2 weight decay applies to weights, not biases.
-    /// Returns whether every new parameter is finite (a huge step can overflow even when the gradient does not).
-    /// Large networks are updated by the pool's threads, each on its own range of parameters.
-    /// The gradient is set to zero as it is read, ready for the next batch to add into.
-    func apply(clearing gradient: UnsafeMutablePointer<Float>, to network: Network, options: TrainingOptions) -> Bool {
+    /// Starts a step: counts it and returns the constants of its update, which the backward pass
+    /// applies layer by layer (see `Network.backward`) as soon as each layer's gradient is ready.
+    func begin(_ options: TrainingOptions) -> Step {
         steps += 1
-        let step = Step(options: options, steps: steps)
-        let parts = WorkerPool.shared.parts(forWork: 4 * network.parameterCount)
-        struct Update {
-            let state: Unmanaged<OptimizerState>
-            let network: Unmanaged<Network>
-            let gradient: UnsafeMutablePointer<Float>
-            let step: Step
-            let decay: Float
-            let exponents: UnsafeMutablePointer<UInt32>
-        }
-        return withUnsafeTemporaryAllocation(of: UInt32.self, capacity: parts) { exponents in
-            exponents.initialize(repeating: 0)
-            let update = Update(state: .passUnretained(self), network: .passUnretained(network), gradient: gradient,
-                                step: step, decay: options.weightDecay, exponents: exponents.baseAddress!)
-            WorkerPool.shared.run(parts: parts, update) { context, part, parts in
-                let u = context.load(as: Update.self)
-                let state = u.state.takeUnretainedValue(), network = u.network.takeUnretainedValue()
-                let range = piece(of: network.parameterCount, part: part, parts: parts)
-                var largest: UInt32 = 0
-                // Walk the layers' weight and bias blocks that overlap this thread's range.
-                for l in 0..<network.weightLayerCount {
-                    let fanIn = network.layerSizes[l], fanOut = network.layerSizes[l + 1]
-                    let weights = network.weightOffsets[l]..<(network.weightOffsets[l] + fanIn * fanOut)
-                    let biases = network.biasOffsets[l]..<(network.biasOffsets[l] + fanOut)
-                    let weightPart = weights.clamped(to: range), biasPart = biases.clamped(to: range)
-                    if !weightPart.isEmpty {
-                        largest = max(largest, state.update(weightPart, network.storage.pointer, u.gradient, u.decay, u.step))
-                    }
-                    if !biasPart.isEmpty {
-                        largest = max(largest, state.update(biasPart, network.storage.pointer, u.gradient, 0, u.step))
-                    }
-                }
-                u.exponents[part] = largest
-            }
-            return !exponents.contains(exponentMask)
-        }
+        return Step(options: options, steps: steps)
+    }
+
+    /// Updates the weights `rows` (output units) of weight layer `layer`, and their biases, from the
+    /// gradient, and clears that part of the gradient so that the next batch can add into it.
+    /// Returns the largest exponent field among the new values (all ones: NaN or infinity).
+    func update(layer l: Int, rows: Range<Int>, of network: Network, gradient: UnsafeMutablePointer<Float>,
+                step: Step) -> UInt32 {
+        let fanIn = network.layerSizes[l]
+        let weights = (network.weightOffsets[l] + rows.lowerBound * fanIn)..<(network.weightOffsets[l] + rows.upperBound * fanIn)
+        let biases = (network.biasOffsets[l] + rows.lowerBound)..<(network.biasOffsets[l] + rows.upperBound)
+        return max(update(weights, network.storage.pointer, gradient, step.decay, step),
+                   update(biases, network.storage.pointer, gradient, 0, step))
     }
 
     /// The per-step constants of an update.
-    fileprivate struct Step {
-        let lr, mu, b1, b2, eps, correction1, correction2Root: Float
+    struct Step {
+        let lr, mu, b1, b2, eps, correction1, correction2Root, decay: Float
 
         init(options: TrainingOptions, steps: Int) {
+            decay = options.weightDecay
             lr = options.learningRate
             mu = options.momentum
             b1 = options.beta1
@@ -103,7 +79,7 @@ final class OptimizerState {
 
     /// Updates parameters `range`; returns the largest exponent field among the new values (all ones
     /// means NaN or infinity). An integer max is associative, so it vectorises with the update.
-    fileprivate func update(_ range: Range<Int>, _ w: UnsafeMutablePointer<Float>, _ gradient: UnsafeMutablePointer<Float>,
+    private func update(_ range: Range<Int>, _ w: UnsafeMutablePointer<Float>, _ gradient: UnsafeMutablePointer<Float>,
                         _ decay: Float, _ s: Step) -> UInt32 {
         let p = w + range.lowerBound, g = gradient + range.lowerBound
         let count = range.count

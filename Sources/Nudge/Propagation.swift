@@ -134,12 +134,24 @@ extension Network {
         }
     }
 
+    /// An optimiser step to apply during a backward pass.
+    struct Update {
+        let state: Unmanaged<OptimizerState>
+        let step: OptimizerState.Step
+        /// One entry per thread: the largest exponent field among the parameters it updated.
+        let exponents: UnsafeMutablePointer<UInt32>
+    }
+
     /// Backpropagates the output layer's dC/dz, which `ws.deltaA` holds, into `gradient`
     /// (parameter order). With `accumulate`, adds to `gradient` instead of overwriting it.
     /// Each layer is one parallel region: a thread computes the weight and bias gradients of its
     /// units and the part of the previous layer's delta that belongs to its inputs.
+    ///
+    /// With `update`, the optimiser step is taken in the same regions, while the gradient is still in
+    /// cache: layer l's weights are still needed for the previous layer's delta in its own region, so
+    /// they are updated in the next one (layer l - 1's); the first layer's in its own.
     func backward(_ input: UnsafePointer<Float>, rows: Int, in ws: Workspace,
-                  into gradient: UnsafeMutablePointer<Float>, accumulate: Bool) {
+                  into gradient: UnsafeMutablePointer<Float>, accumulate: Bool, update: Update? = nil) {
         var delta = ws.deltaA.pointer, spare = ws.deltaB.pointer
         for l in stride(from: weightLayerCount - 1, through: 0, by: -1) {
             let fanIn = layerSizes[l], fanOut = layerSizes[l + 1]
@@ -152,13 +164,18 @@ extension Network {
                 let previousActivation: Activation?
                 let rows, fanIn, fanOut: Int
                 let accumulate: Bool
+                let layer: Int
+                let network: Unmanaged<Network>
+                let gradient: UnsafeMutablePointer<Float>
+                let update: Update?
             }
             // The input layer has no parameters, so its delta is never needed.
             let layer = Layer(delta: UnsafePointer(delta), previous: previous, weights: weights,
                               dW: gradient + weightOffsets[l], db: gradient + biasOffsets[l], next: spare,
                               previousOutputs: l > 0 ? UnsafePointer(ws.outputs[l - 1].pointer) : nil,
                               previousActivation: l > 0 ? activations[l - 1] : nil,
-                              rows: rows, fanIn: fanIn, fanOut: fanOut, accumulate: accumulate)
+                              rows: rows, fanIn: fanIn, fanOut: fanOut, accumulate: accumulate,
+                              layer: l, network: .passUnretained(self), gradient: gradient, update: update)
             WorkerPool.shared.run(parts: WorkerPool.shared.parts(forWork: rows * fanIn * fanOut), layer) { context, part, parts in
                 let a = context.load(as: Layer.self)
                 let units = piece(of: a.fanOut, part: part, parts: parts)
@@ -173,14 +190,27 @@ extension Network {
                         for j in units { a.db[j] += row[j] }
                     }
                 }
-                guard let activation = a.previousActivation, let outputs = a.previousOutputs else { return }
-                let inputs = piece(of: a.fanIn, part: part, parts: parts)
-                guard !inputs.isEmpty else { return }
-                let first = inputs.lowerBound
-                LinearAlgebra.multiply(a.delta, lda: a.fanOut, a.weights + first, ldb: a.fanIn, into: a.next + first,
-                                       ldc: a.fanIn, m: a.rows, n: inputs.count, k: a.fanOut)
-                activation.backpropagate(a.next + first, outputs: outputs + first, rows: a.rows, width: inputs.count,
-                                         stride: a.fanIn)
+                if let activation = a.previousActivation, let outputs = a.previousOutputs {
+                    let inputs = piece(of: a.fanIn, part: part, parts: parts)
+                    if !inputs.isEmpty {
+                        let first = inputs.lowerBound
+                        LinearAlgebra.multiply(a.delta, lda: a.fanOut, a.weights + first, ldb: a.fanIn, into: a.next + first,
+                                               ldc: a.fanIn, m: a.rows, n: inputs.count, k: a.fanOut)
+                        activation.backpropagate(a.next + first, outputs: outputs + first, rows: a.rows, width: inputs.count,
+                                                 stride: a.fanIn)
+                    }
+                }
+                guard let update = a.update else { return }
+                let network = a.network.takeUnretainedValue(), state = update.state.takeUnretainedValue()
+                var largest = update.exponents[part]
+                if a.layer + 1 < network.weightLayerCount {
+                    let rows = piece(of: network.layerSizes[a.layer + 2], part: part, parts: parts)
+                    largest = max(largest, state.update(layer: a.layer + 1, rows: rows, of: network, gradient: a.gradient, step: update.step))
+                }
+                if a.layer == 0 {
+                    largest = max(largest, state.update(layer: 0, rows: units, of: network, gradient: a.gradient, step: update.step))
+                }
+                update.exponents[part] = largest
             }
             swap(&delta, &spare)
         }

@@ -94,20 +94,29 @@ public final class Trainer {
     /// A step over a selection of validated rows; returns the summed loss and the number classified correctly.
     private func step(_ inputs: UnsafePointer<Float>, targets: Targets, rows: Rows, loss: Loss,
                       in workspace: Workspace) throws(NudgeError) -> (Double, Int) {
-        // The gradient buffer is all zeros here (the optimiser clears it as it reads it), so BLAS can add
-        // into it without first clearing the whole of it.
-        let total = network.accumulateGradient(inputs, targets: targets, rows: rows, loss: loss,
-                                               scale: 1 / Float(rows.count), in: workspace,
-                                               into: gradient.pointer, accumulate: true)
+        let x = workspace.load(rows, inputs: inputs, targets: targets, network: network)
+        network.forward(x, rows: rows.count, in: workspace)
+        let last = network.weightLayerCount - 1
+        let output = workspace.outputs[last].pointer
+        let total = loss.sum(outputs: output, sums: workspace.sums.pointer, targets: workspace.targets.pointer,
+                             rows: rows.count, width: network.outputSize, activation: network.activations[last],
+                             delta: workspace.deltaA.pointer, scale: 1 / Float(rows.count))
         guard total.isFinite else {
-            gradient.zero()
             throw NudgeError(.notFinite, "the loss became \(total / Double(rows.count)); try a smaller learning rate")
+        }
+        let correct = countCorrect(outputs: output, targets: workspace.targets.pointer, rows: rows.count, width: network.outputSize)
+        // The gradient buffer is all zeros here (each update clears what it has read), so BLAS adds into
+        // it without first clearing the whole of it; the update happens inside the backward pass.
+        let finite = withUnsafeTemporaryAllocation(of: UInt32.self, capacity: WorkerPool.maxThreads) { exponents in
+            exponents.initialize(repeating: 0)
+            let update = Network.Update(state: .passUnretained(state), step: state.begin(options),
+                                        exponents: exponents.baseAddress!)
+            network.backward(x, rows: rows.count, in: workspace, into: gradient.pointer, accumulate: true, update: update)
+            return !exponents.contains(exponentMask)
         }
         // A NaN or infinite gradient entry makes its weight NaN or infinite, which the update reports;
         // the callers then put back the weights from before.
-        let output = workspace.outputs[network.weightLayerCount - 1].pointer
-        let correct = countCorrect(outputs: output, targets: workspace.targets.pointer, rows: rows.count, width: network.outputSize)
-        guard state.apply(clearing: gradient.pointer, to: network, options: options) else {
+        guard finite else {
             throw NudgeError(.notFinite, "the gradient or a step of the \(options.optimizer.name) optimiser is not finite; try a smaller learning rate")
         }
         return (total, correct)
