@@ -93,3 +93,5 @@ bench-overhead: python
 	$(CC) $(WARN) -O2 $(CPPFLAGS) bench/predict_overhead.c -o $(OUT)/predict_overhead $(LINK)
 	$(OUT)/predict_overhead
 	$(VENV)/bin/python bench/predict_overhead.py
+
+include bench/bench.mk

@@ -110,14 +110,38 @@ final class OptimizerState {
             }
         case .adam:
             let m = first.pointer + range.lowerBound, v = second.pointer + range.lowerBound
+            // The same arithmetic as the scalar loop below, eight lanes at a time: the compiler does
+            // not vectorise the square root and division on its own.
             let stepSize = s.lr / s.correction1
-            for i in 0..<count {
+            let b1 = SIMD8<Float>(repeating: s.b1), b2 = SIMD8<Float>(repeating: s.b2)
+            let c1 = SIMD8<Float>(repeating: 1 - s.b1), c2 = SIMD8<Float>(repeating: 1 - s.b2)
+            let root = SIMD8<Float>(repeating: s.correction2Root), eps = SIMD8<Float>(repeating: s.eps)
+            let rate = SIMD8<Float>(repeating: stepSize), decayLanes = SIMD8<Float>(repeating: decay)
+            var wide = SIMD8<UInt32>(repeating: 0)
+            let mask = SIMD8<UInt32>(repeating: exponentMask)
+            var i = 0
+            while i + 8 <= count {
+                let pi = UnsafeRawPointer(p + i).loadUnaligned(as: SIMD8<Float>.self)
+                let gi = UnsafeRawPointer(g + i).loadUnaligned(as: SIMD8<Float>.self) + decayLanes * pi
+                let mi = b1 * UnsafeRawPointer(m + i).loadUnaligned(as: SIMD8<Float>.self) + c1 * gi
+                let vi = b2 * UnsafeRawPointer(v + i).loadUnaligned(as: SIMD8<Float>.self) + c2 * gi * gi
+                let next = pi - rate * mi / (vi.squareRoot() / root + eps)
+                UnsafeMutableRawPointer(m + i).storeBytes(of: mi, as: SIMD8<Float>.self)
+                UnsafeMutableRawPointer(v + i).storeBytes(of: vi, as: SIMD8<Float>.self)
+                UnsafeMutableRawPointer(p + i).storeBytes(of: next, as: SIMD8<Float>.self)
+                UnsafeMutableRawPointer(g + i).storeBytes(of: SIMD8<Float>(repeating: 0), as: SIMD8<Float>.self)
+                wide = pointwiseMax(wide, unsafeBitCast(next, to: SIMD8<UInt32>.self) & mask)
+                i += 8
+            }
+            exponents = wide.max()
+            while i < count {
                 let gi = g[i] + decay * p[i]
                 g[i] = 0
                 m[i] = s.b1 * m[i] + (1 - s.b1) * gi
                 v[i] = s.b2 * v[i] + (1 - s.b2) * gi * gi
                 p[i] -= stepSize * m[i] / (v[i].squareRoot() / s.correction2Root + s.eps)
                 exponents = max(exponents, p[i].bitPattern & exponentMask)
+                i += 1
             }
         }
         return exponents
