@@ -16,7 +16,7 @@ VENV       := .build/venv
 PYTHON     ?= python3
 
 .PHONY: all lib header demo test test-swift test-header test-c test-c-sanitizers test-python python \
-        bench-overhead deps deps-test deps-demo clean
+        deps deps-test deps-demo clean
 
 all: lib
 
@@ -86,12 +86,5 @@ test-python: python
 # SCIPY_ARRAY_API=1 lets scikit-learn run its array-API estimator check too.
 	cd $(VENV) && NUDGE_TEST_DATA=$(DATA) MPLBACKEND=Agg SCIPY_ARRAY_API=1 \
 	  ./bin/python -m pytest -q -p no:cacheprovider $(CURDIR)/bindings/python/tests
-
-## Seconds per one-sample prediction through the C ABI and through Python.
-bench-overhead: python
-	@mkdir -p $(OUT)
-	$(CC) $(WARN) -O2 $(CPPFLAGS) bench/predict_overhead.c -o $(OUT)/predict_overhead $(LINK)
-	$(OUT)/predict_overhead
-	$(VENV)/bin/python bench/predict_overhead.py
 
 include bench/bench.mk

@@ -1,5 +1,5 @@
 """The Python binding's cost per call: Network.predict on one sample of each benchmark network,
-timed as bench/nudge_predict.c times nudge_predict from C (the idea of bench/predict_overhead.py).
+timed as bench/nudge_predict.c times nudge_predict from C.
 
     PYTHONPATH=bindings/python NUDGE_LIBRARY=.build/release/libnudge.so python3 bench/python_overhead.py [--quick]
 """
