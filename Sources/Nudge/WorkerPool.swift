@@ -44,10 +44,24 @@ public final class WorkerPool: @unchecked Sendable {
         pthread_mutex_init(sleep, nil)
         pthread_cond_init(wake, nil)
         requested.store(WorkerPool.defaultThreadCount(), ordering: .relaxed)
+        // A forked child has only the forking thread: forget the workers (and any lock a worker or
+        // another thread held at the fork), so that the child starts its own when it needs them.
+        pthread_atfork(nil, nil) { WorkerPool.shared.forgetWorkersAfterFork() }
         #if canImport(Glibc)
         // The library parallelises around BLAS; BLAS threads inside each part would compete with it.
         openblas_set_num_threads(1)
         #endif
+    }
+
+    private func forgetWorkersAfterFork() {
+        pthread_mutex_init(busy, nil)
+        pthread_mutex_init(sleep, nil)
+        pthread_cond_init(wake, nil)
+        workers = 0
+        sleepers = 0
+        task = nil
+        context = nil
+        pending.store(0, ordering: .relaxed)
     }
 
     /// Threads a parallel region uses, the calling thread included.

@@ -173,3 +173,26 @@ def test_interrupts_only_in_the_main_thread(rng):
     thread.start()
     thread.join()
     assert not errors
+
+
+def _train_in_child(seed):
+    rng = np.random.default_rng(seed)
+    X = rng.random((1000, 64), dtype=np.float32)
+    y = rng.integers(0, 4, 1000)
+    net = nudge.Network([64, 512, 4], seed=seed)
+    history = net.fit(X, y, epochs=1, batch_size=100, verbose=False)
+    return history.train_loss[-1], net.predict(X).shape
+
+
+def test_forked_children_train_after_the_parent_used_the_thread_pool():
+    # The parent's worker threads do not survive fork(); a child that still counted on them would
+    # wait for them forever on its first parallel region.
+    import multiprocessing
+
+    assert nudge.get_num_threads() >= 1
+    _train_in_child(0)  # starts the parent's workers (when there are two or more processors)
+    context = multiprocessing.get_context("fork")
+    with context.Pool(2) as pool:
+        results = pool.map_async(_train_in_child, [1, 2]).get(timeout=60)
+    assert [shape for _, shape in results] == [(1000, 4), (1000, 4)]
+    assert all(np.isfinite(loss) for loss, _ in results)
