@@ -290,6 +290,22 @@ static H_UNUSED void h_rmtree(const char *path) {
     }
 }
 
+/* A temporary folder for a whole test program, made and removed by cmocka's group setup and
+ * teardown: cmocka_run_group_tests(tests, h_group_setup, h_group_teardown). */
+static char h_root[256];
+
+static H_UNUSED int h_group_setup(void **state) {
+    (void)state;
+    h_tempdir(h_root, sizeof h_root);
+    return 0;
+}
+
+static H_UNUSED int h_group_teardown(void **state) {
+    (void)state;
+    h_rmtree(h_root);
+    return 0;
+}
+
 /* The number of entries of a folder (without . and ..); names go into `names` (joined by '\n'). */
 static H_UNUSED size_t h_dir_entries(const char *path, char *names, size_t capacity) {
     DIR *d = opendir(path);

@@ -5,19 +5,6 @@
 #include <sys/resource.h>
 #include <time.h>
 
-static char root[256];
-
-static int group_setup(void **state) {
-    (void)state;
-    h_tempdir(root, sizeof root);
-    return 0;
-}
-
-static int group_teardown(void **state) {
-    (void)state;
-    h_rmtree(root);
-    return 0;
-}
 
 /* Writes an IDX file of unsigned bytes: 0, 0, 0x08, rank, big-endian dimensions, data. */
 static void write_idx(const char *path, unsigned char type, unsigned rank, const uint32_t *dims, const unsigned char *data,
@@ -61,7 +48,7 @@ static void write_sample(const char *dir, char *images, char *labels, size_t cap
 }
 
 static void fresh_dir(char *out, size_t capacity, const char *name) {
-    h_path(out, capacity, root, name);
+    h_path(out, capacity, h_root, name);
     h_rmtree(out);
     if (mkdir(out, 0755) != 0) H_FAIL("mkdir(%s): %s", out, strerror(errno));
 }
@@ -605,5 +592,5 @@ int main(void) {
         cmocka_unit_test(test_plain_file_claim_checked_against_its_size),
         cmocka_unit_test(test_fashion_mnist),
     };
-    return cmocka_run_group_tests_name("data", tests, group_setup, group_teardown);
+    return cmocka_run_group_tests_name("data", tests, h_group_setup, h_group_teardown);
 }

@@ -6,23 +6,10 @@
 #include <signal.h>
 #include <sys/resource.h>
 
-static char root[256]; /* a temporary folder for the whole program */
 
-static int group_setup(void **state) {
-    (void)state;
-    h_tempdir(root, sizeof root);
-    return 0;
-}
-
-static int group_teardown(void **state) {
-    (void)state;
-    h_rmtree(root);
-    return 0;
-}
-
-/* A fresh, empty folder under root for one test. */
+/* A fresh, empty folder under h_root for one test. */
 static void test_dir(char *out, size_t capacity, const char *name) {
-    h_path(out, capacity, root, name);
+    h_path(out, capacity, h_root, name);
     h_rmtree(out);
     if (mkdir(out, 0755) != 0) H_FAIL("mkdir(%s): %s", out, strerror(errno));
 }
@@ -851,5 +838,5 @@ int main(void) {
         cmocka_unit_test(test_save_errors),
         cmocka_unit_test(test_failed_save_keeps_old_file),
     };
-    return cmocka_run_group_tests_name("files", tests, group_setup, group_teardown);
+    return cmocka_run_group_tests_name("files", tests, h_group_setup, h_group_teardown);
 }
