@@ -368,12 +368,8 @@ extension Network {
         var total = 0.0
         var correct = 0
         forEachChunk(of: rows, size: ws.capacity) { chunk in
-            let x = ws.load(chunk, inputs: inputs, targets: targets, network: self)
-            forward(x, rows: chunk.count, in: ws)
+            total += forwardWithLoss(inputs, targets: targets, rows: chunk, loss: loss, scale: nil, in: ws).loss
             let output = UnsafePointer(ws.outputs[weightLayerCount - 1].pointer)
-            total += loss.sum(outputs: output, sums: ws.sums.pointer, targets: ws.targets.pointer,
-                              rows: chunk.count, width: outputSize, activation: activations[weightLayerCount - 1],
-                              delta: nil, scale: 0)
             correct += countCorrect(outputs: output, targets: ws.targets.pointer, rows: chunk.count, width: outputSize)
         }
         return (total / Double(rows.count), Double(correct) / Double(rows.count))
@@ -394,8 +390,9 @@ extension Network {
         var total = 0.0
         var first = true
         forEachChunk(of: .range(start: 0, count: rows), size: ws.capacity) { chunk in
-            total += accumulateGradient(inputs, targets: targets, rows: chunk, loss: loss, scale: 1 / Float(rows),
-                                        in: ws, into: result.pointer, accumulate: !first)
+            let (x, sum) = forwardWithLoss(inputs, targets: targets, rows: chunk, loss: loss, scale: 1 / Float(rows), in: ws)
+            backward(x, rows: chunk.count, in: ws, into: result.pointer, accumulate: !first)
+            total += sum
             first = false
         }
         guard total.isFinite else {
@@ -408,16 +405,18 @@ extension Network {
         return total / Double(rows)
     }
 
-    /// One forward and backward pass over `rows`; returns the summed loss. `loss` must be resolved.
-    func accumulateGradient(_ inputs: UnsafePointer<Float>, targets: Targets, rows: Rows, loss: Loss, scale: Float,
-                            in ws: Workspace, into gradient: UnsafeMutablePointer<Float>, accumulate: Bool) -> Double {
+    /// Loads `rows` into `ws`, runs them forward and returns the batch's input and the summed loss
+    /// (`loss` must be resolved). With `scale`, `ws.deltaA` receives `scale` x dC/dz of the output
+    /// layer, ready for `backward`.
+    func forwardWithLoss(_ inputs: UnsafePointer<Float>, targets: Targets, rows: Rows, loss: Loss, scale: Float?,
+                         in ws: Workspace) -> (input: UnsafePointer<Float>, loss: Double) {
         let x = ws.load(rows, inputs: inputs, targets: targets, network: self)
         forward(x, rows: rows.count, in: ws)
-        let total = loss.sum(outputs: ws.outputs[weightLayerCount - 1].pointer, sums: ws.sums.pointer,
-                             targets: ws.targets.pointer, rows: rows.count, width: outputSize,
-                             activation: activations[weightLayerCount - 1], delta: ws.deltaA.pointer, scale: scale)
-        backward(x, rows: rows.count, in: ws, into: gradient, accumulate: accumulate)
-        return total
+        let last = weightLayerCount - 1
+        let total = loss.sum(outputs: ws.outputs[last].pointer, sums: ws.sums.pointer, targets: ws.targets.pointer,
+                             rows: rows.count, width: outputSize, activation: activations[last],
+                             delta: scale == nil ? nil : ws.deltaA.pointer, scale: scale ?? 0)
+        return (x, total)
     }
 }
 

@@ -94,13 +94,9 @@ public final class Trainer {
     /// A step over a selection of validated rows; returns the summed loss and the number classified correctly.
     private func step(_ inputs: UnsafePointer<Float>, targets: Targets, rows: Rows, loss: Loss,
                       in workspace: Workspace) throws(NudgeError) -> (Double, Int) {
-        let x = workspace.load(rows, inputs: inputs, targets: targets, network: network)
-        network.forward(x, rows: rows.count, in: workspace)
-        let last = network.weightLayerCount - 1
-        let output = workspace.outputs[last].pointer
-        let total = loss.sum(outputs: output, sums: workspace.sums.pointer, targets: workspace.targets.pointer,
-                             rows: rows.count, width: network.outputSize, activation: network.activations[last],
-                             delta: workspace.deltaA.pointer, scale: 1 / Float(rows.count))
+        let (x, total) = network.forwardWithLoss(inputs, targets: targets, rows: rows, loss: loss,
+                                                 scale: 1 / Float(rows.count), in: workspace)
+        let output = workspace.outputs[network.weightLayerCount - 1].pointer
         guard total.isFinite else {
             throw NudgeError(.notFinite, "the loss became \(total / Double(rows.count)); try a smaller learning rate")
         }
