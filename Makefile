@@ -3,6 +3,7 @@ SWIFT      ?= swift
 CC         ?= cc
 BUILD      := .build/release
 LIB        := $(BUILD)/libnudge.so
+CLI        := $(BUILD)/nudge
 OUT        := .build/c
 CFLAGS     ?= -O2 -g
 WARN       := -std=c99 -Wall -Wextra -Werror -pedantic
@@ -15,8 +16,8 @@ DATA       ?= /usr/share/datasets/fashion-mnist
 VENV       := .build/venv
 PYTHON     ?= python3
 
-.PHONY: all lib header demo test test-swift test-header test-c test-c-sanitizers test-python python \
-        deps deps-test deps-demo clean
+.PHONY: all lib cli header demo test test-swift test-header test-c test-c-sanitizers test-python python \
+        test-cli deps deps-test deps-demo clean
 
 all: lib
 
@@ -31,6 +32,12 @@ deps-demo:
 lib: deps
 	$(SWIFT) build -c release --product nudge
 
+## The command-line tool at .build/release/nudge, Swift runtime linked in statically. SwiftPM
+## keeps one product per name and `nudge` is the library's, so the product is nudge-cli, copied.
+cli: deps
+	$(SWIFT) build -c release --product nudge-cli
+	cp $(BUILD)/nudge-cli $(CLI)
+
 ## Regenerates include/nudge.h from the Swift ABI sources.
 header:
 	$(SWIFT) build -c release --product nudge-header
@@ -44,7 +51,7 @@ demo: deps-demo lib
 
 ## Every test: Swift unit tests, header and symbol checks, the C harness (plain and sanitized),
 ## and the Python package's tests against an installed copy of it.
-test: deps-test lib test-swift test-header test-c test-c-sanitizers test-python
+test: deps-test lib test-swift test-header test-c test-c-sanitizers test-python test-cli
 
 test-swift:
 	$(SWIFT) test
@@ -86,5 +93,13 @@ test-python: python
 # SCIPY_ARRAY_API=1 lets scikit-learn run its array-API estimator check too.
 	cd $(VENV) && NUDGE_TEST_DATA=$(DATA) MPLBACKEND=Agg SCIPY_ARRAY_API=1 \
 	  ./bin/python -m pytest -q -p no:cacheprovider $(CURDIR)/bindings/python/tests
+
+## The command-line tool run as a user runs it (Tests/cli, pytest).
+test-cli: cli $(VENV)/bin/pytest
+	NUDGE_CLI=$(abspath $(CLI)) $(VENV)/bin/python -m pytest -q -p no:cacheprovider Tests/cli
+
+$(VENV)/bin/pytest:
+	$(PYTHON) -m venv --system-site-packages $(VENV)
+	$(VENV)/bin/pip install -q --disable-pip-version-check pytest
 
 include bench/bench.mk

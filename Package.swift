@@ -13,6 +13,11 @@ let package = Package(
         .library(name: "nudge", type: .dynamic, targets: ["NudgeABI"]),
         // MARK: Tools
         .executable(name: "nudge-header", targets: ["nudge-header"]),
+        // `nudge` is taken by the library product above; `make cli` copies this one to .build/release/nudge.
+        .executable(name: "nudge-cli", targets: ["nudge-cli"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
     ],
     targets: [
         // MARK: System libraries
@@ -35,6 +40,12 @@ let package = Package(
 
         // MARK: Tools
         .executableTarget(name: "nudge-header"),
+        .executableTarget(
+            name: "nudge-cli",
+            dependencies: ["Nudge", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            // The Swift runtime linked in, so that the tool runs without the toolchain's libraries.
+            linkerSettings: [.unsafeFlags(["-static-stdlib", "-l_FoundationCollections", "-l_FoundationCShims"])]
+        ),
 
         // MARK: Tests
         .testTarget(name: "NudgeTests", dependencies: ["Nudge"]),

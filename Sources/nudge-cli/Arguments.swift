@@ -1,0 +1,88 @@
+import ArgumentParser
+import Nudge
+
+/// A comma-separated list such as `784,128,10` or `relu,tanh`; `none` is the empty list.
+struct CommaList<Element: ExpressibleByArgument>: ExpressibleByArgument {
+    var values: [Element]
+
+    init(_ values: [Element]) {
+        self.values = values
+    }
+
+    init?(argument: String) {
+        if argument == "none" {
+            values = []
+            return
+        }
+        var parsed: [Element] = []
+        for item in argument.split(separator: ",", omittingEmptySubsequences: false) {
+            guard let value = Element(argument: item.trimmingSpaces) else { return nil }
+            parsed.append(value)
+        }
+        values = parsed
+    }
+
+    var defaultValueDescription: String {
+        values.isEmpty ? "none" : values.map(\.defaultValueDescription).joined(separator: ",")
+    }
+}
+
+/// The library's enumerations with stable names (activations, optimisers, losses).
+protocol Named: CaseIterable {
+    var name: String { get }
+}
+
+extension Activation: Named {}
+extension Optimizer: Named {}
+extension Loss: Named {}
+
+/// One of a library enumeration's cases, written by its name (`leaky_relu`; `leaky-relu` too).
+/// A wrapper rather than a conformance of the enumeration itself, because the argument parser
+/// shows raw values (the C codes) as the defaults of raw-value enumerations.
+struct Choice<Value: Named>: ExpressibleByArgument {
+    var value: Value
+
+    init(_ value: Value) {
+        self.value = value
+    }
+
+    init?(argument: String) {
+        let wanted = argument.lowercased().replacingHyphens
+        guard let value = Value.allCases.first(where: { $0.name == wanted }) else { return nil }
+        self.value = value
+    }
+
+    var defaultValueDescription: String { value.name }
+    static var allValueStrings: [String] { Value.allCases.map(\.name) }
+}
+
+/// How a report is printed.
+enum ReportFormat: String, ExpressibleByArgument, CaseIterable {
+    case text, json
+}
+
+/// The thread count, for every command that computes.
+struct ComputeOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("Threads to compute with (1 to \(WorkerPool.maxThreads)).",
+                               discussion: "Default: $\(WorkerPool.environmentVariable), or one per processor. Results do not depend on it.",
+                               valueName: "n"))
+    var threads: Int?
+
+    func validate() throws {
+        if let threads, !(1...WorkerPool.maxThreads).contains(threads) {
+            throw ValidationError("--threads is \(threads); it must be 1 to \(WorkerPool.maxThreads)")
+        }
+    }
+
+    func apply() throws(Failure) {
+        if let threads { try during(.configuring) { () throws(NudgeError) in try WorkerPool.shared.setThreadCount(threads) } }
+    }
+}
+
+extension StringProtocol {
+    var trimmingSpaces: String {
+        String(drop(while: { $0 == " " }).reversed().drop(while: { $0 == " " }).reversed())
+    }
+
+    var replacingHyphens: String { String(map { $0 == "-" ? "_" : $0 }) }
+}

@@ -1,0 +1,51 @@
+import Nudge
+
+/// The files one set of samples comes from: a data file and, for a format that keeps labels in a
+/// file of their own (IDX), that file. ``load(labels:)`` is the one place that picks a reader.
+struct DataFiles {
+    var samples: String
+    var labels: String?
+    /// The flag that names ``labels``, for messages.
+    var labelsFlag: String
+
+    /// File formats the tool reads.
+    enum Format {
+        /// IDX (MNIST, Fashion-MNIST), plain or gzip; the reader checks the magic.
+        case idx
+
+        init(path: String) {
+            self = .idx
+        }
+    }
+
+    /// What a command needs of the labels.
+    enum Labels {
+        case required, ignored
+    }
+
+    /// Reads the samples, and their labels when the command needs them.
+    func load(labels need: Labels) throws(Failure) -> Dataset {
+        switch Format(path: samples) {
+        case .idx:
+            let labelsPath = need == .ignored ? nil : labels
+            if need == .required && labelsPath == nil {
+                throw Failure(.usage, "\(samples) is an IDX file, whose labels are in a file of their own: give \(labelsFlag) FILE")
+            }
+            return try during(.reading) { () throws(NudgeError) in try IDX.load(images: samples, labels: labelsPath) }
+        }
+    }
+
+    /// The files, for metadata and messages.
+    var description: String {
+        [samples, labels].compactMap { $0 }.joined(separator: " + ")
+    }
+}
+
+extension Dataset {
+    /// Fails unless every sample has as many features as the network has inputs.
+    func checkFits(_ network: Network, source: String) throws(Failure) {
+        guard featureCount == network.inputSize else {
+            throw Failure(.badData, "\(source) has \(featureCount) features per sample; the model takes \(network.inputSize)")
+        }
+    }
+}

@@ -1,0 +1,49 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import ArgumentParser
+import Nudge
+
+@main
+struct NudgeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "nudge",
+        abstract: "Train, evaluate and use multilayer perceptrons from the shell.",
+        discussion: """
+            Data files are IDX (the MNIST and Fashion-MNIST format), plain or gzip-compressed: an \
+            images file (--images) and, for training and evaluation, a labels file (--labels). \
+            Models are Nudge model files (docs/FORMAT.md). Reports and predictions go to standard \
+            output; progress, messages and errors go to standard error, errors as one line \
+            "nudge: error: <message>".
+
+            EXAMPLES:
+              nudge train --images train-images-idx3-ubyte.gz --labels train-labels-idx1-ubyte.gz \\
+                  --hidden 128 --epochs 5 --validation-fraction 0.1 --output fashion.nudge
+              nudge evaluate fashion.nudge --images t10k-images-idx3-ubyte.gz \\
+                  --labels t10k-labels-idx1-ubyte.gz --min-accuracy 0.85
+              nudge predict fashion.nudge --images t10k-images-idx3-ubyte.gz > predictions.csv
+              nudge inspect fashion.nudge --format json
+
+            EXIT STATUS:
+            \(ExitStatus.table)
+            """,
+        version: "nudge \(NudgeVersion.string)",
+        subcommands: [Train.self, Evaluate.self, Predict.self, Inspect.self]
+    )
+
+    /// Parses and runs a command; a ``Failure`` becomes one line on standard error and its exit
+    /// status, everything else is the argument parser's (usage errors exit with 64).
+    static func main() {
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch let failure as Failure {
+            printError("nudge: error: \(failure.message)")
+            Glibc.exit(failure.status.rawValue)
+        } catch {
+            exit(withError: error)
+        }
+    }
+}
