@@ -11,8 +11,10 @@ struct Evaluate: ParsableCommand {
             X, after the report, so that a CI script can gate on a model.
 
             EXAMPLES:
-              nudge evaluate fashion.nudge --images t10k-images-idx3-ubyte.gz --labels t10k-labels-idx1-ubyte.gz
-              nudge evaluate fashion.nudge --images test.idx --labels test-labels.idx --format json --min-accuracy 0.85
+              nudge evaluate fashion.nudge --images t10k-images-idx3-ubyte.gz \\
+                  --labels t10k-labels-idx1-ubyte.gz
+              nudge evaluate fashion.nudge --images test.idx --labels test-labels.idx \\
+                  --format json --min-accuracy 0.85 > report.json
             """
     )
 

@@ -19,11 +19,13 @@ struct NudgeCommand: ParsableCommand {
             "nudge: error: <message>".
 
             EXAMPLES:
-              nudge train --images train-images-idx3-ubyte.gz --labels train-labels-idx1-ubyte.gz \\
-                  --hidden 128 --epochs 5 --validation-fraction 0.1 --output fashion.nudge
+              nudge train --images train-images-idx3-ubyte.gz \\
+                  --labels train-labels-idx1-ubyte.gz \\
+                  --hidden 128 --epochs 5 --validation-fraction 0.1 -o fashion.nudge
               nudge evaluate fashion.nudge --images t10k-images-idx3-ubyte.gz \\
                   --labels t10k-labels-idx1-ubyte.gz --min-accuracy 0.85
-              nudge predict fashion.nudge --images t10k-images-idx3-ubyte.gz > predictions.csv
+              nudge predict fashion.nudge --images t10k-images-idx3-ubyte.gz \\
+                  > predictions.csv
               nudge inspect fashion.nudge --format json
 
             EXIT STATUS:

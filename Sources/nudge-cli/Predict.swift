@@ -15,9 +15,11 @@ struct Predict: ParsableCommand {
             whole or not at all. Nothing else goes to standard output.
 
             EXAMPLES:
-              nudge predict fashion.nudge --images t10k-images-idx3-ubyte.gz > predictions.csv
-              nudge predict fashion.nudge --images t10k-images-idx3-ubyte.gz --probabilities -o scores.csv
-              nudge predict digits.nudge --images test-images.idx --kaggle -o submission.csv
+              nudge predict fashion.nudge --images t10k-images-idx3-ubyte.gz \\
+                  > predictions.csv
+              nudge predict fashion.nudge --images t10k-images-idx3-ubyte.gz \\
+                  --probabilities -o scores.csv
+              nudge predict digits.nudge --images test.idx --kaggle -o submission.csv
             """
     )
 

@@ -24,10 +24,13 @@ struct Train: ParsableCommand {
             `nudge inspect` shows them.
 
             EXAMPLES:
-              nudge train --images train-images-idx3-ubyte.gz --labels train-labels-idx1-ubyte.gz \\
-                  --epochs 5 --validation-fraction 0.1 --patience 2 --output fashion.nudge
+              nudge train --images train-images-idx3-ubyte.gz \\
+                  --labels train-labels-idx1-ubyte.gz \\
+                  --epochs 20 --validation-fraction 0.1 --patience 2 -o fashion.nudge
               nudge train --images x.idx --labels y.idx --layers 784,256,64,10 \\
-                  --activation relu,tanh --optimizer momentum --learning-rate 0.05 -o model.nudge
+                  --activation relu,tanh --optimizer momentum --learning-rate 0.05 \\
+                  --class-names "zero,one,two,three,four,five,six,seven,eight,nine" \\
+                  -o digits.nudge
             """
     )
 
