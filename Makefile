@@ -49,6 +49,13 @@ demo: deps-demo lib
 	$(CC) $(WARN) $(CFLAGS) $(CPPFLAGS) examples/fashion_mnist.c -o $(OUT)/fashion_mnist $(LINK)
 	$(OUT)/fashion_mnist $(DATA) $(OUT)/fashion.nudge
 
+## The "gradient descent explained" network: 784-16-16-10 sigmoid, squared error, plain SGD.
+.PHONY: seed
+seed: deps-demo lib
+	@mkdir -p $(OUT)
+	$(CC) $(WARN) $(CFLAGS) $(CPPFLAGS) examples/seed_network.c -o $(OUT)/seed_network $(LINK) -lm
+	$(OUT)/seed_network $(DATA) --min-accuracy 0.84
+
 ## Every test: Swift unit tests, header and symbol checks, the C harness (plain and sanitized),
 ## and the Python package's tests against an installed copy of it.
 test: deps-test lib test-swift test-header test-c test-c-sanitizers test-python test-cli

@@ -136,7 +136,7 @@ extern "C" {
 /**
  * Minor version: new functions or fields.
  */
-#define NUDGE_VERSION_MINOR 1
+#define NUDGE_VERSION_MINOR 2
 
 /**
  * Patch version: fixes only.
@@ -281,6 +281,36 @@ extern "C" {
 #define NUDGE_OPTIMIZER_ADAM 3
 
 /**
+ * The same rate throughout.
+ */
+#define NUDGE_SCHEDULE_CONSTANT 0
+
+/**
+ * Multiplied by `step_factor` every `step_epochs` epochs.
+ */
+#define NUDGE_SCHEDULE_STEP 1
+
+/**
+ * Falls from `learning_rate` to `min_learning_rate` along half a cosine over the call's steps.
+ */
+#define NUDGE_SCHEDULE_COSINE 2
+
+/**
+ * None (as a training option: leave the network's normalisation as it is).
+ */
+#define NUDGE_NORMALIZATION_NONE 0
+
+/**
+ * One mean and standard deviation over all features: offset = mean, scale = 1 / std. Suits images.
+ */
+#define NUDGE_NORMALIZATION_GLOBAL 1
+
+/**
+ * A mean and standard deviation per feature; a constant feature is only centred (scale 1). Suits tables.
+ */
+#define NUDGE_NORMALIZATION_PER_FEATURE 2
+
+/**
  * All requested epochs ran.
  */
 #define NUDGE_STOP_COMPLETED 0
@@ -326,6 +356,17 @@ typedef int32_t nudge_loss;
  * How each training step moves the weights.
  */
 typedef int32_t nudge_optimizer;
+
+/**
+ * How the learning rate changes during a training call (after any warm-up).
+ */
+typedef int32_t nudge_schedule;
+
+/**
+ * How an input normalisation is fitted: x' = (x - offset) * scale, applied to every input before
+ * the first layer, saved with the model and applied by every prediction.
+ */
+typedef int32_t nudge_normalization;
 
 /**
  * Why a training run ended.
@@ -422,10 +463,14 @@ struct nudge_epoch_report {
      * Wall time of the epoch in seconds, validation included.
      */
     double seconds;
+    /**
+     * The learning rate of the epoch's last step (after warm-up and schedule).
+     */
+    double learning_rate;
 };
 /* Fails to compile if this compiler lays the struct out differently from Swift. */
 typedef char nudge_check_epoch_report_layout[(
-    sizeof(nudge_epoch_report) == 56 &&
+    sizeof(nudge_epoch_report) == 64 &&
     offsetof(nudge_epoch_report, struct_size) == 0 &&
     offsetof(nudge_epoch_report, epoch) == 4 &&
     offsetof(nudge_epoch_report, epochs) == 8 &&
@@ -434,7 +479,8 @@ typedef char nudge_check_epoch_report_layout[(
     offsetof(nudge_epoch_report, train_accuracy) == 24 &&
     offsetof(nudge_epoch_report, validation_loss) == 32 &&
     offsetof(nudge_epoch_report, validation_accuracy) == 40 &&
-    offsetof(nudge_epoch_report, seconds) == 48) ? 1 : -1];
+    offsetof(nudge_epoch_report, seconds) == 48 &&
+    offsetof(nudge_epoch_report, learning_rate) == 56) ? 1 : -1];
 
 /**
  * Progress inside an epoch; passed to the batch callback after every batch.
@@ -575,10 +621,54 @@ struct nudge_train_options {
      * Passed unchanged to the callbacks.
      */
     void *user_data;
+    /**
+     * Dropout rates in [0, 1), one per layer of units that feeds a weight layer: entry 0 for the
+     * inputs, entry i for hidden layer i (so layer_count - 1 entries, with layer_count counting the
+     * input). During training each such unit is zeroed with its rate and the others scaled by
+     * 1 / (1 - rate); prediction, evaluation and validation use every unit. NULL for none. Read
+     * during the call only.
+     */
+    const float *dropout;
+    /**
+     * Entries of `dropout`: 0, or the network's layer_count - 1.
+     */
+    size_t dropout_count;
+    /**
+     * A NUDGE_SCHEDULE_ value. Default NUDGE_SCHEDULE_CONSTANT.
+     */
+    nudge_schedule schedule;
+    /**
+     * NUDGE_SCHEDULE_STEP: epochs between reductions, at least 1. Default 10.
+     */
+    uint32_t step_epochs;
+    /**
+     * NUDGE_SCHEDULE_STEP: the factor applied at each reduction, in (0, 1]. Default 0.1.
+     */
+    float step_factor;
+    /**
+     * NUDGE_SCHEDULE_COSINE: the rate at the end, in [0, learning_rate]. Default 0.
+     */
+    float min_learning_rate;
+    /**
+     * Linear warm-up over the first `warmup_epochs` epochs of a call (fractions allowed): the rate
+     * rises from learning_rate / (warm-up steps) to learning_rate, before the schedule. Default 0.
+     */
+    double warmup_epochs;
+    /**
+     * When above 0, each step's gradient (all layers together, weight decay excluded) is scaled
+     * down to this L2 norm if it is longer. Default 0 (no clipping).
+     */
+    float clip_norm;
+    /**
+     * A NUDGE_NORMALIZATION_ value: fit the network's input normalisation on the training samples
+     * (not the validation fraction) when the call starts. Default NUDGE_NORMALIZATION_NONE, which
+     * leaves the network's normalisation as it is.
+     */
+    nudge_normalization normalization;
 };
 /* Fails to compile if this compiler lays the struct out differently from Swift. */
 typedef char nudge_check_train_options_layout[(
-    sizeof(nudge_train_options) == 136 &&
+    sizeof(nudge_train_options) == 184 &&
     offsetof(nudge_train_options, struct_size) == 0 &&
     offsetof(nudge_train_options, epochs) == 4 &&
     offsetof(nudge_train_options, batch_size) == 8 &&
@@ -602,7 +692,16 @@ typedef char nudge_check_train_options_layout[(
     offsetof(nudge_train_options, validation_count) == 104 &&
     offsetof(nudge_train_options, progress) == 112 &&
     offsetof(nudge_train_options, batch_progress) == 120 &&
-    offsetof(nudge_train_options, user_data) == 128) ? 1 : -1];
+    offsetof(nudge_train_options, user_data) == 128 &&
+    offsetof(nudge_train_options, dropout) == 136 &&
+    offsetof(nudge_train_options, dropout_count) == 144 &&
+    offsetof(nudge_train_options, schedule) == 152 &&
+    offsetof(nudge_train_options, step_epochs) == 156 &&
+    offsetof(nudge_train_options, step_factor) == 160 &&
+    offsetof(nudge_train_options, min_learning_rate) == 164 &&
+    offsetof(nudge_train_options, warmup_epochs) == 168 &&
+    offsetof(nudge_train_options, clip_norm) == 176 &&
+    offsetof(nudge_train_options, normalization) == 180) ? 1 : -1];
 
 /**
  * The outcome of a training call. Set `struct_size` to sizeof(nudge_train_report) before the call
@@ -952,6 +1051,58 @@ nudge_status nudge_network_metadata_key(
     size_t capacity,
     size_t *out_length);
 
+/**
+ * Sets the input normalisation: every input x_j becomes (x_j - offset[j]) * scale[j] before the
+ * first layer, in training, evaluation, gradients and prediction alike, and it is saved with the
+ * model. So a model trained on raw values (pixels 0 to 255, say) is given raw values everywhere.
+ * @param[in,out] network The network.
+ * @param[in] offset count finite floats, or NULL when count is 0.
+ * @param[in] scale count finite floats, or NULL when count is 0.
+ * @param[in] count 1 (the same offset and scale for every input), the input size (one per input),
+ *            or 0 to remove the normalisation.
+ * @return NUDGE_OK, NUDGE_ERR_INVALID_ARGUMENT, NUDGE_ERR_SHAPE (another count), NUDGE_ERR_NOT_FINITE
+ *         (the network is then unchanged).
+ */
+nudge_status nudge_network_set_normalization(
+    nudge_network *network,
+    const float *offset,
+    const float *scale,
+    size_t count);
+
+/**
+ * Copies the input normalisation.
+ * @param[in] network The network.
+ * @param[out] offset Receives *out_count offsets; may be NULL to ask only for the count.
+ * @param[out] scale Receives *out_count scales; may be NULL to ask only for the count.
+ * @param[in] capacity Floats each of offset and scale can hold.
+ * @param[out] out_count Receives the normalisation's length: 0 (none), 1 (global) or the input size.
+ * @return NUDGE_OK, NUDGE_ERR_INVALID_ARGUMENT, NUDGE_ERR_CAPACITY (out_count is still set).
+ */
+nudge_status nudge_network_get_normalization(
+    const nudge_network *network,
+    float *offset,
+    float *scale,
+    size_t capacity,
+    size_t *out_count);
+
+/**
+ * Fits the input normalisation on samples and sets it: offset = mean, scale = 1 / standard
+ * deviation, over all values (NUDGE_NORMALIZATION_GLOBAL) or per input (NUDGE_NORMALIZATION_PER_FEATURE;
+ * a constant input gets scale 1). NUDGE_NORMALIZATION_NONE removes it. Training can also do this
+ * itself: see nudge_train_options.normalization.
+ * @param[in,out] network The network.
+ * @param[in] inputs sample_count x input size finite floats, row-major.
+ * @param[in] sample_count At least 1.
+ * @param[in] kind A NUDGE_NORMALIZATION_ value.
+ * @return NUDGE_OK, NUDGE_ERR_INVALID_ARGUMENT, NUDGE_ERR_NOT_FINITE, NUDGE_ERR_OUT_OF_MEMORY (the network
+ *         is then unchanged).
+ */
+nudge_status nudge_network_fit_normalization(
+    nudge_network *network,
+    const float *inputs,
+    size_t sample_count,
+    nudge_normalization kind);
+
 /* ==========================================================================
  * Saving and loading
  * ========================================================================== */
@@ -1273,6 +1424,21 @@ nudge_status nudge_trainer_train_labels(
     size_t sample_count,
     const nudge_train_options *options,
     nudge_train_report *report);
+
+/**
+ * The learning rate a training call with these options uses at a given step (warm-up, then the
+ * schedule), for plotting a schedule or checking one before a long run.
+ * @param[in] options The options (NULL for the defaults); `epochs` and `learning_rate` matter too.
+ * @param[in] step The step, 0 for the call's first batch.
+ * @param[in] steps_per_epoch Batches per epoch: ceil(training samples / batch_size), at least 1.
+ * @param[out] out_rate Receives the rate.
+ * @return NUDGE_OK or NUDGE_ERR_INVALID_ARGUMENT (options out of range, steps_per_epoch 0).
+ */
+nudge_status nudge_learning_rate_at(
+    const nudge_train_options *options,
+    uint64_t step,
+    size_t steps_per_epoch,
+    float *out_rate);
 
 #ifdef __cplusplus
 } /* extern "C" */

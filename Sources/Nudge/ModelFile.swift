@@ -6,11 +6,13 @@ import Darwin
 import CZlib
 
 /// The model file format (docs/FORMAT.md): little-endian, versioned, CRC-32 protected.
+/// A file is written in the oldest version that holds everything in it: version 1 without input
+/// normalisation, version 2 with it, so older readers keep reading most files.
 ///
 /// ```
 /// offset  size  field
 ///  0       8    magic 89 4E 44 47 0D 0A 1A 0A ("\x89NDG\r\n\x1a\n")
-///  8       4    format version (1)
+///  8       4    format version (1 or 2)
 /// 12       4    flags (0; reserved)
 /// 16       8    total file size in bytes, CRC included
 /// 24       4    L, the number of layer sizes (input included)
@@ -18,13 +20,16 @@ import CZlib
 /// 32       8    P, the number of parameters
 /// 40      4L    layer sizes (u32)
 ///   4(L-1)      activations (i32 nudge_activation codes)
+///          4    version 2 only: K, the normalisation's length (0, 1 or the input size)
 ///               M x (u32 key length, key UTF-8, u32 value length, value UTF-8)
+///         8K    version 2 only: K offsets, then K scales (binary32)
 ///         4P    parameters (IEEE-754 binary32), in parameter order
 /// end-4    4    CRC-32 (zlib polynomial) of every byte before it
 /// ```
 public enum ModelFile {
     public static let magic: [UInt8] = [0x89, 0x4E, 0x44, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]
-    public static let formatVersion: UInt32 = 1
+    /// The newest version this library reads and writes.
+    public static let formatVersion: UInt32 = 2
     static let headerSize = 40
     /// The largest model file read.
     public static let maxFileSize = 1 << 34
@@ -34,6 +39,7 @@ public enum ModelFile {
     /// The size in bytes of the network's model file.
     public static func encodedSize(_ network: Network) throws(NudgeError) -> Int {
         var size = headerSize + 4 * network.layerSizes.count + 4 * network.activations.count + 4
+        if let n = network.normalization { size += 4 + 8 * n.offset.count }
         for (k, v) in network.metadata { size += 8 + k.utf8.count + v.utf8.count }
         return try size + checkedProduct(network.parameterCount, 4, "parameter bytes")
     }
@@ -62,7 +68,7 @@ public enum ModelFile {
             }
         }
         for byte in magic { put(byte) }
-        put(formatVersion)
+        put(UInt32(network.normalization == nil ? 1 : 2))
         put(UInt32(0))
         put(UInt64(out.count))
         put(UInt32(network.layerSizes.count))
@@ -70,9 +76,14 @@ public enum ModelFile {
         put(UInt64(network.parameterCount))
         for s in network.layerSizes { put(UInt32(s)) }
         for a in network.activations { put(UInt32(bitPattern: a.rawValue)) }
+        if let n = network.normalization { put(UInt32(n.offset.count)) }
         for (k, v) in network.metadata {
             put(k)
             put(v)
+        }
+        if let n = network.normalization {
+            for v in n.offset { put(v.bitPattern) }
+            for v in n.scale { put(v.bitPattern) }
         }
         let p = network.storage.pointer
         for i in 0..<network.parameterCount { put(p[i].bitPattern) }
@@ -220,6 +231,13 @@ public enum ModelFile {
         guard parameterCount == UInt64(expected) else {
             throw .format("\(source): the header says \(parameterCount) parameters but layers \(sizes) have \(expected)")
         }
+        var normalizationCount = 0
+        if version >= 2 {
+            normalizationCount = Int(try reader.u32("normalisation length"))
+            guard normalizationCount == 0 || normalizationCount == 1 || normalizationCount == sizes[0] else {
+                throw .format("\(source): the normalisation has \(normalizationCount) values; the input size is \(sizes[0]) (allowed: 0, 1 or \(sizes[0]))")
+            }
+        }
         var metadata: [(String, String)] = []
         var keys = Set<[UInt8]>()
         for i in 0..<metadataCount {
@@ -229,6 +247,16 @@ public enum ModelFile {
                 throw .format("\(source): metadata key \(i) is empty or repeated")
             }
             metadata.append((key, value))
+        }
+        var normalization: InputNormalization?
+        if normalizationCount > 0 {
+            try reader.need(8 * normalizationCount, "the normalisation")
+            var offset: [Float] = [], scale: [Float] = []
+            for _ in 0..<normalizationCount { offset.append(Float(bitPattern: try reader.u32("normalisation offset"))) }
+            for _ in 0..<normalizationCount { scale.append(Float(bitPattern: try reader.u32("normalisation scale"))) }
+            do { normalization = try InputNormalization(offset: offset, scale: scale) } catch {
+                throw .format("\(source): invalid normalisation: \(error.message)")
+            }
         }
         guard reader.end - reader.offset == expected * 4 else {
             throw .format("\(source): \(reader.end - reader.offset) bytes remain for \(expected) parameters (need \(expected * 4))")
@@ -242,6 +270,7 @@ public enum ModelFile {
             p[i] = v
         }
         for (k, v) in metadata { try network.setMetadata(v, forKey: k) }
+        try network.setNormalization(normalization)
         return network
     }
 

@@ -33,6 +33,13 @@ public final class Network: @unchecked Sendable {
     /// strings (no Unicode normalisation: "café" written two ways is two keys).
     public private(set) var metadata: [(key: String, value: String)] = []
 
+    /// The map applied to every input before the first layer, fitted on training data and saved
+    /// with the model; nil for none. Set it with ``setNormalization(_:)`` or ``fitNormalization(_:kind:)``.
+    public internal(set) var normalization: InputNormalization?
+    /// ``normalization`` expanded to one offset and scale per input.
+    var inputOffset: FloatBuffer?
+    var inputScale: FloatBuffer?
+
     let storage: FloatBuffer
     let weightOffsets: [Int]
     let biasOffsets: [Int]
@@ -88,11 +95,12 @@ public final class Network: @unchecked Sendable {
         }
     }
 
-    /// An independent copy: same architecture, parameters and metadata.
+    /// An independent copy: same architecture, parameters, normalisation and metadata.
     public convenience init(copying other: Network) throws(NudgeError) {
         try self.init(layerSizes: other.layerSizes, activations: other.activations,
                       parameters: UnsafeBufferPointer(other.storage.buffer))
         metadata = other.metadata
+        try setNormalization(other.normalization)
     }
 
     /// Checks an architecture and returns its parameter count.

@@ -44,9 +44,9 @@ final class OptimizerState {
 
     /// Starts a step: counts it and returns the constants of its update, which the backward pass
     /// applies layer by layer (see `Network.backward`) as soon as each layer's gradient is ready.
-    func begin(_ options: TrainingOptions) -> Step {
+    func begin(_ options: TrainingOptions, learningRate: Float) -> Step {
         steps += 1
-        return Step(options: options, steps: steps)
+        return Step(options: options, learningRate: learningRate, steps: steps)
     }
 
     /// Updates the weights `rows` (output units) of weight layer `layer`, and their biases, from the
@@ -65,9 +65,9 @@ final class OptimizerState {
     struct Step {
         let lr, mu, b1, b2, eps, correction1, correction2Root, decay: Float
 
-        init(options: TrainingOptions, steps: Int) {
+        init(options: TrainingOptions, learningRate: Float, steps: Int) {
             decay = options.weightDecay
-            lr = options.learningRate
+            lr = learningRate
             mu = options.momentum
             b1 = options.beta1
             b2 = options.beta2
@@ -149,7 +149,7 @@ final class OptimizerState {
 }
 
 extension Double {
-    fileprivate func power(_ n: Int) -> Double {
+    func power(_ n: Int) -> Double {
         var result = 1.0, base = self, e = n
         while e > 0 {
             if e & 1 == 1 { result *= base }

@@ -30,6 +30,13 @@ final class Workspace {
     let sums: FloatBuffer
     let deltaA: FloatBuffer
     let deltaB: FloatBuffer
+    /// Dropout, per layer of units feeding a weight layer (0: the inputs, i: hidden layer i): the
+    /// values after dropout, and for hidden layers the mask (0 or 1 / (1 - rate)) that made them.
+    /// Allocated by ``prepareDropout(_:for:)`` for the layers that use it.
+    private(set) var dropped: [FloatBuffer?]
+    private(set) var masks: [FloatBuffer?]
+    /// Which layers the last forward pass dropped units of.
+    var dropoutActive: [Bool]
 
     init(for network: Network, capacity: Int) throws(NudgeError) {
         self.capacity = capacity
@@ -43,6 +50,24 @@ final class Workspace {
         let widest = sizes.dropFirst().max() ?? 1
         deltaA = try FloatBuffer(count: checkedProduct(capacity, widest, "deltas"))
         deltaB = try FloatBuffer(count: checkedProduct(capacity, widest, "deltas"))
+        dropped = Array(repeating: nil, count: network.weightLayerCount)
+        masks = Array(repeating: nil, count: network.weightLayerCount)
+        dropoutActive = Array(repeating: false, count: network.weightLayerCount)
+    }
+
+    /// Allocates the dropout buffers that `rates` need (once; later calls find them).
+    func prepareDropout(_ rates: [Float], for network: Network) throws(NudgeError) {
+        for (i, rate) in rates.enumerated() where rate > 0 && dropped[i] == nil {
+            let count = try checkedProduct(capacity, network.layerSizes[i], "dropout buffers")
+            dropped[i] = try FloatBuffer(count: count, zeroed: false)
+            if i > 0 { masks[i] = try FloatBuffer(count: count, zeroed: false) }
+        }
+    }
+
+    /// What weight layer `l` reads: the inputs or the previous layer's outputs, after dropout if any.
+    func layerInput(_ l: Int, input: UnsafePointer<Float>) -> UnsafePointer<Float> {
+        if dropoutActive[l], let d = dropped[l] { return UnsafePointer(d.pointer) }
+        return l == 0 ? input : UnsafePointer(outputs[l - 1].pointer)
     }
 
     /// Points at the batch's inputs and fills `targets` with its target rows. Contiguous inputs are
@@ -51,17 +76,32 @@ final class Workspace {
         let width = network.inputSize, out = network.outputSize
         let input: UnsafePointer<Float>
         switch rows {
-        case .range(let start, _):
-            input = data + start * width
+        case .range(let start, let count):
+            if network.inputOffset != nil {
+                network.normalize(count, from: data + start * width, into: inputs.pointer)
+                input = UnsafePointer(inputs.pointer)
+            } else {
+                input = data + start * width
+            }
         case .indices(let index, let count):
             // Rows scattered over a large data set mostly wait on memory; threads copying different
-            // rows wait in parallel.
-            struct Gather { let into: UnsafeMutablePointer<Float>, from: UnsafePointer<Float>, index: UnsafePointer<Int>, width, count: Int }
-            WorkerPool.shared.run(parts: WorkerPool.shared.parts(forWork: count * width * 16),
-                                  Gather(into: inputs.pointer, from: data, index: index, width: width, count: count)) { context, part, parts in
+            // rows wait in parallel. Normalisation is applied as the rows are copied.
+            struct Gather {
+                let into: UnsafeMutablePointer<Float>, from: UnsafePointer<Float>, index: UnsafePointer<Int>, width, count: Int
+                let offset, scale: UnsafePointer<Float>?
+            }
+            let gather = Gather(into: inputs.pointer, from: data, index: index, width: width, count: count,
+                                offset: network.inputOffset.map { UnsafePointer($0.pointer) },
+                                scale: network.inputScale.map { UnsafePointer($0.pointer) })
+            WorkerPool.shared.run(parts: WorkerPool.shared.parts(forWork: count * width * 16), gather) { context, part, parts in
                 let g = context.load(as: Gather.self)
                 for r in piece(of: g.count, part: part, parts: parts, align: 1) {
-                    (g.into + r * g.width).update(from: g.from + g.index[r] * g.width, count: g.width)
+                    let to = g.into + r * g.width, from = g.from + g.index[r] * g.width
+                    if let offset = g.offset, let scale = g.scale {
+                        for j in 0..<g.width { to[j] = (from[j] - offset[j]) * scale[j] }
+                    } else {
+                        to.update(from: from, count: g.width)
+                    }
                 }
             }
             input = UnsafePointer(inputs.pointer)
@@ -95,20 +135,50 @@ extension Network {
     static let chunkRows = 256
 
     /// Runs `rows` samples through every layer into `ws.outputs`, keeping the output layer's sums.
-    func forward(_ input: UnsafePointer<Float>, rows: Int, in ws: Workspace) {
-        var current = input
+    /// With `dropout` (rates per layer of units, and a key that seeds this pass's masks), units are
+    /// dropped as they are computed; `ws.dropoutActive` records which layers were.
+    func forward(_ input: UnsafePointer<Float>, rows: Int, in ws: Workspace, dropout: Dropout? = nil) {
+        for l in 0..<weightLayerCount {
+            ws.dropoutActive[l] = (dropout?.rates[l] ?? 0) > 0
+        }
+        if let dropout, ws.dropoutActive[0], let d = ws.dropped[0] {
+            // The inputs' mask is not kept: nothing is propagated back into the inputs.
+            let rate = dropout.rates[0]
+            struct Inputs { let input: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>, count: Int, key, threshold: UInt32, scale: Float }
+            let job = Inputs(input: input, out: d.pointer, count: rows * inputSize, key: dropout.key(layer: 0),
+                             threshold: Dropout.threshold(rate), scale: 1 / (1 - rate))
+            WorkerPool.shared.run(parts: WorkerPool.shared.parts(forWork: job.count * 16), job) { context, part, parts in
+                let a = context.load(as: Inputs.self)
+                for i in piece(of: a.count, part: part, parts: parts) {
+                    a.out[i] = dropoutHash(a.key, UInt32(truncatingIfNeeded: i)) >= a.threshold ? a.input[i] * a.scale : 0
+                }
+            }
+        }
         for l in 0..<weightLayerCount {
             let out = ws.outputs[l].pointer
-            forwardLayer(l, current, rows: rows, into: out, sums: l == weightLayerCount - 1 ? ws.sums.pointer : nil)
-            current = UnsafePointer(out)
+            var masking: LayerDropout?
+            if let dropout, l + 1 < weightLayerCount, ws.dropoutActive[l + 1], let d = ws.dropped[l + 1], let m = ws.masks[l + 1] {
+                let rate = dropout.rates[l + 1]
+                masking = LayerDropout(dropped: d.pointer, mask: m.pointer, key: dropout.key(layer: l + 1),
+                                       threshold: Dropout.threshold(rate), scale: 1 / (1 - rate))
+            }
+            forwardLayer(l, ws.layerInput(l, input: input), rows: rows, into: out,
+                         sums: l == weightLayerCount - 1 ? ws.sums.pointer : nil, dropout: masking)
         }
+    }
+
+    /// Where a layer's dropped-out outputs and their mask go, and how to draw the mask.
+    struct LayerDropout {
+        let dropped, mask: UnsafeMutablePointer<Float>
+        let key, threshold: UInt32
+        let scale: Float
     }
 
     /// One layer: `out` (rows x fanOut) = activation(input . W^T + b). A large product is split
     /// between threads by output units, each thread also applying bias and activation to its units.
     /// Softmax needs whole rows, so a softmax layer is not split.
     func forwardLayer(_ l: Int, _ input: UnsafePointer<Float>, rows: Int, into out: UnsafeMutablePointer<Float>,
-                      sums: UnsafeMutablePointer<Float>?, parallel: Bool = true) {
+                      sums: UnsafeMutablePointer<Float>?, parallel: Bool = true, dropout: LayerDropout? = nil) {
         let fanIn = layerSizes[l], fanOut = layerSizes[l + 1]
         let weights = UnsafePointer(storage.pointer + weightOffsets[l])
         let bias = UnsafePointer(storage.pointer + biasOffsets[l])
@@ -119,9 +189,10 @@ extension Network {
             let out: UnsafeMutablePointer<Float>, sums: UnsafeMutablePointer<Float>?
             let rows, fanIn, fanOut: Int
             let activation: Activation
+            let dropout: LayerDropout?
         }
         let layer = Layer(input: input, weights: weights, bias: bias, out: out, sums: sums, rows: rows,
-                          fanIn: fanIn, fanOut: fanOut, activation: activation)
+                          fanIn: fanIn, fanOut: fanOut, activation: activation, dropout: dropout)
         WorkerPool.shared.run(parts: parts, layer) { context, part, parts in
             let a = context.load(as: Layer.self)
             let units = piece(of: a.fanOut, part: part, parts: parts)
@@ -131,6 +202,15 @@ extension Network {
                                    into: a.out + first, ldc: a.fanOut, m: a.rows, n: units.count, k: a.fanIn)
             a.activation.applyWithBias(a.out + first, rows: a.rows, width: units.count, stride: a.fanOut,
                                        bias: a.bias + first, keeping: a.sums.map { $0 + first })
+            guard let d = a.dropout else { return }
+            for r in 0..<a.rows {
+                for j in units {
+                    let i = r * a.fanOut + j
+                    let m: Float = dropoutHash(d.key, UInt32(truncatingIfNeeded: i)) >= d.threshold ? d.scale : 0
+                    d.mask[i] = m
+                    d.dropped[i] = a.out[i] * m
+                }
+            }
         }
     }
 
@@ -155,12 +235,13 @@ extension Network {
         var delta = ws.deltaA.pointer, spare = ws.deltaB.pointer
         for l in stride(from: weightLayerCount - 1, through: 0, by: -1) {
             let fanIn = layerSizes[l], fanOut = layerSizes[l + 1]
-            let previous = l == 0 ? input : UnsafePointer(ws.outputs[l - 1].pointer)
+            let previous = ws.layerInput(l, input: input)
             let weights = UnsafePointer(storage.pointer + weightOffsets[l])
             struct Layer {
                 let delta, previous, weights: UnsafePointer<Float>
                 let dW, db, next: UnsafeMutablePointer<Float>
                 let previousOutputs: UnsafePointer<Float>?
+                let previousMask: UnsafePointer<Float>?
                 let previousActivation: Activation?
                 let rows, fanIn, fanOut: Int
                 let accumulate: Bool
@@ -173,6 +254,7 @@ extension Network {
             let layer = Layer(delta: UnsafePointer(delta), previous: previous, weights: weights,
                               dW: gradient + weightOffsets[l], db: gradient + biasOffsets[l], next: spare,
                               previousOutputs: l > 0 ? UnsafePointer(ws.outputs[l - 1].pointer) : nil,
+                              previousMask: l > 0 && ws.dropoutActive[l] ? ws.masks[l].map { UnsafePointer($0.pointer) } : nil,
                               previousActivation: l > 0 ? activations[l - 1] : nil,
                               rows: rows, fanIn: fanIn, fanOut: fanOut, accumulate: accumulate,
                               layer: l, network: .passUnretained(self), gradient: gradient, update: update)
@@ -198,6 +280,12 @@ extension Network {
                                                ldc: a.fanIn, m: a.rows, n: inputs.count, k: a.fanOut)
                         activation.backpropagate(a.next + first, outputs: outputs + first, rows: a.rows, width: inputs.count,
                                                  stride: a.fanIn)
+                        if let mask = a.previousMask {
+                            // A dropped unit passed nothing on, so nothing flows back through it.
+                            for r in 0..<a.rows {
+                                for j in inputs { a.next[r * a.fanIn + j] *= mask[r * a.fanIn + j] }
+                            }
+                        }
                     }
                 }
                 guard let update = a.update else { return }
@@ -277,6 +365,14 @@ extension Network {
         var scratchCount: Int {
             let network = network.takeUnretainedValue()
             return 2 * Network.chunkRows * network.hiddenWidth + (labels == nil ? 0 : Network.chunkRows * network.outputSize)
+                + (network.inputOffset == nil ? 0 : Network.chunkRows * network.inputSize)
+        }
+
+        /// Where a chunk of normalised inputs goes: the end of the scratch memory.
+        func normalized(_ scratch: UnsafeMutablePointer<Float>) -> UnsafeMutablePointer<Float>? {
+            let network = network.takeUnretainedValue()
+            guard network.inputOffset != nil else { return nil }
+            return scratch + scratchCount - Network.chunkRows * network.inputSize
         }
 
         /// Does rows `range` on the calling thread; false if memory was short.
@@ -285,7 +381,8 @@ extension Network {
             guard let scratch = ThreadScratch.floats(scratchCount) else { return false }
             if let outputs {
                 network.predictRows(inputs + range.lowerBound * network.inputSize, rows: range.count,
-                                    into: outputs + range.lowerBound * network.outputSize, scratch: scratch)
+                                    into: outputs + range.lowerBound * network.outputSize, scratch: scratch,
+                                    normalized: normalized(scratch))
                 return true
             }
             guard let labels else { return true }
@@ -294,7 +391,8 @@ extension Network {
             var start = range.lowerBound
             while start < range.upperBound {
                 let n = min(Network.chunkRows, range.upperBound - start)
-                network.predictRows(inputs + start * network.inputSize, rows: n, into: out, scratch: scratch)
+                network.predictRows(inputs + start * network.inputSize, rows: n, into: out, scratch: scratch,
+                                    normalized: normalized(scratch))
                 for r in 0..<n {
                     let row = out + r * width
                     labels[start + r] = Int32(width == 1 ? (row[0] >= 0.5 ? 1 : 0) : argmax(row, width))
@@ -332,13 +430,18 @@ extension Network {
     }
 
     /// Prediction on one thread, in chunks of `chunkRows` rows, with hidden activations in `scratch`.
+    /// With a normalisation, each chunk of inputs is first normalised into `normalized`.
     fileprivate func predictRows(_ inputs: UnsafePointer<Float>, rows: Int, into outputs: UnsafeMutablePointer<Float>,
-                             scratch: UnsafeMutablePointer<Float>) {
+                                 scratch: UnsafeMutablePointer<Float>, normalized: UnsafeMutablePointer<Float>?) {
         let half = Network.chunkRows * hiddenWidth
         var start = 0
         while start < rows {
             let n = min(Network.chunkRows, rows - start)
             var current = inputs + start * inputSize
+            if let normalized {
+                normalize(n, from: current, into: normalized)
+                current = UnsafePointer(normalized)
+            }
             for l in 0..<weightLayerCount {
                 let last = l == weightLayerCount - 1
                 let out = last ? outputs + start * outputSize : scratch + (l % 2) * half
@@ -409,9 +512,9 @@ extension Network {
     /// (`loss` must be resolved). With `scale`, `ws.deltaA` receives `scale` x dC/dz of the output
     /// layer, ready for `backward`.
     func forwardWithLoss(_ inputs: UnsafePointer<Float>, targets: Targets, rows: Rows, loss: Loss, scale: Float?,
-                         in ws: Workspace) -> (input: UnsafePointer<Float>, loss: Double) {
+                         in ws: Workspace, dropout: Dropout? = nil) -> (input: UnsafePointer<Float>, loss: Double) {
         let x = ws.load(rows, inputs: inputs, targets: targets, network: self)
-        forward(x, rows: rows.count, in: ws)
+        forward(x, rows: rows.count, in: ws, dropout: dropout)
         let last = weightLayerCount - 1
         let total = loss.sum(outputs: ws.outputs[last].pointer, sums: ws.sums.pointer, targets: ws.targets.pointer,
                              rows: rows.count, width: outputSize, activation: activations[last],
@@ -442,4 +545,41 @@ func isFinite(_ values: UnsafePointer<Float>, count: Int) -> Bool {
     var exponents: UInt32 = 0
     for i in 0..<count { exponents = max(exponents, values[i].bitPattern & exponentMask) }
     return exponents != exponentMask
+}
+
+/// The dropout of one training step: a rate per layer of units and a key from which every unit's
+/// keep-or-drop draw is derived. A draw depends only on the key, the layer and the unit's position in
+/// the batch, so the masks are the same whatever the number of threads.
+struct Dropout {
+    let rates: [Float]
+    let key: UInt64
+
+    func key(layer: Int) -> UInt32 {
+        UInt32(truncatingIfNeeded: splitMix(key &+ UInt64(layer) &* 0x9E37_79B9_7F4A_7C15) >> 32)
+    }
+
+    /// Draws at or above this keep the unit.
+    static func threshold(_ rate: Float) -> UInt32 {
+        UInt32(min(Double(rate) * 4_294_967_296, 4_294_967_295))
+    }
+}
+
+/// A 32-bit hash of a unit's position (murmur3's finaliser), uniform enough for dropout draws.
+@inline(__always)
+func dropoutHash(_ key: UInt32, _ index: UInt32) -> UInt32 {
+    var h = index &* 0x9E37_79B1 ^ key
+    h ^= h >> 16
+    h &*= 0x85EB_CA6B
+    h ^= h >> 13
+    h &*= 0xC2B2_AE35
+    h ^= h >> 16
+    return h
+}
+
+/// SplitMix64's output function.
+func splitMix(_ x: UInt64) -> UInt64 {
+    var z = x &+ 0x9E37_79B9_7F4A_7C15
+    z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+    z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+    return z ^ (z >> 31)
 }

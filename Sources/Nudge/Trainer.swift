@@ -35,8 +35,7 @@ public final class Trainer {
     }
 
     public init(network: Network, options: TrainingOptions = TrainingOptions()) throws(NudgeError) {
-        try options.validate()
-        _ = try options.loss.resolved(for: network.activations[network.weightLayerCount - 1])
+        try options.validate(for: network)
         self.network = network
         self.options = options
         state = try OptimizerState(kind: options.optimizer, parameterCount: network.parameterCount)
@@ -47,8 +46,7 @@ public final class Trainer {
     /// Changes the options for later calls. The optimiser's state is kept unless the optimiser changes.
     /// All or nothing: when this fails, the trainer is as it was.
     public func setOptions(_ newOptions: TrainingOptions) throws(NudgeError) {
-        try newOptions.validate()
-        _ = try newOptions.loss.resolved(for: network.activations[network.weightLayerCount - 1])
+        try newOptions.validate(for: network)
         let newState = newOptions.optimizer == state.kind ? state
             : try OptimizerState(kind: newOptions.optimizer, parameterCount: network.parameterCount)
         state = newState
@@ -56,12 +54,22 @@ public final class Trainer {
         options = newOptions
     }
 
-    /// A workspace for batches of up to `rows` samples.
-    private func workspace(for rows: Int) throws(NudgeError) -> Workspace {
-        if let workspace, workspace.capacity >= rows { return workspace }
+    /// A workspace for batches of up to `rows` samples, with the dropout buffers `options` need.
+    private func workspace(for rows: Int, options: TrainingOptions) throws(NudgeError) -> Workspace {
+        if let workspace, workspace.capacity >= rows {
+            try workspace.prepareDropout(options.dropout, for: network)
+            return workspace
+        }
         let fresh = try Workspace(for: network, capacity: rows)
+        try fresh.prepareDropout(options.dropout, for: network)
         workspace = fresh
         return fresh
+    }
+
+    /// This step's dropout masks, drawn from the trainer's seeded generator; nil without dropout.
+    private func nextDropout() -> Dropout? {
+        guard options.dropout.contains(where: { $0 > 0 }) else { return nil }
+        return Dropout(rates: options.dropout, key: rng.next())
     }
 
     private var resolvedLoss: Loss {
@@ -77,12 +85,13 @@ public final class Trainer {
     package func step(_ inputs: UnsafePointer<Float>, targets: Targets, rows: Int) throws(NudgeError) -> Double {
         guard rows > 0 else { throw .invalid("sample_count is 0; a step needs at least one sample") }
         try network.validate(inputs: inputs, targets: targets, rows: rows)
-        let ws = try workspace(for: rows)
+        let ws = try workspace(for: rows, options: options)
         // A step that fails part-way leaves the weights as they were, so keep them until it succeeds.
         let before = try stepSnapshot()
         before.copy(from: network.storage)
         do {
-            let (loss, _) = try step(inputs, targets: targets, rows: .range(start: 0, count: rows), loss: resolvedLoss, in: ws)
+            let (loss, _) = try step(inputs, targets: targets, rows: .range(start: 0, count: rows), loss: resolvedLoss,
+                                     learningRate: options.learningRate, in: ws)
             return loss / Double(rows)
         } catch {
             network.storage.copy(from: before)
@@ -92,20 +101,24 @@ public final class Trainer {
     }
 
     /// A step over a selection of validated rows; returns the summed loss and the number classified correctly.
-    private func step(_ inputs: UnsafePointer<Float>, targets: Targets, rows: Rows, loss: Loss,
+    private func step(_ inputs: UnsafePointer<Float>, targets: Targets, rows: Rows, loss: Loss, learningRate: Float,
                       in workspace: Workspace) throws(NudgeError) -> (Double, Int) {
         let (x, total) = network.forwardWithLoss(inputs, targets: targets, rows: rows, loss: loss,
-                                                 scale: 1 / Float(rows.count), in: workspace)
+                                                 scale: 1 / Float(rows.count), in: workspace, dropout: nextDropout())
         let output = workspace.outputs[network.weightLayerCount - 1].pointer
         guard total.isFinite else {
             throw NudgeError(.notFinite, "the loss became \(total / Double(rows.count)); try a smaller learning rate")
         }
         let correct = countCorrect(outputs: output, targets: workspace.targets.pointer, rows: rows.count, width: network.outputSize)
+        if options.clipNorm > 0 {
+            try clippedStep(x, rows: rows.count, learningRate: learningRate, in: workspace)
+            return (total, correct)
+        }
         // The gradient buffer is all zeros here (each update clears what it has read), so BLAS adds into
         // it without first clearing the whole of it; the update happens inside the backward pass.
         let finite = withUnsafeTemporaryAllocation(of: UInt32.self, capacity: WorkerPool.maxThreads) { exponents in
             exponents.initialize(repeating: 0)
-            let update = Network.Update(state: .passUnretained(state), step: state.begin(options),
+            let update = Network.Update(state: .passUnretained(state), step: state.begin(options, learningRate: learningRate),
                                         exponents: exponents.baseAddress!)
             network.backward(x, rows: rows.count, in: workspace, into: gradient.pointer, accumulate: true, update: update)
             return !exponents.contains(exponentMask)
@@ -116,6 +129,57 @@ public final class Trainer {
             throw NudgeError(.notFinite, "the gradient or a step of the \(options.optimizer.name) optimiser is not finite; try a smaller learning rate")
         }
         return (total, correct)
+    }
+
+    /// A step whose gradient is scaled down to ``TrainingOptions/clipNorm`` when longer: the whole
+    /// gradient must be known before any weight moves, so the update is not fused into the backward pass.
+    private func clippedStep(_ x: UnsafePointer<Float>, rows: Int, learningRate: Float, in workspace: Workspace) throws(NudgeError) {
+        network.backward(x, rows: rows, in: workspace, into: gradient.pointer, accumulate: true)
+        let g = gradient.pointer, count = network.parameterCount
+        var squares: Float = 0
+        // Eight partial sums vectorise; the norm needs no more precision than that.
+        var lanes = SIMD8<Float>(repeating: 0)
+        var i = 0
+        while i + 8 <= count {
+            let v = UnsafeRawPointer(g + i).loadUnaligned(as: SIMD8<Float>.self)
+            lanes += v * v
+            i += 8
+        }
+        squares = lanes.sum()
+        while i < count {
+            squares += g[i] * g[i]
+            i += 1
+        }
+        let norm = squares.squareRoot()
+        guard norm.isFinite else {
+            gradient.zero()
+            throw NudgeError(.notFinite, "the gradient's norm is \(norm); try a smaller learning rate")
+        }
+        if norm > options.clipNorm {
+            let factor = options.clipNorm / norm
+            for i in 0..<count { g[i] *= factor }
+        }
+        let step = state.begin(options, learningRate: learningRate)
+        struct Update { let state: Unmanaged<OptimizerState>, network: Unmanaged<Network>, gradient: UnsafeMutablePointer<Float>, step: OptimizerState.Step, exponents: UnsafeMutablePointer<UInt32> }
+        let finite = withUnsafeTemporaryAllocation(of: UInt32.self, capacity: WorkerPool.maxThreads) { exponents in
+            exponents.initialize(repeating: 0)
+            let job = Update(state: .passUnretained(state), network: .passUnretained(network), gradient: g, step: step,
+                             exponents: exponents.baseAddress!)
+            WorkerPool.shared.run(parts: WorkerPool.shared.parts(forWork: count * 64), job) { context, part, parts in
+                let a = context.load(as: Update.self)
+                let network = a.network.takeUnretainedValue(), state = a.state.takeUnretainedValue()
+                var largest: UInt32 = 0
+                for l in 0..<network.weightLayerCount {
+                    let units = piece(of: network.layerSizes[l + 1], part: part, parts: parts)
+                    largest = max(largest, state.update(layer: l, rows: units, of: network, gradient: a.gradient, step: a.step))
+                }
+                a.exponents[part] = largest
+            }
+            return !exponents.contains(exponentMask)
+        }
+        guard finite else {
+            throw NudgeError(.notFinite, "a step of the \(options.optimizer.name) optimiser is not finite; try a smaller learning rate")
+        }
     }
 
     // MARK: Epochs
@@ -166,7 +230,7 @@ public final class Trainer {
                      progress: ((EpochReport) -> Bool)?, batchProgress: ((BatchReport) -> Bool)?) throws(NudgeError) -> TrainingSummary {
         let started = monotonicSeconds()
         let plan = newOptions ?? options
-        try plan.validate()
+        try plan.validate(for: network)
         let loss = try plan.loss.resolved(for: network.activations[network.weightLayerCount - 1])
         guard rows > 0 else { throw .invalid("sample_count is 0; training needs at least one sample") }
         try network.validate(inputs: inputs, targets: targets, rows: rows)
@@ -208,7 +272,12 @@ public final class Trainer {
         var lastGood = try FloatBuffer(copying: network.storage)
         var epochStart = try FloatBuffer(copying: network.storage)
         let best = try FloatBuffer(count: earlyStopping ? network.parameterCount : 0, zeroed: false)
-        let workspace = try workspace(for: min(plan.batchSize, trainCount))
+        let workspace = try workspace(for: min(plan.batchSize, trainCount), options: plan)
+        // Fitted on the training samples only; the last change before training starts.
+        if let fitted = try InputNormalization.fit(inputs, rows: .indices(order.pointer, count: trainCount),
+                                                   width: network.inputSize, kind: plan.normalization) {
+            try network.setNormalization(fitted)
+        }
         if let newOptions { try setOptions(newOptions) }
 
         var summary = TrainingSummary()
@@ -236,12 +305,15 @@ public final class Trainer {
             }
             epochStart.copy(from: network.storage)
             var lossSum = 0.0, correct = 0
+            var rate = options.learningRate
             let stopped: Bool = {
                 for b in 0..<batchCount {
                     let start = b * options.batchSize
                     let rowsInBatch = Rows.indices(order.pointer + start, count: min(options.batchSize, trainCount - start))
+                    rate = options.learningRate(atStep: (epoch - 1) * batchCount + b, stepsPerEpoch: batchCount)
                     do throws(NudgeError) {
-                        let (l, c) = try step(inputs, targets: targets, rows: rowsInBatch, loss: loss, in: workspace)
+                        let (l, c) = try step(inputs, targets: targets, rows: rowsInBatch, loss: loss, learningRate: rate,
+                                              in: workspace)
                         lossSum += l
                         correct += c
                         if b == 0 { swap(&lastGood, &epochStart) }
@@ -268,7 +340,8 @@ public final class Trainer {
             var report = EpochReport(epoch: epoch, epochs: options.epochs,
                                      trainLoss: lossSum / Double(trainCount),
                                      trainAccuracy: Double(correct) / Double(trainCount),
-                                     validationLoss: .nan, validationAccuracy: .nan, seconds: 0, improved: false)
+                                     validationLoss: .nan, validationAccuracy: .nan, seconds: 0, improved: false,
+                                     learningRate: rate)
             if let validation {
                 (report.validationLoss, report.validationAccuracy) = network.evaluate(
                     validation.inputs, targets: validation.targets, rows: .range(start: 0, count: validation.rows),

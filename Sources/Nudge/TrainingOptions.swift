@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// Everything that shapes a training run. The defaults suit a first try at classification.
 public struct TrainingOptions: Sendable, Equatable {
     /// Passes over the training data.
@@ -29,6 +35,32 @@ public struct TrainingOptions: Sendable, Equatable {
     /// With early stopping, end with the weights of the best epoch rather than the last.
     public var restoreBestWeights = true
 
+    // MARK: Regularisation and schedules
+
+    /// Dropout rates, one per layer of units that feeds a weight layer: entry 0 for the inputs, entry
+    /// i for the outputs of hidden layer i (so ``Network/weightLayerCount`` entries), each in [0, 1).
+    /// During training each such unit is zeroed with its rate and the survivors scaled by 1 / (1 - rate)
+    /// ("inverted" dropout), so prediction, evaluation and validation use every unit unchanged.
+    /// Empty (the default) means no dropout.
+    public var dropout: [Float] = []
+    /// How the learning rate changes over a training call (see ``LearningRateSchedule``).
+    public var schedule: LearningRateSchedule = .constant
+    /// ``LearningRateSchedule/step``: the rate is multiplied by ``stepFactor`` every `stepEpochs` epochs.
+    public var stepEpochs = 10
+    public var stepFactor: Float = 0.1
+    /// The rate rises linearly from learningRate / warm-up steps to learningRate over the first
+    /// `warmupEpochs` epochs (fractions allowed) of a training call, before any schedule. 0: no warm-up.
+    public var warmupEpochs = 0.0
+    /// The rate ``LearningRateSchedule/cosine`` ends at.
+    public var minLearningRate: Float = 0
+    /// When above 0, each step's whole gradient (every layer together, weight decay excluded) is
+    /// scaled down to this L2 norm if it is longer.
+    public var clipNorm: Float = 0
+    /// Fits the network's input normalisation on the training samples (not the held-out validation
+    /// fraction) at the start of each training call; ``InputNormalization/Kind/none`` leaves the
+    /// network's normalisation as it is.
+    public var normalization: InputNormalization.Kind = .none
+
     /// The largest batch accepted.
     public static let maxBatchSize = 1 << 20
 
@@ -57,6 +89,69 @@ public struct TrainingOptions: Sendable, Equatable {
         }
         guard patience >= 0 else { throw .invalid("patience is \(patience); it must be 0 or more") }
         guard minDelta.isFinite, minDelta >= 0 else { throw .invalid("min_delta is \(minDelta); it must be a finite number, 0 or more") }
+        for (i, rate) in dropout.enumerated() where !(rate >= 0 && rate < 1) {
+            throw .invalid("dropout[\(i)] is \(rate); a dropout rate must be at least 0 and below 1")
+        }
+        guard stepEpochs >= 1 else { throw .invalid("step_epochs is \(stepEpochs); it must be 1 or more") }
+        guard stepFactor.isFinite, stepFactor > 0, stepFactor <= 1 else {
+            throw .invalid("step_factor is \(stepFactor); it must be above 0 and at most 1")
+        }
+        guard warmupEpochs.isFinite, warmupEpochs >= 0 else {
+            throw .invalid("warmup_epochs is \(warmupEpochs); it must be a finite number, 0 or more")
+        }
+        guard minLearningRate.isFinite, minLearningRate >= 0, minLearningRate <= learningRate else {
+            throw .invalid("min_learning_rate is \(minLearningRate); it must be at least 0 and at most learning_rate (\(learningRate))")
+        }
+        guard clipNorm.isFinite, clipNorm >= 0 else { throw .invalid("clip_norm is \(clipNorm); it must be a finite number, 0 or more") }
+    }
+
+    /// Checks the options that depend on the network: one dropout rate per weight layer, or none.
+    func validate(for network: Network) throws(NudgeError) {
+        try validate()
+        guard dropout.isEmpty || dropout.count == network.weightLayerCount else {
+            throw .shape("dropout has \(dropout.count) rates; this network needs \(network.weightLayerCount) (the inputs and each hidden layer) or none")
+        }
+        _ = try loss.resolved(for: network.activations[network.weightLayerCount - 1])
+    }
+
+    /// The learning rate of step `step` (0 for a training call's first batch) of a call with
+    /// `stepsPerEpoch` batches per epoch and ``epochs`` epochs: warm-up, then the schedule.
+    public func learningRate(atStep step: Int, stepsPerEpoch: Int) -> Float {
+        let perEpoch = max(stepsPerEpoch, 1)
+        let warmup = Int(min((warmupEpochs * Double(perEpoch)).rounded(.up), 1e18))
+        if step < warmup { return learningRate * Float(step + 1) / Float(warmup) }
+        switch schedule {
+        case .constant:
+            return learningRate
+        case .step:
+            let drops = (step / perEpoch) / stepEpochs
+            return learningRate * Float(Double(stepFactor).power(drops))
+        case .cosine:
+            let (steps, overflow) = epochs.multipliedReportingOverflow(by: perEpoch)
+            let total = max((overflow ? Int.max : steps) - warmup, 1)
+            let progress = min(Double(step - warmup) / Double(total), 1)
+            let cosine = (1 + cos(Double.pi * progress)) / 2
+            return minLearningRate + (learningRate - minLearningRate) * Float(cosine)
+        }
+    }
+}
+
+/// How the learning rate changes during a training call. Raw values are the C ABI's `nudge_schedule` codes.
+public enum LearningRateSchedule: Int32, Sendable, CaseIterable {
+    /// The same rate throughout.
+    case constant = 0
+    /// Multiplied by ``TrainingOptions/stepFactor`` every ``TrainingOptions/stepEpochs`` epochs.
+    case step = 1
+    /// Falls from the rate to ``TrainingOptions/minLearningRate`` along half a cosine over the call's
+    /// steps after warm-up.
+    case cosine = 2
+
+    public var name: String {
+        switch self {
+        case .constant: "constant"
+        case .step: "step"
+        case .cosine: "cosine"
+        }
     }
 }
 
@@ -77,6 +172,8 @@ public struct EpochReport: Sendable {
     public var seconds: Double
     /// Whether the monitored loss reached a new best.
     public var improved: Bool
+    /// The learning rate of the epoch's last step.
+    public var learningRate: Float = 0
 }
 
 /// Progress inside an epoch, reported after every batch.

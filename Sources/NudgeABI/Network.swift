@@ -245,3 +245,81 @@ public func nudge_network_metadata_key(_ network: nudge_network?, _ index: UInt,
         try copyString(net.metadata[Int(index)].key, into: buffer, capacity: capacity, length: out_length, "buffer")
     }
 }
+
+// MARK: Input normalisation
+
+/// Sets the input normalisation: every input x_j becomes (x_j - offset[j]) * scale[j] before the
+/// first layer, in training, evaluation, gradients and prediction alike, and it is saved with the
+/// model. So a model trained on raw values (pixels 0 to 255, say) is given raw values everywhere.
+/// @param[in,out] network The network.
+/// @param[in] offset count finite floats, or NULL when count is 0.
+/// @param[in] scale count finite floats, or NULL when count is 0.
+/// @param[in] count 1 (the same offset and scale for every input), the input size (one per input),
+///            or 0 to remove the normalisation.
+/// @return NUDGE_OK, NUDGE_ERR_INVALID_ARGUMENT, NUDGE_ERR_SHAPE (another count), NUDGE_ERR_NOT_FINITE
+///         (the network is then unchanged).
+@_cdecl("nudge_network_set_normalization")
+public func nudge_network_set_normalization(_ network: nudge_network?, _ offset: UnsafePointer<Float>?,
+                                            _ scale: UnsafePointer<Float>?, _ count: UInt) -> nudge_status {
+    guarded("nudge_network_set_normalization") { () throws(NudgeError) in
+        let net = try borrowNetwork(network)
+        guard count > 0 else {
+            try net.setNormalization(nil)
+            return
+        }
+        let o = try required(offset, "offset"), s = try required(scale, "scale")
+        guard count == 1 || count == UInt(net.inputSize) else {
+            throw NudgeError(.shape, "count is \(count); this network needs 1 (global) or \(net.inputSize) (one per input), or 0 to remove")
+        }
+        let n = Int(count)
+        try net.setNormalization(InputNormalization(offset: Array(UnsafeBufferPointer(start: o, count: n)),
+                                                    scale: Array(UnsafeBufferPointer(start: s, count: n))))
+    }
+}
+
+/// Copies the input normalisation.
+/// @param[in] network The network.
+/// @param[out] offset Receives *out_count offsets; may be NULL to ask only for the count.
+/// @param[out] scale Receives *out_count scales; may be NULL to ask only for the count.
+/// @param[in] capacity Floats each of offset and scale can hold.
+/// @param[out] out_count Receives the normalisation's length: 0 (none), 1 (global) or the input size.
+/// @return NUDGE_OK, NUDGE_ERR_INVALID_ARGUMENT, NUDGE_ERR_CAPACITY (out_count is still set).
+@_cdecl("nudge_network_get_normalization")
+public func nudge_network_get_normalization(_ network: nudge_network?, _ offset: UnsafeMutablePointer<Float>?,
+                                            _ scale: UnsafeMutablePointer<Float>?, _ capacity: UInt,
+                                            _ out_count: UnsafeMutablePointer<UInt>?) -> nudge_status {
+    guarded("nudge_network_get_normalization") { () throws(NudgeError) in
+        let net = try borrowNetwork(network)
+        let countOut = try required(out_count, "out_count")
+        let n = net.normalization?.offset.count ?? 0
+        countOut.pointee = UInt(n)
+        guard offset != nil || scale != nil, let normalization = net.normalization else { return }
+        try checkCapacity(capacity, n, "capacity")
+        if let offset { offset.update(from: normalization.offset, count: n) }
+        if let scale { scale.update(from: normalization.scale, count: n) }
+    }
+}
+
+/// Fits the input normalisation on samples and sets it: offset = mean, scale = 1 / standard
+/// deviation, over all values (NUDGE_NORMALIZATION_GLOBAL) or per input (NUDGE_NORMALIZATION_PER_FEATURE;
+/// a constant input gets scale 1). NUDGE_NORMALIZATION_NONE removes it. Training can also do this
+/// itself: see nudge_train_options.normalization.
+/// @param[in,out] network The network.
+/// @param[in] inputs sample_count x input size finite floats, row-major.
+/// @param[in] sample_count At least 1.
+/// @param[in] kind A NUDGE_NORMALIZATION_ value.
+/// @return NUDGE_OK, NUDGE_ERR_INVALID_ARGUMENT, NUDGE_ERR_NOT_FINITE, NUDGE_ERR_OUT_OF_MEMORY (the network
+///         is then unchanged).
+@_cdecl("nudge_network_fit_normalization")
+public func nudge_network_fit_normalization(_ network: nudge_network?, _ inputs: UnsafePointer<Float>?,
+                                            _ sample_count: UInt, _ kind: nudge_normalization) -> nudge_status {
+    guarded("nudge_network_fit_normalization") { () throws(NudgeError) in
+        let net = try borrowNetwork(network)
+        let k = try normalizationKind(kind, "kind")
+        let x = try required(inputs, "inputs")
+        let rows = try callerCount(sample_count, "sample_count")
+        guard rows > 0 else { throw NudgeError(.invalidArgument, "sample_count is 0; fitting needs at least one sample") }
+        _ = try elements(rows, net.inputSize, "inputs")
+        try net.fitNormalization(x, rows: rows, kind: k)
+    }
+}

@@ -64,8 +64,33 @@ private func coreOptions(_ o: nudge_train_options) throws(NudgeError) -> Trainin
     t.seed = o.seed
     t.validationFraction = o.validation_fraction
     t.minDelta = o.min_delta
+    if o.dropout_count > 0 {
+        let rates = try required(o.dropout, "options->dropout")
+        guard o.dropout_count <= UInt(Network.maxLayers) else {
+            throw NudgeError(.invalidArgument, "options->dropout_count is \(o.dropout_count); a network has at most \(Network.maxLayers - 1) weight layers")
+        }
+        t.dropout = Array(UnsafeBufferPointer(start: rates, count: Int(o.dropout_count)))
+    }
+    guard let schedule = LearningRateSchedule(rawValue: o.schedule) else {
+        throw NudgeError(.invalidArgument, "options->schedule is \(o.schedule), not a NUDGE_SCHEDULE_ value (0 to \(LearningRateSchedule.allCases.count - 1))")
+    }
+    t.schedule = schedule
+    t.stepEpochs = Int(o.step_epochs)
+    t.stepFactor = o.step_factor
+    t.minLearningRate = o.min_learning_rate
+    t.warmupEpochs = o.warmup_epochs
+    t.clipNorm = o.clip_norm
+    t.normalization = try normalizationKind(o.normalization, "options->normalization")
     do { try t.validate() } catch { throw NudgeError(error.status, "options->\(error.message)") }
     return t
+}
+
+/// A `nudge_normalization` code as the core's kind.
+func normalizationKind(_ code: nudge_normalization, _ name: String) throws(NudgeError) -> InputNormalization.Kind {
+    guard let kind = InputNormalization.Kind(rawValue: code) else {
+        throw NudgeError(.invalidArgument, "\(name) is \(code), not a NUDGE_NORMALIZATION_ value (0 to \(InputNormalization.Kind.allCases.count - 1))")
+    }
+    return kind
 }
 
 /// Fills a caller's report with the fields its struct_size covers.
@@ -134,6 +159,7 @@ private func runTraining(_ trainer: Trainer, _ inputs: UnsafePointer<Float>?, _ 
             r.validation_loss = e.validationLoss
             r.validation_accuracy = e.validationAccuracy
             r.seconds = e.seconds
+            r.learning_rate = Double(e.learningRate)
             return withUnsafePointer(to: &r) { callback(UnsafeRawPointer($0), userData) != 0 }
         }
     }
@@ -338,5 +364,26 @@ public func nudge_trainer_train_labels(_ trainer: nudge_trainer?, _ inputs: Unsa
         let y = try required(labels, "labels")
         let o = try readOptions(options)
         try runTraining(t, inputs, .labels(y), sample_count, o, report, applying: options == nil ? nil : try coreOptions(o))
+    }
+}
+
+/// The learning rate a training call with these options uses at a given step (warm-up, then the
+/// schedule), for plotting a schedule or checking one before a long run.
+/// @param[in] options The options (NULL for the defaults); `epochs` and `learning_rate` matter too.
+/// @c-param options const nudge_train_options *
+/// @param[in] step The step, 0 for the call's first batch.
+/// @param[in] steps_per_epoch Batches per epoch: ceil(training samples / batch_size), at least 1.
+/// @param[out] out_rate Receives the rate.
+/// @return NUDGE_OK or NUDGE_ERR_INVALID_ARGUMENT (options out of range, steps_per_epoch 0).
+@_cdecl("nudge_learning_rate_at")
+public func nudge_learning_rate_at(_ options: UnsafeRawPointer?, _ step: UInt64, _ steps_per_epoch: UInt,
+                                   _ out_rate: UnsafeMutablePointer<Float>?) -> nudge_status {
+    guarded("nudge_learning_rate_at") { () throws(NudgeError) in
+        let out = try required(out_rate, "out_rate")
+        let o = try coreOptions(try readOptions(options))
+        guard steps_per_epoch > 0 else { throw NudgeError(.invalidArgument, "steps_per_epoch is 0; it must be at least 1") }
+        let perEpoch = try callerCount(steps_per_epoch, "steps_per_epoch")
+        guard step <= UInt64(Int.max / 2) else { throw NudgeError(.invalidArgument, "step is \(step); too large") }
+        out.pointee = o.learningRate(atStep: Int(step), stepsPerEpoch: perEpoch)
     }
 }

@@ -6,7 +6,7 @@
 /// Major version: changes when a release breaks source compatibility.
 public let NUDGE_VERSION_MAJOR: Int32 = 0
 /// Minor version: new functions or fields.
-public let NUDGE_VERSION_MINOR: Int32 = 1
+public let NUDGE_VERSION_MINOR: Int32 = 2
 /// Patch version: fixes only.
 public let NUDGE_VERSION_PATCH: Int32 = 0
 /// The ABI this header describes; nudge_abi_version() returns the library's. A binding compares
@@ -82,6 +82,25 @@ public let NUDGE_OPTIMIZER_NESTEROV: nudge_optimizer = 2
 /// Adam with bias correction.
 public let NUDGE_OPTIMIZER_ADAM: nudge_optimizer = 3
 
+/// How the learning rate changes during a training call (after any warm-up).
+public typealias nudge_schedule = Int32
+/// The same rate throughout.
+public let NUDGE_SCHEDULE_CONSTANT: nudge_schedule = 0
+/// Multiplied by `step_factor` every `step_epochs` epochs.
+public let NUDGE_SCHEDULE_STEP: nudge_schedule = 1
+/// Falls from `learning_rate` to `min_learning_rate` along half a cosine over the call's steps.
+public let NUDGE_SCHEDULE_COSINE: nudge_schedule = 2
+
+/// How an input normalisation is fitted: x' = (x - offset) * scale, applied to every input before
+/// the first layer, saved with the model and applied by every prediction.
+public typealias nudge_normalization = Int32
+/// None (as a training option: leave the network's normalisation as it is).
+public let NUDGE_NORMALIZATION_NONE: nudge_normalization = 0
+/// One mean and standard deviation over all features: offset = mean, scale = 1 / std. Suits images.
+public let NUDGE_NORMALIZATION_GLOBAL: nudge_normalization = 1
+/// A mean and standard deviation per feature; a constant feature is only centred (scale 1). Suits tables.
+public let NUDGE_NORMALIZATION_PER_FEATURE: nudge_normalization = 2
+
 /// Why a training run ended.
 public typealias nudge_stop_reason = Int32
 /// All requested epochs ran.
@@ -132,6 +151,8 @@ public struct nudge_epoch_report {
     public var validation_accuracy: Double = 0
     /// Wall time of the epoch in seconds, validation included.
     public var seconds: Double = 0
+    /// The learning rate of the epoch's last step (after warm-up and schedule).
+    public var learning_rate: Double = 0
 }
 
 /// Progress inside an epoch; passed to the batch callback after every batch.
@@ -216,6 +237,32 @@ public struct nudge_train_options {
     public var batch_progress: nudge_batch_fn? = nil
     /// Passed unchanged to the callbacks.
     public var user_data: UnsafeMutableRawPointer? = nil
+    /// Dropout rates in [0, 1), one per layer of units that feeds a weight layer: entry 0 for the
+    /// inputs, entry i for hidden layer i (so layer_count - 1 entries, with layer_count counting the
+    /// input). During training each such unit is zeroed with its rate and the others scaled by
+    /// 1 / (1 - rate); prediction, evaluation and validation use every unit. NULL for none. Read
+    /// during the call only.
+    public var dropout: UnsafePointer<Float>? = nil
+    /// Entries of `dropout`: 0, or the network's layer_count - 1.
+    public var dropout_count: UInt = 0
+    /// A NUDGE_SCHEDULE_ value. Default NUDGE_SCHEDULE_CONSTANT.
+    public var schedule: nudge_schedule = 0
+    /// NUDGE_SCHEDULE_STEP: epochs between reductions, at least 1. Default 10.
+    public var step_epochs: UInt32 = 10
+    /// NUDGE_SCHEDULE_STEP: the factor applied at each reduction, in (0, 1]. Default 0.1.
+    public var step_factor: Float = 0.1
+    /// NUDGE_SCHEDULE_COSINE: the rate at the end, in [0, learning_rate]. Default 0.
+    public var min_learning_rate: Float = 0
+    /// Linear warm-up over the first `warmup_epochs` epochs of a call (fractions allowed): the rate
+    /// rises from learning_rate / (warm-up steps) to learning_rate, before the schedule. Default 0.
+    public var warmup_epochs: Double = 0
+    /// When above 0, each step's gradient (all layers together, weight decay excluded) is scaled
+    /// down to this L2 norm if it is longer. Default 0 (no clipping).
+    public var clip_norm: Float = 0
+    /// A NUDGE_NORMALIZATION_ value: fit the network's input normalisation on the training samples
+    /// (not the validation fraction) when the call starts. Default NUDGE_NORMALIZATION_NONE, which
+    /// leaves the network's normalisation as it is.
+    public var normalization: nudge_normalization = 0
 }
 
 /// The outcome of a training call. Set `struct_size` to sizeof(nudge_train_report) before the call

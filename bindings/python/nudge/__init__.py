@@ -12,7 +12,7 @@ from ._errors import (CancelledError, FormatError, InvalidArgumentError, NotFini
 from ._lib import LibraryNotFoundError
 from .datasets import load_idx
 from .history import History
-from .network import Network
+from .network import Network, learning_rates
 
 __version__ = "0.1.0"
 
@@ -38,7 +38,7 @@ def library_version():
 
 
 __all__ = [
-    "Network", "History", "load_idx", "library_version", "library_path", "set_num_threads", "get_num_threads",
+    "Network", "History", "load_idx", "learning_rates", "library_version", "library_path", "set_num_threads", "get_num_threads",
     "NudgeError", "InvalidArgumentError", "ShapeError", "NudgeMemoryError", "NudgeIOError", "FormatError",
     "VersionError", "NotFiniteError", "CancelledError", "NotFoundError", "LibraryNotFoundError",
 ]

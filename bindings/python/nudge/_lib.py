@@ -28,6 +28,8 @@ ERR_NOT_FOUND = 11
 ACTIVATIONS = {"identity": 0, "sigmoid": 1, "tanh": 2, "relu": 3, "leaky_relu": 4, "softmax": 5}
 LOSSES = {"auto": 0, "mse": 1, "softmax_cross_entropy": 2, "sigmoid_binary_cross_entropy": 3}
 OPTIMIZERS = {"sgd": 0, "momentum": 1, "nesterov": 2, "adam": 3}
+SCHEDULES = {"constant": 0, "step": 1, "cosine": 2}
+NORMALIZATIONS = {"none": 0, "global": 1, "per_feature": 2}
 STOP_REASONS = {0: "completed", 1: "early_stopped", 2: "cancelled", 3: "not_finite"}
 
 
@@ -55,6 +57,7 @@ class nudge_epoch_report(Structure):
         ("validation_loss", c_double),
         ("validation_accuracy", c_double),
         ("seconds", c_double),
+        ("learning_rate", c_double),
     ]
 
 
@@ -100,6 +103,15 @@ class nudge_train_options(Structure):
         ("progress", nudge_progress_fn),
         ("batch_progress", nudge_batch_fn),
         ("user_data", c_void_p),
+        ("dropout", POINTER(c_float)),
+        ("dropout_count", c_size_t),
+        ("schedule", c_int32),
+        ("step_epochs", c_uint32),
+        ("step_factor", c_float),
+        ("min_learning_rate", c_float),
+        ("warmup_epochs", c_double),
+        ("clip_norm", c_float),
+        ("normalization", c_int32),
     ]
 
 
@@ -188,6 +200,15 @@ PROTOTYPES = {
     # nudge_status nudge_network_metadata_key(const nudge_network *network, size_t index, char *buffer,
     #     size_t capacity, size_t *out_length);
     "nudge_network_metadata_key": (c_int32, [_network_p, c_size_t, POINTER(c_char), c_size_t, _size_p]),
+    # nudge_status nudge_network_set_normalization(nudge_network *network, const float *offset, const float *scale,
+    #     size_t count);
+    "nudge_network_set_normalization": (c_int32, [_network_p, _float_p, _float_p, c_size_t]),
+    # nudge_status nudge_network_get_normalization(const nudge_network *network, float *offset, float *scale,
+    #     size_t capacity, size_t *out_count);
+    "nudge_network_get_normalization": (c_int32, [_network_p, _float_p, _float_p, c_size_t, _size_p]),
+    # nudge_status nudge_network_fit_normalization(nudge_network *network, const float *inputs, size_t sample_count,
+    #     nudge_normalization kind);
+    "nudge_network_fit_normalization": (c_int32, [_network_p, _float_p, c_size_t, c_int32]),
     # nudge_status nudge_save(const nudge_network *network, const char *path);
     "nudge_save": (c_int32, [_network_p, c_char_p]),
     # nudge_status nudge_load(const char *path, nudge_network **out_network);
@@ -240,6 +261,9 @@ PROTOTYPES = {
     #     size_t sample_count, const nudge_train_options *options, nudge_train_report *report);
     "nudge_trainer_train_labels": (c_int32, [_trainer_p, _float_p, _int32_p, c_size_t,
                                              POINTER(nudge_train_options), POINTER(nudge_train_report)]),
+    # nudge_status nudge_learning_rate_at(const nudge_train_options *options, uint64_t step, size_t steps_per_epoch,
+    #     float *out_rate);
+    "nudge_learning_rate_at": (c_int32, [POINTER(nudge_train_options), c_uint64, c_size_t, _float_p]),
 }
 
 

@@ -9,13 +9,14 @@ class History:
     """Per-epoch metrics of one `Network.fit` call.
 
     Lists with one entry per finished epoch: `epoch`, `train_loss`, `train_accuracy`,
-    `val_loss`, `val_accuracy` (NaN without validation data) and `seconds`. After the run,
+    `val_loss`, `val_accuracy` (NaN without validation data), `seconds` and `learning_rate` (of the
+    epoch's last step). After the run,
     `stop_reason` is "completed", "early_stopped", "cancelled", "not_finite" or "interrupted",
     `best_epoch` the epoch with the lowest monitored loss, and `message` says why a run stopped
     early when it did not complete.
     """
 
-    METRICS = ("train_loss", "train_accuracy", "val_loss", "val_accuracy", "seconds")
+    METRICS = ("train_loss", "train_accuracy", "val_loss", "val_accuracy", "seconds", "learning_rate")
 
     def __init__(self):
         self.epoch = []
@@ -24,6 +25,7 @@ class History:
         self.val_loss = []
         self.val_accuracy = []
         self.seconds = []
+        self.learning_rate = []
         self.stop_reason = None
         self.best_epoch = 0
         self.message = ""
@@ -35,6 +37,7 @@ class History:
         self.val_loss.append(report.validation_loss)
         self.val_accuracy.append(report.validation_accuracy)
         self.seconds.append(report.seconds)
+        self.learning_rate.append(report.learning_rate)
 
     def __len__(self):
         return len(self.epoch)

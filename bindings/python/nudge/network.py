@@ -8,7 +8,7 @@ import threading
 import numpy as np
 
 from . import _arrays, _lib
-from ._errors import CancelledError, InvalidArgumentError, check, error_for
+from ._errors import CancelledError, InvalidArgumentError, ShapeError, check, error_for
 from ._progress import make_progress
 from .history import History
 
@@ -298,7 +298,9 @@ class Network:
 
     def fit(self, X, y, *, epochs=10, batch_size=32, optimizer="adam", learning_rate=None, momentum=0.9,
             weight_decay=0.0, loss="auto", validation_split=0.0, validation_data=None, early_stopping=False,
-            restore_best_weights=True, shuffle=True, seed=0, verbose=True):
+            restore_best_weights=True, shuffle=True, seed=0, verbose=True, dropout=None, schedule="constant",
+            step_epochs=10, step_factor=0.1, warmup_epochs=0.0, min_learning_rate=0.0, clip_norm=0.0,
+            normalize=None):
         """Trains on X (n, inputs) and y: integer class labels (n,), or targets (n, outputs).
 
         optimizer: "sgd", "momentum", "nesterov" or "adam"; learning_rate defaults to 0.001 for
@@ -308,6 +310,15 @@ class Network:
         an (X_val, y_val) pair instead. early_stopping: False, True (patience 5) or a patience in
         epochs; the monitored loss is the validation loss (training loss without validation data),
         and restore_best_weights ends with the best epoch's weights.
+
+        dropout: a rate for every hidden layer (the inputs keep theirs), or a list with one rate for
+        the inputs and one per hidden layer; units are dropped in training only, never in predict.
+        schedule: "constant", "step" (times step_factor every step_epochs epochs) or "cosine" (down
+        to min_learning_rate over the call), after a linear warm-up of warmup_epochs epochs.
+        clip_norm > 0 scales each step's gradient down to that L2 norm when longer.
+        normalize: None (keep the network's input normalisation), "global" or "per_feature": fit
+        offset and scale on the training samples first; they are saved with the model and applied
+        by predict, so raw inputs (pixels 0..255) can be given everywhere.
 
         Calling fit again goes on with the same optimiser state (Adam's moments, momentum).
         Returns a History; `self.history` holds the latest one, also after an interruption.
@@ -333,6 +344,18 @@ class Network:
         options.restore_best_weights = 1 if restore_best_weights else 0
         options.patience = 5 if early_stopping is True else _nonnegative(early_stopping or 0, "early_stopping")
         keep_alive = []
+        rates = self._dropout_rates(dropout)
+        if rates is not None:
+            keep_alive.append(rates)
+            options.dropout = _arrays.float_pointer(rates)
+            options.dropout_count = rates.shape[0]
+        options.schedule = _code(_lib.SCHEDULES, schedule, "schedule")
+        options.step_epochs = _nonnegative(step_epochs, "step_epochs")
+        options.step_factor = float(step_factor)
+        options.warmup_epochs = float(warmup_epochs)
+        options.min_learning_rate = float(min_learning_rate)
+        options.clip_norm = float(clip_norm)
+        options.normalization = _code(_lib.NORMALIZATIONS, "none" if normalize is None else normalize, "normalize")
         if validation_data is not None:
             if len(validation_data) != 2:
                 raise InvalidArgumentError("validation_data must be a pair (X_val, y_val)")
@@ -428,6 +451,59 @@ class Network:
             raise error
         return history
 
+    def _dropout_rates(self, dropout):
+        """The C options' dropout array: None, or one rate for the inputs and one per hidden layer."""
+        if dropout is None:
+            return None
+        layers = len(self.layer_sizes) - 1
+        if np.isscalar(dropout):
+            rates = [0.0] + [float(dropout)] * (layers - 1)
+        else:
+            rates = [float(r) for r in dropout]
+            if len(rates) != layers:
+                raise InvalidArgumentError(
+                    f"dropout has {len(rates)} rates; this network needs {layers} (the inputs and each hidden layer)")
+        return np.ascontiguousarray(rates, dtype=np.float32)
+
+    # -- input normalisation -------------------------------------------------------------------------------
+
+    @property
+    def normalization(self):
+        """The input normalisation as (offset, scale) float32 arrays (length 1 or input_size), or
+        None. Every input x becomes (x - offset) * scale before the first layer, in training and in
+        prediction; it is saved with the model."""
+        count = ctypes.c_size_t()
+        check(_lib.lib.nudge_network_get_normalization(self.handle, None, None, 0, ctypes.byref(count)))
+        if count.value == 0:
+            return None
+        offset = np.empty(count.value, dtype=np.float32)
+        scale = np.empty(count.value, dtype=np.float32)
+        check(_lib.lib.nudge_network_get_normalization(self.handle, _arrays.float_pointer(offset),
+                                                       _arrays.float_pointer(scale), count.value, ctypes.byref(count)))
+        return offset, scale
+
+    def set_normalization(self, offset, scale=None):
+        """Sets the input normalisation: offset and scale are scalars or arrays of input_size values
+        (scale defaults to 1). `set_normalization(None)` removes it."""
+        if offset is None:
+            check(_lib.lib.nudge_network_set_normalization(self.handle, None, None, 0))
+            return
+        o = np.atleast_1d(np.asarray(offset, dtype=np.float32)).ravel()
+        s = np.atleast_1d(np.asarray(1.0 if scale is None else scale, dtype=np.float32)).ravel()
+        try:
+            o, s = (np.ascontiguousarray(a) for a in np.broadcast_arrays(o, s))
+        except ValueError:
+            raise ShapeError(f"offset has {o.size} values and scale {s.size}; give the same count, or a scalar") from None
+        check(_lib.lib.nudge_network_set_normalization(self.handle, _arrays.float_pointer(o), _arrays.float_pointer(s),
+                                                       o.size))
+
+    def fit_normalization(self, X, kind="global"):
+        """Fits the input normalisation on X: "global" (one mean and standard deviation over
+        everything: images), "per_feature" (one per input: tables) or "none" (removes it)."""
+        x = _arrays.samples(X, self.input_size)
+        check(_lib.lib.nudge_network_fit_normalization(self.handle, _arrays.float_pointer(x), x.shape[0],
+                                                       _code(_lib.NORMALIZATIONS, kind, "kind")))
+
     # -- files --------------------------------------------------------------------------------------------
 
     def save(self, path):
@@ -472,6 +548,28 @@ class Network:
 
     def __deepcopy__(self, memo):
         return self.clone()
+
+
+def learning_rates(epochs, steps_per_epoch, learning_rate=0.001, schedule="constant", step_epochs=10,
+                   step_factor=0.1, warmup_epochs=0.0, min_learning_rate=0.0):
+    """The learning rate of every step of a `fit` call with these settings (as the library computes
+    it): an array of epochs * steps_per_epoch rates, for plotting or checking a schedule."""
+    options = _lib.nudge_train_options()
+    check(_lib.lib.nudge_train_options_init(ctypes.byref(options), ctypes.sizeof(options)))
+    options.epochs = _nonnegative(epochs, "epochs")
+    options.learning_rate = float(learning_rate)
+    options.schedule = _code(_lib.SCHEDULES, schedule, "schedule")
+    options.step_epochs = _nonnegative(step_epochs, "step_epochs")
+    options.step_factor = float(step_factor)
+    options.warmup_epochs = float(warmup_epochs)
+    options.min_learning_rate = float(min_learning_rate)
+    per_epoch = _nonnegative(steps_per_epoch, "steps_per_epoch")
+    rates = np.empty(options.epochs * per_epoch, dtype=np.float32)
+    rate = ctypes.c_float()
+    for step in range(rates.size):
+        check(_lib.lib.nudge_learning_rate_at(ctypes.byref(options), step, per_epoch, ctypes.byref(rate)))
+        rates[step] = rate.value
+    return rates
 
 
 def _defer_sigint(handler):

@@ -1,0 +1,138 @@
+/// A per-feature (or global) affine map applied to every input before the first layer:
+/// `x' = (x - offset) * scale`. It belongs to the network and travels in its model file, so a model
+/// trained on raw values (pixels 0...255, say) predicts on raw values everywhere it is loaded.
+public struct InputNormalization: Sendable, Equatable {
+    /// How ``fit(_:rows:width:kind:)`` chooses offset and scale. Raw values are the C ABI's
+    /// `nudge_normalization` codes.
+    public enum Kind: Int32, Sendable, CaseIterable {
+        /// No normalisation (as a training option: leave the network's as it is).
+        case none = 0
+        /// One mean and standard deviation over every value of every feature: suits images.
+        case global = 1
+        /// A mean and standard deviation per feature (a constant feature is only centred): suits tables.
+        case perFeature = 2
+
+        public var name: String {
+            switch self {
+            case .none: "none"
+            case .global: "global"
+            case .perFeature: "per_feature"
+            }
+        }
+    }
+
+    /// One value (global) or one per input feature.
+    public let offset: [Float]
+    public let scale: [Float]
+
+    /// A normalisation from explicit values: `offset` and `scale` have the same length (1, or the
+    /// network's input size, which ``Network/setNormalization(_:)`` checks), and all are finite.
+    public init(offset: [Float], scale: [Float]) throws(NudgeError) {
+        guard !offset.isEmpty, offset.count == scale.count else {
+            throw .shape("normalisation offset has \(offset.count) values and scale \(scale.count); they need the same count, at least 1")
+        }
+        for (i, v) in offset.enumerated() where !v.isFinite {
+            throw NudgeError(.notFinite, "normalisation offset[\(i)] is \(v); it must be finite")
+        }
+        for (i, v) in scale.enumerated() where !v.isFinite {
+            throw NudgeError(.notFinite, "normalisation scale[\(i)] is \(v); it must be finite")
+        }
+        self.offset = offset
+        self.scale = scale
+    }
+
+    /// Fits offsets (means) and scales (1 / standard deviation) on `rows` samples of `width` features.
+    /// Returns nil for ``Kind/none``. Statistics are accumulated in double precision, in two passes.
+    static func fit(_ inputs: UnsafePointer<Float>, rows: Rows, width: Int, kind: Kind) throws(NudgeError) -> InputNormalization? {
+        guard kind != .none else { return nil }
+        guard rows.count > 0 else { throw .invalid("normalisation needs at least one sample to fit on") }
+        let features = kind == .global ? 1 : width
+        var sums = [Double](repeating: 0, count: width)
+        func forEachRow(_ body: (UnsafePointer<Float>) -> Void) {
+            switch rows {
+            case .range(let start, let count):
+                for r in start..<(start + count) { body(inputs + r * width) }
+            case .indices(let index, let count):
+                for r in 0..<count { body(inputs + index[r] * width) }
+            }
+        }
+        forEachRow { row in for j in 0..<width { sums[j] += Double(row[j]) } }
+        let n = Double(rows.count)
+        var means = [Double](repeating: 0, count: features)
+        if kind == .global {
+            means[0] = sums.reduce(0, +) / (n * Double(width))
+        } else {
+            for j in 0..<width { means[j] = sums[j] / n }
+        }
+        var squares = [Double](repeating: 0, count: width)
+        forEachRow { row in
+            for j in 0..<width {
+                let d = Double(row[j]) - means[kind == .global ? 0 : j]
+                squares[j] += d * d
+            }
+        }
+        var scale = [Float](repeating: 1, count: features)
+        let variances: [Double] = kind == .global ? [squares.reduce(0, +) / (n * Double(width))] : squares.map { $0 / n }
+        for j in 0..<features {
+            let std = variances[j].squareRoot()
+            // A constant feature is only centred: dividing by a zero (or rounding-noise) spread would
+            // blow up any other value it takes later.
+            if std > 1e-7 * max(abs(means[j]), 1) { scale[j] = Float(1 / std) }
+        }
+        return try InputNormalization(offset: means.map { Float($0) }, scale: scale)
+    }
+}
+
+extension Network {
+    /// Sets the input normalisation (nil removes it). Its length must be 1 or ``inputSize``.
+    public func setNormalization(_ normalization: InputNormalization?) throws(NudgeError) {
+        guard let normalization else {
+            self.normalization = nil
+            inputOffset = nil
+            inputScale = nil
+            return
+        }
+        let count = normalization.offset.count
+        guard count == 1 || count == inputSize else {
+            throw .shape("normalisation has \(count) values; this network needs 1 (global) or \(inputSize) (one per input)")
+        }
+        let offset = try FloatBuffer(count: inputSize, zeroed: false)
+        let scale = try FloatBuffer(count: inputSize, zeroed: false)
+        for j in 0..<inputSize {
+            offset.pointer[j] = normalization.offset[count == 1 ? 0 : j]
+            scale.pointer[j] = normalization.scale[count == 1 ? 0 : j]
+        }
+        self.normalization = normalization
+        inputOffset = offset
+        inputScale = scale
+    }
+
+    /// Fits the input normalisation on `rows` samples and sets it (``InputNormalization/Kind/none`` removes it).
+    package func fitNormalization(_ inputs: UnsafePointer<Float>, rows: Int, kind: InputNormalization.Kind) throws(NudgeError) {
+        try validate(inputs: inputs, targets: nil, rows: rows)
+        try setNormalization(InputNormalization.fit(inputs, rows: .range(start: 0, count: rows), width: inputSize, kind: kind))
+    }
+
+    /// Fits the input normalisation on samples (`inputs.count` a multiple of ``inputSize``).
+    public func fitNormalization(_ inputs: [Float], kind: InputNormalization.Kind) throws(NudgeError) {
+        guard inputs.count % inputSize == 0 else {
+            throw .shape("inputs has \(inputs.count) values, not a multiple of the input size \(inputSize)")
+        }
+        try inputs.withUnsafeBufferPointer { (x) throws(NudgeError) in
+            try fitNormalization(x.baseAddress!, rows: inputs.count / inputSize, kind: kind)
+        }
+    }
+
+    /// Writes `rows` normalised rows into `out` (both `rows x inputSize`); copies when there is no normalisation.
+    func normalize(_ rows: Int, from input: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>) {
+        let width = inputSize
+        guard let offset = inputOffset?.pointer, let scale = inputScale?.pointer else {
+            out.update(from: input, count: rows * width)
+            return
+        }
+        for r in 0..<rows {
+            let x = input + r * width, y = out + r * width
+            for j in 0..<width { y[j] = (x[j] - offset[j]) * scale[j] }
+        }
+    }
+}
