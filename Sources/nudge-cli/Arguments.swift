@@ -35,6 +35,8 @@ protocol Named: CaseIterable {
 extension Activation: Named {}
 extension Optimizer: Named {}
 extension Loss: Named {}
+extension LearningRateSchedule: Named {}
+extension InputNormalization.Kind: Named {}
 
 /// One of a library enumeration's cases, written by its name (`leaky_relu`; `leaky-relu` too).
 /// A wrapper rather than a conformance of the enumeration itself, because the argument parser

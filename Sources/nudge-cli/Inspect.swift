@@ -39,22 +39,31 @@ struct Inspect: ParsableCommand {
                 ("activations", .array(network.activations.map { .string($0.name) })),
                 ("parameter_count", .int(network.parameterCount)),
                 ("layers", .array(layerObjects)),
+                ("normalization", network.normalization.map { n in
+                    .object([("offset", .array(n.offset.map(JSON.float))), ("scale", .array(n.scale.map(JSON.float)))])
+                } ?? .null),
                 ("metadata", .object(metadata)),
             ])
             print(report.rendered())
             return
         }
+        func field(_ label: String, _ value: String) -> String { label.rightPadded(to: 15) + value }
         var lines = [
-            "file          \(model) (\(grouped(size)) bytes)",
-            "format        version \(version)",
-            "architecture  \(network.layerSizes.map(String.init).joined(separator: "-"))",
-            "parameters    \(grouped(network.parameterCount))",
+            field("file", "\(model) (\(grouped(size)) bytes)"),
+            field("format", "version \(version)"),
+            field("architecture", network.layerSizes.map(String.init).joined(separator: "-")),
+            field("parameters", grouped(network.parameterCount)),
             "layers",
             "  " + "input".rightPadded(to: 8) + String(network.inputSize).leftPadded(to: 7),
         ]
         for (l, layer) in layers.enumerated() {
             lines.append("  " + "dense \(l + 1)".rightPadded(to: 8) + String(layer.outputs).leftPadded(to: 7) + "  "
                          + layer.activation.rightPadded(to: 10) + grouped(layer.parameters).leftPadded(to: 13) + " parameters")
+        }
+        if let n = network.normalization {
+            lines.append(field("normalization", n.offset.count == 1
+                ? "global: (x - \(n.offset[0])) * \(n.scale[0])"
+                : "per feature: (x - offset) * scale, \(n.offset.count) of each"))
         }
         if !network.metadata.isEmpty {
             lines.append("metadata")

@@ -10,6 +10,11 @@ indirect enum JSON {
     case array([JSON])
     case object([(String, JSON)])
 
+    /// A Float as the shortest decimal that reads back as it (0.001, not 0.0010000000474974513).
+    static func float(_ value: Float) -> JSON {
+        .number(Double("\(value)") ?? Double(value))
+    }
+
     /// Pretty-printed with two-space indents; arrays of plain values, and short objects of them,
     /// stay on one line.
     func rendered(indent: Int = 0) -> String {

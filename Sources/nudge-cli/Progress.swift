@@ -14,12 +14,15 @@ final class TrainingProgress {
     let style: Style
     /// The epochs planned, for the bar.
     private let epochs: Int
+    /// Whether epoch lines show the learning rate (when a schedule or warm-up changes it).
+    private let showsLearningRate: Bool
     private var epochStarted = now()
     private var lastDrawn = -Double.infinity
     private var barShown = false
 
-    init(quiet: Bool, epochs: Int) {
+    init(quiet: Bool, epochs: Int, showsLearningRate: Bool) {
         self.epochs = epochs
+        self.showsLearningRate = showsLearningRate
         let term = getenv("TERM").map { String(cString: $0) }
         if quiet {
             style = .none
@@ -57,6 +60,7 @@ final class TrainingProgress {
         if !report.validationLoss.isNaN {
             line += "  val_loss \(fixed(report.validationLoss, 4))  val_accuracy \(fixed(report.validationAccuracy, 4))"
         }
+        if showsLearningRate { line += "  lr \(report.learningRate)" }
         line += "  \(fixed(report.seconds, 2))s"
         printError(line)
     }

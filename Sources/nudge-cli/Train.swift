@@ -111,6 +111,41 @@ struct Train: ParsableCommand {
     @Option(help: ArgumentHelp("Seeds the weights, the shuffling and the validation split.", valueName: "n"))
     var seed = TrainingOptions().seed
 
+    // MARK: Regularisation, schedules, normalisation
+
+    @Option(help: ArgumentHelp("Dropout rate of the hidden layers' units during training: one for all, or one per hidden layer.",
+                               valueName: "rates"))
+    var dropout: CommaList<Float>?
+
+    @Option(help: ArgumentHelp("Dropout rate of the input features during training.", valueName: "rate"))
+    var inputDropout: Float = 0
+
+    @Option(help: ArgumentHelp("How the learning rate changes over the epochs: constant, step (times --step-factor every --step-epochs epochs) or cosine (down to --min-learning-rate).",
+                               valueName: "name"))
+    var schedule = Choice(TrainingOptions().schedule)
+
+    @Option(help: ArgumentHelp("step schedule: epochs between reductions.", valueName: "n"))
+    var stepEpochs = TrainingOptions().stepEpochs
+
+    @Option(help: ArgumentHelp("step schedule: the factor of each reduction.", valueName: "x"))
+    var stepFactor = TrainingOptions().stepFactor
+
+    @Option(help: ArgumentHelp("cosine schedule: the rate it ends at.", valueName: "x"))
+    var minLearningRate = TrainingOptions().minLearningRate
+
+    @Option(name: [.customLong("warmup"), .customLong("warmup-epochs")],
+            help: ArgumentHelp("Epochs (fractions allowed) over which the rate rises linearly to --learning-rate first.",
+                               valueName: "epochs"))
+    var warmup = TrainingOptions().warmupEpochs
+
+    @Option(help: ArgumentHelp("Scale each step's whole gradient down to this L2 norm when it is longer; 0 for no clipping.",
+                               valueName: "x"))
+    var clipNorm = TrainingOptions().clipNorm
+
+    @Option(help: ArgumentHelp("Fit an input normalisation on the training samples and store it in the model, which applies it to every input it predicts on: none, global (one mean and deviation: images) or per_feature (tables).",
+                               valueName: "kind"))
+    var normalize = Choice(InputNormalization.Kind.none)
+
     @OptionGroup var compute: ComputeOptions
 
     // MARK: Output
@@ -136,6 +171,13 @@ struct Train: ParsableCommand {
         o.validationFraction = validationFraction
         o.patience = patience
         o.minDelta = minDelta
+        o.schedule = schedule.value
+        o.stepEpochs = stepEpochs
+        o.stepFactor = stepFactor
+        o.minLearningRate = minLearningRate
+        o.warmupEpochs = warmup
+        o.clipNorm = clipNorm
+        o.normalization = normalize.value
         return o
     }
 
@@ -168,6 +210,13 @@ struct Train: ParsableCommand {
         if activation.values.contains { $0.value == .softmax } {
             throw ValidationError("--activation: softmax is for the output layer only (--output-activation)")
         }
+        for rate in [inputDropout] + (dropout?.values ?? []) where !(rate >= 0 && rate < 1) {
+            throw ValidationError("dropout rate \(rate): a rate must be at least 0 and below 1")
+        }
+        if dropout != nil && hiddenCount == 0 { throw ValidationError("--dropout: the network has no hidden layer") }
+        if let rates = dropout?.values, rates.count != 1 && rates.count != hiddenCount {
+            throw ValidationError("--dropout has \(rates.count) rates; give one, or one per hidden layer (\(hiddenCount))")
+        }
         if let classes, classes < 1 { throw ValidationError("--classes is \(classes); it must be 1 or more") }
         if let names = classNames?.values {
             if names.isEmpty || names.contains(where: \.isEmpty) { throw ValidationError("--class-names has an empty name") }
@@ -198,13 +247,16 @@ struct Train: ParsableCommand {
         let network = try during(.configuring) { () throws(NudgeError) in
             try Network(layerSizes: sizes, activations: hiddenActivations + [outputActivation.value], seed: seed)
         }
+        var options = options
+        options.dropout = dropoutRates(hiddenCount: hiddenCount)
         let trainer = try during(.configuring) { () throws(NudgeError) in try Trainer(network: network, options: options) }
         let resolvedLoss = try during(.configuring) { () throws(NudgeError) in try loss.value.resolved(for: outputActivation.value) }
         try during(.configuring) { () throws(NudgeError) in
             try describe(network, data: trainFiles, validation: validationFiles, loss: resolvedLoss)
         }
 
-        let progress = TrainingProgress(quiet: quiet, epochs: epochs)
+        let progress = TrainingProgress(quiet: quiet, epochs: epochs,
+                                        showsLearningRate: options.schedule != .constant || options.warmupEpochs > 0)
         var stoppedAt: BatchReport?
         Interruption.install()
         let summary = try withExtendedLifetime((data, validation)) { () throws(Failure) in
@@ -269,6 +321,13 @@ struct Train: ParsableCommand {
         return given
     }
 
+    /// The library's dropout rates: the inputs', then each hidden layer's; none without dropout.
+    private func dropoutRates(hiddenCount: Int) -> [Float] {
+        let hidden = dropout.map { $0.values.count == 1 ? Array(repeating: $0.values[0], count: hiddenCount) : $0.values } ?? []
+        let rates = [inputDropout] + hidden + Array(repeating: 0, count: hiddenCount - hidden.count)
+        return rates.contains { $0 > 0 } ? rates : []
+    }
+
     /// Metadata that says where the model came from.
     private func describe(_ network: Network, data: DataFiles, validation: DataFiles?, loss: Loss) throws(NudgeError) {
         try network.setMetadata("nudge \(NudgeVersion.string)", forKey: MetadataKey.createdBy)
@@ -283,11 +342,11 @@ struct Train: ParsableCommand {
         if let names = classNames?.values { try network.setMetadata(names.joined(separator: "\n"), forKey: MetadataKey.classNames) }
         var training: [(String, JSON)] = [
             ("optimizer", .string(optimizer.value.name)),
-            ("learning_rate", .number(Double("\(learningRate)")!)),
+            ("learning_rate", .float(learningRate)),
         ]
-        if optimizer.value == .momentum || optimizer.value == .nesterov { training.append(("momentum", .number(Double("\(momentum)")!))) }
+        if optimizer.value == .momentum || optimizer.value == .nesterov { training.append(("momentum", .float(momentum))) }
         training += [
-            ("weight_decay", .number(Double("\(weightDecay)")!)),
+            ("weight_decay", .float(weightDecay)),
             ("loss", .string(loss.name)),
             ("epochs", .int(epochs)),
             ("batch_size", .int(batchSize)),
@@ -296,6 +355,17 @@ struct Train: ParsableCommand {
             ("min_delta", .number(minDelta)),
             ("seed", .unsigned(seed)),
         ]
+        let o = options
+        if let rates = dropout?.values { training.append(("dropout", .array(rates.map { .float($0) }))) }
+        if inputDropout > 0 { training.append(("input_dropout", .float(inputDropout))) }
+        if o.schedule != .constant { training.append(("schedule", .string(o.schedule.name))) }
+        if o.schedule == .step {
+            training += [("step_epochs", .int(o.stepEpochs)), ("step_factor", .float(o.stepFactor))]
+        }
+        if o.schedule == .cosine { training.append(("min_learning_rate", .float(o.minLearningRate))) }
+        if o.warmupEpochs > 0 { training.append(("warmup_epochs", .number(o.warmupEpochs))) }
+        if o.clipNorm > 0 { training.append(("clip_norm", .float(o.clipNorm))) }
+        if o.normalization != .none { training.append(("normalize", .string(o.normalization.name))) }
         try network.setMetadata(JSON.object(training).compact, forKey: MetadataKey.training)
     }
 

@@ -94,3 +94,20 @@ def test_3_diverged_training_writes_no_model(data, tmp_path):
     err = assert_one_error_line(result, 3)
     assert "diverged" in err and "no model written" in err
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("args", [
+    ["--dropout", "1.5"],
+    ["--dropout", "0.1,0.2"],
+    ["--hidden", "none", "--dropout", "0.1"],
+    ["--input-dropout=-0.1"],
+    ["--schedule", "linear"],
+    ["--step-epochs", "0"],
+    ["--clip-norm=-1"],
+    ["--warmup=-1"],
+    ["--schedule", "cosine", "--min-learning-rate", "1"],
+    ["--normalize", "minmax"],
+])
+def test_64_bad_regularisation_and_schedule_values(data, tmp_path, args):
+    result = run("train", "--images", data["train"][0], "--labels", data["train"][1], *args, "-o", tmp_path / "m.nudge")
+    assert_fails(result, 64)

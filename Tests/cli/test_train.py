@@ -121,3 +121,33 @@ def test_ctrl_c_stops_between_batches_and_saves_the_model(data, tmp_path):
     assert b"interrupted " in rest and b"saved " in rest
     assert json.loads(metadata(model)["result"])["stop_reason"] == "interrupted"
     assert not [p for p in tmp_path.iterdir() if ".tmp-" in p.name]
+
+
+def test_dropout_schedule_warmup_and_clipping(data, tmp_path):
+    model = tmp_path / "m.nudge"
+    result = run(*train_args(data, "--epochs", "3", "--dropout", "0.2", "--input-dropout", "0.1",
+                             "--schedule", "step", "--step-epochs", "1", "--step-factor", "0.5",
+                             "--warmup", "0.5", "--clip-norm", "1", "-o", model))
+    assert result.returncode == 0, result.stderr
+    rates = [float(line.split(" lr ")[1].split()[0]) for line in result.stderr.decode().splitlines()
+             if line.startswith("epoch ")]
+    assert rates == [0.001, 0.0005, 0.00025]          # each epoch's last step, after the half-epoch warm-up
+    training = json.loads(metadata(model)["training"])
+    assert training["dropout"] == [0.2] and training["input_dropout"] == 0.1
+    assert training["schedule"] == "step" and training["step_factor"] == 0.5
+    assert training["warmup_epochs"] == 0.5 and training["clip_norm"] == 1
+
+
+def test_normalization_is_fitted_stored_and_applied(data, tmp_path):
+    model = tmp_path / "m.nudge"
+    result = run(*train_args(data, "--normalize", "per-feature", "--validation-images", data["valid"][0],
+                             "--validation-labels", data["valid"][1], "-q", "-o", model))
+    assert result.returncode == 0, result.stderr
+    report = json.loads(run("inspect", model, "--format", "json").stdout)
+    assert report["format_version"] == 2
+    assert len(report["normalization"]["offset"]) == len(report["normalization"]["scale"]) == FEATURES
+    meta = metadata(model)
+    assert json.loads(meta["training"])["normalize"] == "per_feature"
+    # evaluate sees raw inputs, as training's validation did: the model normalises them itself.
+    evaluation = run("evaluate", model, "--images", data["valid"][0], "--labels", data["valid"][1], "--format", "json")
+    assert json.loads(evaluation.stdout)["accuracy"] == json.loads(meta["result"])["validation_accuracy"]
