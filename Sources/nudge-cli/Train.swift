@@ -120,7 +120,7 @@ struct Train: ParsableCommand {
     @Option(help: ArgumentHelp("Dropout rate of the input features during training.", valueName: "rate"))
     var inputDropout: Float = 0
 
-    @Option(help: ArgumentHelp("How the learning rate changes over the epochs: constant, step (times --step-factor every --step-epochs epochs) or cosine (down to --min-learning-rate).",
+    @Option(help: ArgumentHelp("How the learning rate changes: step multiplies it by --step-factor every --step-epochs epochs, cosine lowers it to --min-learning-rate.",
                                valueName: "name"))
     var schedule = Choice(TrainingOptions().schedule)
 
@@ -142,7 +142,7 @@ struct Train: ParsableCommand {
                                valueName: "x"))
     var clipNorm = TrainingOptions().clipNorm
 
-    @Option(help: ArgumentHelp("Fit an input normalisation on the training samples and store it in the model, which applies it to every input it predicts on: none, global (one mean and deviation: images) or per_feature (tables).",
+    @Option(help: ArgumentHelp("Fit an input normalisation on the training samples (global: one mean and deviation, for images; per_feature: for tables); the model keeps it and applies it to every input.",
                                valueName: "kind"))
     var normalize = Choice(InputNormalization.Kind.none)
 
