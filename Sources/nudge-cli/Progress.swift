@@ -16,6 +16,7 @@ final class TrainingProgress {
     private let epochs: Int
     /// Whether epoch lines show the learning rate (when a schedule or warm-up changes it).
     private let showsLearningRate: Bool
+    /// When the current epoch's first batch started.
     private var epochStarted = now()
     private var lastDrawn = -Double.infinity
     private var barShown = false
@@ -35,7 +36,6 @@ final class TrainingProgress {
 
     func batch(_ report: BatchReport) {
         guard style == .bar else { return }
-        if report.batch == 1 { epochStarted = now() }
         let time = now()
         // A few redraws a second are enough to read, and cost nothing beside the batches.
         guard time - lastDrawn >= 0.1 || report.batch == report.batchCount else { return }
@@ -53,6 +53,7 @@ final class TrainingProgress {
     }
 
     func epoch(_ report: EpochReport) {
+        defer { epochStarted = now() }
         guard style != .none else { return }
         clearBar()
         var line = "epoch \(String(report.epoch).leftPadded(to: String(report.epochs).count))/\(report.epochs)"

@@ -207,7 +207,7 @@ struct Train: ParsableCommand {
         if activation.values.count != 1 && activation.values.count != hiddenCount {
             throw ValidationError("--activation has \(activation.values.count) names; give one, or one per hidden layer (\(hiddenCount))")
         }
-        if activation.values.contains { $0.value == .softmax } {
+        if activation.values.contains(where: { $0.value == .softmax }) {
             throw ValidationError("--activation: softmax is for the output layer only (--output-activation)")
         }
         for rate in [inputDropout] + (dropout?.values ?? []) where !(rate >= 0 && rate < 1) {
