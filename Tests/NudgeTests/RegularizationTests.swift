@@ -460,7 +460,8 @@ struct RegularizationTests {
         _ = try Trainer(network: net, options: o).step(x, .labels(y))
         let clipped = zip(net.parameters, before).map { Double($0 - $1) }
         let plain = zip(twin.parameters, before).map { Double($0 - $1) }
-        #expect(abs(Self.norm(net.parameters.enumerated().map { $1 - before[$0] }) - 0.1 * gNorm) < 1e-5 * gNorm)
+        // The full step: lr * |g|, and the same as without clipping.
+        #expect(abs(clipped.reduce(0) { $0 + $1 * $1 }.squareRoot() - 0.1 * gNorm) < 1e-5 * gNorm)
         for (a, b) in zip(clipped, plain) { #expect(abs(a - b) < 1e-7) }
     }
 
@@ -502,6 +503,32 @@ struct RegularizationTests {
         _ = try Trainer(network: net, options: o).fit(x, labels: y)
         let moved = Self.norm(zip(net.parameters, before).map { $0 - $1 })
         #expect(abs(moved - Double(lr * clip)) <= 1e-4 * Double(lr * clip), "moved \(moved), expected \(lr * clip)")
+    }
+
+    @Test("clipping handles a finite gradient whose squared norm exceeds Float's range")
+    func clipHugeGradient() throws {
+        // [1, 1] identity, w = 1, b = 0, x = 1e10, target 0: the gradient is (2e20, 2e10), finite, but
+        // its squared norm (4e40) is not a Float. Clipping exists for exploding gradients like this one.
+        let net = try Network(layerSizes: [1, 1], activations: [.identity], seed: 1)
+        try net.setParameters([1, 0])
+        let g = try net.gradient([1e10], .dense([0]), loss: .auto).gradient
+        #expect(g.allSatisfy { $0.isFinite } && g[0] > 1e20, "gradient \(g)")
+        var o = Self.options(1e-3)
+        o.optimizer = .sgd
+        // Without clipping the step is taken (and is huge, but finite).
+        let twin = try Network(copying: net)
+        _ = try Trainer(network: twin, options: o).step([1e10], .dense([0]))
+        #expect(twin.parameters.allSatisfy { $0.isFinite })
+        // With clipping it must be taken too, and move the weights by lr * clipNorm along -g / |g|.
+        o.clipNorm = 1
+        let trainer = try Trainer(network: net, options: o)
+        do {
+            _ = try trainer.step([1e10], .dense([0]))
+        } catch {
+            Issue.record("a clipped step on a finite gradient failed: \(error)")
+        }
+        #expect(Self.close(net.parameters[0], 1 - 1e-3, 1e-5), "w = \(net.parameters[0]), expected 0.999")
+        #expect(abs(net.parameters[1]) < 1e-9, "b = \(net.parameters[1])")
     }
 
     // MARK: Normalisation
