@@ -10,7 +10,6 @@
  *
  * The folder holds the four gzip IDX files of Fashion-MNIST or MNIST. Options:
  *   --epochs N  --learning-rate X  --batch-size N  --seed N  --min-accuracy X (default 0)
- * It trains on one thread unless the environment sets NUDGE_NUM_THREADS.
  * Exit status: 0 success; 1 a library call failed; 2 test accuracy below --min-accuracy;
  * 3 bad command line.
  */
@@ -243,9 +242,6 @@ static int32_t on_epoch(const nudge_epoch_report *r, void *user_data) {
 
 int main(int argc, char **argv) {
     const struct settings s = parse_arguments(argc, argv);
-    /* Layers 16 units wide are too narrow to gain from splitting their products between threads,
-     * and on a busy machine waiting for a second thread costs more than the work itself. */
-    if (getenv("NUDGE_NUM_THREADS") == NULL) check(nudge_set_num_threads(1), "threads");
     const size_t threads = nudge_get_num_threads();
     printf("Nudge %s: the seed network on %s, %zu %s\n", nudge_version_string(), s.folder, threads,
            threads == 1 ? "thread" : "threads");

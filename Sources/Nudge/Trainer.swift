@@ -136,27 +136,27 @@ public final class Trainer {
     private func clippedStep(_ x: UnsafePointer<Float>, rows: Int, learningRate: Float, in workspace: Workspace) throws(NudgeError) {
         network.backward(x, rows: rows, in: workspace, into: gradient.pointer, accumulate: true)
         let g = gradient.pointer, count = network.parameterCount
-        var squares: Float = 0
-        // Eight partial sums vectorise; the norm needs no more precision than that.
-        var lanes = SIMD8<Float>(repeating: 0)
+        // Summed in double precision: a gradient can be finite while the sum of its squares overflows
+        // a float (entries above about 1.8e19), and that is when clipping matters most.
+        var lanes = SIMD4<Double>(repeating: 0)
         var i = 0
-        while i + 8 <= count {
-            let v = UnsafeRawPointer(g + i).loadUnaligned(as: SIMD8<Float>.self)
+        while i + 4 <= count {
+            let v = SIMD4<Double>(Double(g[i]), Double(g[i + 1]), Double(g[i + 2]), Double(g[i + 3]))
             lanes += v * v
-            i += 8
+            i += 4
         }
-        squares = lanes.sum()
+        var squares = lanes.sum()
         while i < count {
-            squares += g[i] * g[i]
+            squares += Double(g[i]) * Double(g[i])
             i += 1
         }
         let norm = squares.squareRoot()
         guard norm.isFinite else {
             gradient.zero()
-            throw NudgeError(.notFinite, "the gradient's norm is \(norm); try a smaller learning rate")
+            throw NudgeError(.notFinite, "the gradient has NaN or infinite entries; try a smaller learning rate")
         }
-        if norm > options.clipNorm {
-            let factor = options.clipNorm / norm
+        if norm > Double(options.clipNorm) {
+            let factor = Float(Double(options.clipNorm) / norm)
             for i in 0..<count { g[i] *= factor }
         }
         let step = state.begin(options, learningRate: learningRate)

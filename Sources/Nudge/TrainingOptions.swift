@@ -130,6 +130,7 @@ public struct TrainingOptions: Sendable, Equatable {
             let (steps, overflow) = epochs.multipliedReportingOverflow(by: perEpoch)
             let total = max((overflow ? Int.max : steps) - warmup, 1)
             let progress = min(Double(step - warmup) / Double(total), 1)
+            if progress == 0 { return learningRate }
             let cosine = (1 + cos(Double.pi * progress)) / 2
             return minLearningRate + (learningRate - minLearningRate) * Float(cosine)
         }

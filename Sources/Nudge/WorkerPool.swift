@@ -112,7 +112,13 @@ public final class WorkerPool: @unchecked Sendable {
         if sleepers > 0 { pthread_cond_broadcast(wake) }
         pthread_mutex_unlock(sleep)
         region(context, 0, parts)
-        while pending.load(ordering: .acquiring) > 0 {}
+        // Spin briefly, then yield: on a machine busier than its cores, a worker that is waiting for a
+        // core must not find this thread spinning on it for a whole time slice.
+        var spins = 0
+        while pending.load(ordering: .acquiring) > 0 {
+            spins += 1
+            if spins > 2_000 { sched_yield() }
+        }
         task = nil
     }
 
@@ -158,7 +164,12 @@ public final class WorkerPool: @unchecked Sendable {
             var spins = 0
             while generation.load(ordering: .acquiring) == seen {
                 spins += 1
-                if spins < 200_000 { continue }
+                if spins < 2_000 { continue }
+                // Still spinning, but giving way to any other thread that wants this core.
+                if spins < 20_000 {
+                    sched_yield()
+                    continue
+                }
                 pthread_mutex_lock(sleep)
                 sleepers += 1
                 while generation.load(ordering: .acquiring) == seen { pthread_cond_wait(wake, sleep) }

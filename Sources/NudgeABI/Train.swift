@@ -66,7 +66,7 @@ private func coreOptions(_ o: nudge_train_options) throws(NudgeError) -> Trainin
     t.minDelta = o.min_delta
     if o.dropout_count > 0 {
         let rates = try required(o.dropout, "options->dropout")
-        guard o.dropout_count <= UInt(Network.maxLayers) else {
+        guard o.dropout_count < UInt(Network.maxLayers) else {
             throw NudgeError(.invalidArgument, "options->dropout_count is \(o.dropout_count); a network has at most \(Network.maxLayers - 1) weight layers")
         }
         t.dropout = Array(UnsafeBufferPointer(start: rates, count: Int(o.dropout_count)))

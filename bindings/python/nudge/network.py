@@ -564,8 +564,10 @@ def learning_rates(epochs, steps_per_epoch, learning_rate=0.001, schedule="const
     options.warmup_epochs = float(warmup_epochs)
     options.min_learning_rate = float(min_learning_rate)
     per_epoch = _nonnegative(steps_per_epoch, "steps_per_epoch")
-    rates = np.empty(options.epochs * per_epoch, dtype=np.float32)
     rate = ctypes.c_float()
+    # Once before the loop, so that bad settings are reported even when there are no steps.
+    check(_lib.lib.nudge_learning_rate_at(ctypes.byref(options), 0, per_epoch, ctypes.byref(rate)))
+    rates = np.empty(options.epochs * per_epoch, dtype=np.float32)
     for step in range(rates.size):
         check(_lib.lib.nudge_learning_rate_at(ctypes.byref(options), step, per_epoch, ctypes.byref(rate)))
         rates[step] = rate.value
