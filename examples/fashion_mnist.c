@@ -1,9 +1,14 @@
 /*
- * Fashion-MNIST from C with Nudge: load the IDX files, train a 784-128-10 network with a live
- * progress line, measure test accuracy, save the model, load it back and show a few predictions.
+ * Fashion-MNIST from C with Nudge: load the IDX files, train the best configuration found for this
+ * data (docs/ACCURACY.md: 784-512-256-10, ReLU, dropout 0.2 on the hidden layers, Adam with a
+ * cosine schedule, inputs normalised by the model itself) with a live progress line, measure test
+ * accuracy, save the model, load it back and show a few predictions.
  *
  *   cc -std=c99 -Iinclude examples/fashion_mnist.c -L.build/release -lnudge -o fashion_mnist
  *   ./fashion_mnist /usr/share/datasets/fashion-mnist fashion.nudge
+ *
+ * The hyper-parameters were chosen on a validation split of the training images (bench/accuracy.py
+ * search); the test images are used once, at the end.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,9 +52,9 @@ static int32_t on_batch(const nudge_batch_report *report, void *user_data) {
 
 static int32_t on_epoch(const nudge_epoch_report *r, void *user_data) {
     const int interactive = *(const int *)user_data;
-    printf("%sepoch %u/%u  train loss %.4f  acc %.2f%%  |  validation loss %.4f  acc %.2f%%  |  %.2f s\n",
+    printf("%sepoch %2u/%u  train loss %.4f  acc %.2f%%  |  learning rate %.6f  |  %.2f s\n",
            interactive ? "\r\033[K" : "", r->epoch, r->epochs, r->train_loss, 100 * r->train_accuracy,
-           r->validation_loss, 100 * r->validation_accuracy, r->seconds);
+           r->learning_rate, r->seconds);
     fflush(stdout);
     return 0;
 }
@@ -73,30 +78,36 @@ int main(int argc, char **argv) {
     check(nudge_dataset_labels(test, &test_y), "test labels");
     printf("%zu training and %zu test images of %zu pixels\n", train_count, test_count, features);
 
-    const size_t sizes[] = {features, 128, 10};
-    const nudge_activation activations[] = {NUDGE_ACTIVATION_RELU, NUDGE_ACTIVATION_SOFTMAX};
+    const size_t sizes[] = {features, 512, 256, 10};
+    const nudge_activation activations[] = {NUDGE_ACTIVATION_RELU, NUDGE_ACTIVATION_RELU, NUDGE_ACTIVATION_SOFTMAX};
     nudge_network *net = NULL;
-    check(nudge_network_create(sizes, 3, activations, 42, &net), "create");
+    check(nudge_network_create(sizes, 4, activations, 1, &net), "create");
     size_t parameter_count;
     check(nudge_network_parameter_count(net, &parameter_count), "parameter count");
-    printf("network 784-128-10 (relu, softmax), %zu parameters\n", parameter_count);
+    printf("network 784-512-256-10 (relu, relu, softmax), %zu parameters, %zu threads\n", parameter_count,
+           nudge_get_num_threads());
 
     int interactive = isatty(STDOUT_FILENO);
+    /* No dropout on the inputs, 0.2 on each hidden layer; units are dropped in training only. */
+    const float dropout[] = {0.0f, 0.2f, 0.2f};
     nudge_train_options options;
     check(nudge_train_options_init(&options, sizeof options), "options");
-    options.epochs = 3;
-    options.batch_size = 32;
+    options.epochs = 20;
+    options.batch_size = 256;
     options.optimizer = NUDGE_OPTIMIZER_ADAM;
-    options.learning_rate = 0.001f;
-    options.validation_fraction = 0.1;
-    options.seed = 7;
+    options.learning_rate = 0.002f;
+    options.schedule = NUDGE_SCHEDULE_COSINE;
+    options.dropout = dropout;
+    options.dropout_count = 3;
+    options.normalization = NUDGE_NORMALIZATION_GLOBAL;
+    options.seed = 1;
     options.progress = on_epoch;
     options.batch_progress = interactive ? on_batch : NULL;
     options.user_data = &interactive;
     nudge_train_report report = {.struct_size = sizeof report};
     check(nudge_train_labels(net, train_x, train_y, train_count, &options, &report), "train");
-    printf("trained %u epochs in %.2f s (%.2f s per epoch)\n", report.epochs_run, report.seconds,
-           report.seconds / report.epochs_run);
+    printf("trained %u epochs on all %zu training images in %.1f s (%.2f s per epoch)\n", report.epochs_run,
+           train_count, report.seconds, report.seconds / report.epochs_run);
 
     double loss, accuracy;
     check(nudge_evaluate_labels(net, test_x, test_y, test_count, NUDGE_LOSS_AUTO, &loss, &accuracy), "evaluate");
@@ -129,5 +140,6 @@ int main(int argc, char **argv) {
     nudge_network_free(net);
     nudge_dataset_free(test);
     nudge_dataset_free(train);
-    return accuracy >= 0.85 ? 0 : 2;
+    /* 90.42% on the machine of docs/ACCURACY.md; another BLAS or processor rounds differently. */
+    return accuracy >= 0.895 ? 0 : 2;
 }

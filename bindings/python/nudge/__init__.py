@@ -14,7 +14,7 @@ from .datasets import load_idx
 from .history import History
 from .network import Network, learning_rates
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 #: The loaded library's path.
 library_path = str(_lib.path)
@@ -33,7 +33,7 @@ def get_num_threads():
 
 
 def library_version():
-    """The version of the loaded libnudge.so, e.g. "0.1.0"."""
+    """The version of the loaded libnudge.so, e.g. "0.2.0"."""
     return _lib.lib.nudge_version_string().decode()
 
 
