@@ -62,4 +62,4 @@ public func nudge_get_num_threads() -> UInt {
     UInt(WorkerPool.shared.threadCount)
 }
 
-private let versionString: StaticString = "0.1.0"
+private let versionString: StaticString = "0.2.0"
