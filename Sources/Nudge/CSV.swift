@@ -156,7 +156,7 @@ public enum CSV {
                                          path: scanner.location.path)
         let features = columns - (labelIndex == nil ? 0 : 1)
         guard features > 0 else {
-            throw .format(scanner.location.describe(first[0].line, 1, "the only column holds the labels; there is no feature column"))
+            throw .format(scanner.location.describe(first[0].line, 1, "the only column holds the labels; there is no feature column", named: false))
         }
         var samples = Samples(features: features, labelIndex: labelIndex, classCount: options.classCount,
                               maxElements: options.maxElements)
@@ -188,7 +188,7 @@ public enum CSV {
                 continue
             }
             if let line = blank {
-                throw .format(scanner.location.describe(line, 1, "a blank line inside the data; blank lines are allowed only at the end of the file"))
+                throw .format(scanner.location.describe(line, 1, "a blank line inside the data; blank lines are allowed only at the end of the file", named: false))
             }
             let row = try samples.addRow(scanner.location, line: scanner.fieldLine)
             var c = 0
@@ -215,7 +215,7 @@ public enum CSV {
             if end == .file { break }
         }
         guard samples.rows > 0 else {
-            throw .format(scanner.location.describe(first[0].line + 1, 1, "a header row but no data rows"))
+            throw .format(scanner.location.describe(first[0].line + 1, 1, "a header row but no data rows", named: false))
         }
         return samples.dataset()
     }
@@ -270,9 +270,10 @@ private struct Location {
     let path: String
     var names: [String] = []
 
-    /// `PATH:LINE:COLUMN: column "NAME": what` (without the name when the column has none).
-    func describe(_ line: Int, _ column: Int, _ what: String) -> String {
-        let name = column >= 1 && column <= names.count && !names[column - 1].isEmpty
+    /// `PATH:LINE:COLUMN: column "NAME": what` (without the name when the column has none, or
+    /// when the problem is the whole row's, `named: false`).
+    func describe(_ line: Int, _ column: Int, _ what: String, named: Bool = true) -> String {
+        let name = named && column >= 1 && column <= names.count && !names[column - 1].isEmpty
             ? "column \"\(shown(names[column - 1]))\": " : ""
         return "\(path):\(line):\(column): \(name)\(what)"
     }
@@ -652,7 +653,7 @@ private struct Samples: ~Copyable {
         let maxRows = maxElements / featureCount
         guard capacity < maxRows else {
             throw NudgeError(.outOfMemory, location.describe(line, 1,
-                "more than \(maxRows) rows of \(featureCount) values: the reader keeps at most \(maxElements) values"))
+                "more than \(maxRows) rows of \(featureCount) values: the reader keeps at most \(maxElements) values", named: false))
         }
         // About 1 MiB to start with, then doubling.
         let wanted = capacity == 0 ? max(1, (1 << 18) / featureCount) : capacity * 2

@@ -330,28 +330,28 @@ struct CSVErrorTests {
         BadCSV("decimal comma", "1,2\n\"3,5\",4\n", "2:1", "\"3,5\" is not a number"),
         BadCSV("empty cell", "1,,3\n", "1:2", "the cell is empty"),
         BadCSV("empty last cell", "a,b\n1,2\n3,\n", "3:2", "column \"b\": the cell is empty"),
-        BadCSV("too few fields", "a,b,c\n1,2,3\n4,5\n", "3:3", "expected 3 fields, found 2"),
+        BadCSV("too few fields", "a,b,c\n1,2,3\n4,5\n", "3:3", "column \"c\": expected 3 fields, found 2"),
         BadCSV("too many fields", "a,b,c\n1,2,3\n4,5,6,7,8\n", "3:4", "expected 3 fields, found 5"),
-        BadCSV("too few fields, CRLF", "a,b,c\r\n1,2,3\r\n4,5\r\n", "3:3", "expected 3 fields, found 2"),
-        BadCSV("label not an integer", "label,x\n2.5,1\n", "2:1", "label 2.5 is not an integer"),
-        BadCSV("label not a number", "label,x\ncat,1\n", "2:1", "label \"cat\" is not a number"),
-        BadCSV("label empty", "x,label\n1,\n", "2:2", "the label is empty"),
-        BadCSV("negative label", "label,x\n-1,1\n", "2:1", "label -1 is negative"),
-        BadCSV("label at the class count", "label,x\n3,1\n10,2\n", "3:1", "label 10 is out of range: the class count is 10",
+        BadCSV("too few fields, CRLF", "a,b,c\r\n1,2,3\r\n4,5\r\n", "3:3", "column \"c\": expected 3 fields, found 2"),
+        BadCSV("label not an integer", "label,x\n2.5,1\n", "2:1", "column \"label\": label 2.5 is not an integer"),
+        BadCSV("label not a number", "label,x\ncat,1\n", "2:1", "column \"label\": label \"cat\" is not a number"),
+        BadCSV("label empty", "x,label\n1,\n", "2:2", "column \"label\": the label is empty"),
+        BadCSV("negative label", "label,x\n-1,1\n", "2:1", "column \"label\": label -1 is negative"),
+        BadCSV("label at the class count", "label,x\n3,1\n10,2\n", "3:1", "column \"label\": label 10 is out of range: the class count is 10",
                CSV.Options(classCount: 10)),
-        BadCSV("label above Int32", "label,x\n3000000000,1\n", "2:1", "label 3000000000 is too large (at most 2147483647)"),
-        BadCSV("huge label", "label,x\n1e30,1\n", "2:1", "label 1e30 is too large"),
-        BadCSV("label nan", "label,x\nnan,1\n", "2:1", "label nan is not an integer"),
+        BadCSV("label above Int32", "label,x\n3000000000,1\n", "2:1", "column \"label\": label 3000000000 is too large (at most 2147483647)"),
+        BadCSV("huge label", "label,x\n1e30,1\n", "2:1", "column \"label\": label 1e30 is too large"),
+        BadCSV("label nan", "label,x\nnan,1\n", "2:1", "column \"label\": label nan is not an integer"),
         BadCSV("value beyond float32", "1,2\n3,1e39\n", "2:2", "1e39 is outside the float32 range"),
         BadCSV("negative value beyond float32", "1,2\n-3.5e38,1\n", "2:1", "-3.5e38 is outside the float32 range"),
         BadCSV("nan", "1,2\n3,nan\n", "2:2", "nan is not a finite number"),
         BadCSV("inf", "1,2\ninf,3\n", "2:1", "inf is not a finite number"),
-        BadCSV("-Infinity", "a,b\n1,2\n3,-Infinity\n", "3:2", "-Infinity is not a finite number"),
-        BadCSV("unterminated quote", "a,b\n1,2\n3,\"4\n5,6\n", "3:2", "the quoted field that starts here is not closed"),
-        BadCSV("text after a closing quote", "a,b\n\"1\"2,3\n", "2:1", "after a closing quote"),
+        BadCSV("-Infinity", "a,b\n1,2\n3,-Infinity\n", "3:2", "column \"b\": -Infinity is not a finite number"),
+        BadCSV("unterminated quote", "a,b\n1,2\n3,\"4\n5,6\n", "3:2", "column \"b\": the quoted field that starts here is not closed"),
+        BadCSV("text after a closing quote", "a,b\n\"1\"2,3\n", "2:1", "column \"a\": \"2\" after a closing quote"),
         BadCSV("blank line inside the data", "a,b\n1,2\n\n3,4\n", "3:1", "a blank line inside the data"),
         BadCSV("blank line before the data", "\n1,2\n", "1:1", "a blank line; blank lines are allowed only at the end"),
-        BadCSV("only a label column", "label\n1\n", "1:1", "no feature column"),
+        BadCSV("only a label column", "label\n1\n", "1:1", "the only column holds the labels; there is no feature column"),
         BadCSV("more values than allowed", "1,2,3\n4,5,6\n7,8,9\n", "3:1",
                "more than 2 rows of 3 values: the reader keeps at most 7 values", CSV.Options(maxElements: 7)),
         BadCSV("a row larger than allowed", "1,2,3\n", "1:1", "more than 0 rows of 3 values", CSV.Options(maxElements: 2)),
@@ -362,7 +362,7 @@ struct CSVErrorTests {
         let file = try CSVFile(bad.bytes)
         let status: NudgeStatus = bad.options.maxElements < IDX.maxElements ? .outOfMemory : .format
         let error = expectNudgeError(status, bad.message) { try file.load(bad.options) }
-        let prefix = "\(file.path):\(bad.position): "
+        let prefix = "\(file.path):\(bad.position): \(bad.message)"
         #expect(error?.message.hasPrefix(prefix) == true, "message \"\(error?.message ?? "")\" should start with \"\(prefix)\"")
     }
 
