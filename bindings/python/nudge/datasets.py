@@ -67,7 +67,8 @@ def load_csv(path, *, header="auto", label_column="auto", delimiter=",", class_c
     column, 784 pixel features) and test.csv (no labels), and most numeric CSV.
 
     header: "auto" (the first row is a header if any of its non-empty cells is not a number),
-        True or False.
+        True or False. A header of numbers only, such as the "0,1,2,..." pandas writes for unnamed
+        columns, needs header=True.
     label_column: "auto" (a header column named "label", in any case, if there is one), None (no
         labels), a 0-based column index, or a column's exact header name.
     delimiter: one ASCII character other than a double quote, CR, LF or NUL.

@@ -143,6 +143,15 @@ def test_pandas_round_trip_with_labels_index_and_compression(tmp_path, frame, rn
     np.testing.assert_array_equal(X[:, 1:], frame.drop(columns="label").values)
 
 
+def test_pandas_unnamed_columns_need_header_true(tmp_path, frame):
+    frame.columns = range(frame.shape[1])  # pandas writes the header 0,1,2,3,4
+    frame.to_csv(tmp_path / "unnamed.csv", index=False)
+    X, _ = nudge.load_csv(tmp_path / "unnamed.csv")
+    np.testing.assert_array_equal(X[0], np.arange(5))  # the header looks like data
+    X, _ = nudge.load_csv(tmp_path / "unnamed.csv", header=True)
+    np.testing.assert_array_equal(X, frame.values)
+
+
 def test_pandas_reads_what_the_library_reads(tmp_path, rng):
     text, pixels, y = digits(rng, 6, labels=True)
     path = write(tmp_path / "train.csv", text)
