@@ -14,8 +14,8 @@ import CZlib
 ///
 /// The file is streamed through a buffer of `bufferSize` bytes, so the text is never held whole;
 /// only the parsed values are kept, in memory that grows geometrically and never past
-/// `Options.maxElements` values. Numbers are parsed without the C library's locale: plain integers
-/// on a fast path, anything else with Swift's correctly rounded `Float(_:)`.
+/// `Options.maxElements` values. Numbers are parsed without the C library's locale: rows of plain
+/// integers and short decimals on a fast path, anything else with Swift's correctly rounded `Float(_:)`.
 ///
 ///     let train = try CSV.load(path: "train.csv", options: CSV.Options())
 ///     let test = try CSV.load(path: "test.csv", options: CSV.Options())   // test.labels == nil
@@ -35,7 +35,8 @@ public enum CSV {
 
         /// Which column, if any, holds the class labels.
         public enum LabelColumn: Sendable, Equatable {
-            /// The header column named `label` (ASCII letters in any case), if there is one; otherwise none.
+            /// The header column named `label` (ASCII letters in any case), if there is one; otherwise
+            /// none. Two such columns are an error.
             case auto
             /// No labels: every column is a feature.
             case none
@@ -305,7 +306,7 @@ private struct Cell {
         return String(decoding: out, as: UTF8.self)
     }
 
-    /// An unquoted empty field alone on its line.
+    /// An unquoted empty field: a blank line when it is alone in its row.
     var isBlank: Bool { !quoted && text.isEmpty }
 
     var isNumber: Bool {
@@ -426,7 +427,7 @@ private struct Scanner: ~Copyable {
         if i < end && buffer[i] == quote {
             try scanQuoted(&i)
         } else {
-            // The hot loop: unquoted fields, such as every pixel of an image.
+            // An unquoted field: up to the delimiter or the line end.
             var start = i
             let d = delimiter
             while true {
