@@ -7,7 +7,7 @@ want=(libopenblas-dev zlib1g-dev pkg-config)
 for role in "${@:-build}"; do
   case "$role" in
     build) ;;
-    test) want+=(libcmocka-dev valgrind) ;;
+    test) want+=(libcmocka-dev valgrind locales) ;;
     demo) want+=(dataset-fashion-mnist) ;;
     *) echo "ensure-deps: unknown role '$role' (build, test, demo)" >&2; exit 2 ;;
   esac

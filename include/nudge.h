@@ -333,6 +333,32 @@ extern "C" {
  */
 #define NUDGE_STOP_NOT_FINITE 3
 
+/**
+ * The first row is a header if any of its non-empty cells is not a number.
+ */
+#define NUDGE_CSV_HEADER_AUTO 0
+
+/**
+ * The first row is a header.
+ */
+#define NUDGE_CSV_HEADER_PRESENT 1
+
+/**
+ * There is no header: the first row is data.
+ */
+#define NUDGE_CSV_HEADER_NONE 2
+
+/**
+ * nudge_csv_options.label_column: the header column named "label" (ASCII letters in any case) if
+ * there is exactly one, otherwise none.
+ */
+#define NUDGE_CSV_LABEL_AUTO (-1)
+
+/**
+ * nudge_csv_options.label_column: no label column; every column is a feature.
+ */
+#define NUDGE_CSV_LABEL_NONE (-2)
+
 /* ==========================================================================
  * Scalar types
  * ========================================================================== */
@@ -373,6 +399,11 @@ typedef int32_t nudge_normalization;
  */
 typedef int32_t nudge_stop_reason;
 
+/**
+ * Whether the first row of a CSV file is a header (nudge_csv_options.header).
+ */
+typedef int32_t nudge_csv_header;
+
 /* ==========================================================================
  * Handles
  * ========================================================================== */
@@ -405,6 +436,7 @@ typedef struct nudge_epoch_report nudge_epoch_report;
 typedef struct nudge_batch_report nudge_batch_report;
 typedef struct nudge_train_options nudge_train_options;
 typedef struct nudge_train_report nudge_train_report;
+typedef struct nudge_csv_options nudge_csv_options;
 
 /* ==========================================================================
  * Callbacks
@@ -764,6 +796,48 @@ typedef char nudge_check_train_report_layout[(
     offsetof(nudge_train_report, validation_accuracy) == 48 &&
     offsetof(nudge_train_report, seconds) == 56) ? 1 : -1];
 
+/**
+ * How nudge_dataset_load_csv() reads a file. Start from nudge_csv_options_init(), then set the
+ * fields you need: the library reads only the first `struct_size` bytes.
+ */
+struct nudge_csv_options {
+    /**
+     * Set by nudge_csv_options_init() to sizeof(nudge_csv_options).
+     */
+    uint32_t struct_size;
+    /**
+     * A NUDGE_CSV_HEADER_ value. Default NUDGE_CSV_HEADER_AUTO.
+     */
+    nudge_csv_header header;
+    /**
+     * The 0-based column of the class labels, NUDGE_CSV_LABEL_AUTO or NUDGE_CSV_LABEL_NONE.
+     * Default NUDGE_CSV_LABEL_AUTO.
+     */
+    int32_t label_column;
+    /**
+     * 0 accepts any label from 0 to INT32_MAX; above 0, every label must be below it. Default 0.
+     */
+    uint32_t class_count;
+    /**
+     * The exact header name of the label column (UTF-8), or NULL. When set, label_column must be
+     * NUDGE_CSV_LABEL_AUTO and the file must have a header. Read during the call only. Default NULL.
+     */
+    const char *label_name;
+    /**
+     * The character between fields: ASCII, not a double quote, CR, LF or NUL. Default ','.
+     */
+    char delimiter;
+};
+/* Fails to compile if this compiler lays the struct out differently from Swift. */
+typedef char nudge_check_csv_options_layout[(
+    sizeof(nudge_csv_options) == 32 &&
+    offsetof(nudge_csv_options, struct_size) == 0 &&
+    offsetof(nudge_csv_options, header) == 4 &&
+    offsetof(nudge_csv_options, label_column) == 8 &&
+    offsetof(nudge_csv_options, class_count) == 12 &&
+    offsetof(nudge_csv_options, label_name) == 16 &&
+    offsetof(nudge_csv_options, delimiter) == 24) ? 1 : -1];
+
 /* ==========================================================================
  * Data sets
  * ========================================================================== */
@@ -783,6 +857,50 @@ typedef char nudge_check_train_report_layout[(
 nudge_status nudge_dataset_load_idx(
     const char *images_path,
     const char *labels_path,
+    nudge_dataset **out_dataset);
+
+/**
+ * Sets every field of a CSV options struct to its default, and struct_size to the size both sides
+ * know: `nudge_csv_options_init(&options, sizeof options);`
+ * @param[out] options The struct to fill.
+ * @param[in] options_size sizeof(nudge_csv_options) in the caller's header; at least 8.
+ * @return NUDGE_OK or NUDGE_ERR_INVALID_ARGUMENT (options is NULL, or options_size is too small).
+ */
+nudge_status nudge_csv_options_init(nudge_csv_options *options, size_t options_size);
+
+/**
+ * Loads samples from a CSV file of numbers (RFC 4180), plain or gzip-compressed (recognised by
+ * its content), one sample per row, features in the file's column order as float32 values as
+ * written (not rescaled). With the defaults it reads Kaggle's digit-recognizer files: train.csv
+ * (header "label,pixel0,...,pixel783") gives 784 features and labels, test.csv features only.
+ *
+ * Accepted: fields in double quotes, with "" for a quote and delimiters or line breaks inside;
+ * LF, CRLF or CR line ends; a UTF-8 byte order mark; spaces and tabs around a value; blank lines
+ * at the end; no line break after the last row. A value is a decimal number such as 12, -0.5 or
+ * 1.5e-3, correctly rounded to float32 whatever the process's locale. A label is an integer from
+ * 0 (also written like 3.0). Every row has as many fields as the first.
+ *
+ * Refused (NUDGE_ERR_FORMAT, with a message "PATH:LINE:COLUMN: ..." naming the 1-based physical
+ * line and column, and the column's header name if it has one): an empty file, a header without
+ * data rows, a row with another number of fields, an empty or non-numeric cell, NaN, infinities
+ * and values beyond float32's range (1e39), a label that is not an integer, negative, at least
+ * class_count or above INT32_MAX, a quote left open, a blank line before more data; also a
+ * corrupt or truncated gzip stream.
+ *
+ * Memory: the file is streamed through a 1 MiB buffer; only the values are kept. A file of more
+ * than 2^32 values, or of rows of more than 2^20 fields, is refused with NUDGE_ERR_OUT_OF_MEMORY
+ * before memory for it is allocated.
+ * @param[in] path The file.
+ * @param[in] options From nudge_csv_options_init(), or NULL for the defaults.
+ * @param[out] out_dataset Receives the data set; its labels are NULL when no column holds labels.
+ * @return NUDGE_OK; NUDGE_ERR_INVALID_ARGUMENT (a NULL or invalid argument or option, a label
+ *         column past the last one or not in the header); NUDGE_ERR_IO (the file cannot be opened
+ *         or read, or is not a regular file); NUDGE_ERR_FORMAT; NUDGE_ERR_OUT_OF_MEMORY.
+ * Ownership: the caller owns *out_dataset and releases it with nudge_dataset_free().
+ */
+nudge_status nudge_dataset_load_csv(
+    const char *path,
+    const nudge_csv_options *options,
     nudge_dataset **out_dataset);
 
 /**

@@ -20,6 +20,13 @@ final class HeapBuffer<Element: BitwiseCopyable>: @unchecked Sendable {
         self.count = count
     }
 
+    /// Takes ownership of `pointer`: malloc'd memory holding `count` initialised values, freed
+    /// when the buffer is released. Readers that grow their output with realloc hand it over this way.
+    init(adopting pointer: UnsafeMutablePointer<Element>, count: Int) {
+        self.pointer = pointer
+        self.count = count
+    }
+
     convenience init(copying other: HeapBuffer) throws(NudgeError) {
         try self.init(count: other.count, zeroed: false)
         pointer.update(from: other.pointer, count: count)

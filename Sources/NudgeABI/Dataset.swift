@@ -26,6 +26,110 @@ public func nudge_dataset_load_idx(_ images_path: UnsafePointer<CChar>?, _ label
     }
 }
 
+/// Sets every field of a CSV options struct to its default, and struct_size to the size both sides
+/// know: `nudge_csv_options_init(&options, sizeof options);`
+/// @param[out] options The struct to fill.
+/// @c-param options nudge_csv_options *
+/// @param[in] options_size sizeof(nudge_csv_options) in the caller's header; at least 8.
+/// @return NUDGE_OK or NUDGE_ERR_INVALID_ARGUMENT (options is NULL, or options_size is too small).
+@_cdecl("nudge_csv_options_init")
+public func nudge_csv_options_init(_ options: UnsafeMutableRawPointer?, _ options_size: UInt) -> nudge_status {
+    guarded("nudge_csv_options_init") { () throws(NudgeError) in
+        let p = try required(options, "options")
+        guard options_size >= 8 else {
+            throw NudgeError(.invalidArgument, "options_size is \(options_size); pass sizeof(nudge_csv_options)")
+        }
+        var defaults = nudge_csv_options()
+        let known = Int(clamping: options_size)
+        defaults.struct_size = UInt32(min(known, MemoryLayout<nudge_csv_options>.stride))
+        withUnsafeBytes(of: defaults) { p.copyMemory(from: $0.baseAddress!, byteCount: min(known, $0.count)) }
+    }
+}
+
+/// The core's CSV options from a caller's struct (the bytes its struct_size covers over the
+/// defaults; NULL means the defaults), naming any field out of range.
+private func csvOptions(_ pointer: UnsafeRawPointer?) throws(NudgeError) -> CSV.Options {
+    var o = nudge_csv_options()
+    if let pointer {
+        let size = Int(pointer.load(as: UInt32.self))
+        guard size >= MemoryLayout<UInt32>.size, size <= 1 << 16 else {
+            throw NudgeError(.invalidArgument, "options->struct_size is \(size); call nudge_csv_options_init() first")
+        }
+        withUnsafeMutableBytes(of: &o) { dst in
+            dst.copyMemory(from: UnsafeRawBufferPointer(start: pointer, count: min(size, MemoryLayout<nudge_csv_options>.size)))
+        }
+    }
+    var options = CSV.Options()
+    switch o.header {
+    case NUDGE_CSV_HEADER_AUTO: options.header = .auto
+    case NUDGE_CSV_HEADER_PRESENT: options.header = .present
+    case NUDGE_CSV_HEADER_NONE: options.header = .absent
+    default:
+        throw NudgeError(.invalidArgument, "options->header is \(o.header), not a NUDGE_CSV_HEADER_ value (0 to 2)")
+    }
+    if let name = o.label_name {
+        guard o.label_column == NUDGE_CSV_LABEL_AUTO else {
+            throw NudgeError(.invalidArgument, "options->label_name and options->label_column (\(o.label_column)) both choose the label column; leave label_column at NUDGE_CSV_LABEL_AUTO")
+        }
+        guard let text = String(validatingCString: name) else {
+            throw NudgeError(.invalidArgument, "options->label_name is not valid UTF-8")
+        }
+        options.labelColumn = .name(text)
+    } else {
+        switch o.label_column {
+        case NUDGE_CSV_LABEL_AUTO: options.labelColumn = .auto
+        case NUDGE_CSV_LABEL_NONE: options.labelColumn = .none
+        case 0...: options.labelColumn = .index(Int(o.label_column))
+        default:
+            throw NudgeError(.invalidArgument, "options->label_column is \(o.label_column): use a 0-based column index, NUDGE_CSV_LABEL_AUTO or NUDGE_CSV_LABEL_NONE")
+        }
+    }
+    options.delimiter = UInt8(bitPattern: o.delimiter)
+    options.classCount = Int(o.class_count)
+    do { try options.validate() } catch { throw NudgeError(error.status, "options->\(error.message)") }
+    return options
+}
+
+/// Loads samples from a CSV file of numbers (RFC 4180), plain or gzip-compressed (recognised by
+/// its content), one sample per row, features in the file's column order as float32 values as
+/// written (not rescaled). With the defaults it reads Kaggle's digit-recognizer files: train.csv
+/// (header "label,pixel0,...,pixel783") gives 784 features and labels, test.csv features only.
+///
+/// Accepted: fields in double quotes, with "" for a quote and delimiters or line breaks inside;
+/// LF, CRLF or CR line ends; a UTF-8 byte order mark; spaces and tabs around a value; blank lines
+/// at the end; no line break after the last row. A value is a decimal number such as 12, -0.5 or
+/// 1.5e-3, correctly rounded to float32 whatever the process's locale. A label is an integer from
+/// 0 (also written like 3.0). Every row has as many fields as the first.
+///
+/// Refused (NUDGE_ERR_FORMAT, with a message "PATH:LINE:COLUMN: ..." naming the 1-based physical
+/// line and column, and the column's header name if it has one): an empty file, a header without
+/// data rows, a row with another number of fields, an empty or non-numeric cell, NaN, infinities
+/// and values beyond float32's range (1e39), a label that is not an integer, negative, at least
+/// class_count or above INT32_MAX, a quote left open, a blank line before more data; also a
+/// corrupt or truncated gzip stream.
+///
+/// Memory: the file is streamed through a 1 MiB buffer; only the values are kept. A file of more
+/// than 2^32 values, or of rows of more than 2^20 fields, is refused with NUDGE_ERR_OUT_OF_MEMORY
+/// before memory for it is allocated.
+/// @param[in] path The file.
+/// @param[in] options From nudge_csv_options_init(), or NULL for the defaults.
+/// @c-param options const nudge_csv_options *
+/// @param[out] out_dataset Receives the data set; its labels are NULL when no column holds labels.
+/// @return NUDGE_OK; NUDGE_ERR_INVALID_ARGUMENT (a NULL or invalid argument or option, a label
+///         column past the last one or not in the header); NUDGE_ERR_IO (the file cannot be opened
+///         or read, or is not a regular file); NUDGE_ERR_FORMAT; NUDGE_ERR_OUT_OF_MEMORY.
+/// Ownership: the caller owns *out_dataset and releases it with nudge_dataset_free().
+@_cdecl("nudge_dataset_load_csv")
+public func nudge_dataset_load_csv(_ path: UnsafePointer<CChar>?, _ options: UnsafeRawPointer?,
+                                   _ out_dataset: UnsafeMutablePointer<nudge_dataset?>?) -> nudge_status {
+    guarded("nudge_dataset_load_csv") { () throws(NudgeError) in
+        let file = try string(path, "path")
+        let out = try required(out_dataset, "out_dataset")
+        let o = try csvOptions(options)
+        out.pointee = makeHandle(try CSV.load(path: file, options: o), .dataset)
+    }
+}
+
 /// Releases a data set; pointers from nudge_dataset_features() and nudge_dataset_labels() become
 /// invalid. NULL, and handles already freed, are ignored.
 /// @param[in,out] dataset The data set, or NULL.

@@ -10,7 +10,7 @@ from . import _lib
 from ._errors import (CancelledError, FormatError, InvalidArgumentError, NotFiniteError, NotFoundError, NudgeError,
                       NudgeIOError, NudgeMemoryError, ShapeError, VersionError)
 from ._lib import LibraryNotFoundError
-from .datasets import load_idx
+from .datasets import load_csv, load_idx
 from .history import History
 from .network import Network, learning_rates
 
@@ -38,7 +38,8 @@ def library_version():
 
 
 __all__ = [
-    "Network", "History", "load_idx", "learning_rates", "library_version", "library_path", "set_num_threads", "get_num_threads",
+    "Network", "History", "load_idx", "load_csv", "learning_rates", "library_version", "library_path",
+    "set_num_threads", "get_num_threads",
     "NudgeError", "InvalidArgumentError", "ShapeError", "NudgeMemoryError", "NudgeIOError", "FormatError",
     "VersionError", "NotFiniteError", "CancelledError", "NotFoundError", "LibraryNotFoundError",
 ]

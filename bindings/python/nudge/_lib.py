@@ -130,8 +130,28 @@ class nudge_train_report(Structure):
     ]
 
 
+# -- CSV reading (nudge_csv_options, nudge_dataset_load_csv) -------------------------------------
+
+# nudge_csv_header: NUDGE_CSV_HEADER_AUTO / _PRESENT / _NONE.
+CSV_HEADERS = {"auto": 0, "present": 1, "none": 2}
+# nudge_csv_options.label_column: NUDGE_CSV_LABEL_AUTO / NUDGE_CSV_LABEL_NONE, or a 0-based index.
+CSV_LABEL_AUTO = -1
+CSV_LABEL_NONE = -2
+
+
+class nudge_csv_options(Structure):
+    _fields_ = [
+        ("struct_size", c_uint32),
+        ("header", c_int32),
+        ("label_column", c_int32),
+        ("class_count", c_uint32),
+        ("label_name", c_char_p),
+        ("delimiter", c_char),
+    ]
+
+
 STRUCTS = {cls.__name__: cls for cls in
-           (nudge_epoch_report, nudge_batch_report, nudge_train_options, nudge_train_report)}
+           (nudge_epoch_report, nudge_batch_report, nudge_train_options, nudge_train_report, nudge_csv_options)}
 
 _network_p = POINTER(nudge_network)
 _trainer_p = POINTER(nudge_trainer)
@@ -145,6 +165,11 @@ _double_p = POINTER(c_double)
 PROTOTYPES = {
     # nudge_status nudge_dataset_load_idx(const char *images_path, const char *labels_path, nudge_dataset **out_dataset);
     "nudge_dataset_load_idx": (c_int32, [c_char_p, c_char_p, POINTER(_dataset_p)]),
+    # nudge_status nudge_csv_options_init(nudge_csv_options *options, size_t options_size);
+    "nudge_csv_options_init": (c_int32, [POINTER(nudge_csv_options), c_size_t]),
+    # nudge_status nudge_dataset_load_csv(const char *path, const nudge_csv_options *options,
+    #     nudge_dataset **out_dataset);
+    "nudge_dataset_load_csv": (c_int32, [c_char_p, POINTER(nudge_csv_options), POINTER(_dataset_p)]),
     # void nudge_dataset_free(nudge_dataset *dataset);
     "nudge_dataset_free": (None, [_dataset_p]),
     # nudge_status nudge_dataset_count(const nudge_dataset *dataset, size_t *out_count);

@@ -1,12 +1,13 @@
 """Loading data sets through the library, into numpy arrays that share its memory."""
 
 import ctypes
+import numbers
 
 import numpy as np
 
 from . import _lib
-from ._arrays import c_path
-from ._errors import check
+from ._arrays import c_path, c_string
+from ._errors import InvalidArgumentError, check
 
 
 class _DatasetMemory:
@@ -30,15 +31,8 @@ class _View:
         self.__array_interface__ = {"shape": shape, "typestr": typestr, "data": (address, True), "version": 3}
 
 
-def load_idx(images, labels=None):
-    """Loads IDX files (MNIST, Fashion-MNIST; plain or .gz) with the library's reader.
-
-    Returns (X, y): X is an (n, features) float32 array scaled to [0, 1], y an (n,) int32 array
-    of labels (None without a labels file). Both are read-only views of the library's memory,
-    without a copy; they keep it alive as long as they exist."""
-    handle = ctypes.POINTER(_lib.nudge_dataset)()
-    check(_lib.lib.nudge_dataset_load_idx(c_path(images, "images"), None if labels is None else c_path(labels, "labels"),
-                                          ctypes.byref(handle)))
+def _arrays(handle):
+    """(X, y) viewing the memory of a freshly loaded nudge_dataset, which they then own."""
     owner = _DatasetMemory(handle)
     count, features = ctypes.c_size_t(), ctypes.c_size_t()
     check(_lib.lib.nudge_dataset_count(handle, ctypes.byref(count)))
@@ -52,3 +46,64 @@ def load_idx(images, labels=None):
     if y_pointer:
         y = np.asarray(_View(owner, ctypes.addressof(y_pointer.contents), (count.value,), "<i4"))
     return x, y
+
+
+def load_idx(images, labels=None):
+    """Loads IDX files (MNIST, Fashion-MNIST; plain or .gz) with the library's reader.
+
+    Returns (X, y): X is an (n, features) float32 array scaled to [0, 1], y an (n,) int32 array
+    of labels (None without a labels file). Both are read-only views of the library's memory,
+    without a copy; they keep it alive as long as they exist."""
+    handle = ctypes.POINTER(_lib.nudge_dataset)()
+    check(_lib.lib.nudge_dataset_load_idx(c_path(images, "images"), None if labels is None else c_path(labels, "labels"),
+                                          ctypes.byref(handle)))
+    return _arrays(handle)
+
+
+def load_csv(path, *, header="auto", label_column="auto", delimiter=",", class_count=0):
+    """Loads a CSV file of numbers (plain or gzip-compressed) with the library's reader.
+
+    With the defaults it reads Kaggle's digit-recognizer train.csv (labels from its "label"
+    column, 784 pixel features) and test.csv (no labels), and most numeric CSV.
+
+    header: "auto" (the first row is a header if any of its non-empty cells is not a number),
+        True or False. A header of numbers only, such as the "0,1,2,..." pandas writes for unnamed
+        columns, needs header=True.
+    label_column: "auto" (a header column named "label", in any case, if there is one), None (no
+        labels), a 0-based column index, or a column's exact header name.
+    delimiter: one ASCII character other than a double quote, CR, LF or NUL.
+    class_count: 0 accepts any label from 0 to 2**31 - 1; above 0, labels must be below it.
+
+    Returns (X, y): X is an (n, features) float32 array of the values as written (not rescaled), y
+    an (n,) int32 array of labels or None. Both are read-only views of the library's memory,
+    without a copy, like load_idx's. A malformed file raises FormatError naming its line and
+    column ("train.csv:12:5: column "pixel3": "x" is not a number")."""
+    options = _lib.nudge_csv_options()
+    check(_lib.lib.nudge_csv_options_init(ctypes.byref(options), ctypes.sizeof(options)))
+    if isinstance(header, str) and header == "auto":
+        options.header = _lib.CSV_HEADERS["auto"]
+    elif header is True or header is False:
+        options.header = _lib.CSV_HEADERS["present" if header else "none"]
+    else:
+        raise InvalidArgumentError(f"header is {header!r}; expected \"auto\", True or False")
+    if isinstance(label_column, str):
+        if label_column != "auto":
+            options.label_name = c_string(label_column, "label_column")
+    elif label_column is None:
+        options.label_column = _lib.CSV_LABEL_NONE
+    elif isinstance(label_column, numbers.Integral) and not isinstance(label_column, bool):
+        if not 0 <= label_column <= 2**31 - 1:
+            raise InvalidArgumentError(f"label_column is {label_column}; a column index is 0 or more")
+        options.label_column = int(label_column)
+    else:
+        raise InvalidArgumentError(f"label_column is {label_column!r}; expected \"auto\", None, a column index or a name")
+    data = delimiter.encode("utf-8") if isinstance(delimiter, str) else delimiter
+    if not isinstance(data, bytes) or len(data) != 1 or data[0] >= 0x80:
+        raise InvalidArgumentError(f"delimiter is {delimiter!r}; expected one ASCII character")
+    options.delimiter = data
+    if isinstance(class_count, bool) or not isinstance(class_count, numbers.Integral) or not 0 <= class_count < 2**32:
+        raise InvalidArgumentError(f"class_count is {class_count!r}; expected 0 (any label) or a positive count")
+    options.class_count = int(class_count)
+    handle = ctypes.POINTER(_lib.nudge_dataset)()
+    check(_lib.lib.nudge_dataset_load_csv(c_path(path), ctypes.byref(options), ctypes.byref(handle)))
+    return _arrays(handle)

@@ -23,7 +23,9 @@ def _strip_comments(text):
 RAW = HEADER.read_text()
 TEXT = _strip_comments(RAW)
 
-DEFINES = {name: int(value) for name, value in re.findall(r"^\s*#\s*define\s+(NUDGE_\w+)\s+(-?\d+)\s*$", TEXT, re.M)}
+# Negative values are parenthesised: #define NUDGE_CSV_LABEL_AUTO (-1).
+DEFINES = {name: int(value) for name, value in
+           re.findall(r"^\s*#\s*define\s+(NUDGE_\w+)\s+\(?(-?\d+)\)?\s*$", TEXT, re.M)}
 
 STRUCT_RE = re.compile(r"\bstruct\s+(\w+)\s*\{(.*?)\}\s*;", re.S)
 LAYOUT_RE = re.compile(r"typedef\s+char\s+nudge_check_(\w+)_layout\s*\[\s*\((.*?)\)\s*\?\s*1\s*:\s*-1\s*\]\s*;", re.S)
@@ -93,7 +95,8 @@ CALLBACKS = {name: (_normalize(ret), _parameters(params)) for ret, name, params 
 
 _SCALARS = {
     "nudge_status": ctypes.c_int32, "nudge_activation": ctypes.c_int32, "nudge_loss": ctypes.c_int32,
-    "nudge_optimizer": ctypes.c_int32, "nudge_stop_reason": ctypes.c_int32, "int32_t": ctypes.c_int32,
+    "nudge_optimizer": ctypes.c_int32, "nudge_stop_reason": ctypes.c_int32, "nudge_csv_header": ctypes.c_int32,
+    "int32_t": ctypes.c_int32, "char": ctypes.c_char,
     "uint32_t": ctypes.c_uint32, "uint64_t": ctypes.c_uint64, "size_t": ctypes.c_size_t,
     "float": ctypes.c_float, "double": ctypes.c_double,
 }
@@ -140,7 +143,8 @@ def test_header_parser_finds_everything():
     assert FUNCTIONS["nudge_version_string"] == ("const char *", [])
     assert FUNCTIONS["nudge_network_free"] == ("void", ["nudge_network *"])
     assert FUNCTIONS["nudge_dataset_features"][1] == ["const nudge_dataset *", "const float **"]
-    assert set(STRUCTS) == {"nudge_epoch_report", "nudge_batch_report", "nudge_train_options", "nudge_train_report"}
+    assert set(STRUCTS) == {"nudge_epoch_report", "nudge_batch_report", "nudge_train_options", "nudge_train_report",
+                            "nudge_csv_options"}
     assert set(LAYOUTS) == set(STRUCTS)
     assert set(CALLBACKS) == {"nudge_progress_fn", "nudge_batch_fn"}
     assert DEFINES["NUDGE_OK"] == 0 and "NUDGE_ABI_VERSION" in DEFINES
@@ -273,6 +277,21 @@ def test_losses():
 
 def test_optimizers():
     assert _lib.OPTIMIZERS == _prefixed("NUDGE_OPTIMIZER_")
+
+
+def test_csv_constants():
+    assert _lib.CSV_HEADERS == _prefixed("NUDGE_CSV_HEADER_")
+    assert (_lib.CSV_LABEL_AUTO, _lib.CSV_LABEL_NONE) == (DEFINES["NUDGE_CSV_LABEL_AUTO"], DEFINES["NUDGE_CSV_LABEL_NONE"])
+
+
+def test_csv_options_init_fills_the_whole_struct():
+    options = _lib.nudge_csv_options()
+    ctypes.memset(ctypes.byref(options), 0xAB, ctypes.sizeof(options))
+    assert _lib.lib.nudge_csv_options_init(ctypes.byref(options), ctypes.sizeof(options)) == _lib.OK
+    assert options.struct_size == ctypes.sizeof(options) == LAYOUTS["nudge_csv_options"][0]
+    assert options.header == DEFINES["NUDGE_CSV_HEADER_AUTO"]
+    assert options.label_column == DEFINES["NUDGE_CSV_LABEL_AUTO"]
+    assert options.class_count == 0 and options.label_name is None and options.delimiter == b","
 
 
 def test_stop_reasons():

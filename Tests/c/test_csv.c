@@ -1,0 +1,487 @@
+/* CSV from C: nudge_csv_options_init, nudge_dataset_load_csv on files written here (Kaggle's
+ * digit-recognizer layout, general numeric CSV, gzip), every option, the edge cases that must be
+ * refused with the line and column in nudge_last_error(), numbers read the same under a
+ * comma-decimal locale, and a network trained end to end on CSV data. */
+#include "harness.h"
+#include <locale.h>
+
+/* Writes `text` to a new file `name` in the group's folder; `path` receives its path. */
+static const char *write_csv(char *path, size_t capacity, const char *name, const char *text) {
+    h_path(path, capacity, h_root, name);
+    h_write_file(path, text, strlen(text));
+    return path;
+}
+
+/* Loads `path` with `options`; checks the shape and returns the data set. */
+static nudge_dataset *load(const char *path, const nudge_csv_options *options, size_t rows, size_t features) {
+    nudge_dataset *d = NULL;
+    H_OK(nudge_dataset_load_csv(path, options, &d));
+    assert_non_null(d);
+    size_t count = 0, width = 0;
+    H_OK(nudge_dataset_count(d, &count));
+    H_OK(nudge_dataset_feature_count(d, &width));
+    H_ASSERT(count == rows && width == features, "%s: %zu rows of %zu features, expected %zu of %zu", path, count, width,
+             rows, features);
+    return d;
+}
+
+static const float *features_of(const nudge_dataset *d) {
+    const float *x = NULL;
+    H_OK(nudge_dataset_features(d, &x));
+    assert_non_null(x);
+    return x;
+}
+
+static const int32_t *labels_of(const nudge_dataset *d) {
+    const int32_t *l = (const int32_t *)(const void *)&l; /* must be overwritten */
+    H_OK(nudge_dataset_labels(d, &l));
+    return l;
+}
+
+static void expect_features(const nudge_dataset *d, const float *expected, size_t n) {
+    H_BITS_EQUAL(features_of(d), expected, n);
+}
+
+static void expect_labels(const nudge_dataset *d, const int32_t *expected, size_t n) {
+    const int32_t *l = labels_of(d);
+    assert_non_null(l);
+    for (size_t i = 0; i < n; i++) H_ASSERT(l[i] == expected[i], "label %zu is %d, expected %d", i, l[i], expected[i]);
+}
+
+static nudge_csv_options defaults(void) {
+    nudge_csv_options o;
+    H_OK(nudge_csv_options_init(&o, sizeof o));
+    return o;
+}
+
+/* The call fails with `status`, out_dataset stays untouched, and nudge_last_error() contains
+ * "PATH:LINE:COLUMN: " followed (anywhere later) by `text`. */
+static void expect_refused(const char *path, const nudge_csv_options *options, nudge_status status, int line, int column,
+                           const char *text, int source_line) {
+    nudge_dataset *sentinel = (nudge_dataset *)(void *)&sentinel;
+    nudge_dataset *d = sentinel;
+    nudge_status s = nudge_dataset_load_csv(path, options, &d);
+    const char *message = nudge_last_error();
+    char position[700];
+    snprintf(position, sizeof position, "nudge_dataset_load_csv: %s:%d:%d: ", path, line, column);
+    if (s != status || d != sentinel || strncmp(message, position, strlen(position)) != 0 ||
+        strstr(message + strlen(position), text) == NULL) {
+        h_fail_at(__FILE__, source_line,
+                  "%s: status %s (expected %s), out_dataset %s, message \"%s\"; expected it to start with \"%s\" and "
+                  "contain \"%s\"", path, h_name(s), h_name(status), d == sentinel ? "untouched" : "changed", message,
+                  position, text);
+    }
+}
+#define EXPECT_REFUSED(path, options, status, line, column, text) \
+    expect_refused((path), (options), (status), (line), (column), (text), __LINE__)
+
+/* ------------------------------------------------------------------------------------------ */
+
+/* Kaggle's digit-recognizer files: train.csv with a label column, test.csv without. */
+static char *digits_csv(int with_labels, int rows, float *pixels, int32_t *labels) {
+    size_t capacity = 64 + 16 * 785 + (size_t)rows * 785 * 4;
+    char *text = malloc(capacity);
+    assert_non_null(text);
+    size_t n = 0;
+    if (with_labels) n += (size_t)snprintf(text + n, capacity - n, "label,");
+    for (int j = 0; j < 784; j++) n += (size_t)snprintf(text + n, capacity - n, j ? ",pixel%d" : "pixel%d", j);
+    n += (size_t)snprintf(text + n, capacity - n, "\n");
+    h_rng r = h_rng_make(42);
+    for (int i = 0; i < rows; i++) {
+        if (with_labels) {
+            labels[i] = (int32_t)h_rng_below(&r, 10);
+            n += (size_t)snprintf(text + n, capacity - n, "%d,", labels[i]);
+        }
+        for (int j = 0; j < 784; j++) {
+            unsigned p = h_rng_below(&r, 4) == 0 ? h_rng_below(&r, 256) : 0;
+            pixels[i * 784 + j] = (float)p;
+            n += (size_t)snprintf(text + n, capacity - n, j ? ",%u" : "%u", p);
+        }
+        n += (size_t)snprintf(text + n, capacity - n, "\n");
+    }
+    return text;
+}
+
+static void test_kaggle_layouts(void **state) {
+    (void)state;
+    enum { ROWS = 6 };
+    float pixels[ROWS * 784];
+    int32_t labels[ROWS];
+    char path[400];
+    char *train = digits_csv(1, ROWS, pixels, labels);
+    nudge_dataset *d = load(write_csv(path, sizeof path, "train.csv", train), NULL, ROWS, 784);
+    expect_features(d, pixels, ROWS * 784);
+    expect_labels(d, labels, ROWS);
+    float highest = 0;
+    for (size_t i = 0; i < ROWS * 784; i++) highest = features_of(d)[i] > highest ? features_of(d)[i] : highest;
+    H_ASSERT(highest > 1.0f, "pixels are kept as written (0..255), not rescaled; the largest is %g", (double)highest);
+    nudge_dataset_free(d);
+    free(train);
+
+    char *test = digits_csv(0, ROWS, pixels, labels);
+    d = load(write_csv(path, sizeof path, "test.csv", test), NULL, ROWS, 784);
+    expect_features(d, pixels, ROWS * 784);
+    assert_null(labels_of(d));
+    nudge_dataset_free(d);
+    free(test);
+}
+
+static void test_options_init(void **state) {
+    (void)state;
+    nudge_csv_options o;
+    memset(&o, 0xAB, sizeof o);
+    H_OK(nudge_csv_options_init(&o, sizeof o));
+    assert_int_equal(o.struct_size, sizeof o);
+    assert_int_equal(o.header, NUDGE_CSV_HEADER_AUTO);
+    assert_int_equal(o.label_column, NUDGE_CSV_LABEL_AUTO);
+    assert_int_equal(o.class_count, 0);
+    assert_null(o.label_name);
+    assert_int_equal(o.delimiter, ',');
+
+    /* A caller with a larger struct (a newer header): bytes past the library's struct are untouched. */
+    unsigned char big[sizeof(nudge_csv_options) + 16];
+    memset(big, 0x5A, sizeof big);
+    H_OK(nudge_csv_options_init((nudge_csv_options *)(void *)big, sizeof big));
+    for (size_t i = sizeof(nudge_csv_options); i < sizeof big; i++) assert_int_equal(big[i], 0x5A);
+    nudge_csv_options first;
+    memcpy(&first, big, sizeof first);
+    assert_int_equal(first.struct_size, sizeof(nudge_csv_options));
+
+    /* A caller with a smaller struct (an older header): only its bytes are written. */
+    unsigned char small[offsetof(nudge_csv_options, label_name) + 8];
+    memset(small, 0x5A, sizeof small);
+    H_OK(nudge_csv_options_init((nudge_csv_options *)(void *)small, offsetof(nudge_csv_options, class_count)));
+    uint32_t size = 0;
+    memcpy(&size, small, sizeof size);
+    assert_int_equal(size, offsetof(nudge_csv_options, class_count));
+    for (size_t i = offsetof(nudge_csv_options, class_count); i < sizeof small; i++) assert_int_equal(small[i], 0x5A);
+
+    H_ERR(nudge_csv_options_init(NULL, sizeof o), NUDGE_ERR_INVALID_ARGUMENT, "options is NULL");
+    H_ERR(nudge_csv_options_init(&o, 4), NUDGE_ERR_INVALID_ARGUMENT, "options_size is 4");
+    H_ERR(nudge_csv_options_init(&o, 0), NUDGE_ERR_INVALID_ARGUMENT, "options_size is 0");
+}
+
+static void test_null_and_invalid_arguments(void **state) {
+    (void)state;
+    char path[400];
+    write_csv(path, sizeof path, "args.csv", "a,label\n1,2\n");
+    nudge_dataset *d = NULL;
+    H_ERR(nudge_dataset_load_csv(NULL, NULL, &d), NUDGE_ERR_INVALID_ARGUMENT, "path is NULL");
+    H_ERR(nudge_dataset_load_csv(path, NULL, NULL), NUDGE_ERR_INVALID_ARGUMENT, "out_dataset is NULL");
+    H_ERR(nudge_dataset_load_csv("", NULL, &d), NUDGE_ERR_INVALID_ARGUMENT, "empty");
+    assert_null(d);
+
+    nudge_csv_options o;
+    memset(&o, 0, sizeof o);
+    H_ERR(nudge_dataset_load_csv(path, &o, &d), NUDGE_ERR_INVALID_ARGUMENT, "struct_size is 0; call nudge_csv_options_init");
+    o = defaults();
+    o.header = 7;
+    H_ERR(nudge_dataset_load_csv(path, &o, &d), NUDGE_ERR_INVALID_ARGUMENT, "options->header is 7");
+    o = defaults();
+    o.label_column = -3;
+    H_ERR(nudge_dataset_load_csv(path, &o, &d), NUDGE_ERR_INVALID_ARGUMENT, "options->label_column is -3");
+    o = defaults();
+    o.label_column = 2;
+    H_ERR(nudge_dataset_load_csv(path, &o, &d), NUDGE_ERR_INVALID_ARGUMENT, "label column index 2 is past the last column");
+    o = defaults();
+    o.label_name = "label";
+    o.label_column = 0;
+    H_ERR(nudge_dataset_load_csv(path, &o, &d), NUDGE_ERR_INVALID_ARGUMENT, "both choose the label column");
+    o = defaults();
+    o.label_name = "y";
+    H_ERR(nudge_dataset_load_csv(path, &o, &d), NUDGE_ERR_INVALID_ARGUMENT, "no column named \"y\"");
+    o.label_name = "\xff\xfe";
+    H_ERR(nudge_dataset_load_csv(path, &o, &d), NUDGE_ERR_INVALID_ARGUMENT, "label_name is not valid UTF-8");
+    o = defaults();
+    o.label_name = "label";
+    o.header = NUDGE_CSV_HEADER_NONE;
+    H_ERR(nudge_dataset_load_csv(path, &o, &d), NUDGE_ERR_INVALID_ARGUMENT, "no header row");
+    const char bad_delimiters[] = {'"', '\r', '\n', '\0', (char)0xC3};
+    for (size_t i = 0; i < sizeof bad_delimiters; i++) {
+        o = defaults();
+        o.delimiter = bad_delimiters[i];
+        H_ERR(nudge_dataset_load_csv(path, &o, &d), NUDGE_ERR_INVALID_ARGUMENT, "options->delimiter");
+    }
+    assert_null(d);
+
+    /* Missing files and folders are I/O errors naming the path. */
+    char missing[420];
+    h_path(missing, sizeof missing, h_root, "missing.csv");
+    H_ERR(nudge_dataset_load_csv(missing, NULL, &d), NUDGE_ERR_IO, missing);
+    H_ERR(nudge_dataset_load_csv(h_root, NULL, &d), NUDGE_ERR_IO, "not a regular file");
+    assert_null(d);
+}
+
+static void test_options(void **state) {
+    (void)state;
+    char path[400];
+    write_csv(path, sizeof path, "options.csv", "a,Label,c\n1,2,3\n4,5,6\n");
+    /* Auto: "Label" in any case holds labels. */
+    nudge_dataset *d = load(path, NULL, 2, 2);
+    const float plain[] = {1, 3, 4, 6};
+    const int32_t auto_labels[] = {2, 5};
+    expect_features(d, plain, 4);
+    expect_labels(d, auto_labels, 2);
+    nudge_dataset_free(d);
+
+    nudge_csv_options o = defaults();
+    o.label_column = NUDGE_CSV_LABEL_NONE;
+    d = load(path, &o, 2, 3);
+    const float all[] = {1, 2, 3, 4, 5, 6};
+    expect_features(d, all, 6);
+    assert_null(labels_of(d));
+    nudge_dataset_free(d);
+
+    o = defaults();
+    o.label_column = 2;
+    d = load(path, &o, 2, 2);
+    const float first_two[] = {1, 2, 4, 5};
+    const int32_t last[] = {3, 6};
+    expect_features(d, first_two, 4);
+    expect_labels(d, last, 2);
+    nudge_dataset_free(d);
+
+    o = defaults();
+    o.label_name = "a";
+    d = load(path, &o, 2, 2);
+    const float after_a[] = {2, 3, 5, 6};
+    const int32_t column_a[] = {1, 4};
+    expect_features(d, after_a, 4);
+    expect_labels(d, column_a, 2);
+    nudge_dataset_free(d);
+
+    /* Header present: the numeric first row is taken as names. */
+    write_csv(path, sizeof path, "numbers.csv", "7;8\n1.5;-2\n");
+    o = defaults();
+    o.delimiter = ';';
+    d = load(path, &o, 2, 2);
+    const float numbers[] = {7, 8, 1.5f, -2};
+    expect_features(d, numbers, 4);
+    nudge_dataset_free(d);
+    o.header = NUDGE_CSV_HEADER_PRESENT;
+    d = load(path, &o, 1, 2);
+    expect_features(d, numbers + 2, 2);
+    nudge_dataset_free(d);
+
+    /* class_count bounds the labels. */
+    write_csv(path, sizeof path, "classes.csv", "label,x\n0,1\n9,2\n");
+    o = defaults();
+    o.class_count = 10;
+    d = load(path, &o, 2, 1);
+    nudge_dataset_free(d);
+    o.class_count = 9;
+    EXPECT_REFUSED(path, &o, NUDGE_ERR_FORMAT, 3, 1, "label 9 is out of range: the class count is 9");
+
+    /* A struct from an older header (struct_size covering only header and label_column): the rest
+     * takes its defaults, whatever the bytes after it hold. */
+    o = defaults();
+    o.struct_size = (uint32_t)offsetof(nudge_csv_options, class_count);
+    o.label_column = NUDGE_CSV_LABEL_NONE;
+    o.class_count = 1;
+    o.label_name = "nonsense";
+    o.delimiter = ';';
+    write_csv(path, sizeof path, "old.csv", "label,x\n3,4\n");
+    d = load(path, &o, 1, 2);
+    const float old[] = {3, 4};
+    expect_features(d, old, 2);
+    nudge_dataset_free(d);
+}
+
+static void test_syntax(void **state) {
+    (void)state;
+    char path[400];
+    /* Quotes, doubled quotes, delimiters and line breaks in quotes, CRLF, a BOM, blanks, no final line break. */
+    write_csv(path, sizeof path, "syntax.csv",
+              "\xEF\xBB\xBF\"x,1\",\"two\r\nlines\",\"say \"\"hi\"\"\",label\r\n"
+              "\"1\", 2 ,\" 3 \",4\r\n"
+              "-0.5,1e-3,\t7\t,5\r"
+              "8,9,10,6");
+    nudge_dataset *d = load(path, NULL, 3, 3);
+    const float x[] = {1, 2, 3, -0.5f, 1e-3f, 7, 8, 9, 10};
+    const int32_t y[] = {4, 5, 6};
+    expect_features(d, x, 9);
+    expect_labels(d, y, 3);
+    nudge_dataset_free(d);
+
+    /* CRLF: lines counted once per CRLF, and the header's name in the message. */
+    write_csv(path, sizeof path, "crlf.csv", "a,b\r\n1,2\r\n3,4\r\n5,six\r\n\r\n");
+    EXPECT_REFUSED(path, NULL, NUDGE_ERR_FORMAT, 4, 2, "column \"b\": \"six\" is not a number");
+    write_csv(path, sizeof path, "crlf-ok.csv", "a,b\r\n1,2\r\n3,4\r\n\r\n\r\n");
+    d = load(path, NULL, 2, 2);
+    const float crlf[] = {1, 2, 3, 4};
+    expect_features(d, crlf, 4);
+    nudge_dataset_free(d);
+}
+
+/* The edge cases: each refused with its status, line and column. */
+static void test_refused(void **state) {
+    (void)state;
+    char path[400];
+    EXPECT_REFUSED(write_csv(path, sizeof path, "empty.csv", ""), NULL, NUDGE_ERR_FORMAT, 1, 1, "the file is empty");
+    EXPECT_REFUSED(write_csv(path, sizeof path, "header-only.csv", "label,pixel0,pixel1\n"), NULL, NUDGE_ERR_FORMAT, 2, 1,
+                   "a header row but no data rows");
+    EXPECT_REFUSED(write_csv(path, sizeof path, "short-row.csv", "a,b,c\n1,2,3\n4,5\n"), NULL, NUDGE_ERR_FORMAT, 3, 3,
+                   "expected 3 fields, found 2");
+    EXPECT_REFUSED(write_csv(path, sizeof path, "long-row.csv", "1,2,3\n4,5,6,7\n"), NULL, NUDGE_ERR_FORMAT, 2, 4,
+                   "expected 3 fields, found 4");
+    EXPECT_REFUSED(write_csv(path, sizeof path, "text.csv", "a,b\n1,2\n3,abc\n"), NULL, NUDGE_ERR_FORMAT, 3, 2,
+                   "column \"b\": \"abc\" is not a number");
+    EXPECT_REFUSED(write_csv(path, sizeof path, "empty-cell.csv", "1,,3\n"), NULL, NUDGE_ERR_FORMAT, 1, 2,
+                   "the cell is empty");
+    EXPECT_REFUSED(write_csv(path, sizeof path, "negative.csv", "label,x\n1,1\n-1,2\n"), NULL, NUDGE_ERR_FORMAT, 3, 1,
+                   "column \"label\": label -1 is negative");
+    EXPECT_REFUSED(write_csv(path, sizeof path, "fraction.csv", "x,label\n1,2.5\n"), NULL, NUDGE_ERR_FORMAT, 2, 2,
+                   "label 2.5 is not an integer");
+    EXPECT_REFUSED(write_csv(path, sizeof path, "big-label.csv", "label,x\n2147483648,1\n"), NULL, NUDGE_ERR_FORMAT, 2, 1,
+                   "label 2147483648 is too large");
+    nudge_csv_options o = defaults();
+    o.class_count = 10;
+    EXPECT_REFUSED(write_csv(path, sizeof path, "range.csv", "label,x\n3,1\n10,1\n"), &o, NUDGE_ERR_FORMAT, 3, 1,
+                   "label 10 is out of range");
+    EXPECT_REFUSED(write_csv(path, sizeof path, "huge.csv", "1,2\n3,1e39\n"), NULL, NUDGE_ERR_FORMAT, 2, 2,
+                   "1e39 is outside the float32 range");
+    EXPECT_REFUSED(write_csv(path, sizeof path, "nan.csv", "1,2\nnan,4\n"), NULL, NUDGE_ERR_FORMAT, 2, 1,
+                   "nan is not a finite number");
+    EXPECT_REFUSED(write_csv(path, sizeof path, "inf.csv", "a,b\n1,-inf\n"), NULL, NUDGE_ERR_FORMAT, 2, 2,
+                   "-inf is not a finite number");
+    EXPECT_REFUSED(write_csv(path, sizeof path, "quote.csv", "a,b\n1,\"2\n3,4\n"), NULL, NUDGE_ERR_FORMAT, 2, 2,
+                   "not closed");
+    EXPECT_REFUSED(write_csv(path, sizeof path, "blank.csv", "a,b\n1,2\n\n3,4\n"), NULL, NUDGE_ERR_FORMAT, 3, 1,
+                   "a blank line inside the data");
+}
+
+/* A row of more fields than the reader accepts (2^20) is refused before its values are kept. */
+static void test_too_many_columns(void **state) {
+    (void)state;
+    enum { FIELDS = (1 << 20) + 1 };
+    char *text = malloc(2 * FIELDS + 1);
+    assert_non_null(text);
+    for (size_t i = 0; i < FIELDS; i++) {
+        text[2 * i] = '0';
+        text[2 * i + 1] = ',';
+    }
+    text[2 * FIELDS - 1] = '\n';
+    text[2 * FIELDS] = '\0';
+    char path[400];
+    EXPECT_REFUSED(write_csv(path, sizeof path, "wide.csv", text), NULL, NUDGE_ERR_OUT_OF_MEMORY, 1, FIELDS,
+                   "more than 1048576 fields");
+    free(text);
+}
+
+/* gzip -k -n -f PATH. */
+static void gzip_file(const char *path) {
+    char command[600];
+    snprintf(command, sizeof command, "gzip -k -n -f '%s'", path);
+    int status = system(command);
+    if (status != 0) H_FAIL("`%s` failed (status %d); the test needs the gzip program", command, status);
+}
+
+static void test_gzip(void **state) {
+    (void)state;
+    enum { ROWS = 30 };
+    float pixels[ROWS * 784];
+    int32_t labels[ROWS];
+    char path[400], gz[420];
+    char *train = digits_csv(1, ROWS, pixels, labels);
+    write_csv(path, sizeof path, "digits.csv", train);
+    free(train);
+    gzip_file(path);
+    snprintf(gz, sizeof gz, "%s.gz", path);
+    nudge_dataset *d = load(gz, NULL, ROWS, 784);
+    expect_features(d, pixels, ROWS * 784);
+    expect_labels(d, labels, ROWS);
+    nudge_dataset_free(d);
+
+    write_csv(path, sizeof path, "bad.csv", "a,b\n1,2\n3,x\n");
+    gzip_file(path);
+    snprintf(gz, sizeof gz, "%s.gz", path);
+    EXPECT_REFUSED(gz, NULL, NUDGE_ERR_FORMAT, 3, 2, "\"x\" is not a number");
+}
+
+/* Under a locale whose decimal separator is a comma, "1.5" still means 1.5. The locale is compiled
+ * into the group's folder with localedef, so that the test does not depend on installed locales. */
+static void test_locale_independent(void **state) {
+    (void)state;
+    char locales[400], command[1200];
+    h_path(locales, sizeof locales, h_root, "locales");
+    mkdir(locales, 0755);
+    snprintf(command, sizeof command, "localedef -i de_DE -f UTF-8 '%s/de_DE.UTF-8' >/dev/null 2>&1", locales);
+    int status = system(command);
+    /* localedef exits 1 for warnings but still writes the locale. */
+    if (status != 0 && status != 256)
+        H_FAIL("`%s` failed (status %d): the test needs localedef and Debian's locale sources (package locales)",
+               command, status);
+    setenv("LOCPATH", locales, 1);
+    if (setlocale(LC_NUMERIC, "de_DE.UTF-8") == NULL)
+        H_FAIL("setlocale(LC_NUMERIC, \"de_DE.UTF-8\") failed with LOCPATH=%s", locales);
+    /* The locale is in force: the C library now stops reading "1.5" at the point. */
+    char *end = NULL;
+    double c_library = strtod("1.5", &end);
+    int in_force = c_library == 1.0 && *end == '.';
+    char path[400];
+    write_csv(path, sizeof path, "locale.csv", "a,b,c\n1.5,0.1,-2.25e2\n");
+    nudge_dataset *d = NULL;
+    nudge_status s = nudge_dataset_load_csv(path, NULL, &d);
+    setlocale(LC_NUMERIC, "C");
+    unsetenv("LOCPATH");
+    H_ASSERT(in_force, "the de_DE locale did not change strtod (it read \"1.5\" as %g)", c_library);
+    H_OK(s);
+    const float expected[] = {1.5f, 0.1f, -225.0f};
+    expect_features(d, expected, 3);
+    nudge_dataset_free(d);
+}
+
+/* CSV in, a trained network out: three separable clusters written as CSV, read back and learnt. */
+static void test_train_from_csv(void **state) {
+    (void)state;
+    enum { ROWS = 300, DIM = 4, CLASSES = 3 };
+    float x[ROWS * DIM];
+    int32_t y[ROWS];
+    h_fill_blobs(x, y, ROWS, DIM, CLASSES, 9);
+    size_t capacity = ROWS * 80 + 64;
+    char *text = malloc(capacity);
+    assert_non_null(text);
+    size_t n = (size_t)snprintf(text, capacity, "f0,f1,label,f2,f3\r\n");
+    for (size_t i = 0; i < ROWS; i++) {
+        const float *r = x + i * DIM;
+        n += (size_t)snprintf(text + n, capacity - n, "%.9g,%.9g,%d,%.9g,%.9g\r\n", (double)r[0], (double)r[1], y[i],
+                              (double)r[2], (double)r[3]);
+    }
+    char path[400];
+    write_csv(path, sizeof path, "blobs.csv", text);
+    free(text);
+    nudge_csv_options o = defaults();
+    o.class_count = CLASSES;
+    nudge_dataset *d = load(path, &o, ROWS, DIM);
+    /* %.9g round-trips float32 exactly. */
+    expect_features(d, x, ROWS * DIM);
+    expect_labels(d, y, ROWS);
+
+    const size_t sizes[] = {DIM, 16, CLASSES};
+    const nudge_activation acts[] = {NUDGE_ACTIVATION_RELU, NUDGE_ACTIVATION_SOFTMAX};
+    nudge_network *net = h_net(sizes, 3, acts, 5);
+    nudge_train_options t = h_options(20, 16, 0.01f);
+    nudge_train_report r = h_report();
+    H_OK(nudge_train_labels(net, features_of(d), labels_of(d), ROWS, &t, &r));
+    double loss = 0, accuracy = 0;
+    H_OK(nudge_evaluate_labels(net, features_of(d), labels_of(d), ROWS, NUDGE_LOSS_AUTO, &loss, &accuracy));
+    H_ASSERT(accuracy > 0.95, "accuracy %.3f after training on the CSV data, expected above 0.95", accuracy);
+    nudge_network_free(net);
+    nudge_dataset_free(d);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_kaggle_layouts),
+        cmocka_unit_test(test_options_init),
+        cmocka_unit_test(test_null_and_invalid_arguments),
+        cmocka_unit_test(test_options),
+        cmocka_unit_test(test_syntax),
+        cmocka_unit_test(test_refused),
+        cmocka_unit_test(test_too_many_columns),
+        cmocka_unit_test(test_gzip),
+        cmocka_unit_test(test_locale_independent),
+        cmocka_unit_test(test_train_from_csv),
+    };
+    return cmocka_run_group_tests_name("csv", tests, h_group_setup, h_group_teardown);
+}

@@ -1,0 +1,196 @@
+"""load_csv: CSV files read by the library into read-only numpy views of its memory."""
+
+import ctypes
+import gc
+import gzip
+import weakref
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import nudge
+from nudge import _lib, datasets
+
+
+def write(path, text):
+    path.write_bytes(text.encode() if isinstance(text, str) else text)
+    return path
+
+
+def digits(rng, rows, labels):
+    """Kaggle's digit-recognizer layout: (text, pixels, labels)."""
+    pixels = np.where(rng.random((rows, 784)) < 0.2, rng.integers(0, 256, (rows, 784)), 0)
+    y = rng.integers(0, 10, rows) if labels else None
+    header = (["label"] if labels else []) + [f"pixel{j}" for j in range(784)]
+    lines = [",".join(header)]
+    for i in range(rows):
+        lines.append(",".join(([str(y[i])] if labels else []) + [str(p) for p in pixels[i]]))
+    return "\n".join(lines) + "\n", pixels, y
+
+
+def test_kaggle_train_and_test(tmp_path, rng):
+    text, pixels, y = digits(rng, 8, labels=True)
+    X, labels = nudge.load_csv(write(tmp_path / "train.csv", text))
+    assert X.shape == (8, 784) and X.dtype == np.float32
+    assert labels.shape == (8,) and labels.dtype == np.int32
+    np.testing.assert_array_equal(X, pixels.astype(np.float32))  # raw 0..255, not rescaled
+    np.testing.assert_array_equal(labels, y)
+    assert X.max() > 1
+
+    text, pixels, _ = digits(rng, 5, labels=False)
+    X, labels = nudge.load_csv(write(tmp_path / "test.csv", text))
+    assert labels is None
+    np.testing.assert_array_equal(X, pixels.astype(np.float32))
+
+
+def test_arrays_are_read_only_views_of_library_memory(tmp_path):
+    X, y = nudge.load_csv(write(tmp_path / "d.csv", "label,a,b\n1,2,3\n0,4,5\n"))
+    for array in (X, y):
+        assert array.flags.owndata is False and array.flags.writeable is False and array.flags.c_contiguous
+        assert isinstance(array.base, datasets._View) and isinstance(array.base.owner, datasets._DatasetMemory)
+    assert X.base.owner is y.base.owner
+    with pytest.raises(ValueError):
+        X[0, 0] = 9
+    pointer = _lib._float_p()
+    nudge._errors.check(_lib.lib.nudge_dataset_features(X.base.owner.handle, ctypes.byref(pointer)))
+    assert ctypes.addressof(pointer.contents) == X.__array_interface__["data"][0]
+
+
+def test_views_keep_the_dataset_alive(tmp_path):
+    X, y = nudge.load_csv(write(tmp_path / "d.csv", "label,a\n1,2.5\n0,4\n"))
+    owner = weakref.ref(X.base.owner)
+    gc.collect()
+    np.testing.assert_array_equal(X, [[2.5], [4]])
+    del y
+    gc.collect()
+    assert owner() is not None  # X still holds it
+    del X
+    gc.collect()
+    assert owner() is None
+
+
+def test_header_option(tmp_path):
+    path = write(tmp_path / "n.csv", "7,8\n1,2\n")
+    X, _ = nudge.load_csv(path)
+    np.testing.assert_array_equal(X, [[7, 8], [1, 2]])
+    X, _ = nudge.load_csv(path, header=True)
+    np.testing.assert_array_equal(X, [[1, 2]])
+    with pytest.raises(nudge.FormatError, match=r"n\.csv:1:1: \"a\" is not a number"):
+        nudge.load_csv(write(tmp_path / "n.csv", "a,b\n1,2\n"), header=False)
+
+
+@pytest.mark.parametrize("choice, features, labels", [
+    ("auto", [[1, 3], [4, 6]], [2, 5]),
+    (None, [[1, 2, 3], [4, 5, 6]], None),
+    (0, [[2, 3], [5, 6]], [1, 4]),
+    (np.int64(2), [[1, 2], [4, 5]], [3, 6]),
+    ("c", [[1, 2], [4, 5]], [3, 6]),
+])
+def test_label_column(tmp_path, choice, features, labels):
+    X, y = nudge.load_csv(write(tmp_path / "l.csv", "a,LABEL,c\n1,2,3\n4,5,6\n"), label_column=choice)
+    np.testing.assert_array_equal(X, features)
+    if labels is None:
+        assert y is None
+    else:
+        np.testing.assert_array_equal(y, labels)
+
+
+def test_delimiter_and_class_count(tmp_path):
+    X, y = nudge.load_csv(write(tmp_path / "s.csv", "label;x\n9;1.5\n"), delimiter=";", class_count=10)
+    np.testing.assert_array_equal(X, [[1.5]])
+    np.testing.assert_array_equal(y, [9])
+    X, _ = nudge.load_csv(write(tmp_path / "t.tsv", "a\tb\n1\t2\n"), delimiter=b"\t")
+    np.testing.assert_array_equal(X, [[1, 2]])
+    with pytest.raises(nudge.FormatError, match=r"s\.csv:2:1: column \"label\": label 9 is out of range"):
+        nudge.load_csv(tmp_path / "s.csv", delimiter=";", class_count=9)
+
+
+def test_gzip(tmp_path, rng):
+    text, pixels, y = digits(rng, 20, labels=True)
+    X, labels = nudge.load_csv(write(tmp_path / "train.csv.gz", gzip.compress(text.encode())))
+    np.testing.assert_array_equal(X, pixels.astype(np.float32))
+    np.testing.assert_array_equal(labels, y)
+
+
+# -- pandas ------------------------------------------------------------------------------------------
+
+@pytest.fixture
+def frame(rng):
+    values = rng.normal(0, 1000, (40, 5)) * rng.choice([1e-6, 1e-2, 1, 1e3], (40, 5))
+    df = pd.DataFrame(values.astype(np.float32), columns=["a", "b b", "c,d", 'say "hi"', "e"])
+    df.iloc[0, 0] = -0.0
+    df.iloc[1, 1] = 3.4028235e38
+    return df
+
+
+def test_pandas_round_trip(tmp_path, frame):
+    frame.to_csv(tmp_path / "frame.csv", index=False)
+    X, y = nudge.load_csv(tmp_path / "frame.csv")
+    assert y is None
+    np.testing.assert_array_equal(X, frame.values)
+    assert X.view(np.uint32)[0, 0] == np.float32(-0.0).view(np.uint32)
+
+
+def test_pandas_round_trip_with_labels_index_and_compression(tmp_path, frame, rng):
+    frame.insert(2, "label", rng.integers(0, 7, len(frame)))
+    frame.to_csv(tmp_path / "frame.csv.gz", lineterminator="\r\n")  # the index too, under an empty name
+    with gzip.open(tmp_path / "frame.csv.gz", "rt", newline="") as f:
+        assert f.readline() == ',a,b b,label,"c,d","say ""hi""",e\r\n'
+    X, y = nudge.load_csv(tmp_path / "frame.csv.gz", class_count=7)
+    np.testing.assert_array_equal(y, frame["label"].values)
+    np.testing.assert_array_equal(X[:, 0], np.arange(len(frame)))
+    np.testing.assert_array_equal(X[:, 1:], frame.drop(columns="label").values)
+
+
+def test_pandas_unnamed_columns_need_header_true(tmp_path, frame):
+    frame.columns = range(frame.shape[1])  # pandas writes the header 0,1,2,3,4
+    frame.to_csv(tmp_path / "unnamed.csv", index=False)
+    X, _ = nudge.load_csv(tmp_path / "unnamed.csv")
+    np.testing.assert_array_equal(X[0], np.arange(5))  # the header looks like data
+    X, _ = nudge.load_csv(tmp_path / "unnamed.csv", header=True)
+    np.testing.assert_array_equal(X, frame.values)
+
+
+def test_pandas_reads_what_the_library_reads(tmp_path, rng):
+    text, pixels, y = digits(rng, 6, labels=True)
+    path = write(tmp_path / "train.csv", text)
+    X, labels = nudge.load_csv(path)
+    df = pd.read_csv(path)
+    np.testing.assert_array_equal(X, df.drop(columns="label").values.astype(np.float32))
+    np.testing.assert_array_equal(labels, df["label"].values)
+
+
+# -- errors --------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("text, position, message", [
+    ("", "1:1", "the file is empty"),
+    ("label,pixel0\n", "2:1", "a header row but no data rows"),
+    ("a,b,c\n1,2,3\n4,5\n", "3:3", 'column "c": expected 3 fields, found 2'),
+    ("1,2\n3,x\n", "2:2", '"x" is not a number'),
+    ("label,x\n-1,2\n", "2:1", 'column "label": label -1 is negative'),
+    ("a,b\r\n1,2\r\n3,1e39\r\n", "3:2", 'column "b": 1e39 is outside the float32 range'),
+])
+def test_format_errors_name_line_and_column(tmp_path, text, position, message):
+    path = write(tmp_path / "bad.csv", text)
+    with pytest.raises(nudge.FormatError) as info:
+        nudge.load_csv(path)
+    assert str(info.value).startswith(f"nudge_dataset_load_csv: {path}:{position}: {message}")
+    assert info.value.status_name == "format"
+
+
+def test_io_and_argument_errors(tmp_path):
+    with pytest.raises(nudge.NudgeIOError, match="missing.csv"):
+        nudge.load_csv(tmp_path / "missing.csv")
+    path = write(tmp_path / "ok.csv", "a,b\n1,2\n")
+    with pytest.raises(nudge.InvalidArgumentError, match="no column named"):
+        nudge.load_csv(path, label_column="z")
+    with pytest.raises(nudge.InvalidArgumentError, match="past the last column"):
+        nudge.load_csv(path, label_column=5)
+    for bad in [dict(header="yes"), dict(header=1), dict(label_column=-1), dict(label_column=True),
+                dict(label_column=1.5), dict(delimiter=",,"), dict(delimiter="é"), dict(delimiter=""),
+                dict(class_count=-1), dict(class_count=2**32), dict(class_count=True), dict(label_column="a\0b")]:
+        with pytest.raises(nudge.InvalidArgumentError):
+            nudge.load_csv(path, **bad)
+    with pytest.raises(nudge.InvalidArgumentError, match="delimiter"):
+        nudge.load_csv(path, delimiter='"')  # refused by the library itself
