@@ -12,9 +12,13 @@ struct DataFiles {
     enum Format {
         /// IDX (MNIST, Fashion-MNIST), plain or gzip; the reader checks the magic.
         case idx
+        /// Numeric CSV (`.csv` or `.csv.gz`), such as the Kaggle digit recognizer's files: labels in
+        /// a column named `label` when there is one, every other column a feature.
+        case csv
 
         init(path: String) {
-            self = .idx
+            let name = path.lowercased()
+            self = name.hasSuffix(".csv") || name.hasSuffix(".csv.gz") ? .csv : .idx
         }
     }
 
@@ -32,6 +36,15 @@ struct DataFiles {
                 throw Failure(.usage, "\(samples) is an IDX file, whose labels are in a file of their own: give \(labelsFlag) FILE")
             }
             return try during(.reading) { () throws(NudgeError) in try IDX.load(images: samples, labels: labelsPath) }
+        case .csv:
+            if need == .required, let labels {
+                throw Failure(.usage, "\(samples) is a CSV file, which keeps its labels in a column named label; \(labelsFlag) \(labels) is for IDX files")
+            }
+            let data = try during(.reading) { () throws(NudgeError) in try CSV.load(path: samples, options: CSV.Options()) }
+            if need == .required && data.labelPointer == nil {
+                throw Failure(.badData, "\(samples) has no label column: a CSV file needs a header with a column named label")
+            }
+            return data
         }
     }
 
