@@ -50,6 +50,13 @@ demo: deps-demo lib
 	$(OUT)/fashion_mnist $(DATA) $(OUT)/fashion.nudge
 
 ## The "gradient descent explained" network: 784-16-16-10 sigmoid, squared error, plain SGD.
+## The final runs of docs/ACCURACY.md (a few minutes); `make accuracy ACCURACY_ARGS="search"` repeats
+## the hyper-parameter search on the validation split.
+ACCURACY_ARGS ?= final
+.PHONY: accuracy
+accuracy: deps-demo python
+	NUDGE_TEST_DATA=$(DATA) $(VENV)/bin/python bench/accuracy.py $(ACCURACY_ARGS)
+
 .PHONY: seed
 seed: deps-demo lib
 	@mkdir -p $(OUT)

@@ -35,14 +35,7 @@ public func nudge_dataset_load_idx(_ images_path: UnsafePointer<CChar>?, _ label
 @_cdecl("nudge_csv_options_init")
 public func nudge_csv_options_init(_ options: UnsafeMutableRawPointer?, _ options_size: UInt) -> nudge_status {
     guarded("nudge_csv_options_init") { () throws(NudgeError) in
-        let p = try required(options, "options")
-        guard options_size >= 8 else {
-            throw NudgeError(.invalidArgument, "options_size is \(options_size); pass sizeof(nudge_csv_options)")
-        }
-        var defaults = nudge_csv_options()
-        let known = Int(clamping: options_size)
-        defaults.struct_size = UInt32(min(known, MemoryLayout<nudge_csv_options>.stride))
-        withUnsafeBytes(of: defaults) { p.copyMemory(from: $0.baseAddress!, byteCount: min(known, $0.count)) }
+        try initializeOptions(options, options_size, nudge_csv_options(), "nudge_csv_options")
     }
 }
 

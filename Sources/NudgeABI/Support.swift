@@ -192,3 +192,16 @@ func string(_ pointer: UnsafePointer<CChar>?, _ name: String) throws(NudgeError)
     guard let s = String(validatingCString: p) else { throw NudgeError(.invalidArgument, "\(name) is not valid UTF-8") }
     return s
 }
+
+/// Fills a caller's options struct with `defaults`, writing no more than the `size` bytes the
+/// caller's header knows of, and sets its leading `struct_size` field to the size both sides know.
+func initializeOptions<Options>(_ options: UnsafeMutableRawPointer?, _ size: UInt, _ defaults: Options,
+                                _ typeName: String) throws(NudgeError) {
+    let p = try required(options, "options")
+    guard size >= 8 else {
+        throw NudgeError(.invalidArgument, "options_size is \(size); pass sizeof(\(typeName))")
+    }
+    let known = min(Int(clamping: size), MemoryLayout<Options>.stride)
+    withUnsafeBytes(of: defaults) { p.copyMemory(from: $0.baseAddress!, byteCount: min(known, $0.count)) }
+    p.storeBytes(of: UInt32(known), as: UInt32.self)
+}

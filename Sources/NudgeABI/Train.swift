@@ -17,14 +17,7 @@ import Nudge
 @_cdecl("nudge_train_options_init")
 public func nudge_train_options_init(_ options: UnsafeMutableRawPointer?, _ options_size: UInt) -> nudge_status {
     guarded("nudge_train_options_init") { () throws(NudgeError) in
-        let p = try required(options, "options")
-        guard options_size >= 8 else {
-            throw NudgeError(.invalidArgument, "options_size is \(options_size); pass sizeof(nudge_train_options)")
-        }
-        var defaults = nudge_train_options()
-        let known = Int(clamping: options_size)
-        defaults.struct_size = UInt32(min(known, MemoryLayout<nudge_train_options>.stride))
-        withUnsafeBytes(of: defaults) { p.copyMemory(from: $0.baseAddress!, byteCount: min(known, $0.count)) }
+        try initializeOptions(options, options_size, nudge_train_options(), "nudge_train_options")
     }
 }
 

@@ -10,7 +10,7 @@
  *   h_tempdir / h_rmtree / h_dir_entries / h_read_file / h_write_file / h_path   files and folders.
  *   h_rng_*, h_fill_*            a tiny deterministic generator (xorshift64*), independent of libc.
  *   h_crc32                      zlib's CRC-32 (table-driven), for editing model files.
- *   h_net / h_params / ...       small conveniences over the API.
+ *   h_net / h_params / h_model_bytes / ...   small conveniences over the API.
  *
  * Helpers assert with cmocka and must run on the test's own thread (cmocka's failures longjmp).
  */
@@ -432,6 +432,19 @@ static H_UNUSED nudge_train_report h_report(void) {
     memset(&r, 0, sizeof r);
     r.struct_size = (uint32_t)sizeof r;
     return r;
+}
+
+/* The model file bytes of a network, through nudge_save_to_buffer; the caller frees them. */
+static H_UNUSED unsigned char *h_model_bytes(const nudge_network *net, size_t *out_size) {
+    size_t size = 0;
+    H_OK(nudge_save_to_buffer(net, NULL, 0, &size));
+    unsigned char *bytes = malloc(size);
+    assert_non_null(bytes);
+    size_t written = 0;
+    H_OK(nudge_save_to_buffer(net, bytes, size, &written));
+    assert_int_equal(written, size);
+    *out_size = size;
+    return bytes;
 }
 
 #endif /* NUDGE_TEST_HARNESS_H */

@@ -29,19 +29,6 @@ static nudge_network *small_model(void) {
     return net;
 }
 
-/* The model file bytes of a network, through nudge_save_to_buffer. */
-static unsigned char *model_bytes(const nudge_network *net, size_t *out_size) {
-    size_t size = 0;
-    H_OK(nudge_save_to_buffer(net, NULL, 0, &size));
-    unsigned char *bytes = malloc(size);
-    assert_non_null(bytes);
-    size_t written = 0;
-    H_OK(nudge_save_to_buffer(net, bytes, size, &written));
-    assert_int_equal(written, size);
-    *out_size = size;
-    return bytes;
-}
-
 /* Fails unless two networks have the same architecture, parameters (bit for bit), metadata (in
  * order) and predictions (bit for bit). */
 static void check_same_network(const nudge_network *a, const nudge_network *b) {
@@ -128,7 +115,7 @@ static void test_save_load_round_trip(void **state) {
 
     /* Saving the loaded network gives the same bytes as saving the trained copy. */
     size_t s1 = 0, s2 = 0;
-    unsigned char *b1 = model_bytes(copy, &s1), *b2 = model_bytes(loaded, &s2);
+    unsigned char *b1 = h_model_bytes(copy, &s1), *b2 = h_model_bytes(loaded, &s2);
     assert_int_equal(s1, s2);
     assert_memory_equal(b1, b2, s1);
     free(b1); free(b2);
@@ -147,7 +134,7 @@ static void test_round_trip_special_floats(void **state) {
     const float p[9] = {-0.0f, 1e-45f, -1e-40f, FLT_MAX, -FLT_MAX, FLT_MIN, 1.0f / 3.0f, -2.5e-30f, 123456789.0f};
     H_OK(nudge_network_set_parameters(net, p, 9));
     size_t size = 0;
-    unsigned char *bytes = model_bytes(net, &size);
+    unsigned char *bytes = h_model_bytes(net, &size);
     nudge_network *loaded = NULL;
     H_OK(nudge_load_from_buffer(bytes, size, &loaded));
     H_PARAMS_UNCHANGED(loaded, p, 9);
@@ -240,7 +227,7 @@ static void test_file_layout(void **state) {
     (void)state;
     nudge_network *net = small_model();
     size_t size = 0;
-    unsigned char *b = model_bytes(net, &size);
+    unsigned char *b = h_model_bytes(net, &size);
     static const unsigned char magic[8] = {0x89, 0x4E, 0x44, 0x47, 0x0D, 0x0A, 0x1A, 0x0A};
     assert_memory_equal(b, magic, 8);
     assert_int_equal(h_get_u32(b + 8), 1);  /* format version */
@@ -362,7 +349,7 @@ static void test_hand_written_file_loads(void **state) {
     }
     /* And the library writes exactly these bytes for this network. */
     size_t again = 0;
-    unsigned char *rewritten = model_bytes(from_buffer, &again);
+    unsigned char *rewritten = h_model_bytes(from_buffer, &again);
     assert_int_equal(again, size);
     assert_memory_equal(rewritten, bytes, size);
     free(rewritten);
@@ -433,7 +420,7 @@ static void test_truncated_files(void **state) {
     h_path(path, sizeof path, dir, "t.nudge");
     nudge_network *net = small_model();
     size_t size = 0;
-    unsigned char *bytes = model_bytes(net, &size);
+    unsigned char *bytes = h_model_bytes(net, &size);
     for (size_t n = 0; n < size; n++) {
         nudge_network *loaded = NULL;
         char call[96];
@@ -466,7 +453,7 @@ static void test_every_single_byte_corruption(void **state) {
     h_path(path, sizeof path, dir, "c.nudge");
     nudge_network *net = small_model();
     size_t size = 0;
-    unsigned char *bytes = model_bytes(net, &size);
+    unsigned char *bytes = h_model_bytes(net, &size);
     static const unsigned char masks[] = {0x01, 0x02, 0x10, 0x80, 0xFF};
     size_t versions = 0, formats = 0;
     for (size_t at = 0; at < size; at++) {
@@ -610,7 +597,7 @@ static void test_fuzz_with_valid_crc(void **state) {
     (void)state;
     nudge_network *model = small_model();
     size_t size = 0;
-    unsigned char *orig = model_bytes(model, &size);
+    unsigned char *orig = h_model_bytes(model, &size);
     unsigned char *b = malloc(size);
     assert_non_null(b);
     h_rng r = h_rng_make(2024);
@@ -654,7 +641,7 @@ static void test_future_version(void **state) {
     h_path(path, sizeof path, dir, "v2.nudge");
     nudge_network *model = small_model();
     size_t size = 0;
-    unsigned char *b = model_bytes(model, &size);
+    unsigned char *b = h_model_bytes(model, &size);
     h_put_u32(b + 8, 2);
     h_fix_crc(b, size);
     nudge_network *net = NULL;
@@ -705,7 +692,7 @@ static void test_save_replaces_atomically(void **state) {
     assert_true(before.st_ino != after.st_ino);
     assert_int_equal(after.st_mode & 07777, 0600);
     size_t size = 0, expect_size = 0;
-    unsigned char *file = h_read_file(path, &size), *expect = model_bytes(net, &expect_size);
+    unsigned char *file = h_read_file(path, &size), *expect = h_model_bytes(net, &expect_size);
     assert_int_equal(size, expect_size);
     assert_memory_equal(file, expect, size);
     free(file);

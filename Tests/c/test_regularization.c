@@ -43,19 +43,6 @@ static double norm2(const float *v, size_t n) {
 /* Sets every parameter from a flat array (count must be the parameter count). */
 static void set_params(nudge_network *net, const float *p, size_t n) { H_OK(nudge_network_set_parameters(net, p, n)); }
 
-/* The model file bytes of a network. */
-static unsigned char *model_bytes(const nudge_network *net, size_t *out_size) {
-    size_t size = 0;
-    H_OK(nudge_save_to_buffer(net, NULL, 0, &size));
-    unsigned char *bytes = malloc(size);
-    assert_non_null(bytes);
-    size_t written = 0;
-    H_OK(nudge_save_to_buffer(net, bytes, size, &written));
-    assert_int_equal(written, size);
-    *out_size = size;
-    return bytes;
-}
-
 /* Records the epoch reports of a training call. */
 typedef struct reports {
     int count;
@@ -1011,12 +998,12 @@ static void test_normalization_files(void **state) {
     nudge_network *net = blob_net(13);
     H_OK(nudge_network_set_metadata(net, "k", "v"));
     size_t v1_size = 0, v2_size = 0;
-    unsigned char *v1 = model_bytes(net, &v1_size);
+    unsigned char *v1 = h_model_bytes(net, &v1_size);
     assert_int_equal(h_get_u32(v1 + 8), 1);
 
     const float offset[] = {1.5f, -2, 0, 255}, scale[] = {0.25f, 1, 3, 1 / 255.0f};
     H_OK(nudge_network_set_normalization(net, offset, scale, 4));
-    unsigned char *v2 = model_bytes(net, &v2_size);
+    unsigned char *v2 = h_model_bytes(net, &v2_size);
     assert_int_equal(h_get_u32(v2 + 8), 2);
     assert_int_equal(v2_size, v1_size + 4 + 8 * 4);
     assert_int_equal(h_get_u64(v2 + 16), v2_size);
@@ -1070,7 +1057,7 @@ static void test_normalization_files(void **state) {
     const float og = 3, sg = 0.5f;
     H_OK(nudge_network_set_normalization(net, &og, &sg, 1));
     size_t g_size = 0;
-    unsigned char *g = model_bytes(net, &g_size);
+    unsigned char *g = h_model_bytes(net, &g_size);
     assert_int_equal(h_get_u32(g + 8), 2);
     assert_int_equal(h_get_u32(g + k_at), 1);
     assert_int_equal(g_size, v1_size + 4 + 8);
@@ -1083,7 +1070,7 @@ static void test_normalization_files(void **state) {
     /* Removed: version 1 again, byte for byte. */
     H_OK(nudge_network_set_normalization(net, NULL, NULL, 0));
     size_t again_size = 0;
-    unsigned char *again = model_bytes(net, &again_size);
+    unsigned char *again = h_model_bytes(net, &again_size);
     assert_int_equal(again_size, v1_size);
     assert_memory_equal(again, v1, v1_size);
 
@@ -1098,7 +1085,7 @@ static void test_normalization_old_and_corrupt_files(void **state) {
     (void)state;
     nudge_network *net = blob_net(14);
     size_t v1_size = 0;
-    unsigned char *v1 = model_bytes(net, &v1_size);
+    unsigned char *v1 = h_model_bytes(net, &v1_size);
     const size_t k_at = k_offset(4);
     /* A version-1 file still loads, without normalisation. */
     nudge_network *old = NULL;
@@ -1126,7 +1113,7 @@ static void test_normalization_old_and_corrupt_files(void **state) {
     const float offset[] = {1, 2, 3, 4}, scale[] = {1, 1, 1, 1};
     H_OK(nudge_network_set_normalization(net, offset, scale, 4));
     size_t size = 0;
-    unsigned char *v2 = model_bytes(net, &size);
+    unsigned char *v2 = h_model_bytes(net, &size);
     unsigned char *bad = malloc(size);
     assert_non_null(bad);
     const uint32_t wrong[] = {5, 2, 3, 1000, 0xFFFFFFFFu};
