@@ -96,6 +96,7 @@ CALLBACKS = {name: (_normalize(ret), _parameters(params)) for ret, name, params 
 _SCALARS = {
     "nudge_status": ctypes.c_int32, "nudge_activation": ctypes.c_int32, "nudge_loss": ctypes.c_int32,
     "nudge_optimizer": ctypes.c_int32, "nudge_stop_reason": ctypes.c_int32, "nudge_csv_header": ctypes.c_int32,
+    "nudge_schedule": ctypes.c_int32, "nudge_normalization": ctypes.c_int32,
     "int32_t": ctypes.c_int32, "char": ctypes.c_char,
     "uint32_t": ctypes.c_uint32, "uint64_t": ctypes.c_uint64, "size_t": ctypes.c_size_t,
     "float": ctypes.c_float, "double": ctypes.c_double,

@@ -57,7 +57,7 @@ def test_as_dict(blobs):
     X, y = blobs
     history = nudge.Network([4, 8, 3], seed=0).fit(X, y, epochs=4, validation_split=0.2, verbose=False)
     d = history.as_dict()
-    assert set(d) == {"epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "seconds"}
+    assert set(d) == {"epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "seconds", "learning_rate"}
     assert d["epoch"].dtype == np.int64 and d["train_loss"].dtype == np.float64
     assert all(isinstance(v, np.ndarray) and v.shape == (4,) for v in d.values())
     np.testing.assert_array_equal(d["epoch"], [1, 2, 3, 4])
