@@ -447,4 +447,33 @@ static H_UNUSED unsigned char *h_model_bytes(const nudge_network *net, size_t *o
     return bytes;
 }
 
+/* Where the Fashion-MNIST test set stands for the tests that use real data. */
+typedef enum { H_DATA_LOADED, H_DATA_UNSET, H_DATA_DISABLED, H_DATA_MISSING } h_data_state;
+
+/* Loads the Fashion-MNIST test set (t10k images and labels) from the folder NUDGE_TEST_DATA names.
+ * Returns NULL, with *state saying why, when the variable is unset, set to the empty string (the
+ * tests are disabled explicitly) or names a folder without the files; `missing` (at least 1024
+ * bytes) then receives the paths that are not there. */
+static H_UNUSED nudge_dataset *h_fashion_t10k(h_data_state *state, char *missing) {
+    const char *folder = getenv("NUDGE_TEST_DATA");
+    missing[0] = '\0';
+    if (folder == NULL || folder[0] == '\0') {
+        *state = folder == NULL ? H_DATA_UNSET : H_DATA_DISABLED;
+        return NULL;
+    }
+    char images[480], labels[480];
+    snprintf(images, sizeof images, "%s/t10k-images-idx3-ubyte.gz", folder);
+    snprintf(labels, sizeof labels, "%s/t10k-labels-idx1-ubyte.gz", folder);
+    if (!h_exists(images) || !h_exists(labels)) {
+        snprintf(missing, 1024, "%s%s%s", h_exists(images) ? "" : images, h_exists(images) || h_exists(labels) ? "" : " ",
+                 h_exists(labels) ? "" : labels);
+        *state = H_DATA_MISSING;
+        return NULL;
+    }
+    nudge_dataset *d = NULL;
+    H_OK(nudge_dataset_load_idx(images, labels, &d));
+    *state = H_DATA_LOADED;
+    return d;
+}
+
 #endif /* NUDGE_TEST_HARNESS_H */

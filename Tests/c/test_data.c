@@ -501,32 +501,38 @@ static double now_seconds(void) {
  * weights and shuffling 0.784 to 0.829 (the 2000 held-out images make single runs noisy). */
 #define FASHION_MIN_ACCURACY 0.80
 
-static void test_fashion_mnist(void **state) {
-    (void)state;
-    const char *folder = getenv("NUDGE_TEST_DATA");
-    if (folder == NULL) {
+/* The Fashion-MNIST test set, or NULL when NUDGE_TEST_DATA disables the real-data tests explicitly
+ * (set to the empty string); fails when it is unset or names a folder without the files. */
+static nudge_dataset *fashion_or_fail(const char *test) {
+    h_data_state state;
+    char missing[1024];
+    nudge_dataset *d = h_fashion_t10k(&state, missing);
+    switch (state) {
+    case H_DATA_LOADED:
+        break;
+    case H_DATA_UNSET:
         H_FAIL("NUDGE_TEST_DATA is not set. Set it to the folder holding Fashion-MNIST (t10k-images-idx3-ubyte.gz, "
                "t10k-labels-idx1-ubyte.gz; Debian package dataset-fashion-mnist: /usr/share/datasets/fashion-mnist), "
                "or to the empty string to disable this test explicitly.");
-    }
-    if (folder[0] == '\0') {
-        print_message("test_fashion_mnist: NUDGE_TEST_DATA is set to the empty string: the Fashion-MNIST test is "
-                      "disabled explicitly.\n");
-        return;
-    }
-    char images[1024], labels[1024];
-    snprintf(images, sizeof images, "%s/t10k-images-idx3-ubyte.gz", folder);
-    snprintf(labels, sizeof labels, "%s/t10k-labels-idx1-ubyte.gz", folder);
-    if (!h_exists(images) || !h_exists(labels)) {
-        H_FAIL("NUDGE_TEST_DATA is \"%s\", but Fashion-MNIST is not there (missing:%s%s%s%s). Install it (Debian: apt-get "
+        break;
+    case H_DATA_DISABLED:
+        print_message("%s: NUDGE_TEST_DATA is set to the empty string: the Fashion-MNIST test is disabled explicitly.\n",
+                      test);
+        break;
+    case H_DATA_MISSING:
+        H_FAIL("NUDGE_TEST_DATA is \"%s\", but Fashion-MNIST is not there (missing: %s). Install it (Debian: apt-get "
                "install dataset-fashion-mnist), point NUDGE_TEST_DATA at its folder, or set NUDGE_TEST_DATA= (empty) to "
-               "disable this test explicitly.",
-               folder, h_exists(images) ? "" : " ", h_exists(images) ? "" : images, h_exists(labels) ? "" : " ",
-               h_exists(labels) ? "" : labels);
+               "disable this test explicitly.", getenv("NUDGE_TEST_DATA"), missing);
+        break;
     }
+    return d;
+}
+
+static void test_fashion_mnist(void **state) {
+    (void)state;
     double t0 = now_seconds();
-    nudge_dataset *d = NULL;
-    H_OK(nudge_dataset_load_idx(images, labels, &d));
+    nudge_dataset *d = fashion_or_fail("test_fashion_mnist");
+    if (d == NULL) return;
     size_t count = 0, features = 0;
     H_OK(nudge_dataset_count(d, &count));
     H_OK(nudge_dataset_feature_count(d, &features));
@@ -588,18 +594,8 @@ static void test_fashion_mnist(void **state) {
 
 static void test_fashion_mnist_recipe(void **state) {
     (void)state;
-    const char *folder = getenv("NUDGE_TEST_DATA");
-    if (folder == NULL) H_FAIL("NUDGE_TEST_DATA is not set (see test_fashion_mnist)");
-    if (folder[0] == '\0') {
-        print_message("test_fashion_mnist_recipe: NUDGE_TEST_DATA is empty: disabled explicitly.\n");
-        return;
-    }
-    char images[1024], labels[1024];
-    snprintf(images, sizeof images, "%s/t10k-images-idx3-ubyte.gz", folder);
-    snprintf(labels, sizeof labels, "%s/t10k-labels-idx1-ubyte.gz", folder);
-    if (!h_exists(images) || !h_exists(labels)) H_FAIL("Fashion-MNIST is not in \"%s\" (see test_fashion_mnist)", folder);
-    nudge_dataset *d = NULL;
-    H_OK(nudge_dataset_load_idx(images, labels, &d));
+    nudge_dataset *d = fashion_or_fail("test_fashion_mnist_recipe");
+    if (d == NULL) return;
     const float *x01 = NULL;
     const int32_t *l = NULL;
     H_OK(nudge_dataset_features(d, &x01));

@@ -1169,30 +1169,25 @@ static void test_normalization_old_and_corrupt_files(void **state) {
 static void test_normalization_training_on_raw_pixels(void **state) {
     (void)state;
     enum { TRAIN = 3000, TEST = 1000, D = 784 };
-    const char *folder = getenv("NUDGE_TEST_DATA");
     float *raw = malloc(sizeof(float) * (TRAIN + TEST) * D);
     int32_t *labels = malloc(sizeof(int32_t) * (TRAIN + TEST));
     assert_non_null(raw);
     assert_non_null(labels);
     int fashion = 0;
     double min_accuracy = 0.95;
-    if (folder != NULL && folder[0] != '\0') {
-        char images[1024], label_file[1024];
-        snprintf(images, sizeof images, "%s/t10k-images-idx3-ubyte.gz", folder);
-        snprintf(label_file, sizeof label_file, "%s/t10k-labels-idx1-ubyte.gz", folder);
-        if (h_exists(images) && h_exists(label_file)) {
-            nudge_dataset *d = NULL;
-            H_OK(nudge_dataset_load_idx(images, label_file, &d));
-            const float *x = NULL;
-            const int32_t *l = NULL;
-            H_OK(nudge_dataset_features(d, &x));
-            H_OK(nudge_dataset_labels(d, &l));
-            for (size_t i = 0; i < (size_t)(TRAIN + TEST) * D; i++) raw[i] = x[i] * 255.0f;
-            memcpy(labels, l, sizeof(int32_t) * (TRAIN + TEST));
-            nudge_dataset_free(d);
-            fashion = 1;
-            min_accuracy = 0.72;
-        }
+    h_data_state data_state;
+    char missing[1024];
+    nudge_dataset *d = h_fashion_t10k(&data_state, missing);
+    if (d != NULL) {
+        const float *x = NULL;
+        const int32_t *l = NULL;
+        H_OK(nudge_dataset_features(d, &x));
+        H_OK(nudge_dataset_labels(d, &l));
+        for (size_t i = 0; i < (size_t)(TRAIN + TEST) * D; i++) raw[i] = x[i] * 255.0f;
+        memcpy(labels, l, sizeof(int32_t) * (TRAIN + TEST));
+        nudge_dataset_free(d);
+        fashion = 1;
+        min_accuracy = 0.72;
     }
     if (!fashion) {
         print_message("test_normalization_training_on_raw_pixels: no Fashion-MNIST (NUDGE_TEST_DATA); synthetic images\n");
