@@ -130,9 +130,13 @@ extension Network {
             out.update(from: input, count: rows * width)
             return
         }
-        for r in 0..<rows {
-            let x = input + r * width, y = out + r * width
-            for j in 0..<width { y[j] = (x[j] - offset[j]) * scale[j] }
-        }
+        for r in 0..<rows { normalizeRow(input + r * width, into: out + r * width, offset, scale, width) }
     }
+}
+
+/// One row of inputs through the normalisation: y = (x - offset) * scale, element by element.
+@inline(__always)
+func normalizeRow(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, _ offset: UnsafePointer<Float>,
+                  _ scale: UnsafePointer<Float>, _ width: Int) {
+    for j in 0..<width { y[j] = (x[j] - offset[j]) * scale[j] }
 }

@@ -98,7 +98,7 @@ final class Workspace {
                 for r in piece(of: g.count, part: part, parts: parts, align: 1) {
                     let to = g.into + r * g.width, from = g.from + g.index[r] * g.width
                     if let offset = g.offset, let scale = g.scale {
-                        for j in 0..<g.width { to[j] = (from[j] - offset[j]) * scale[j] }
+                        normalizeRow(from, into: to, offset, scale, g.width)
                     } else {
                         to.update(from: from, count: g.width)
                     }
