@@ -91,7 +91,9 @@ public enum ModelFile {
     }
 
     /// Writes the network to `path` atomically: a temporary file in the same folder is written,
-    /// flushed to disk and renamed over `path`, so a failed or interrupted save leaves the old file intact.
+    /// flushed to disk and renamed over `path`, so a failed or interrupted save leaves the old file
+    /// intact; then the folder is flushed, so that the rename survives a power loss. Only a failure
+    /// of that last flush is reported after `path` already holds the new file (its message says so).
     public static func save(_ network: Network, to path: String) throws(NudgeError) {
         guard !path.isEmpty else { throw .invalid("path is empty") }
         let bytes = try HeapBuffer<UInt8>(count: encodedSize(network), zeroed: false)
@@ -132,12 +134,21 @@ public enum ModelFile {
             unlink(temporary)
             throw error
         }
-        // Make the rename itself durable.
+        // Make the rename itself durable: flush the folder, whose entry now names the new file.
+        // A folder that cannot be opened for reading (write and search permission only) and a file
+        // system that cannot flush folders (EINVAL) leave this undone, as there is nothing better to
+        // do; any other failure (EIO) is reported, since the new file may then not survive a power
+        // loss, although it is in place at `path` and complete.
         let folder = directory(of: path)
         let dirfd = open(folder, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         if dirfd >= 0 {
-            fsync(dirfd)
+            let flushed = fsync(dirfd) == 0
+            let reason = errno
             close(dirfd)
+            if !flushed && reason != EINVAL && reason != EOPNOTSUPP {
+                errno = reason
+                throw ioError("replaced \(path), but cannot flush its folder \(folder) to disk, so the new file may not survive a power loss")
+            }
         }
     }
 

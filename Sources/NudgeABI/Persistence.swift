@@ -2,8 +2,11 @@
 import Nudge
 
 /// Saves a network to a model file (docs/FORMAT.md), atomically: the data go to a temporary file in
-/// the same folder, which is flushed to disk and then renamed over `path`. A failed or interrupted
-/// save leaves any previous file at `path` intact.
+/// the same folder, which is flushed to disk and then renamed over `path`; the folder is flushed
+/// last, so that the rename survives a power loss. A failed or interrupted save leaves any previous
+/// file at `path` intact, except when only that last flush fails: NUDGE_ERR_IO then says that the
+/// new file is in place but may not survive a power loss. A save killed mid-way (kill -9, a crash)
+/// can leave a temporary file `path.tmp-XXXXXX` next to `path`; a later save does not remove it.
 /// @param[in] network The network.
 /// @param[in] path A UTF-8 file path.
 /// @return NUDGE_OK, NUDGE_ERR_INVALID_ARGUMENT, NUDGE_ERR_IO (the message gives the system's reason), NUDGE_ERR_OUT_OF_MEMORY.
