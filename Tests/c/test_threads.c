@@ -1,7 +1,8 @@
 /* Threads from C: many threads predicting (and evaluating, taking gradients, saving) with one
  * network at once, bit-identical to one thread; threads each training their own network; a thread
- * training a clone while others predict with the original; thread-local error messages; handles
- * created and freed from many threads at once. Worker threads record problems (cmocka's asserts
+ * training a clone while others predict with the original, and the reverse; threads saving and
+ * loading their own files, and saving onto one path while others load it; thread-local error
+ * messages; handles created and freed from many threads at once. Worker threads record problems (cmocka's asserts
  * work only on the test's thread) and the test asserts on them afterwards. */
 #include "harness.h"
 #include <pthread.h>
@@ -337,6 +338,248 @@ static void test_training_a_clone_while_reading_the_original(void **state) {
 }
 
 /* ------------------------------------------------------------------------------------------ */
+/* Predicting on a clone while the original trains                                             */
+
+typedef struct train_original_arg {
+    nudge_network *net;
+    volatile int *stop;
+    problems p;
+    int epochs_done;
+} train_original_arg;
+
+static void *original_trainer(void *arg) {
+    train_original_arg *a = arg;
+    nudge_train_options o;
+    nudge_train_options_init(&o, sizeof o);
+    o.epochs = H_ASAN ? 20 : 60;
+    o.batch_size = 30;
+    o.learning_rate = 0.01f;
+    if (nudge_train_labels(a->net, ref.x, ref.l, ROWS, &o, NULL) != NUDGE_OK) note(&a->p, "train: %s", nudge_last_error());
+    else a->epochs_done = (int)o.epochs;
+    *a->stop = 1;
+    return NULL;
+}
+
+/* The clone is a snapshot: while one thread trains the original, readers of the clone get the
+ * answers of the network as it was when cloned, bit for bit. */
+static void test_predicting_on_a_clone_while_the_original_trains(void **state) {
+    (void)state;
+    nudge_network *original = NULL, *clone = NULL;
+    H_OK(nudge_network_clone(ref.net, &original));
+    H_OK(nudge_network_clone(original, &clone));
+    volatile int stop = 0;
+    train_original_arg t;
+    memset(&t, 0, sizeof t);
+    t.net = original;
+    t.stop = &stop;
+    enum { R = 4 };
+    reader_arg readers[R];
+    pthread_t threads[R], trainer;
+    memset(readers, 0, sizeof readers);
+    for (int i = 0; i < R; i++) {
+        readers[i].net = clone;
+        readers[i].stop = &stop;
+        readers[i].id = i;
+        start(&threads[i], reader, &readers[i]);
+    }
+    start(&trainer, original_trainer, &t);
+    join(trainer);
+    for (int i = 0; i < R; i++) join(threads[i]);
+    check_no_problems(&t.p, 1, "the original's trainer");
+    for (int i = 0; i < R; i++) check_no_problems(&readers[i].p, 1, "a reader of the clone");
+    assert_true(t.epochs_done > 0);
+    double loss = 0;
+    H_OK(nudge_evaluate_labels(original, ref.x, ref.l, ROWS, NUDGE_LOSS_AUTO, &loss, NULL));
+    assert_true(loss < ref.loss); /* the original did learn meanwhile */
+    nudge_network_free(original);
+    nudge_network_free(clone);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Concurrent saves and loads                                                                   */
+
+enum { SAVERS = 6 };
+#define SAVE_ROUNDS (H_ASAN ? 40 : 150)
+
+typedef struct saver_arg {
+    nudge_network *net;
+    const char *path;
+    const unsigned char *expected; /* the network's bytes */
+    size_t size;
+    pthread_barrier_t *barrier;
+    problems p;
+} saver_arg;
+
+/* Saves its own network to its own path and loads it back, again and again. */
+static void *saver(void *arg) {
+    saver_arg *a = arg;
+    pthread_barrier_wait(a->barrier);
+    unsigned char *bytes = malloc(a->size);
+    if (bytes == NULL) {
+        note(&a->p, "out of memory");
+        return NULL;
+    }
+    for (int i = 0; i < SAVE_ROUNDS && a->p.count == 0; i++) {
+        if (nudge_save(a->net, a->path) != NUDGE_OK) {
+            note(&a->p, "round %d: nudge_save: %s", i, nudge_last_error());
+            break;
+        }
+        /* The file holds exactly the network's bytes. */
+        FILE *f = fopen(a->path, "rb");
+        size_t n = 0;
+        if (f != NULL) {
+            n = fread(bytes, 1, a->size, f);
+            if (fgetc(f) != EOF) n++;
+            fclose(f);
+        }
+        if (n != a->size || memcmp(bytes, a->expected, a->size) != 0) note(&a->p, "round %d: the file's bytes differ", i);
+        nudge_network *loaded = NULL;
+        if (nudge_load(a->path, &loaded) != NUDGE_OK) {
+            note(&a->p, "round %d: nudge_load: %s", i, nudge_last_error());
+            break;
+        }
+        size_t m = 0;
+        if (nudge_save_to_buffer(loaded, bytes, a->size, &m) != NUDGE_OK || m != a->size || memcmp(bytes, a->expected, m) != 0)
+            note(&a->p, "round %d: the loaded network's bytes differ", i);
+        nudge_network_free(loaded);
+    }
+    free(bytes);
+    return NULL;
+}
+
+static nudge_network *saver_net(int i) {
+    /* Different sizes, so that every thread's file differs in length and content. */
+    const size_t sizes[] = {5 + (size_t)i, 8 + 3 * (size_t)i, 3};
+    const nudge_activation acts[] = {NUDGE_ACTIVATION_TANH, NUDGE_ACTIVATION_SOFTMAX};
+    nudge_network *net = h_net(sizes, 3, acts, 100 + (uint64_t)i);
+    char value[32];
+    snprintf(value, sizeof value, "saver %d", i);
+    H_OK(nudge_network_set_metadata(net, "name", value));
+    return net;
+}
+
+static void test_concurrent_saves_and_loads_of_different_files(void **state) {
+    (void)state;
+    char dir[256], paths[SAVERS][300];
+    h_tempdir(dir, sizeof dir);
+    nudge_network *nets[SAVERS];
+    unsigned char *bytes[SAVERS];
+    size_t sizes[SAVERS];
+    saver_arg args[SAVERS];
+    pthread_t threads[SAVERS];
+    pthread_barrier_t barrier;
+    assert_int_equal(pthread_barrier_init(&barrier, NULL, SAVERS), 0);
+    memset(args, 0, sizeof args);
+    for (int i = 0; i < SAVERS; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "net-%d.nudge", i);
+        h_path(paths[i], sizeof paths[i], dir, name);
+        nets[i] = saver_net(i);
+        bytes[i] = h_model_bytes(nets[i], &sizes[i]);
+        args[i] = (saver_arg){nets[i], paths[i], bytes[i], sizes[i], &barrier, {0, ""}};
+    }
+    for (int i = 0; i < SAVERS; i++) start(&threads[i], saver, &args[i]);
+    for (int i = 0; i < SAVERS; i++) join(threads[i]);
+    pthread_barrier_destroy(&barrier);
+    for (int i = 0; i < SAVERS; i++) check_no_problems(&args[i].p, 1, "a thread saving and loading its own file");
+    /* One file per thread, no temporary file left. */
+    char names[4096];
+    size_t n = h_dir_entries(dir, names, sizeof names);
+    if (n != SAVERS || strstr(names, ".tmp-") != NULL) H_FAIL("%s holds %zu entries, expected %d:\n%s", dir, n, SAVERS, names);
+    for (int i = 0; i < SAVERS; i++) {
+        nudge_network_free(nets[i]);
+        free(bytes[i]);
+    }
+    h_rmtree(dir);
+}
+
+/* Threads saving different networks onto one path while others load it: every load finds one of
+ * the complete files (the save renames a finished temporary file over the path). */
+typedef struct shared_path_arg {
+    nudge_network *net; /* a saver's network; NULL for a loader */
+    const char *path;
+    unsigned char **expected;
+    size_t *sizes;
+    volatile int *stop;
+    int loads, matched[SAVERS];
+    problems p;
+} shared_path_arg;
+
+static void *shared_path_worker(void *arg) {
+    shared_path_arg *a = arg;
+    if (a->net != NULL) {
+        for (int i = 0; i < SAVE_ROUNDS && a->p.count == 0; i++) {
+            if (nudge_save(a->net, a->path) != NUDGE_OK) note(&a->p, "nudge_save: %s", nudge_last_error());
+        }
+        return NULL;
+    }
+    while (!*a->stop && a->p.count == 0) {
+        nudge_network *loaded = NULL;
+        if (nudge_load(a->path, &loaded) != NUDGE_OK) {
+            note(&a->p, "load %d: %s", a->loads, nudge_last_error());
+            break;
+        }
+        size_t size = 0;
+        nudge_save_to_buffer(loaded, NULL, 0, &size);
+        unsigned char *got = malloc(size ? size : 1);
+        int which = -1;
+        if (got != NULL && nudge_save_to_buffer(loaded, got, size, &size) == NUDGE_OK) {
+            for (int k = 0; k < SAVERS / 2; k++) {
+                if (size == a->sizes[k] && memcmp(got, a->expected[k], size) == 0) which = k;
+            }
+        }
+        if (which < 0) note(&a->p, "load %d: the network is none of the saved ones", a->loads);
+        else a->matched[which]++;
+        free(got);
+        nudge_network_free(loaded);
+        a->loads++;
+    }
+    return NULL;
+}
+
+static void test_concurrent_saves_onto_one_path(void **state) {
+    (void)state;
+    enum { W = SAVERS / 2, L = 2 };
+    char dir[256], path[300];
+    h_tempdir(dir, sizeof dir);
+    h_path(path, sizeof path, dir, "shared.nudge");
+    nudge_network *nets[W];
+    unsigned char *bytes[W];
+    size_t sizes[W];
+    for (int i = 0; i < W; i++) {
+        nets[i] = saver_net(i);
+        bytes[i] = h_model_bytes(nets[i], &sizes[i]);
+    }
+    H_OK(nudge_save(nets[0], path));
+    volatile int stop = 0;
+    shared_path_arg args[W + L];
+    pthread_t threads[W + L];
+    memset(args, 0, sizeof args);
+    for (int i = 0; i < W + L; i++) {
+        args[i].net = i < W ? nets[i] : NULL;
+        args[i].path = path;
+        args[i].expected = bytes;
+        args[i].sizes = sizes;
+        args[i].stop = &stop;
+    }
+    for (int i = W; i < W + L; i++) start(&threads[i], shared_path_worker, &args[i]);
+    for (int i = 0; i < W; i++) start(&threads[i], shared_path_worker, &args[i]);
+    for (int i = 0; i < W; i++) join(threads[i]);
+    stop = 1;
+    for (int i = W; i < W + L; i++) join(threads[i]);
+    for (int i = 0; i < W + L; i++) check_no_problems(&args[i].p, 1, i < W ? "a saver of the shared path" : "a loader of the shared path");
+    for (int i = W; i < W + L; i++) assert_true(args[i].loads > 0);
+    char names[4096];
+    size_t n = h_dir_entries(dir, names, sizeof names);
+    if (n != 1 || strstr(names, ".tmp-") != NULL) H_FAIL("%s holds %zu entries, expected 1:\n%s", dir, n, names);
+    for (int i = 0; i < W; i++) {
+        nudge_network_free(nets[i]);
+        free(bytes[i]);
+    }
+    h_rmtree(dir);
+}
+
+/* ------------------------------------------------------------------------------------------ */
 /* Thread-local error messages                                                                 */
 
 typedef struct error_arg {
@@ -515,6 +758,9 @@ int main(void) {
         cmocka_unit_test(test_concurrent_prediction),
         cmocka_unit_test(test_threads_training_their_own_networks),
         cmocka_unit_test(test_training_a_clone_while_reading_the_original),
+        cmocka_unit_test(test_predicting_on_a_clone_while_the_original_trains),
+        cmocka_unit_test(test_concurrent_saves_and_loads_of_different_files),
+        cmocka_unit_test(test_concurrent_saves_onto_one_path),
         cmocka_unit_test(test_library_thread_count),
         cmocka_unit_test(test_thread_local_errors),
         cmocka_unit_test(test_many_short_threads_with_errors),
