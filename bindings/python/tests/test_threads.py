@@ -1,4 +1,5 @@
-"""Threads: concurrent prediction on one network, the GIL released during C calls, parallel training."""
+"""Threads: concurrent prediction on one network, the GIL released during C calls, parallel training,
+concurrent saves and loads, training while others predict on a clone."""
 
 import threading
 import time
@@ -196,3 +197,119 @@ def test_forked_children_train_after_the_parent_used_the_thread_pool():
         results = pool.map_async(_train_in_child, [1, 2]).get(timeout=60)
     assert [shape for _, shape in results] == [(1000, 4), (1000, 4)]
     assert all(np.isfinite(loss) for loss, _ in results)
+
+
+def test_threads_saving_and_loading_their_own_files(tmp_path):
+    # Each thread saves its own network (a different size each, so the files differ) to its own path
+    # again and again, and loads it back: the file's bytes and the loaded network are its own.
+    nets = [nudge.Network([4 + i, 6 + 3 * i, 3], seed=i) for i in range(6)]
+    expected = [net.to_bytes() for net in nets]
+    assert len({len(b) for b in expected}) == 6
+    barrier = threading.Barrier(6)
+
+    def work(i):
+        path = tmp_path / f"net-{i}.nudge"
+        barrier.wait()
+        for _ in range(60):
+            nets[i].save(path)
+            assert path.read_bytes() == expected[i]
+            assert nudge.Network.load(path).to_bytes() == expected[i]
+        return i
+
+    with ThreadPoolExecutor(6) as pool:
+        assert sorted(pool.map(work, range(6))) == list(range(6))
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f"net-{i}.nudge" for i in range(6)]
+
+
+def test_threads_saving_onto_one_path_while_others_load_it(tmp_path):
+    # Saves rename a finished temporary file over the path, so a load always finds one whole file.
+    nets = [nudge.Network([5, 8 + 4 * i, 3], seed=i) for i in range(3)]
+    expected = {net.to_bytes() for net in nets}
+    path = tmp_path / "shared.nudge"
+    nets[0].save(path)
+    stop = threading.Event()
+
+    def save(i):
+        for _ in range(60):
+            nets[i].save(path)
+
+    def load():
+        count = 0
+        while not stop.is_set():
+            assert nudge.Network.load(path).to_bytes() in expected
+            count += 1
+        return count
+
+    with ThreadPoolExecutor(5) as pool:
+        loaders = [pool.submit(load) for _ in range(2)]
+        savers = [pool.submit(save, i) for i in range(3)]
+        for future in savers:
+            future.result()
+        stop.set()
+        seen = [future.result() for future in loaders]
+    assert all(count > 0 for count in seen)
+    assert [p.name for p in tmp_path.iterdir()] == ["shared.nudge"]  # no temporary file left
+
+
+def test_training_while_others_predict_on_a_clone(rng):
+    # A clone is a snapshot: while one thread trains the original, threads predicting with the clone
+    # get exactly the answers of the network as it was cloned.
+    X = rng.normal(size=(300, 10)).astype(np.float32)
+    y = rng.integers(0, 4, 300)
+    net = nudge.Network([10, 32, 4], seed=3)
+    clone = net.clone()
+    before = clone.predict(X)
+    done = threading.Event()
+
+    def train():
+        try:
+            return net.fit(X, y, epochs=40, batch_size=30, learning_rate=0.01, verbose=False)
+        finally:
+            done.set()
+
+    def predict():
+        rounds = 0
+        while not done.is_set() or rounds == 0:
+            np.testing.assert_array_equal(clone.predict(X), before)
+            rounds += 1
+        return rounds
+
+    with ThreadPoolExecutor(4) as pool:
+        readers = [pool.submit(predict) for _ in range(3)]
+        history = pool.submit(train).result()
+        rounds = [r.result() for r in readers]
+    assert history.stop_reason == "completed" and history.train_loss[-1] < history.train_loss[0]
+    assert all(r > 0 for r in rounds)
+    assert not np.array_equal(net.predict(X), before)  # the original did change
+    np.testing.assert_array_equal(clone.predict(X), before)
+
+
+def test_training_a_clone_while_others_predict_on_the_original(rng):
+    X = rng.normal(size=(300, 10)).astype(np.float32)
+    y = rng.integers(0, 4, 300)
+    net = nudge.Network([10, 32, 4], seed=4)
+    before = net.predict(X)
+    clone = net.clone()
+    done = threading.Event()
+
+    def train():
+        try:
+            return clone.fit(X, y, epochs=40, batch_size=30, learning_rate=0.01, verbose=False)
+        finally:
+            done.set()
+
+    def predict():
+        rounds = 0
+        while not done.is_set() or rounds == 0:
+            np.testing.assert_array_equal(net.predict(X), before)
+            rounds += 1
+        return rounds
+
+    with ThreadPoolExecutor(4) as pool:
+        readers = [pool.submit(predict) for _ in range(3)]
+        history = pool.submit(train).result()
+        rounds = [r.result() for r in readers]
+    assert history.train_loss[-1] < history.train_loss[0]
+    assert all(r > 0 for r in rounds)
+    assert not np.array_equal(clone.predict(X), before)
+    np.testing.assert_array_equal(net.predict(X), before)
