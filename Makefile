@@ -117,3 +117,27 @@ $(VENV)/bin/pytest:
 	$(VENV)/bin/pip install -q --disable-pip-version-check pytest
 
 include bench/bench.mk
+
+## Reliability (Tests/reliability): kill -9 during saves, memory over long runs.
+## `make kill-save` (KILLS=500) and `make memory` (EPOCHS=200 CYCLES=1000) print their figures;
+## `make test-reliability`, part of `make test`, is the short kill -9 run (100 kills).
+REL    := .build/reliability
+KILLS  ?= 500
+EPOCHS ?= 200
+CYCLES ?= 1000
+.PHONY: kill-save memory test-reliability
+
+$(REL)/%: Tests/reliability/%.c include/nudge.h $(LIB)
+	@mkdir -p $(REL)
+	$(CC) $(WARN) $(CFLAGS) $(CPPFLAGS) $< -o $@ $(LINK)
+
+kill-save: $(REL)/kill_save
+	bash Tests/reliability/kill_save.sh $(KILLS)
+
+memory: $(REL)/memory
+	NUDGE_TEST_DATA=$(DATA) $(REL)/memory -e $(EPOCHS) -n $(CYCLES)
+
+test-reliability: $(REL)/kill_save
+	$(REL)/kill_save -n 100
+
+test: test-reliability

@@ -1,0 +1,223 @@
+/* kill -9 during saves: a child saves two different networks (different sizes, so their files
+ * differ in length and bytes) alternately onto one path, in a loop; the parent SIGKILLs it after a
+ * random delay, then loads the path, which must load and equal one of the two networks byte for
+ * byte. Repeated N times.
+ *
+ * A kill that lands between the creation of the save's temporary file and its rename leaves that
+ * temporary file ("PATH.tmp-XXXXXX") behind: nothing survives a SIGKILL to remove it. Those are
+ * expected; they are counted (as the kills that landed mid-save), checked to be named as
+ * documented, and deleted. The path itself must never be affected.
+ *
+ *   kill_save [-n KILLS] [-s SEED] [-d FOLDER] [-m MAX_DELAY_US]
+ *
+ * Defaults: 500 kills, seed from the clock, a new folder under $TMPDIR or /tmp (removed at the
+ * end), a maximum delay of three times the measured time of one pair of saves. Exit status 0 when
+ * every load succeeded and matched, 1 otherwise, 2 on a usage or setup error. */
+#define _POSIX_C_SOURCE 200809L
+#include <dirent.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "nudge.h"
+
+static double now(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+static uint64_t rng_state;
+static uint64_t rng_next(void) {
+    rng_state ^= rng_state >> 12;
+    rng_state ^= rng_state << 25;
+    rng_state ^= rng_state >> 27;
+    return rng_state * 0x2545F4914F6CDD1Dull;
+}
+
+static void die(const char *what) {
+    fprintf(stderr, "kill_save: %s: %s\n", what, nudge_last_error()[0] ? nudge_last_error() : strerror(errno));
+    exit(2);
+}
+
+static unsigned char *model_bytes(const nudge_network *net, size_t *size) {
+    if (nudge_save_to_buffer(net, NULL, 0, size) != NUDGE_OK) die("nudge_save_to_buffer");
+    unsigned char *bytes = malloc(*size);
+    if (bytes == NULL || nudge_save_to_buffer(net, bytes, *size, size) != NUDGE_OK) die("nudge_save_to_buffer");
+    return bytes;
+}
+
+/* Reads a whole file; NULL if it cannot be read. */
+static unsigned char *read_file(const char *path, size_t *size) {
+    FILE *f = fopen(path, "rb");
+    if (f == NULL) return NULL;
+    size_t capacity = 1 << 20, n = 0;
+    unsigned char *data = malloc(capacity);
+    while (data != NULL) {
+        n += fread(data + n, 1, capacity - n, f);
+        if (n < capacity) break;
+        capacity *= 2;
+        unsigned char *bigger = realloc(data, capacity);
+        if (bigger == NULL) free(data);
+        data = bigger;
+    }
+    fclose(f);
+    *size = n;
+    return data;
+}
+
+static void sleep_us(long us) {
+    struct timespec t = {us / 1000000, (us % 1000000) * 1000};
+    while (nanosleep(&t, &t) != 0 && errno == EINTR) {}
+}
+
+int main(int argc, char **argv) {
+    long kills = 500, max_delay_us = 0;
+    uint64_t seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
+    const char *folder_arg = NULL;
+    int opt;
+    while ((opt = getopt(argc, argv, "n:s:d:m:")) != -1) {
+        switch (opt) {
+        case 'n': kills = strtol(optarg, NULL, 10); break;
+        case 's': seed = strtoull(optarg, NULL, 10); break;
+        case 'd': folder_arg = optarg; break;
+        case 'm': max_delay_us = strtol(optarg, NULL, 10); break;
+        default:
+            fprintf(stderr, "usage: kill_save [-n KILLS] [-s SEED] [-d FOLDER] [-m MAX_DELAY_US]\n");
+            return 2;
+        }
+    }
+    if (kills < 1) {
+        fprintf(stderr, "kill_save: -n needs a positive count\n");
+        return 2;
+    }
+    rng_state = seed * 0x9E3779B97F4A7C15ull + 1;
+
+    char folder[4096];
+    if (folder_arg != NULL) {
+        snprintf(folder, sizeof folder, "%s", folder_arg);
+        if (mkdir(folder, 0755) != 0 && errno != EEXIST) die("mkdir");
+    } else {
+        const char *base = getenv("TMPDIR");
+        snprintf(folder, sizeof folder, "%s/nudge-kill-save-XXXXXX", base && base[0] ? base : "/tmp");
+        if (mkdtemp(folder) == NULL) die("mkdtemp");
+    }
+    char path[4200];
+    snprintf(path, sizeof path, "%s/model.nudge", folder);
+    const char *base_name = "model.nudge.tmp-";
+
+    /* Two networks whose files differ in size: about 800 KB and 400 KB. */
+    const nudge_activation acts[] = {NUDGE_ACTIVATION_RELU, NUDGE_ACTIVATION_SOFTMAX};
+    const size_t sizes_a[] = {784, 256, 10}, sizes_b[] = {784, 128, 10};
+    nudge_network *nets[2] = {NULL, NULL};
+    if (nudge_network_create(sizes_a, 3, acts, 1, &nets[0]) != NUDGE_OK) die("create");
+    if (nudge_network_create(sizes_b, 3, acts, 2, &nets[1]) != NUDGE_OK) die("create");
+    size_t size[2];
+    unsigned char *expected[2] = {model_bytes(nets[0], &size[0]), model_bytes(nets[1], &size[1])};
+
+    /* One pair of saves, timed, sets the delay range. */
+    double t0 = now();
+    for (int i = 0; i < 3; i++) {
+        if (nudge_save(nets[0], path) != NUDGE_OK || nudge_save(nets[1], path) != NUDGE_OK) die("nudge_save");
+    }
+    double pair = (now() - t0) / 3;
+    if (max_delay_us <= 0) max_delay_us = (long)(3e6 * pair) + 1000;
+    printf("kill_save: %ld kills, seed %llu, folder %s, files of %zu and %zu bytes, one pair of saves %.2f ms, delays 0..%ld us\n",
+           kills, (unsigned long long)seed, folder, size[0], size[1], 1e3 * pair, max_delay_us);
+    fflush(stdout);
+
+    long mid_save = 0, failures = 0, which[2] = {0, 0}, partial_temps = 0, not_killed = 0;
+    double start = now();
+    for (long k = 0; k < kills; k++) {
+        pid_t pid = fork();
+        if (pid < 0) die("fork");
+        if (pid == 0) {
+            for (unsigned i = 0;; i++) {
+                if (nudge_save(nets[i & 1], path) != NUDGE_OK) {
+                    fprintf(stderr, "kill_save: child: %s\n", nudge_last_error());
+                    _exit(3);
+                }
+            }
+        }
+        sleep_us((long)(rng_next() % (uint64_t)(max_delay_us + 1)));
+        kill(pid, SIGKILL);
+        int status = 0;
+        while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
+        if (!WIFSIGNALED(status) || WTERMSIG(status) != SIGKILL) {
+            fprintf(stderr, "kill %ld: the child was not killed but ended with status 0x%x\n", k, status);
+            not_killed++;
+        }
+        /* Temporary files left by a save that was cut short. */
+        DIR *d = opendir(folder);
+        if (d == NULL) die("opendir");
+        struct dirent *e;
+        int temps = 0;
+        while ((e = readdir(d)) != NULL) {
+            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0 || strcmp(e->d_name, "model.nudge") == 0) continue;
+            char name[4400];
+            snprintf(name, sizeof name, "%s/%s", folder, e->d_name);
+            if (strncmp(e->d_name, base_name, strlen(base_name)) != 0 || strlen(e->d_name) != strlen(base_name) + 6) {
+                fprintf(stderr, "kill %ld: unexpected file %s\n", k, name);
+                failures++;
+            }
+            struct stat st;
+            if (stat(name, &st) == 0 && (size_t)st.st_size != size[0] && (size_t)st.st_size != size[1]) partial_temps++;
+            if (unlink(name) != 0) die("unlink");
+            temps++;
+        }
+        closedir(d);
+        if (temps > 1) {
+            fprintf(stderr, "kill %ld: %d temporary files (one save at a time leaves at most one)\n", k, temps);
+            failures++;
+        }
+        mid_save += temps;
+        /* The path: one of the two files, whole, and it loads. */
+        size_t n = 0;
+        unsigned char *bytes = read_file(path, &n);
+        int match = -1;
+        for (int i = 0; i < 2; i++) {
+            if (bytes != NULL && n == size[i] && memcmp(bytes, expected[i], n) == 0) match = i;
+        }
+        free(bytes);
+        nudge_network *loaded = NULL;
+        if (nudge_load(path, &loaded) != NUDGE_OK) {
+            fprintf(stderr, "kill %ld: nudge_load: %s\n", k, nudge_last_error());
+            failures++;
+        } else if (match < 0) {
+            fprintf(stderr, "kill %ld: %s loads but is neither network's file (%zu bytes)\n", k, path, n);
+            failures++;
+        } else {
+            size_t m = 0;
+            unsigned char *again = model_bytes(loaded, &m);
+            if (m != size[match] || memcmp(again, expected[match], m) != 0) {
+                fprintf(stderr, "kill %ld: the loaded network differs from the saved one\n", k);
+                failures++;
+            } else {
+                which[match]++;
+            }
+            free(again);
+        }
+        nudge_network_free(loaded);
+    }
+    double seconds = now() - start;
+    printf("kill_save: kills %ld, mid-save kills (temporary files left and deleted) %ld (%.0f%%, %ld of them partly written), "
+           "path held the large network %ld times and the small one %ld times, failures %ld, children not killed %ld, %.1f s\n",
+           kills, mid_save, 100.0 * (double)mid_save / (double)kills, partial_temps, which[0], which[1], failures, not_killed, seconds);
+    nudge_network_free(nets[0]);
+    nudge_network_free(nets[1]);
+    free(expected[0]);
+    free(expected[1]);
+    if (folder_arg == NULL) {
+        unlink(path);
+        rmdir(folder);
+    }
+    return failures == 0 && not_killed == 0 ? 0 : 1;
+}
