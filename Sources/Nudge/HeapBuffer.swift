@@ -13,6 +13,11 @@ final class HeapBuffer<Element: BitwiseCopyable>: @unchecked Sendable {
 
     init(count: Int, zeroed: Bool = true) throws(NudgeError) {
         let bytes = try checkedProduct(max(count, 1), MemoryLayout<Element>.stride, "buffer of \(count) \(Element.self) values")
+        // More than the machine has can never succeed: refuse it without asking (an allocator may
+        // abort on such a request, as sanitizers' do, rather than return NULL).
+        guard bytes <= physicalMemoryBytes else {
+            throw NudgeError(.outOfMemory, "\(count) \(Element.self) values need \(bytes) bytes, more than the \(physicalMemoryBytes) bytes of memory of this machine")
+        }
         guard let raw = zeroed ? calloc(1, bytes) : malloc(bytes) else {
             throw NudgeError(.outOfMemory, "could not allocate \(bytes) bytes for \(count) \(Element.self) values")
         }
@@ -45,3 +50,12 @@ final class HeapBuffer<Element: BitwiseCopyable>: @unchecked Sendable {
 }
 
 typealias FloatBuffer = HeapBuffer<Float>
+
+/// The machine's physical memory in bytes (Int.max when the system does not say): no single
+/// allocation larger than this is attempted.
+let physicalMemoryBytes: Int = {
+    let pages = sysconf(Int32(_SC_PHYS_PAGES)), pageSize = sysconf(Int32(_SC_PAGESIZE))
+    guard pages > 0, pageSize > 0 else { return Int.max }
+    let (bytes, overflow) = pages.multipliedReportingOverflow(by: pageSize)
+    return overflow ? Int.max : bytes
+}()

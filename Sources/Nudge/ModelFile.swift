@@ -324,9 +324,13 @@ public enum ModelFile {
             }
             try need(length, what)
             defer { offset += length }
-            guard let s = String(validating: UnsafeRawBufferPointer(rebasing: bytes[offset..<(offset + length)]), as: UTF8.self) else {
+            let text = UnsafeRawBufferPointer(rebasing: bytes[offset..<(offset + length)])
+            guard let s = String(validating: text, as: UTF8.self) else {
                 throw .format("\(source): \(what) is not valid UTF-8")
             }
+            // A C caller sees keys and values as NUL-terminated strings: one with a NUL inside
+            // could be neither found nor read whole.
+            guard !text.contains(0) else { throw .format("\(source): \(what) contains a NUL byte") }
             return s
         }
     }

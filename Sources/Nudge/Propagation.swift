@@ -134,6 +134,11 @@ extension Network {
     /// Rows per chunk when a call covers more samples than fit a workspace at once.
     static let chunkRows = 256
 
+    /// Rows per chunk for this network: ``chunkRows``, or fewer when its widest layer is so wide
+    /// that a chunk's activations would pass 2^24 floats (64 MiB), so that predicting one sample of
+    /// a network with a 2^24-unit layer needs megabytes of scratch memory, not tens of gigabytes.
+    var rowsPerChunk: Int { max(1, min(Network.chunkRows, (1 << 24) / (layerSizes.max() ?? 1))) }
+
     /// Runs `rows` samples through every layer into `ws.outputs`, keeping the output layer's sums.
     /// With `dropout` (rates per layer of units, and a key that seeds this pass's masks), units are
     /// dropped as they are computed; `ws.dropoutActive` records which layers were.
@@ -364,15 +369,16 @@ extension Network {
         /// when classifying.
         var scratchCount: Int {
             let network = network.takeUnretainedValue()
-            return 2 * Network.chunkRows * network.hiddenWidth + (labels == nil ? 0 : Network.chunkRows * network.outputSize)
-                + (network.inputOffset == nil ? 0 : Network.chunkRows * network.inputSize)
+            let chunk = network.rowsPerChunk
+            return 2 * chunk * network.hiddenWidth + (labels == nil ? 0 : chunk * network.outputSize)
+                + (network.inputOffset == nil ? 0 : chunk * network.inputSize)
         }
 
         /// Where a chunk of normalised inputs goes: the end of the scratch memory.
         func normalized(_ scratch: UnsafeMutablePointer<Float>) -> UnsafeMutablePointer<Float>? {
             let network = network.takeUnretainedValue()
             guard network.inputOffset != nil else { return nil }
-            return scratch + scratchCount - Network.chunkRows * network.inputSize
+            return scratch + scratchCount - network.rowsPerChunk * network.inputSize
         }
 
         /// Does rows `range` on the calling thread; false if memory was short.
@@ -387,10 +393,11 @@ extension Network {
             }
             guard let labels else { return true }
             let width = network.outputSize
-            let out = scratch + 2 * Network.chunkRows * network.hiddenWidth
+            let chunk = network.rowsPerChunk
+            let out = scratch + 2 * chunk * network.hiddenWidth
             var start = range.lowerBound
             while start < range.upperBound {
-                let n = min(Network.chunkRows, range.upperBound - start)
+                let n = min(chunk, range.upperBound - start)
                 network.predictRows(inputs + start * network.inputSize, rows: n, into: out, scratch: scratch,
                                     normalized: normalized(scratch))
                 for r in 0..<n {
@@ -429,14 +436,15 @@ extension Network {
         }
     }
 
-    /// Prediction on one thread, in chunks of `chunkRows` rows, with hidden activations in `scratch`.
+    /// Prediction on one thread, in chunks of `rowsPerChunk` rows, with hidden activations in `scratch`.
     /// With a normalisation, each chunk of inputs is first normalised into `normalized`.
     fileprivate func predictRows(_ inputs: UnsafePointer<Float>, rows: Int, into outputs: UnsafeMutablePointer<Float>,
                                  scratch: UnsafeMutablePointer<Float>, normalized: UnsafeMutablePointer<Float>?) {
-        let half = Network.chunkRows * hiddenWidth
+        let chunk = rowsPerChunk
+        let half = chunk * hiddenWidth
         var start = 0
         while start < rows {
-            let n = min(Network.chunkRows, rows - start)
+            let n = min(chunk, rows - start)
             var current = inputs + start * inputSize
             if let normalized {
                 normalize(n, from: current, into: normalized)
@@ -458,7 +466,7 @@ extension Network {
         let loss = try loss.resolved(for: activations[weightLayerCount - 1])
         guard rows > 0 else { throw .invalid("sample_count is 0; evaluation needs at least one sample") }
         try validate(inputs: inputs, targets: targets, rows: rows)
-        let ws = try Workspace(for: self, capacity: min(rows, Network.chunkRows))
+        let ws = try Workspace(for: self, capacity: min(rows, rowsPerChunk))
         let result = evaluate(inputs, targets: targets, rows: .range(start: 0, count: rows), loss: loss, in: ws)
         guard result.loss.isFinite else {
             throw NudgeError(.notFinite, "the loss is \(result.loss): the network's outputs overflow on these inputs")
@@ -487,7 +495,7 @@ extension Network {
         let loss = try loss.resolved(for: activations[weightLayerCount - 1])
         guard rows > 0 else { throw .invalid("sample_count is 0; a gradient needs at least one sample") }
         try validate(inputs: inputs, targets: targets, rows: rows)
-        let ws = try Workspace(for: self, capacity: min(rows, Network.chunkRows))
+        let ws = try Workspace(for: self, capacity: min(rows, rowsPerChunk))
         // Computed aside and copied at the end, so the caller's buffer is untouched when this fails.
         let result = try FloatBuffer(count: parameterCount, zeroed: false)
         var total = 0.0

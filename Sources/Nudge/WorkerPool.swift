@@ -214,7 +214,7 @@ enum ThreadScratch {
         }
         let capacity = max(count, 1024)
         let (bytes, overflow) = capacity.multipliedReportingOverflow(by: MemoryLayout<Float>.stride)
-        guard !overflow else { return nil }
+        guard !overflow, bytes <= physicalMemoryBytes else { return nil }
         var block: UnsafeMutableRawPointer?
         guard posix_memalign(&block, 64, header + bytes) == 0, let block else { return nil }
         block.storeBytes(of: capacity, as: Int.self)

@@ -48,6 +48,9 @@ private func csvOptions(_ pointer: UnsafeRawPointer?) throws(NudgeError) -> CSV.
         guard size >= MemoryLayout<UInt32>.size, size <= 1 << 16 else {
             throw NudgeError(.invalidArgument, "options->struct_size is \(size); call nudge_csv_options_init() first")
         }
+        let fields: [PartialKeyPath<nudge_csv_options>] = [\.struct_size, \.header, \.label_column, \.class_count, \.label_name, \.delimiter]
+        try checkStructSize(size, fields.map { MemoryLayout<nudge_csv_options>.offset(of: $0)! }, nudge_csv_options.self,
+                            "options", "nudge_csv_options_init")
         withUnsafeMutableBytes(of: &o) { dst in
             dst.copyMemory(from: UnsafeRawBufferPointer(start: pointer, count: min(size, MemoryLayout<nudge_csv_options>.size)))
         }

@@ -205,3 +205,18 @@ func initializeOptions<Options>(_ options: UnsafeMutableRawPointer?, _ size: UIn
     withUnsafeBytes(of: defaults) { p.copyMemory(from: $0.baseAddress!, byteCount: min(known, $0.count)) }
     p.storeBytes(of: UInt32(known), as: UInt32.self)
 }
+
+/// Fails when a caller's `struct_size` ends inside one of the struct's fields (`offsets`: every
+/// field's offset, in order). Every sizeof of every version of a header ends on a field boundary
+/// (or in the padding after the last field), so such a size is a mistake; reading it would take
+/// half a pointer, and calling or reading through that pointer would crash.
+func checkStructSize<Options>(_ size: Int, _ offsets: [Int], _ type: Options.Type, _ name: String,
+                              _ initFunction: String) throws(NudgeError) {
+    let known = MemoryLayout<Options>.size
+    for (i, start) in offsets.enumerated() {
+        let end = i + 1 < offsets.count ? offsets[i + 1] : known
+        if start < size && size < end {
+            throw NudgeError(.invalidArgument, "\(name)->struct_size is \(size), which ends inside a field (bytes \(start) to \(end)); call \(initFunction)() first")
+        }
+    }
+}

@@ -29,11 +29,24 @@ private func readOptions(_ pointer: UnsafeRawPointer?) throws(NudgeError) -> nud
     guard size >= MemoryLayout<UInt32>.size, size <= 1 << 16 else {
         throw NudgeError(.invalidArgument, "options->struct_size is \(size); call nudge_train_options_init() first")
     }
+    try checkStructSize(size, trainOptionsOffsets, nudge_train_options.self, "options", "nudge_train_options_init")
     withUnsafeMutableBytes(of: &options) { dst in
         dst.copyMemory(from: UnsafeRawBufferPointer(start: pointer, count: min(size, MemoryLayout<nudge_train_options>.size)))
     }
     return options
 }
+
+/// The offset of every field of nudge_train_options, in order.
+private let trainOptionsOffsets: [Int] = {
+    let fields: [PartialKeyPath<nudge_train_options>] = [
+        \.struct_size, \.epochs, \.batch_size, \.optimizer, \.loss, \.shuffle, \.patience, \.restore_best_weights,
+        \.learning_rate, \.momentum, \.beta1, \.beta2, \.epsilon, \.weight_decay, \.seed, \.validation_fraction,
+        \.min_delta, \.validation_inputs, \.validation_targets, \.validation_labels, \.validation_count, \.progress,
+        \.batch_progress, \.user_data, \.dropout, \.dropout_count, \.schedule, \.step_epochs, \.step_factor,
+        \.min_learning_rate, \.warmup_epochs, \.clip_norm, \.normalization,
+    ]
+    return fields.map { MemoryLayout<nudge_train_options>.offset(of: $0)! }
+}()
 
 /// Converts the C options into the core's, naming any field out of range.
 private func coreOptions(_ o: nudge_train_options) throws(NudgeError) -> TrainingOptions {

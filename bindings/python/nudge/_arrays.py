@@ -30,7 +30,10 @@ def samples(value, width, name="X"):
 
 def c_string(value, name):
     """`value` as UTF-8 bytes for a `const char *`; refuses NUL characters, where C would cut it short."""
-    data = str(value).encode("utf-8")
+    try:
+        data = str(value).encode("utf-8")
+    except UnicodeEncodeError as error:
+        raise InvalidArgumentError(f"{name} {value!r} is not valid UTF-8 text: {error.reason}") from None
     if b"\0" in data:
         raise InvalidArgumentError(f"{name} {value!r} contains a NUL character")
     return data

@@ -2,6 +2,9 @@
 
 import ctypes
 import html
+import math
+import numbers
+import operator
 import signal
 import threading
 
@@ -22,6 +25,19 @@ def _code(table, value, what):
     return table[value]
 
 
+def _width(value, index):
+    """A layer width as an int: whole numbers only, and never one that size_t would wrap around."""
+    try:
+        width = operator.index(value)
+    except TypeError:
+        if not (isinstance(value, numbers.Real) and math.isfinite(value) and float(value).is_integer()):
+            raise InvalidArgumentError(f"layer_sizes[{index}] is {value!r}; a layer width is a whole number") from None
+        width = int(value)
+    if width >= 2**64:
+        raise InvalidArgumentError(f"layer_sizes[{index}] is {width}; each layer needs 1 to 16777216 units")
+    return width
+
+
 class Network:
     """A fully connected network, trained by mini-batch gradient descent in libnudge.so.
 
@@ -39,7 +55,7 @@ class Network:
     """
 
     def __init__(self, layer_sizes, hidden="relu", output="softmax", seed=0):
-        sizes = [int(s) for s in layer_sizes]
+        sizes = [_width(s, i) for i, s in enumerate(layer_sizes)]
         if len(sizes) < 2:
             raise InvalidArgumentError(f"layer_sizes needs at least 2 entries (input and output), got {len(sizes)}")
         if any(s < 1 for s in sizes):

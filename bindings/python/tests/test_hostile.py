@@ -1,0 +1,266 @@
+"""Hostile and bad input through the Python API, by kind of bad input: which exception type and
+which message. The C side of the same kinds is Tests/c/test_hostile.c; docs/RELIABILITY.md maps
+the two."""
+
+import struct
+import zlib
+
+import numpy as np
+import pytest
+
+import nudge
+
+X = np.array([[0.1, 0.2], [0.3, 0.4]], dtype=np.float32)
+Y = np.array([0, 1])
+
+
+@pytest.fixture
+def net():
+    with nudge.Network([2, 3, 2], hidden="tanh", seed=0) as network:
+        yield network
+
+
+def _raises(cls, *fragments, call):
+    with pytest.raises(nudge.NudgeError) as info:
+        call()
+    assert type(info.value) is cls, f"expected {cls.__name__}, got {type(info.value).__name__}: {info.value}"
+    for fragment in fragments:
+        assert fragment in str(info.value), f"{fragment!r} not in {str(info.value)!r}"
+    return info.value
+
+
+# -- NaN and infinities in numpy arrays -------------------------------------------------------------------
+
+BAD_VALUES = [np.nan, np.inf, -np.inf]
+
+
+def _spoiled(value, array=X, at=(1, 1)):
+    out = np.array(array, dtype=np.float32, copy=True)
+    out[at] = value
+    return out
+
+
+@pytest.mark.parametrize("value", BAD_VALUES, ids=["nan", "inf", "-inf"])
+def test_not_finite_inputs_and_targets(net, value):
+    text = {np.nan: "nan", np.inf: "inf", -np.inf: "-inf"}[value] if not np.isnan(value) else "nan"
+    before = net.parameters.copy()
+    x = _spoiled(value)
+    _raises(nudge.NotFiniteError, "inputs row 1, column 1 is " + text, call=lambda: net.fit(x, Y, epochs=1, verbose=False))
+    _raises(nudge.NotFiniteError, "targets row 1, column 0 is " + text,
+            call=lambda: net.fit(X, _spoiled(value, np.eye(2), (1, 0)), epochs=1, verbose=False))
+    _raises(nudge.NotFiniteError, "nudge_evaluate_labels:", "row 1, column 1", call=lambda: net.evaluate(x, Y))
+    _raises(nudge.NotFiniteError, "nudge_gradient:", "row 1, column 1", call=lambda: net.gradient(x, Y))
+    _raises(nudge.NotFiniteError, "validation inputs row 1, column 1",
+            call=lambda: net.fit(X, Y, epochs=1, verbose=False, validation_data=(x, Y)))
+    _raises(nudge.NotFiniteError, "nudge_network_fit_normalization:", call=lambda: net.fit_normalization(x))
+    _raises(nudge.NotFiniteError, "offset[1] is " + text, call=lambda: net.set_normalization([0.0, value]))
+    _raises(nudge.NotFiniteError, "nudge_network_set_parameters:",
+            call=lambda: setattr(net, "parameters", np.where(np.arange(net.parameter_count) == 5, value, 0.0)))
+    # NotFiniteError is an ArithmeticError, and nothing changed.
+    with pytest.raises(ArithmeticError):
+        net.evaluate(x, Y)
+    np.testing.assert_array_equal(net.parameters, before)
+    assert net.normalization is None
+
+
+def test_not_finite_in_non_contiguous_arrays_names_the_logical_position(net):
+    """A strided or Fortran-ordered array is converted first: the message still names the row and
+    column the caller sees."""
+    wide = np.zeros((2, 4), dtype=np.float32)
+    wide[1, 2] = np.nan  # column 1 of the view below
+    view = wide[:, ::2]
+    assert not view.flags.c_contiguous
+    _raises(nudge.NotFiniteError, "inputs row 1, column 1 is nan", call=lambda: net.fit(view, Y, epochs=1, verbose=False))
+    fortran = np.asfortranarray(_spoiled(np.inf, at=(0, 1)))
+    _raises(nudge.NotFiniteError, "inputs row 0, column 1 is inf", call=lambda: net.evaluate(fortran, Y))
+
+
+def test_float64_values_beyond_float32_become_infinite_and_are_refused(net):
+    huge = np.array([[1e300, 0.0], [0.0, 0.0]])
+    with pytest.warns(RuntimeWarning):
+        _raises(nudge.NotFiniteError, "inputs row 0, column 0 is inf", call=lambda: net.fit(huge, Y, epochs=1, verbose=False))
+
+
+def test_predict_passes_not_finite_values_through(net):
+    """Documented: prediction does not check its inputs, for speed."""
+    out = net.predict(_spoiled(np.nan))
+    assert np.isfinite(out[0]).all() and np.isnan(out[1]).all()
+
+
+# -- absurd shapes and architectures ---------------------------------------------------------------------
+
+@pytest.mark.parametrize("sizes, cls, fragment", [
+    ([], nudge.InvalidArgumentError, "at least 2 entries"),
+    ([3], nudge.InvalidArgumentError, "at least 2 entries"),
+    ([2, 0, 2], nudge.InvalidArgumentError, "a layer of width 0"),
+    ([-1, 3, 2], nudge.InvalidArgumentError, "a layer of width -1"),
+    ([1_000_000, 1_000_000, 10], nudge.NudgeMemoryError, "more than 2147483648 parameters"),
+    ([2**24 + 1, 2], nudge.InvalidArgumentError, "layer_sizes[0] is 16777217"),
+    ([2**63, 3, 2], nudge.InvalidArgumentError, "layer_sizes[0] is 9223372036854775808"),
+    # 2**64 would wrap around to 0 in a size_t; 2**64 + 3 to 3, a valid width.
+    ([2**64, 3, 2], nudge.InvalidArgumentError, "layer_sizes[0] is 18446744073709551616"),
+    ([2, 2**64 + 3, 2], nudge.InvalidArgumentError, "layer_sizes[1] is 18446744073709551619"),
+    ([2.5, 3], nudge.InvalidArgumentError, "layer_sizes[0] is 2.5; a layer width is a whole number"),
+    ([2, float("inf")], nudge.InvalidArgumentError, "layer_sizes[1] is inf"),
+    (["a", 3], nudge.InvalidArgumentError, "layer_sizes[0] is 'a'"),
+    ([1] * 1026, nudge.InvalidArgumentError, "layer_count is 1026; it must be 2 to 1024"),
+])
+def test_absurd_architectures(sizes, cls, fragment):
+    _raises(cls, fragment, call=lambda: nudge.Network(sizes))
+
+
+def test_whole_float_and_numpy_widths_are_accepted():
+    net = nudge.Network([np.int64(2), 3.0, np.uint8(2)])
+    assert list(net.layer_sizes) == [2, 3, 2]
+
+
+def test_widest_layer_predicts_one_sample():
+    """2^24 hidden units (50 million parameters) is allowed: one prediction needs megabytes, not 32 GiB."""
+    with nudge.Network([1, 2**24, 1], hidden="relu", output="identity", seed=1) as wide:
+        out = wide.predict(np.ones((1, 1), dtype=np.float32))
+        assert out.shape == (1, 1) and np.isfinite(out).all()
+        assert wide.classify(np.ones((3, 1))).shape == (3,)
+
+
+@pytest.mark.parametrize("shape", [(), (2,), (1, 2, 1), (2, 3), (0, 3)])
+def test_wrong_ndim_and_width(net, shape):
+    _raises(nudge.ShapeError, f"X has shape {shape}", call=lambda: net.predict(np.zeros(shape, dtype=np.float32)))
+
+
+@pytest.mark.parametrize("array", [
+    np.zeros((2, 2), dtype=np.complex64),
+    np.array([[1, "a"], [2, 3]], dtype=object),
+    np.array([["1", "2"]]),
+    np.zeros((1, 2), dtype="datetime64[s]"),
+], ids=["complex", "object", "str", "datetime"])
+def test_wrong_dtypes(net, array):
+    _raises(nudge.InvalidArgumentError, "X has dtype", "expected numbers", call=lambda: net.predict(array))
+
+
+def test_empty_batches(net):
+    assert net.predict(np.zeros((0, 2))).shape == (0, 2)
+    _raises(nudge.InvalidArgumentError, "sample_count is 0",
+            call=lambda: net.fit(np.zeros((0, 2)), np.zeros(0, dtype=int), epochs=1, verbose=False))
+
+
+# -- labels out of range -------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("label", [-1, 2, 2**31, 2**32, -2**31 - 1])
+def test_labels_out_of_range_are_not_wrapped_to_int32(net, label):
+    y = np.array([0, label], dtype=np.int64)
+    _raises(nudge.InvalidArgumentError, f"holds the label {label}; the network has 2 classes",
+            call=lambda: net.fit(X, y, epochs=1, verbose=False))
+    _raises(nudge.InvalidArgumentError, f"holds the label {label}", call=lambda: net.evaluate(X, y))
+
+
+def test_labels_of_unsigned_types(net):
+    y = np.array([0, 2**64 - 1], dtype=np.uint64)
+    _raises(nudge.InvalidArgumentError, "holds the label 18446744073709551615", call=lambda: net.evaluate(X, y))
+
+
+# -- options out of range and unknown names -----------------------------------------------------------------
+
+@pytest.mark.parametrize("kwargs, fragment", [
+    ({"learning_rate": -0.1}, "options->learning_rate is -0.1"),
+    ({"learning_rate": float("nan")}, "options->learning_rate is nan"),
+    ({"dropout": 1.0}, "options->dropout[1] is 1.0"),
+    ({"dropout": [0.0, -0.5]}, "options->dropout[1] is -0.5"),
+    ({"dropout": [0.1, 0.1, 0.1]}, "dropout has 3 rates"),
+    ({"batch_size": 0}, "options->batch_size is 0"),
+    ({"batch_size": -1}, "batch_size is -1"),
+    ({"batch_size": 2**40}, "batch_size is 1099511627776"),
+    ({"epochs": -1}, "epochs is -1"),
+    ({"validation_split": 1.0}, "options->validation_fraction is 1.0"),
+    ({"validation_split": 0.9}, "leaves 2 for validation and 0 for training"),
+    ({"momentum": 1.0, "optimizer": "momentum"}, "options->momentum is 1.0"),
+    ({"step_factor": 0.0, "schedule": "step"}, "options->step_factor is 0.0"),
+    ({"min_learning_rate": 1.0, "schedule": "cosine"}, "options->min_learning_rate is 1.0"),
+    ({"warmup_epochs": float("inf")}, "options->warmup_epochs is inf"),
+    ({"clip_norm": -1.0}, "options->clip_norm is -1.0"),
+    ({"optimizer": "adamw"}, "optimizer 'adamw' is not one of adam, momentum, nesterov, sgd"),
+    ({"loss": "hinge"}, "loss 'hinge' is not one of"),
+    ({"schedule": "linear"}, "schedule 'linear' is not one of constant, cosine, step"),
+    ({"normalize": "minmax"}, "normalize 'minmax' is not one of"),
+])
+def test_options_out_of_range(net, kwargs, fragment):
+    before = net.parameters.copy()
+    settings = {"epochs": 1, **kwargs}
+    _raises(nudge.InvalidArgumentError, fragment, call=lambda: net.fit(X, Y, verbose=False, **settings))
+    np.testing.assert_array_equal(net.parameters, before)
+
+
+def test_unknown_names_elsewhere(net):
+    _raises(nudge.InvalidArgumentError, "activation 'swish' is not one of", call=lambda: nudge.Network([2, 3, 2], hidden="swish"))
+    _raises(nudge.InvalidArgumentError, "activation 'softmax2'", call=lambda: nudge.Network([2, 2], output="softmax2"))
+    _raises(nudge.InvalidArgumentError, "softmax", call=lambda: nudge.Network([2, 3, 2], hidden="softmax"))
+    _raises(nudge.InvalidArgumentError, "loss 'l1'", call=lambda: net.evaluate(X, Y, loss="l1"))
+    _raises(nudge.InvalidArgumentError, "kind 'minmax'", call=lambda: net.fit_normalization(X, kind="minmax"))
+    _raises(nudge.InvalidArgumentError, "steps_per_epoch is 0", call=lambda: nudge.learning_rates(1, 0))
+
+
+# -- strings: NUL characters, lone surrogates, empty ---------------------------------------------------------
+
+@pytest.mark.parametrize("key, value, fragment", [
+    ("a\0b", "v", "metadata key 'a\\x00b' contains a NUL character"),
+    ("k", "v\0", "contains a NUL character"),
+    ("\ud800", "v", "is not valid UTF-8 text"),
+    ("k", "\udfff", "is not valid UTF-8 text"),
+    ("", "v", "nudge_network_set_metadata: metadata key is empty"),
+    ("k" * (2**20 + 1), "v", "longer than 1048576 bytes"),
+])
+def test_bad_metadata(net, key, value, fragment):
+    _raises(nudge.InvalidArgumentError, fragment, call=lambda: net.set_metadata(key, value))
+    assert net.metadata == {}
+
+
+def test_bad_paths(net, tmp_path):
+    _raises(nudge.InvalidArgumentError, "contains a NUL character", call=lambda: net.save(str(tmp_path / "a\0b")))
+    _raises(nudge.InvalidArgumentError, "contains a NUL character", call=lambda: nudge.Network.load("a\0b"))
+    _raises(nudge.NudgeIOError, "is not a regular file", call=lambda: nudge.Network.load(tmp_path))
+    _raises(nudge.NudgeIOError, "No such file", call=lambda: nudge.Network.load(tmp_path / "missing.nudge"))
+
+
+# -- model bytes that lie ----------------------------------------------------------------------------------
+
+def _with_crc(data):
+    return data[:-4] + struct.pack("<I", zlib.crc32(data[:-4]))
+
+
+def test_model_bytes_that_lie(net):
+    net.set_metadata("classes", "a,b")
+    good = net.to_bytes()
+    meta = 40 + 3 * 4 + 2 * 4  # the first metadata key's length
+    assert struct.unpack_from("<I", good, meta)[0] == 7
+
+    future = bytearray(good)
+    struct.pack_into("<I", future, 8, 3)
+    _raises(nudge.VersionError, "format version 3 is newer", call=lambda: nudge.Network.from_bytes(_with_crc(bytes(future))))
+
+    wider = bytearray(good)
+    struct.pack_into("<I", wider, 44, 4)  # hidden width 3 -> 4, CRC valid
+    _raises(nudge.FormatError, "parameters", call=lambda: nudge.Network.from_bytes(_with_crc(bytes(wider))))
+
+    for cut in (0, 11, 44, len(good) // 2, len(good) - 1):
+        _raises(nudge.FormatError, "nudge_load_from_buffer:", call=lambda: nudge.Network.from_bytes(good[:cut]))
+
+    for at, what in ((meta + 4 + 1, "metadata key 0"), (meta + 4 + 7 + 4 + 1, "metadata value 0")):
+        nul = bytearray(good)
+        nul[at] = 0
+        _raises(nudge.FormatError, what + " contains a NUL byte", call=lambda: nudge.Network.from_bytes(_with_crc(bytes(nul))))
+        bad = bytearray(good)
+        bad[at] = 0xFF
+        _raises(nudge.FormatError, what + " is not valid UTF-8", call=lambda: nudge.Network.from_bytes(_with_crc(bytes(bad))))
+
+    # FormatError and VersionError are ValueErrors; the good bytes still load.
+    with pytest.raises(ValueError):
+        nudge.Network.from_bytes(b"")
+    assert nudge.Network.from_bytes(good).metadata == {"classes": "a,b"}
+
+
+# -- closed networks --------------------------------------------------------------------------------------
+
+def test_closed_network(net):
+    net.close()
+    _raises(nudge.InvalidArgumentError, "this Network is closed", call=lambda: net.predict(X))
+    _raises(nudge.InvalidArgumentError, "this Network is closed", call=lambda: net.fit(X, Y, epochs=1, verbose=False))
+    net.close()  # twice is fine
