@@ -13,6 +13,9 @@
 # instrumented the library for.
 
 SAN_CC        ?= $(dir $(shell command -v $(SWIFT) 2>/dev/null))clang
+# The toolchain's ThreadSanitizer runtime intercepts libdispatch too, so a program linked with it
+# needs the toolchain's libdispatch and blocks runtime.
+SAN_SWIFTLIB  := $(abspath $(dir $(SAN_CC))../lib/swift/linux)
 SAN_CFLAGS    := $(WARN) -O1 -g -fno-omit-frame-pointer $(CPPFLAGS)
 SAN_HARNESS   := $(patsubst Tests/c/%.c,%,$(HARNESS))
 # The C programs that exercise threads, for ThreadSanitizer (every test_thread*.c).
@@ -55,7 +58,8 @@ asan-lib: deps
 $(OUT)/tsan-%: Tests/c/%.c Tests/c/harness.h include/nudge.h tsan-lib
 	@mkdir -p $(OUT)
 	$(SAN_CC) $(SAN_CFLAGS) -fsanitize=thread $< -o $@ \
-	  -L$(TSAN_BUILD) -Wl,-rpath,$(abspath $(TSAN_BUILD)) -lnudge -lcmocka -lpthread -lm
+	  -L$(TSAN_BUILD) -Wl,-rpath,$(abspath $(TSAN_BUILD)) -lnudge -lcmocka -lpthread -lm \
+	  -L$(SAN_SWIFTLIB) -Wl,-rpath,$(SAN_SWIFTLIB) -ldispatch -lBlocksRuntime
 
 $(OUT)/asanlib-%: Tests/c/%.c Tests/c/harness.h include/nudge.h asan-lib
 	@mkdir -p $(OUT)
