@@ -141,3 +141,4 @@ test-reliability: $(REL)/kill_save
 	$(REL)/kill_save -n 100
 
 test: test-reliability
+include Tests/sanitizers.mk

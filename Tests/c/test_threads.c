@@ -135,12 +135,12 @@ typedef struct reader_arg {
     problems p;
     int iterations;
     int id;
-    volatile int *stop; /* with a stop flag: run until it is set */
+    int *stop; /* with a stop flag: run until it is set (atomic loads and stores: other threads set it) */
 } reader_arg;
 
 static void *reader(void *arg) {
     reader_arg *a = arg;
-    for (int i = 0; a->stop ? !*a->stop : i < a->iterations; i++) read_everything(a->net, &a->p, i, i % 10 == a->id % 10);
+    for (int i = 0; a->stop ? !__atomic_load_n(a->stop, __ATOMIC_ACQUIRE) : i < a->iterations; i++) read_everything(a->net, &a->p, i, i % 10 == a->id % 10);
     return NULL;
 }
 
@@ -269,7 +269,7 @@ static void test_threads_training_their_own_networks(void **state) {
 
 typedef struct clone_arg {
     nudge_network *clone;
-    volatile int *stop;
+    int *stop;
     problems p;
     int epochs_done;
 } clone_arg;
@@ -284,7 +284,7 @@ static void *clone_trainer(void *arg) {
     nudge_trainer *t = NULL;
     if (nudge_trainer_create(a->clone, &o, &t) != NUDGE_OK) {
         note(&a->p, "trainer_create: %s", nudge_last_error());
-        *a->stop = 1;
+        __atomic_store_n(a->stop, 1, __ATOMIC_RELEASE);
         return NULL;
     }
     for (int i = 0; i < (H_ASAN ? 60 : 150); i++) {
@@ -292,7 +292,7 @@ static void *clone_trainer(void *arg) {
         a->epochs_done++;
     }
     nudge_trainer_free(t);
-    *a->stop = 1;
+    __atomic_store_n(a->stop, 1, __ATOMIC_RELEASE);
     return NULL;
 }
 
@@ -300,7 +300,7 @@ static void test_training_a_clone_while_reading_the_original(void **state) {
     (void)state;
     nudge_network *clone = NULL;
     H_OK(nudge_network_clone(ref.net, &clone));
-    volatile int stop = 0;
+    int stop = 0;
     clone_arg c;
     memset(&c, 0, sizeof c);
     c.clone = clone;

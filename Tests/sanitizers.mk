@@ -1,0 +1,110 @@
+# Sanitizers and leak checks beyond `make test-c-sanitizers` (included by the Makefile).
+#
+#   test-swift-asan   the Swift tests under AddressSanitizer (and LeakSanitizer)
+#   test-swift-tsan   the Swift concurrency tests under ThreadSanitizer
+#   test-c-tsan       libnudge.so built with ThreadSanitizer, the C thread tests against it
+#   test-c-asan-lib   libnudge.so built with AddressSanitizer, every C harness program against it
+#   test-c-valgrind   every C harness program under valgrind memcheck, against the release library
+#   test-sanitizers   all of the above
+#
+# Each sanitized build has its own scratch folder, so none of them invalidates the release build.
+# The C programs that run against a sanitized library are compiled by the toolchain's own clang: the
+# executable carries the sanitizer runtime, and its compiler-rt must be the one the Swift compiler
+# instrumented the library for.
+
+SAN_CC        ?= $(dir $(shell command -v $(SWIFT) 2>/dev/null))clang
+# The toolchain's ThreadSanitizer runtime intercepts libdispatch too, so a program linked with it
+# needs the toolchain's libdispatch and blocks runtime.
+SAN_SWIFTLIB  := $(abspath $(dir $(SAN_CC))../lib/swift/linux)
+SAN_CFLAGS    := $(WARN) -O1 -g -fno-omit-frame-pointer $(CPPFLAGS)
+SAN_HARNESS   := $(patsubst Tests/c/%.c,%,$(HARNESS))
+# The C programs that exercise threads, for ThreadSanitizer (every test_thread*.c).
+TSAN_HARNESS  := $(patsubst Tests/c/%.c,%,$(filter Tests/c/test_thread%,$(HARNESS)))
+
+.PHONY: test-sanitizers test-swift-asan test-swift-tsan test-c-tsan test-c-asan-lib test-c-valgrind \
+        tsan-lib asan-lib
+
+test-sanitizers: test-swift-asan test-swift-tsan test-c-tsan test-c-asan-lib test-c-valgrind
+
+# ---------------------------------------------------------------------------------------------
+# Swift
+
+# SwiftPM's --sanitize=undefined is refused on Linux ("unsupported option '-sanitize=undefined' for
+# target 'x86_64-unknown-linux-gnu'": the driver looks for a UBSan runtime the toolchain does not ship
+# under that name). Swift code traps on overflow and out-of-bounds access by itself; the C side runs
+# under UBSan in test-c-sanitizers and test-c-asan-lib.
+#
+# LeakSanitizer runs too; Tests/sanitizers/lsan.supp names the two leaks of the toolchain's XCTest and
+# Foundation it must ignore (each explained there).
+test-swift-asan: deps-test
+	ASAN_OPTIONS=detect_leaks=1:halt_on_error=1 LSAN_OPTIONS=suppressions=$(CURDIR)/Tests/sanitizers/lsan.supp \
+	  $(SWIFT) test --sanitize=address --scratch-path .build/asan
+
+# halt_on_error: the first race fails the run (TSan's default is to report and exit 66 at the end).
+test-swift-tsan: deps-test
+	TSAN_OPTIONS=halt_on_error=1 $(SWIFT) test --sanitize=thread --scratch-path .build/tsan --filter ConcurrencyTests
+
+# ---------------------------------------------------------------------------------------------
+# libnudge.so built with a sanitizer, the C harness against it
+
+TSAN_BUILD := .build/tsan-lib/release
+ASAN_BUILD := .build/asan-lib/release
+
+tsan-lib: deps
+	$(SWIFT) build -c release --product nudge --sanitize=thread --scratch-path .build/tsan-lib
+asan-lib: deps
+	$(SWIFT) build -c release --product nudge --sanitize=address --scratch-path .build/asan-lib
+
+$(OUT)/tsan-%: Tests/c/%.c Tests/c/harness.h include/nudge.h tsan-lib
+	@mkdir -p $(OUT)
+	$(SAN_CC) $(SAN_CFLAGS) -fsanitize=thread $< -o $@ \
+	  -L$(TSAN_BUILD) -Wl,-rpath,$(abspath $(TSAN_BUILD)) -lnudge -lcmocka -lpthread -lm \
+	  -L$(SAN_SWIFTLIB) -Wl,-rpath,$(SAN_SWIFTLIB) -ldispatch -lBlocksRuntime
+
+$(OUT)/asanlib-%: Tests/c/%.c Tests/c/harness.h include/nudge.h asan-lib
+	@mkdir -p $(OUT)
+	$(SAN_CC) $(SAN_CFLAGS) $(SANITIZE) $< -o $@ \
+	  -L$(ASAN_BUILD) -Wl,-rpath,$(abspath $(ASAN_BUILD)) -lnudge -lcmocka -lpthread -lm
+
+test-c-tsan: $(addprefix $(OUT)/tsan-,$(TSAN_HARNESS))
+	@failed=""; for t in $^; do echo "== $$t"; \
+	  TSAN_OPTIONS=halt_on_error=1 NUDGE_TEST_DATA=$(DATA) $$t || failed="$$failed $$t"; done; \
+	  if [ -n "$$failed" ]; then echo "failed:$$failed"; exit 1; fi
+
+test-c-asan-lib: $(addprefix $(OUT)/asanlib-,$(SAN_HARNESS))
+	@failed=""; for t in $^; do echo "== $$t"; \
+	  ASAN_OPTIONS=detect_leaks=1:halt_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	  NUDGE_TEST_DATA=$(DATA) $$t || failed="$$failed $$t"; done; \
+	  if [ -n "$$failed" ]; then echo "failed:$$failed"; exit 1; fi
+
+# ---------------------------------------------------------------------------------------------
+# valgrind memcheck: the plain programs of test-c against the release library
+#
+# Two settings keep the run honest and short:
+# - NUDGE_TEST_DATA is the empty string: the Fashion-MNIST tests are disabled explicitly (each says so
+#   in the output). Training on 8000 real images takes 10 minutes and more under valgrind; those tests
+#   run in test-c, test-c-sanitizers and test-c-asan-lib, and the IDX and gzip readers they use are
+#   exercised here by test_data's own files.
+# - OPENBLAS_CORETYPE=Sandybridge: valgrind's virtual CPU has no AVX-512, so OpenBLAS would pick its
+#   Haswell kernels, whose sums for a block of columns depend on where the block starts; the harness's
+#   "1 thread and 2 give the same bits" checks then fail for reasons that have nothing to do with memory.
+#   The Sandybridge kernels (AVX) give the same bits however a product is split.
+# --fair-sched=yes: valgrind runs one thread at a time; with its default lock, threads that wait by
+# spinning (the worker pool, test_threads' readers) keep the CPU from the thread they wait for, and
+# test_threads alone takes over 8 minutes instead of about 4.
+# Tests/valgrind/leak_canary.c leaks on purpose: the run first checks that these options catch it.
+
+VALGRIND := valgrind -q --fair-sched=yes --leak-check=full --show-leak-kinds=definite,indirect \
+            --errors-for-leak-kinds=definite,indirect --error-exitcode=99
+
+$(OUT)/leak_canary: Tests/valgrind/leak_canary.c
+	@mkdir -p $(OUT)
+	$(CC) $(WARN) -O0 -g $< -o $@
+
+test-c-valgrind: $(OUT)/leak_canary $(patsubst Tests/c/%.c,$(OUT)/%,$(HARNESS))
+	@$(VALGRIND) --log-file=$(OUT)/leak_canary.valgrind $(OUT)/leak_canary; status=$$?; \
+	  if [ $$status -ne 99 ] || ! grep -q "definitely lost" $(OUT)/leak_canary.valgrind; then \
+	    echo "valgrind did not report the canary's leak (exit $$status): the options are broken"; exit 1; fi
+	@failed=""; for t in $(filter-out $(OUT)/leak_canary,$^); do echo "== $$t"; \
+	  OPENBLAS_CORETYPE=Sandybridge NUDGE_TEST_DATA= $(VALGRIND) $$t || failed="$$failed $$t"; done; \
+	  if [ -n "$$failed" ]; then echo "failed:$$failed"; exit 1; fi
