@@ -78,21 +78,14 @@ $(OUT)/%: Tests/c/%.c Tests/c/harness.h include/nudge.h $(LIB)
 	@mkdir -p $(OUT)
 	$(CC) $(WARN) $(CFLAGS) $(CPPFLAGS) $< -o $@ $(LINK) -lcmocka -lpthread -lm
 
-$(OUT)/asan-%: Tests/c/%.c Tests/c/harness.h include/nudge.h $(LIB)
-	@mkdir -p $(OUT)
-	$(CC) $(WARN) -O1 -g $(SANITIZE) $(CPPFLAGS) $< -o $@ $(LINK) -lcmocka -lpthread -lm
-
 # Every program runs even when an earlier one fails; the target fails if any did.
 test-c: $(patsubst Tests/c/%.c,$(OUT)/%,$(HARNESS))
 	@failed=""; for t in $^; do echo "== $$t"; NUDGE_TEST_DATA=$(DATA) $$t || failed="$$failed $$t"; done; \
 	  if [ -n "$$failed" ]; then echo "failed:$$failed"; exit 1; fi
 
-# The harness again under AddressSanitizer, UndefinedBehaviorSanitizer and LeakSanitizer.
-test-c-sanitizers: $(patsubst Tests/c/%.c,$(OUT)/asan-%,$(HARNESS))
-	@failed=""; for t in $^; do echo "== $$t"; \
-	  ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:halt_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
-	  NUDGE_TEST_DATA=$(DATA) $$t || failed="$$failed $$t"; done; \
-	  if [ -n "$$failed" ]; then echo "failed:$$failed"; exit 1; fi
+# The harness again under AddressSanitizer, UndefinedBehaviorSanitizer and LeakSanitizer, against a
+# libnudge.so built with AddressSanitizer too (Tests/sanitizers.mk: test-c-asan-lib).
+test-c-sanitizers: test-c-asan-lib
 
 clean:
 	rm -rf .build

@@ -146,6 +146,20 @@ static H_UNUSED void h_check_bits(const float *a, const float *b, size_t n, cons
 }
 #define H_BITS_EQUAL(a, b, n) h_check_bits((a), (b), (n), #a " vs " #b, __FILE__, __LINE__)
 
+/* Element-wise h_check_close over float arrays; names the first element out of tolerance. */
+static H_UNUSED void h_check_arrays_close(const float *a, const float *b, size_t n, double abs_tol, double rel_tol,
+                                          const char *what, const char *file, int line) {
+    for (size_t i = 0; i < n; i++) {
+        double x = a[i], y = b[i], scale = fabs(x) > fabs(y) ? fabs(x) : fabs(y);
+        if (!(fabs(x - y) <= abs_tol + rel_tol * scale)) {
+            h_fail_at(file, line, "%s: element %zu of %zu: %.9g and %.9g differ by %.3g (tolerance %.3g + %.3g relative)",
+                      what, i, n, x, y, fabs(x - y), abs_tol, rel_tol);
+        }
+    }
+}
+#define H_ARRAYS_CLOSE(a, b, n, abs_tol, rel_tol) \
+    h_check_arrays_close((a), (b), (n), (abs_tol), (rel_tol), #a " vs " #b, __FILE__, __LINE__)
+
 static H_UNUSED int h_bits_equal(const float *a, const float *b, size_t n) {
     return memcmp(a, b, n * sizeof(float)) == 0;
 }

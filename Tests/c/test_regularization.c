@@ -508,9 +508,17 @@ static void test_dropout_thread_count(void **state) {
         nudge_network_free(net);
     }
     H_OK(nudge_set_num_threads(0));
-    /* The masks depend on the seed only, not on how the work is split. */
-    H_BITS_EQUAL(params[0], params[1], n);
-    H_ASSERT(!h_bits_equal(params[0], params[2], n), "dropout changed nothing");
+    /* The masks depend on the seed only, not on how the work is split: one thread and two give the
+     * same weights to float rounding (BLAS may round a part of a product differently from the whole,
+     * see test_threads.c: test_library_thread_count), while other masks, or none, move the weights
+     * far beyond that tolerance. */
+    H_ARRAYS_CLOSE(params[0], params[1], n, 1e-4, 1e-4);
+    double moved = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)params[0][i] - (double)params[2][i]);
+        if (d > moved) moved = d;
+    }
+    H_ASSERT(moved > 1e-3, "dropout moved no weight by more than %g, ten times the tolerance", moved);
     for (int run = 0; run < 3; run++) free(params[run]);
 }
 

@@ -342,7 +342,7 @@ static void test_training_a_clone_while_reading_the_original(void **state) {
 
 typedef struct train_original_arg {
     nudge_network *net;
-    volatile int *stop;
+    int *stop; /* atomic loads and stores: other threads set it */
     problems p;
     int epochs_done;
 } train_original_arg;
@@ -356,7 +356,7 @@ static void *original_trainer(void *arg) {
     o.learning_rate = 0.01f;
     if (nudge_train_labels(a->net, ref.x, ref.l, ROWS, &o, NULL) != NUDGE_OK) note(&a->p, "train: %s", nudge_last_error());
     else a->epochs_done = (int)o.epochs;
-    *a->stop = 1;
+    __atomic_store_n(a->stop, 1, __ATOMIC_RELEASE);
     return NULL;
 }
 
@@ -367,7 +367,7 @@ static void test_predicting_on_a_clone_while_the_original_trains(void **state) {
     nudge_network *original = NULL, *clone = NULL;
     H_OK(nudge_network_clone(ref.net, &original));
     H_OK(nudge_network_clone(original, &clone));
-    volatile int stop = 0;
+    int stop = 0;
     train_original_arg t;
     memset(&t, 0, sizeof t);
     t.net = original;
@@ -500,7 +500,7 @@ typedef struct shared_path_arg {
     const char *path;
     unsigned char **expected;
     size_t *sizes;
-    volatile int *stop;
+    int *stop; /* atomic loads and stores: other threads set it */
     int loads, matched[SAVERS];
     problems p;
 } shared_path_arg;
@@ -513,7 +513,7 @@ static void *shared_path_worker(void *arg) {
         }
         return NULL;
     }
-    while (!*a->stop && a->p.count == 0) {
+    while (!__atomic_load_n(a->stop, __ATOMIC_ACQUIRE) && a->p.count == 0) {
         nudge_network *loaded = NULL;
         if (nudge_load(a->path, &loaded) != NUDGE_OK) {
             note(&a->p, "load %d: %s", a->loads, nudge_last_error());
@@ -551,7 +551,7 @@ static void test_concurrent_saves_onto_one_path(void **state) {
         bytes[i] = h_model_bytes(nets[i], &sizes[i]);
     }
     H_OK(nudge_save(nets[0], path));
-    volatile int stop = 0;
+    int stop = 0;
     shared_path_arg args[W + L];
     pthread_t threads[W + L];
     memset(args, 0, sizeof args);
@@ -565,7 +565,7 @@ static void test_concurrent_saves_onto_one_path(void **state) {
     for (int i = W; i < W + L; i++) start(&threads[i], shared_path_worker, &args[i]);
     for (int i = 0; i < W; i++) start(&threads[i], shared_path_worker, &args[i]);
     for (int i = 0; i < W; i++) join(threads[i]);
-    stop = 1;
+    __atomic_store_n(&stop, 1, __ATOMIC_RELEASE);
     for (int i = W; i < W + L; i++) join(threads[i]);
     for (int i = 0; i < W + L; i++) check_no_problems(&args[i].p, 1, i < W ? "a saver of the shared path" : "a loader of the shared path");
     for (int i = W; i < W + L; i++) assert_true(args[i].loads > 0);
@@ -654,10 +654,14 @@ static void test_library_thread_count(void **state) {
         H_OK(nudge_predict(net, x, N, outputs[run], N * C));
         nudge_network_free(net);
     }
-    /* Splitting a product by output units does not change any element's sum, so one thread and two
-     * give the same weights and predictions, bit for bit. */
-    assert_memory_equal(params[0], params[1], n * sizeof(float));
-    assert_memory_equal(outputs[0], outputs[1], N * C * sizeof(float));
+    /* Two threads split each product by output units. Every element is the same sum, but BLAS picks
+     * its kernel by the size of a product (and some CPUs' kernels round a block of columns by where
+     * it starts), so a part may round differently from the whole: the same weights and predictions
+     * to float rounding, not necessarily bit for bit (measured with OpenBLAS's Haswell kernels: up
+     * to 4e-6 apart after an epoch). A different result (a part skipped or done twice, masks or
+     * batches that depend on the thread count) is off by orders of magnitude more. */
+    H_ARRAYS_CLOSE(params[0], params[1], n, 1e-4, 1e-4);
+    H_ARRAYS_CLOSE(outputs[0], outputs[1], N * C, 1e-4, 1e-4);
     for (int run = 0; run < 2; run++) { free(params[run]); free(outputs[run]); }
     H_OK(nudge_set_num_threads(0));
     assert_true(nudge_get_num_threads() >= 1);

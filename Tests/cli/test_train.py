@@ -74,11 +74,12 @@ def test_metadata_records_where_the_model_came_from(data):
     assert result["train_accuracy"] > 0.9
 
 
-def test_same_seed_gives_a_byte_identical_file_whatever_the_thread_count(data, tmp_path):
+def test_same_seed_and_thread_count_give_a_byte_identical_file(data, tmp_path):
+    # Across thread counts the weights agree to float rounding only (docs/CLI.md, Reproducibility).
     model = tmp_path / "m.nudge"
     files = []
-    for threads in ["1", "2"]:
-        env = {"SOURCE_DATE_EPOCH": "1700000000", "NUDGE_NUM_THREADS": threads}
+    for _ in range(2):
+        env = {"SOURCE_DATE_EPOCH": "1700000000", "NUDGE_NUM_THREADS": "2"}
         assert run(*train_args(data, "--seed", "3", "-q", "-o", model), env=env).returncode == 0
         files.append(model.read_bytes())
     assert files[0] == files[1]
