@@ -90,6 +90,9 @@ test-c-asan-lib: $(addprefix $(OUT)/asanlib-,$(SAN_HARNESS))
 # --fair-sched=yes: valgrind runs one thread at a time; with its default lock, threads that wait by
 # spinning (the worker pool, test_threads' readers) keep the CPU from the thread they wait for, and
 # test_threads alone takes over 8 minutes instead of about 4.
+# test_memory is left out: it meters the heap with mallinfo2(), which sees nothing of valgrind's own
+# allocator (its first test, which checks that the meter sees a leak, fails there, as it should);
+# here valgrind's leak check is that meter.
 # Tests/valgrind/leak_canary.c leaks on purpose: the run first checks that these options catch it.
 
 VALGRIND := valgrind -q --fair-sched=yes --leak-check=full --show-leak-kinds=definite,indirect \
@@ -99,7 +102,7 @@ $(OUT)/leak_canary: Tests/valgrind/leak_canary.c
 	@mkdir -p $(OUT)
 	$(CC) $(WARN) -O0 -g $< -o $@
 
-test-c-valgrind: $(OUT)/leak_canary $(patsubst Tests/c/%.c,$(OUT)/%,$(HARNESS))
+test-c-valgrind: $(OUT)/leak_canary $(patsubst Tests/c/%.c,$(OUT)/%,$(filter-out Tests/c/test_memory.c,$(HARNESS)))
 	@$(VALGRIND) --log-file=$(OUT)/leak_canary.valgrind $(OUT)/leak_canary; status=$$?; \
 	  if [ $$status -ne 99 ] || ! grep -q "definitely lost" $(OUT)/leak_canary.valgrind; then \
 	    echo "valgrind did not report the canary's leak (exit $$status): the options are broken"; exit 1; fi
