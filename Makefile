@@ -117,3 +117,4 @@ $(VENV)/bin/pytest:
 	$(VENV)/bin/pip install -q --disable-pip-version-check pytest
 
 include bench/bench.mk
+include Tests/fuzz/fuzz.mk

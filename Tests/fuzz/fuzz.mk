@@ -1,0 +1,67 @@
+# Coverage-guided fuzzing of the three file parsers (Tests/fuzz/README.md).
+#
+#   make fuzz-build          libnudge.so with AddressSanitizer and SanitizerCoverage (in .build/fuzz),
+#                            and the libFuzzer targets fuzz_model, fuzz_idx, fuzz_csv
+#   make fuzz                each target for FUZZ_SECONDS (60) seconds; fails on any crash, leak,
+#                            timeout, out-of-memory or broken invariant
+#   make fuzz-corpus         regenerates the seed corpus (Tests/fuzz/make_corpus.py)
+#   Tests/fuzz/run_long.sh M runs every target for M minutes at once, logging to $FUZZ_LOG_DIR
+FUZZ_CLANG    ?= /opt/swift/usr/bin/clang
+FUZZ_SCRATCH  := .build/fuzz
+FUZZ_LIBDIR   := $(FUZZ_SCRATCH)/release
+FUZZ_LIB      := $(FUZZ_LIBDIR)/libnudge.so
+FUZZ_BIN      := $(FUZZ_SCRATCH)/bin
+FUZZ_WORK     := $(FUZZ_SCRATCH)/work
+FUZZ_TARGETS  := model idx csv
+FUZZ_SECONDS  ?= 60
+# Swift code: AddressSanitizer plus libFuzzer's coverage (8-bit counters, PC table, comparisons).
+FUZZ_SWIFTFLAGS := -Xswiftc -sanitize=address \
+    -Xswiftc -sanitize-coverage=edge,inline-8bit-counters,pc-table,trace-cmp
+FUZZ_CFLAGS   := -g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined \
+    -fno-sanitize-recover=undefined -fuse-ld=lld -Iinclude
+# The memory bounds of Tests/fuzz/README.md: the largest input, and the largest single allocation
+# it may cause (-malloc_limit_mb), per target.
+FUZZ_MAXLEN_model := 16384
+FUZZ_MAXLEN_idx   := 8192
+FUZZ_MAXLEN_csv   := 16384
+FUZZ_MALLOC_model := 64
+FUZZ_MALLOC_idx   := 64
+FUZZ_MALLOC_csv   := 64
+FUZZ_OPTIONS   = -rss_limit_mb=2048 -timeout=10 -print_final_stats=1 -detect_leaks=1
+FUZZ_ENV      := ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1
+
+.PHONY: fuzz-build fuzz fuzz-corpus
+
+fuzz-build: $(addprefix $(FUZZ_BIN)/fuzz_,$(FUZZ_TARGETS))
+
+# SwiftPM decides what is stale; the library rebuilds only when a Swift source changed.
+$(FUZZ_LIB): $(wildcard Sources/Nudge/*.swift Sources/NudgeABI/*.swift) Package.swift
+	$(SWIFT) build -c release --product nudge --scratch-path $(FUZZ_SCRATCH) $(FUZZ_SWIFTFLAGS)
+	@touch $@
+
+$(FUZZ_BIN)/fuzz_%: Tests/fuzz/fuzz_%.c Tests/fuzz/fuzz_checks.h include/nudge.h $(FUZZ_LIB)
+	@mkdir -p $(FUZZ_BIN)
+	$(FUZZ_CLANG) $(FUZZ_CFLAGS) $< -o $@ -L$(FUZZ_LIBDIR) -Wl,-rpath,$(abspath $(FUZZ_LIBDIR)) -lnudge -lm
+
+# Each target starts from the committed corpus and regressions; what it finds goes to
+# $(FUZZ_WORK)/<target>/corpus (not committed) and crashing inputs to $(FUZZ_WORK)/<target>/artifacts/.
+fuzz: fuzz-build
+	@failed=""; for t in $(FUZZ_TARGETS); do \
+	  case $$t in model) len=$(FUZZ_MAXLEN_model); mem=$(FUZZ_MALLOC_model);; \
+	              idx) len=$(FUZZ_MAXLEN_idx); mem=$(FUZZ_MALLOC_idx);; \
+	              csv) len=$(FUZZ_MAXLEN_csv); mem=$(FUZZ_MALLOC_csv);; esac; \
+	  w=$(FUZZ_WORK)/$$t; rm -rf $$w/artifacts; mkdir -p $$w/corpus $$w/artifacts Tests/fuzz/regressions/$$t; \
+	  echo "== fuzz_$$t: $(FUZZ_SECONDS) s, -max_len=$$len -malloc_limit_mb=$$mem"; \
+	  $(FUZZ_ENV) $(FUZZ_BIN)/fuzz_$$t $(FUZZ_OPTIONS) -max_total_time=$(FUZZ_SECONDS) -max_len=$$len \
+	    -malloc_limit_mb=$$mem -dict=Tests/fuzz/$$t.dict -artifact_prefix=$$w/artifacts/ \
+	    $$w/corpus Tests/fuzz/corpus/$$t Tests/fuzz/regressions/$$t > $$w/last.log 2>&1; rc=$$?; \
+	  grep -E '^#[0-9]+ +DONE' $$w/last.log | tail -1; \
+	  grep -E '^stat::(number_of_executed_units|peak_rss_mb)' $$w/last.log; \
+	  if [ $$rc -ne 0 ] || ls $$w/artifacts | grep -q .; then \
+	    echo "fuzz_$$t FAILED (exit $$rc); the report:"; grep -E -A30 '^==[0-9]+==|invariant broken|^SUMMARY' $$w/last.log | head -60; \
+	    ls $$w/artifacts; failed="$$failed fuzz_$$t"; fi; \
+	done; \
+	if [ -n "$$failed" ]; then echo "failed:$$failed"; exit 1; fi
+
+fuzz-corpus:
+	$(PYTHON) Tests/fuzz/make_corpus.py
