@@ -246,6 +246,7 @@ public enum ModelFile {
             guard !key.isEmpty, keys.insert(Array(key.utf8)).inserted else {
                 throw .format("\(source): metadata key \(i) is empty or repeated")
             }
+            guard !key.utf8.contains(0) else { throw .format("\(source): metadata key \(i) contains a NUL byte") }
             metadata.append((key, value))
         }
         var normalization: InputNormalization?

@@ -179,6 +179,8 @@ public final class Network: @unchecked Sendable {
     /// Sets (or replaces) the metadata entry `key`.
     public func setMetadata(_ value: String, forKey key: String) throws(NudgeError) {
         guard !key.isEmpty else { throw .invalid("metadata key is empty") }
+        // The C interface names keys by NUL-terminated strings: a key with a NUL could not be named.
+        guard !key.utf8.contains(0) else { throw .invalid("metadata key contains a NUL byte") }
         guard key.utf8.count <= Network.maxMetadataBytes, value.utf8.count <= Network.maxMetadataBytes else {
             throw .invalid("metadata key or value is longer than \(Network.maxMetadataBytes) bytes")
         }

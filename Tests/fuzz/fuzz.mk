@@ -19,17 +19,6 @@ FUZZ_SWIFTFLAGS := -Xswiftc -sanitize=address \
     -Xswiftc -sanitize-coverage=edge,inline-8bit-counters,pc-table,trace-cmp
 FUZZ_CFLAGS   := -g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined \
     -fno-sanitize-recover=undefined -fuse-ld=lld -Iinclude
-# The memory bounds of Tests/fuzz/README.md: the largest input, and the largest single allocation
-# it may cause (-malloc_limit_mb), per target.
-FUZZ_MAXLEN_model := 16384
-FUZZ_MAXLEN_idx   := 8192
-FUZZ_MAXLEN_csv   := 16384
-FUZZ_MALLOC_model := 64
-FUZZ_MALLOC_idx   := 64
-FUZZ_MALLOC_csv   := 64
-FUZZ_OPTIONS   = -rss_limit_mb=2048 -timeout=10 -print_final_stats=1 -detect_leaks=1
-FUZZ_ENV      := ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1
-
 .PHONY: fuzz-build fuzz fuzz-corpus
 
 fuzz-build: $(addprefix $(FUZZ_BIN)/fuzz_,$(FUZZ_TARGETS))
@@ -46,19 +35,17 @@ $(FUZZ_BIN)/fuzz_%: Tests/fuzz/fuzz_%.c Tests/fuzz/fuzz_checks.h include/nudge.h
 # Each target starts from the committed corpus and regressions; what it finds goes to
 # $(FUZZ_WORK)/<target>/corpus (not committed) and crashing inputs to $(FUZZ_WORK)/<target>/artifacts/.
 fuzz: fuzz-build
-	@failed=""; for t in $(FUZZ_TARGETS); do \
-	  case $$t in model) len=$(FUZZ_MAXLEN_model); mem=$(FUZZ_MALLOC_model);; \
-	              idx) len=$(FUZZ_MAXLEN_idx); mem=$(FUZZ_MALLOC_idx);; \
-	              csv) len=$(FUZZ_MAXLEN_csv); mem=$(FUZZ_MALLOC_csv);; esac; \
+	@. Tests/fuzz/options.sh; failed=""; for t in $(FUZZ_TARGETS); do \
 	  w=$(FUZZ_WORK)/$$t; rm -rf $$w/artifacts; mkdir -p $$w/corpus $$w/artifacts Tests/fuzz/regressions/$$t; \
-	  echo "== fuzz_$$t: $(FUZZ_SECONDS) s, -max_len=$$len -malloc_limit_mb=$$mem"; \
-	  $(FUZZ_ENV) $(FUZZ_BIN)/fuzz_$$t $(FUZZ_OPTIONS) -max_total_time=$(FUZZ_SECONDS) -max_len=$$len \
-	    -malloc_limit_mb=$$mem -dict=Tests/fuzz/$$t.dict -artifact_prefix=$$w/artifacts/ \
-	    $$w/corpus Tests/fuzz/corpus/$$t Tests/fuzz/regressions/$$t > $$w/last.log 2>&1; rc=$$?; \
-	  grep -E '^#[0-9]+ +DONE' $$w/last.log | tail -1; \
+	  opts=$$(fuzz_options $$t); echo "== fuzz_$$t: $(FUZZ_SECONDS) s, $$opts"; \
+	  env $$fuzz_env $(FUZZ_BIN)/fuzz_$$t $$opts -max_total_time=$(FUZZ_SECONDS) \
+	    -artifact_prefix=$$w/artifacts/ $$w/corpus Tests/fuzz/corpus/$$t Tests/fuzz/regressions/$$t \
+	    > $$w/last.log 2>&1; rc=$$?; \
+	  grep -E '^#[0-9]+[[:space:]]+DONE' $$w/last.log | tail -1; \
 	  grep -E '^stat::(number_of_executed_units|peak_rss_mb)' $$w/last.log; \
 	  if [ $$rc -ne 0 ] || ls $$w/artifacts | grep -q .; then \
-	    echo "fuzz_$$t FAILED (exit $$rc); the report:"; grep -E -A30 '^==[0-9]+==|invariant broken|^SUMMARY' $$w/last.log | head -60; \
+	    echo "fuzz_$$t FAILED (exit $$rc), log $$w/last.log:"; \
+	    grep -E -A30 '^==[0-9]+==|invariant broken|^SUMMARY' $$w/last.log | head -60; \
 	    ls $$w/artifacts; failed="$$failed fuzz_$$t"; fi; \
 	done; \
 	if [ -n "$$failed" ]; then echo "failed:$$failed"; exit 1; fi

@@ -1,7 +1,8 @@
 /* The fuzz targets' entry points and invariants, shared by the libFuzzer targets (Tests/fuzz/fuzz_*.c)
  * and by the replay of the corpus and regressions in the C harness (Tests/c/test_fuzz_regressions.c).
  *
- *   fz_model(data, size)   nudge_load_from_buffer; on success the getters, a save_to_buffer round
+ *   fz_model(data, size)   nudge_load_from_buffer (of the input, then of a copy whose size field
+ *                          and CRC are made right); on success the getters, a save_to_buffer round
  *                          trip (same bytes, or the one documented difference), a reload, and a
  *                          prediction of one zero input.
  *   fz_idx(data, size)     nudge_dataset_load_idx; data[0] bit 0 chooses images only or images +
@@ -59,7 +60,7 @@ static FZ_UNUSED const char *fz_fail(const char *format, ...) {
 }
 
 /* Whether `status` is one of the `count` codes in `allowed`. */
-static int fz_status_in(nudge_status status, const nudge_status *allowed, size_t count) {
+static FZ_UNUSED int fz_status_in(nudge_status status, const nudge_status *allowed, size_t count) {
     size_t i;
     for (i = 0; i < count; i++)
         if (allowed[i] == status)
@@ -69,7 +70,7 @@ static int fz_status_in(nudge_status status, const nudge_status *allowed, size_t
 
 /* The checks every call makes on its status: a documented code; after an error, a message that
  * names the function. */
-static const char *fz_check_status(const char *function, nudge_status status, const nudge_status *allowed,
+static FZ_UNUSED const char *fz_check_status(const char *function, nudge_status status, const nudge_status *allowed,
                                    size_t count) {
     const char *message;
     size_t n = strlen(function);
@@ -104,26 +105,26 @@ static const char *fz_check_status(const char *function, nudge_status status, co
 /* ------------------------------------------------------------------------------------------ */
 /* Little helpers                                                                               */
 
-static uint32_t fz_u32(const unsigned char *p) {
+static FZ_UNUSED uint32_t fz_u32(const unsigned char *p) {
     return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
-static uint64_t fz_u64(const unsigned char *p) { return (uint64_t)fz_u32(p) | (uint64_t)fz_u32(p + 4) << 32; }
+static FZ_UNUSED uint64_t fz_u64(const unsigned char *p) { return (uint64_t)fz_u32(p) | (uint64_t)fz_u32(p + 4) << 32; }
 
-static void fz_put_u32(unsigned char *p, uint32_t v) {
+static FZ_UNUSED void fz_put_u32(unsigned char *p, uint32_t v) {
     p[0] = (unsigned char)v;
     p[1] = (unsigned char)(v >> 8);
     p[2] = (unsigned char)(v >> 16);
     p[3] = (unsigned char)(v >> 24);
 }
 
-static void fz_put_u64(unsigned char *p, uint64_t v) {
+static FZ_UNUSED void fz_put_u64(unsigned char *p, uint64_t v) {
     fz_put_u32(p, (uint32_t)v);
     fz_put_u32(p + 4, (uint32_t)(v >> 32));
 }
 
 /* zlib's CRC-32, bit by bit (the model files here are small). */
-static uint32_t fz_crc32(const unsigned char *p, size_t n) {
+static FZ_UNUSED uint32_t fz_crc32(const unsigned char *p, size_t n) {
     uint32_t c = 0xFFFFFFFFu;
     size_t i;
     int k;
@@ -135,20 +136,47 @@ static uint32_t fz_crc32(const unsigned char *p, size_t n) {
     return c ^ 0xFFFFFFFFu;
 }
 
+/* `data` as a gzip member of stored (uncompressed) deflate blocks, malloc'd; NULL when out of
+ * memory. It lets the targets reach the readers' gzip path with bytes the fuzzer controls. */
+static FZ_UNUSED unsigned char *fz_gzip_stored(const unsigned char *data, size_t size, size_t *out_size) {
+    static const unsigned char header[10] = {0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff};
+    size_t blocks = size / 65535 + 1, n = 10 + 5 * blocks + size + 8, done = 0, at = 10;
+    unsigned char *out = (unsigned char *)malloc(n);
+    if (out == NULL)
+        return NULL;
+    memcpy(out, header, 10);
+    do {
+        size_t len = size - done < 65535 ? size - done : 65535;
+        out[at] = done + len == size ? 1 : 0;
+        out[at + 1] = (unsigned char)len;
+        out[at + 2] = (unsigned char)(len >> 8);
+        out[at + 3] = (unsigned char)~len;
+        out[at + 4] = (unsigned char)(~len >> 8);
+        if (len)
+            memcpy(out + at + 5, data + done, len);
+        at += 5 + len;
+        done += len;
+    } while (done < size);
+    fz_put_u32(out + at, fz_crc32(data, size));
+    fz_put_u32(out + at + 4, (uint32_t)size);
+    *out_size = at + 8;
+    return out;
+}
+
 /* ------------------------------------------------------------------------------------------ */
 /* Scratch files                                                                                */
 
 static char fz_dir[512];
 static char fz_paths[2][600];
 
-static void fz_cleanup(void) {
+static FZ_UNUSED void fz_cleanup(void) {
     if (fz_paths[0][0]) unlink(fz_paths[0]);
     if (fz_paths[1][0]) unlink(fz_paths[1]);
     if (fz_dir[0]) rmdir(fz_dir);
 }
 
 /* The two scratch paths (created once per process). */
-static const char *fz_scratch_init(void) {
+static FZ_UNUSED const char *fz_scratch_init(void) {
     const char *bases[4];
     size_t i;
     struct stat info;
@@ -174,7 +202,7 @@ static const char *fz_scratch_init(void) {
     return fz_fail("cannot create a scratch folder (tried $NUDGE_FUZZ_TMP, /dev/shm, $TMPDIR, /tmp): %s", strerror(errno));
 }
 
-static const char *fz_write(const char *path, const unsigned char *data, size_t size) {
+static FZ_UNUSED const char *fz_write(const char *path, const unsigned char *data, size_t size) {
     size_t done = 0;
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
     if (fd < 0)
@@ -194,10 +222,25 @@ static const char *fz_write(const char *path, const unsigned char *data, size_t 
     return NULL;
 }
 
+/* Writes `data`, as it is or (`gzip`) wrapped in a gzip member of stored blocks. */
+static FZ_UNUSED const char *fz_write_maybe_gzip(const char *path, const unsigned char *data, size_t size, int gzip) {
+    size_t n = 0;
+    unsigned char *wrapped;
+    const char *problem;
+    if (!gzip)
+        return fz_write(path, data, size);
+    wrapped = fz_gzip_stored(data, size, &n);
+    if (wrapped == NULL)
+        return fz_fail("out of memory");
+    problem = fz_write(path, wrapped, n);
+    free(wrapped);
+    return problem;
+}
+
 /* ------------------------------------------------------------------------------------------ */
 /* Model files                                                                                  */
 
-static const char *fz_check_network(const nudge_network *net, size_t *out_input, size_t *out_output) {
+static FZ_UNUSED const char *fz_check_network(const nudge_network *net, size_t *out_input, size_t *out_output) {
     size_t layers = 0, input = 0, output = 0, params = 0, expected = 0, metadata = 0, norm = 0, i;
     size_t sizes[1024];
     nudge_activation acts[1023];
@@ -245,7 +288,7 @@ static const char *fz_check_network(const nudge_network *net, size_t *out_input,
  * a version-2 file whose normalisation is empty (K = 0) is written as version 1 (the oldest version
  * that holds everything in it): the K field goes, the size and CRC follow. Returns the expected size
  * and fills `out` (capacity `size`), or 0 when `data` is not that case. */
-static size_t fz_expected_resave(const unsigned char *data, size_t size, unsigned char *out) {
+static FZ_UNUSED size_t fz_expected_resave(const unsigned char *data, size_t size, unsigned char *out) {
     size_t offset, layers, metadata, i;
     if (size < 48 || fz_u32(data + 8) != 2)
         return 0;
@@ -264,7 +307,7 @@ static size_t fz_expected_resave(const unsigned char *data, size_t size, unsigne
     return size - 4;
 }
 
-static const char *fz_model(const unsigned char *data, size_t size) {
+static FZ_UNUSED const char *fz_model_bytes(const unsigned char *data, size_t size) {
     static const nudge_status load_codes[] = {NUDGE_OK, NUDGE_ERR_INVALID_ARGUMENT, NUDGE_ERR_FORMAT,
                                               NUDGE_ERR_VERSION, NUDGE_ERR_OUT_OF_MEMORY};
     static const unsigned char empty = 0;
@@ -338,12 +381,31 @@ done:
     return problem;
 }
 
+/* The input as it is; then, when it starts with the magic, with its size field and CRC made right,
+ * so that mutations reach the fields behind the CRC check. */
+static FZ_UNUSED const char *fz_model(const unsigned char *data, size_t size) {
+    static const unsigned char magic[8] = {0x89, 'N', 'D', 'G', 0x0D, 0x0A, 0x1A, 0x0A};
+    unsigned char *copy;
+    const char *problem = fz_model_bytes(data, size);
+    if (problem != NULL || size < 44 || memcmp(data, magic, 8) != 0)
+        return problem;
+    copy = (unsigned char *)malloc(size);
+    if (copy == NULL)
+        return fz_fail("out of memory");
+    memcpy(copy, data, size);
+    fz_put_u64(copy + 16, (uint64_t)size);
+    fz_put_u32(copy + size - 4, fz_crc32(copy, size - 4));
+    problem = fz_model_bytes(copy, size);
+    free(copy);
+    return problem;
+}
+
 /* ------------------------------------------------------------------------------------------ */
 /* Data sets                                                                                    */
 
 /* Checks a data set that loaded: sizes, pointers, values; `labelled` is 1 when labels must be
  * there, 0 when they must not, -1 when either is right. */
-static const char *fz_check_dataset(const nudge_dataset *d, int labelled, size_t *out_count, size_t *out_features,
+static FZ_UNUSED const char *fz_check_dataset(const nudge_dataset *d, int labelled, size_t *out_count, size_t *out_features,
                                     const float **out_x, const int32_t **out_y) {
     size_t count = 0, features = 0, i;
     const float *x = NULL;
@@ -368,9 +430,10 @@ static const char *fz_check_dataset(const nudge_dataset *d, int labelled, size_t
     return NULL;
 }
 
-/* IDX: data[0] bit 0: 0 images only, 1 images and labels; data[1..2] (little-endian) modulo the
+/* IDX: data[0] bit 0: 0 images only, 1 images and labels; bit 1: the images file is wrapped in
+ * gzip (stored blocks), bit 2: the labels file too; data[1..2] (little-endian) modulo the
  * remaining length + 1: where the images end and the labels begin. */
-static const char *fz_idx(const unsigned char *data, size_t size) {
+static FZ_UNUSED const char *fz_idx(const unsigned char *data, size_t size) {
     static const nudge_status codes[] = {NUDGE_OK, NUDGE_ERR_INVALID_ARGUMENT, NUDGE_ERR_IO, NUDGE_ERR_FORMAT,
                                          NUDGE_ERR_SHAPE, NUDGE_ERR_OUT_OF_MEMORY};
     nudge_dataset *d = NULL;
@@ -394,9 +457,9 @@ static const char *fz_idx(const unsigned char *data, size_t size) {
         labels_size = images_size - split;
         images_size = split;
     }
-    if ((problem = fz_write(fz_paths[0], images, images_size)) != NULL)
+    if ((problem = fz_write_maybe_gzip(fz_paths[0], images, images_size, data[0] & 2)) != NULL)
         return problem;
-    if (with_labels && (problem = fz_write(fz_paths[1], labels, labels_size)) != NULL)
+    if (with_labels && (problem = fz_write_maybe_gzip(fz_paths[1], labels, labels_size, data[0] & 4)) != NULL)
         return problem;
     s = nudge_dataset_load_idx(fz_paths[0], with_labels ? fz_paths[1] : NULL, &d);
     if ((problem = fz_check_status("nudge_dataset_load_idx", s, codes, 6)) != NULL)
@@ -415,8 +478,9 @@ static const char *fz_idx(const unsigned char *data, size_t size) {
             if (y[i] > 255)
                 problem = fz_fail("label %zu is %d, not a byte", i, (int)y[i]);
     }
-    /* A plain (not gzip) images file: the header says it all and the pixels are its bytes / 255. */
-    if (problem == NULL && !(images_size >= 2 && images[0] == 0x1f && images[1] == 0x8b)) {
+    /* Images whose content is known (not gzip, or wrapped here): the header says it all and the
+     * pixels are the bytes / 255. */
+    if (problem == NULL && ((data[0] & 2) || !(images_size >= 2 && images[0] == 0x1f && images[1] == 0x8b))) {
         size_t rank = images_size >= 4 ? images[3] : 0, header = 4 + 4 * rank, dim0, product = 1;
         if (images_size < header) {
             problem = fz_fail("a %zu-byte plain IDX file loaded", images_size);
@@ -434,7 +498,7 @@ static const char *fz_idx(const unsigned char *data, size_t size) {
                     problem = fz_fail("pixel %zu is %.9g, the byte is %u", i, (double)x[i], images[header + i]);
         }
     }
-    if (problem == NULL && y != NULL && !(labels_size >= 2 && labels[0] == 0x1f && labels[1] == 0x8b)) {
+    if (problem == NULL && y != NULL && ((data[0] & 4) || !(labels_size >= 2 && labels[0] == 0x1f && labels[1] == 0x8b))) {
         if (labels_size != 8 + count)
             problem = fz_fail("%zu labels loaded from a plain %zu-byte file", count, labels_size);
         for (i = 0; problem == NULL && i < count; i++)
@@ -451,8 +515,9 @@ static const char *fz_idx(const unsigned char *data, size_t size) {
  *   data[1] % 8: label column: auto, none, index data[1] / 8 % 4, by name "label",
  *               by name "y", index 0, auto with class count, none with name (refused);
  *   data[3]:     class count when data[1] % 8 is 6 (0 otherwise; 255 means a huge count).
+ * data[0] >= 128 also wraps the file in gzip (stored blocks).
  * Returns 1 when labels must be there, 0 when they must not, -1 when the file decides. */
-static int fz_csv_options(const unsigned char *data, nudge_csv_options *o) {
+static FZ_UNUSED int fz_csv_options(const unsigned char *data, nudge_csv_options *o) {
     static const char delimiters[3] = {',', ';', '\t'};
     int labelled = -1;
     nudge_csv_options_init(o, sizeof *o);
@@ -478,7 +543,7 @@ static int fz_csv_options(const unsigned char *data, nudge_csv_options *o) {
     return labelled;
 }
 
-static const char *fz_csv(const unsigned char *data, size_t size) {
+static FZ_UNUSED const char *fz_csv(const unsigned char *data, size_t size) {
     static const nudge_status codes[] = {NUDGE_OK, NUDGE_ERR_INVALID_ARGUMENT, NUDGE_ERR_IO, NUDGE_ERR_FORMAT,
                                          NUDGE_ERR_OUT_OF_MEMORY};
     nudge_csv_options options;
@@ -494,7 +559,7 @@ static const char *fz_csv(const unsigned char *data, size_t size) {
     if ((problem = fz_scratch_init()) != NULL)
         return problem;
     labelled = fz_csv_options(data, &options);
-    if ((problem = fz_write(fz_paths[0], data + 4, size - 4)) != NULL)
+    if ((problem = fz_write_maybe_gzip(fz_paths[0], data + 4, size - 4, data[0] >= 128)) != NULL)
         return problem;
     s = nudge_dataset_load_csv(fz_paths[0], &options, &d);
     if ((problem = fz_check_status("nudge_dataset_load_csv", s, codes, 5)) != NULL)
@@ -510,8 +575,8 @@ static const char *fz_csv(const unsigned char *data, size_t size) {
     for (i = 0; problem == NULL && y != NULL && options.class_count > 0 && i < count; i++)
         if ((uint32_t)y[i] >= options.class_count)
             problem = fz_fail("label %zu is %d, the class count is %u", i, (int)y[i], (unsigned)options.class_count);
-    /* An uncompressed file holds at least one byte per value (a digit) and one per row end but the last. */
-    if (problem == NULL && !(size >= 6 && data[4] == 0x1f && data[5] == 0x8b) &&
+    /* A file whose text is known holds at least one byte per value (a digit) and one per row end but the last. */
+    if (problem == NULL && (data[0] >= 128 || !(size >= 6 && data[4] == 0x1f && data[5] == 0x8b)) &&
         count * (features + (y != NULL)) > size - 4)
         problem = fz_fail("%zu x %zu values from %zu bytes", count, features, size - 4);
     nudge_dataset_free(d);

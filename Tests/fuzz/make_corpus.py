@@ -109,10 +109,10 @@ def idx(dims, payload=None):
     return b"\x00\x00\x08" + bytes([len(dims)]) + b"".join(struct.pack(">I", d) for d in dims) + payload
 
 
-def idx_input(images, labels=None):
-    if labels is None:
-        return bytes([0]) + struct.pack("<H", len(images)) + images
-    return bytes([1]) + struct.pack("<H", len(images)) + images + labels
+def idx_input(images, labels=None, wrap_images=False, wrap_labels=False):
+    """Byte 0: bit 0 labels follow, bit 1 / bit 2 the target wraps images / labels in gzip."""
+    flags = (labels is not None) | wrap_images << 1 | wrap_labels << 2
+    return bytes([flags]) + struct.pack("<H", len(images)) + images + (labels or b"")
 
 
 def idx_corpus():
@@ -140,16 +140,20 @@ def idx_corpus():
     c["type-float"] = idx_input(b"\x00\x00\x0d\x01" + struct.pack(">I", 1) + bytes(4))
     c["not-idx"] = idx_input(b"\x01\x02\x08\x01" + struct.pack(">I", 1) + b"\x00")
     c["empty-labels"] = idx_input(images3, b"")
+    c["wrapped-3d-labels"] = idx_input(images3, labels3, wrap_images=True, wrap_labels=True)
+    c["wrapped-images"] = idx_input(idx([2, 2, 2]), wrap_images=True)
+    c["wrapped-label-mismatch"] = idx_input(images3, idx([2], b"\x01\x02"), wrap_labels=True)
     return c
 
 
 # ---------------------------------------------------------------------------------------------
 # CSV files
 
-def opts(header=0, delimiter=0, label=0, label_index=0, classes=0, raw_delimiter=b","):
+def opts(header=0, delimiter=0, label=0, label_index=0, classes=0, raw_delimiter=b",", wrap=False):
     """The 4 option bytes: header 0 auto / 1 present / 2 none; delimiter 0 ',' 1 ';' 2 tab 3 raw;
-    label 0 auto, 1 none, 2 index, 3 name "label", 4 name "y", 5 index 0, 6 index 0 + classes, 7 invalid."""
-    return bytes([header + 3 * delimiter, label + 8 * label_index, raw_delimiter[0], classes])
+    label 0 auto, 1 none, 2 index, 3 name "label", 4 name "y", 5 index 0, 6 index 0 + classes, 7 invalid;
+    wrap: the target wraps the file in gzip."""
+    return bytes([header + 3 * delimiter + 128 * wrap, label + 8 * label_index, raw_delimiter[0], classes])
 
 
 def kaggle_train(rows=3, pixels=6):
@@ -209,6 +213,9 @@ def csv_corpus():
     c["empty-cell"] = opts() + b"a,b\n1,\n"
     c["gzip-truncated"] = opts() + gz(kaggle_train())[:-10]
     c["gzip-corrupt"] = opts() + gz(kaggle_train())[:20] + b"\x00" * 20
+    c["wrapped-kaggle-train"] = opts(wrap=True) + kaggle_train()
+    c["wrapped-quotes-crlf"] = opts(wrap=True, label=1) + b'"a","b"\r\n"1.5",2\r\n'
+    c["wrapped-open-quote"] = opts(wrap=True) + b'a\n"1'
     c["wide-row"] = opts(header=2, label=1) + b",".join(b"1" for _ in range(300)) + b"\n"
     return c
 
