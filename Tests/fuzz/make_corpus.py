@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""Writes the seed corpus of the fuzz targets into Tests/fuzz/corpus/<target>/ (Python standard
-library only; the same bytes every run, gzip members without a time stamp).
+"""Writes the seed corpus of the fuzz targets into Tests/fuzz/corpus/<target>/, and the memory-bound
+inputs into Tests/fuzz/regressions/<target>/bound-* (Python standard library only; the same bytes
+every run, gzip members without a time stamp).
 
     python3 Tests/fuzz/make_corpus.py            # rewrites Tests/fuzz/corpus/{model,idx,csv}
 
@@ -220,6 +221,47 @@ def csv_corpus():
     return c
 
 
+# ---------------------------------------------------------------------------------------------
+# Memory bounds (Tests/fuzz/regressions/<target>/bound-*): small files that claim huge sizes
+
+def bound_inputs():
+    model = {}
+    base = globals()["model"]([2, 3, 1], ["tanh", "sigmoid"])
+    # P = 2^60, and layers of 2^24 x 2^24 (2^48 parameters), behind a correct CRC.
+    model["bound-params-2pow60"] = recrc(base[:32] + struct.pack("<Q", 1 << 60) + base[40:])
+    wide = recrc(base[:40] + struct.pack("<III", 1 << 24, 1 << 24, 1) + base[52:])
+    model["bound-layers-2pow24"] = recrc(wide[:32] + struct.pack("<Q", (1 << 48) + (1 << 24) * 2 + 1) + wide[40:])
+    # 4096 metadata entries that each claim 1 MiB, in a 300-byte file.
+    m = base[:28] + struct.pack("<I", 4096) + base[32:52 + 4 * 1]
+    m += struct.pack("<I", 1 << 20) + b"k" * 200
+    m = m[:16] + struct.pack("<Q", len(m) + 4) + m[24:]
+    model["bound-metadata-4096x1MiB"] = m + struct.pack("<I", zlib.crc32(m) & 0xFFFFFFFF)
+    # Normalisation of 2^24 values for an input of 2^24.
+    n = globals()["model"]([1, 1], ["identity"], norm=([0.0], [1.0]))
+    n = n[:40] + struct.pack("<I", 1 << 24) + n[44:52] + struct.pack("<I", 1 << 24) + n[56:]
+    model["bound-normalisation-2pow24"] = recrc(n)
+
+    idxs = {}
+    idxs["bound-dims-2pow32-plain"] = idx_input(b"\x00\x00\x08\x02" + struct.pack(">II", 1 << 16, 1 << 16) + bytes(16))
+    idxs["bound-dims-2pow96-gzip"] = idx_input(gz(b"\x00\x00\x08\x03" + struct.pack(">III", 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF) + bytes(100)))
+    # Just under the 1100:1 ratio the reader allows a gzip file, then the data ends early.
+    claim = 1000
+    for _ in range(3):
+        file = gz(b"\x00\x00\x08\x02" + struct.pack(">II", 1, claim) + bytes(4000))
+        claim = 1100 * len(file) - 8
+    idxs["bound-gzip-claims-ratio"] = idx_input(file)
+    idxs["bound-labels-claim-2pow32"] = idx_input(idx([1, 1]), gz(b"\x00\x00\x08\x01" + struct.pack(">I", 0xFFFFFFFF)))
+
+    csvs = {}
+    # A gzip file whose first line has 2^20 + 1 fields (refused with NUDGE_ERR_OUT_OF_MEMORY).
+    csvs["bound-columns-2pow20plus1-gzip"] = opts(header=2, label=1) + gz(b"1," * (1 << 20) + b"1\n")
+    # One field of 1 MiB + 1 bytes: longer than the read buffer.
+    csvs["bound-field-1MiB-gzip"] = opts(header=2, label=1) + gz(b"1" * ((1 << 20) + 1) + b"\n")
+    # A gzip file of 4 MiB of tiny rows: memory grows with the rows read.
+    csvs["bound-rows-gzip"] = opts(header=2, label=1) + gz(b"1\n" * (1 << 21))
+    return {"model": model, "idx": idxs, "csv": csvs}
+
+
 def main():
     targets = {"model": model_corpus(), "idx": idx_corpus(), "csv": csv_corpus()}
     total = 0
@@ -234,6 +276,14 @@ def main():
                 f.write(data)
             total += len(data)
         print("%s: %d files" % (target, len(files)))
+    for target, files in bound_inputs().items():
+        folder = os.path.join(HERE, "regressions", target)
+        os.makedirs(folder, exist_ok=True)
+        for name, data in files.items():
+            with open(os.path.join(folder, name), "wb") as f:
+                f.write(data)
+            total += len(data)
+        print("regressions/%s: %d bound-* files" % (target, len(files)))
     print("%d bytes in all (without keep- files)" % total)
 
 
