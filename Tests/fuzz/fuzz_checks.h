@@ -316,14 +316,33 @@ static FZ_UNUSED const char *fz_model_bytes(const unsigned char *data, size_t si
     size_t saved_size = 0, resaved_size = 0, expected_size, input = 0, output = 0;
     float *zeros = NULL, *out = NULL;
     const char *problem;
-    nudge_status s = nudge_load_from_buffer(size ? (const void *)data : (const void *)&empty, size, &net);
-    if ((problem = fz_check_status("nudge_load_from_buffer", s, load_codes, 5)) != NULL)
+    static const nudge_status file_codes[] = {NUDGE_OK, NUDGE_ERR_INVALID_ARGUMENT, NUDGE_ERR_IO, NUDGE_ERR_FORMAT,
+                                              NUDGE_ERR_VERSION, NUDGE_ERR_OUT_OF_MEMORY};
+    nudge_network *from_file = NULL;
+    nudge_status s = nudge_load_from_buffer(size ? (const void *)data : (const void *)&empty, size, &net), s2;
+    if ((problem = fz_check_status("nudge_load_from_buffer", s, load_codes, 5)) != NULL) {
+        nudge_network_free(net);
         return problem;
-    if (s != NUDGE_OK) {
-        FZ_REQUIRE(net == NULL, "nudge_load_from_buffer failed but set *out_network");
-        return NULL;
     }
-    FZ_REQUIRE(net != NULL, "nudge_load_from_buffer returned NUDGE_OK and a NULL network");
+    FZ_REQUIRE(s == NUDGE_OK || net == NULL, "nudge_load_from_buffer failed but set *out_network");
+    /* The same bytes as a file: nudge_load agrees. */
+    if ((problem = fz_scratch_init()) != NULL || (problem = fz_write(fz_paths[0], data, size)) != NULL) {
+        nudge_network_free(net);
+        return problem;
+    }
+    s2 = nudge_load(fz_paths[0], &from_file);
+    problem = fz_check_status("nudge_load", s2, file_codes, 6);
+    if (problem == NULL && s2 != s)
+        problem = fz_fail("nudge_load_from_buffer gives %s, nudge_load of the same bytes %s", nudge_status_name(s),
+                          nudge_status_name(s2));
+    if (problem == NULL && s2 != NUDGE_OK && from_file != NULL)
+        problem = fz_fail("nudge_load failed but set *out_network");
+    if (problem != NULL || s != NUDGE_OK) {
+        nudge_network_free(from_file);
+        nudge_network_free(net);
+        return problem;
+    }
+    FZ_REQUIRE(net != NULL && from_file != NULL, "a load returned NUDGE_OK and a NULL network");
     if ((problem = fz_check_network(net, &input, &output)) != NULL)
         goto done;
 
@@ -347,6 +366,16 @@ static FZ_UNUSED const char *fz_model_bytes(const unsigned char *data, size_t si
                           expected_size, i);
         goto done;
     }
+    /* The network loaded from the file saves to the same bytes. */
+    resaved = (unsigned char *)malloc(saved_size);
+    if (resaved == NULL) { problem = fz_fail("out of memory"); goto done; }
+    s = nudge_save_to_buffer(from_file, resaved, saved_size, &resaved_size);
+    if (s != NUDGE_OK || resaved_size != saved_size || memcmp(resaved, saved, saved_size) != 0) {
+        problem = fz_fail("the network from nudge_load saves other bytes than the one from nudge_load_from_buffer");
+        goto done;
+    }
+    free(resaved);
+    resaved = NULL;
     /* What was saved loads again and saves to the same bytes. */
     s = nudge_load_from_buffer(saved, saved_size, &again);
     if (s != NUDGE_OK) { problem = fz_fail("the saved bytes do not load: %s", nudge_last_error()); goto done; }
@@ -377,6 +406,7 @@ done:
     free(resaved);
     free(expected);
     nudge_network_free(again);
+    nudge_network_free(from_file);
     nudge_network_free(net);
     return problem;
 }
@@ -433,17 +463,58 @@ static FZ_UNUSED const char *fz_check_dataset(const nudge_dataset *d, int labell
 /* IDX: data[0] bit 0: 0 images only, 1 images and labels; bit 1: the images file is wrapped in
  * gzip (stored blocks), bit 2: the labels file too; data[1..2] (little-endian) modulo the
  * remaining length + 1: where the images end and the labels begin. */
-static FZ_UNUSED const char *fz_idx(const unsigned char *data, size_t size) {
+/* Two loads of the same content (plain and gzip) agree: same values bit for bit. */
+static FZ_UNUSED const char *fz_same_dataset(const nudge_dataset *a, const nudge_dataset *b) {
+    size_t ca = 0, cb = 0, fa = 0, fb = 0;
+    const float *xa = NULL, *xb = NULL;
+    const int32_t *ya = NULL, *yb = NULL;
+    FZ_GET(nudge_dataset_count(a, &ca));
+    FZ_GET(nudge_dataset_count(b, &cb));
+    FZ_GET(nudge_dataset_feature_count(a, &fa));
+    FZ_GET(nudge_dataset_feature_count(b, &fb));
+    FZ_GET(nudge_dataset_features(a, &xa));
+    FZ_GET(nudge_dataset_features(b, &xb));
+    FZ_GET(nudge_dataset_labels(a, &ya));
+    FZ_GET(nudge_dataset_labels(b, &yb));
+    FZ_REQUIRE(ca == cb && fa == fb, "plain and gzip give %zu x %zu and %zu x %zu", ca, fa, cb, fb);
+    FZ_REQUIRE(memcmp(xa, xb, ca * fa * sizeof(float)) == 0, "plain and gzip give other features");
+    FZ_REQUIRE((ya == NULL) == (yb == NULL), "plain and gzip disagree on labels being there");
+    FZ_REQUIRE(ya == NULL || memcmp(ya, yb, ca * sizeof(int32_t)) == 0, "plain and gzip give other labels");
+    return NULL;
+}
+
+/* Writes the images (and labels) files, each wrapped in gzip or not, and loads them. */
+static FZ_UNUSED const char *fz_idx_load(const unsigned char *images, size_t images_size, const unsigned char *labels,
+                                         size_t labels_size, int wrap_images, int wrap_labels, nudge_status *out_status,
+                                         nudge_dataset **out) {
     static const nudge_status codes[] = {NUDGE_OK, NUDGE_ERR_INVALID_ARGUMENT, NUDGE_ERR_IO, NUDGE_ERR_FORMAT,
                                          NUDGE_ERR_SHAPE, NUDGE_ERR_OUT_OF_MEMORY};
     nudge_dataset *d = NULL;
+    const char *problem;
+    if ((problem = fz_write_maybe_gzip(fz_paths[0], images, images_size, wrap_images)) != NULL)
+        return problem;
+    if (labels != NULL && (problem = fz_write_maybe_gzip(fz_paths[1], labels, labels_size, wrap_labels)) != NULL)
+        return problem;
+    *out_status = nudge_dataset_load_idx(fz_paths[0], labels != NULL ? fz_paths[1] : NULL, &d);
+    if ((problem = fz_check_status("nudge_dataset_load_idx", *out_status, codes, 6)) != NULL) {
+        nudge_dataset_free(d);
+        return problem;
+    }
+    FZ_REQUIRE(*out_status == NUDGE_OK || d == NULL, "nudge_dataset_load_idx failed but set *out_dataset");
+    FZ_REQUIRE(*out_status != NUDGE_OK || d != NULL, "nudge_dataset_load_idx returned NUDGE_OK and a NULL data set");
+    *out = d;
+    return NULL;
+}
+
+static FZ_UNUSED const char *fz_idx(const unsigned char *data, size_t size) {
+    nudge_dataset *d = NULL, *other = NULL;
     const unsigned char *images, *labels = NULL;
     size_t images_size, labels_size = 0, count, features, i;
     const float *x;
     const int32_t *y;
-    int with_labels;
+    int with_labels, images_gzip, labels_gzip;
     const char *problem;
-    nudge_status s;
+    nudge_status s, s2;
     if (size < 3)
         return NULL;
     if ((problem = fz_scratch_init()) != NULL)
@@ -457,18 +528,28 @@ static FZ_UNUSED const char *fz_idx(const unsigned char *data, size_t size) {
         labels_size = images_size - split;
         images_size = split;
     }
-    if ((problem = fz_write_maybe_gzip(fz_paths[0], images, images_size, data[0] & 2)) != NULL)
+    images_gzip = images_size >= 2 && images[0] == 0x1f && images[1] == 0x8b;
+    labels_gzip = labels_size >= 2 && labels[0] == 0x1f && labels[1] == 0x8b;
+    if ((problem = fz_idx_load(images, images_size, labels, labels_size, data[0] & 2, data[0] & 4, &s, &d)) != NULL)
         return problem;
-    if (with_labels && (problem = fz_write_maybe_gzip(fz_paths[1], labels, labels_size, data[0] & 4)) != NULL)
-        return problem;
-    s = nudge_dataset_load_idx(fz_paths[0], with_labels ? fz_paths[1] : NULL, &d);
-    if ((problem = fz_check_status("nudge_dataset_load_idx", s, codes, 6)) != NULL)
-        return problem;
-    if (s != NUDGE_OK) {
-        FZ_REQUIRE(d == NULL, "nudge_dataset_load_idx failed but set *out_dataset");
-        return NULL;
+    /* The same content with each file's gzip wrapping the other way: the same status and values. */
+    if (!images_gzip && !labels_gzip) {
+        if ((problem = fz_idx_load(images, images_size, labels, labels_size, !(data[0] & 2), !(data[0] & 4), &s2,
+                                   &other)) != NULL) {
+            nudge_dataset_free(d);
+            return problem;
+        }
+        if (s2 != s)
+            problem = fz_fail("the content gives %s, and %s with the gzip wrapping switched", nudge_status_name(s),
+                              nudge_status_name(s2));
+        else if (s == NUDGE_OK)
+            problem = fz_same_dataset(d, other);
+        nudge_dataset_free(other);
     }
-    FZ_REQUIRE(d != NULL, "nudge_dataset_load_idx returned NUDGE_OK and a NULL data set");
+    if (problem != NULL || s != NUDGE_OK) {
+        nudge_dataset_free(d);
+        return problem;
+    }
     problem = fz_check_dataset(d, with_labels, &count, &features, &x, &y);
     if (problem == NULL) {
         for (i = 0; i < count * features && problem == NULL; i++)
@@ -480,7 +561,7 @@ static FZ_UNUSED const char *fz_idx(const unsigned char *data, size_t size) {
     }
     /* Images whose content is known (not gzip, or wrapped here): the header says it all and the
      * pixels are the bytes / 255. */
-    if (problem == NULL && ((data[0] & 2) || !(images_size >= 2 && images[0] == 0x1f && images[1] == 0x8b))) {
+    if (problem == NULL && ((data[0] & 2) || !images_gzip)) {
         size_t rank = images_size >= 4 ? images[3] : 0, header = 4 + 4 * rank, dim0, product = 1;
         if (images_size < header) {
             problem = fz_fail("a %zu-byte plain IDX file loaded", images_size);
@@ -498,7 +579,7 @@ static FZ_UNUSED const char *fz_idx(const unsigned char *data, size_t size) {
                     problem = fz_fail("pixel %zu is %.9g, the byte is %u", i, (double)x[i], images[header + i]);
         }
     }
-    if (problem == NULL && y != NULL && ((data[0] & 4) || !(labels_size >= 2 && labels[0] == 0x1f && labels[1] == 0x8b))) {
+    if (problem == NULL && y != NULL && ((data[0] & 4) || !labels_gzip)) {
         if (labels_size != 8 + count)
             problem = fz_fail("%zu labels loaded from a plain %zu-byte file", count, labels_size);
         for (i = 0; problem == NULL && i < count; i++)
@@ -543,41 +624,70 @@ static FZ_UNUSED int fz_csv_options(const unsigned char *data, nudge_csv_options
     return labelled;
 }
 
-static FZ_UNUSED const char *fz_csv(const unsigned char *data, size_t size) {
+/* Loads `text` (wrapped in gzip when `gzip`) with `options`, checks the status; *out is the data set or NULL. */
+static FZ_UNUSED const char *fz_csv_load(const unsigned char *text, size_t size, int gzip, const nudge_csv_options *options,
+                                         nudge_status *out_status, nudge_dataset **out) {
     static const nudge_status codes[] = {NUDGE_OK, NUDGE_ERR_INVALID_ARGUMENT, NUDGE_ERR_IO, NUDGE_ERR_FORMAT,
                                          NUDGE_ERR_OUT_OF_MEMORY};
-    nudge_csv_options options;
     nudge_dataset *d = NULL;
+    const char *problem;
+    if ((problem = fz_write_maybe_gzip(fz_paths[0], text, size, gzip)) != NULL)
+        return problem;
+    *out_status = nudge_dataset_load_csv(fz_paths[0], options, &d);
+    if ((problem = fz_check_status("nudge_dataset_load_csv", *out_status, codes, 5)) != NULL) {
+        nudge_dataset_free(d);
+        return problem;
+    }
+    FZ_REQUIRE(*out_status == NUDGE_OK || d == NULL, "nudge_dataset_load_csv failed but set *out_dataset");
+    FZ_REQUIRE(*out_status != NUDGE_OK || d != NULL, "nudge_dataset_load_csv returned NUDGE_OK and a NULL data set");
+    *out = d;
+    return NULL;
+}
+
+static FZ_UNUSED const char *fz_csv(const unsigned char *data, size_t size) {
+    nudge_csv_options options;
+    nudge_dataset *d = NULL, *other = NULL;
     size_t count, features, i;
     const float *x;
     const int32_t *y;
-    int labelled;
+    int labelled, gzip, text_is_gzip;
     const char *problem;
-    nudge_status s;
+    nudge_status s, s2;
     if (size < 4)
         return NULL;
     if ((problem = fz_scratch_init()) != NULL)
         return problem;
     labelled = fz_csv_options(data, &options);
-    if ((problem = fz_write_maybe_gzip(fz_paths[0], data + 4, size - 4, data[0] >= 128)) != NULL)
+    gzip = data[0] >= 128;
+    text_is_gzip = size >= 6 && data[4] == 0x1f && data[5] == 0x8b;
+    if ((problem = fz_csv_load(data + 4, size - 4, gzip, &options, &s, &d)) != NULL)
         return problem;
-    s = nudge_dataset_load_csv(fz_paths[0], &options, &d);
-    if ((problem = fz_check_status("nudge_dataset_load_csv", s, codes, 5)) != NULL)
-        return problem;
-    if (s != NUDGE_OK) {
-        FZ_REQUIRE(d == NULL, "nudge_dataset_load_csv failed but set *out_dataset");
-        return NULL;
+    /* The same text the other way (unless it is gzip itself, which the reader would unpack). */
+    if (!text_is_gzip) {
+        if ((problem = fz_csv_load(data + 4, size - 4, !gzip, &options, &s2, &other)) != NULL) {
+            nudge_dataset_free(d);
+            return problem;
+        }
+        if (s2 != s)
+            problem = fz_fail("the text gives %s %s and %s %s", nudge_status_name(s), gzip ? "in gzip" : "plain",
+                              nudge_status_name(s2), gzip ? "plain" : "in gzip");
+        else if (s == NUDGE_OK)
+            problem = fz_same_dataset(d, other);
+        nudge_dataset_free(other);
     }
-    FZ_REQUIRE(d != NULL, "nudge_dataset_load_csv returned NUDGE_OK and a NULL data set");
-    FZ_REQUIRE(options.label_name == NULL || options.label_column == NUDGE_CSV_LABEL_AUTO,
-               "label_name with label_column %d was accepted", (int)options.label_column);
-    problem = fz_check_dataset(d, labelled, &count, &features, &x, &y);
+    if (problem != NULL || s != NUDGE_OK) {
+        nudge_dataset_free(d);
+        return problem;
+    }
+    if (options.label_name != NULL && options.label_column != NUDGE_CSV_LABEL_AUTO)
+        problem = fz_fail("label_name with label_column %d was accepted", (int)options.label_column);
+    if (problem == NULL)
+        problem = fz_check_dataset(d, labelled, &count, &features, &x, &y);
     for (i = 0; problem == NULL && y != NULL && options.class_count > 0 && i < count; i++)
         if ((uint32_t)y[i] >= options.class_count)
             problem = fz_fail("label %zu is %d, the class count is %u", i, (int)y[i], (unsigned)options.class_count);
-    /* A file whose text is known holds at least one byte per value (a digit) and one per row end but the last. */
-    if (problem == NULL && (data[0] >= 128 || !(size >= 6 && data[4] == 0x1f && data[5] == 0x8b)) &&
-        count * (features + (y != NULL)) > size - 4)
+    /* Text that is known holds at least one byte per value (a digit) and one per row end but the last. */
+    if (problem == NULL && (gzip || !text_is_gzip) && count * (features + (y != NULL)) > size - 4)
         problem = fz_fail("%zu x %zu values from %zu bytes", count, features, size - 4);
     nudge_dataset_free(d);
     return problem;
