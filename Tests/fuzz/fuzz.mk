@@ -32,14 +32,18 @@ $(FUZZ_BIN)/fuzz_%: Tests/fuzz/fuzz_%.c Tests/fuzz/fuzz_checks.h include/nudge.h
 	@mkdir -p $(FUZZ_BIN)
 	$(FUZZ_CLANG) $(FUZZ_CFLAGS) $< -o $@ -L$(FUZZ_LIBDIR) -Wl,-rpath,$(abspath $(FUZZ_LIBDIR)) -lnudge -lm
 
-# Each target starts from the committed corpus and regressions; what it finds goes to
+# Each target first runs every input of Tests/fuzz/regressions/<target> once (some are slow on
+# purpose: megabytes of gzip text), then fuzzes from the committed corpus; what it finds goes to
 # $(FUZZ_WORK)/<target>/corpus (not committed) and crashing inputs to $(FUZZ_WORK)/<target>/artifacts/.
 fuzz: fuzz-build
 	@. Tests/fuzz/options.sh; failed=""; for t in $(FUZZ_TARGETS); do \
 	  w=$(FUZZ_WORK)/$$t; rm -rf $$w/artifacts; mkdir -p $$w/corpus $$w/artifacts Tests/fuzz/regressions/$$t; \
 	  opts=$$(fuzz_options $$t); echo "== fuzz_$$t: $(FUZZ_SECONDS) s, $$opts"; \
+	  env $$fuzz_env $(FUZZ_BIN)/fuzz_$$t $$opts -artifact_prefix=$$w/artifacts/ Tests/fuzz/regressions/$$t/* \
+	    > $$w/regressions.log 2>&1 || { echo "fuzz_$$t: a regression input fails again:"; \
+	    grep -E -A30 '^==[0-9]+==|invariant broken|^SUMMARY' $$w/regressions.log | head -40; failed="$$failed fuzz_$$t"; continue; }; \
 	  env $$fuzz_env $(FUZZ_BIN)/fuzz_$$t $$opts -max_total_time=$(FUZZ_SECONDS) \
-	    -artifact_prefix=$$w/artifacts/ $$w/corpus Tests/fuzz/corpus/$$t Tests/fuzz/regressions/$$t \
+	    -artifact_prefix=$$w/artifacts/ $$w/corpus Tests/fuzz/corpus/$$t \
 	    > $$w/last.log 2>&1; rc=$$?; \
 	  grep -E '^#[0-9]+[[:space:]]+DONE' $$w/last.log | tail -1; \
 	  grep -E '^stat::(number_of_executed_units|peak_rss_mb)' $$w/last.log; \

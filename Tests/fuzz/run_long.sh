@@ -5,7 +5,8 @@
 #   Tests/fuzz/run_long.sh MINUTES [model] [idx] [csv]
 #
 # Logs go to $FUZZ_LOG_DIR (default .build/fuzz/long): <target>.log (libFuzzer's own output),
-# <target>/corpus (the grown corpus, seeded from the committed one; not committed),
+# <target>/corpus (the grown corpus, seeded from the committed one; not committed; the regressions
+# are replayed by `make fuzz` and `make test-c`),
 # <target>/artifacts (crashing, leaking, hanging or out-of-memory inputs), and summary.txt with, per
 # target: wall time, execs, final coverage (cov/ft), corpus size, crashes and peak RSS.
 # Exits non-zero when any target found something.
@@ -26,7 +27,7 @@ for t in $targets; do
     started[$t]=$(date +%s)
     # shellcheck disable=SC2046,SC2086
     env $fuzz_env nice -n 19 .build/fuzz/bin/fuzz_$t $(fuzz_options $t) -max_total_time=$((minutes * 60)) \
-        -artifact_prefix="$logdir/$t/artifacts/" "$logdir/$t/corpus" "Tests/fuzz/corpus/$t" "Tests/fuzz/regressions/$t" \
+        -artifact_prefix="$logdir/$t/artifacts/" "$logdir/$t/corpus" "Tests/fuzz/corpus/$t" \
         >"$logdir/$t.log" 2>&1 &
     pids[$t]=$!
     echo "fuzz_$t: pid ${pids[$t]}, $minutes min, log $logdir/$t.log"
