@@ -56,3 +56,6 @@ fuzz: fuzz-build
 
 fuzz-corpus:
 	$(PYTHON) Tests/fuzz/make_corpus.py
+
+# The C harness's replay of the corpus (Tests/c/test_fuzz_regressions.c) shares the targets' checks.
+$(OUT)/test_fuzz_regressions $(OUT)/asan-test_fuzz_regressions: Tests/fuzz/fuzz_checks.h
