@@ -135,3 +135,4 @@ test-reliability: $(REL)/kill_save
 
 test: test-reliability
 include Tests/sanitizers.mk
+include Tests/fuzz/fuzz.mk
