@@ -17,7 +17,8 @@ SAN_CC        ?= $(dir $(shell command -v $(SWIFT) 2>/dev/null))clang
 # The toolchain's ThreadSanitizer runtime intercepts libdispatch too, so a program linked with it
 # needs the toolchain's libdispatch and blocks runtime.
 SAN_SWIFTLIB  := $(abspath $(dir $(SAN_CC))../lib/swift/linux)
-# GNU ld (bfd): gold warns about every sanitizer symbol the executable cannot export (hundreds of lines).
+# The toolchain's lld for Swift test programs, GNU ld (bfd) for C ones: gold warns about every sanitizer symbol the executable cannot export (hundreds of lines).
+SAN_SWIFT_LD  := -Xswiftc -use-ld=lld
 SAN_CFLAGS    := $(WARN) -O1 -g -fno-omit-frame-pointer -fuse-ld=bfd $(CPPFLAGS)
 SAN_HARNESS   := $(patsubst Tests/c/%.c,%,$(HARNESS))
 # The C programs that exercise threads, for ThreadSanitizer (every test_thread*.c).
@@ -40,11 +41,11 @@ test-sanitizers: test-swift-asan test-swift-tsan test-c-tsan test-c-valgrind
 # Foundation it must ignore (each explained there).
 test-swift-asan: deps-test
 	ASAN_OPTIONS=detect_leaks=1:halt_on_error=1 LSAN_OPTIONS=suppressions=$(CURDIR)/Tests/sanitizers/lsan.supp \
-	  $(SWIFT) test --sanitize=address --scratch-path .build/asan
+	  $(SWIFT) test --sanitize=address --scratch-path .build/asan $(SAN_SWIFT_LD)
 
 # halt_on_error: the first race fails the run (TSan's default is to report and exit 66 at the end).
 test-swift-tsan: deps-test
-	TSAN_OPTIONS=halt_on_error=1 $(SWIFT) test --sanitize=thread --scratch-path .build/tsan --filter ConcurrencyTests
+	TSAN_OPTIONS=halt_on_error=1 $(SWIFT) test --sanitize=thread --scratch-path .build/tsan --filter ConcurrencyTests $(SAN_SWIFT_LD)
 
 # ---------------------------------------------------------------------------------------------
 # libnudge.so built with a sanitizer, the C harness against it
@@ -82,7 +83,10 @@ test-c-asan-lib: $(addprefix $(OUT)/asanlib-,$(SAN_HARNESS))
 # ---------------------------------------------------------------------------------------------
 # valgrind memcheck: the plain programs of test-c against the release library
 #
-# One setting keeps the run short:
+# Two settings keep the run short:
+# - OPENBLAS_CORETYPE=Sandybridge: valgrind's virtual CPU has no AVX-512, so OpenBLAS would pick its
+#   AVX2 (Haswell) kernels, which valgrind runs far more slowly: test_concurrent_prediction alone did
+#   not finish in 4 minutes, while the whole of test_threads takes 3.5 minutes with the AVX kernels.
 # - NUDGE_TEST_DATA is the empty string: the Fashion-MNIST tests are disabled explicitly (each says so
 #   in the output). Training on 8000 real images takes 10 minutes and more under valgrind; those tests
 #   run in test-c and test-c-asan-lib, and the IDX and gzip readers they use are
@@ -107,5 +111,5 @@ test-c-valgrind: $(OUT)/leak_canary $(patsubst Tests/c/%.c,$(OUT)/%,$(filter-out
 	  if [ $$status -ne 99 ] || ! grep -q "definitely lost" $(OUT)/leak_canary.valgrind; then \
 	    echo "valgrind did not report the canary's leak (exit $$status): the options are broken"; exit 1; fi
 	@failed=""; for t in $(filter-out $(OUT)/leak_canary,$^); do echo "== $$t"; \
-	  NUDGE_TEST_DATA= $(VALGRIND) $$t || failed="$$failed $$t"; done; \
+	  OPENBLAS_CORETYPE=Sandybridge NUDGE_TEST_DATA= $(VALGRIND) $$t || failed="$$failed $$t"; done; \
 	  if [ -n "$$failed" ]; then echo "failed:$$failed"; exit 1; fi
