@@ -483,6 +483,20 @@ static FZ_UNUSED const char *fz_same_dataset(const nudge_dataset *a, const nudge
     return NULL;
 }
 
+/* The outcome of a data set reader: a documented status, and a data set exactly when it succeeded. */
+static FZ_UNUSED const char *fz_dataset_outcome(const char *function, nudge_status status, const nudge_status *codes,
+                                                size_t code_count, nudge_dataset *d, nudge_dataset **out) {
+    const char *problem;
+    if ((problem = fz_check_status(function, status, codes, code_count)) != NULL) {
+        nudge_dataset_free(d);
+        return problem;
+    }
+    FZ_REQUIRE(status == NUDGE_OK || d == NULL, "%s failed but set *out_dataset", function);
+    FZ_REQUIRE(status != NUDGE_OK || d != NULL, "%s returned NUDGE_OK and a NULL data set", function);
+    *out = d;
+    return NULL;
+}
+
 /* Writes the images (and labels) files, each wrapped in gzip or not, and loads them. */
 static FZ_UNUSED const char *fz_idx_load(const unsigned char *images, size_t images_size, const unsigned char *labels,
                                          size_t labels_size, int wrap_images, int wrap_labels, nudge_status *out_status,
@@ -496,14 +510,7 @@ static FZ_UNUSED const char *fz_idx_load(const unsigned char *images, size_t ima
     if (labels != NULL && (problem = fz_write_maybe_gzip(fz_paths[1], labels, labels_size, wrap_labels)) != NULL)
         return problem;
     *out_status = nudge_dataset_load_idx(fz_paths[0], labels != NULL ? fz_paths[1] : NULL, &d);
-    if ((problem = fz_check_status("nudge_dataset_load_idx", *out_status, codes, 6)) != NULL) {
-        nudge_dataset_free(d);
-        return problem;
-    }
-    FZ_REQUIRE(*out_status == NUDGE_OK || d == NULL, "nudge_dataset_load_idx failed but set *out_dataset");
-    FZ_REQUIRE(*out_status != NUDGE_OK || d != NULL, "nudge_dataset_load_idx returned NUDGE_OK and a NULL data set");
-    *out = d;
-    return NULL;
+    return fz_dataset_outcome("nudge_dataset_load_idx", *out_status, codes, 6, d, out);
 }
 
 static FZ_UNUSED const char *fz_idx(const unsigned char *data, size_t size) {
@@ -638,14 +645,7 @@ static FZ_UNUSED const char *fz_csv_load(const unsigned char *text, size_t size,
     if ((problem = fz_write_maybe_gzip(fz_paths[0], text, size, gzip)) != NULL)
         return problem;
     *out_status = nudge_dataset_load_csv(fz_paths[0], options, &d);
-    if ((problem = fz_check_status("nudge_dataset_load_csv", *out_status, codes, 5)) != NULL) {
-        nudge_dataset_free(d);
-        return problem;
-    }
-    FZ_REQUIRE(*out_status == NUDGE_OK || d == NULL, "nudge_dataset_load_csv failed but set *out_dataset");
-    FZ_REQUIRE(*out_status != NUDGE_OK || d != NULL, "nudge_dataset_load_csv returned NUDGE_OK and a NULL data set");
-    *out = d;
-    return NULL;
+    return fz_dataset_outcome("nudge_dataset_load_csv", *out_status, codes, 5, d, out);
 }
 
 static FZ_UNUSED const char *fz_csv(const unsigned char *data, size_t size) {

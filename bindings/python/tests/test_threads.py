@@ -251,26 +251,22 @@ def test_threads_saving_onto_one_path_while_others_load_it(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["shared.nudge"]  # no temporary file left
 
 
-def test_training_while_others_predict_on_a_clone(rng):
-    # A clone is a snapshot: while one thread trains the original, threads predicting with the clone
-    # get exactly the answers of the network as it was cloned.
-    X = rng.normal(size=(300, 10)).astype(np.float32)
-    y = rng.integers(0, 4, 300)
-    net = nudge.Network([10, 32, 4], seed=3)
-    clone = net.clone()
-    before = clone.predict(X)
+def _train_while_predicting(trained, watched, X, y):
+    """Trains `trained` on one thread while three threads predict with `watched` (its clone, or the
+    network it was cloned from); every prediction must equal the one made before training began."""
+    before = watched.predict(X)
     done = threading.Event()
 
     def train():
         try:
-            return net.fit(X, y, epochs=40, batch_size=30, learning_rate=0.01, verbose=False)
+            return trained.fit(X, y, epochs=40, batch_size=30, learning_rate=0.01, verbose=False)
         finally:
             done.set()
 
     def predict():
         rounds = 0
         while not done.is_set() or rounds == 0:
-            np.testing.assert_array_equal(clone.predict(X), before)
+            np.testing.assert_array_equal(watched.predict(X), before)
             rounds += 1
         return rounds
 
@@ -280,36 +276,19 @@ def test_training_while_others_predict_on_a_clone(rng):
         rounds = [r.result() for r in readers]
     assert history.stop_reason == "completed" and history.train_loss[-1] < history.train_loss[0]
     assert all(r > 0 for r in rounds)
-    assert not np.array_equal(net.predict(X), before)  # the original did change
-    np.testing.assert_array_equal(clone.predict(X), before)
+    assert not np.array_equal(trained.predict(X), before)  # the trained one did change
+    np.testing.assert_array_equal(watched.predict(X), before)
+
+
+def test_training_while_others_predict_on_a_clone(rng):
+    # A clone is a snapshot: while one thread trains the original, threads predicting with the clone
+    # get exactly the answers of the network as it was cloned.
+    X = rng.normal(size=(300, 10)).astype(np.float32)
+    net = nudge.Network([10, 32, 4], seed=3)
+    _train_while_predicting(net, net.clone(), X, rng.integers(0, 4, 300))
 
 
 def test_training_a_clone_while_others_predict_on_the_original(rng):
     X = rng.normal(size=(300, 10)).astype(np.float32)
-    y = rng.integers(0, 4, 300)
     net = nudge.Network([10, 32, 4], seed=4)
-    before = net.predict(X)
-    clone = net.clone()
-    done = threading.Event()
-
-    def train():
-        try:
-            return clone.fit(X, y, epochs=40, batch_size=30, learning_rate=0.01, verbose=False)
-        finally:
-            done.set()
-
-    def predict():
-        rounds = 0
-        while not done.is_set() or rounds == 0:
-            np.testing.assert_array_equal(net.predict(X), before)
-            rounds += 1
-        return rounds
-
-    with ThreadPoolExecutor(4) as pool:
-        readers = [pool.submit(predict) for _ in range(3)]
-        history = pool.submit(train).result()
-        rounds = [r.result() for r in readers]
-    assert history.train_loss[-1] < history.train_loss[0]
-    assert all(r > 0 for r in rounds)
-    assert not np.array_equal(clone.predict(X), before)
-    np.testing.assert_array_equal(net.predict(X), before)
+    _train_while_predicting(net.clone(), net, X, rng.integers(0, 4, 300))
