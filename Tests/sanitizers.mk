@@ -1,5 +1,5 @@
 # Sanitizers and leak checks (included by the Makefile). `make test` runs test-c-asan-lib (as
-# test-c-sanitizers); `make test-sanitizers` the others, which CI runs after `make test`.
+# test-c-sanitizers); `make test-sanitizers` the others, which CI (.ci/run) runs before `make test`.
 #
 #   test-swift-asan   the Swift tests under AddressSanitizer (and LeakSanitizer)
 #   test-swift-tsan   the Swift concurrency tests under ThreadSanitizer
@@ -53,9 +53,9 @@ test-swift-tsan: deps-test
 TSAN_BUILD := .build/tsan-lib/release
 ASAN_BUILD := .build/asan-lib/release
 
-tsan-lib: deps
+tsan-lib: deps-test
 	$(SWIFT) build -c release --product nudge --sanitize=thread --scratch-path .build/tsan-lib
-asan-lib: deps
+asan-lib: deps-test
 	$(SWIFT) build -c release --product nudge --sanitize=address --scratch-path .build/asan-lib
 
 $(OUT)/tsan-%: Tests/c/%.c Tests/c/harness.h include/nudge.h tsan-lib
@@ -106,7 +106,7 @@ $(OUT)/leak_canary: Tests/valgrind/leak_canary.c
 	@mkdir -p $(OUT)
 	$(CC) $(WARN) -O0 -g $< -o $@
 
-test-c-valgrind: $(OUT)/leak_canary $(patsubst Tests/c/%.c,$(OUT)/%,$(filter-out Tests/c/test_memory.c,$(HARNESS)))
+test-c-valgrind: $(OUT)/leak_canary $(patsubst Tests/c/%.c,$(OUT)/%,$(filter-out Tests/c/test_memory.c,$(HARNESS))) | deps-test
 	@$(VALGRIND) --log-file=$(OUT)/leak_canary.valgrind $(OUT)/leak_canary; status=$$?; \
 	  if [ $$status -ne 99 ] || ! grep -q "definitely lost" $(OUT)/leak_canary.valgrind; then \
 	    echo "valgrind did not report the canary's leak (exit $$status): the options are broken"; exit 1; fi

@@ -135,12 +135,16 @@ public enum ModelFile {
             throw error
         }
         // Make the rename itself durable: flush the folder, whose entry now names the new file.
-        // A folder that cannot be opened for reading (write and search permission only) and a file
-        // system that cannot flush folders (EINVAL) leave this undone, as there is nothing better to
-        // do; any other failure (EIO) is reported, since the new file may then not survive a power
-        // loss, although it is in place at `path` and complete.
+        // A folder that cannot be opened for reading (write and search permission only: EACCES,
+        // EPERM) and a file system that cannot flush folders (EINVAL, EOPNOTSUPP) leave this undone,
+        // as there is nothing better to do; any other failure (EIO, or EMFILE when opening it) is
+        // reported, since the new file may then not survive a power loss, although it is in place
+        // at `path` and complete.
         let folder = directory(of: path)
         let dirfd = open(folder, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if dirfd < 0 && errno != EACCES && errno != EPERM {
+            throw ioError("replaced \(path), but cannot open its folder \(folder) to flush it to disk, so the new file may not survive a power loss")
+        }
         if dirfd >= 0 {
             let flushed = fsync(dirfd) == 0
             let reason = errno
@@ -253,7 +257,7 @@ public enum ModelFile {
         var keys = Set<[UInt8]>()
         for i in 0..<metadataCount {
             let key = try reader.string("metadata key \(i)")
-            let value = try reader.string("metadata value \(i)")
+            let value = try reader.string("metadata value \(i)", allowingNUL: true)
             guard !key.isEmpty, keys.insert(Array(key.utf8)).inserted else {
                 throw .format("\(source): metadata key \(i) is empty or repeated")
             }
@@ -317,7 +321,7 @@ public enum ModelFile {
             return UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: offset, as: UInt64.self))
         }
 
-        mutating func string(_ what: String) throws(NudgeError) -> String {
+        mutating func string(_ what: String, allowingNUL: Bool = false) throws(NudgeError) -> String {
             let length = Int(try u32("\(what) length"))
             guard length <= Network.maxMetadataBytes else {
                 throw .format("\(source): \(what) is \(length) bytes, more than \(Network.maxMetadataBytes)")
@@ -328,9 +332,9 @@ public enum ModelFile {
             guard let s = String(validating: text, as: UTF8.self) else {
                 throw .format("\(source): \(what) is not valid UTF-8")
             }
-            // A C caller sees keys and values as NUL-terminated strings: one with a NUL inside
-            // could be neither found nor read whole.
-            guard !text.contains(0) else { throw .format("\(source): \(what) contains a NUL byte") }
+            // A C caller names keys by NUL-terminated strings: a key with a NUL inside could be
+            // neither found nor read whole. Values come back with their length, so a NUL is kept.
+            guard allowingNUL || !text.contains(0) else { throw .format("\(source): \(what) contains a NUL byte") }
             return s
         }
     }

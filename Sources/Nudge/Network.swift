@@ -182,9 +182,8 @@ public final class Network: @unchecked Sendable {
         guard key.utf8.count <= Network.maxMetadataBytes, value.utf8.count <= Network.maxMetadataBytes else {
             throw .invalid("metadata key or value is longer than \(Network.maxMetadataBytes) bytes")
         }
-        guard !key.utf8.contains(0), !value.utf8.contains(0) else {
-            throw .invalid("metadata key or value contains a NUL byte")
-        }
+        // The C interface names keys by NUL-terminated strings; values come back with their length.
+        guard !key.utf8.contains(0) else { throw .invalid("metadata key contains a NUL byte") }
         if let i = metadata.firstIndex(where: { $0.key.utf8.elementsEqual(key.utf8) }) {
             metadata[i].value = value
             return

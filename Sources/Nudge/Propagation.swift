@@ -136,7 +136,8 @@ extension Network {
 
     /// Rows per chunk for this network: ``chunkRows``, or fewer when its widest layer is so wide
     /// that a chunk's activations would pass 2^24 floats (64 MiB), so that predicting one sample of
-    /// a network with a 2^24-unit layer needs megabytes of scratch memory, not tens of gigabytes.
+    /// a network with a 2^24-unit layer needs 128 MiB of scratch memory (kept by each thread that
+    /// predicted, for its next call), not 32 GiB.
     var rowsPerChunk: Int { max(1, min(Network.chunkRows, (1 << 24) / (layerSizes.max() ?? 1))) }
 
     /// Runs `rows` samples through every layer into `ws.outputs`, keeping the output layer's sums.

@@ -5,6 +5,8 @@
  * messages; handles created and freed from many threads at once. Worker threads record problems (cmocka's asserts
  * work only on the test's thread) and the test asserts on them afterwards. */
 #include "harness.h"
+
+#include <sched.h>
 #include <pthread.h>
 
 enum { THREADS = 8, ROWS = 300, IN = 100, HIDDEN = 64, OUT = 10 };
@@ -136,11 +138,18 @@ typedef struct reader_arg {
     int iterations;
     int id;
     int *stop; /* with a stop flag: run until it is set (atomic loads and stores: other threads set it) */
+    int *started; /* with a stop flag, if not NULL: counts the readers that finished a first read */
+    int reads;    /* out: the reads done */
 } reader_arg;
 
 static void *reader(void *arg) {
     reader_arg *a = arg;
-    for (int i = 0; a->stop ? !__atomic_load_n(a->stop, __ATOMIC_ACQUIRE) : i < a->iterations; i++) read_everything(a->net, &a->p, i, i % 10 == a->id % 10);
+    int i = 0;
+    for (; a->stop ? i == 0 || !__atomic_load_n(a->stop, __ATOMIC_ACQUIRE) : i < a->iterations; i++) {
+        read_everything(a->net, &a->p, i, i % 10 == a->id % 10);
+        if (i == 0 && a->started != NULL) __atomic_add_fetch(a->started, 1, __ATOMIC_ACQ_REL);
+    }
+    a->reads = i;
     return NULL;
 }
 
@@ -343,12 +352,14 @@ static void test_training_a_clone_while_reading_the_original(void **state) {
 typedef struct train_original_arg {
     nudge_network *net;
     int *stop; /* atomic loads and stores: other threads set it */
+    int *started, readers; /* training starts once `readers` readers have read once */
     problems p;
     int epochs_done;
 } train_original_arg;
 
 static void *original_trainer(void *arg) {
     train_original_arg *a = arg;
+    while (__atomic_load_n(a->started, __ATOMIC_ACQUIRE) < a->readers) sched_yield();
     nudge_train_options o;
     nudge_train_options_init(&o, sizeof o);
     o.epochs = H_ASAN ? 20 : 60;
@@ -367,18 +378,21 @@ static void test_predicting_on_a_clone_while_the_original_trains(void **state) {
     nudge_network *original = NULL, *clone = NULL;
     H_OK(nudge_network_clone(ref.net, &original));
     H_OK(nudge_network_clone(original, &clone));
-    int stop = 0;
+    int stop = 0, started = 0;
+    enum { R = 4 };
     train_original_arg t;
     memset(&t, 0, sizeof t);
     t.net = original;
     t.stop = &stop;
-    enum { R = 4 };
+    t.started = &started;
+    t.readers = R;
     reader_arg readers[R];
     pthread_t threads[R], trainer;
     memset(readers, 0, sizeof readers);
     for (int i = 0; i < R; i++) {
         readers[i].net = clone;
         readers[i].stop = &stop;
+        readers[i].started = &started;
         readers[i].id = i;
         start(&threads[i], reader, &readers[i]);
     }
@@ -387,6 +401,9 @@ static void test_predicting_on_a_clone_while_the_original_trains(void **state) {
     for (int i = 0; i < R; i++) join(threads[i]);
     check_no_problems(&t.p, 1, "the original's trainer");
     for (int i = 0; i < R; i++) check_no_problems(&readers[i].p, 1, "a reader of the clone");
+    /* Training began after every reader's first read, so each read at least once before it ended
+     * and, unless training was over first, also while it ran. */
+    for (int i = 0; i < R; i++) H_ASSERT(readers[i].reads >= 1, "reader %d read %d times", i, readers[i].reads);
     assert_true(t.epochs_done > 0);
     double loss = 0;
     H_OK(nudge_evaluate_labels(original, ref.x, ref.l, ROWS, NUDGE_LOSS_AUTO, &loss, NULL));
@@ -501,7 +518,7 @@ typedef struct shared_path_arg {
     unsigned char **expected;
     size_t *sizes;
     int *stop; /* atomic loads and stores: other threads set it */
-    int loads, matched[SAVERS];
+    int loads;
     problems p;
 } shared_path_arg;
 
@@ -529,7 +546,6 @@ static void *shared_path_worker(void *arg) {
             }
         }
         if (which < 0) note(&a->p, "load %d: the network is none of the saved ones", a->loads);
-        else a->matched[which]++;
         free(got);
         nudge_network_free(loaded);
         a->loads++;
@@ -662,6 +678,15 @@ static void test_library_thread_count(void **state) {
      * batches that depend on the thread count) is off by orders of magnitude more. */
     H_ARRAYS_CLOSE(params[0], params[1], n, 1e-4, 1e-4);
     H_ARRAYS_CLOSE(outputs[0], outputs[1], N * C, 1e-4, 1e-4);
+    /* The control: another seed's weights are far outside that tolerance. */
+    nudge_network *other = h_net(sizes, 3, acts, 6);
+    H_OK(nudge_train_labels(other, x, y, N, &o, NULL));
+    float *other_params = h_params(other, &n);
+    double far = 0;
+    for (size_t i = 0; i < n; i++) far = fabs((double)other_params[i] - params[0][i]) > far ? fabs((double)other_params[i] - params[0][i]) : far;
+    H_ASSERT(far > 1e-2, "another seed moved no weight by more than %g", far);
+    free(other_params);
+    nudge_network_free(other);
     for (int run = 0; run < 2; run++) { free(params[run]); free(outputs[run]); }
     H_OK(nudge_set_num_threads(0));
     assert_true(nudge_get_num_threads() >= 1);

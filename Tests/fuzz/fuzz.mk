@@ -24,7 +24,7 @@ FUZZ_CFLAGS   := -g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefi
 fuzz-build: $(addprefix $(FUZZ_BIN)/fuzz_,$(FUZZ_TARGETS))
 
 # SwiftPM decides what is stale; the library rebuilds only when a Swift source changed.
-$(FUZZ_LIB): $(wildcard Sources/Nudge/*.swift Sources/NudgeABI/*.swift) Package.swift
+$(FUZZ_LIB): $(wildcard Sources/Nudge/*.swift Sources/NudgeABI/*.swift Sources/CBLAS/* Sources/CZlib/*) Package.swift
 	$(SWIFT) build -c release --product nudge --scratch-path $(FUZZ_SCRATCH) $(FUZZ_SWIFTFLAGS)
 	@touch $@
 
@@ -58,4 +58,4 @@ fuzz-corpus:
 	$(PYTHON) Tests/fuzz/make_corpus.py
 
 # The C harness's replay of the corpus (Tests/c/test_fuzz_regressions.c) shares the targets' checks.
-$(OUT)/test_fuzz_regressions $(OUT)/asan-test_fuzz_regressions: Tests/fuzz/fuzz_checks.h
+$(OUT)/test_fuzz_regressions $(OUT)/asanlib-test_fuzz_regressions: Tests/fuzz/fuzz_checks.h

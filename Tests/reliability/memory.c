@@ -133,6 +133,10 @@ static void long_training(uint32_t epochs) {
     sample after = {(long)epochs, rss_mib(), heap_kib()};
     char phase[128];
     snprintf(phase, sizeof phase, "(a) training, %u epochs of %zu %s", epochs, n, source);
+    if (log.count < 2) {
+        fprintf(stderr, "memory: training logged %u epochs; at least 2 are needed\n", (unsigned)log.count);
+        exit(2);
+    }
     sample s[5] = {before, log.s[0], log.s[log.count / 2 - 1], log.s[log.count - 1], after};
     printf("%-34s  before: RSS %7.1f MiB heap %9.1f KiB\n", phase, before.rss, before.heap);
     print_row("    after epoch", s + 1, 3);

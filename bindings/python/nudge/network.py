@@ -523,7 +523,10 @@ class Network:
     # -- files --------------------------------------------------------------------------------------------
 
     def save(self, path):
-        """Writes the model file atomically: a failed save leaves any old file at `path` intact."""
+        """Writes the model file atomically: a failed save leaves any old file at `path` intact.
+
+        The one exception: when only the final flush of the folder fails, NudgeIOError says that
+        `path` already holds the new file, which may not survive a power loss."""
         check(_lib.lib.nudge_save(self.handle, _arrays.c_path(path)))
 
     @classmethod

@@ -20,15 +20,30 @@ def long_task(rng):
     return X, y
 
 
-def _interrupt_fit(net, X, y, delay=0.5, **kwargs):
-    timer = threading.Timer(delay, _thread.interrupt_main)
+def _interrupt_fit(net, X, y, delay=0.5, after_epochs=1, **kwargs):
+    """Fits for hours unless interrupted: Ctrl-C comes `delay` seconds after this fit's history holds
+    `after_epochs` epochs (so never before training began, however slow the machine is)."""
+    old = net.history
+    cancelled = threading.Event()
+
+    def interrupt():
+        while not cancelled.is_set():
+            history = net.history
+            if history is not old and history is not None and len(history) >= after_epochs:
+                if not cancelled.wait(delay):
+                    _thread.interrupt_main()
+                return
+            time.sleep(0.001)
+
+    watcher = threading.Thread(target=interrupt, daemon=True)
     start = time.monotonic()
-    timer.start()
+    watcher.start()
     try:
         with pytest.raises(KeyboardInterrupt):
             net.fit(X, y, epochs=1_000_000, **kwargs)  # hours if nothing stopped it
     finally:
-        timer.cancel()
+        cancelled.set()
+        watcher.join()
     return time.monotonic() - start
 
 
@@ -95,7 +110,7 @@ def test_interrupted_plain_display_ends_its_line(long_task, capsys, monkeypatch)
     y = np.tile(y, 4)
     net = nudge.Network([20, 256, 256, 5], seed=4)
     capsys.readouterr()
-    _interrupt_fit(net, X, y, delay=0.3, batch_size=4, verbose=True)
+    _interrupt_fit(net, X, y, delay=0.3, after_epochs=0, batch_size=4, verbose=True)
     out = capsys.readouterr().out
     assert len(net.history) == 0, "the test needs an epoch longer than the delay"
     assert out.startswith("\rEpoch 1/1000000 [")  # the in-epoch bar was drawn ...
