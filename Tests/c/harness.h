@@ -157,6 +157,16 @@ static H_UNUSED void h_check_arrays_close(const float *a, const float *b, size_t
         }
     }
 }
+/* The largest |a[i] - b[i]|. */
+static H_UNUSED double h_max_abs_diff(const float *a, const float *b, size_t n) {
+    double most = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)a[i] - (double)b[i]);
+        if (d > most) most = d;
+    }
+    return most;
+}
+
 #define H_ARRAYS_CLOSE(a, b, n, abs_tol, rel_tol) \
     h_check_arrays_close((a), (b), (n), (abs_tol), (rel_tol), #a " vs " #b, __FILE__, __LINE__)
 

@@ -513,11 +513,7 @@ static void test_dropout_thread_count(void **state) {
      * see test_threads.c: test_library_thread_count), while other masks, or none, move the weights
      * far beyond that tolerance. */
     H_ARRAYS_CLOSE(params[0], params[1], n, 1e-4, 1e-4);
-    double moved = 0;
-    for (size_t i = 0; i < n; i++) {
-        double d = fabs((double)params[0][i] - (double)params[2][i]);
-        if (d > moved) moved = d;
-    }
+    double moved = h_max_abs_diff(params[0], params[2], n);
     H_ASSERT(moved > 1e-3, "dropout moved no weight by more than %g, ten times the tolerance", moved);
     for (int run = 0; run < 3; run++) free(params[run]);
 }

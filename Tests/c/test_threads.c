@@ -682,8 +682,7 @@ static void test_library_thread_count(void **state) {
     nudge_network *other = h_net(sizes, 3, acts, 6);
     H_OK(nudge_train_labels(other, x, y, N, &o, NULL));
     float *other_params = h_params(other, &n);
-    double far = 0;
-    for (size_t i = 0; i < n; i++) far = fabs((double)other_params[i] - params[0][i]) > far ? fabs((double)other_params[i] - params[0][i]) : far;
+    double far = h_max_abs_diff(other_params, params[0], n);
     H_ASSERT(far > 1e-2, "another seed moved no weight by more than %g", far);
     free(other_params);
     nudge_network_free(other);
