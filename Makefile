@@ -33,7 +33,7 @@ lib: deps
 	$(SWIFT) build -c release --product nudge
 
 # Programs that link the library name the file; building it is `make lib`'s (SwiftPM knows what is stale).
-$(LIB): $(wildcard Sources/Nudge/*.swift Sources/NudgeABI/*.swift Sources/NudgeABI/exports.map) Package.swift
+$(LIB): $(wildcard Sources/Nudge/*.swift Sources/Nudge/*/*.swift Sources/NudgeABI/*.swift Sources/NudgeABI/exports.map) Package.swift
 	$(MAKE) lib
 
 ## The command-line tool at .build/release/nudge, Swift runtime linked in statically. SwiftPM

@@ -1,10 +1,6 @@
 // The plumbing every thunk shares: handles, the thread-local error message, argument checks.
 // No numerics live here.
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import Nudge
 
 // MARK: Thread-local error message

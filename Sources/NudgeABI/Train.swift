@@ -1,9 +1,5 @@
 // MARK: - Training
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import Nudge
 
 /// Sets every field of an options struct to its default, and struct_size to the size both sides

@@ -1,8 +1,4 @@
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import Synchronization
 
 /// Ctrl-C (SIGINT) and SIGTERM during training: the first one asks training to stop after the

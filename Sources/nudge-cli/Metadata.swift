@@ -1,8 +1,4 @@
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import Nudge
 
 /// The metadata keys `nudge train` writes into a model (docs/CLI.md lists them). Structured values

@@ -1,8 +1,4 @@
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import Nudge
 
 /// Training progress on standard error: a bar redrawn after batches when standard error is a

@@ -24,7 +24,7 @@ FUZZ_CFLAGS   := -g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefi
 fuzz-build: $(addprefix $(FUZZ_BIN)/fuzz_,$(FUZZ_TARGETS))
 
 # SwiftPM decides what is stale; the library rebuilds only when a Swift source changed.
-$(FUZZ_LIB): $(wildcard Sources/Nudge/*.swift Sources/NudgeABI/*.swift Sources/CBLAS/* Sources/CZlib/*) Package.swift
+$(FUZZ_LIB): $(wildcard Sources/Nudge/*.swift Sources/Nudge/*/*.swift Sources/NudgeABI/*.swift Sources/CBLAS/* Sources/CZlib/*) Package.swift
 	$(SWIFT) build -c release --product nudge --scratch-path $(FUZZ_SCRATCH) $(FUZZ_SWIFTFLAGS)
 	@touch $@
 

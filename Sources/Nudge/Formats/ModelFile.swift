@@ -1,8 +1,4 @@
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import CZlib
 
 /// The model file format (docs/FORMAT.md): little-endian, versioned, CRC-32 protected.

@@ -1,8 +1,4 @@
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 /// What a layer applies to its weighted sums. Raw values are the C ABI's `nudge_activation` codes.
 public enum Activation: Int32, Sendable, CaseIterable {

@@ -1,8 +1,4 @@
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 /// A multilayer perceptron: fully connected layers, each with its own activation.
 ///
@@ -49,7 +45,6 @@ public final class Network: @unchecked Sendable {
     /// The number of weight layers (one less than the number of widths).
     public var weightLayerCount: Int { activations.count }
     public var parameterCount: Int { storage.count }
-    var widestLayer: Int { layerSizes.max() ?? 0 }
 
     /// A new network with Xavier (sigmoid, tanh, identity, softmax) or He (ReLU, leaky ReLU) initial
     /// weights drawn from a generator seeded with `seed`, and zero biases.

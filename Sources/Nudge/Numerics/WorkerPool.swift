@@ -1,9 +1,4 @@
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
-import CBLAS
 import Synchronization
 
 /// The library's own threads. Training splits each large matrix product across them, and prediction
@@ -47,10 +42,7 @@ public final class WorkerPool: @unchecked Sendable {
         // A forked child has only the forking thread: forget the workers (and any lock a worker or
         // another thread held at the fork), so that the child starts its own when it needs them.
         pthread_atfork(nil, nil) { WorkerPool.shared.forgetWorkersAfterFork() }
-        #if canImport(Glibc)
-        // The library parallelises around BLAS; BLAS threads inside each part would compete with it.
-        openblas_set_num_threads(1)
-        #endif
+        LinearAlgebra.useOneBLASThread()
     }
 
     private func forgetWorkersAfterFork() {

@@ -1,8 +1,4 @@
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import CZlib
 
 /// Reader for numeric CSV files (RFC 4180), plain or gzip-compressed: one sample per row, every

@@ -1,8 +1,4 @@
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 /// Trains one network by mini-batch gradient descent and keeps the optimiser's state between calls,
 /// so training can go on later (or be streamed batch by batch) without losing momentum or Adam's moments.

@@ -1,8 +1,4 @@
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 /// How wrong the network is: the cost C averaged over the samples of a batch.
 /// Raw values are the C ABI's `nudge_loss` codes.

@@ -1,8 +1,4 @@
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 /// A fixed-size block of trivial values from malloc. Unlike an Array, a failed allocation is an
 /// error the caller sees (`out_of_memory`), not a crash of the host process; every buffer whose

@@ -1,8 +1,4 @@
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 /// Everything that shapes a training run. The defaults suit a first try at classification.
 public struct TrainingOptions: Sendable, Equatable {

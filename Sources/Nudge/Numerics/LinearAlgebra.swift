@@ -5,6 +5,11 @@ import CBLAS
 /// each stored with its own row stride (`lda`, `ldb`, `ldc`; by default the matrix's width), so
 /// that a thread can work on a block of columns of a larger matrix in place.
 enum LinearAlgebra {
+    /// The library parallelises around BLAS; BLAS threads inside each part would compete with it.
+    static func useOneBLASThread() {
+        openblas_set_num_threads(1)
+    }
+
     /// c (m x n) = a . b + beta * c
     @inline(__always)
     static func multiply(_ a: UnsafePointer<Float>, lda: Int? = nil, transposeA: Bool = false,

@@ -1,8 +1,4 @@
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import CZlib
 
 /// Samples in memory: features as a row-major `count x featureCount` Float32 matrix, and optionally

@@ -1,8 +1,4 @@
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 /// xoshiro256** seeded through SplitMix64: small, fast, and the same stream on every platform.
 /// Each network and trainer owns one, so no process-global random state is touched.
