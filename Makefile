@@ -16,7 +16,7 @@ DATA       ?= /usr/share/datasets/fashion-mnist
 VENV       := .build/venv
 PYTHON     ?= python3
 
-.PHONY: all lib cli header demo test test-swift test-header test-c test-c-sanitizers test-python python \
+.PHONY: all lib cli generate header demo test test-swift test-header test-c test-c-sanitizers test-python python \
         test-cli deps deps-test deps-demo clean
 
 all: lib
@@ -42,8 +42,14 @@ cli: deps
 	$(SWIFT) build -c release --product nudge-cli
 	cp $(BUILD)/nudge-cli $(CLI)
 
-## Regenerates include/nudge.h from the Swift ABI sources.
-header:
+## Rewrites the files generated from the training option table (Sources/nudge-options/Table.swift):
+## the core's TrainingOptions, nudge_train_options, the CLI's flags, Python's options, docs/OPTIONS.md.
+generate:
+	$(SWIFT) build -c release --product nudge-options
+	$(BUILD)/nudge-options
+
+## Regenerates include/nudge.h from the Swift ABI sources (after the option table's files).
+header: generate
 	$(SWIFT) build -c release --product nudge-header
 	$(BUILD)/nudge-header Sources/NudgeABI include/nudge-prologue.txt include/nudge.h
 
@@ -76,6 +82,8 @@ test-swift:
 
 test-header:
 	$(SWIFT) build -c release --product nudge-header
+	$(SWIFT) build -c release --product nudge-options
+	$(BUILD)/nudge-options --check
 	bash Tests/header/check.sh $(LIB)
 
 $(OUT)/%: Tests/c/%.c Tests/c/harness.h include/nudge.h $(LIB)

@@ -13,6 +13,7 @@ let package = Package(
         .library(name: "nudge", type: .dynamic, targets: ["NudgeABI"]),
         // MARK: Tools
         .executable(name: "nudge-header", targets: ["nudge-header"]),
+        .executable(name: "nudge-options", targets: ["nudge-options"]),
         // `nudge` is taken by the library product above; `make cli` copies this one to .build/release/nudge.
         .executable(name: "nudge-cli", targets: ["nudge-cli"]),
     ],
@@ -40,6 +41,8 @@ let package = Package(
 
         // MARK: Tools
         .executableTarget(name: "nudge-header"),
+        // Writes TrainingOptions, nudge_train_options, the CLI's flags and Python's options from one table.
+        .executableTarget(name: "nudge-options"),
         .executableTarget(
             name: "nudge-cli",
             dependencies: ["Nudge", .product(name: "ArgumentParser", package: "swift-argument-parser")],

@@ -129,6 +129,79 @@ extern "C" {
  * ========================================================================== */
 
 /**
+ * Plain gradient descent: w -= learning_rate * g.
+ */
+#define NUDGE_OPTIMIZER_SGD 0
+
+/**
+ * Classic momentum: v = momentum * v - learning_rate * g; w += v.
+ */
+#define NUDGE_OPTIMIZER_MOMENTUM 1
+
+/**
+ * Nesterov momentum.
+ */
+#define NUDGE_OPTIMIZER_NESTEROV 2
+
+/**
+ * Adam with bias correction.
+ */
+#define NUDGE_OPTIMIZER_ADAM 3
+
+/**
+ * Chosen from the output layer: softmax -> softmax cross-entropy, sigmoid -> sigmoid binary
+ * cross-entropy, anything else -> mean squared error.
+ */
+#define NUDGE_LOSS_AUTO 0
+
+/**
+ * Sum over outputs of (a - y)^2, averaged over samples.
+ */
+#define NUDGE_LOSS_MSE 1
+
+/**
+ * -sum y log softmax(z), averaged over samples; needs a softmax output layer.
+ */
+#define NUDGE_LOSS_SOFTMAX_CROSS_ENTROPY 2
+
+/**
+ * -sum [y log a + (1 - y) log(1 - a)] with a = sigmoid(z), averaged over samples; needs a sigmoid
+ * output layer.
+ */
+#define NUDGE_LOSS_SIGMOID_BINARY_CROSS_ENTROPY 3
+
+/**
+ * The same rate throughout.
+ */
+#define NUDGE_SCHEDULE_CONSTANT 0
+
+/**
+ * Multiplied by `step_factor` every `step_epochs` epochs.
+ */
+#define NUDGE_SCHEDULE_STEP 1
+
+/**
+ * Falls from `learning_rate` to `min_learning_rate` along half a cosine over the call's steps.
+ */
+#define NUDGE_SCHEDULE_COSINE 2
+
+/**
+ * None (as a training option: leave the network's normalisation as it is).
+ */
+#define NUDGE_NORMALIZATION_NONE 0
+
+/**
+ * One mean and standard deviation over all features: offset = mean, scale = 1 / std. Suits images.
+ */
+#define NUDGE_NORMALIZATION_GLOBAL 1
+
+/**
+ * A mean and standard deviation per feature; a constant feature is only centred (scale 1). Suits
+ * tables.
+ */
+#define NUDGE_NORMALIZATION_PER_FEATURE 2
+
+/**
  * Major version: changes when a release breaks source compatibility.
  */
 #define NUDGE_VERSION_MAJOR 0
@@ -240,77 +313,6 @@ extern "C" {
 #define NUDGE_ACTIVATION_SOFTMAX 5
 
 /**
- * Chosen from the output layer: softmax -> softmax cross-entropy, sigmoid -> sigmoid binary
- * cross-entropy, anything else -> mean squared error.
- */
-#define NUDGE_LOSS_AUTO 0
-
-/**
- * Sum over outputs of (a - y)^2, averaged over samples.
- */
-#define NUDGE_LOSS_MSE 1
-
-/**
- * -sum y log softmax(z), averaged over samples; needs a softmax output layer.
- */
-#define NUDGE_LOSS_SOFTMAX_CROSS_ENTROPY 2
-
-/**
- * -sum [y log a + (1 - y) log(1 - a)] with a = sigmoid(z), averaged over samples; needs a sigmoid output layer.
- */
-#define NUDGE_LOSS_SIGMOID_BINARY_CROSS_ENTROPY 3
-
-/**
- * Plain gradient descent: w -= learning_rate * g.
- */
-#define NUDGE_OPTIMIZER_SGD 0
-
-/**
- * Classic momentum: v = momentum * v - learning_rate * g; w += v.
- */
-#define NUDGE_OPTIMIZER_MOMENTUM 1
-
-/**
- * Nesterov momentum.
- */
-#define NUDGE_OPTIMIZER_NESTEROV 2
-
-/**
- * Adam with bias correction.
- */
-#define NUDGE_OPTIMIZER_ADAM 3
-
-/**
- * The same rate throughout.
- */
-#define NUDGE_SCHEDULE_CONSTANT 0
-
-/**
- * Multiplied by `step_factor` every `step_epochs` epochs.
- */
-#define NUDGE_SCHEDULE_STEP 1
-
-/**
- * Falls from `learning_rate` to `min_learning_rate` along half a cosine over the call's steps.
- */
-#define NUDGE_SCHEDULE_COSINE 2
-
-/**
- * None (as a training option: leave the network's normalisation as it is).
- */
-#define NUDGE_NORMALIZATION_NONE 0
-
-/**
- * One mean and standard deviation over all features: offset = mean, scale = 1 / std. Suits images.
- */
-#define NUDGE_NORMALIZATION_GLOBAL 1
-
-/**
- * A mean and standard deviation per feature; a constant feature is only centred (scale 1). Suits tables.
- */
-#define NUDGE_NORMALIZATION_PER_FEATURE 2
-
-/**
  * All requested epochs ran.
  */
 #define NUDGE_STOP_COMPLETED 0
@@ -364,24 +366,14 @@ extern "C" {
  * ========================================================================== */
 
 /**
- * The result of every call that can fail: NUDGE_OK (0) or one of the NUDGE_ERR_ codes.
+ * How each training step moves the weights.
  */
-typedef int32_t nudge_status;
-
-/**
- * What a layer applies to its weighted sums.
- */
-typedef int32_t nudge_activation;
+typedef int32_t nudge_optimizer;
 
 /**
  * The cost function C, averaged over the samples of a batch.
  */
 typedef int32_t nudge_loss;
-
-/**
- * How each training step moves the weights.
- */
-typedef int32_t nudge_optimizer;
 
 /**
  * How the learning rate changes during a training call (after any warm-up).
@@ -393,6 +385,16 @@ typedef int32_t nudge_schedule;
  * the first layer, saved with the model and applied by every prediction.
  */
 typedef int32_t nudge_normalization;
+
+/**
+ * The result of every call that can fail: NUDGE_OK (0) or one of the NUDGE_ERR_ codes.
+ */
+typedef int32_t nudge_status;
+
+/**
+ * What a layer applies to its weighted sums.
+ */
+typedef int32_t nudge_activation;
 
 /**
  * Why a training run ended.
@@ -432,9 +434,9 @@ typedef struct nudge_dataset nudge_dataset;
  * Structures
  * ========================================================================== */
 
+typedef struct nudge_train_options nudge_train_options;
 typedef struct nudge_epoch_report nudge_epoch_report;
 typedef struct nudge_batch_report nudge_batch_report;
-typedef struct nudge_train_options nudge_train_options;
 typedef struct nudge_train_report nudge_train_report;
 typedef struct nudge_csv_options nudge_csv_options;
 
@@ -454,6 +456,205 @@ typedef int32_t (*nudge_progress_fn)(const nudge_epoch_report *report, void *use
  * non-zero to stop between batches (the call then returns NUDGE_ERR_CANCELLED). Keep it cheap.
  */
 typedef int32_t (*nudge_batch_fn)(const nudge_batch_report *report, void *user_data);
+
+/**
+ * Everything that shapes a training run. Always start from nudge_train_options_init(), then set
+ * the fields you need: the library reads only the first `struct_size` bytes, so programs compiled
+ * against this header keep working with later versions that append fields.
+ */
+struct nudge_train_options {
+    /**
+     * Set by nudge_train_options_init() to sizeof(nudge_train_options).
+     */
+    uint32_t struct_size;
+    /**
+     * Passes over the training data. Must be 0 or more; default 10.
+     */
+    uint32_t epochs;
+    /**
+     * Samples per gradient step. Must be 1 to 1048576; default 32.
+     */
+    uint32_t batch_size;
+    /**
+     * How each step moves the weights. A NUDGE_OPTIMIZER_ value; default NUDGE_OPTIMIZER_ADAM.
+     */
+    nudge_optimizer optimizer;
+    /**
+     * The cost function; auto picks it from the output layer's activation. A NUDGE_LOSS_ value;
+     * default NUDGE_LOSS_AUTO.
+     */
+    nudge_loss loss;
+    /**
+     * Reshuffle the training samples before every epoch. Non-zero for yes; default 1.
+     */
+    int32_t shuffle;
+    /**
+     * Early stopping: stop after this many epochs without improvement of the monitored loss (the
+     * validation loss with validation data, the training loss otherwise); 0 never stops early.
+     * Must be 0 or more; default 0.
+     */
+    uint32_t patience;
+    /**
+     * With early stopping, end with the weights of the best epoch rather than the last. Non-zero
+     * for yes; default 1.
+     */
+    int32_t restore_best_weights;
+    /**
+     * Step size. Must be a finite number above 0; default 0.001.
+     */
+    float learning_rate;
+    /**
+     * Momentum factor of the momentum and nesterov optimizers. Must be at least 0 and below 1;
+     * default 0.9.
+     */
+    float momentum;
+    /**
+     * Adam's first-moment decay. Must be at least 0 and below 1; default 0.9.
+     */
+    float beta1;
+    /**
+     * Adam's second-moment decay. Must be at least 0 and below 1; default 0.999.
+     */
+    float beta2;
+    /**
+     * Adam's denominator guard. Must be a finite number above 0; default 1e-8.
+     */
+    float epsilon;
+    /**
+     * L2 penalty on the weights (not the biases): weight_decay * w is added to the gradient. Must
+     * be a finite number, 0 or more; default 0.
+     */
+    float weight_decay;
+    /**
+     * Seeds the shuffling, the validation split and dropout; the same seed, data and options give
+     * the same run. Default 0.
+     */
+    uint64_t seed;
+    /**
+     * Fraction of the samples held out (drawn at random with the seed) for validation when no
+     * validation data is given. Must be at least 0 and below 1; default 0.
+     */
+    double validation_fraction;
+    /**
+     * The least decrease of the monitored loss that counts as an improvement. Must be a finite
+     * number, 0 or more; default 0.
+     */
+    double min_delta;
+    /**
+     * Validation samples, row-major, `validation_count` rows of the network's input size; or NULL.
+     * Read during the training call only.
+     */
+    const float *validation_inputs;
+    /**
+     * Validation targets (`validation_count` rows of the output size) for nudge_train(); or NULL.
+     */
+    const float *validation_targets;
+    /**
+     * Validation class labels for nudge_train_labels(); or NULL.
+     */
+    const int32_t *validation_labels;
+    /**
+     * Number of validation samples. Default 0.
+     */
+    size_t validation_count;
+    /**
+     * Called after every epoch, or NULL.
+     */
+    nudge_progress_fn progress;
+    /**
+     * Called after every batch, or NULL.
+     */
+    nudge_batch_fn batch_progress;
+    /**
+     * Passed unchanged to the callbacks.
+     */
+    void *user_data;
+    /**
+     * Dropout rates, one per layer of units that feeds a weight layer: entry 0 for the inputs,
+     * entry i for hidden layer i (so layer_count - 1 entries, with layer_count counting the
+     * input), or none. During training each such unit is zeroed with its rate and the others
+     * scaled by 1 / (1 - rate); prediction, evaluation and validation use every unit. Each entry
+     * must be at least 0 and below 1. NULL for none; read during the call only.
+     */
+    const float *dropout;
+    /**
+     * Entries of `dropout`; 0 for none.
+     */
+    size_t dropout_count;
+    /**
+     * How the learning rate changes over a training call, after any warm-up. A NUDGE_SCHEDULE_
+     * value; default NUDGE_SCHEDULE_CONSTANT.
+     */
+    nudge_schedule schedule;
+    /**
+     * The step schedule: epochs between reductions. Must be 1 or more; default 10.
+     */
+    uint32_t step_epochs;
+    /**
+     * The step schedule: the factor applied at each reduction. Must be above 0 and at most 1;
+     * default 0.1.
+     */
+    float step_factor;
+    /**
+     * The cosine schedule: the rate at the end. Must be at least 0 and at most learning_rate;
+     * default 0.
+     */
+    float min_learning_rate;
+    /**
+     * Linear warm-up over the first warmup_epochs epochs of a call (fractions allowed): the rate
+     * rises from learning_rate / (warm-up steps) to learning_rate, before the schedule. Must be a
+     * finite number, 0 or more; default 0.
+     */
+    double warmup_epochs;
+    /**
+     * When above 0, each step's gradient (all layers together, weight decay excluded) is scaled
+     * down to this L2 norm if it is longer; 0 does not clip. Must be a finite number, 0 or more;
+     * default 0.
+     */
+    float clip_norm;
+    /**
+     * Fit the network's input normalisation on the training samples (not the held-out validation
+     * fraction) when the call starts; none leaves the network's normalisation as it is. A
+     * NUDGE_NORMALIZATION_ value; default NUDGE_NORMALIZATION_NONE.
+     */
+    nudge_normalization normalization;
+};
+/* Fails to compile if this compiler lays the struct out differently from Swift. */
+typedef char nudge_check_train_options_layout[(
+    sizeof(nudge_train_options) == 184 &&
+    offsetof(nudge_train_options, struct_size) == 0 &&
+    offsetof(nudge_train_options, epochs) == 4 &&
+    offsetof(nudge_train_options, batch_size) == 8 &&
+    offsetof(nudge_train_options, optimizer) == 12 &&
+    offsetof(nudge_train_options, loss) == 16 &&
+    offsetof(nudge_train_options, shuffle) == 20 &&
+    offsetof(nudge_train_options, patience) == 24 &&
+    offsetof(nudge_train_options, restore_best_weights) == 28 &&
+    offsetof(nudge_train_options, learning_rate) == 32 &&
+    offsetof(nudge_train_options, momentum) == 36 &&
+    offsetof(nudge_train_options, beta1) == 40 &&
+    offsetof(nudge_train_options, beta2) == 44 &&
+    offsetof(nudge_train_options, epsilon) == 48 &&
+    offsetof(nudge_train_options, weight_decay) == 52 &&
+    offsetof(nudge_train_options, seed) == 56 &&
+    offsetof(nudge_train_options, validation_fraction) == 64 &&
+    offsetof(nudge_train_options, min_delta) == 72 &&
+    offsetof(nudge_train_options, validation_inputs) == 80 &&
+    offsetof(nudge_train_options, validation_targets) == 88 &&
+    offsetof(nudge_train_options, validation_labels) == 96 &&
+    offsetof(nudge_train_options, validation_count) == 104 &&
+    offsetof(nudge_train_options, progress) == 112 &&
+    offsetof(nudge_train_options, batch_progress) == 120 &&
+    offsetof(nudge_train_options, user_data) == 128 &&
+    offsetof(nudge_train_options, dropout) == 136 &&
+    offsetof(nudge_train_options, dropout_count) == 144 &&
+    offsetof(nudge_train_options, schedule) == 152 &&
+    offsetof(nudge_train_options, step_epochs) == 156 &&
+    offsetof(nudge_train_options, step_factor) == 160 &&
+    offsetof(nudge_train_options, min_learning_rate) == 164 &&
+    offsetof(nudge_train_options, warmup_epochs) == 168 &&
+    offsetof(nudge_train_options, clip_norm) == 176 &&
+    offsetof(nudge_train_options, normalization) == 180) ? 1 : -1];
 
 /**
  * What one epoch achieved; passed to the progress callback as each epoch ends.
@@ -547,193 +748,6 @@ typedef char nudge_check_batch_report_layout[(
     offsetof(nudge_batch_report, batch) == 8 &&
     offsetof(nudge_batch_report, batch_count) == 12 &&
     offsetof(nudge_batch_report, loss) == 16) ? 1 : -1];
-
-/**
- * Everything that shapes a training run. Always start from nudge_train_options_init(), then set
- * the fields you need: the library reads only the first `struct_size` bytes, so programs compiled
- * against this header keep working with later versions that append fields.
- */
-struct nudge_train_options {
-    /**
-     * Set by nudge_train_options_init() to sizeof(nudge_train_options).
-     */
-    uint32_t struct_size;
-    /**
-     * Passes over the training data. Default 10.
-     */
-    uint32_t epochs;
-    /**
-     * Samples per gradient step, 1 to 1048576. Default 32.
-     */
-    uint32_t batch_size;
-    /**
-     * A NUDGE_OPTIMIZER_ value. Default NUDGE_OPTIMIZER_ADAM.
-     */
-    nudge_optimizer optimizer;
-    /**
-     * A NUDGE_LOSS_ value. Default NUDGE_LOSS_AUTO.
-     */
-    nudge_loss loss;
-    /**
-     * Non-zero reshuffles the training samples before every epoch. Default 1.
-     */
-    int32_t shuffle;
-    /**
-     * Early stopping: stop after this many epochs without improvement of the monitored loss
-     * (validation loss with validation data, training loss otherwise). 0, the default, never stops early.
-     */
-    uint32_t patience;
-    /**
-     * With early stopping, non-zero ends with the weights of the best epoch. Default 1.
-     */
-    int32_t restore_best_weights;
-    /**
-     * Step size. Default 0.001.
-     */
-    float learning_rate;
-    /**
-     * Momentum factor for NUDGE_OPTIMIZER_MOMENTUM and NUDGE_OPTIMIZER_NESTEROV, in [0, 1). Default 0.9.
-     */
-    float momentum;
-    /**
-     * Adam's first-moment decay, in [0, 1). Default 0.9.
-     */
-    float beta1;
-    /**
-     * Adam's second-moment decay, in [0, 1). Default 0.999.
-     */
-    float beta2;
-    /**
-     * Adam's denominator guard, above 0. Default 1e-8.
-     */
-    float epsilon;
-    /**
-     * L2 penalty on weights (not biases): weight_decay * w is added to the gradient. Default 0.
-     */
-    float weight_decay;
-    /**
-     * Seeds shuffling and the validation split; the same seed, data and options give the same run. Default 0.
-     */
-    uint64_t seed;
-    /**
-     * Fraction of the samples held out (drawn at random with `seed`) for validation when no
-     * validation data is given, in [0, 1). Default 0.
-     */
-    double validation_fraction;
-    /**
-     * The least decrease of the monitored loss that counts as an improvement. Default 0.
-     */
-    double min_delta;
-    /**
-     * Validation samples, row-major, `validation_count` rows of the network's input size; or NULL.
-     * Read during the training call only.
-     */
-    const float *validation_inputs;
-    /**
-     * Validation targets (`validation_count` rows of the output size) for nudge_train(); or NULL.
-     */
-    const float *validation_targets;
-    /**
-     * Validation class labels for nudge_train_labels(); or NULL.
-     */
-    const int32_t *validation_labels;
-    /**
-     * Number of validation samples. Default 0.
-     */
-    size_t validation_count;
-    /**
-     * Called after every epoch, or NULL.
-     */
-    nudge_progress_fn progress;
-    /**
-     * Called after every batch, or NULL.
-     */
-    nudge_batch_fn batch_progress;
-    /**
-     * Passed unchanged to the callbacks.
-     */
-    void *user_data;
-    /**
-     * Dropout rates in [0, 1), one per layer of units that feeds a weight layer: entry 0 for the
-     * inputs, entry i for hidden layer i (so layer_count - 1 entries, with layer_count counting the
-     * input). During training each such unit is zeroed with its rate and the others scaled by
-     * 1 / (1 - rate); prediction, evaluation and validation use every unit. NULL for none. Read
-     * during the call only.
-     */
-    const float *dropout;
-    /**
-     * Entries of `dropout`: 0, or the network's layer_count - 1.
-     */
-    size_t dropout_count;
-    /**
-     * A NUDGE_SCHEDULE_ value. Default NUDGE_SCHEDULE_CONSTANT.
-     */
-    nudge_schedule schedule;
-    /**
-     * NUDGE_SCHEDULE_STEP: epochs between reductions, at least 1. Default 10.
-     */
-    uint32_t step_epochs;
-    /**
-     * NUDGE_SCHEDULE_STEP: the factor applied at each reduction, in (0, 1]. Default 0.1.
-     */
-    float step_factor;
-    /**
-     * NUDGE_SCHEDULE_COSINE: the rate at the end, in [0, learning_rate]. Default 0.
-     */
-    float min_learning_rate;
-    /**
-     * Linear warm-up over the first `warmup_epochs` epochs of a call (fractions allowed): the rate
-     * rises from learning_rate / (warm-up steps) to learning_rate, before the schedule. Default 0.
-     */
-    double warmup_epochs;
-    /**
-     * When above 0, each step's gradient (all layers together, weight decay excluded) is scaled
-     * down to this L2 norm if it is longer. Default 0 (no clipping).
-     */
-    float clip_norm;
-    /**
-     * A NUDGE_NORMALIZATION_ value: fit the network's input normalisation on the training samples
-     * (not the validation fraction) when the call starts. Default NUDGE_NORMALIZATION_NONE, which
-     * leaves the network's normalisation as it is.
-     */
-    nudge_normalization normalization;
-};
-/* Fails to compile if this compiler lays the struct out differently from Swift. */
-typedef char nudge_check_train_options_layout[(
-    sizeof(nudge_train_options) == 184 &&
-    offsetof(nudge_train_options, struct_size) == 0 &&
-    offsetof(nudge_train_options, epochs) == 4 &&
-    offsetof(nudge_train_options, batch_size) == 8 &&
-    offsetof(nudge_train_options, optimizer) == 12 &&
-    offsetof(nudge_train_options, loss) == 16 &&
-    offsetof(nudge_train_options, shuffle) == 20 &&
-    offsetof(nudge_train_options, patience) == 24 &&
-    offsetof(nudge_train_options, restore_best_weights) == 28 &&
-    offsetof(nudge_train_options, learning_rate) == 32 &&
-    offsetof(nudge_train_options, momentum) == 36 &&
-    offsetof(nudge_train_options, beta1) == 40 &&
-    offsetof(nudge_train_options, beta2) == 44 &&
-    offsetof(nudge_train_options, epsilon) == 48 &&
-    offsetof(nudge_train_options, weight_decay) == 52 &&
-    offsetof(nudge_train_options, seed) == 56 &&
-    offsetof(nudge_train_options, validation_fraction) == 64 &&
-    offsetof(nudge_train_options, min_delta) == 72 &&
-    offsetof(nudge_train_options, validation_inputs) == 80 &&
-    offsetof(nudge_train_options, validation_targets) == 88 &&
-    offsetof(nudge_train_options, validation_labels) == 96 &&
-    offsetof(nudge_train_options, validation_count) == 104 &&
-    offsetof(nudge_train_options, progress) == 112 &&
-    offsetof(nudge_train_options, batch_progress) == 120 &&
-    offsetof(nudge_train_options, user_data) == 128 &&
-    offsetof(nudge_train_options, dropout) == 136 &&
-    offsetof(nudge_train_options, dropout_count) == 144 &&
-    offsetof(nudge_train_options, schedule) == 152 &&
-    offsetof(nudge_train_options, step_epochs) == 156 &&
-    offsetof(nudge_train_options, step_factor) == 160 &&
-    offsetof(nudge_train_options, min_learning_rate) == 164 &&
-    offsetof(nudge_train_options, warmup_epochs) == 168 &&
-    offsetof(nudge_train_options, clip_norm) == 176 &&
-    offsetof(nudge_train_options, normalization) == 180) ? 1 : -1];
 
 /**
  * The outcome of a training call. Set `struct_size` to sizeof(nudge_train_report) before the call

@@ -82,7 +82,7 @@ private func csvOptions(_ pointer: UnsafeRawPointer?) throws(NudgeError) -> CSV.
     }
     options.delimiter = UInt8(bitPattern: o.delimiter)
     options.classCount = Int(o.class_count)
-    do { try options.validate() } catch { throw NudgeError(error.status, "options->\(error.message)") }
+    do { try options.validate() } catch { throw error.prefixed("options->") }
     return options
 }
 

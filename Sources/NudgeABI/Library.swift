@@ -31,7 +31,7 @@ public func nudge_last_error() -> UnsafePointer<CChar>? {
 /// @return A static string; "unknown" for values that are not status codes.
 @_cdecl("nudge_status_name")
 public func nudge_status_name(_ status: nudge_status) -> UnsafePointer<CChar>? {
-    let name: StaticString = NudgeStatus(rawValue: status)?.name ?? "unknown"
+    let name: StaticString = statusNames.indices.contains(Int(status)) ? statusNames[Int(status)] : "unknown"
     return UnsafeRawPointer(name.utf8Start).assumingMemoryBound(to: CChar.self)
 }
 

@@ -31,7 +31,7 @@ public func nudge_network_create(_ layer_sizes: UnsafePointer<UInt>?, _ layer_co
             sizes.append(Int(sizesPointer[i]))
         }
         var acts: [Activation] = []
-        for i in 0..<(Int(layer_count) - 1) { acts.append(try activation(actsPointer[i], "activations[\(i)]")) }
+        for i in 0..<(Int(layer_count) - 1) { acts.append(try Activation.decode(actsPointer[i], "activations[\(i)]")) }
         let net = try Network(layerSizes: sizes, activations: acts, seed: seed)
         out.pointee = makeHandle(net, .network)
     }
@@ -122,7 +122,7 @@ public func nudge_network_activations(_ network: nudge_network?, _ activations: 
         let net = try borrowNetwork(network)
         let out = try required(activations, "activations")
         try checkCapacity(capacity, net.activations.count, "capacity")
-        for (i, a) in net.activations.enumerated() { out[i] = a.rawValue }
+        for (i, a) in net.activations.enumerated() { out[i] = a.code }
     }
 }
 
@@ -315,7 +315,7 @@ public func nudge_network_fit_normalization(_ network: nudge_network?, _ inputs:
                                             _ sample_count: UInt, _ kind: nudge_normalization) -> nudge_status {
     guarded("nudge_network_fit_normalization") { () throws(NudgeError) in
         let net = try borrowNetwork(network)
-        let k = try normalizationKind(kind, "kind")
+        let k = try InputNormalization.Kind.decode(kind, "kind")
         let x = try required(inputs, "inputs")
         let rows = try callerCount(sample_count, "sample_count")
         guard rows > 0 else { throw NudgeError(.invalidArgument, "sample_count is 0; fitting needs at least one sample") }

@@ -77,7 +77,8 @@ public func nudge_evaluate(_ network: nudge_network?, _ inputs: UnsafePointer<Fl
         let x = try required(inputs, "inputs")
         let y = try required(targets, "targets")
         let rows = try batchShape(net, sample_count)
-        let result = try net.evaluate(x, targets: .dense(y), rows: rows, loss: try lossKind(loss))
+        _ = try requiredSamples(sample_count, for: "evaluation")
+        let result = try net.evaluate(x, targets: .dense(y), rows: rows, loss: try Loss.decode(loss, "loss"))
         out_loss?.pointee = result.loss
         out_accuracy?.pointee = result.accuracy
     }
@@ -104,7 +105,8 @@ public func nudge_evaluate_labels(_ network: nudge_network?, _ inputs: UnsafePoi
         let x = try required(inputs, "inputs")
         let y = try required(labels, "labels")
         let rows = try batchShape(net, sample_count)
-        let result = try net.evaluate(x, targets: .labels(y), rows: rows, loss: try lossKind(loss))
+        _ = try requiredSamples(sample_count, for: "evaluation")
+        let result = try net.evaluate(x, targets: .labels(y), rows: rows, loss: try Loss.decode(loss, "loss"))
         out_loss?.pointee = result.loss
         out_accuracy?.pointee = result.accuracy
     }
@@ -135,7 +137,8 @@ public func nudge_gradient(_ network: nudge_network?, _ inputs: UnsafePointer<Fl
         let g = try required(gradient, "gradient")
         let rows = try batchShape(net, sample_count)
         try checkCapacity(gradient_capacity, net.parameterCount, "gradient_capacity")
-        let value = try net.gradient(x, targets: .dense(y), rows: rows, loss: try lossKind(loss), into: g)
+        _ = try requiredSamples(sample_count, for: "a gradient")
+        let value = try net.gradient(x, targets: .dense(y), rows: rows, loss: try Loss.decode(loss, "loss"), into: g)
         out_loss?.pointee = value
     }
 }

@@ -37,8 +37,8 @@ func guarded(_ function: StaticString, _ body: () throws(NudgeError) -> Void) ->
         try body()
         return NUDGE_OK
     } catch {
-        setLastError("\(function): \(error.message)")
-        return error.status.rawValue
+        setLastError("\(function): \(error.message(naming: cName, references: { cName($0).replacing("options->", with: "") }))")
+        return error.kind.status
     }
 }
 
@@ -128,6 +128,14 @@ func borrowNetwork(_ handle: OpaquePointer?, _ name: String = "network") throws(
 
 // MARK: Arguments
 
+/// How a C caller names an option: the field of its options struct.
+func cName(_ subject: NudgeError.Subject) -> String {
+    switch subject {
+    case .option(let field): "options->\(field.cName)"
+    case .entry(let field, let index): "options->\(field.cName)[\(index)]"
+    }
+}
+
 /// A caller's pointer that must not be NULL.
 func required<P>(_ pointer: P?, _ name: String) throws(NudgeError) -> P {
     guard let pointer else { throw NudgeError(.invalidArgument, "\(name) is NULL") }
@@ -138,6 +146,12 @@ func required<P>(_ pointer: P?, _ name: String) throws(NudgeError) -> P {
 func callerCount(_ value: UInt, _ name: String) throws(NudgeError) -> Int {
     guard value <= UInt(Int.max) else { throw NudgeError(.invalidArgument, "\(name) is \(value), which is too large") }
     return Int(value)
+}
+
+/// A caller's sample_count where at least one sample is needed (`purpose`: "training").
+func requiredSamples(_ value: UInt, for purpose: String) throws(NudgeError) -> Int {
+    guard value > 0 else { throw NudgeError(.invalidArgument, "sample_count is 0; \(purpose) needs at least one sample") }
+    return try callerCount(value, "sample_count")
 }
 
 /// `rows x width` elements, refusing products that overflow.
@@ -152,20 +166,6 @@ func checkCapacity(_ capacity: UInt, _ needed: Int, _ name: String, _ unit: Stri
     guard capacity >= UInt(needed) else {
         throw NudgeError(.capacity, "\(name) is \(capacity) \(unit), \(needed) are needed")
     }
-}
-
-func activation(_ code: nudge_activation, _ name: String) throws(NudgeError) -> Activation {
-    guard let a = Activation(rawValue: code) else {
-        throw NudgeError(.invalidArgument, "\(name) is \(code), not a NUDGE_ACTIVATION_ value (0 to \(Activation.allCases.count - 1))")
-    }
-    return a
-}
-
-func lossKind(_ code: nudge_loss) throws(NudgeError) -> Loss {
-    guard let l = Loss(rawValue: code) else {
-        throw NudgeError(.invalidArgument, "loss is \(code), not a NUDGE_LOSS_ value (0 to \(Loss.allCases.count - 1))")
-    }
-    return l
 }
 
 /// Copies a UTF-8 string and its NUL into a caller's buffer; a NULL buffer only asks the length.

@@ -1,4 +1,5 @@
 // MARK: - Training
+// nudge_train_options and its conversion are generated from the option table (TrainOptions.swift).
 import Glibc
 import Nudge
 
@@ -32,74 +33,21 @@ private func readOptions(_ pointer: UnsafeRawPointer?) throws(NudgeError) -> nud
     return options
 }
 
-/// The offset of every field of nudge_train_options, in order.
-private let trainOptionsOffsets: [Int] = {
-    let fields: [PartialKeyPath<nudge_train_options>] = [
-        \.struct_size, \.epochs, \.batch_size, \.optimizer, \.loss, \.shuffle, \.patience, \.restore_best_weights,
-        \.learning_rate, \.momentum, \.beta1, \.beta2, \.epsilon, \.weight_decay, \.seed, \.validation_fraction,
-        \.min_delta, \.validation_inputs, \.validation_targets, \.validation_labels, \.validation_count, \.progress,
-        \.batch_progress, \.user_data, \.dropout, \.dropout_count, \.schedule, \.step_epochs, \.step_factor,
-        \.min_learning_rate, \.warmup_epochs, \.clip_norm, \.normalization,
-    ]
-    return fields.map { MemoryLayout<nudge_train_options>.offset(of: $0)! }
-}()
-
-/// Converts the C options into the core's, naming any field out of range.
-private func coreOptions(_ o: nudge_train_options) throws(NudgeError) -> TrainingOptions {
-    var t = TrainingOptions()
-    t.epochs = Int(o.epochs)
-    t.batchSize = Int(o.batch_size)
-    guard let optimizer = Optimizer(rawValue: o.optimizer) else {
-        throw NudgeError(.invalidArgument, "options->optimizer is \(o.optimizer), not a NUDGE_OPTIMIZER_ value (0 to \(Optimizer.allCases.count - 1))")
+/// A list option's entries (`dropout`), one per weight layer at most.
+func floatList(_ pointer: UnsafePointer<Float>?, _ count: UInt, _ name: String) throws(NudgeError) -> [Float] {
+    guard count > 0 else { return [] }
+    let values = try required(pointer, name)
+    guard count < UInt(Network.maxLayers) else {
+        throw NudgeError(.invalidArgument, "\(name)_count is \(count); a network has at most \(Network.maxLayers - 1) weight layers")
     }
-    t.optimizer = optimizer
-    t.loss = try lossKind(o.loss)
-    t.shuffle = o.shuffle != 0
-    t.patience = Int(o.patience)
-    t.restoreBestWeights = o.restore_best_weights != 0
-    t.learningRate = o.learning_rate
-    t.momentum = o.momentum
-    t.beta1 = o.beta1
-    t.beta2 = o.beta2
-    t.epsilon = o.epsilon
-    t.weightDecay = o.weight_decay
-    t.seed = o.seed
-    t.validationFraction = o.validation_fraction
-    t.minDelta = o.min_delta
-    if o.dropout_count > 0 {
-        let rates = try required(o.dropout, "options->dropout")
-        guard o.dropout_count < UInt(Network.maxLayers) else {
-            throw NudgeError(.invalidArgument, "options->dropout_count is \(o.dropout_count); a network has at most \(Network.maxLayers - 1) weight layers")
-        }
-        t.dropout = Array(UnsafeBufferPointer(start: rates, count: Int(o.dropout_count)))
-    }
-    guard let schedule = LearningRateSchedule(rawValue: o.schedule) else {
-        throw NudgeError(.invalidArgument, "options->schedule is \(o.schedule), not a NUDGE_SCHEDULE_ value (0 to \(LearningRateSchedule.allCases.count - 1))")
-    }
-    t.schedule = schedule
-    t.stepEpochs = Int(o.step_epochs)
-    t.stepFactor = o.step_factor
-    t.minLearningRate = o.min_learning_rate
-    t.warmupEpochs = o.warmup_epochs
-    t.clipNorm = o.clip_norm
-    t.normalization = try normalizationKind(o.normalization, "options->normalization")
-    do { try t.validate() } catch { throw NudgeError(error.status, "options->\(error.message)") }
-    return t
-}
-
-/// A `nudge_normalization` code as the core's kind.
-func normalizationKind(_ code: nudge_normalization, _ name: String) throws(NudgeError) -> InputNormalization.Kind {
-    guard let kind = InputNormalization.Kind(rawValue: code) else {
-        throw NudgeError(.invalidArgument, "\(name) is \(code), not a NUDGE_NORMALIZATION_ value (0 to \(InputNormalization.Kind.allCases.count - 1))")
-    }
-    return kind
+    return Array(UnsafeBufferPointer(start: values, count: Int(count)))
 }
 
 /// Fills a caller's report with the fields its struct_size covers.
 private func writeReport(_ summary: TrainingSummary, to report: UnsafeMutableRawPointer?) {
     guard let report else { return }
     var r = nudge_train_report()
-    r.stop_reason = summary.stopReason.rawValue
+    r.stop_reason = summary.stopReason.code
     r.epochs_run = UInt32(clamping: summary.epochsRun)
     r.best_epoch = UInt32(clamping: summary.bestEpoch)
     r.best_loss = summary.bestLoss
@@ -129,7 +77,7 @@ private func runTraining(_ trainer: Trainer, _ inputs: UnsafePointer<Float>?, _ 
     try checkReport(report)
     let net = trainer.network
     let x = try required(inputs, "inputs")
-    let rows = try callerCount(sampleCount, "sample_count")
+    let rows = try requiredSamples(sampleCount, for: "training")
     _ = try elements(rows, net.inputSize, "inputs")
     _ = try elements(rows, net.outputSize, "targets")
 
@@ -314,7 +262,7 @@ public func nudge_trainer_step_labels(_ trainer: nudge_trainer?, _ inputs: Unsaf
 private func step(_ t: Trainer, _ inputs: UnsafePointer<Float>?, _ targets: Targets, _ sampleCount: UInt,
                   _ outLoss: UnsafeMutablePointer<Double>?) throws(NudgeError) {
     let x = try required(inputs, "inputs")
-    let rows = try callerCount(sampleCount, "sample_count")
+    let rows = try requiredSamples(sampleCount, for: "a step")
     guard rows <= TrainingOptions.maxBatchSize else {
         throw NudgeError(.invalidArgument, "sample_count is \(rows); one step takes at most \(TrainingOptions.maxBatchSize) samples")
     }

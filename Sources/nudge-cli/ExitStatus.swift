@@ -56,8 +56,8 @@ struct Failure: Error {
 
     /// A library error, classified by what the tool was doing when it happened.
     init(_ error: NudgeError, while phase: Phase) {
-        message = error.message
-        status = switch (error.status, phase) {
+        message = error.message(naming: TrainingFlags.flag)
+        status = switch (error.kind, phase) {
         case (.invalidArgument, .configuring), (.shape, .configuring): .usage
         case (.io, .reading), (.notFound, _): .noInput
         case (.io, _): .ioError

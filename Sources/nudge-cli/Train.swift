@@ -50,9 +50,6 @@ struct Train: ParsableCommand {
     @Option(help: ArgumentHelp("Their labels.", valueName: "file"))
     var validationLabels: String?
 
-    @Option(help: ArgumentHelp("Fraction of the training samples held out for validation.", valueName: "x"))
-    var validationFraction = TrainingOptions().validationFraction
-
     // MARK: Network
 
     @Option(help: ArgumentHelp("Every layer width, input first, such as 784,128,10.", valueName: "sizes"))
@@ -79,37 +76,7 @@ struct Train: ParsableCommand {
 
     // MARK: Training
 
-    @Option(help: ArgumentHelp("The cost function; auto picks it from the output activation.", valueName: "name"))
-    var loss = Choice(TrainingOptions().loss)
-
-    @Option(help: ArgumentHelp("How each step moves the weights.", valueName: "name"))
-    var optimizer = Choice(TrainingOptions().optimizer)
-
-    @Option(help: ArgumentHelp("Step size.", valueName: "x"))
-    var learningRate = TrainingOptions().learningRate
-
-    @Option(help: ArgumentHelp("Momentum factor for momentum and nesterov.", valueName: "x"))
-    var momentum = TrainingOptions().momentum
-
-    @Option(help: ArgumentHelp("L2 penalty on the weights.", valueName: "x"))
-    var weightDecay = TrainingOptions().weightDecay
-
-    @Option(help: ArgumentHelp("Passes over the training data.", valueName: "n"))
-    var epochs = TrainingOptions().epochs
-
-    @Option(help: ArgumentHelp("Samples per gradient step.", valueName: "n"))
-    var batchSize = TrainingOptions().batchSize
-
-    @Option(help: ArgumentHelp("Stop after this many epochs without improvement and keep the best weights; 0 never stops early.",
-                               discussion: "The monitored loss is the validation loss when there is validation data, the training loss otherwise.",
-                               valueName: "n"))
-    var patience = TrainingOptions().patience
-
-    @Option(help: ArgumentHelp("The least decrease of the monitored loss that counts as an improvement.", valueName: "x"))
-    var minDelta = TrainingOptions().minDelta
-
-    @Option(help: ArgumentHelp("Seeds the weights, the shuffling and the validation split.", valueName: "n"))
-    var seed = TrainingOptions().seed
+    @OptionGroup(title: "Training options") var training: TrainingFlags
 
     // MARK: Regularisation, schedules, normalisation
 
@@ -119,32 +86,6 @@ struct Train: ParsableCommand {
 
     @Option(help: ArgumentHelp("Dropout rate of the input features during training.", valueName: "rate"))
     var inputDropout: Float = 0
-
-    @Option(help: ArgumentHelp("How the learning rate changes: step multiplies it by --step-factor every --step-epochs epochs, cosine lowers it to --min-learning-rate.",
-                               valueName: "name"))
-    var schedule = Choice(TrainingOptions().schedule)
-
-    @Option(help: ArgumentHelp("step schedule: epochs between reductions.", valueName: "n"))
-    var stepEpochs = TrainingOptions().stepEpochs
-
-    @Option(help: ArgumentHelp("step schedule: the factor of each reduction.", valueName: "x"))
-    var stepFactor = TrainingOptions().stepFactor
-
-    @Option(help: ArgumentHelp("cosine schedule: the rate it ends at.", valueName: "x"))
-    var minLearningRate = TrainingOptions().minLearningRate
-
-    @Option(name: [.customLong("warmup"), .customLong("warmup-epochs")],
-            help: ArgumentHelp("Epochs (fractions allowed) over which the rate rises linearly to --learning-rate first.",
-                               valueName: "epochs"))
-    var warmup = TrainingOptions().warmupEpochs
-
-    @Option(help: ArgumentHelp("Scale each step's whole gradient down to this L2 norm when it is longer; 0 for no clipping.",
-                               valueName: "x"))
-    var clipNorm = TrainingOptions().clipNorm
-
-    @Option(help: ArgumentHelp("Fit an input normalisation on the training samples (global: one mean and deviation, for images; per_feature: for tables); the model keeps it and applies it to every input.",
-                               valueName: "kind"))
-    var normalize = Choice(InputNormalization.Kind.none)
 
     @OptionGroup var compute: ComputeOptions
 
@@ -158,28 +99,7 @@ struct Train: ParsableCommand {
 
     // MARK: Checks
 
-    var options: TrainingOptions {
-        var o = TrainingOptions()
-        o.epochs = epochs
-        o.batchSize = batchSize
-        o.optimizer = optimizer.value
-        o.learningRate = learningRate
-        o.momentum = momentum
-        o.weightDecay = weightDecay
-        o.loss = loss.value
-        o.seed = seed
-        o.validationFraction = validationFraction
-        o.patience = patience
-        o.minDelta = minDelta
-        o.schedule = schedule.value
-        o.stepEpochs = stepEpochs
-        o.stepFactor = stepFactor
-        o.minLearningRate = minLearningRate
-        o.warmupEpochs = warmup
-        o.clipNorm = clipNorm
-        o.normalization = normalize.value
-        return o
-    }
+    var options: TrainingOptions { training.options }
 
     /// The hidden widths asked for, when --layers is not given.
     var hiddenSizes: [Int] { hidden?.values ?? [128] }
@@ -188,15 +108,15 @@ struct Train: ParsableCommand {
         do {
             try options.validate()
         } catch {
-            throw ValidationError(flagMessage(error.message))
+            throw ValidationError(error.message(naming: TrainingFlags.flag))
         }
         do {
-            _ = try loss.value.resolved(for: outputActivation.value)
+            _ = try training.loss.value.resolved(for: outputActivation.value)
         } catch {
-            throw ValidationError("--loss \(loss.value.name) does not fit --output-activation \(outputActivation.value.name): \(error.message)")
+            throw ValidationError("--loss \(training.loss.value.name) does not fit --output-activation \(outputActivation.value.name): \(error.message)")
         }
         if layers != nil && hidden != nil { throw ValidationError("give --layers or --hidden, not both") }
-        if validationImages != nil && validationFraction > 0 {
+        if validationImages != nil && training.validationFraction > 0 {
             throw ValidationError("give --validation-images or --validation-fraction, not both")
         }
         if validationLabels != nil && validationImages == nil {
@@ -245,17 +165,17 @@ struct Train: ParsableCommand {
         let names = activation.values.map(\.value)
         let hiddenActivations = names.count == 1 ? Array(repeating: names[0], count: hiddenCount) : names
         let network = try during(.configuring) { () throws(NudgeError) in
-            try Network(layerSizes: sizes, activations: hiddenActivations + [outputActivation.value], seed: seed)
+            try Network(layerSizes: sizes, activations: hiddenActivations + [outputActivation.value], seed: training.seed)
         }
         var options = options
         options.dropout = dropoutRates(hiddenCount: hiddenCount)
         let trainer = try during(.configuring) { () throws(NudgeError) in try Trainer(network: network, options: options) }
-        let resolvedLoss = try during(.configuring) { () throws(NudgeError) in try loss.value.resolved(for: outputActivation.value) }
+        let resolvedLoss = try during(.configuring) { () throws(NudgeError) in try training.loss.value.resolved(for: outputActivation.value) }
         try during(.configuring) { () throws(NudgeError) in
             try describe(network, data: trainFiles, validation: validationFiles, loss: resolvedLoss)
         }
 
-        let progress = TrainingProgress(quiet: quiet, epochs: epochs,
+        let progress = TrainingProgress(quiet: quiet, epochs: training.epochs,
                                         showsLearningRate: options.schedule != .constant || options.warmupEpochs > 0)
         var stoppedAt: BatchReport?
         Interruption.install()
@@ -340,33 +260,10 @@ struct Train: ParsableCommand {
             if let labels = validation.labels { try network.setMetadata(labels, forKey: MetadataKey.validationLabels) }
         }
         if let names = classNames?.values { try network.setMetadata(names.joined(separator: "\n"), forKey: MetadataKey.classNames) }
-        var training: [(String, JSON)] = [
-            ("optimizer", .string(optimizer.value.name)),
-            ("learning_rate", .float(learningRate)),
-        ]
-        if optimizer.value == .momentum || optimizer.value == .nesterov { training.append(("momentum", .float(momentum))) }
-        training += [
-            ("weight_decay", .float(weightDecay)),
-            ("loss", .string(loss.name)),
-            ("epochs", .int(epochs)),
-            ("batch_size", .int(batchSize)),
-            ("validation_fraction", .number(validationFraction)),
-            ("patience", .int(patience)),
-            ("min_delta", .number(minDelta)),
-            ("seed", .unsigned(seed)),
-        ]
-        let o = options
-        if let rates = dropout?.values { training.append(("dropout", .array(rates.map { .float($0) }))) }
-        if inputDropout > 0 { training.append(("input_dropout", .float(inputDropout))) }
-        if o.schedule != .constant { training.append(("schedule", .string(o.schedule.name))) }
-        if o.schedule == .step {
-            training += [("step_epochs", .int(o.stepEpochs)), ("step_factor", .float(o.stepFactor))]
-        }
-        if o.schedule == .cosine { training.append(("min_learning_rate", .float(o.minLearningRate))) }
-        if o.warmupEpochs > 0 { training.append(("warmup_epochs", .number(o.warmupEpochs))) }
-        if o.clipNorm > 0 { training.append(("clip_norm", .float(o.clipNorm))) }
-        if o.normalization != .none { training.append(("normalize", .string(o.normalization.name))) }
-        try network.setMetadata(JSON.object(training).compact, forKey: MetadataKey.training)
+        var recorded = training.metadata
+        if let rates = dropout?.values { recorded.append(("dropout", .array(rates.map { .float($0) }))) }
+        if inputDropout > 0 { recorded.append(("input_dropout", .float(inputDropout))) }
+        try network.setMetadata(JSON.object(recorded).compact, forKey: MetadataKey.training)
     }
 
     private func result(_ summary: TrainingSummary) -> JSON {
@@ -404,12 +301,4 @@ struct Train: ParsableCommand {
         }
         return line
     }
-}
-
-/// A library message about an option field (`learning_rate is -1; ...`) in terms of its flag
-/// (`--learning-rate is -1; ...`).
-private func flagMessage(_ message: String) -> String {
-    let field = message.prefix { $0.isLetter || $0 == "_" }
-    guard !field.isEmpty, message.dropFirst(field.count).hasPrefix(" is ") else { return message }
-    return "--" + field.map { $0 == "_" ? "-" : $0 } + message.dropFirst(field.count)
 }

@@ -360,7 +360,7 @@ struct CSVErrorTests {
     @Test("content errors name the file, line and column", arguments: cases)
     func contentError(_ bad: BadCSV) throws {
         let file = try CSVFile(bad.bytes)
-        let status: NudgeStatus = bad.options.maxElements < IDX.maxElements ? .outOfMemory : .format
+        let status: NudgeError.Kind = bad.options.maxElements < IDX.maxElements ? .outOfMemory : .format
         let error = expectNudgeError(status, bad.message) { try file.load(bad.options) }
         let prefix = "\(file.path):\(bad.position): \(bad.message)"
         #expect(error?.message.hasPrefix(prefix) == true, "message \"\(error?.message ?? "")\" should start with \"\(prefix)\"")

@@ -242,8 +242,8 @@ struct GradientTests {
         expectNudgeError(.notFinite, "targets") { try net.gradient([0, 0], .dense([0, .nan, 1]), loss: .auto) }
         expectNudgeError(.invalidArgument, "labels[1] is 3") { try net.gradient([0, 0, 1, 1], .labels([0, 3]), loss: .auto) }
         expectNudgeError(.invalidArgument, "labels[0] is -1") { try net.evaluate([0, 0], .labels([-1])) }
-        expectNudgeError(.invalidArgument, "sample_count is 0") { try net.gradient([], .labels([]), loss: .auto) }
-        expectNudgeError(.invalidArgument, "sample_count is 0") { try net.evaluate([], .labels([])) }
+        expectNudgeError(.invalidArgument, "there are no samples") { try net.gradient([], .labels([]), loss: .auto) }
+        expectNudgeError(.invalidArgument, "there are no samples") { try net.evaluate([], .labels([])) }
         #expect(net.parameterBits == before)
     }
 }

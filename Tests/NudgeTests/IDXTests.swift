@@ -75,7 +75,7 @@ struct IDXTests {
         var name: String
         var images: [UInt8]
         var labels: [UInt8]?
-        var status: NudgeStatus
+        var status: NudgeError.Kind
         var fragment: String
         var testDescription: String { name }
     }
@@ -159,7 +159,7 @@ struct IDXTests {
                 _ = try IDX.load(images: path, labels: nil)
                 code = 2
             } catch let error as NudgeError {
-                code = error.status == .format ? 0 : 3
+                code = error.kind == .format ? 0 : 3
             } catch {
                 code = 4
             }

@@ -183,10 +183,10 @@ struct OptimizerTests {
         var ok = TrainingOptions()
         try ok.validate()
         let cases: [(WritableKeyPath<TrainingOptions, Float>, Float, String)] = [
-            (\.learningRate, 0, "learning_rate"), (\.learningRate, .nan, "learning_rate"),
+            (\.learningRate, 0, "learningRate"), (\.learningRate, .nan, "learningRate"),
             (\.momentum, 1, "momentum"), (\.momentum, -0.1, "momentum"),
             (\.beta1, 1, "beta1"), (\.beta2, .infinity, "beta2"),
-            (\.epsilon, 0, "epsilon"), (\.weightDecay, -1, "weight_decay"),
+            (\.epsilon, 0, "epsilon"), (\.weightDecay, -1, "weightDecay"),
         ]
         for (path, value, name) in cases {
             var o = TrainingOptions()
@@ -194,20 +194,20 @@ struct OptimizerTests {
             expectNudgeError(.invalidArgument, name) { try o.validate() }
         }
         ok.batchSize = 0
-        expectNudgeError(.invalidArgument, "batch_size") { try ok.validate() }
+        expectNudgeError(.invalidArgument, "batchSize") { try ok.validate() }
         ok = TrainingOptions()
         ok.epochs = -1
         expectNudgeError(.invalidArgument, "epochs") { try ok.validate() }
         ok = TrainingOptions()
         ok.validationFraction = 1
-        expectNudgeError(.invalidArgument, "validation_fraction") { try ok.validate() }
+        expectNudgeError(.invalidArgument, "validationFraction") { try ok.validate() }
         ok = TrainingOptions()
         ok.patience = -2
         expectNudgeError(.invalidArgument, "patience") { try ok.validate() }
         ok = TrainingOptions()
         ok.minDelta = -1
-        expectNudgeError(.invalidArgument, "min_delta") { try ok.validate() }
+        expectNudgeError(.invalidArgument, "minDelta") { try ok.validate() }
         let net = try Network(layerSizes: [2, 2], activations: [.softmax], seed: 1)
-        expectNudgeError(.invalidArgument, "min_delta") { try Trainer(network: net, options: ok) }
+        expectNudgeError(.invalidArgument, "minDelta") { try Trainer(network: net, options: ok) }
     }
 }

@@ -151,21 +151,21 @@ struct RegularizationTests {
 
     @Test("schedule options out of range are refused, naming the field")
     func scheduleValidation() throws {
-        Self.expectInvalid("step_factor") { $0.stepFactor = 0 }
-        Self.expectInvalid("step_factor") { $0.stepFactor = 1.5 }
-        Self.expectInvalid("step_factor") { $0.stepFactor = -0.5 }
-        Self.expectInvalid("step_factor") { $0.stepFactor = .nan }
-        Self.expectInvalid("step_epochs") { $0.stepEpochs = 0 }
-        Self.expectInvalid("step_epochs") { $0.stepEpochs = -1 }
-        Self.expectInvalid("warmup_epochs") { $0.warmupEpochs = -1 }
-        Self.expectInvalid("warmup_epochs") { $0.warmupEpochs = .nan }
-        Self.expectInvalid("warmup_epochs") { $0.warmupEpochs = .infinity }
-        Self.expectInvalid("min_learning_rate") { $0.learningRate = 0.01; $0.minLearningRate = 0.02 }
-        Self.expectInvalid("min_learning_rate") { $0.minLearningRate = -0.001 }
-        Self.expectInvalid("min_learning_rate") { $0.minLearningRate = .nan }
-        Self.expectInvalid("clip_norm") { $0.clipNorm = -1 }
-        Self.expectInvalid("clip_norm") { $0.clipNorm = .nan }
-        Self.expectInvalid("clip_norm") { $0.clipNorm = .infinity }
+        Self.expectInvalid("stepFactor") { $0.stepFactor = 0 }
+        Self.expectInvalid("stepFactor") { $0.stepFactor = 1.5 }
+        Self.expectInvalid("stepFactor") { $0.stepFactor = -0.5 }
+        Self.expectInvalid("stepFactor") { $0.stepFactor = .nan }
+        Self.expectInvalid("stepEpochs") { $0.stepEpochs = 0 }
+        Self.expectInvalid("stepEpochs") { $0.stepEpochs = -1 }
+        Self.expectInvalid("warmupEpochs") { $0.warmupEpochs = -1 }
+        Self.expectInvalid("warmupEpochs") { $0.warmupEpochs = .nan }
+        Self.expectInvalid("warmupEpochs") { $0.warmupEpochs = .infinity }
+        Self.expectInvalid("minLearningRate") { $0.learningRate = 0.01; $0.minLearningRate = 0.02 }
+        Self.expectInvalid("minLearningRate") { $0.minLearningRate = -0.001 }
+        Self.expectInvalid("minLearningRate") { $0.minLearningRate = .nan }
+        Self.expectInvalid("clipNorm") { $0.clipNorm = -1 }
+        Self.expectInvalid("clipNorm") { $0.clipNorm = .nan }
+        Self.expectInvalid("clipNorm") { $0.clipNorm = .infinity }
         Self.expectInvalid("dropout[0]") { $0.dropout = [1.0] }
         Self.expectInvalid("dropout[1]") { $0.dropout = [0, -0.1] }
         Self.expectInvalid("dropout[2]") { $0.dropout = [0.5, 0.5, .nan] }
@@ -183,9 +183,9 @@ struct RegularizationTests {
         let net = try Network(layerSizes: [4, 6, 3], activations: [.relu, .softmax], seed: 1)
         var bad = TrainingOptions()
         bad.stepFactor = 0
-        expectNudgeError(.invalidArgument, "step_factor") { try Trainer(network: net, options: bad) }
+        expectNudgeError(.invalidArgument, "stepFactor") { try Trainer(network: net, options: bad) }
         let trainer = try Trainer(network: net, options: TrainingOptions())
-        expectNudgeError(.invalidArgument, "step_factor") { try trainer.setOptions(bad) }
+        expectNudgeError(.invalidArgument, "stepFactor") { try trainer.setOptions(bad) }
         #expect(trainer.options == TrainingOptions())
     }
 
@@ -827,7 +827,7 @@ struct RegularizationTests {
         }
         #expect(net.normalization == kept)
         o.validationFraction = 0.001
-        expectNudgeError(.invalidArgument, "validation_fraction") { try trainer.fit(x, labels: y, applying: o) }
+        expectNudgeError(.invalidArgument, "validationFraction") { try trainer.fit(x, labels: y, applying: o) }
         #expect(net.normalization == kept)
         o.validationFraction = 0
         _ = try trainer.fit(x, labels: y)

@@ -10,7 +10,7 @@ import Testing
 
 /// Runs `body`, expecting it to throw a `NudgeError` with `status` whose message contains every fragment.
 @discardableResult
-func expectNudgeError<T>(_ status: NudgeStatus, _ fragments: String...,
+func expectNudgeError<T>(_ status: NudgeError.Kind, _ fragments: String...,
                          sourceLocation: SourceLocation = #_sourceLocation,
                          _ body: () throws -> T) -> NudgeError? {
     do {
@@ -18,7 +18,7 @@ func expectNudgeError<T>(_ status: NudgeStatus, _ fragments: String...,
         Issue.record("expected a \(status.name) error, but the call succeeded", sourceLocation: sourceLocation)
         return nil
     } catch let error as NudgeError {
-        #expect(error.status == status, "expected \(status.name), got \(error)", sourceLocation: sourceLocation)
+        #expect(error.kind == status, "expected \(status.name), got \(error)", sourceLocation: sourceLocation)
         for fragment in fragments {
             #expect(error.message.contains(fragment), "message \"\(error.message)\" should mention \"\(fragment)\"",
                     sourceLocation: sourceLocation)

@@ -71,7 +71,7 @@ struct TrainingTests {
         options.validationFraction = 0.001
         try trainer.setOptions(options)
         let before = net.parameterBits
-        expectNudgeError(.invalidArgument, "validation_fraction") { try trainer.fit(x, labels: y) }
+        expectNudgeError(.invalidArgument, "validationFraction") { try trainer.fit(x, labels: y) }
         #expect(net.parameterBits == before)
     }
 
@@ -102,8 +102,8 @@ struct TrainingTests {
         try trainer.setOptions(options)
         expectNudgeError(.shape, "validation inputs") { try trainer.fit(x, labels: y, validation: ([1, 2, 3], vy)) }
         expectNudgeError(.shape, "inputs has") { try trainer.fit(Array(x.dropLast()), labels: y) }
-        expectNudgeError(.invalidArgument, "validation_count is 0") { try trainer.fit(x, labels: y, validation: ([], [])) }
-        expectNudgeError(.invalidArgument, "sample_count is 0") { try trainer.fit([], labels: []) }
+        expectNudgeError(.invalidArgument, "the validation data has no samples") { try trainer.fit(x, labels: y, validation: ([], [])) }
+        expectNudgeError(.invalidArgument, "there are no samples") { try trainer.fit([], labels: []) }
     }
 
     /// Random labels: nothing to learn, so the validation loss soon rises as the network memorises noise.
@@ -258,7 +258,7 @@ struct TrainingTests {
             do {
                 _ = try trainer.step(x, .dense(y))
             } catch let error as NudgeError {
-                #expect(error.status == .notFinite)
+                #expect(error.kind == .notFinite)
                 #expect(net.parameterBits == snapshot)
                 threw = true
                 break
@@ -303,7 +303,7 @@ struct TrainingTests {
                 _ = try stepper.step(x, .dense(y))
                 #expect(stepped.parameters.allSatisfy { $0.isFinite }, "after a successful step: \(stepped.parameters)")
             } catch {
-                #expect((error as? NudgeError)?.status == .notFinite)
+                #expect((error as? NudgeError)?.kind == .notFinite)
                 #expect(stepped.parameterBits == snapshot)
             }
         }

@@ -15,7 +15,7 @@ import CZlib
 /// 28       4    M, the number of metadata entries
 /// 32       8    P, the number of parameters
 /// 40      4L    layer sizes (u32)
-///   4(L-1)      activations (i32 nudge_activation codes)
+///   4(L-1)      activations (i32 codes: ``ModelFile/activationCodes``)
 ///          4    version 2 only: K, the normalisation's length (0, 1 or the input size)
 ///               M x (u32 key length, key UTF-8, u32 value length, value UTF-8)
 ///         8K    version 2 only: K offsets, then K scales (binary32)
@@ -26,6 +26,20 @@ public enum ModelFile {
     public static let magic: [UInt8] = [0x89, 0x4E, 0x44, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]
     /// The newest version this library reads and writes.
     public static let formatVersion: UInt32 = 2
+    /// The file's activation codes: an activation's position here is its code (docs/FORMAT.md).
+    /// Codes are part of the format and never change; new activations are appended.
+    static let activationCodes: [Activation] = [.identity, .sigmoid, .tanh, .relu, .leakyRelu, .softmax]
+
+    private static func code(of activation: Activation) -> UInt32 {
+        switch activation {
+        case .identity: 0
+        case .sigmoid: 1
+        case .tanh: 2
+        case .relu: 3
+        case .leakyRelu: 4
+        case .softmax: 5
+        }
+    }
     static let headerSize = 40
     /// The largest model file read.
     public static let maxFileSize = 1 << 34
@@ -71,7 +85,7 @@ public enum ModelFile {
         put(UInt32(network.metadata.count))
         put(UInt64(network.parameterCount))
         for s in network.layerSizes { put(UInt32(s)) }
-        for a in network.activations { put(UInt32(bitPattern: a.rawValue)) }
+        for a in network.activations { put(code(of: a)) }
         if let n = network.normalization { put(UInt32(n.offset.count)) }
         for (k, v) in network.metadata {
             put(k)
@@ -232,8 +246,8 @@ public enum ModelFile {
         var activations: [Activation] = []
         for i in 0..<(layerCount - 1) {
             let code = Int32(bitPattern: try reader.u32("activation \(i)"))
-            guard let a = Activation(rawValue: code) else { throw .format("\(source): activation \(i) has unknown code \(code)") }
-            activations.append(a)
+            guard activationCodes.indices.contains(Int(code)) else { throw .format("\(source): activation \(i) has unknown code \(code)") }
+            activations.append(activationCodes[Int(code)])
         }
         let expected: Int
         do { expected = try Network.validate(layerSizes: sizes, activations: activations) } catch {

@@ -1,15 +1,15 @@
 import Glibc
 
-/// What a layer applies to its weighted sums. Raw values are the C ABI's `nudge_activation` codes.
-public enum Activation: Int32, Sendable, CaseIterable {
-    case identity = 0
-    case sigmoid = 1
-    case tanh = 2
-    case relu = 3
+/// What a layer applies to its weighted sums.
+public enum Activation: Sendable, CaseIterable {
+    case identity
+    case sigmoid
+    case tanh
+    case relu
     /// ReLU with slope ``Activation/leakySlope`` below zero.
-    case leakyRelu = 4
+    case leakyRelu
     /// Normalised exponentials over a row; output layer only.
-    case softmax = 5
+    case softmax
 
     /// The slope of ``leakyRelu`` for negative inputs.
     public static let leakySlope: Float = 0.01

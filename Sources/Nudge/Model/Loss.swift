@@ -1,18 +1,17 @@
 import Glibc
 
 /// How wrong the network is: the cost C averaged over the samples of a batch.
-/// Raw values are the C ABI's `nudge_loss` codes.
-public enum Loss: Int32, Sendable, CaseIterable {
+public enum Loss: Sendable, CaseIterable {
     /// Chosen from the output activation: softmax -> softmax cross-entropy,
     /// sigmoid -> sigmoid binary cross-entropy, anything else -> mean squared error.
-    case auto = 0
+    case auto
     /// C = (1/n) sum over samples and outputs of (a - y)^2: the classic "how wrong are we".
-    case meanSquaredError = 1
+    case meanSquaredError
     /// C = -(1/n) sum y log softmax(z), for one class per sample. Needs a softmax output layer.
-    case softmaxCrossEntropy = 2
+    case softmaxCrossEntropy
     /// C = -(1/n) sum [y log a + (1 - y) log(1 - a)], a = sigmoid(z), for independent labels.
     /// Needs a sigmoid output layer.
-    case sigmoidBinaryCrossEntropy = 3
+    case sigmoidBinaryCrossEntropy
 
     /// A stable lower-case name, such as `"mse"`.
     public var name: String {

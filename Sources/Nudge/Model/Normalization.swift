@@ -4,13 +4,13 @@
 public struct InputNormalization: Sendable, Equatable {
     /// How ``fit(_:rows:width:kind:)`` chooses offset and scale. Raw values are the C ABI's
     /// `nudge_normalization` codes.
-    public enum Kind: Int32, Sendable, CaseIterable {
+    public enum Kind: Sendable, CaseIterable {
         /// No normalisation (as a training option: leave the network's as it is).
-        case none = 0
+        case none
         /// One mean and standard deviation over every value of every feature: suits images.
-        case global = 1
+        case global
         /// A mean and standard deviation per feature (a constant feature is only centred): suits tables.
-        case perFeature = 2
+        case perFeature
 
         public var name: String {
             switch self {

@@ -465,7 +465,7 @@ extension Network {
     /// over `rows` samples.
     package func evaluate(_ inputs: UnsafePointer<Float>, targets: Targets, rows: Int, loss: Loss) throws(NudgeError) -> (loss: Double, accuracy: Double) {
         let loss = try loss.resolved(for: activations[weightLayerCount - 1])
-        guard rows > 0 else { throw .invalid("sample_count is 0; evaluation needs at least one sample") }
+        guard rows > 0 else { throw .invalid("there are no samples; evaluation needs at least one") }
         try validate(inputs: inputs, targets: targets, rows: rows)
         let ws = try Workspace(for: self, capacity: min(rows, rowsPerChunk))
         let result = evaluate(inputs, targets: targets, rows: .range(start: 0, count: rows), loss: loss, in: ws)
@@ -494,7 +494,7 @@ extension Network {
     package func gradient(_ inputs: UnsafePointer<Float>, targets: Targets, rows: Int, loss: Loss,
                           into gradient: UnsafeMutablePointer<Float>) throws(NudgeError) -> Double {
         let loss = try loss.resolved(for: activations[weightLayerCount - 1])
-        guard rows > 0 else { throw .invalid("sample_count is 0; a gradient needs at least one sample") }
+        guard rows > 0 else { throw .invalid("there are no samples; a gradient needs at least one") }
         try validate(inputs: inputs, targets: targets, rows: rows)
         let ws = try Workspace(for: self, capacity: min(rows, rowsPerChunk))
         // Computed aside and copied at the end, so the caller's buffer is untouched when this fails.

@@ -1,14 +1,13 @@
-/// How each step turns the gradient into a change of the weights. Raw values are the C ABI's
-/// `nudge_optimizer` codes.
-public enum Optimizer: Int32, Sendable, CaseIterable {
+/// How each step turns the gradient into a change of the weights.
+public enum Optimizer: Sendable, CaseIterable {
     /// w -= lr * g
-    case sgd = 0
+    case sgd
     /// Classic momentum: v = mu v - lr g; w += v
-    case momentum = 1
+    case momentum
     /// Nesterov momentum, in the form that needs only the gradient at the current weights.
-    case nesterov = 2
+    case nesterov
     /// Adam with bias correction (Kingma and Ba, 2015).
-    case adam = 3
+    case adam
 
     public var name: String {
         switch self {

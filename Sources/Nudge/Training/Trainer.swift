@@ -79,7 +79,7 @@ public final class Trainer {
     /// A non-finite loss, gradient or step fails with `not_finite`, leaves the network's weights as they
     /// were and restarts the optimiser's state (its momentum or moments would carry the divergence on).
     package func step(_ inputs: UnsafePointer<Float>, targets: Targets, rows: Int) throws(NudgeError) -> Double {
-        guard rows > 0 else { throw .invalid("sample_count is 0; a step needs at least one sample") }
+        guard rows > 0 else { throw .invalid("there are no samples; a step needs at least one") }
         try network.validate(inputs: inputs, targets: targets, rows: rows)
         let ws = try workspace(for: rows, options: options)
         // A step that fails part-way leaves the weights as they were, so keep them until it succeeds.
@@ -228,12 +228,12 @@ public final class Trainer {
         let plan = newOptions ?? options
         try plan.validate(for: network)
         let loss = try plan.loss.resolved(for: network.activations[network.weightLayerCount - 1])
-        guard rows > 0 else { throw .invalid("sample_count is 0; training needs at least one sample") }
+        guard rows > 0 else { throw .invalid("there are no samples; training needs at least one") }
         try network.validate(inputs: inputs, targets: targets, rows: rows)
         if let validation {
-            guard validation.rows > 0 else { throw .invalid("validation_count is 0 but validation data was given") }
+            guard validation.rows > 0 else { throw .invalid("the validation data has no samples") }
             guard plan.validationFraction == 0 else {
-                throw .invalid("give either validation data or a validation_fraction, not both")
+                throw .invalid([.text("give either validation data or a "), .subject(.option(.validationFraction)), .text(", not both")])
             }
             try network.validate(inputs: validation.inputs, targets: validation.targets, rows: validation.rows,
                                  what: "validation inputs")
@@ -241,7 +241,7 @@ public final class Trainer {
         let heldOutCount = Int((Double(rows) * plan.validationFraction).rounded())
         if plan.validationFraction > 0 {
             guard heldOutCount >= 1, heldOutCount < rows else {
-                throw .invalid("validation_fraction \(plan.validationFraction) of \(rows) samples leaves \(heldOutCount) for validation and \(rows - heldOutCount) for training; each needs at least 1")
+                throw .invalid([.subject(.option(.validationFraction)), .text(" \(plan.validationFraction) of \(rows) samples leaves \(heldOutCount) for validation and \(rows - heldOutCount) for training; each needs at least 1")])
             }
         }
         let trainCount = rows - heldOutCount

@@ -1,0 +1,48 @@
+// docs/OPTIONS.md: every training option in every layer's spelling.
+
+enum Docs {
+    static let path = "docs/OPTIONS.md"
+
+    static func render(_ options: [TrainingOption]) -> String {
+        var out = "<!-- " + generatedBanner("").replacingOccurrences(of: "\n", with: " ").trimmingCharacters(in: " ") + " -->\n"
+        out += """
+            # Training options
+
+            Each training option is declared once, in the table of `Sources/nudge-options/Table.swift`; the
+            core's `TrainingOptions`, the C struct `nudge_train_options`, Python's keywords and the CLI's flags
+            are generated from it. A dash means the layer does not offer the option; *by hand* means the layer
+            converts it itself (see its own documentation). Data for one call (validation arrays, callbacks)
+            is passed in the C struct only; the other layers take it as arguments.
+
+            | C field | Swift | Python | CLI | type | default | accepts | since | meaning |
+            |---|---|---|---|---|---|---|---|---|
+
+            """
+        for option in options {
+            let python = option.pythonName.map { "`\($0)`" + (option.python.isGenerated ? "" : " (by hand)") } ?? "–"
+            let cli = option.cliFlag.map { "`--\($0)`" + (option.cli.isGenerated ? "" : " (by hand)") } ?? "–"
+            let swift = option.isCore ? "`\(option.swiftName)`" : "–"
+            let accepts: String = switch option.type {
+            case .choice(let choice): choice.cases.map(\.name).joined(separator: ", ")
+            default: option.rangeText
+            }
+            let cells = ["`\(option.name)`", swift, python, cli, typeName(option), "`\(option.defaultText)`", accepts,
+                         option.since, option.doc.replacingOccurrences(of: "|", with: "/")]
+            out += "| " + cells.joined(separator: " | ") + " |\n"
+        }
+        return out
+    }
+
+    private static func typeName(_ option: TrainingOption) -> String {
+        switch option.type {
+        case .count: "count"
+        case .flag: "flag"
+        case .float: "float"
+        case .double: "double"
+        case .seed: "uint64"
+        case .choice(let choice): choice.cType
+        case .floats: "floats"
+        case .callerData(let cType, _): "`\(cType)`"
+        }
+    }
+}
