@@ -202,27 +202,6 @@ extern "C" {
 #define NUDGE_NORMALIZATION_PER_FEATURE 2
 
 /**
- * Major version: changes when a release breaks source compatibility.
- */
-#define NUDGE_VERSION_MAJOR 0
-
-/**
- * Minor version: new functions or fields.
- */
-#define NUDGE_VERSION_MINOR 2
-
-/**
- * Patch version: fixes only.
- */
-#define NUDGE_VERSION_PATCH 0
-
-/**
- * The ABI this header describes; nudge_abi_version() returns the library's. A binding compares
- * the two and refuses a library built for another ABI.
- */
-#define NUDGE_ABI_VERSION 1
-
-/**
  * Success.
  */
 #define NUDGE_OK 0
@@ -360,6 +339,27 @@ extern "C" {
  * nudge_csv_options.label_column: no label column; every column is a feature.
  */
 #define NUDGE_CSV_LABEL_NONE (-2)
+
+/**
+ * Major version: changes when a release breaks source compatibility.
+ */
+#define NUDGE_VERSION_MAJOR 0
+
+/**
+ * Minor version: new functions or fields.
+ */
+#define NUDGE_VERSION_MINOR 3
+
+/**
+ * Patch version: fixes only.
+ */
+#define NUDGE_VERSION_PATCH 0
+
+/**
+ * The ABI this header describes; nudge_abi_version() returns the library's. A binding compares
+ * the two and refuses a library built for another ABI.
+ */
+#define NUDGE_ABI_VERSION 1
 
 /* ==========================================================================
  * Scalar types

@@ -61,5 +61,3 @@ public func nudge_set_num_threads(_ count: UInt) -> nudge_status {
 public func nudge_get_num_threads() -> UInt {
     UInt(WorkerPool.shared.threadCount)
 }
-
-private let versionString: StaticString = "0.2.0"

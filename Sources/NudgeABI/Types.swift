@@ -1,18 +1,6 @@
 // The types, constants and structs of the C ABI. `nudge-header` turns this file, with the
 // other files of this folder, into include/nudge.h; see that tool for the rules it follows.
 
-// MARK: - Versions
-
-/// Major version: changes when a release breaks source compatibility.
-public let NUDGE_VERSION_MAJOR: Int32 = 0
-/// Minor version: new functions or fields.
-public let NUDGE_VERSION_MINOR: Int32 = 2
-/// Patch version: fixes only.
-public let NUDGE_VERSION_PATCH: Int32 = 0
-/// The ABI this header describes; nudge_abi_version() returns the library's. A binding compares
-/// the two and refuses a library built for another ABI.
-public let NUDGE_ABI_VERSION: Int32 = 1
-
 // MARK: - Status codes
 
 /// The result of every call that can fail: NUDGE_OK (0) or one of the NUDGE_ERR_ codes.

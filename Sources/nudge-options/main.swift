@@ -1,4 +1,5 @@
-// nudge-options: writes the code and docs generated from the training option table (Table.swift).
+// nudge-options: writes the code and docs generated from the training option table (Table.swift)
+// and from the version (Version.swift).
 //
 //   nudge-options [ROOT]           writes every generated file under ROOT (default: .)
 //   nudge-options --check [ROOT]   writes nothing; exit status 1, naming the files, if any differs
@@ -13,6 +14,9 @@ let outputs: [(path: String, text: String)] = [
     (CLI.path, CLI.render(trainingOptions)),
     (Python.path, Python.render(trainingOptions)),
     (Docs.path, Docs.render(trainingOptions)),
+    (VersionFiles.core, VersionFiles.renderCore()),
+    (VersionFiles.abi, VersionFiles.renderABI()),
+    (VersionFiles.python, VersionFiles.renderPython()),
 ]
 
 var arguments = Array(CommandLine.arguments.dropFirst())

@@ -14,7 +14,7 @@ from .datasets import load_csv, load_idx
 from .history import History
 from .network import Network, learning_rates
 
-__version__ = "0.2.0"
+from ._version import __version__
 
 #: The loaded library's path.
 library_path = str(_lib.path)

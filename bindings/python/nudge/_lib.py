@@ -8,8 +8,8 @@ from ctypes import (CFUNCTYPE, POINTER, Structure, c_char, c_char_p, c_double, c
                     c_size_t, c_uint32, c_uint64, c_void_p)
 from pathlib import Path
 
-#: The C ABI this package was written for (NUDGE_ABI_VERSION in include/nudge.h).
-ABI_VERSION = 1
+#: The C ABI this package was written for (NUDGE_ABI_VERSION in include/nudge.h; both generated).
+from ._version import ABI_VERSION
 
 # Status codes (nudge_status).
 OK = 0
