@@ -17,6 +17,8 @@ let outputs: [(path: String, text: String)] = [
     (VersionFiles.core, VersionFiles.renderCore()),
     (VersionFiles.abi, VersionFiles.renderABI()),
     (VersionFiles.python, VersionFiles.renderPython()),
+    (TestCases.cPath, TestCases.renderC(trainingOptions)),
+    (TestCases.swiftPath, TestCases.renderSwift(trainingOptions)),
 ]
 
 var arguments = Array(CommandLine.arguments.dropFirst())
