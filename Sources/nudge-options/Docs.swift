@@ -4,7 +4,7 @@ enum Docs {
     static let path = "docs/OPTIONS.md"
 
     static func render(_ options: [TrainingOption]) -> String {
-        var out = "<!-- " + generatedBanner("").replacingOccurrences(of: "\n", with: " ").trimmingCharacters(in: " ") + " -->\n"
+        var out = "<!-- " + generatedNote() + " -->\n"
         out += """
             # Training options
 
@@ -13,6 +13,13 @@ enum Docs {
             are generated from it. A dash means the layer does not offer the option; *by hand* means the layer
             converts it itself (see its own documentation). Data for one call (validation arrays, callbacks)
             is passed in the C struct only; the other layers take it as arguments.
+
+            To add an option: append a row to the table (never reorder or remove one: the C struct's layout
+            follows it), run `make generate` (then `make header`), and use the new `TrainingOptions`
+            property in the core; write Python or CLI wording by hand only if the option needs more than a
+            keyword or a flag. Its C field, Python keyword, CLI flag, defaults, range checks, messages
+            (`options->x` in C, `x` in Python, `--x` in the CLI, `x` as a Swift property) and the
+            table-driven message tests of every layer follow from the row.
 
             | C field | Swift | Python | CLI | type | default | accepts | since | meaning |
             |---|---|---|---|---|---|---|---|---|

@@ -28,7 +28,7 @@ enum TestCases {
     static let swiftPath = "Tests/NudgeTests/OptionCases.swift"
 
     static func renderC(_ options: [TrainingOption]) -> String {
-        var out = "/* " + generatedBanner("").replacingOccurrences(of: "\n", with: " ").trimmingCharacters(in: " ") + " */\n"
+        var out = "/* " + generatedNote() + " */\n"
         out += """
             /* Every training option a C caller can set out of range: its field, a value just outside the
              * range, and how its message starts. A field with `OPTION_FLOATS` is a list: the value goes in
