@@ -69,7 +69,7 @@ struct Train: ParsableCommand {
         do {
             _ = try training.loss.value.resolved(for: outputActivation)
         } catch {
-            throw ValidationError("--loss \(training.loss.value.name) does not fit --output-activation \(outputActivation.name): \(error.message)")
+            throw ValidationError("--loss \(training.loss.value.name) does not fit --output-activation \(outputActivation.name): \(error.message(naming: Train.flag))")
         }
         if files.validationImages != nil && training.validationFraction > 0 {
             throw ValidationError("give --validation-images or --validation-fraction, not both")
