@@ -30,6 +30,13 @@ struct CommaList<Element: ExpressibleByArgument>: ExpressibleByArgument {
 /// The library's enumerations with stable names (activations, optimisers, losses).
 protocol Named: CaseIterable {
     var name: String { get }
+    /// What the value does, listed by `--help` under the flag; the enumerations of the training
+    /// option table have it (TrainingFlags.swift), from the table.
+    var valueHelp: String? { get }
+}
+
+extension Named {
+    var valueHelp: String? { nil }
 }
 
 extension Activation: Named {}
@@ -56,6 +63,11 @@ struct Choice<Value: Named>: ExpressibleByArgument {
 
     var defaultValueDescription: String { value.name }
     static var allValueStrings: [String] { Value.allCases.map(\.name) }
+
+    /// Each value's help, when the enumeration has it: `--help` then lists the values one a line.
+    static var allValueDescriptions: [String: String] {
+        Dictionary(uniqueKeysWithValues: Value.allCases.compactMap { v in v.valueHelp.map { (v.name, $0) } })
+    }
 }
 
 /// How a report is printed.

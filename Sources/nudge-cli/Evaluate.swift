@@ -22,16 +22,16 @@ struct Evaluate: ParsableCommand {
     var model: String
 
     @Option(name: [.customLong("images"), .customLong("data")],
-            help: ArgumentHelp("The samples: an IDX file (plain or .gz).", valueName: "file"))
+            help: ArgumentHelp("The samples: an IDX file (plain or .gz) or a CSV file with a label column.", valueName: "file"))
     var images: String
 
-    @Option(help: ArgumentHelp("Their labels: an IDX file.", valueName: "file"))
+    @Option(help: ArgumentHelp("Their labels, for IDX samples: an IDX file.", valueName: "file"))
     var labels: String?
 
     @Option(help: ArgumentHelp("The cost function reported; auto picks it from the output activation.", valueName: "name"))
     var loss = Choice(Loss.auto)
 
-    @Option(help: ArgumentHelp("text or json.", valueName: "format"))
+    @Option(help: ArgumentHelp("How to print the report.", valueName: "format"))
     var format = ReportFormat.text
 
     @Option(help: ArgumentHelp("Exit with status 2 when the accuracy is below this fraction (0 to 1).", valueName: "x"))

@@ -56,7 +56,7 @@ struct Failure: Error {
 
     /// A library error, classified by what the tool was doing when it happened.
     init(_ error: NudgeError, while phase: Phase) {
-        message = error.message(naming: TrainingFlags.flag)
+        message = error.message(naming: Train.flag)
         status = switch (error.kind, phase) {
         case (.invalidArgument, .configuring), (.shape, .configuring): .usage
         case (.io, .reading), (.notFound, _): .noInput

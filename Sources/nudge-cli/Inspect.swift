@@ -17,7 +17,7 @@ struct Inspect: ParsableCommand {
     @Argument(help: ArgumentHelp("The model file.", valueName: "model"))
     var model: String
 
-    @Option(help: ArgumentHelp("text or json.", valueName: "format"))
+    @Option(help: ArgumentHelp("How to print the report.", valueName: "format"))
     var format = ReportFormat.text
 
     func run() throws {

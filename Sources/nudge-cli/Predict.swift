@@ -27,7 +27,7 @@ struct Predict: ParsableCommand {
     var model: String
 
     @Option(name: [.customLong("images"), .customLong("data")],
-            help: ArgumentHelp("The samples: an IDX file (plain or .gz); labels, if any, are not read.", valueName: "file"))
+            help: ArgumentHelp("The samples: an IDX file (plain or .gz) or a CSV file; labels, if any, are not read.", valueName: "file"))
     var images: String
 
     @Option(name: .shortAndLong, help: ArgumentHelp("Where to write the CSV (default: standard output).", valueName: "file"))

@@ -12,12 +12,10 @@ struct TrainingFlags: ParsableArguments {
     @Option(name: [.customLong("batch-size")], help: ArgumentHelp("Samples per gradient step. Must be 1 to 1048576.", valueName: "n"))
     var batchSize = TrainingOptions().batchSize
 
-    @Option(name: [.customLong("optimizer")],
-            help: ArgumentHelp("How each step moves the weights.", discussion: "One of sgd, momentum, nesterov, adam.", valueName: "name"))
+    @Option(name: [.customLong("optimizer")], help: ArgumentHelp("How each step moves the weights.", valueName: "name"))
     var optimizer = Choice(TrainingOptions().optimizer)
 
-    @Option(name: [.customLong("loss")],
-            help: ArgumentHelp("The cost function; auto picks it from the output layer's activation.", discussion: "One of auto, mse, softmax_cross_entropy, sigmoid_binary_cross_entropy.", valueName: "name"))
+    @Option(name: [.customLong("loss")], help: ArgumentHelp("The cost function; auto picks it from the output layer's activation.", valueName: "name"))
     var loss = Choice(TrainingOptions().loss)
 
     @Flag(name: [.customLong("shuffle")], inversion: .prefixedNo, help: ArgumentHelp("Reshuffle the training samples before every epoch."))
@@ -44,7 +42,7 @@ struct TrainingFlags: ParsableArguments {
     @Option(name: [.customLong("epsilon")], help: ArgumentHelp("Adam's denominator guard. Must be a finite number above 0.", valueName: "x"))
     var epsilon = TrainingOptions().epsilon
 
-    @Option(name: [.customLong("weight-decay")], help: ArgumentHelp("L2 penalty on the weights (not the biases): weight_decay * w is added to the gradient. Must be a finite number, 0 or more.", valueName: "x"))
+    @Option(name: [.customLong("weight-decay")], help: ArgumentHelp("L2 penalty on the weights (not the biases): --weight-decay * w is added to the gradient. Must be a finite number, 0 or more.", valueName: "x"))
     var weightDecay = TrainingOptions().weightDecay
 
     @Option(name: [.customLong("seed")], help: ArgumentHelp("Seeds the shuffling, the validation split and dropout; the same seed, data and options give the same run.", valueName: "n"))
@@ -56,8 +54,7 @@ struct TrainingFlags: ParsableArguments {
     @Option(name: [.customLong("min-delta")], help: ArgumentHelp("The least decrease of the monitored loss that counts as an improvement. Must be a finite number, 0 or more.", valueName: "x"))
     var minDelta = TrainingOptions().minDelta
 
-    @Option(name: [.customLong("schedule")],
-            help: ArgumentHelp("How the learning rate changes over a training call, after any warm-up.", discussion: "One of constant, step, cosine.", valueName: "name"))
+    @Option(name: [.customLong("schedule")], help: ArgumentHelp("How the learning rate changes over a training call, after any warm-up.", valueName: "name"))
     var schedule = Choice(TrainingOptions().schedule)
 
     @Option(name: [.customLong("step-epochs")], help: ArgumentHelp("The step schedule: epochs between reductions. Must be 1 or more.", valueName: "n"))
@@ -66,17 +63,16 @@ struct TrainingFlags: ParsableArguments {
     @Option(name: [.customLong("step-factor")], help: ArgumentHelp("The step schedule: the factor applied at each reduction. Must be above 0 and at most 1.", valueName: "x"))
     var stepFactor = TrainingOptions().stepFactor
 
-    @Option(name: [.customLong("min-learning-rate")], help: ArgumentHelp("The cosine schedule: the rate at the end. Must be at least 0 and at most learning_rate.", valueName: "x"))
+    @Option(name: [.customLong("min-learning-rate")], help: ArgumentHelp("The cosine schedule: the rate at the end. Must be at least 0 and at most --learning-rate.", valueName: "x"))
     var minLearningRate = TrainingOptions().minLearningRate
 
-    @Option(name: [.customLong("warmup-epochs"), .customLong("warmup")], help: ArgumentHelp("Linear warm-up over the first warmup_epochs epochs of a call (fractions allowed): the rate rises from learning_rate / (warm-up steps) to learning_rate, before the schedule. Must be a finite number, 0 or more.", valueName: "x"))
+    @Option(name: [.customLong("warmup-epochs"), .customLong("warmup")], help: ArgumentHelp("Linear warm-up over the first --warmup-epochs epochs of a call (fractions allowed): the rate rises from --learning-rate / (warm-up steps) to --learning-rate, before the schedule. Must be a finite number, 0 or more.", valueName: "x"))
     var warmupEpochs = TrainingOptions().warmupEpochs
 
     @Option(name: [.customLong("clip-norm")], help: ArgumentHelp("When above 0, each step's gradient (all layers together, weight decay excluded) is scaled down to this L2 norm if it is longer; 0 does not clip. Must be a finite number, 0 or more.", valueName: "x"))
     var clipNorm = TrainingOptions().clipNorm
 
-    @Option(name: [.customLong("normalize")],
-            help: ArgumentHelp("Fit the network's input normalisation on the training samples (not the held-out validation fraction) when the call starts; none leaves the network's normalisation as it is.", discussion: "One of none, global, per_feature.", valueName: "name"))
+    @Option(name: [.customLong("normalize")], help: ArgumentHelp("Fit the network's input normalisation on the training samples (not the held-out validation fraction) when the call starts; none leaves the network's normalisation as it is.", valueName: "name"))
     var normalization = Choice(TrainingOptions().normalization)
 
     /// The training options these flags give; options without a generated flag keep their defaults.
@@ -167,6 +163,61 @@ struct TrainingFlags: ParsableArguments {
             case .clipNorm: "--clip-norm"
             case .normalization: "--normalize"
             }
+        }
+    }
+
+    /// What an option accepts, in the help's terms ("at least 0 and below 1"), for the options
+    /// whose flags are written by hand; nil for an option without a range.
+    static func requirement(_ field: TrainingOptions.Field) -> String? {
+        switch field {
+        case .dropout: "at least 0 and below 1"
+        default: nil
+        }
+    }
+}
+
+extension Optimizer {
+    /// What the value does, for `--help`.
+    var valueHelp: String? {
+        switch self {
+        case .sgd: "Plain gradient descent: w -= --learning-rate * g."
+        case .momentum: "Classic momentum: v = momentum * v - --learning-rate * g; w += v."
+        case .nesterov: "Nesterov momentum."
+        case .adam: "Adam with bias correction."
+        }
+    }
+}
+
+extension Loss {
+    /// What the value does, for `--help`.
+    var valueHelp: String? {
+        switch self {
+        case .auto: "Chosen from the output layer: softmax -> softmax cross-entropy, sigmoid -> sigmoid binary cross-entropy, anything else -> mean squared error."
+        case .meanSquaredError: "Sum over outputs of (a - y)^2, averaged over samples."
+        case .softmaxCrossEntropy: "-sum y log softmax(z), averaged over samples; needs a softmax output layer."
+        case .sigmoidBinaryCrossEntropy: "-sum [y log a + (1 - y) log(1 - a)] with a = sigmoid(z), averaged over samples; needs a sigmoid output layer."
+        }
+    }
+}
+
+extension LearningRateSchedule {
+    /// What the value does, for `--help`.
+    var valueHelp: String? {
+        switch self {
+        case .constant: "The same rate throughout."
+        case .step: "Multiplied by --step-factor every --step-epochs epochs."
+        case .cosine: "Falls from --learning-rate to --min-learning-rate along half a cosine over the call's steps."
+        }
+    }
+}
+
+extension InputNormalization.Kind {
+    /// What the value does, for `--help`.
+    var valueHelp: String? {
+        switch self {
+        case .none: "None (as a training option: leave the network's normalisation as it is)."
+        case .global: "One mean and standard deviation over all features: offset = mean, scale = 1 / std. Suits images."
+        case .perFeature: "A mean and standard deviation per feature; a constant feature is only centred (scale 1). Suits tables."
         }
     }
 }

@@ -1,11 +1,16 @@
 // Sources/nudge-cli/TrainingFlags.swift: a flag per training option of `nudge train`, its help, and
 // the options and metadata the flags give.
+//
+// The table documents options in the C caller's terms; the help names every option by its flag
+// instead (`weight_decay * w` reads `--weight-decay * w`), and its range too ("at most
+// --learning-rate").
 
 enum CLI {
     static let path = "Sources/nudge-cli/TrainingFlags.swift"
 
     static func render(_ options: [TrainingOption]) -> String {
         let offered = options.filter { $0.isCore && $0.cli.isGenerated }
+        let terms = Terms(options)
         var out = generatedBanner("//")
         out += """
             import ArgumentParser
@@ -16,7 +21,7 @@ enum CLI {
             struct TrainingFlags: ParsableArguments {
 
             """
-        for option in offered { out += declaration(option) }
+        for option in offered { out += declaration(option, terms: terms) }
         out += """
                 /// The training options these flags give; options without a generated flag keep their defaults.
                 var options: TrainingOptions {
@@ -46,9 +51,24 @@ enum CLI {
 
             """
         for option in options where option.isCore {
-            out += "            case .\(option.swiftName): \"--\(option.cliFlag ?? option.name.replacingOccurrences(of: "_", with: "-"))\"\n"
+            out += "            case .\(option.swiftName): \"\(terms.flag(option))\"\n"
         }
-        out += "            }\n        }\n    }\n}\n"
+        out += """
+                        }
+                    }
+                }
+
+                /// What an option accepts, in the help's terms ("at least 0 and below 1"), for the options
+                /// whose flags are written by hand; nil for an option without a range.
+                static func requirement(_ field: TrainingOptions.Field) -> String? {
+                    switch field {
+
+            """
+        for option in options where option.isCore && option.range != nil && !option.cli.isGenerated {
+            out += "        case .\(option.swiftName): \(literal(terms.range(option)))\n"
+        }
+        out += "        default: nil\n        }\n    }\n}\n"
+        for choice in choices(of: offered) { out += caseHelp(choice, terms: terms) }
         return out
     }
 
@@ -61,24 +81,23 @@ enum CLI {
         option.cliFlag!.replacingOccurrences(of: "-", with: "_")
     }
 
-    private static func declaration(_ option: TrainingOption) -> String {
+    private static func declaration(_ option: TrainingOption, terms: Terms) -> String {
         let names = ([option.cliFlag!] + option.cliAliases).map { ".customLong(\"\($0)\")" }.joined(separator: ", ")
-        var help = option.doc
-        if option.range != nil { help += " Must be \(option.rangeText)." }
-        let escaped = help.replacingOccurrences(of: "\"", with: "'")
+        var help = terms.text(option.doc)
+        if option.range != nil { help += " Must be \(terms.range(option))." }
         let value = "TrainingOptions().\(option.swiftName)"
         switch option.type {
         case .flag:
             return """
-                    @Flag(name: [\(names)], inversion: .prefixedNo, help: ArgumentHelp("\(escaped)"))
+                    @Flag(name: [\(names)], inversion: .prefixedNo, help: ArgumentHelp(\(literal(help))))
                     var \(option.swiftName) = \(value)
 
 
                 """
-        case .choice(let choice):
+        case .choice:
+            // The argument parser lists the choices, each with its help (Choice.allValueDescriptions).
             return """
-                    @Option(name: [\(names)],
-                            help: ArgumentHelp("\(escaped)", discussion: "One of \(choice.cases.map(\.name).joined(separator: ", ")).", valueName: "name"))
+                    @Option(name: [\(names)], help: ArgumentHelp(\(literal(help)), valueName: "name"))
                     var \(option.swiftName) = Choice(\(value))
 
 
@@ -86,12 +105,36 @@ enum CLI {
         default:
             let valueName = option.isWhole || { if case .seed = option.type { true } else { false } }() ? "n" : "x"
             return """
-                    @Option(name: [\(names)], help: ArgumentHelp("\(escaped)", valueName: "\(valueName)"))
+                    @Option(name: [\(names)], help: ArgumentHelp(\(literal(help)), valueName: "\(valueName)"))
                     var \(option.swiftName) = \(value)
 
 
                 """
         }
+    }
+
+    /// The enumerations of the offered choice options, each once, in table order.
+    private static func choices(of options: [TrainingOption]) -> [Choice] {
+        var seen: Set<String> = []
+        return options.compactMap { option in
+            guard case .choice(let choice) = option.type, seen.insert(choice.swiftType).inserted else { return nil }
+            return choice
+        }
+    }
+
+    /// What each case of a choice does, which `--help` lists under the flag.
+    private static func caseHelp(_ choice: Choice, terms: Terms) -> String {
+        var out = """
+
+            extension \(choice.swiftType) {
+                /// What the value does, for `--help`.
+                var valueHelp: String? {
+                    switch self {
+
+            """
+        for c in choice.cases { out += "        case .\(c.swiftCase): \(literal(terms.text(c.doc)))\n" }
+        out += "        }\n    }\n}\n"
+        return out
     }
 
     private static func json(_ option: TrainingOption) -> String {
@@ -105,5 +148,69 @@ enum CLI {
         case .floats: ".array(\(option.swiftName).map { .float($0) })"
         case .callerData: ".null"
         }
+    }
+
+    /// `text` as a Swift string literal.
+    private static func literal(_ text: String) -> String {
+        var out = "\""
+        for c in text {
+            switch c {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            default: out.append(c)
+            }
+        }
+        return out + "\""
+    }
+}
+
+/// How the tool's help names options: by their flags.
+private struct Terms {
+    /// "--batch-size" for "batch_size", for every option, offered or not (a message may name any).
+    private var flags: [String: String] = [:]
+
+    init(_ options: [TrainingOption]) {
+        for option in options {
+            flags[option.name] = "--" + (option.cliFlag ?? option.name.replacingOccurrences(of: "_", with: "-"))
+        }
+    }
+
+    func flag(_ option: TrainingOption) -> String { flags[option.name]! }
+
+    /// What the option's range asks for, with another option as a bound named by its flag.
+    func range(_ option: TrainingOption) -> String {
+        option.requirement(literal: { $0.contains("<<") ? String(evaluate($0)) : $0 }, option: { flags[$0] ?? $0 })
+    }
+
+    /// `text` with every option it names by its C field (`learning_rate`, or `epochs` between
+    /// backticks) named by its flag instead. A one-word field outside backticks is left alone: it is
+    /// an ordinary word too ("the momentum optimizer").
+    func text(_ text: String) -> String {
+        let chars = Array(text)
+        func isWord(_ c: Character) -> Bool { c.isLetter || c.isNumber || c == "_" }
+        var out = ""
+        var i = 0
+        while i < chars.count {
+            guard isWord(chars[i]) else {
+                out.append(chars[i])
+                i += 1
+                continue
+            }
+            var end = i
+            while end < chars.count && isWord(chars[end]) { end += 1 }
+            let word = String(chars[i..<end])
+            let backticked = i > 0 && chars[i - 1] == "`" && end < chars.count && chars[end] == "`"
+            if let flag = flags[word], backticked || word.contains("_") {
+                if backticked {
+                    out.removeLast()
+                    end += 1
+                }
+                out += flag
+            } else {
+                out += word
+            }
+            i = end
+        }
+        return out
     }
 }

@@ -111,3 +111,18 @@ def test_3_diverged_training_writes_no_model(data, tmp_path):
 def test_64_bad_regularisation_and_schedule_values(data, tmp_path, args):
     result = run("train", "--images", data["train"][0], "--labels", data["train"][1], *args, "-o", tmp_path / "m.nudge")
     assert_fails(result, 64)
+
+
+@pytest.mark.parametrize("args,flag", [
+    (["--hidden", "0"], "--hidden"),
+    (["--hidden", "16,16777217"], "--hidden"),
+    (["--layers", "36,0,4"], "--layers"),
+    (["--layers", "36"], "--layers"),
+    (["--classes", "0"], "--classes"),
+    (["--layers", "36,8,4", "--class-names", "a,b"], "--class-names"),
+])
+def test_64_network_shape_flags_are_named_in_their_errors(data, tmp_path, args, flag):
+    # The library's own message would name its argument (layer_sizes[1]); the tool names its flag.
+    result = run("train", "--images", data["train"][0], "--labels", data["train"][1], *args, "-o", tmp_path / "m.nudge")
+    err = assert_fails(result, 64)
+    assert flag in err and "layer_sizes" not in err, err

@@ -30,3 +30,15 @@ def test_each_command_has_help_with_examples(command):
     assert result.returncode == 0
     assert "EXAMPLES:" in result.stdout.decode()
     assert f"nudge {command}" in result.stdout.decode()
+
+
+def test_docs_name_every_train_flag():
+    # docs/CLI.md documents every flag, the generated training option flags included.
+    from pathlib import Path
+    docs = (Path(__file__).resolve().parents[2] / "docs/CLI.md").read_text()
+    help_text = run("train", "--help").stdout.decode()
+    flags = set(re.findall(r"^ {2}(?:-\w, )?(--[a-z0-9-]+)", help_text, re.M))
+    flags |= set(re.findall(r"(?<=/)(--no-[a-z0-9-]+)", help_text))
+    assert {"--images", "--batch-size", "--no-shuffle", "--dropout", "--output"} <= flags
+    missing = sorted(f for f in flags - {"--help", "--version"} if not re.search(rf"`{f}(?![\w-])", docs))
+    assert not missing, missing
