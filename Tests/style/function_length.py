@@ -21,6 +21,7 @@ Exit status 1 if any function is over the limit without a reason, 0 otherwise, 2
 import argparse
 import ast
 import re
+import signal
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -453,6 +454,7 @@ def functions_in(path):
 
 
 def main():
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `| head` ends the listing quietly
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter,
                                      epilog="\n".join(__doc__.splitlines()[2:]))
