@@ -432,11 +432,10 @@ def stated_reason(lines, line, lang):
 # ---------------------------------------------------------------------------------------------
 
 
-def functions_in(path):
-    """Every function of one file, with its length and stated reason."""
+def functions_in(path, base):
+    """Every function of one file (`path`, from the folder `base`), with its length and stated reason."""
     lang = language(path) or {".swift": "swift", ".py": "python"}.get(Path(path).suffix, "c")
-    text = (ROOT / path).read_text(encoding="utf-8", errors="replace") if not Path(path).is_absolute() \
-        else Path(path).read_text(encoding="utf-8", errors="replace")
+    text = (base / path).read_text(encoding="utf-8", errors="replace")
     if is_generated(text):
         return []
     if lang == "python":
@@ -465,7 +464,9 @@ def main():
     if args.list < 0 or args.limit < 1:
         parser.error("--list must be 0 or more and --limit at least 1")
 
-    functions = [f for path in (args.files or tracked_files()) for f in functions_in(path)]
+    # Tracked files are named from the repository's root, files given on the command line as given.
+    paths, base = (args.files, Path.cwd()) if args.files else (tracked_files(), ROOT)
+    functions = [f for path in paths for f in functions_in(path, base)]
     if args.list:
         print(f"the {min(args.list, len(functions))} longest functions:")
         for f in sorted(functions, key=lambda f: (-f.length, f.path, f.line))[:args.list]:
