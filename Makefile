@@ -80,6 +80,12 @@ test: deps-test lib test-swift test-header test-c test-c-sanitizers test-python 
 test-swift:
 	$(SWIFT) test
 
+## No hand-written function over 80 lines without a stated reason (Tests/style/function_length.py;
+## `python3 Tests/style/function_length.py --list 20` also lists the longest).
+.PHONY: test-style
+test-style:
+	$(PYTHON) Tests/style/function_length.py
+
 test-header:
 	$(SWIFT) build -c release --product nudge-header
 	$(SWIFT) build -c release --product nudge-options

@@ -82,67 +82,98 @@ static int32_t on_batch(const nudge_batch_report *report, void *user_data) {
     return 0;
 }
 
-int main(int argc, char **argv) {
+/* The command line. */
+typedef struct {
+    const char *folder;
+    int task;
+    unsigned epochs;
+    uint64_t seed;
+    int count_allocs;
+    size_t sizes[4];
+    size_t layer_count;
+} arguments;
+
+/* Reads the command line; a usage error ends the program with status 2. With --count-allocs, finds
+ * the preloaded allocation counter for `state` (status 2 if it is not there). */
+static arguments parse_arguments(int argc, char **argv, run_state *state) {
+    arguments a;
     if (argc < 5) {
         fprintf(stderr, "usage: %s DATA_DIR TASK EPOCHS SEED [--count-allocs]\n", argv[0]);
-        return 2;
+        exit(2);
     }
-    const char *folder = argv[1];
-    const int task = atoi(argv[2]);
-    const unsigned epochs = (unsigned)atoi(argv[3]);
-    const uint64_t seed = strtoull(argv[4], NULL, 10);
-    const int count_allocs = argc > 5 && strcmp(argv[5], "--count-allocs") == 0;
-    size_t sizes[4];
-    const size_t layer_count = bench_task_sizes(task, sizes);
-    if (layer_count == 0 || epochs < 1 || epochs > MAX_EPOCHS) {
+    a.folder = argv[1];
+    a.task = atoi(argv[2]);
+    a.epochs = (unsigned)atoi(argv[3]);
+    a.seed = strtoull(argv[4], NULL, 10);
+    a.count_allocs = argc > 5 && strcmp(argv[5], "--count-allocs") == 0;
+    a.layer_count = bench_task_sizes(a.task, a.sizes);
+    if (a.layer_count == 0 || a.epochs < 1 || a.epochs > MAX_EPOCHS) {
         fprintf(stderr, "nudge_train: task must be 1 or 2 and epochs 1 to %d\n", MAX_EPOCHS);
-        return 2;
+        exit(2);
     }
-    static run_state state;
-    if (count_allocs) {
-        state.counter = bench_find_alloc_counter();
-        if (!state.counter) {
+    if (a.count_allocs) {
+        state->counter = bench_find_alloc_counter();
+        if (!state->counter) {
             fprintf(stderr, "nudge_train: --count-allocs needs LD_PRELOAD=malloc_count.so\n");
-            return 2;
+            exit(2);
         }
     }
+    return a;
+}
 
+/* Applies NUDGE_NUM_THREADS, if set, and returns the library's thread count. */
+static size_t set_threads(void) {
     /* NUDGE_NUM_THREADS is also the library's own default; setting it here makes a bad value fail loudly. */
     const char *threads_env = getenv("NUDGE_NUM_THREADS");
     if (threads_env) check(nudge_set_num_threads((size_t)strtoul(threads_env, NULL, 10)), "NUDGE_NUM_THREADS");
     const size_t threads = nudge_get_num_threads();
     if (threads_env) fprintf(stderr, "nudge: threads: %zu (NUDGE_NUM_THREADS=%s)\n", threads, threads_env);
+    return threads;
+}
 
-    const long rss_start = bench_peak_rss_kib();
-    nudge_dataset *train = load(folder, "train");
-    nudge_dataset *test = load(folder, "t10k");
+/* The training and test images, with the library's pointers into them. */
+typedef struct {
+    nudge_dataset *train, *test;
     size_t train_count, test_count;
     const float *train_x, *test_x;
     const int32_t *train_y, *test_y;
-    check(nudge_dataset_count(train, &train_count), "train count");
-    check(nudge_dataset_count(test, &test_count), "test count");
-    check(nudge_dataset_features(train, &train_x), "train features");
-    check(nudge_dataset_labels(train, &train_y), "train labels");
-    check(nudge_dataset_features(test, &test_x), "test features");
-    check(nudge_dataset_labels(test, &test_y), "test labels");
-    const long rss_loaded = bench_peak_rss_kib();
+} data_sets;
 
+static data_sets load_data(const char *folder) {
+    data_sets d;
+    d.train = load(folder, "train");
+    d.test = load(folder, "t10k");
+    check(nudge_dataset_count(d.train, &d.train_count), "train count");
+    check(nudge_dataset_count(d.test, &d.test_count), "test count");
+    check(nudge_dataset_features(d.train, &d.train_x), "train features");
+    check(nudge_dataset_labels(d.train, &d.train_y), "train labels");
+    check(nudge_dataset_features(d.test, &d.test_x), "test features");
+    check(nudge_dataset_labels(d.test, &d.test_y), "test labels");
+    return d;
+}
+
+/* The task's network: ReLU on the hidden layers, softmax on the output. */
+static nudge_network *create_network(const arguments *a, size_t *parameters) {
     nudge_activation activations[3];
-    for (size_t l = 0; l + 2 < layer_count; l++) activations[l] = NUDGE_ACTIVATION_RELU;
-    activations[layer_count - 2] = NUDGE_ACTIVATION_SOFTMAX;
+    for (size_t l = 0; l + 2 < a->layer_count; l++) activations[l] = NUDGE_ACTIVATION_RELU;
+    activations[a->layer_count - 2] = NUDGE_ACTIVATION_SOFTMAX;
     nudge_network *net = NULL;
-    check(nudge_network_create(sizes, layer_count, activations, seed, &net), "create");
-    size_t parameters;
-    check(nudge_network_parameter_count(net, &parameters), "parameter count");
+    check(nudge_network_create(a->sizes, a->layer_count, activations, a->seed, &net), "create");
+    check(nudge_network_parameter_count(net, parameters), "parameter count");
+    return net;
+}
 
+/* The task's training settings (see the top of this file), with the callbacks that time the epochs
+ * and, with --count-allocs, count the allocations between batches. */
+static nudge_train_options task_options(const arguments *a, run_state *state) {
     nudge_train_options options;
     check(nudge_train_options_init(&options, sizeof options), "options");
-    options.epochs = epochs;
+    options.epochs = a->epochs;
     options.loss = NUDGE_LOSS_SOFTMAX_CROSS_ENTROPY;
     options.shuffle = 1;
     options.weight_decay = 0;
-    options.seed = seed;
-    if (task == 1) {
+    options.seed = a->seed;
+    if (a->task == 1) {
         options.optimizer = NUDGE_OPTIMIZER_MOMENTUM;
         options.learning_rate = 0.01f;
         options.momentum = 0.9f;
@@ -156,40 +187,69 @@ int main(int argc, char **argv) {
         options.batch_size = 128;
     }
     options.progress = on_epoch;
-    options.batch_progress = count_allocs ? on_batch : NULL;
-    options.user_data = &state;
+    options.batch_progress = a->count_allocs ? on_batch : NULL;
+    options.user_data = state;
+    return options;
+}
 
-    uint64_t allocs_before = count_allocs ? state.counter() : 0;
-    nudge_train_report report = {.struct_size = sizeof report};
-    state.started = state.last = bench_now();
-    check(nudge_train_labels(net, train_x, train_y, train_count, &options, &report), "train");
-    const double train_seconds = bench_now() - state.started;
-    uint64_t allocs_in_call = count_allocs ? state.counter() - allocs_before : 0;
+/* What the run measured, besides the epoch times kept in run_state. */
+typedef struct {
+    size_t parameters, threads;
+    double train_seconds, test_loss, test_accuracy;
+    uint64_t allocs_in_call;
+    long rss_start, rss_loaded, rss_end;
+} measured;
 
-    double test_loss, test_accuracy;
-    check(nudge_evaluate_labels(net, test_x, test_y, test_count, NUDGE_LOSS_AUTO, &test_loss, &test_accuracy),
-          "evaluate");
-    const long rss_end = bench_peak_rss_kib();
-
+/* The "RESULT {json}" line that bench/run.py reads. */
+static void print_result(const arguments *a, const run_state *state, const measured *m, const data_sets *d,
+                         const nudge_train_options *options, const nudge_train_report *report) {
     printf("RESULT {\"contender\": \"nudge\", \"task\": %d, \"version\": \"%s\", \"samples\": %zu, "
            "\"parameters\": %zu, \"threads\": %zu, ",
-           task, nudge_version_string(), train_count, parameters, threads);
-    bench_print_json_array("epoch_seconds", state.wall, state.epochs);
+           a->task, nudge_version_string(), d->train_count, m->parameters, m->threads);
+    bench_print_json_array("epoch_seconds", state->wall, state->epochs);
     printf(", ");
-    bench_print_json_array("library_epoch_seconds", state.library, state.epochs);
+    bench_print_json_array("library_epoch_seconds", state->library, state->epochs);
     printf(", \"train_seconds\": %.6f, \"train_loss\": %.6f, \"test_loss\": %.6f, \"test_accuracy\": %.6f, "
            "\"peak_rss_kib\": {\"start\": %ld, \"loaded\": %ld, \"end\": %ld}",
-           train_seconds, report.train_loss, test_loss, test_accuracy, rss_start, rss_loaded, rss_end);
-    if (count_allocs)
+           m->train_seconds, report->train_loss, m->test_loss, m->test_accuracy, m->rss_start, m->rss_loaded,
+           m->rss_end);
+    if (a->count_allocs)
         printf(", \"allocs\": {\"between_batches\": %llu, \"intervals\": %llu, \"most_in_one_interval\": %llu, "
                "\"whole_call\": %llu, \"batches_per_epoch\": %llu}",
-               (unsigned long long)state.allocations, (unsigned long long)state.intervals,
-               (unsigned long long)state.most_in_one_interval, (unsigned long long)allocs_in_call,
-               (unsigned long long)((train_count + options.batch_size - 1) / options.batch_size));
+               (unsigned long long)state->allocations, (unsigned long long)state->intervals,
+               (unsigned long long)state->most_in_one_interval, (unsigned long long)m->allocs_in_call,
+               (unsigned long long)((d->train_count + options->batch_size - 1) / options->batch_size));
     printf("}\n");
+}
+
+int main(int argc, char **argv) {
+    static run_state state;
+    const arguments a = parse_arguments(argc, argv, &state);
+    measured m;
+    m.threads = set_threads();
+
+    m.rss_start = bench_peak_rss_kib();
+    data_sets d = load_data(a.folder);
+    m.rss_loaded = bench_peak_rss_kib();
+
+    nudge_network *net = create_network(&a, &m.parameters);
+    const nudge_train_options options = task_options(&a, &state);
+
+    uint64_t allocs_before = a.count_allocs ? state.counter() : 0;
+    nudge_train_report report = {.struct_size = sizeof report};
+    state.started = state.last = bench_now();
+    check(nudge_train_labels(net, d.train_x, d.train_y, d.train_count, &options, &report), "train");
+    m.train_seconds = bench_now() - state.started;
+    m.allocs_in_call = a.count_allocs ? state.counter() - allocs_before : 0;
+
+    check(nudge_evaluate_labels(net, d.test_x, d.test_y, d.test_count, NUDGE_LOSS_AUTO, &m.test_loss,
+                                &m.test_accuracy),
+          "evaluate");
+    m.rss_end = bench_peak_rss_kib();
+    print_result(&a, &state, &m, &d, &options, &report);
 
     nudge_network_free(net);
-    nudge_dataset_free(train);
-    nudge_dataset_free(test);
+    nudge_dataset_free(d.train);
+    nudge_dataset_free(d.test);
     return 0;
 }

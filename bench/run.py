@@ -546,27 +546,48 @@ def training_section(task, runs, args, sgemm_reference):
 
 
 def report(args, machine, library, sgemm, training, inference, steady, notes, failures, repeated, started, finished):
+    """The whole of RESULTS.md: how it was made, on what, then every measurement, section by section."""
     debian = sgemm.get(("debian", "default"))
     reference = debian["median_gflops"] if debian else None
-    nudge_version = next((r["version"] for task in training.values() for r in task.get("nudge", [])), None)
-    lines = ["# Nudge benchmark: training and inference beside its peers", "",
-             f"Measured {started:%Y-%m-%d %H:%M} UTC in {(finished - started).total_seconds() / 60:.1f} minutes by "
-             f"`bench/run.py{' --smoke' if args.smoke else ''}`: {args.epochs} epoch(s) per run, {args.rounds} "
-             f"alternating round(s), tasks {', '.join(map(str, args.tasks))}; every run is a separate process.", "",
-             "## How to reproduce", "",
-             "```sh",
-             "make bench                          # the full run (5-10 min): writes bench/RESULTS.md",
-             "make bench BENCH_ARGS=--smoke       # CI: 1 epoch, task 1 (< 1 min): .build/bench/RESULTS-smoke.md",
-             "python3 bench/run.py --help         # --epochs, --rounds, --tasks, --only, --threads, --fann-epochs ...",
-             "```", "",
-             "It installs what is missing (Debian: libopenblas-dev, libfann-dev, zlib1g-dev; pip: numpy, "
-             "scikit-learn, threadpoolctl) but never PyTorch, which joins when importable: "
-             f"`{TORCH_HINT}`. Run it on an otherwise idle machine: on two cores one busy neighbour can slow a "
-             "two-thread BLAS by an order of magnitude (the *others' CPU* columns tell).", ""]
+    lines = introduction(args, started, finished)
+    lines += machine_section(args, machine, library, sgemm, training)
+    lines += sgemm_section(sgemm, reference)
+    lines += flops_section()
+    for task in args.tasks:
+        lines += training_section(task, training[task], args, reference)
+    lines += inference_section(inference, reference)
+    lines += steady_section(args, steady, training)
+    lines += fairness_section(machine, sgemm)
+    lines += raw_runs_section(training)
+    lines += notes_section(notes, failures, repeated)
+    return "\n".join(lines)
 
+
+def introduction(args, started, finished):
+    """The title, when and how the run was made, and how to make it again."""
+    return ["# Nudge benchmark: training and inference beside its peers", "",
+            f"Measured {started:%Y-%m-%d %H:%M} UTC in {(finished - started).total_seconds() / 60:.1f} minutes by "
+            f"`bench/run.py{' --smoke' if args.smoke else ''}`: {args.epochs} epoch(s) per run, {args.rounds} "
+            f"alternating round(s), tasks {', '.join(map(str, args.tasks))}; every run is a separate process.", "",
+            "## How to reproduce", "",
+            "```sh",
+            "make bench                          # the full run (5-10 min): writes bench/RESULTS.md",
+            "make bench BENCH_ARGS=--smoke       # CI: 1 epoch, task 1 (< 1 min): .build/bench/RESULTS-smoke.md",
+            "python3 bench/run.py --help         # --epochs, --rounds, --tasks, --only, --threads, --fann-epochs ...",
+            "```", "",
+            "It installs what is missing (Debian: libopenblas-dev, libfann-dev, zlib1g-dev; pip: numpy, "
+            "scikit-learn, threadpoolctl) but never PyTorch, which joins when importable: "
+            f"`{TORCH_HINT}`. Run it on an otherwise idle machine: on two cores one busy neighbour can slow a "
+            "two-thread BLAS by an order of magnitude (the *others' CPU* columns tell).", ""]
+
+
+def machine_section(args, machine, library, sgemm, training):
+    """What the figures were measured on: hardware, system, the library and every peer's version."""
+    debian = sgemm.get(("debian", "default"))
+    nudge_version = next((r["version"] for task in training.values() for r in task.get("nudge", [])), None)
     v = machine["versions"]
     changed = f" plus uncommitted changes in {', '.join(machine['changed'])}" if machine["changed"] else ""
-    lines += ["## Machine", ""]
+    lines = ["## Machine", ""]
     lines += table(["", ""], [
         ["CPU", f"{machine['cpu']} ({machine['cpu_detail']}), AVX-512: {'yes' if machine['avx512'] else 'no'}"
                 f"{', virtual machine' if machine['virtual'] else ''}"],
@@ -587,9 +608,13 @@ def report(args, machine, library, sgemm, training, inference, steady, notes, fa
         ["environment", ", ".join(f"{k}={val}" for k, val in machine["env"].items()) or "no OPENBLAS_, OMP_ or NUDGE_ variables"],
     ], ["l", "l"])
     lines.append("")
+    return lines
 
-    lines += ["## sgemm rate", "",
-              "C = A·B on square float32 matrices (2 n³ flops per call), timed call by call after one warm-up call.", ""]
+
+def sgemm_section(sgemm, reference):
+    """Each BLAS's sgemm rate: the yardstick that the *% of sgemm* columns divide by."""
+    lines = ["## sgemm rate", "",
+             "C = A·B on square float32 matrices (2 n³ flops per call), timed call by call after one warm-up call.", ""]
     rows = []
     for (name, _threads), r in sgemm.items():
         which = "Debian OpenBLAS (Nudge's), bench/sgemm_rate.c" if name == "debian" else "numpy's OpenBLAS, np.matmul"
@@ -597,35 +622,37 @@ def report(args, machine, library, sgemm, training, inference, steady, notes, fa
     lines += table(["BLAS", "threads", "n", "best GFLOP/s", "median GFLOP/s"], rows)
     lines += ["", f"The *% of sgemm* columns below divide by {reference:.1f} GFLOP/s, the median rate of Nudge's BLAS on "
               "both cores." if reference else "", ""]
+    return lines
 
-    lines += ["## How training FLOPs are counted", "",
-              "Per image and per epoch of 60,000 images, for layers l = 1..L with fan_in_l x fan_out_l weights:", "",
-              "```",
-              "FLOPs per image = 2·Σ_l fan_in_l·fan_out_l        forward pass",
-              "                + 2·Σ_l fan_in_l·fan_out_l        weight gradients",
-              "                + 2·Σ_{l>1} fan_in_l·fan_out_l    input gradients (none for the first layer)",
-              "FLOPs per epoch = FLOPs per image x 60,000;   GFLOP/s = FLOPs per epoch / median epoch seconds",
-              "```", "",
-              "Biases, activations, the loss and the optimiser step are not counted (they are O(parameters) or "
-              "O(units), not O(weights x batch)).", ""]
 
-    for task in args.tasks:
-        lines += training_section(task, training[task], args, reference)
+def flops_section():
+    """The formula behind every GFLOP/s figure of the training sections."""
+    return ["## How training FLOPs are counted", "",
+            "Per image and per epoch of 60,000 images, for layers l = 1..L with fan_in_l x fan_out_l weights:", "",
+            "```",
+            "FLOPs per image = 2·Σ_l fan_in_l·fan_out_l        forward pass",
+            "                + 2·Σ_l fan_in_l·fan_out_l        weight gradients",
+            "                + 2·Σ_{l>1} fan_in_l·fan_out_l    input gradients (none for the first layer)",
+            "FLOPs per epoch = FLOPs per image x 60,000;   GFLOP/s = FLOPs per epoch / median epoch seconds",
+            "```", "",
+            "Biases, activations, the loss and the optimiser step are not counted (they are O(parameters) or "
+            "O(units), not O(weights x batch)).", ""]
 
-    lines += inference_section(inference, reference)
-    lines += steady_section(args, steady, training)
-    lines += fairness_section(machine, sgemm)
-    lines += raw_runs_section(training)
+
+def notes_section(notes, failures, repeated):
+    """What went differently in this run: notes from the steps, runs repeated because the machine was
+    busy, crashes. Nothing when all went as planned."""
     if repeated:
         counts = {label: repeated.count(label) for label in repeated}
         notes = notes + ["run again because other processes used the CPUs meanwhile: " + ", ".join(
             f"{label}{f' ({n} times)' if n > 1 else ''}" for label, n in counts.items())]
-    if notes or failures:
-        lines += ["## Notes from this run", ""]
-        lines += [f"- {note}" for note in notes]
-        lines += [f"- **{f['label']} crashed**: {f['why']}" for f in failures]
-        lines.append("")
-    return "\n".join(lines)
+    if not notes and not failures:
+        return []
+    lines = ["## Notes from this run", ""]
+    lines += [f"- {note}" for note in notes]
+    lines += [f"- **{f['label']} crashed**: {f['why']}" for f in failures]
+    lines.append("")
+    return lines
 
 
 def nudge_threads_text(args, training):

@@ -59,25 +59,31 @@ static int32_t on_epoch(const nudge_epoch_report *r, void *user_data) {
     return 0;
 }
 
-int main(int argc, char **argv) {
-    const char *folder = argc > 1 ? argv[1] : "/usr/share/datasets/fashion-mnist";
-    const char *model_path = argc > 2 ? argv[2] : "fashion.nudge";
-    printf("Nudge %s: Fashion-MNIST from %s\n", nudge_version_string(), folder);
-
-    nudge_dataset *train = load(folder, "train");
-    nudge_dataset *test = load(folder, "t10k");
+/* The training and test images, with the library's pointers into them. */
+struct data {
+    nudge_dataset *train, *test;
     size_t train_count, test_count, features;
     const float *train_x, *test_x;
     const int32_t *train_y, *test_y;
-    check(nudge_dataset_count(train, &train_count), "train count");
-    check(nudge_dataset_count(test, &test_count), "test count");
-    check(nudge_dataset_feature_count(train, &features), "feature count");
-    check(nudge_dataset_features(train, &train_x), "train features");
-    check(nudge_dataset_labels(train, &train_y), "train labels");
-    check(nudge_dataset_features(test, &test_x), "test features");
-    check(nudge_dataset_labels(test, &test_y), "test labels");
-    printf("%zu training and %zu test images of %zu pixels\n", train_count, test_count, features);
+};
 
+static struct data load_data(const char *folder) {
+    struct data d;
+    d.train = load(folder, "train");
+    d.test = load(folder, "t10k");
+    check(nudge_dataset_count(d.train, &d.train_count), "train count");
+    check(nudge_dataset_count(d.test, &d.test_count), "test count");
+    check(nudge_dataset_feature_count(d.train, &d.features), "feature count");
+    check(nudge_dataset_features(d.train, &d.train_x), "train features");
+    check(nudge_dataset_labels(d.train, &d.train_y), "train labels");
+    check(nudge_dataset_features(d.test, &d.test_x), "test features");
+    check(nudge_dataset_labels(d.test, &d.test_y), "test labels");
+    printf("%zu training and %zu test images of %zu pixels\n", d.train_count, d.test_count, d.features);
+    return d;
+}
+
+/* The architecture of docs/ACCURACY.md: features-512-256-10, ReLU hidden layers, softmax output. */
+static nudge_network *create_network(size_t features) {
     const size_t sizes[] = {features, 512, 256, 10};
     const nudge_activation activations[] = {NUDGE_ACTIVATION_RELU, NUDGE_ACTIVATION_RELU, NUDGE_ACTIVATION_SOFTMAX};
     nudge_network *net = NULL;
@@ -86,7 +92,12 @@ int main(int argc, char **argv) {
     check(nudge_network_parameter_count(net, &parameter_count), "parameter count");
     printf("network 784-512-256-10 (relu, relu, softmax), %zu parameters, %zu threads\n", parameter_count,
            nudge_get_num_threads());
+    return net;
+}
 
+/* Trains on every training image with the hyper-parameters of docs/ACCURACY.md, printing a line per
+ * epoch, and on a terminal a bar that fills during each. */
+static void train(nudge_network *net, const struct data *d) {
     int interactive = isatty(STDOUT_FILENO);
     /* No dropout on the inputs, 0.2 on each hidden layer; units are dropped in training only. */
     const float dropout[] = {0.0f, 0.2f, 0.2f};
@@ -105,14 +116,13 @@ int main(int argc, char **argv) {
     options.batch_progress = interactive ? on_batch : NULL;
     options.user_data = &interactive;
     nudge_train_report report = {.struct_size = sizeof report};
-    check(nudge_train_labels(net, train_x, train_y, train_count, &options, &report), "train");
+    check(nudge_train_labels(net, d->train_x, d->train_y, d->train_count, &options, &report), "train");
     printf("trained %u epochs on all %zu training images in %.1f s (%.2f s per epoch)\n", report.epochs_run,
-           train_count, report.seconds, report.seconds / report.epochs_run);
+           d->train_count, report.seconds, report.seconds / report.epochs_run);
+}
 
-    double loss, accuracy;
-    check(nudge_evaluate_labels(net, test_x, test_y, test_count, NUDGE_LOSS_AUTO, &loss, &accuracy), "evaluate");
-    printf("test accuracy %.2f%% (loss %.4f) on %zu images\n", 100 * accuracy, loss, test_count);
-
+/* Saves the model with its class names, and loads it back as a new network. */
+static nudge_network *save_and_reload(nudge_network *net, const char *model_path) {
     check(nudge_network_set_metadata(net, "classes",
                                      "T-shirt/top,Trouser,Pullover,Dress,Coat,Sandal,Shirt,Sneaker,Bag,Ankle boot"),
           "metadata");
@@ -120,26 +130,48 @@ int main(int argc, char **argv) {
     nudge_network *loaded = NULL;
     check(nudge_load(model_path, &loaded), model_path);
     printf("saved and reloaded %s\n", model_path);
+    return loaded;
+}
 
+/* The first test images as both networks see them: whether the reloaded one predicts exactly as the
+ * original, then its prediction, confidence and the truth for each. */
+static void show_predictions(const nudge_network *net, const nudge_network *loaded, const struct data *d) {
     enum { SHOW = 10 };
     float before[SHOW * 10], after[SHOW * 10];
     int32_t predicted[SHOW];
-    check(nudge_predict(net, test_x, SHOW, before, SHOW * 10), "predict");
-    check(nudge_predict(loaded, test_x, SHOW, after, SHOW * 10), "predict (reloaded)");
-    check(nudge_classify(loaded, test_x, SHOW, predicted, SHOW), "classify");
+    check(nudge_predict(net, d->test_x, SHOW, before, SHOW * 10), "predict");
+    check(nudge_predict(loaded, d->test_x, SHOW, after, SHOW * 10), "predict (reloaded)");
+    check(nudge_classify(loaded, d->test_x, SHOW, predicted, SHOW), "classify");
     printf("reloaded model predicts %s the original\n",
            memcmp(before, after, sizeof before) == 0 ? "bit for bit the same as" : "DIFFERENTLY from");
     printf("\n  image  predicted      confidence  true\n");
     for (int i = 0; i < SHOW; i++) {
         printf("  %5d  %-12s   %6.1f%%     %s%s\n", i, class_names[predicted[i]],
-               100 * after[i * 10 + predicted[i]], class_names[test_y[i]],
-               predicted[i] == test_y[i] ? "" : "   <- wrong");
+               100 * after[i * 10 + predicted[i]], class_names[d->test_y[i]],
+               predicted[i] == d->test_y[i] ? "" : "   <- wrong");
     }
+}
+
+int main(int argc, char **argv) {
+    const char *folder = argc > 1 ? argv[1] : "/usr/share/datasets/fashion-mnist";
+    const char *model_path = argc > 2 ? argv[2] : "fashion.nudge";
+    printf("Nudge %s: Fashion-MNIST from %s\n", nudge_version_string(), folder);
+
+    struct data d = load_data(folder);
+    nudge_network *net = create_network(d.features);
+    train(net, &d);
+
+    double loss, accuracy;
+    check(nudge_evaluate_labels(net, d.test_x, d.test_y, d.test_count, NUDGE_LOSS_AUTO, &loss, &accuracy), "evaluate");
+    printf("test accuracy %.2f%% (loss %.4f) on %zu images\n", 100 * accuracy, loss, d.test_count);
+
+    nudge_network *loaded = save_and_reload(net, model_path);
+    show_predictions(net, loaded, &d);
 
     nudge_network_free(loaded);
     nudge_network_free(net);
-    nudge_dataset_free(test);
-    nudge_dataset_free(train);
+    nudge_dataset_free(d.test);
+    nudge_dataset_free(d.train);
     /* 90.42% on the machine of docs/ACCURACY.md; another BLAS or processor rounds differently. */
     return accuracy >= 0.895 ? 0 : 2;
 }

@@ -240,93 +240,122 @@ static int32_t on_epoch(const nudge_epoch_report *r, void *user_data) {
     return 0;
 }
 
+/* The two halves of the data: the training images (the last VALIDATION_SAMPLES of them held out for
+ * validation) and the test images, with the library's pointers into them. */
+struct data {
+    nudge_dataset *train, *test;
+    size_t count, train_count, test_count, features;
+    const float *train_x, *test_x;
+    const int32_t *train_y, *test_y;
+};
+
+/* Loads both halves and checks that they have the images this network and its reports need. */
+static struct data load_data(const char *folder) {
+    struct data d;
+    d.train = load(folder, "train");
+    d.test = load(folder, "t10k");
+    check(nudge_dataset_count(d.train, &d.count), "train count");
+    check(nudge_dataset_count(d.test, &d.test_count), "test count");
+    check(nudge_dataset_feature_count(d.train, &d.features), "feature count");
+    check(nudge_dataset_features(d.train, &d.train_x), "train features");
+    check(nudge_dataset_labels(d.train, &d.train_y), "train labels");
+    check(nudge_dataset_features(d.test, &d.test_x), "test features");
+    check(nudge_dataset_labels(d.test, &d.test_y), "test labels");
+    if (d.features != layer_sizes[0] || d.count < GRADIENT_SAMPLES + VALIDATION_SAMPLES) {
+        fprintf(stderr, "error: %s: need at least %d training images of %d x %d pixels, found %zu of %zu pixels\n",
+                folder, GRADIENT_SAMPLES + VALIDATION_SAMPLES, SIDE, SIDE, d.count, d.features);
+        exit(1);
+    }
+    /* Validation comes out of the training images; the test images are used once, at the end. */
+    d.train_count = d.count - VALIDATION_SAMPLES;
+    printf("%zu training images, %d held out of them for validation, %zu test images\n", d.train_count,
+           VALIDATION_SAMPLES, d.test_count);
+    return d;
+}
+
+/* Creates the sigmoid network from `seed` and checks that the library lays out its parameters as
+ * name_parameter() describes them: the gradient reports name entries by that layout. */
+static nudge_network *create_network(unsigned long long seed, size_t *parameter_count) {
+    const nudge_activation activations[LAYERS - 1] = {NUDGE_ACTIVATION_SIGMOID, NUDGE_ACTIVATION_SIGMOID,
+                                                      NUDGE_ACTIVATION_SIGMOID};
+    nudge_network *net = NULL;
+    check(nudge_network_create(layer_sizes, LAYERS, activations, seed, &net), "create");
+    size_t sizes[LAYERS];
+    check(nudge_network_layer_sizes(net, sizes, LAYERS), "layer sizes");
+    check(nudge_network_parameter_count(net, parameter_count), "parameter count");
+    printf("network %zu-%zu-%zu-%zu, sigmoid on every layer, %zu weights and biases, random start from seed %llu\n",
+           sizes[0], sizes[1], sizes[2], sizes[3], *parameter_count, seed);
+    size_t expected = 0;
+    for (int layer = 1; layer < LAYERS; layer++) expected += (layer_sizes[layer - 1] + 1) * layer_sizes[layer];
+    if (*parameter_count != expected) {
+        fprintf(stderr, "error: the library counts %zu parameters; the layout named here has %zu\n",
+                *parameter_count, expected);
+        exit(1);
+    }
+    return net;
+}
+
+/* Writes the one-hot targets (zeroed before) of the fixed batch of the gradient reports: the first
+ * GRADIENT_SAMPLES training images. A label out of range could not be encoded, so it stops the program. */
+static void fill_one_hot(const int32_t *labels, float *one_hot) {
+    for (size_t i = 0; i < GRADIENT_SAMPLES; i++) {
+        if (labels[i] < 0 || labels[i] >= CLASSES) {
+            fprintf(stderr, "error: training label %zu is %d; expected 0 to %d\n", i, (int)labels[i], CLASSES - 1);
+            exit(1);
+        }
+        one_hot[i * CLASSES + (size_t)labels[i]] = 1;
+    }
+}
+
+/* Plain SGD on the squared error, as the settings say, validated on the held-out images after each
+ * epoch (on_epoch prints each). */
+static void train(nudge_network *net, const struct data *d, const struct settings *s) {
+    printf("\nplain SGD on the squared error: %lu epochs, batches of %lu, learning rate %g, shuffle seed %llu\n",
+           s->epochs, s->batch_size, s->learning_rate, s->seed);
+    nudge_train_options options;
+    check(nudge_train_options_init(&options, sizeof options), "options");
+    options.epochs = (uint32_t)s->epochs;
+    options.batch_size = (uint32_t)s->batch_size;
+    options.optimizer = NUDGE_OPTIMIZER_SGD;
+    options.loss = NUDGE_LOSS_MSE;
+    options.learning_rate = (float)s->learning_rate;
+    options.seed = s->seed;
+    options.validation_inputs = d->train_x + d->train_count * d->features;
+    options.validation_labels = d->train_y + d->train_count;
+    options.validation_count = VALIDATION_SAMPLES;
+    options.progress = on_epoch;
+    nudge_train_report report = {.struct_size = sizeof report};
+    check(nudge_train_labels(net, d->train_x, d->train_y, d->train_count, &options, &report), "train");
+    printf("trained %u epochs in %.2f s; validation accuracy %.2f%%\n", report.epochs_run, report.seconds,
+           100 * report.validation_accuracy);
+}
+
 int main(int argc, char **argv) {
     const struct settings s = parse_arguments(argc, argv);
     const size_t threads = nudge_get_num_threads();
     printf("Nudge %s: the seed network on %s, %zu %s\n", nudge_version_string(), s.folder, threads,
            threads == 1 ? "thread" : "threads");
 
-    nudge_dataset *train = load(s.folder, "train");
-    nudge_dataset *test = load(s.folder, "t10k");
-    size_t count, test_count, features;
-    const float *train_x, *test_x;
-    const int32_t *train_y, *test_y;
-    check(nudge_dataset_count(train, &count), "train count");
-    check(nudge_dataset_count(test, &test_count), "test count");
-    check(nudge_dataset_feature_count(train, &features), "feature count");
-    check(nudge_dataset_features(train, &train_x), "train features");
-    check(nudge_dataset_labels(train, &train_y), "train labels");
-    check(nudge_dataset_features(test, &test_x), "test features");
-    check(nudge_dataset_labels(test, &test_y), "test labels");
-    if (features != layer_sizes[0] || count < GRADIENT_SAMPLES + VALIDATION_SAMPLES) {
-        fprintf(stderr, "error: %s: need at least %d training images of %d x %d pixels, found %zu of %zu pixels\n",
-                s.folder, GRADIENT_SAMPLES + VALIDATION_SAMPLES, SIDE, SIDE, count, features);
-        return 1;
-    }
-    /* Validation comes out of the training images; the test images are used once, at the end. */
-    const size_t train_count = count - VALIDATION_SAMPLES;
-    printf("%zu training images, %d held out of them for validation, %zu test images\n", train_count,
-           VALIDATION_SAMPLES, test_count);
-
-    const nudge_activation activations[LAYERS - 1] = {NUDGE_ACTIVATION_SIGMOID, NUDGE_ACTIVATION_SIGMOID,
-                                                      NUDGE_ACTIVATION_SIGMOID};
-    nudge_network *net = NULL;
-    check(nudge_network_create(layer_sizes, LAYERS, activations, s.seed, &net), "create");
-    size_t sizes[LAYERS], parameter_count;
-    check(nudge_network_layer_sizes(net, sizes, LAYERS), "layer sizes");
-    check(nudge_network_parameter_count(net, &parameter_count), "parameter count");
-    printf("network %zu-%zu-%zu-%zu, sigmoid on every layer, %zu weights and biases, random start from seed %llu\n",
-           sizes[0], sizes[1], sizes[2], sizes[3], parameter_count, s.seed);
-    size_t expected = 0;
-    for (int layer = 1; layer < LAYERS; layer++) expected += (layer_sizes[layer - 1] + 1) * layer_sizes[layer];
-    if (parameter_count != expected) {
-        fprintf(stderr, "error: the library counts %zu parameters; the layout named here has %zu\n",
-                parameter_count, expected);
-        return 1;
-    }
-
+    struct data d = load_data(s.folder);
+    size_t parameter_count;
+    nudge_network *net = create_network(s.seed, &parameter_count);
     float *one_hot = allocate(GRADIENT_SAMPLES * CLASSES, sizeof *one_hot);
     float *gradient = allocate(parameter_count, sizeof *gradient);
-    for (size_t i = 0; i < GRADIENT_SAMPLES; i++) {
-        if (train_y[i] < 0 || train_y[i] >= CLASSES) {
-            fprintf(stderr, "error: training label %zu is %d; expected 0 to %d\n", i, (int)train_y[i], CLASSES - 1);
-            return 1;
-        }
-        one_hot[i * CLASSES + (size_t)train_y[i]] = 1;
-    }
-    const double largest_before = gradient_report("before training", net, train_x, one_hot, gradient,
+    fill_one_hot(d.train_y, one_hot);
+    const double largest_before = gradient_report("before training", net, d.train_x, one_hot, gradient,
                                                   parameter_count, 0);
-
-    printf("\nplain SGD on the squared error: %lu epochs, batches of %lu, learning rate %g, shuffle seed %llu\n",
-           s.epochs, s.batch_size, s.learning_rate, s.seed);
-    nudge_train_options options;
-    check(nudge_train_options_init(&options, sizeof options), "options");
-    options.epochs = (uint32_t)s.epochs;
-    options.batch_size = (uint32_t)s.batch_size;
-    options.optimizer = NUDGE_OPTIMIZER_SGD;
-    options.loss = NUDGE_LOSS_MSE;
-    options.learning_rate = (float)s.learning_rate;
-    options.seed = s.seed;
-    options.validation_inputs = train_x + train_count * features;
-    options.validation_labels = train_y + train_count;
-    options.validation_count = VALIDATION_SAMPLES;
-    options.progress = on_epoch;
-    nudge_train_report report = {.struct_size = sizeof report};
-    check(nudge_train_labels(net, train_x, train_y, train_count, &options, &report), "train");
-    printf("trained %u epochs in %.2f s; validation accuracy %.2f%%\n", report.epochs_run, report.seconds,
-           100 * report.validation_accuracy);
-
-    gradient_report("after training", net, train_x, one_hot, gradient, parameter_count, largest_before);
+    train(net, &d, &s);
+    gradient_report("after training", net, d.train_x, one_hot, gradient, parameter_count, largest_before);
 
     double loss, accuracy;
-    check(nudge_evaluate_labels(net, test_x, test_y, test_count, NUDGE_LOSS_MSE, &loss, &accuracy), "evaluate");
-    printf("\ntest accuracy %.2f%% (C = %.4f) on %zu test images\n", 100 * accuracy, loss, test_count);
+    check(nudge_evaluate_labels(net, d.test_x, d.test_y, d.test_count, NUDGE_LOSS_MSE, &loss, &accuracy), "evaluate");
+    printf("\ntest accuracy %.2f%% (C = %.4f) on %zu test images\n", 100 * accuracy, loss, d.test_count);
 
     free(gradient);
     free(one_hot);
     nudge_network_free(net);
-    nudge_dataset_free(test);
-    nudge_dataset_free(train);
+    nudge_dataset_free(d.test);
+    nudge_dataset_free(d.train);
     if (accuracy < s.min_accuracy) {
         fprintf(stderr, "error: test accuracy %.2f%% is below --min-accuracy %.2f%%\n", 100 * accuracy,
                 100 * s.min_accuracy);

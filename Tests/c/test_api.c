@@ -468,14 +468,10 @@ static void test_parameter_order_and_activations(void **state) {
 /* ------------------------------------------------------------------------------------------ */
 /* Metadata                                                                                    */
 
-static void test_metadata(void **state) {
-    (void)state;
-    const size_t sizes[] = {2, 2};
-    const nudge_activation acts[] = {NUDGE_ACTIVATION_SOFTMAX};
-    nudge_network *net = h_net(sizes, 2, acts, 0);
+/* Set, count and read back, with and without a buffer or a length. */
+static void metadata_set_and_get(nudge_network *net) {
     char buffer[64];
     size_t length = SENTINEL_SIZE, count = 0;
-
     H_ERR(nudge_network_get_metadata(net, "classes", buffer, sizeof buffer, &length), NUDGE_ERR_NOT_FOUND, "classes");
     assert_int_equal(length, SENTINEL_SIZE);
     H_OK(nudge_network_set_metadata(net, "classes", "cat,dog"));
@@ -495,8 +491,12 @@ static void test_metadata(void **state) {
     assert_int_equal(length, 0);
     H_OK(nudge_network_get_metadata(net, "classes", buffer, sizeof buffer, NULL)); /* out_length may be NULL */
     assert_string_equal(buffer, "cat,dog");
+}
 
-    /* Capacity exactly one too small (no room for the NUL): refused, buffer untouched. */
+/* Capacity exactly one too small (no room for the NUL): refused, buffer untouched. */
+static void metadata_capacity(nudge_network *net) {
+    char buffer[64];
+    size_t length;
     memset(buffer, '#', sizeof buffer);
     length = SENTINEL_SIZE;
     H_ERR(nudge_network_get_metadata(net, "classes", buffer, 7, &length), NUDGE_ERR_CAPACITY, "8");
@@ -504,8 +504,12 @@ static void test_metadata(void **state) {
     H_OK(nudge_network_get_metadata(net, "classes", buffer, 8, &length));
     assert_string_equal(buffer, "cat,dog");
     assert_int_equal(buffer[8], '#');
+}
 
-    /* Keys in the order first set; replacing keeps the position. */
+/* Keys in the order first set; replacing keeps the position. */
+static void metadata_key_order(nudge_network *net) {
+    char buffer[64];
+    size_t length;
     H_OK(nudge_network_set_metadata(net, "classes", "cat,dog,bird"));
     const char *order[] = {"classes", "author", "empty"};
     for (size_t i = 0; i < 3; i++) {
@@ -521,8 +525,12 @@ static void test_metadata(void **state) {
     H_ERR(nudge_network_metadata_key(net, SIZE_MAX, buffer, sizeof buffer, NULL), NUDGE_ERR_NOT_FOUND, "index");
     H_OK(nudge_network_get_metadata(net, "classes", buffer, sizeof buffer, &length));
     assert_string_equal(buffer, "cat,dog,bird");
+}
 
-    /* NULL value removes; removing a missing key is fine. */
+/* NULL value removes; removing a missing key is fine. */
+static void metadata_removal(nudge_network *net) {
+    char buffer[64];
+    size_t count = 0;
     H_OK(nudge_network_set_metadata(net, "author", NULL));
     H_OK(nudge_network_set_metadata(net, "never-set", NULL));
     H_OK(nudge_network_metadata_count(net, &count));
@@ -530,8 +538,12 @@ static void test_metadata(void **state) {
     H_ERR(nudge_network_get_metadata(net, "author", buffer, sizeof buffer, NULL), NUDGE_ERR_NOT_FOUND, "author");
     H_OK(nudge_network_metadata_key(net, 1, buffer, sizeof buffer, NULL));
     assert_string_equal(buffer, "empty");
+}
 
-    /* Bad keys and values. */
+/* Bad keys and values. */
+static void metadata_bad_keys_and_values(nudge_network *net) {
+    char buffer[64];
+    size_t count = 0;
     H_ERR(nudge_network_set_metadata(net, "", "v"), NUDGE_ERR_INVALID_ARGUMENT, "empty");
     H_ERR(nudge_network_set_metadata(net, NULL, "v"), NUDGE_ERR_INVALID_ARGUMENT, "key is NULL");
     H_ERR(nudge_network_set_metadata(net, "k\xff", "v"), NUDGE_ERR_INVALID_ARGUMENT, "UTF-8");
@@ -540,8 +552,11 @@ static void test_metadata(void **state) {
     H_ERR(nudge_network_get_metadata(net, "\xff", buffer, sizeof buffer, NULL), NUDGE_ERR_INVALID_ARGUMENT, "UTF-8");
     H_OK(nudge_network_metadata_count(net, &count));
     assert_int_equal(count, 2);
+}
 
-    /* 1 MiB is the longest key or value. */
+/* 1 MiB is the longest key or value. */
+static void metadata_size_limit(nudge_network *net) {
+    size_t length;
     size_t mib = (size_t)1 << 20;
     char *big = malloc(mib + 2);
     assert_non_null(big);
@@ -560,6 +575,20 @@ static void test_metadata(void **state) {
     assert_memory_equal(back, big, mib + 1);
     free(back);
     free(big);
+}
+
+/* One network through every metadata call, in steps that each start from where the last left it. */
+static void test_metadata(void **state) {
+    (void)state;
+    const size_t sizes[] = {2, 2};
+    const nudge_activation acts[] = {NUDGE_ACTIVATION_SOFTMAX};
+    nudge_network *net = h_net(sizes, 2, acts, 0);
+    metadata_set_and_get(net);
+    metadata_capacity(net);
+    metadata_key_order(net);
+    metadata_removal(net);
+    metadata_bad_keys_and_values(net);
+    metadata_size_limit(net);
     nudge_network_free(net);
 }
 

@@ -243,14 +243,9 @@ static void expect_load_error(const char *images, const char *labels, nudge_stat
     if (d != NULL) H_FAIL("%s: a data set was returned with an error", what);
 }
 
-static void test_load_errors(void **state) {
-    (void)state;
-    char dir[300], images[400], labels[400], bad[400];
-    fresh_dir(dir, sizeof dir, "errors");
-    write_sample(dir, images, labels, sizeof images);
-    h_path(bad, sizeof bad, dir, "bad-idx");
+/* NULL and empty paths, a path that is not UTF-8, files that are missing or are folders. */
+static void load_errors_in_arguments(const char *dir, const char *images, const char *labels) {
     nudge_dataset *d = NULL;
-
     H_ERR(nudge_dataset_load_idx(NULL, labels, &d), NUDGE_ERR_INVALID_ARGUMENT, "images_path is NULL");
     H_ERR(nudge_dataset_load_idx(images, labels, NULL), NUDGE_ERR_INVALID_ARGUMENT, "out_dataset is NULL");
     H_ERR(nudge_dataset_load_idx("", NULL, &d), NUDGE_ERR_INVALID_ARGUMENT, "path is empty");
@@ -262,9 +257,11 @@ static void test_load_errors(void **state) {
     expect_load_error(images, missing, NUDGE_ERR_IO, "no-such-file", "missing labels", __LINE__);
     expect_load_error(dir, NULL, NUDGE_ERR_IO, "not a regular file", "a folder", __LINE__);
     expect_load_error(images, dir, NUDGE_ERR_IO, "not a regular file", "a folder for labels", __LINE__);
+}
 
+/* Bad magic, type, rank (the file `bad` is rewritten for each). */
+static void load_errors_in_the_header(const char *bad) {
     const uint32_t dims[3] = {S_COUNT, S_ROWS, S_COLS};
-    /* Bad magic, type, rank. */
     write_idx(bad, 8, 3, dims, s_pixels, sizeof s_pixels);
     {
         size_t n = 0;
@@ -286,7 +283,11 @@ static void test_load_errors(void **state) {
     const uint32_t nine[9] = {1, 1, 1, 1, 1, 1, 1, 1, 1};
     write_idx(bad, 8, 9, nine, s_pixels, 1);
     expect_load_error(bad, NULL, NUDGE_ERR_FORMAT, "rank 9", "rank 9", __LINE__);
-    /* Truncated: header, dimensions, data. */
+}
+
+/* Truncated: header, dimensions, data; and data after the end. */
+static void load_errors_in_the_length(const char *bad) {
+    const uint32_t dims[3] = {S_COUNT, S_ROWS, S_COLS};
     h_write_file(bad, "\0\0\x08", 3);
     expect_load_error(bad, NULL, NUDGE_ERR_FORMAT, "ends early", "3 bytes", __LINE__);
     h_write_file(bad, "", 0);
@@ -308,7 +309,11 @@ static void test_load_errors(void **state) {
         write_idx(bad, 8, 3, dims, more, sizeof more);
         expect_load_error(bad, NULL, NUDGE_ERR_FORMAT, "data after", "one pixel too many", __LINE__);
     }
-    /* No samples, no features. */
+}
+
+/* No samples, no features; and labels that do not match the images. */
+static void load_errors_in_the_shape(const char *images, const char *bad) {
+    const uint32_t dims[3] = {S_COUNT, S_ROWS, S_COLS};
     const uint32_t empty[3] = {0, S_ROWS, S_COLS};
     write_idx(bad, 8, 3, empty, NULL, 0);
     expect_load_error(bad, NULL, NUDGE_ERR_FORMAT, "dimension 0 is 0", "0 samples", __LINE__);
@@ -324,6 +329,20 @@ static void test_load_errors(void **state) {
     expect_load_error(images, bad, NUDGE_ERR_FORMAT, "1 dimension", "labels of rank 2", __LINE__);
     write_idx(bad, 8, 1, dims, s_labels, S_COUNT - 1);
     expect_load_error(images, bad, NUDGE_ERR_FORMAT, "ends early", "a label missing", __LINE__);
+}
+
+/* Every way an IDX load can fail: `images` and `labels` are a good pair (write_sample), `bad` is
+ * rewritten for each case. */
+static void test_load_errors(void **state) {
+    (void)state;
+    char dir[300], images[400], labels[400], bad[400];
+    fresh_dir(dir, sizeof dir, "errors");
+    write_sample(dir, images, labels, sizeof images);
+    h_path(bad, sizeof bad, dir, "bad-idx");
+    load_errors_in_arguments(dir, images, labels);
+    load_errors_in_the_header(bad);
+    load_errors_in_the_length(bad);
+    load_errors_in_the_shape(images, bad);
     h_rmtree(dir);
 }
 

@@ -498,11 +498,10 @@ static void expect_format(unsigned char *bytes, size_t size, const char *substri
     free(bytes);
 }
 
-static void test_structural_corruption(void **state) {
-    (void)state;
+/* Fields of the header, CRC fixed. */
+static void corrupt_header_fields(void) {
     size_t size = 0;
     unsigned char *b;
-    /* Fields of the header, CRC fixed. */
     b = build_ref(&size); h_put_u32(b + 12, 1); h_fix_crc(b, size);
     expect_format(b, size, "flags", "flags 1", __LINE__);
     b = build_ref(&size); h_put_u32(b + 8, 0); h_fix_crc(b, size);
@@ -529,7 +528,12 @@ static void test_structural_corruption(void **state) {
     expect_format(b, size, "10 parameters", "P one too many", __LINE__);
     b = build_ref(&size); h_put_u64(b + 32, UINT64_MAX); h_fix_crc(b, size);
     expect_format(b, size, "parameters", "P = 2^64 - 1", __LINE__);
-    /* Architecture. */
+}
+
+/* Architecture. */
+static void corrupt_architecture(void) {
+    size_t size = 0;
+    unsigned char *b;
     static const uint32_t zero_width[3] = {2, 0, 1};
     b = build(3, zero_width, ref_acts, 1, ref_kv, ref_kv_len, 3, ref_params, 3, &size);
     expect_format(b, size, "invalid architecture", "a layer of width 0", __LINE__);
@@ -550,7 +554,12 @@ static void test_structural_corruption(void **state) {
     expect_format(b, size, "invalid architecture", "softmax in a hidden layer", __LINE__);
     b = build(3, ref_sizes, ref_acts, 1, ref_kv, ref_kv_len, 9, ref_params, 8, &size);
     expect_format(b, size, "remain", "one parameter missing", __LINE__);
-    /* Metadata. */
+}
+
+/* Metadata. */
+static void corrupt_metadata(void) {
+    size_t size = 0;
+    unsigned char *b;
     static const char *const empty_key[2] = {"", "v"};
     static const uint32_t empty_key_len[2] = {0, 1};
     b = build(3, ref_sizes, ref_acts, 1, empty_key, empty_key_len, 9, ref_params, 9, &size);
@@ -573,7 +582,12 @@ static void test_structural_corruption(void **state) {
     expect_format(b, size, "truncated", "a key longer than the file", __LINE__);
     b = build_ref(&size); h_put_u32(b + 68, 1048577); h_fix_crc(b, size);
     expect_format(b, size, "more than 1048576", "a value length of 1 MiB + 1", __LINE__);
-    /* Non-finite parameters. */
+}
+
+/* Non-finite parameters. */
+static void corrupt_parameters(void) {
+    size_t size = 0;
+    unsigned char *b;
     const float bad[] = {NAN, INFINITY, -INFINITY};
     for (size_t i = 0; i < H_COUNT(bad); i++) {
         float p[9];
@@ -582,8 +596,18 @@ static void test_structural_corruption(void **state) {
         b = build(3, ref_sizes, ref_acts, 1, ref_kv, ref_kv_len, 9, p, 9, &size);
         expect_format(b, size, "parameter 4 is", "a non-finite parameter", __LINE__);
     }
+}
+
+/* Every structural check of the reader, part by part of the file. */
+static void test_structural_corruption(void **state) {
+    (void)state;
+    corrupt_header_fields();
+    corrupt_architecture();
+    corrupt_metadata();
+    corrupt_parameters();
     /* Sanity: the reference itself loads. */
-    b = build_ref(&size);
+    size_t size = 0;
+    unsigned char *b = build_ref(&size);
     nudge_network *net = NULL;
     H_OK(nudge_load_from_buffer(b, size, &net));
     nudge_network_free(net);

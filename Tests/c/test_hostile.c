@@ -787,16 +787,11 @@ static void expect_load(const unsigned char *b, size_t size, nudge_status status
     assert_null(net);
 }
 
-static void test_model_files_that_lie(void **state) {
-    (void)state;
-    size_t size = 0;
-    unsigned char *b = fixture_bytes(&size);
-    assert_int_equal(h_get_u32(b + 8), 1);
-    assert_int_equal(h_get_u32(b + OFF_META), 7);
-    unsigned char *c = malloc(size + 64);
-    assert_non_null(c);
+/* The helpers below start each case from the fixture's bytes `b`, copied into `c`. */
 #define FRESH() memcpy(c, b, size)
-    /* Future versions, whatever follows. */
+
+/* Future versions, whatever follows; and a valid CRC over inconsistent sizes. */
+static void lies_in_the_header(const unsigned char *b, unsigned char *c, size_t size) {
     FRESH(); h_put_u32(c + 8, 3); h_fix_crc(c, size);
     expect_load(c, size, NUDGE_ERR_VERSION, "format version 3 is newer", "version 3", __LINE__);
     FRESH(); h_put_u32(c + 8, 1000); h_put_u64(c + 16, 1);
@@ -816,7 +811,10 @@ static void test_model_files_that_lie(void **state) {
     expect_load(c, size, NUDGE_ERR_FORMAT, "remain", "metadata count 0 with an entry present", __LINE__);
     FRESH(); h_put_u64(c + 16, (uint64_t)size + 8); memset(c + size, 0, 8); h_fix_crc(c, size + 8);
     expect_load(c, size + 8, NUDGE_ERR_FORMAT, "remain", "padded with a valid CRC", __LINE__);
-    /* Truncated at every length, with and without the size field adjusted. */
+}
+
+/* Truncated at every length, with and without the size field adjusted. */
+static void lies_in_the_length(const unsigned char *b, unsigned char *c, size_t size) {
     for (size_t cut = 0; cut < size; cut++) {
         nudge_network *net = NULL;
         nudge_status s = nudge_load_from_buffer(b, cut, &net);
@@ -830,8 +828,11 @@ static void test_model_files_that_lie(void **state) {
             H_ASSERT(s == NUDGE_ERR_FORMAT, "cut at %zu with its size and CRC fixed: status %s (%s)", cut, h_name(s), nudge_last_error());
         }
     }
-    /* Metadata that is not UTF-8 (an overlong NUL, a lone continuation byte, a surrogate), or a key
-     * that holds a NUL byte inside its given length: a C caller could never name such a key. */
+}
+
+/* Metadata that is not UTF-8 (an overlong NUL, a lone continuation byte, a surrogate), or a key
+ * that holds a NUL byte inside its given length: a C caller could never name such a key. */
+static void lies_in_the_metadata(const unsigned char *b, unsigned char *c, size_t size) {
     static const struct { size_t at; unsigned char byte[3]; size_t n; const char *expect; const char *what; } meta[] = {
         {OFF_META + 4, {0xC0, 0x80}, 2, "metadata key 0 is not valid UTF-8", "overlong NUL in the key"},
         {OFF_META + 4 + 7 + 4, {0x80}, 1, "metadata value 0 is not valid UTF-8", "lone continuation byte in the value"},
@@ -845,23 +846,39 @@ static void test_model_files_that_lie(void **state) {
         h_fix_crc(c, size);
         expect_load(c, size, NUDGE_ERR_FORMAT, meta[i].expect, meta[i].what, __LINE__);
     }
-    /* A value with a NUL byte loads (files of any version may hold one) and comes back whole, with
-     * its length. */
-    {
-        FRESH();
-        c[OFF_META + 4 + 7 + 4 + 1] = 0x00;
-        h_fix_crc(c, size);
-        nudge_network *nul = NULL;
-        H_OK(nudge_load_from_buffer(c, size, &nul));
-        char key[64], value[64];
-        size_t length = 0;
-        H_OK(nudge_network_metadata_key(nul, 0, key, sizeof key, NULL));
-        H_OK(nudge_network_get_metadata(nul, key, value, sizeof value, &length));
-        H_ASSERT(length > 2 && value[1] == '\0' && value[length] == '\0',
-                 "a value with a NUL at byte 1 came back as %zu bytes", length);
-        nudge_network_free(nul);
-    }
+}
+
+/* A value with a NUL byte loads (files of any version may hold one) and comes back whole, with
+ * its length. */
+static void nul_in_a_value(const unsigned char *b, unsigned char *c, size_t size) {
+    FRESH();
+    c[OFF_META + 4 + 7 + 4 + 1] = 0x00;
+    h_fix_crc(c, size);
+    nudge_network *nul = NULL;
+    H_OK(nudge_load_from_buffer(c, size, &nul));
+    char key[64], value[64];
+    size_t length = 0;
+    H_OK(nudge_network_metadata_key(nul, 0, key, sizeof key, NULL));
+    H_OK(nudge_network_get_metadata(nul, key, value, sizeof value, &length));
+    H_ASSERT(length > 2 && value[1] == '\0' && value[length] == '\0',
+             "a value with a NUL at byte 1 came back as %zu bytes", length);
+    nudge_network_free(nul);
+}
 #undef FRESH
+
+/* Model files whose fields contradict each other or the file, part by part. */
+static void test_model_files_that_lie(void **state) {
+    (void)state;
+    size_t size = 0;
+    unsigned char *b = fixture_bytes(&size);
+    assert_int_equal(h_get_u32(b + 8), 1);
+    assert_int_equal(h_get_u32(b + OFF_META), 7);
+    unsigned char *c = malloc(size + 64);
+    assert_non_null(c);
+    lies_in_the_header(b, c, size);
+    lies_in_the_length(b, c, size);
+    lies_in_the_metadata(b, c, size);
+    nul_in_a_value(b, c, size);
     /* And the untouched bytes load. */
     nudge_network *net = NULL;
     H_OK(nudge_load_from_buffer(b, size, &net));

@@ -997,17 +997,10 @@ static void test_normalization_is_applied(void **state) {
 /* Where K lies in a model file of a network with `layers` layer sizes. */
 static size_t k_offset(size_t layers) { return 40 + 4 * layers + 4 * (layers - 1); }
 
-static void test_normalization_files(void **state) {
-    (void)state;
-    nudge_network *net = blob_net(13);
-    H_OK(nudge_network_set_metadata(net, "k", "v"));
-    size_t v1_size = 0, v2_size = 0;
-    unsigned char *v1 = h_model_bytes(net, &v1_size);
-    assert_int_equal(h_get_u32(v1 + 8), 1);
-
-    const float offset[] = {1.5f, -2, 0, 255}, scale[] = {0.25f, 1, 3, 1 / 255.0f};
-    H_OK(nudge_network_set_normalization(net, offset, scale, 4));
-    unsigned char *v2 = h_model_bytes(net, &v2_size);
+/* A version-2 file as docs/FORMAT.md lays it out: K after the activations, then the metadata
+ * (u32 1, "k", u32 1, "v"), the offsets and scales, the parameters and the CRC. */
+static void check_v2_layout(nudge_network *net, const unsigned char *v2, size_t v2_size, size_t v1_size,
+                            const float *offset, const float *scale) {
     assert_int_equal(h_get_u32(v2 + 8), 2);
     assert_int_equal(v2_size, v1_size + 4 + 8 * 4);
     assert_int_equal(h_get_u64(v2 + 16), v2_size);
@@ -1028,8 +1021,12 @@ static void test_normalization_files(void **state) {
     assert_memory_equal(v2 + values_at + 32, p, n * sizeof(float));
     assert_int_equal(values_at + 32 + 4 * n + 4, v2_size);
     assert_int_equal(h_get_u32(v2 + v2_size - 4), h_crc32(v2, v2_size - 4));
+    free(p);
+}
 
-    /* Buffer and file round trips keep it, with the same predictions bit for bit. */
+/* Buffer and file round trips keep it, with the same predictions bit for bit. */
+static void check_v2_round_trips(nudge_network *net, const unsigned char *v2, size_t v2_size, const float *offset,
+                                 const float *scale) {
     float x[20 * 4];
     h_fill_uniform(x, 20 * 4, 3, -10, 300);
     float *expected = h_predict(net, x, 20);
@@ -1047,8 +1044,8 @@ static void test_normalization_files(void **state) {
     for (int i = 0; i < 2; i++) {
         float lo[4], ls[4];
         assert_int_equal(get_norm(loaded[i], lo, ls, 4), 4);
-        assert_memory_equal(lo, offset, sizeof lo);
-        assert_memory_equal(ls, scale, sizeof ls);
+        assert_memory_equal(lo, offset, 4 * sizeof *offset);
+        assert_memory_equal(ls, scale, 4 * sizeof *scale);
         float *y = h_predict(loaded[i], x, 20);
         H_BITS_EQUAL(y, expected, 20 * BLOB_C);
         free(y);
@@ -1056,8 +1053,15 @@ static void test_normalization_files(void **state) {
         H_OK(nudge_network_get_metadata(loaded[i], "k", value, sizeof value, NULL));
         assert_string_equal(value, "v");
     }
+    free(file);
+    free(expected);
+    nudge_network_free(from_buffer);
+    nudge_network_free(from_file);
+}
 
-    /* Global: K = 1. */
+/* Global: K = 1. */
+static void check_global_normalization_file(nudge_network *net, size_t v1_size) {
+    const size_t k_at = k_offset(4);
     const float og = 3, sg = 0.5f;
     H_OK(nudge_network_set_normalization(net, &og, &sg, 1));
     size_t g_size = 0;
@@ -1070,6 +1074,26 @@ static void test_normalization_files(void **state) {
     float go, gs;
     assert_int_equal(get_norm(global, &go, &gs, 1), 1);
     assert_true(go == og && gs == sg);
+    free(g);
+    nudge_network_free(global);
+}
+
+/* Normalisation in model files: version 2 when there is one (per feature, then global), version 1
+ * again, byte for byte, when it is removed. */
+static void test_normalization_files(void **state) {
+    (void)state;
+    nudge_network *net = blob_net(13);
+    H_OK(nudge_network_set_metadata(net, "k", "v"));
+    size_t v1_size = 0, v2_size = 0;
+    unsigned char *v1 = h_model_bytes(net, &v1_size);
+    assert_int_equal(h_get_u32(v1 + 8), 1);
+
+    const float offset[] = {1.5f, -2, 0, 255}, scale[] = {0.25f, 1, 3, 1 / 255.0f};
+    H_OK(nudge_network_set_normalization(net, offset, scale, 4));
+    unsigned char *v2 = h_model_bytes(net, &v2_size);
+    check_v2_layout(net, v2, v2_size, v1_size, offset, scale);
+    check_v2_round_trips(net, v2, v2_size, offset, scale);
+    check_global_normalization_file(net, v1_size);
 
     /* Removed: version 1 again, byte for byte. */
     H_OK(nudge_network_set_normalization(net, NULL, NULL, 0));
@@ -1078,20 +1102,14 @@ static void test_normalization_files(void **state) {
     assert_int_equal(again_size, v1_size);
     assert_memory_equal(again, v1, v1_size);
 
-    free(v1); free(v2); free(g); free(again); free(file); free(p); free(expected);
+    free(v1); free(v2); free(again);
     nudge_network_free(net);
-    nudge_network_free(from_buffer);
-    nudge_network_free(from_file);
-    nudge_network_free(global);
 }
 
-static void test_normalization_old_and_corrupt_files(void **state) {
-    (void)state;
-    nudge_network *net = blob_net(14);
-    size_t v1_size = 0;
-    unsigned char *v1 = h_model_bytes(net, &v1_size);
+/* A version-1 file still loads, without normalisation; so does version 2 with K = 0 (4 zero bytes
+ * after the activations): both predict as the network that was saved. */
+static void check_files_without_normalization(nudge_network *net, const unsigned char *v1, size_t v1_size) {
     const size_t k_at = k_offset(4);
-    /* A version-1 file still loads, without normalisation. */
     nudge_network *old = NULL;
     H_OK(nudge_load_from_buffer(v1, v1_size, &old));
     assert_int_equal(get_norm(old, NULL, NULL, 0), 0);
@@ -1113,13 +1131,15 @@ static void test_normalization_old_and_corrupt_files(void **state) {
     assert_int_equal(get_norm(zero, NULL, NULL, 0), 0);
     float *y2 = h_predict(zero, x, 10);
     H_BITS_EQUAL(y0, y2, 10 * BLOB_C);
+    free(zero_k); free(y0); free(y1); free(y2);
+    nudge_network_free(old);
+    nudge_network_free(zero);
+}
 
-    const float offset[] = {1, 2, 3, 4}, scale[] = {1, 1, 1, 1};
-    H_OK(nudge_network_set_normalization(net, offset, scale, 4));
-    size_t size = 0;
-    unsigned char *v2 = h_model_bytes(net, &size);
-    unsigned char *bad = malloc(size);
-    assert_non_null(bad);
+/* A K that is not allowed (0, 1 or the input width are), or that is allowed but disagrees with
+ * what is stored: refused. `bad` is a copy of `v2` (K = 4, no metadata) changed for each case. */
+static void check_wrong_normalization_counts(const unsigned char *v2, unsigned char *bad, size_t size) {
+    const size_t k_at = k_offset(4);
     const uint32_t wrong[] = {5, 2, 3, 1000, 0xFFFFFFFFu};
     for (size_t i = 0; i < H_COUNT(wrong); i++) {
         memcpy(bad, v2, size);
@@ -1137,6 +1157,12 @@ static void test_normalization_old_and_corrupt_files(void **state) {
         nudge_network *out = NULL;
         H_ERR(nudge_load_from_buffer(bad, size, &out), NUDGE_ERR_FORMAT, NULL);
     }
+}
+
+/* Non-finite values; a wrong K through a file; a version-2 file relabelled as version 1, which is
+ * not read as if it had a K. */
+static void check_other_corruptions(const unsigned char *v2, unsigned char *bad, size_t size) {
+    const size_t k_at = k_offset(4);
     /* Non-finite values. */
     const size_t values_at = k_at + 4; /* no metadata */
     const uint32_t nan_bits = 0x7FC00000u, inf_bits = 0x7F800000u;
@@ -1162,10 +1188,26 @@ static void test_normalization_old_and_corrupt_files(void **state) {
     h_put_u32(bad + 8, 1);
     h_fix_crc(bad, size);
     H_ERR(nudge_load_from_buffer(bad, size, &out), NUDGE_ERR_FORMAT, NULL);
-    free(v1); free(v2); free(bad); free(zero_k); free(y0); free(y1); free(y2);
+}
+
+/* Files without normalisation load as before; corrupt normalisation is a format error. */
+static void test_normalization_old_and_corrupt_files(void **state) {
+    (void)state;
+    nudge_network *net = blob_net(14);
+    size_t v1_size = 0;
+    unsigned char *v1 = h_model_bytes(net, &v1_size);
+    check_files_without_normalization(net, v1, v1_size);
+
+    const float offset[] = {1, 2, 3, 4}, scale[] = {1, 1, 1, 1};
+    H_OK(nudge_network_set_normalization(net, offset, scale, 4));
+    size_t size = 0;
+    unsigned char *v2 = h_model_bytes(net, &size);
+    unsigned char *bad = malloc(size);
+    assert_non_null(bad);
+    check_wrong_normalization_counts(v2, bad, size);
+    check_other_corruptions(v2, bad, size);
+    free(v1); free(v2); free(bad);
     nudge_network_free(net);
-    nudge_network_free(old);
-    nudge_network_free(zero);
 }
 
 /* Raw 0..255 images: Fashion-MNIST (NUDGE_TEST_DATA) times 255, or synthetic ones without it. A

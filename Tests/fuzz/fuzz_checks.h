@@ -307,14 +307,15 @@ static FZ_UNUSED size_t fz_expected_resave(const unsigned char *data, size_t siz
     return size - 4;
 }
 
-static FZ_UNUSED const char *fz_model_bytes(const unsigned char *data, size_t size) {
+/* Loads `data` from the buffer, and written to a file with nudge_load: documented statuses, the same
+ * from both, and a network exactly when the load succeeded. On success *out_net and *out_file are the
+ * two networks; after a documented failure both stay NULL and the result is NULL too. */
+static FZ_UNUSED const char *fz_model_load(const unsigned char *data, size_t size, nudge_network **out_net,
+                                           nudge_network **out_file) {
     static const nudge_status load_codes[] = {NUDGE_OK, NUDGE_ERR_INVALID_ARGUMENT, NUDGE_ERR_FORMAT,
                                               NUDGE_ERR_VERSION, NUDGE_ERR_OUT_OF_MEMORY};
     static const unsigned char empty = 0;
-    nudge_network *net = NULL, *again = NULL;
-    unsigned char *saved = NULL, *resaved = NULL, *expected = NULL;
-    size_t saved_size = 0, resaved_size = 0, expected_size, input = 0, output = 0;
-    float *zeros = NULL, *out = NULL;
+    nudge_network *net = NULL;
     const char *problem;
     static const nudge_status file_codes[] = {NUDGE_OK, NUDGE_ERR_INVALID_ARGUMENT, NUDGE_ERR_IO, NUDGE_ERR_FORMAT,
                                               NUDGE_ERR_VERSION, NUDGE_ERR_OUT_OF_MEMORY};
@@ -343,11 +344,21 @@ static FZ_UNUSED const char *fz_model_bytes(const unsigned char *data, size_t si
         return problem;
     }
     FZ_REQUIRE(net != NULL && from_file != NULL, "a load returned NUDGE_OK and a NULL network");
-    if ((problem = fz_check_network(net, &input, &output)) != NULL)
-        goto done;
+    *out_net = net;
+    *out_file = from_file;
+    return NULL;
+}
 
-    /* Save: the same bytes, or the one documented difference. */
-    s = nudge_save_to_buffer(net, NULL, 0, &saved_size);
+/* Save: the same bytes as `data`, or the one documented difference (fz_expected_resave); and the
+ * network loaded from the file saves to the same bytes. The saved bytes go to *out_saved (the
+ * caller frees them, also after a problem). */
+static FZ_UNUSED const char *fz_model_save(const unsigned char *data, size_t size, const nudge_network *net,
+                                           const nudge_network *from_file, unsigned char **out_saved,
+                                           size_t *out_saved_size) {
+    unsigned char *saved = NULL, *resaved = NULL, *expected = NULL;
+    size_t saved_size = 0, resaved_size = 0, expected_size;
+    const char *problem = NULL;
+    nudge_status s = nudge_save_to_buffer(net, NULL, 0, &saved_size);
     if (s != NUDGE_OK) { problem = fz_fail("nudge_save_to_buffer(size) failed: %s", nudge_last_error()); goto done; }
     saved = (unsigned char *)malloc(saved_size ? saved_size : 1);
     expected = (unsigned char *)malloc(size);
@@ -374,37 +385,68 @@ static FZ_UNUSED const char *fz_model_bytes(const unsigned char *data, size_t si
         problem = fz_fail("the network from nudge_load saves other bytes than the one from nudge_load_from_buffer");
         goto done;
     }
-    free(resaved);
-    resaved = NULL;
-    /* What was saved loads again and saves to the same bytes. */
-    s = nudge_load_from_buffer(saved, saved_size, &again);
-    if (s != NUDGE_OK) { problem = fz_fail("the saved bytes do not load: %s", nudge_last_error()); goto done; }
-    s = nudge_save_to_buffer(again, NULL, 0, &resaved_size);
-    resaved = (unsigned char *)malloc(resaved_size ? resaved_size : 1);
-    if (s != NUDGE_OK || resaved == NULL) { problem = fz_fail("nudge_save_to_buffer after reload failed"); goto done; }
-    s = nudge_save_to_buffer(again, resaved, resaved_size, &resaved_size);
-    if (s != NUDGE_OK || resaved_size != saved_size || memcmp(resaved, saved, saved_size) != 0) {
-        problem = fz_fail("saving the reloaded network gave other bytes (%zu vs %zu)", resaved_size, saved_size);
-        goto done;
-    }
-
-    /* One prediction of a zero input; a too-small output buffer is refused. */
-    zeros = (float *)calloc(input, sizeof(float));
-    out = (float *)calloc(output, sizeof(float));
-    if (zeros == NULL || out == NULL) { problem = fz_fail("out of memory"); goto done; }
-    s = nudge_predict(net, zeros, 1, out, output);
-    if (s != NUDGE_OK) { problem = fz_fail("nudge_predict of one zero input failed: %s", nudge_last_error()); goto done; }
-    s = nudge_predict(again, zeros, 1, out, output - 1);
-    if (s != NUDGE_ERR_CAPACITY) {
-        problem = fz_fail("nudge_predict with capacity %zu for %zu outputs returned %d", output - 1, output, (int)s);
-        goto done;
-    }
 done:
-    free(zeros);
-    free(out);
-    free(saved);
     free(resaved);
     free(expected);
+    *out_saved = saved;
+    *out_saved_size = saved_size;
+    return problem;
+}
+
+/* What was saved loads again (into *out_again, which the caller frees, also after a problem) and
+ * saves to the same bytes. */
+static FZ_UNUSED const char *fz_model_reload(const unsigned char *saved, size_t saved_size, nudge_network **out_again) {
+    unsigned char *resaved = NULL;
+    size_t resaved_size = 0;
+    const char *problem = NULL;
+    nudge_status s = nudge_load_from_buffer(saved, saved_size, out_again);
+    if (s != NUDGE_OK) return fz_fail("the saved bytes do not load: %s", nudge_last_error());
+    s = nudge_save_to_buffer(*out_again, NULL, 0, &resaved_size);
+    resaved = (unsigned char *)malloc(resaved_size ? resaved_size : 1);
+    if (s != NUDGE_OK || resaved == NULL) {
+        problem = fz_fail("nudge_save_to_buffer after reload failed");
+    } else {
+        s = nudge_save_to_buffer(*out_again, resaved, resaved_size, &resaved_size);
+        if (s != NUDGE_OK || resaved_size != saved_size || memcmp(resaved, saved, saved_size) != 0)
+            problem = fz_fail("saving the reloaded network gave other bytes (%zu vs %zu)", resaved_size, saved_size);
+    }
+    free(resaved);
+    return problem;
+}
+
+/* One prediction of a zero input; a too-small output buffer is refused (by the reloaded network). */
+static FZ_UNUSED const char *fz_model_predict(const nudge_network *net, const nudge_network *again, size_t input,
+                                              size_t output) {
+    float *zeros = (float *)calloc(input, sizeof(float));
+    float *out = (float *)calloc(output, sizeof(float));
+    const char *problem = NULL;
+    nudge_status s;
+    if (zeros == NULL || out == NULL) {
+        problem = fz_fail("out of memory");
+    } else if ((s = nudge_predict(net, zeros, 1, out, output)) != NUDGE_OK) {
+        problem = fz_fail("nudge_predict of one zero input failed: %s", nudge_last_error());
+    } else if ((s = nudge_predict(again, zeros, 1, out, output - 1)) != NUDGE_ERR_CAPACITY) {
+        problem = fz_fail("nudge_predict with capacity %zu for %zu outputs returned %d", output - 1, output, (int)s);
+    }
+    free(zeros);
+    free(out);
+    return problem;
+}
+
+/* fz_model() of the input exactly as given: the loads, then for a network the getters, the save
+ * round trips and a prediction. */
+static FZ_UNUSED const char *fz_model_bytes(const unsigned char *data, size_t size) {
+    nudge_network *net = NULL, *from_file = NULL, *again = NULL;
+    unsigned char *saved = NULL;
+    size_t saved_size = 0, input = 0, output = 0;
+    const char *problem = fz_model_load(data, size, &net, &from_file);
+    if (problem != NULL || net == NULL)
+        return problem;
+    if ((problem = fz_check_network(net, &input, &output)) == NULL &&
+        (problem = fz_model_save(data, size, net, from_file, &saved, &saved_size)) == NULL &&
+        (problem = fz_model_reload(saved, saved_size, &again)) == NULL)
+        problem = fz_model_predict(net, again, input, output);
+    free(saved);
     nudge_network_free(again);
     nudge_network_free(from_file);
     nudge_network_free(net);
@@ -460,9 +502,6 @@ static FZ_UNUSED const char *fz_check_dataset(const nudge_dataset *d, int labell
     return NULL;
 }
 
-/* IDX: data[0] bit 0: 0 images only, 1 images and labels; bit 1: the images file is wrapped in
- * gzip (stored blocks), bit 2: the labels file too; data[1..2] (little-endian) modulo the
- * remaining length + 1: where the images end and the labels begin. */
 /* Two loads of the same content (plain and gzip) agree: same values bit for bit. */
 static FZ_UNUSED const char *fz_same_dataset(const nudge_dataset *a, const nudge_dataset *b) {
     size_t ca = 0, cb = 0, fa = 0, fb = 0;
@@ -513,15 +552,98 @@ static FZ_UNUSED const char *fz_idx_load(const unsigned char *images, size_t ima
     return fz_dataset_outcome("nudge_dataset_load_idx", *out_status, codes, 6, d, out);
 }
 
-static FZ_UNUSED const char *fz_idx(const unsigned char *data, size_t size) {
+/* Loads the images (and labels) wrapped as data[0] bits 1 and 2 say, then, unless either file is
+ * gzip itself (which the reader would unpack), with each file's wrapping the other way: the same
+ * status and values. *out_status and *out are the first load's. */
+static FZ_UNUSED const char *fz_idx_load_both_ways(unsigned char flags, const unsigned char *images, size_t images_size,
+                                                   const unsigned char *labels, size_t labels_size, int images_gzip,
+                                                   int labels_gzip, nudge_status *out_status, nudge_dataset **out) {
     nudge_dataset *d = NULL, *other = NULL;
+    nudge_status s, s2;
+    const char *problem;
+    if ((problem = fz_idx_load(images, images_size, labels, labels_size, flags & 2, flags & 4, &s, &d)) != NULL)
+        return problem;
+    *out_status = s;
+    *out = d;
+    /* The same content with each file's gzip wrapping the other way: the same status and values. */
+    if (!images_gzip && !labels_gzip) {
+        if ((problem = fz_idx_load(images, images_size, labels, labels_size, !(flags & 2), !(flags & 4), &s2,
+                                   &other)) != NULL)
+            return problem;
+        /* One documented difference: a labels file that is both short and of the wrong count is
+         * refused for what is seen first, its size (plain: NUDGE_ERR_FORMAT, from the header) or
+         * its count (gzip, whose size is known only once read: NUDGE_ERR_SHAPE). */
+        if (s2 != s && !(labels != NULL && ((s == NUDGE_ERR_SHAPE && s2 == NUDGE_ERR_FORMAT) ||
+                                            (s == NUDGE_ERR_FORMAT && s2 == NUDGE_ERR_SHAPE))))
+            problem = fz_fail("the content gives %s, and %s with the gzip wrapping switched", nudge_status_name(s),
+                              nudge_status_name(s2));
+        else if (s == NUDGE_OK)
+            problem = fz_same_dataset(d, other);
+        nudge_dataset_free(other);
+    }
+    return problem;
+}
+
+/* Values an IDX file of unsigned bytes can give: pixels in [0, 1], labels up to 255. */
+static FZ_UNUSED const char *fz_idx_check_ranges(size_t count, size_t features, const float *x, const int32_t *y) {
+    const char *problem = NULL;
+    size_t i;
+    for (i = 0; i < count * features && problem == NULL; i++)
+        if (!(x[i] >= 0.0f && x[i] <= 1.0f))
+            problem = fz_fail("pixel %zu is %g, outside [0, 1]", i, (double)x[i]);
+    for (i = 0; y != NULL && i < count && problem == NULL; i++)
+        if (y[i] > 255)
+            problem = fz_fail("label %zu is %d, not a byte", i, (int)y[i]);
+    return problem;
+}
+
+/* Images whose content is known (not gzip, or wrapped here): the header says it all and the
+ * pixels are the bytes / 255. */
+static FZ_UNUSED const char *fz_idx_check_images(const unsigned char *images, size_t images_size, size_t count,
+                                                 size_t features, const float *x) {
+    const char *problem = NULL;
+    size_t rank = images_size >= 4 ? images[3] : 0, header = 4 + 4 * rank, dim0, product = 1, i;
+    if (images_size < header)
+        return fz_fail("a %zu-byte plain IDX file loaded", images_size);
+    dim0 = (size_t)images[4] << 24 | (size_t)images[5] << 16 | (size_t)images[6] << 8 | images[7];
+    for (i = 1; i < rank; i++) {
+        const unsigned char *p = images + 4 + 4 * i;
+        product *= (size_t)p[0] << 24 | (size_t)p[1] << 16 | (size_t)p[2] << 8 | p[3];
+    }
+    if (count != dim0 || features != product || count * features != images_size - header)
+        problem = fz_fail("%zu x %zu loaded from a plain file whose header says %zu x %zu with %zu bytes of pixels",
+                          count, features, dim0, product, images_size - header);
+    for (i = 0; problem == NULL && i < count * features; i++)
+        if (x[i] != (float)images[header + i] * (1.0f / 255.0f))
+            problem = fz_fail("pixel %zu is %.9g, the byte is %u", i, (double)x[i], images[header + i]);
+    return problem;
+}
+
+/* Labels whose content is known: one per image after the 8-byte header, each the byte itself. */
+static FZ_UNUSED const char *fz_idx_check_labels(const unsigned char *labels, size_t labels_size, size_t count,
+                                                 const int32_t *y) {
+    const char *problem = NULL;
+    size_t i;
+    if (labels_size != 8 + count)
+        problem = fz_fail("%zu labels loaded from a plain %zu-byte file", count, labels_size);
+    for (i = 0; problem == NULL && i < count; i++)
+        if (y[i] != labels[8 + i])
+            problem = fz_fail("label %zu is %d, the byte is %u", i, (int)y[i], labels[8 + i]);
+    return problem;
+}
+
+/* IDX: data[0] bit 0: 0 images only, 1 images and labels; bit 1: the images file is wrapped in
+ * gzip (stored blocks), bit 2: the labels file too; data[1..2] (little-endian) modulo the
+ * remaining length + 1: where the images end and the labels begin. */
+static FZ_UNUSED const char *fz_idx(const unsigned char *data, size_t size) {
+    nudge_dataset *d = NULL;
     const unsigned char *images, *labels = NULL;
-    size_t images_size, labels_size = 0, count, features, i;
+    size_t images_size, labels_size = 0, count, features;
     const float *x;
     const int32_t *y;
     int with_labels, images_gzip, labels_gzip;
     const char *problem;
-    nudge_status s, s2;
+    nudge_status s;
     if (size < 3)
         return NULL;
     if ((problem = fz_scratch_init()) != NULL)
@@ -537,66 +659,18 @@ static FZ_UNUSED const char *fz_idx(const unsigned char *data, size_t size) {
     }
     images_gzip = images_size >= 2 && images[0] == 0x1f && images[1] == 0x8b;
     labels_gzip = labels_size >= 2 && labels[0] == 0x1f && labels[1] == 0x8b;
-    if ((problem = fz_idx_load(images, images_size, labels, labels_size, data[0] & 2, data[0] & 4, &s, &d)) != NULL)
-        return problem;
-    /* The same content with each file's gzip wrapping the other way: the same status and values. */
-    if (!images_gzip && !labels_gzip) {
-        if ((problem = fz_idx_load(images, images_size, labels, labels_size, !(data[0] & 2), !(data[0] & 4), &s2,
-                                   &other)) != NULL) {
-            nudge_dataset_free(d);
-            return problem;
-        }
-        /* One documented difference: a labels file that is both short and of the wrong count is
-         * refused for what is seen first, its size (plain: NUDGE_ERR_FORMAT, from the header) or
-         * its count (gzip, whose size is known only once read: NUDGE_ERR_SHAPE). */
-        if (s2 != s && !(labels != NULL && ((s == NUDGE_ERR_SHAPE && s2 == NUDGE_ERR_FORMAT) ||
-                                            (s == NUDGE_ERR_FORMAT && s2 == NUDGE_ERR_SHAPE))))
-            problem = fz_fail("the content gives %s, and %s with the gzip wrapping switched", nudge_status_name(s),
-                              nudge_status_name(s2));
-        else if (s == NUDGE_OK)
-            problem = fz_same_dataset(d, other);
-        nudge_dataset_free(other);
-    }
+    problem = fz_idx_load_both_ways(data[0], images, images_size, labels, labels_size, images_gzip, labels_gzip, &s, &d);
     if (problem != NULL || s != NUDGE_OK) {
         nudge_dataset_free(d);
         return problem;
     }
     problem = fz_check_dataset(d, with_labels, &count, &features, &x, &y);
-    if (problem == NULL) {
-        for (i = 0; i < count * features && problem == NULL; i++)
-            if (!(x[i] >= 0.0f && x[i] <= 1.0f))
-                problem = fz_fail("pixel %zu is %g, outside [0, 1]", i, (double)x[i]);
-        for (i = 0; y != NULL && i < count && problem == NULL; i++)
-            if (y[i] > 255)
-                problem = fz_fail("label %zu is %d, not a byte", i, (int)y[i]);
-    }
-    /* Images whose content is known (not gzip, or wrapped here): the header says it all and the
-     * pixels are the bytes / 255. */
-    if (problem == NULL && ((data[0] & 2) || !images_gzip)) {
-        size_t rank = images_size >= 4 ? images[3] : 0, header = 4 + 4 * rank, dim0, product = 1;
-        if (images_size < header) {
-            problem = fz_fail("a %zu-byte plain IDX file loaded", images_size);
-        } else {
-            dim0 = (size_t)images[4] << 24 | (size_t)images[5] << 16 | (size_t)images[6] << 8 | images[7];
-            for (i = 1; i < rank; i++) {
-                const unsigned char *p = images + 4 + 4 * i;
-                product *= (size_t)p[0] << 24 | (size_t)p[1] << 16 | (size_t)p[2] << 8 | p[3];
-            }
-            if (count != dim0 || features != product || count * features != images_size - header)
-                problem = fz_fail("%zu x %zu loaded from a plain file whose header says %zu x %zu with %zu bytes of pixels",
-                                  count, features, dim0, product, images_size - header);
-            for (i = 0; problem == NULL && i < count * features; i++)
-                if (x[i] != (float)images[header + i] * (1.0f / 255.0f))
-                    problem = fz_fail("pixel %zu is %.9g, the byte is %u", i, (double)x[i], images[header + i]);
-        }
-    }
-    if (problem == NULL && y != NULL && ((data[0] & 4) || !labels_gzip)) {
-        if (labels_size != 8 + count)
-            problem = fz_fail("%zu labels loaded from a plain %zu-byte file", count, labels_size);
-        for (i = 0; problem == NULL && i < count; i++)
-            if (y[i] != labels[8 + i])
-                problem = fz_fail("label %zu is %d, the byte is %u", i, (int)y[i], labels[8 + i]);
-    }
+    if (problem == NULL)
+        problem = fz_idx_check_ranges(count, features, x, y);
+    if (problem == NULL && ((data[0] & 2) || !images_gzip))
+        problem = fz_idx_check_images(images, images_size, count, features, x);
+    if (problem == NULL && y != NULL && ((data[0] & 4) || !labels_gzip))
+        problem = fz_idx_check_labels(labels, labels_size, count, y);
     nudge_dataset_free(d);
     return problem;
 }

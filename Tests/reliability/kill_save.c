@@ -79,145 +79,197 @@ static void sleep_us(long us) {
     while (nanosleep(&t, &t) != 0 && errno == EINTR) {}
 }
 
-int main(int argc, char **argv) {
-    long kills = 500, max_delay_us = 0;
-    uint64_t seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
-    const char *folder_arg = NULL;
+/* The command line (see the top of this file). */
+struct options {
+    long kills, max_delay_us;
+    uint64_t seed;
+    const char *folder_arg;
+};
+
+static struct options parse_options(int argc, char **argv) {
+    struct options o = {500, 0, (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32), NULL};
     int opt;
     while ((opt = getopt(argc, argv, "n:s:d:m:")) != -1) {
         switch (opt) {
-        case 'n': kills = strtol(optarg, NULL, 10); break;
-        case 's': seed = strtoull(optarg, NULL, 10); break;
-        case 'd': folder_arg = optarg; break;
-        case 'm': max_delay_us = strtol(optarg, NULL, 10); break;
+        case 'n': o.kills = strtol(optarg, NULL, 10); break;
+        case 's': o.seed = strtoull(optarg, NULL, 10); break;
+        case 'd': o.folder_arg = optarg; break;
+        case 'm': o.max_delay_us = strtol(optarg, NULL, 10); break;
         default:
             fprintf(stderr, "usage: kill_save [-n KILLS] [-s SEED] [-d FOLDER] [-m MAX_DELAY_US]\n");
-            return 2;
+            exit(2);
         }
     }
-    if (kills < 1) {
+    if (o.kills < 1) {
         fprintf(stderr, "kill_save: -n needs a positive count\n");
-        return 2;
+        exit(2);
     }
-    rng_state = seed * 0x9E3779B97F4A7C15ull + 1;
+    return o;
+}
 
-    char folder[4096];
+/* The folder the saves go to: the one given (created if missing), or a new one under $TMPDIR or /tmp. */
+static void make_folder(const char *folder_arg, char *folder, size_t capacity) {
     if (folder_arg != NULL) {
-        snprintf(folder, sizeof folder, "%s", folder_arg);
+        snprintf(folder, capacity, "%s", folder_arg);
         if (mkdir(folder, 0755) != 0 && errno != EEXIST) die("mkdir");
     } else {
         const char *base = getenv("TMPDIR");
-        snprintf(folder, sizeof folder, "%s/nudge-kill-save-XXXXXX", base && base[0] ? base : "/tmp");
+        snprintf(folder, capacity, "%s/nudge-kill-save-XXXXXX", base && base[0] ? base : "/tmp");
         if (mkdtemp(folder) == NULL) die("mkdtemp");
     }
-    char path[4200];
-    snprintf(path, sizeof path, "%s/model.nudge", folder);
-    const char *base_name = "model.nudge.tmp-";
+}
 
-    /* Two networks whose files differ in size: about 800 KB and 400 KB. */
+/* The two networks the child saves in turn, and the bytes of each one's file. */
+struct models {
+    nudge_network *nets[2];
+    unsigned char *expected[2];
+    size_t size[2];
+};
+
+/* Two networks whose files differ in size: about 800 KB and 400 KB. */
+static struct models create_models(void) {
     const nudge_activation acts[] = {NUDGE_ACTIVATION_RELU, NUDGE_ACTIVATION_SOFTMAX};
     const size_t sizes_a[] = {784, 256, 10}, sizes_b[] = {784, 128, 10};
-    nudge_network *nets[2] = {NULL, NULL};
-    if (nudge_network_create(sizes_a, 3, acts, 1, &nets[0]) != NUDGE_OK) die("create");
-    if (nudge_network_create(sizes_b, 3, acts, 2, &nets[1]) != NUDGE_OK) die("create");
-    size_t size[2];
-    unsigned char *expected[2] = {model_bytes(nets[0], &size[0]), model_bytes(nets[1], &size[1])};
+    struct models m = {{NULL, NULL}, {NULL, NULL}, {0, 0}};
+    if (nudge_network_create(sizes_a, 3, acts, 1, &m.nets[0]) != NUDGE_OK) die("create");
+    if (nudge_network_create(sizes_b, 3, acts, 2, &m.nets[1]) != NUDGE_OK) die("create");
+    m.expected[0] = model_bytes(m.nets[0], &m.size[0]);
+    m.expected[1] = model_bytes(m.nets[1], &m.size[1]);
+    return m;
+}
 
-    /* One pair of saves, timed, sets the delay range. */
+/* Seconds for one pair of saves onto `path`, the mean of three pairs: it sets the range of the delays. */
+static double time_pair_of_saves(const struct models *m, const char *path) {
     double t0 = now();
     for (int i = 0; i < 3; i++) {
-        if (nudge_save(nets[0], path) != NUDGE_OK || nudge_save(nets[1], path) != NUDGE_OK) die("nudge_save");
+        if (nudge_save(m->nets[0], path) != NUDGE_OK || nudge_save(m->nets[1], path) != NUDGE_OK) die("nudge_save");
     }
-    double pair = (now() - t0) / 3;
-    if (max_delay_us <= 0) max_delay_us = (long)(3e6 * pair) + 1000;
+    return (now() - t0) / 3;
+}
+
+/* What the kills found. */
+struct tally {
+    long mid_save, failures, which[2], partial_temps, not_killed;
+};
+
+/* Forks a child that saves the two networks onto `path` in turn, forever, and SIGKILLs it after
+ * a random delay of up to max_delay_us. A child that ended any other way is counted. */
+static void kill_a_saving_child(long k, const struct models *m, const char *path, long max_delay_us, struct tally *t) {
+    pid_t pid = fork();
+    if (pid < 0) die("fork");
+    if (pid == 0) {
+        for (unsigned i = 0;; i++) {
+            if (nudge_save(m->nets[i & 1], path) != NUDGE_OK) {
+                fprintf(stderr, "kill_save: child: %s\n", nudge_last_error());
+                _exit(3);
+            }
+        }
+    }
+    sleep_us((long)(rng_next() % (uint64_t)(max_delay_us + 1)));
+    kill(pid, SIGKILL);
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
+    if (!WIFSIGNALED(status) || WTERMSIG(status) != SIGKILL) {
+        fprintf(stderr, "kill %ld: the child was not killed but ended with status 0x%x\n", k, status);
+        t->not_killed++;
+    }
+}
+
+/* Deletes the temporary files left by a save that was cut short, after checking that they are
+ * named as documented (PATH.tmp-XXXXXX) and that there is at most one; counts them, and those
+ * partly written. */
+static void sweep_temporaries(long k, const char *folder, const struct models *m, struct tally *t) {
+    const char *base_name = "model.nudge.tmp-";
+    DIR *d = opendir(folder);
+    if (d == NULL) die("opendir");
+    struct dirent *e;
+    int temps = 0;
+    while ((e = readdir(d)) != NULL) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0 || strcmp(e->d_name, "model.nudge") == 0) continue;
+        char name[4400];
+        snprintf(name, sizeof name, "%s/%s", folder, e->d_name);
+        if (strncmp(e->d_name, base_name, strlen(base_name)) != 0 || strlen(e->d_name) != strlen(base_name) + 6) {
+            fprintf(stderr, "kill %ld: unexpected file %s\n", k, name);
+            t->failures++;
+        }
+        struct stat st;
+        if (stat(name, &st) == 0 && (size_t)st.st_size != m->size[0] && (size_t)st.st_size != m->size[1]) t->partial_temps++;
+        if (unlink(name) != 0) die("unlink");
+        temps++;
+    }
+    closedir(d);
+    if (temps > 1) {
+        fprintf(stderr, "kill %ld: %d temporary files (one save at a time leaves at most one)\n", k, temps);
+        t->failures++;
+    }
+    t->mid_save += temps;
+}
+
+/* The path after a kill: one of the two files, whole, and it loads as the network that was saved. */
+static void check_path(long k, const char *path, const struct models *m, struct tally *t) {
+    size_t n = 0;
+    unsigned char *bytes = read_file(path, &n);
+    int match = -1;
+    for (int i = 0; i < 2; i++) {
+        if (bytes != NULL && n == m->size[i] && memcmp(bytes, m->expected[i], n) == 0) match = i;
+    }
+    free(bytes);
+    nudge_network *loaded = NULL;
+    if (nudge_load(path, &loaded) != NUDGE_OK) {
+        fprintf(stderr, "kill %ld: nudge_load: %s\n", k, nudge_last_error());
+        t->failures++;
+    } else if (match < 0) {
+        fprintf(stderr, "kill %ld: %s loads but is neither network's file (%zu bytes)\n", k, path, n);
+        t->failures++;
+    } else {
+        size_t size = 0;
+        unsigned char *again = model_bytes(loaded, &size);
+        if (size != m->size[match] || memcmp(again, m->expected[match], size) != 0) {
+            fprintf(stderr, "kill %ld: the loaded network differs from the saved one\n", k);
+            t->failures++;
+        } else {
+            t->which[match]++;
+        }
+        free(again);
+    }
+    nudge_network_free(loaded);
+}
+
+int main(int argc, char **argv) {
+    struct options o = parse_options(argc, argv);
+    rng_state = o.seed * 0x9E3779B97F4A7C15ull + 1;
+
+    char folder[4096];
+    make_folder(o.folder_arg, folder, sizeof folder);
+    char path[4200];
+    snprintf(path, sizeof path, "%s/model.nudge", folder);
+    struct models m = create_models();
+
+    double pair = time_pair_of_saves(&m, path);
+    if (o.max_delay_us <= 0) o.max_delay_us = (long)(3e6 * pair) + 1000;
     printf("kill_save: %ld kills, seed %llu, folder %s, files of %zu and %zu bytes, one pair of saves %.2f ms, delays 0..%ld us\n",
-           kills, (unsigned long long)seed, folder, size[0], size[1], 1e3 * pair, max_delay_us);
+           o.kills, (unsigned long long)o.seed, folder, m.size[0], m.size[1], 1e3 * pair, o.max_delay_us);
     fflush(stdout);
 
-    long mid_save = 0, failures = 0, which[2] = {0, 0}, partial_temps = 0, not_killed = 0;
+    struct tally t = {0, 0, {0, 0}, 0, 0};
     double start = now();
-    for (long k = 0; k < kills; k++) {
-        pid_t pid = fork();
-        if (pid < 0) die("fork");
-        if (pid == 0) {
-            for (unsigned i = 0;; i++) {
-                if (nudge_save(nets[i & 1], path) != NUDGE_OK) {
-                    fprintf(stderr, "kill_save: child: %s\n", nudge_last_error());
-                    _exit(3);
-                }
-            }
-        }
-        sleep_us((long)(rng_next() % (uint64_t)(max_delay_us + 1)));
-        kill(pid, SIGKILL);
-        int status = 0;
-        while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
-        if (!WIFSIGNALED(status) || WTERMSIG(status) != SIGKILL) {
-            fprintf(stderr, "kill %ld: the child was not killed but ended with status 0x%x\n", k, status);
-            not_killed++;
-        }
-        /* Temporary files left by a save that was cut short. */
-        DIR *d = opendir(folder);
-        if (d == NULL) die("opendir");
-        struct dirent *e;
-        int temps = 0;
-        while ((e = readdir(d)) != NULL) {
-            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0 || strcmp(e->d_name, "model.nudge") == 0) continue;
-            char name[4400];
-            snprintf(name, sizeof name, "%s/%s", folder, e->d_name);
-            if (strncmp(e->d_name, base_name, strlen(base_name)) != 0 || strlen(e->d_name) != strlen(base_name) + 6) {
-                fprintf(stderr, "kill %ld: unexpected file %s\n", k, name);
-                failures++;
-            }
-            struct stat st;
-            if (stat(name, &st) == 0 && (size_t)st.st_size != size[0] && (size_t)st.st_size != size[1]) partial_temps++;
-            if (unlink(name) != 0) die("unlink");
-            temps++;
-        }
-        closedir(d);
-        if (temps > 1) {
-            fprintf(stderr, "kill %ld: %d temporary files (one save at a time leaves at most one)\n", k, temps);
-            failures++;
-        }
-        mid_save += temps;
-        /* The path: one of the two files, whole, and it loads. */
-        size_t n = 0;
-        unsigned char *bytes = read_file(path, &n);
-        int match = -1;
-        for (int i = 0; i < 2; i++) {
-            if (bytes != NULL && n == size[i] && memcmp(bytes, expected[i], n) == 0) match = i;
-        }
-        free(bytes);
-        nudge_network *loaded = NULL;
-        if (nudge_load(path, &loaded) != NUDGE_OK) {
-            fprintf(stderr, "kill %ld: nudge_load: %s\n", k, nudge_last_error());
-            failures++;
-        } else if (match < 0) {
-            fprintf(stderr, "kill %ld: %s loads but is neither network's file (%zu bytes)\n", k, path, n);
-            failures++;
-        } else {
-            size_t m = 0;
-            unsigned char *again = model_bytes(loaded, &m);
-            if (m != size[match] || memcmp(again, expected[match], m) != 0) {
-                fprintf(stderr, "kill %ld: the loaded network differs from the saved one\n", k);
-                failures++;
-            } else {
-                which[match]++;
-            }
-            free(again);
-        }
-        nudge_network_free(loaded);
+    for (long k = 0; k < o.kills; k++) {
+        kill_a_saving_child(k, &m, path, o.max_delay_us, &t);
+        sweep_temporaries(k, folder, &m, &t);
+        check_path(k, path, &m, &t);
     }
     double seconds = now() - start;
     printf("kill_save: kills %ld, mid-save kills (temporary files left and deleted) %ld (%.0f%%, %ld of them partly written), "
            "path held the large network %ld times and the small one %ld times, failures %ld, children not killed %ld, %.1f s\n",
-           kills, mid_save, 100.0 * (double)mid_save / (double)kills, partial_temps, which[0], which[1], failures, not_killed, seconds);
-    nudge_network_free(nets[0]);
-    nudge_network_free(nets[1]);
-    free(expected[0]);
-    free(expected[1]);
-    if (folder_arg == NULL) {
+           o.kills, t.mid_save, 100.0 * (double)t.mid_save / (double)o.kills, t.partial_temps, t.which[0], t.which[1],
+           t.failures, t.not_killed, seconds);
+    nudge_network_free(m.nets[0]);
+    nudge_network_free(m.nets[1]);
+    free(m.expected[0]);
+    free(m.expected[1]);
+    if (o.folder_arg == NULL) {
         unlink(path);
         rmdir(folder);
     }
-    return failures == 0 && not_killed == 0 ? 0 : 1;
+    return t.failures == 0 && t.not_killed == 0 ? 0 : 1;
 }

@@ -116,21 +116,29 @@ public enum CSV {
         return try read(&scanner, options)
     }
 
+    /// Reads the whole file: its first row, which says how every row is laid out, then the rest.
     private static func read(_ scanner: inout Scanner, _ options: Options) throws(NudgeError) -> Dataset {
-        // The first row that is not blank: the header, or the first row of data.
+        let first = try firstRow(&scanner)
+        let layout = try Layout(first: first, options: options, location: &scanner.location)
+        var samples = Samples(features: layout.features, labelIndex: layout.labelIndex, classCount: options.classCount,
+                              maxElements: options.maxElements)
+        if !layout.hasHeader { try storeFirstRow(first, into: &samples, location: scanner.location) }
+        try readRows(&scanner, into: &samples, columns: layout.columns, classCount: options.classCount)
+        guard samples.rows > 0 else {
+            throw .format(scanner.location.describe(first[0].line + 1, 1, "a header row but no data rows", named: false))
+        }
+        return samples.dataset()
+    }
+
+    /// The first row that is not blank: the header, or the first row of data. Its fields are kept
+    /// as cells because whether they are names or numbers is only known once the whole row is read.
+    /// Blank lines before it are an error, reported at the first of them once we know the file
+    /// has a row at all (an empty file is reported as such).
+    private static func firstRow(_ scanner: inout Scanner) throws(NudgeError) -> [Cell] {
         var first: [Cell] = []
         var leadingBlank: Int?
         while true {
-            first.removeAll(keepingCapacity: true)
-            var end: Scanner.End
-            repeat {
-                end = try scanner.next()
-                guard first.count < maxColumns else {
-                    throw NudgeError(.outOfMemory, scanner.location.describe(scanner.fieldLine, scanner.column,
-                        "the row has more than \(maxColumns) fields, the most the reader accepts"))
-                }
-                first.append(Cell(scanner))
-            } while end == .delimiter
+            let end = try readCells(&scanner, into: &first)
             guard first.count == 1, first[0].isBlank else { break }
             if end == .file {
                 throw .format(scanner.location.describe(1, 1, "the file is empty: it has no header and no data rows"))
@@ -140,45 +148,83 @@ public enum CSV {
         if let line = leadingBlank {
             throw .format(scanner.location.describe(line, 1, "a blank line; blank lines are allowed only at the end of the file"))
         }
+        return first
+    }
 
+    /// Reads one row into `cells` (emptied first; its capacity is kept for the next row) and
+    /// returns what ended it. The row's width is capped here, before the cells pile up, because
+    /// the first row has no known width to check against.
+    private static func readCells(_ scanner: inout Scanner, into cells: inout [Cell]) throws(NudgeError) -> Scanner.End {
+        cells.removeAll(keepingCapacity: true)
+        var end: Scanner.End
+        repeat {
+            end = try scanner.next()
+            guard cells.count < maxColumns else {
+                throw NudgeError(.outOfMemory, scanner.location.describe(scanner.fieldLine, scanner.column,
+                    "the row has more than \(maxColumns) fields, the most the reader accepts"))
+            }
+            cells.append(Cell(scanner))
+        } while end == .delimiter
+        return end
+    }
+
+    /// What the first row says about every row: whether it is a header, how many fields a row
+    /// has, and which of them, if any, holds the labels. Deciding it names the columns in
+    /// `location` when there is a header, so that later messages can use the names.
+    private struct Layout {
         let hasHeader: Bool
-        switch options.header {
-        case .present: hasHeader = true
-        case .absent: hasHeader = false
-        case .auto: hasHeader = first.contains { !$0.text.isEmpty && !$0.isNumber }
-        }
-        let columns = first.count
-        if hasHeader { scanner.location.names = first.map(\.text) }
-        let labelIndex = try labelColumn(options.labelColumn, header: hasHeader ? first : nil, columns: columns,
-                                         path: scanner.location.path)
-        let features = columns - (labelIndex == nil ? 0 : 1)
-        guard features > 0 else {
-            throw .format(scanner.location.describe(first[0].line, 1, "the only column holds the labels; there is no feature column", named: false))
-        }
-        var samples = Samples(features: features, labelIndex: labelIndex, classCount: options.classCount,
-                              maxElements: options.maxElements)
+        let columns: Int
+        let labelIndex: Int?
+        /// The columns that are not the label column.
+        var features: Int { columns - (labelIndex == nil ? 0 : 1) }
 
-        if !hasHeader {
-            let row = try samples.addRow(scanner.location, line: first[0].line)
-            for (c, cell) in first.enumerated() {
-                let bytes = UnsafeMutableBufferPointer<UInt8>.allocate(capacity: cell.text.utf8.count)
-                _ = bytes.initialize(from: cell.text.utf8)
-                let problem = samples.store(UnsafeBufferPointer(bytes), escaped: cell.escaped, column: c, row: row)
-                bytes.deallocate()
-                if let problem { throw .format(scanner.location.describe(cell.line, c + 1, problem)) }
+        init(first: [Cell], options: Options, location: inout Location) throws(NudgeError) {
+            switch options.header {
+            case .present: hasHeader = true
+            case .absent: hasHeader = false
+            case .auto: hasHeader = first.contains { !$0.text.isEmpty && !$0.isNumber }
+            }
+            columns = first.count
+            if hasHeader { location.names = first.map(\.text) }
+            labelIndex = try labelColumn(options.labelColumn, header: hasHeader ? first : nil, columns: columns,
+                                         path: location.path)
+            guard features > 0 else {
+                throw .format(location.describe(first[0].line, 1, "the only column holds the labels; there is no feature column", named: false))
             }
         }
+    }
 
+    /// Stores a first row that turned out to be data. Its cells hold the text as a String (they
+    /// were read before that was known), so each is copied back to bytes: `Samples.store` then
+    /// parses and reports it exactly as it does every other field.
+    private static func storeFirstRow(_ first: [Cell], into samples: inout Samples, location: Location) throws(NudgeError) {
+        let row = try samples.addRow(location, line: first[0].line)
+        for (c, cell) in first.enumerated() {
+            let bytes = UnsafeMutableBufferPointer<UInt8>.allocate(capacity: cell.text.utf8.count)
+            _ = bytes.initialize(from: cell.text.utf8)
+            let problem = samples.store(UnsafeBufferPointer(bytes), escaped: cell.escaped, column: c, row: row)
+            bytes.deallocate()
+            if let problem { throw .format(location.describe(cell.line, c + 1, problem)) }
+        }
+    }
+
+    /// Reads every row after the first, to the end of the file. Each row is tried on the fast path
+    /// first (a row of plain numbers parsed straight from the buffer, the common case); any other
+    /// row is read field by field. Blank lines may only end the file: the first one is remembered,
+    /// and reported if a row follows it (the fast path is off from then on, so that the row that
+    /// follows is seen).
+    private static func readRows(_ scanner: inout Scanner, into samples: inout Samples, columns: Int,
+                                 classCount: Int) throws(NudgeError) {
         var blank: Int?
-        let fastLabel = labelIndex ?? -1
+        let fastLabel = samples.labelIndex ?? -1
         while true {
             if blank == nil, let row = samples.spareRow,
-               scanner.fastRow(columns: columns, labelIndex: fastLabel, classCount: options.classCount, into: row,
+               scanner.fastRow(columns: columns, labelIndex: fastLabel, classCount: classCount, into: row,
                                label: samples.spareLabel) {
                 samples.commitRow()
                 continue
             }
-            var end = try scanner.next()
+            let end = try scanner.next()
             if end != .delimiter && !scanner.quoted && scanner.textCount == 0 {
                 if end == .file { break }
                 blank = blank ?? scanner.fieldLine
@@ -187,34 +233,45 @@ public enum CSV {
             if let line = blank {
                 throw .format(scanner.location.describe(line, 1, "a blank line inside the data; blank lines are allowed only at the end of the file", named: false))
             }
-            let row = try samples.addRow(scanner.location, line: scanner.fieldLine)
-            var c = 0
-            while true {
-                if c == columns {
-                    let line = scanner.fieldLine
-                    var found = c + 1
-                    while end == .delimiter {
-                        end = try scanner.next()
-                        found += 1
-                    }
-                    throw .format(scanner.location.describe(line, columns + 1, "expected \(columns) fields, found \(found)"))
-                }
-                if let problem = samples.store(scanner.text, escaped: scanner.escaped, column: c, row: row) {
-                    throw .format(scanner.location.describe(scanner.fieldLine, c + 1, problem))
-                }
-                if end != .delimiter { break }
-                end = try scanner.next()
-                c += 1
-            }
-            if c + 1 < columns {
-                throw .format(scanner.location.describe(scanner.fieldLine, c + 2, "expected \(columns) fields, found \(c + 1)"))
-            }
-            if end == .file { break }
+            if try readFields(&scanner, from: end, into: &samples, columns: columns) == .file { break }
         }
-        guard samples.rows > 0 else {
-            throw .format(scanner.location.describe(first[0].line + 1, 1, "a header row but no data rows", named: false))
+    }
+
+    /// Reads one row field by field, the first field having been scanned already (`end` is what
+    /// ended it), and returns what ended the row. A row must have exactly `columns` fields.
+    @inline(__always)
+    private static func readFields(_ scanner: inout Scanner, from end: Scanner.End, into samples: inout Samples,
+                                   columns: Int) throws(NudgeError) -> Scanner.End {
+        var end = end
+        let row = try samples.addRow(scanner.location, line: scanner.fieldLine)
+        var c = 0
+        while true {
+            if c == columns { try tooManyFields(&scanner, after: end, columns: columns) }
+            if let problem = samples.store(scanner.text, escaped: scanner.escaped, column: c, row: row) {
+                throw .format(scanner.location.describe(scanner.fieldLine, c + 1, problem))
+            }
+            if end != .delimiter { break }
+            end = try scanner.next()
+            c += 1
         }
-        return samples.dataset()
+        if c + 1 < columns {
+            throw .format(scanner.location.describe(scanner.fieldLine, c + 2, "expected \(columns) fields, found \(c + 1)"))
+        }
+        return end
+    }
+
+    /// Reports a row with more than `columns` fields, the field past the last column having just
+    /// been scanned (`end` ended it). The rest of the row is scanned only to count its fields for
+    /// the message, which points at the first field too many.
+    private static func tooManyFields(_ scanner: inout Scanner, after end: Scanner.End, columns: Int) throws(NudgeError) -> Never {
+        var end = end
+        let line = scanner.fieldLine
+        var found = columns + 1
+        while end == .delimiter {
+            end = try scanner.next()
+            found += 1
+        }
+        throw .format(scanner.location.describe(line, columns + 1, "expected \(columns) fields, found \(found)"))
     }
 
     /// The 0-based column of the labels, or nil.
@@ -411,7 +468,18 @@ private struct Scanner: ~Copyable {
         quoted = false
         escaped = false
         var i = position
-        // Blanks before the field.
+        try skipBlanks(&i)
+        if i < end && buffer[i] == quote {
+            try scanQuoted(&i)
+        } else {
+            try scanUnquoted(&i)
+        }
+        return endField(at: i)
+    }
+
+    /// Moves `i` past the blanks before a field, reading more of the file as needed.
+    @inline(__always)
+    private mutating func skipBlanks(_ i: inout Int) throws(NudgeError) {
         while true {
             if i == end {
                 if atEOF { break }
@@ -420,31 +488,39 @@ private struct Scanner: ~Copyable {
             }
             if isBlank(buffer[i]) { i += 1 } else { break }
         }
-        if i < end && buffer[i] == quote {
-            try scanQuoted(&i)
-        } else {
-            // An unquoted field: up to the delimiter or the line end.
-            var start = i
-            let d = delimiter
-            while true {
-                let p = buffer
-                let stop = end
-                while i < stop {
-                    let b = p[i]
-                    if b == d || b == lf || b == cr { break }
-                    i += 1
-                }
-                if i < stop || atEOF { break }
-                let moved = try refill(keepingFrom: start)
-                start -= moved
-                i -= moved
+    }
+
+    /// An unquoted field from `i`: up to the delimiter or the line end, where it leaves `i`. The
+    /// text is the field without the blanks after it. The inner loop scans the bytes read so far
+    /// with nothing but the three comparisons; only at the buffer's end does it read more.
+    @inline(__always)
+    private mutating func scanUnquoted(_ i: inout Int) throws(NudgeError) {
+        var start = i
+        let d = delimiter
+        while true {
+            let p = buffer
+            let stop = end
+            while i < stop {
+                let b = p[i]
+                if b == d || b == lf || b == cr { break }
+                i += 1
             }
-            var last = i
-            while last > start && isBlank(buffer[last - 1]) { last -= 1 }
-            textStart = start
-            textEnd = last
+            if i < stop || atEOF { break }
+            let moved = try refill(keepingFrom: start)
+            start -= moved
+            i -= moved
         }
-        // What ends the field.
+        var last = i
+        while last > start && isBlank(buffer[last - 1]) { last -= 1 }
+        textStart = start
+        textEnd = last
+    }
+
+    /// Consumes what ends the field at `i` (the end of the file, a delimiter, or a line end: CR,
+    /// LF or CR LF, the LF possibly not read yet) and says which it was.
+    @inline(__always)
+    private mutating func endField(at i: Int) -> End {
+        var i = i
         if i == end {
             position = i
             nextColumn = 1
@@ -490,25 +566,12 @@ private struct Scanner: ~Copyable {
                 i &+= 1
             }
             var mantissa: UInt64 = 0
-            var digits = 0
+            var digits = fastDigits(p, &i, stop, into: &mantissa)
             var fractionDigits = 0
-            while i < stop {
-                let x = p[i] &- 48
-                if x >= 10 { break }
-                mantissa = mantissa &* 10 &+ UInt64(x)
-                digits &+= 1
-                i &+= 1
-            }
             if i < stop && p[i] == point {
                 i &+= 1
-                while i < stop {
-                    let x = p[i] &- 48
-                    if x >= 10 { break }
-                    mantissa = mantissa &* 10 &+ UInt64(x)
-                    digits &+= 1
-                    fractionDigits &+= 1
-                    i &+= 1
-                }
+                fractionDigits = fastDigits(p, &i, stop, into: &mantissa)
+                digits &+= fractionDigits
             }
             guard digits > 0, digits <= 18, i < stop else { return false }
             let b = p[i]
@@ -523,19 +586,54 @@ private struct Scanner: ~Copyable {
                       classCount == 0 || mantissa < UInt64(classCount) else { return false }
                 label.unsafelyUnwrapped.pointee = Int32(truncatingIfNeeded: mantissa)
             } else {
-                var v: Float
-                if fractionDigits == 0 {
-                    v = Float(mantissa)
-                } else {
-                    guard mantissa < 1 << 24, fractionDigits <= 10 else { return false }
-                    v = Float(mantissa) / exactPowerOfTen(fractionDigits)
-                }
-                row[k] = negative ? -v : v
+                guard let v = fastValue(mantissa, fractionDigits: fractionDigits, negative: negative) else { return false }
+                row[k] = v
                 k &+= 1
             }
         }
+        endFastRow(at: i)
+        return true
+    }
+
+    /// Appends the decimal digits from `i` (among the bytes read, up to `stop`) to `mantissa`, and
+    /// moves `i` past them; returns how many there were. Overflow wraps: more than 18 digits, which
+    /// the caller refuses, may have wrapped `mantissa` around.
+    @inline(__always)
+    private func fastDigits(_ p: UnsafeMutablePointer<UInt8>, _ i: inout Int, _ stop: Int,
+                            into mantissa: inout UInt64) -> Int {
+        var digits = 0
+        while i < stop {
+            let x = p[i] &- 48
+            if x >= 10 { break }
+            mantissa = mantissa &* 10 &+ UInt64(x)
+            digits &+= 1
+            i &+= 1
+        }
+        return digits
+    }
+
+    /// The value of `mantissa` / 10^`fractionDigits`, when one correctly rounded conversion or
+    /// division gives it (as `parseFloat` computes it); nil otherwise, for the slow path to decide.
+    @inline(__always)
+    private func fastValue(_ mantissa: UInt64, fractionDigits: Int, negative: Bool) -> Float? {
+        var v: Float
+        if fractionDigits == 0 {
+            v = Float(mantissa)
+        } else {
+            guard mantissa < 1 << 24, fractionDigits <= 10 else { return nil }
+            v = Float(mantissa) / exactPowerOfTen(fractionDigits)
+        }
+        return negative ? -v : v
+    }
+
+    /// Ends a fast row whose line end was at `i - 1`: consumes the LF of a CR LF (or remembers to
+    /// skip it if it is not read yet) and moves to the next line.
+    @inline(__always)
+    private mutating func endFastRow(at i: Int) {
+        var i = i
+        let p = buffer
         if p[i - 1] == cr {
-            if i < stop {
+            if i < end {
                 if p[i] == lf { i += 1 }
             } else {
                 skipLF = true
@@ -543,7 +641,6 @@ private struct Scanner: ~Copyable {
         }
         line += 1
         position = i
-        return true
     }
 
     /// A quoted field from the opening quote at `i`; leaves `i` at what ends the field.
