@@ -5,7 +5,7 @@
 C_FIELDS is nudge_train_options field by field, with C type names that _lib maps to ctypes.
 OPTIONS holds every option Python offers, in the C struct's order: its keyword, the C field it
 sets, its kind, default, range, choices and one line of doc. `generated` options are converted by
-`set_fields`; the others (False) are converted by hand in network.py, which documents how.
+`set_fields`; the others (False) are converted by hand in _settings.py, which documents how.
 `convert` checks one value against the option's range and names the option by its keyword.
 """
 
