@@ -78,13 +78,16 @@ _BY_STATUS = {
 }
 
 
-def error_for(status):
-    """The exception for a failed call, with the message read now, on the calling thread."""
+def error_for(status, reword=None):
+    """The exception for a failed call, with the message read now, on the calling thread. `reword`,
+    when given, turns the library's message into the caller's words (see network._python_words)."""
     message = _lib.lib.nudge_last_error().decode("utf-8", "replace")
+    if reword is not None:
+        message = reword(message)
     return _BY_STATUS.get(status, NudgeError)(message, status)
 
 
-def check(status):
+def check(status, reword=None):
     """Raises the matching exception unless `status` is OK."""
     if status != _lib.OK:
-        raise error_for(status)
+        raise error_for(status, reword)

@@ -8,6 +8,8 @@ from ctypes import (CFUNCTYPE, POINTER, Structure, c_char, c_char_p, c_double, c
                     c_size_t, c_uint32, c_uint64, c_void_p)
 from pathlib import Path
 
+from . import _options
+
 #: The C ABI this package was written for (NUDGE_ABI_VERSION in include/nudge.h; both generated).
 from ._version import ABI_VERSION
 
@@ -26,10 +28,11 @@ ERR_INTERNAL = 10
 ERR_NOT_FOUND = 11
 
 ACTIVATIONS = {"identity": 0, "sigmoid": 1, "tanh": 2, "relu": 3, "leaky_relu": 4, "softmax": 5}
-LOSSES = {"auto": 0, "mse": 1, "softmax_cross_entropy": 2, "sigmoid_binary_cross_entropy": 3}
-OPTIMIZERS = {"sgd": 0, "momentum": 1, "nesterov": 2, "adam": 3}
-SCHEDULES = {"constant": 0, "step": 1, "cosine": 2}
-NORMALIZATIONS = {"none": 0, "global": 1, "per_feature": 2}
+# The training options' enumerations, from the option table (_options.CHOICES).
+LOSSES = _options.CHOICES["nudge_loss"]
+OPTIMIZERS = _options.CHOICES["nudge_optimizer"]
+SCHEDULES = _options.CHOICES["nudge_schedule"]
+NORMALIZATIONS = _options.CHOICES["nudge_normalization"]
 STOP_REASONS = {0: "completed", 1: "early_stopped", 2: "cancelled", 3: "not_finite"}
 
 
@@ -77,42 +80,18 @@ nudge_progress_fn = CFUNCTYPE(c_int32, POINTER(nudge_epoch_report), c_void_p)
 nudge_batch_fn = CFUNCTYPE(c_int32, POINTER(nudge_batch_report), c_void_p)
 
 
+# The C type names of the option table's fields (_options.C_FIELDS) as ctypes types.
+C_TYPES = {
+    "uint32_t": c_uint32, "int32_t": c_int32, "uint64_t": c_uint64, "size_t": c_size_t,
+    "float": c_float, "double": c_double, "void *": c_void_p,
+    "const float *": POINTER(c_float), "const int32_t *": POINTER(c_int32),
+    "nudge_progress_fn": nudge_progress_fn, "nudge_batch_fn": nudge_batch_fn,
+}
+
+
 class nudge_train_options(Structure):
-    _fields_ = [
-        ("struct_size", c_uint32),
-        ("epochs", c_uint32),
-        ("batch_size", c_uint32),
-        ("optimizer", c_int32),
-        ("loss", c_int32),
-        ("shuffle", c_int32),
-        ("patience", c_uint32),
-        ("restore_best_weights", c_int32),
-        ("learning_rate", c_float),
-        ("momentum", c_float),
-        ("beta1", c_float),
-        ("beta2", c_float),
-        ("epsilon", c_float),
-        ("weight_decay", c_float),
-        ("seed", c_uint64),
-        ("validation_fraction", c_double),
-        ("min_delta", c_double),
-        ("validation_inputs", POINTER(c_float)),
-        ("validation_targets", POINTER(c_float)),
-        ("validation_labels", POINTER(c_int32)),
-        ("validation_count", c_size_t),
-        ("progress", nudge_progress_fn),
-        ("batch_progress", nudge_batch_fn),
-        ("user_data", c_void_p),
-        ("dropout", POINTER(c_float)),
-        ("dropout_count", c_size_t),
-        ("schedule", c_int32),
-        ("step_epochs", c_uint32),
-        ("step_factor", c_float),
-        ("min_learning_rate", c_float),
-        ("warmup_epochs", c_double),
-        ("clip_norm", c_float),
-        ("normalization", c_int32),
-    ]
+    # Laid out field by field from the option table (Sources/nudge-options/Table.swift, via _options.py).
+    _fields_ = [(name, C_TYPES[c_type]) for name, c_type in _options.C_FIELDS]
 
 
 class nudge_train_report(Structure):

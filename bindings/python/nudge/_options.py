@@ -5,13 +5,15 @@
 C_FIELDS is nudge_train_options field by field, with C type names that _lib maps to ctypes.
 OPTIONS holds every option Python offers, in the C struct's order: its keyword, the C field it
 sets, its kind, default, range, choices and one line of doc. `generated` options are converted by
-`set_fields`; the others (False) are converted by hand in network.py, which documents how.
+`set_fields`; the others (False) are converted by hand in _settings.py, which documents how.
+`convert` checks one value against the option's range and names the option by its keyword.
 """
 
 import math
+import numbers
+import operator
+import struct
 from typing import NamedTuple, Optional
-
-from ._errors import InvalidArgumentError
 
 C_FIELDS = (
     ("struct_size", "uint32_t"),
@@ -71,143 +73,203 @@ class Option(NamedTuple):
     doc: str
     since: str
     generated: bool
+    entry: Optional[str]    # for a list: what one entry is called in messages
 
 
 OPTIONS = (
     Option("epochs", "epochs", "count", 10, 0, True, None, False,
            None, "Passes over the training data.",
-           "0.1", True),
+           "0.1", True, None),
     Option("batch_size", "batch_size", "count", 32, 1, True, 1 << 20, True,
            None, "Samples per gradient step.",
-           "0.1", True),
+           "0.1", True, None),
     Option("optimizer", "optimizer", "choice", "adam", None, False, None, False,
            "nudge_optimizer", "How each step moves the weights.",
-           "0.1", True),
+           "0.1", True, None),
     Option("loss", "loss", "choice", "auto", None, False, None, False,
            "nudge_loss", "The cost function; auto picks it from the output layer's activation.",
-           "0.1", True),
+           "0.1", True, None),
     Option("shuffle", "shuffle", "flag", True, None, False, None, False,
            None, "Reshuffle the training samples before every epoch.",
-           "0.1", True),
+           "0.1", True, None),
     Option("early_stopping", "patience", "count", 0, 0, True, None, False,
            None, "Early stopping: stop after this many epochs without improvement of the monitored loss (the validation loss with validation data, the training loss otherwise); 0 never stops early.",
-           "0.1", False),
+           "0.1", False, None),
     Option("restore_best_weights", "restore_best_weights", "flag", True, None, False, None, False,
            None, "With early stopping, end with the weights of the best epoch rather than the last.",
-           "0.1", True),
+           "0.1", True, None),
     Option("learning_rate", "learning_rate", "float", 0.001, 0, False, None, False,
            None, "Step size.",
-           "0.1", False),
+           "0.1", False, None),
     Option("momentum", "momentum", "float", 0.9, 0, True, 1, False,
            None, "Momentum factor of the momentum and nesterov optimizers.",
-           "0.1", True),
+           "0.1", True, None),
     Option("beta1", "beta1", "float", 0.9, 0, True, 1, False,
            None, "Adam's first-moment decay.",
-           "0.1", True),
+           "0.1", True, None),
     Option("beta2", "beta2", "float", 0.999, 0, True, 1, False,
            None, "Adam's second-moment decay.",
-           "0.1", True),
+           "0.1", True, None),
     Option("epsilon", "epsilon", "float", 1e-8, 0, False, None, False,
            None, "Adam's denominator guard.",
-           "0.1", True),
+           "0.1", True, None),
     Option("weight_decay", "weight_decay", "float", 0.0, 0, True, None, False,
            None, "L2 penalty on the weights (not the biases): weight_decay * w is added to the gradient.",
-           "0.1", True),
+           "0.1", True, None),
     Option("seed", "seed", "seed", 0, None, False, None, False,
            None, "Seeds the shuffling, the validation split and dropout; the same seed, data and options give the same run.",
-           "0.1", True),
+           "0.1", True, None),
     Option("validation_split", "validation_fraction", "double", 0.0, 0, True, 1, False,
            None, "Fraction of the samples held out (drawn at random with the seed) for validation when no validation data is given.",
-           "0.1", True),
+           "0.1", True, None),
     Option("min_delta", "min_delta", "double", 0.0, 0, True, None, False,
            None, "The least decrease of the monitored loss that counts as an improvement.",
-           "0.1", True),
+           "0.1", True, None),
     Option("dropout", "dropout", "floats", None, 0, True, 1, False,
            None, "Dropout rates, one per layer of units that feeds a weight layer: entry 0 for the inputs, entry i for hidden layer i (so layer_count - 1 entries, with layer_count counting the input), or none. During training each such unit is zeroed with its rate and the others scaled by 1 / (1 - rate); prediction, evaluation and validation use every unit.",
-           "0.2", False),
+           "0.2", False, "dropout rate"),
     Option("schedule", "schedule", "choice", "constant", None, False, None, False,
            "nudge_schedule", "How the learning rate changes over a training call, after any warm-up.",
-           "0.2", True),
+           "0.2", True, None),
     Option("step_epochs", "step_epochs", "count", 10, 1, True, None, False,
            None, "The step schedule: epochs between reductions.",
-           "0.2", True),
+           "0.2", True, None),
     Option("step_factor", "step_factor", "float", 0.1, 0, False, 1, True,
            None, "The step schedule: the factor applied at each reduction.",
-           "0.2", True),
+           "0.2", True, None),
     Option("min_learning_rate", "min_learning_rate", "float", 0.0, 0, True, "learning_rate", True,
            None, "The cosine schedule: the rate at the end.",
-           "0.2", True),
+           "0.2", True, None),
     Option("warmup_epochs", "warmup_epochs", "double", 0.0, 0, True, None, False,
            None, "Linear warm-up over the first warmup_epochs epochs of a call (fractions allowed): the rate rises from learning_rate / (warm-up steps) to learning_rate, before the schedule.",
-           "0.2", True),
+           "0.2", True, None),
     Option("clip_norm", "clip_norm", "float", 0.0, 0, True, None, False,
            None, "When above 0, each step's gradient (all layers together, weight decay excluded) is scaled down to this L2 norm if it is longer; 0 does not clip.",
-           "0.2", True),
+           "0.2", True, None),
     Option("normalize", "normalization", "choice", "none", None, False, None, False,
            "nudge_normalization", "Fit the network's input normalisation on the training samples (not the held-out validation fraction) when the call starts; none leaves the network's normalisation as it is.",
-           "0.2", False),
+           "0.2", False, None),
 )
 
 BY_KEYWORD = {option.keyword: option for option in OPTIONS}
 
 
+def _invalid(message):
+    # Imported here, not above: _errors needs _lib, which lays out its ctypes struct from C_FIELDS.
+    from ._errors import InvalidArgumentError
+    return InvalidArgumentError(message)
+
+
+def _float32(value):
+    """`value` as a C float holds it: the nearest float32, infinite beyond float32's range."""
+    try:
+        return struct.unpack("f", struct.pack("f", value))[0]
+    except OverflowError:
+        return math.copysign(math.inf, value)
+
+
+def _text(value, kind):
+    """A value as messages show it; a C float with the fewest digits that give it back (0.001)."""
+    if kind in ("float", "floats") and math.isfinite(value):
+        for digits in range(1, 10):
+            short = float(f"{value:.{digits}g}")
+            if _float32(short) == value:
+                return str(short)
+    return str(value)
+
+
 def _bound_text(bound, values):
     if isinstance(bound, str):
-        return f"{bound} ({values[bound]})"
+        if values is None or bound not in values:
+            return bound
+        return f"{bound} ({_text(values[bound], BY_KEYWORD[bound].kind)})"
     return str(bound)
 
 
-def requirement(option, values):
-    """What `option` accepts, in the words of the library's own messages: "1 to 1048576"."""
-    low, high = option.low, option.high
-    whole = option.kind == "count"
-    if low is not None and high is None:
+def requirement(option, values=None):
+    """What `option` accepts, in the words of the library's own messages: "1 to 1048576". A bound
+    that is another option shows its value from `values` (keyword -> value) when given."""
+    low, high = _bound_text(option.low, values), _bound_text(option.high, values)
+    whole = option.kind in ("count", "seed")
+    if option.low is not None and option.high is None:
         if whole:
-            return f"{_bound_text(low, values)} or more"
-        return (f"a finite number, {_bound_text(low, values)} or more" if option.low_inclusive
-                else f"a finite number above {_bound_text(low, values)}")
-    if low is not None:
+            return f"{low} or more"
+        return f"a finite number, {low} or more" if option.low_inclusive else f"a finite number above {low}"
+    if option.low is not None:
         if whole:
-            return f"{_bound_text(low, values)} to {_bound_text(high, values)}"
-        return (f"{'at least' if option.low_inclusive else 'above'} {_bound_text(low, values)} and "
-                f"{'at most' if option.high_inclusive else 'below'} {_bound_text(high, values)}")
-    return ""
+            return f"{low} to {high}"
+        return (f"{'at least' if option.low_inclusive else 'above'} {low} and "
+                f"{'at most' if option.high_inclusive else 'below'} {high}")
+    if option.high is not None:
+        return f"{'at most' if option.high_inclusive else 'below'} {high}"
+    return "a finite number" if option.kind in ("float", "double", "floats") else ""
 
 
 def _within(option, value, values):
     low = values[option.low] if isinstance(option.low, str) else option.low
     high = values[option.high] if isinstance(option.high, str) else option.high
-    if option.kind != "count" and not math.isfinite(value):
+    if option.kind not in ("count", "seed") and not math.isfinite(value):
         return False
     if low is not None and not (value >= low if option.low_inclusive else value > low):
         return False
     return high is None or (value <= high if option.high_inclusive else value < high)
 
 
+def _whole(value):
+    """`value` as an int when it is a whole number (an int, a numpy integer, 3.0), else None."""
+    if isinstance(value, bool):
+        return None
+    try:
+        return operator.index(value)
+    except TypeError:
+        pass
+    if isinstance(value, numbers.Real) and math.isfinite(value) and float(value).is_integer():
+        return int(value)
+    return None
+
+
+def _number(option, value, values, subject, must):
+    """One number of `option` as its C field holds it; `subject` and `must` begin the message."""
+    if option.kind in ("count", "seed"):
+        number = _whole(value)
+        if number is None:
+            raise _invalid(f"{subject} is {value!r}; {must} a whole number")
+        if option.kind == "seed":
+            return number & (2**64 - 1)
+        stored = number
+        shown = str(number)
+    else:
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise _invalid(f"{subject} is {value!r}; {must} a number") from None
+        stored = number if option.kind == "double" else _float32(number)
+        shown = str(number)
+        if _text(stored, option.kind) != shown and not math.isnan(number):
+            shown += f" ({_text(stored, option.kind)} as a 32-bit float)"
+    if not _within(option, stored, values):
+        raise _invalid(f"{subject} is {shown}; {must} {requirement(option, values)}")
+    if option.kind == "count" and stored > 2**32 - 1:
+        raise _invalid(f"{subject} is {shown}; {must} at most {2**32 - 1}")
+    return stored
+
+
 def convert(option, value, values):
-    """`value` as the C field of `option` holds it, or InvalidArgumentError naming the keyword.
-    `values` maps keywords to the values already converted (for ranges that name another option)."""
+    """`value` as the C field of `option` holds it (a list of floats for a list), or
+    InvalidArgumentError naming the keyword. `values` maps keywords to the values already converted
+    (for ranges that name another option)."""
     name = option.keyword
     if option.kind == "choice":
         codes = CHOICES[option.choices]
-        if value not in codes:
-            raise InvalidArgumentError(f"{name} is {value!r}; it must be one of {', '.join(map(repr, codes))}")
+        if not isinstance(value, str) or value not in codes:
+            raise _invalid(f"{name} {value!r} is not one of {', '.join(sorted(codes))}")
         return codes[value]
     if option.kind == "flag":
         return 1 if value else 0
-    if option.kind in ("count", "seed"):
-        if isinstance(value, bool) or not float(value).is_integer():
-            raise InvalidArgumentError(f"{name} is {value!r}; it must be a whole number")
-        value = int(value)
-        if option.kind == "seed":
-            return value & (2**64 - 1)
-        if value > 2**32 - 1:
-            raise InvalidArgumentError(f"{name} is {value}; it must be at most {2**32 - 1}")
-    else:
-        value = float(value)
-    if option.low is not None and not _within(option, value, values):
-        raise InvalidArgumentError(f"{name} is {value}; it must be {requirement(option, values)}")
-    return value
+    if option.kind == "floats":
+        return [_number(option, entry, values, f"{name}[{index}]", f"a {option.entry or 'value'} must be")
+                for index, entry in enumerate(value)]
+    return _number(option, value, values, name, "it must be")
 
 
 def set_fields(options, values):

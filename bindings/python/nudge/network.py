@@ -10,13 +10,12 @@ import threading
 
 import numpy as np
 
-from . import _arrays, _lib
+from . import _arrays, _lib, _options, _settings
 from ._errors import CancelledError, InvalidArgumentError, ShapeError, check, error_for
 from ._progress import make_progress
 from .history import History
 
 _ACTIVATION_NAMES = {code: name for name, code in _lib.ACTIVATIONS.items()}
-_DEFAULT_LEARNING_RATE = {"adam": 0.001, "sgd": 0.01, "momentum": 0.01, "nesterov": 0.01}
 
 
 def _code(table, value, what):
@@ -312,174 +311,93 @@ class Network:
 
     # -- training ---------------------------------------------------------------------------------------
 
-    def fit(self, X, y, *, epochs=10, batch_size=32, optimizer="adam", learning_rate=None, momentum=0.9,
-            weight_decay=0.0, loss="auto", validation_split=0.0, validation_data=None, early_stopping=False,
-            restore_best_weights=True, shuffle=True, seed=0, verbose=True, dropout=None, schedule="constant",
-            step_epochs=10, step_factor=0.1, warmup_epochs=0.0, min_learning_rate=0.0, clip_norm=0.0,
-            normalize=None):
+    def fit(self, X, y, **options):
+        # The signature and the option part of the docstring come from the option table: see below.
+        settings = _settings.bind(self, X, y, options)
+        x = _arrays.samples(X, self.input_size)
+        kind, t = _arrays.targets(y, x.shape[0], self.output_size)
+        c_options, rates = _settings.train_options(settings, len(self._sizes))
+        validation = self._set_validation_data(c_options, settings["validation_data"], kind)
+        run = _Run(settings["verbose"], c_options.epochs)
+        self.history = run.history
+        error, report = self._train(c_options, x, t, kind, run)
+        del rates, validation  # the C options pointed into these arrays: kept alive until here
+        return run.finish(report, error)
+
+    fit.__signature__ = _settings.FIT_SIGNATURE
+    fit.__doc__ = _settings.fit_doc(
         """Trains on X (n, inputs) and y: integer class labels (n,), or targets (n, outputs).
 
-        optimizer: "sgd", "momentum", "nesterov" or "adam"; learning_rate defaults to 0.001 for
-        Adam and 0.01 for the others. loss: "auto" (cross-entropy for softmax or sigmoid outputs,
-        else "mse"), "mse", "softmax_cross_entropy", "sigmoid_binary_cross_entropy".
-        validation_split holds out that fraction of (X, y), drawn with `seed`; validation_data is
-        an (X_val, y_val) pair instead. early_stopping: False, True (patience 5) or a patience in
-        epochs; the monitored loss is the validation loss (training loss without validation data),
-        and restore_best_weights ends with the best epoch's weights.
+        >>> history = net.fit(X, y, epochs=5, validation_split=0.1, early_stopping=True)
 
-        dropout: a rate for every hidden layer (the inputs keep theirs), or a list with one rate for
-        the inputs and one per hidden layer; units are dropped in training only, never in predict.
-        schedule: "constant", "step" (times step_factor every step_epochs epochs) or "cosine" (down
-        to min_learning_rate over the call), after a linear warm-up of warmup_epochs epochs.
-        clip_norm > 0 scales each step's gradient down to that L2 norm when longer.
-        normalize: None (keep the network's input normalisation), "global" or "per_feature": fit
-        offset and scale on the training samples first; they are saved with the model and applied
-        by predict, so raw inputs (pixels 0..255) can be given everywhere.
-
-        Calling fit again goes on with the same optimiser state (Adam's moments, momentum).
+        Every training option is a keyword with the default below; see `nudge.learning_rates` to
+        plot a schedule.""",
+        """        Calling fit again goes on with the same optimiser state (Adam's moments, momentum).
         Returns a History; `self.history` holds the latest one, also after an interruption.
         Ctrl-C (or the notebook's stop button) ends training between two batches: the network
         keeps the weights it has, and KeyboardInterrupt is raised afterwards.
         Raises NotFiniteError when the loss diverges (the network keeps the last weights whose
-        loss was finite; the History records it) and ValueError subclasses for bad arguments.
-        """
-        x = _arrays.samples(X, self.input_size)
-        kind, t = _arrays.targets(y, x.shape[0], self.output_size)
-        options = _lib.nudge_train_options()
-        check(_lib.lib.nudge_train_options_init(ctypes.byref(options), ctypes.sizeof(options)))
-        options.epochs = _nonnegative(epochs, "epochs")
-        options.batch_size = _nonnegative(batch_size, "batch_size")
-        options.optimizer = _code(_lib.OPTIMIZERS, optimizer, "optimizer")
-        options.learning_rate = _DEFAULT_LEARNING_RATE[optimizer] if learning_rate is None else float(learning_rate)
-        options.momentum = float(momentum)
-        options.weight_decay = float(weight_decay)
-        options.loss = _code(_lib.LOSSES, loss, "loss")
-        options.shuffle = 1 if shuffle else 0
-        options.seed = int(seed) & (2**64 - 1)
-        options.validation_fraction = float(validation_split)
-        options.restore_best_weights = 1 if restore_best_weights else 0
-        options.patience = 5 if early_stopping is True else _nonnegative(early_stopping or 0, "early_stopping")
-        keep_alive = []
-        rates = self._dropout_rates(dropout)
-        if rates is not None:
-            keep_alive.append(rates)
-            options.dropout = _arrays.float_pointer(rates)
-            options.dropout_count = rates.shape[0]
-        options.schedule = _code(_lib.SCHEDULES, schedule, "schedule")
-        options.step_epochs = _nonnegative(step_epochs, "step_epochs")
-        options.step_factor = float(step_factor)
-        options.warmup_epochs = float(warmup_epochs)
-        options.min_learning_rate = float(min_learning_rate)
-        options.clip_norm = float(clip_norm)
-        options.normalization = _code(_lib.NORMALIZATIONS, "none" if normalize is None else normalize, "normalize")
-        if validation_data is not None:
-            if len(validation_data) != 2:
-                raise InvalidArgumentError("validation_data must be a pair (X_val, y_val)")
-            vx = _arrays.samples(validation_data[0], self.input_size, "X_val")
-            vkind, vt = _arrays.targets(validation_data[1], vx.shape[0], self.output_size, "y_val")
-            if kind == "targets" and vkind == "labels":
-                vt = np.eye(self.output_size, dtype=np.float32)[vt]
-            elif kind == "labels" and vkind == "targets":
-                raise InvalidArgumentError("y holds class labels but y_val holds target rows; give both in the same form")
-            keep_alive += [vx, vt]
-            options.validation_inputs = _arrays.float_pointer(vx)
-            options.validation_count = vx.shape[0]
-            if kind == "labels":
-                options.validation_labels = _arrays.int32_pointer(vt)
-            else:
-                options.validation_targets = _arrays.float_pointer(vt)
+        loss was finite; the History records it), InvalidArgumentError (a ValueError) naming the
+        keyword of an option out of range, other ValueError subclasses for bad data, and
+        TypeError for an unknown keyword.
+        """)
 
-        history = History()
-        self.history = history
-        progress = make_progress(verbose, options.epochs)
-        pending = []  # an exception raised inside a callback, re-raised once the C call returns
-        interrupted = []  # set by the SIGINT handler below while the C call runs
+    def _set_validation_data(self, options, validation_data, kind):
+        """Points `options` at (X_val, y_val), in the form of y (`kind`); returns the arrays to keep alive."""
+        if validation_data is None:
+            return None
+        if len(validation_data) != 2:
+            raise InvalidArgumentError("validation_data must be a pair (X_val, y_val)")
+        vx = _arrays.samples(validation_data[0], self.input_size, "X_val")
+        vkind, vt = _arrays.targets(validation_data[1], vx.shape[0], self.output_size, "y_val")
+        if kind == "targets" and vkind == "labels":
+            vt = np.eye(self.output_size, dtype=np.float32)[vt]
+        elif kind == "labels" and vkind == "targets":
+            raise InvalidArgumentError("y holds class labels but y_val holds target rows; give both in the same form")
+        options.validation_inputs = _arrays.float_pointer(vx)
+        options.validation_count = vx.shape[0]
+        if kind == "labels":
+            options.validation_labels = _arrays.int32_pointer(vt)
+        else:
+            options.validation_targets = _arrays.float_pointer(vt)
+        return vx, vt
 
-        def on_epoch(report, _user):
-            try:
-                history._append(report.contents)
-                if progress:
-                    progress.epoch(report.contents)
-                return 1 if interrupted else 0
-            except BaseException as error:  # noqa: BLE001 - carried across the C call
-                pending.append(error)
-                return 1
+    def _ensure_trainer(self, options):
+        """The network's trainer (its optimiser state), created by the first fit."""
+        with self._lock:
+            if self._trainer is None:
+                trainer = ctypes.POINTER(_lib.nudge_trainer)()
+                check(_lib.lib.nudge_trainer_create(self.handle, ctypes.byref(options), ctypes.byref(trainer)),
+                      _settings.python_words)
+                self._trainer = trainer
 
-        def on_batch(report, _user):
-            try:
-                if progress:
-                    r = report.contents
-                    progress.batch(r.epoch, r.batch, r.batch_count, r.loss)
-                return 1 if interrupted else 0
-            except BaseException as error:  # noqa: BLE001 - KeyboardInterrupt from a custom handler
-                pending.append(error)
-                return 1
-
-        epoch_callback = _lib.nudge_progress_fn(on_epoch)
-        batch_callback = _lib.nudge_batch_fn(on_batch)
+    def _train(self, options, x, t, kind, run):
+        """The C training call, reporting to `run`; returns (the error it failed with or None, its report)."""
+        epoch_callback = _lib.nudge_progress_fn(run.on_epoch)
+        batch_callback = _lib.nudge_batch_fn(run.on_batch)
         options.progress = epoch_callback
         report = _lib.nudge_train_report()
         report.struct_size = ctypes.sizeof(report)
         report.stop_reason = -1  # the library leaves the report untouched when training never started
-
-        with self._lock:
-            if self._trainer is None:
-                trainer = ctypes.POINTER(_lib.nudge_trainer)()
-                check(_lib.lib.nudge_trainer_create(self.handle, ctypes.byref(options), ctypes.byref(trainer)))
-                self._trainer = trainer
+        self._ensure_trainer(options)
         # Ctrl-C: Python raises KeyboardInterrupt at the next bytecode of the main thread, which may be the
         # first line of a callback, outside any try, where ctypes would swallow it. So while the C call
         # runs, SIGINT only sets a flag; the next callback then asks the library to stop.
-        previous_handler = _defer_sigint(lambda signum, frame: interrupted.append(signum))
+        previous_handler = _defer_sigint(lambda signum, frame: run.interrupted.append(signum))
         # Each batch callback takes the GIL, which slows a training thread while other threads run
         # Python: ask for it only when there is a bar to draw or a Ctrl-C to notice between batches.
-        if progress or previous_handler is not None:
+        if run.progress or previous_handler is not None:
             options.batch_progress = batch_callback
+        labels = kind == "labels"
+        train = _lib.lib.nudge_trainer_train_labels if labels else _lib.lib.nudge_trainer_train
         try:
-            if kind == "labels":
-                status = _lib.lib.nudge_trainer_train_labels(self._trainer, _arrays.float_pointer(x),
-                                                             _arrays.int32_pointer(t), x.shape[0],
-                                                             ctypes.byref(options), ctypes.byref(report))
-            else:
-                status = _lib.lib.nudge_trainer_train(self._trainer, _arrays.float_pointer(x),
-                                                      _arrays.float_pointer(t), x.shape[0],
-                                                      ctypes.byref(options), ctypes.byref(report))
-            error = None if status == _lib.OK else error_for(status)
+            status = train(self._trainer, _arrays.float_pointer(x),
+                           _arrays.int32_pointer(t) if labels else _arrays.float_pointer(t), x.shape[0],
+                           ctypes.byref(options), ctypes.byref(report))
+            return (None if status == _lib.OK else error_for(status, _settings.python_words)), report
         finally:
             if previous_handler is not None:
                 signal.signal(signal.SIGINT, previous_handler)
-        if progress:
-            progress.close()
-        if report.stop_reason != -1:
-            # The report is filled whenever training ran (see nudge_train in nudge.h).
-            history.stop_reason = _lib.STOP_REASONS.get(report.stop_reason)
-            history.best_epoch = int(report.best_epoch)
-        if interrupted and not pending:
-            pending.append(KeyboardInterrupt())
-        if pending:
-            history.stop_reason = "interrupted" if isinstance(pending[0], KeyboardInterrupt) else "cancelled"
-            history.message = str(error) if error else ""
-            raise pending[0]
-        if error is not None:
-            history.message = str(error)
-            if isinstance(error, CancelledError):
-                history.stop_reason = "cancelled"
-            raise error
-        return history
-
-    def _dropout_rates(self, dropout):
-        """The C options' dropout array: None, or one rate for the inputs and one per hidden layer."""
-        if dropout is None:
-            return None
-        layers = len(self.layer_sizes) - 1
-        if np.isscalar(dropout):
-            rates = [0.0] + [float(dropout)] * (layers - 1)
-        else:
-            rates = [float(r) for r in dropout]
-            if len(rates) != layers:
-                raise InvalidArgumentError(
-                    f"dropout has {len(rates)} rates; this network needs {layers} (the inputs and each hidden layer)")
-        return np.ascontiguousarray(rates, dtype=np.float32)
 
     # -- input normalisation -------------------------------------------------------------------------------
 
@@ -569,27 +487,84 @@ class Network:
         return self.clone()
 
 
-def learning_rates(epochs, steps_per_epoch, learning_rate=0.001, schedule="constant", step_epochs=10,
-                   step_factor=0.1, warmup_epochs=0.0, min_learning_rate=0.0):
+class _Run:
+    """One fit call's Python side: the History its callbacks fill, the progress display, and what they
+    carry across the C call: an exception raised inside one, a Ctrl-C."""
+
+    def __init__(self, verbose, epochs):
+        self.history = History()
+        self.progress = make_progress(verbose, epochs)
+        self.pending = []  # an exception raised inside a callback, re-raised once the C call returns
+        self.interrupted = []  # set by fit's SIGINT handler while the C call runs
+
+    def on_epoch(self, report, _user):
+        try:
+            self.history._append(report.contents)
+            if self.progress:
+                self.progress.epoch(report.contents)
+            return 1 if self.interrupted else 0
+        except BaseException as error:  # noqa: BLE001 - carried across the C call
+            self.pending.append(error)
+            return 1
+
+    def on_batch(self, report, _user):
+        try:
+            if self.progress:
+                r = report.contents
+                self.progress.batch(r.epoch, r.batch, r.batch_count, r.loss)
+            return 1 if self.interrupted else 0
+        except BaseException as error:  # noqa: BLE001 - KeyboardInterrupt from a custom handler
+            self.pending.append(error)
+            return 1
+
+    def finish(self, report, error):
+        """Records how the C call ended in the History; raises what it should, else returns the History."""
+        history = self.history
+        if self.progress:
+            self.progress.close()
+        if report.stop_reason != -1:
+            # The report is filled whenever training ran (see nudge_train in nudge.h).
+            history.stop_reason = _lib.STOP_REASONS.get(report.stop_reason)
+            history.best_epoch = int(report.best_epoch)
+        if self.interrupted and not self.pending:
+            self.pending.append(KeyboardInterrupt())
+        if self.pending:
+            history.stop_reason = "interrupted" if isinstance(self.pending[0], KeyboardInterrupt) else "cancelled"
+            history.message = str(error) if error else ""
+            raise self.pending[0]
+        if error is not None:
+            history.message = str(error)
+            if isinstance(error, CancelledError):
+                history.stop_reason = "cancelled"
+            raise error
+        return history
+
+
+_DEFAULTS = _options.defaults()
+
+
+def learning_rates(epochs, steps_per_epoch, learning_rate=_DEFAULTS["learning_rate"], schedule=_DEFAULTS["schedule"],
+                   step_epochs=_DEFAULTS["step_epochs"], step_factor=_DEFAULTS["step_factor"],
+                   warmup_epochs=_DEFAULTS["warmup_epochs"], min_learning_rate=_DEFAULTS["min_learning_rate"]):
     """The learning rate of every step of a `fit` call with these settings (as the library computes
-    it): an array of epochs * steps_per_epoch rates, for plotting or checking a schedule."""
-    options = _lib.nudge_train_options()
-    check(_lib.lib.nudge_train_options_init(ctypes.byref(options), ctypes.sizeof(options)))
-    options.epochs = _nonnegative(epochs, "epochs")
-    options.learning_rate = float(learning_rate)
-    options.schedule = _code(_lib.SCHEDULES, schedule, "schedule")
-    options.step_epochs = _nonnegative(step_epochs, "step_epochs")
-    options.step_factor = float(step_factor)
-    options.warmup_epochs = float(warmup_epochs)
-    options.min_learning_rate = float(min_learning_rate)
+    it): an array of epochs * steps_per_epoch rates, for plotting or checking a schedule. The
+    settings are checked as fit checks them."""
+    options = _settings.new_options()
+    rate = _options.convert(_options.BY_KEYWORD["learning_rate"], learning_rate, {})
+    options.learning_rate = rate
+    _options.set_fields(options, {"epochs": epochs, "learning_rate": rate, "schedule": schedule,
+                                  "step_epochs": step_epochs, "step_factor": step_factor,
+                                  "warmup_epochs": warmup_epochs, "min_learning_rate": min_learning_rate})
     per_epoch = _nonnegative(steps_per_epoch, "steps_per_epoch")
-    rate = ctypes.c_float()
+    value = ctypes.c_float()
     # Once before the loop, so that bad settings are reported even when there are no steps.
-    check(_lib.lib.nudge_learning_rate_at(ctypes.byref(options), 0, per_epoch, ctypes.byref(rate)))
+    check(_lib.lib.nudge_learning_rate_at(ctypes.byref(options), 0, per_epoch, ctypes.byref(value)),
+          _settings.python_words)
     rates = np.empty(options.epochs * per_epoch, dtype=np.float32)
     for step in range(rates.size):
-        check(_lib.lib.nudge_learning_rate_at(ctypes.byref(options), step, per_epoch, ctypes.byref(rate)))
-        rates[step] = rate.value
+        check(_lib.lib.nudge_learning_rate_at(ctypes.byref(options), step, per_epoch, ctypes.byref(value)),
+              _settings.python_words)
+        rates[step] = value.value
     return rates
 
 

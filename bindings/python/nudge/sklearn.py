@@ -49,6 +49,7 @@ are there: the pandas ones (they pass with pandas installed) and `check_array_ap
 passes with SCIPY_ARRAY_API=1 set).
 """
 
+import inspect
 import numbers
 
 import numpy as np
@@ -62,6 +63,7 @@ try:
 except ImportError as error:  # not installed, or older than 1.6 (no validate_data)
     raise ImportError("nudge.sklearn needs scikit-learn 1.6 or later: pip install 'scikit-learn>=1.6'") from error
 
+from . import _options, _settings
 from .history import History
 from .network import Network
 
@@ -70,32 +72,111 @@ __all__ = ["NudgeClassifier", "NudgeRegressor"]
 #: Rows per call to the library when predicting (see the module docstring).
 _HIDDEN_ACTIVATIONS = {"identity": "identity", "logistic": "sigmoid", "sigmoid": "sigmoid", "tanh": "tanh",
                        "relu": "relu", "leaky_relu": "leaky_relu"}
-_OPTIMIZERS = ("adam", "sgd", "momentum", "nesterov")
 _UINT64 = 2**64
 _GOLDEN = 0x9E3779B97F4A7C15  # spreads the epoch count over the seed's bits in partial_fit
+
+
+# The estimators' parameters: every training option of the library's option table (_options.OPTIONS)
+# under its keyword, with Network.fit's default and docs, except the few the estimators set
+# themselves through parameters named as scikit-learn's MLPClassifier names them.
+
+#: Training options the estimators set themselves: table keyword -> the parameters that stand for it.
+SPELLING = {
+    "epochs": ("max_epochs",),  # for fit; partial_fit runs one epoch
+    "early_stopping": ("early_stopping", "validation_fraction", "patience"),
+    "validation_split": ("validation_fraction",),  # held out by the estimator, with early_stopping only
+    "seed": ("random_state",),  # which also seeds the initial weights and the validation split
+}
+
+#: The estimators' own parameters: name -> (default, numpy-style documentation).
+_OWN = {
+    "hidden_layer_sizes": ((100,), """int or sequence of int, default=(100,)
+        Widths of the hidden layers; () trains a network without hidden layer."""),
+    "activation": ("relu", """{"relu", "leaky_relu", "tanh", "sigmoid" (alias "logistic"), "identity"} or list, default="relu"
+        Activation of every hidden layer, or one per hidden layer."""),
+    "max_epochs": (100, """int >= 1, default=100
+        Passes over the training data in `fit` (fewer with early stopping). With batches of 32,
+        an epoch is only n_samples / 32 steps: 100 epochs train iris-sized data sets to their
+        best; large data sets need far fewer epochs (lower it, or use early_stopping)."""),
+    "early_stopping": (False, """bool, default=False
+        Hold out `validation_fraction` of the training data (stratified for the classifier when
+        every class has enough samples), stop once the validation loss has not improved for
+        `patience` epochs, and (with restore_best_weights) keep the weights of the best epoch."""),
+    "validation_fraction": (0.1, """float in (0, 1), default=0.1
+        Used with early_stopping only."""),
+    "patience": (10, """int >= 1, default=10
+        Used with early_stopping only."""),
+    "random_state": (None, """int, RandomState instance or None, default=None
+        Seeds the initial weights, the shuffling and the validation split. An int makes `fit`
+        reproducible."""),
+    "verbose": (False, """bool, default=False
+        Show a progress bar per epoch (tqdm when installed). False prints nothing."""),
+}
+
+#: Estimator-specific documentation of training options passed to Network.fit by their keyword.
+_DOC = {
+    "batch_size": """int or "auto", default=32
+        Samples per gradient step, 1 to 1048576; "auto" means min(200, n_samples) as in MLPClassifier.""",
+}
+#: What the estimators add to the documentation of a training option.
+_NOTES = {
+    "normalize": "partial_fit fits it on its first call only.",
+    "schedule": "Each partial_fit call is a training call of one epoch: a schedule or warm-up restarts on every call.",
+}
+
+#: The training options passed to Network.fit under their own keyword (with the estimator's value).
+PASSED = tuple(option.keyword for option in _options.OPTIONS if option.keyword not in SPELLING)
+
+
+def _parameter_names():
+    """The constructor's keyword-only parameters, in the table's order."""
+    names = []
+    for option in _options.OPTIONS:
+        names += [name for name in SPELLING.get(option.keyword, (option.keyword,)) if name not in names]
+    return names + ["verbose"]
+
+
+def _init_signature():
+    positional = inspect.Parameter.POSITIONAL_OR_KEYWORD
+    keyword = inspect.Parameter.KEYWORD_ONLY
+    parameters = [inspect.Parameter("self", positional)]
+    parameters += [inspect.Parameter(name, positional, default=_OWN[name][0])
+                   for name in ("hidden_layer_sizes", "activation")]
+    for name in _parameter_names():
+        value = _OWN[name][0] if name in _OWN else _settings.default(_options.BY_KEYWORD[name])
+        parameters.append(inspect.Parameter(name, keyword, default=value))
+    return inspect.Signature(parameters)
+
+
+def _parameters_doc():
+    entries = []
+    for name in ["hidden_layer_sizes", "activation"] + _parameter_names():
+        if name in _OWN or name in _DOC:
+            entries.append(f"    {name} : {_OWN[name][1] if name in _OWN else _DOC[name]}")
+        else:
+            entries.append(_settings.option_doc(_options.BY_KEYWORD[name], indent="    ", note=_NOTES.get(name, "")))
+    return "\n    Parameters\n    ----------\n" + "\n".join(entries) + "\n"
+
+
+_INIT_SIGNATURE = _init_signature()
 
 
 class _NudgeEstimator(BaseEstimator):
     """What the classifier and the regressor share: the hyper-parameters, their checks, seeding,
     training and blocked prediction. Subclasses say how y becomes the network's targets."""
 
-    def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, optimizer="adam", learning_rate=None,
-                 momentum=0.9, weight_decay=0.0, batch_size=32, max_epochs=100, shuffle=True, early_stopping=False,
-                 validation_fraction=0.1, patience=10, random_state=None, verbose=False):
-        self.hidden_layer_sizes = hidden_layer_sizes
-        self.activation = activation
-        self.optimizer = optimizer
-        self.learning_rate = learning_rate
-        self.momentum = momentum
-        self.weight_decay = weight_decay
-        self.batch_size = batch_size
-        self.max_epochs = max_epochs
-        self.shuffle = shuffle
-        self.early_stopping = early_stopping
-        self.validation_fraction = validation_fraction
-        self.patience = patience
-        self.random_state = random_state
-        self.verbose = verbose
+    def __init__(self, hidden_layer_sizes=(100,), activation="relu", **params):
+        # Stores every parameter as given (scikit-learn's convention); the signature is the table's.
+        try:
+            bound = _INIT_SIGNATURE.bind(self, hidden_layer_sizes, activation, **params)
+        except TypeError as error:
+            raise TypeError(f"{type(self).__name__}() {error}") from None
+        bound.apply_defaults()
+        for name, value in list(bound.arguments.items())[1:]:
+            setattr(self, name, value)
+
+    # scikit-learn reads the parameters (get_params, clone, GridSearchCV) from this signature.
+    __init__.__signature__ = _INIT_SIGNATURE
 
     # -- hyper-parameters ------------------------------------------------------------------------
 
@@ -127,7 +208,8 @@ class _NudgeEstimator(BaseEstimator):
         return [_HIDDEN_ACTIVATIONS[name] for name in names]
 
     def _check_hyperparameters(self):
-        """Raises ValueError for a hyper-parameter out of range; called first by fit and partial_fit."""
+        """Raises ValueError for a hyper-parameter out of range; called first by fit and partial_fit.
+        The training options are checked as Network.fit checks them, against the option table."""
         def integer(name, low):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
@@ -141,19 +223,23 @@ class _NudgeEstimator(BaseEstimator):
                 bounds = f"{'(' if low_open else '['}{low}, {'inf)' if high is None else f'{high})'}"
                 raise ValueError(f"{name} must be a number in {bounds}, got {value!r}")
 
-        self._hidden_activations(len(self._hidden_sizes()))
-        if self.optimizer not in _OPTIMIZERS:
-            raise ValueError(f"optimizer must be one of {', '.join(_OPTIMIZERS)}, got {self.optimizer!r}")
-        if self.learning_rate is not None:
-            real("learning_rate", 0, low_open=True)
-        real("momentum", 0, 1)
-        real("weight_decay", 0)
-        if not (isinstance(self.batch_size, str) and self.batch_size == "auto"):
-            integer("batch_size", 1)
+        sizes = self._hidden_sizes()
+        self._hidden_activations(len(sizes))
         integer("max_epochs", 1)
         if self.early_stopping:
             real("validation_fraction", 0, 1, low_open=True)
             integer("patience", 1)
+        batch_size = 1 if isinstance(self.batch_size, str) and self.batch_size == "auto" else self.batch_size
+        _settings.train_options(self._fit_settings(batch_size=batch_size, epochs=1, seed=0, early_stopping=False),
+                                len(sizes) + 2)
+
+    def _fit_settings(self, **own):
+        """Network.fit's training options: the parameters of the same names, and `own`, the ones the
+        estimator works out (epochs, seed, batch_size, early_stopping)."""
+        settings = {option.keyword: _settings.default(option) for option in _options.OPTIONS}
+        settings.update({keyword: getattr(self, keyword) for keyword in PASSED})
+        settings.update(own)
+        return settings
 
     def _batch_size(self, n_samples):
         if isinstance(self.batch_size, str):
@@ -175,12 +261,12 @@ class _NudgeEstimator(BaseEstimator):
     def _train(self, X, targets, *, epochs, seed, validation=None, append=False):
         """One Network.fit call with the estimator's settings, recorded in history_ and friends.
         On Ctrl-C the network keeps what it learnt, recorded too, and KeyboardInterrupt propagates."""
+        settings = self._fit_settings(epochs=epochs, seed=seed, batch_size=self._batch_size(X.shape[0]),
+                                  early_stopping=self.patience if validation is not None else False)
+        if append and getattr(self, "history_", None) is not None:
+            settings["normalize"] = None  # fitted by the first partial_fit call; later calls keep it
         try:
-            history = self.network_.fit(
-                X, targets, epochs=epochs, batch_size=self._batch_size(X.shape[0]), optimizer=self.optimizer,
-                learning_rate=self.learning_rate, momentum=self.momentum, weight_decay=self.weight_decay,
-                validation_data=validation, early_stopping=self.patience if validation is not None else False,
-                restore_best_weights=True, shuffle=self.shuffle, seed=seed, verbose=self.verbose)
+            history = self.network_.fit(X, targets, validation_data=validation, verbose=self.verbose, **settings)
         except KeyboardInterrupt:
             if self.network_.history is not None and len(self.network_.history):
                 self._record(self.network_.history, append)
@@ -246,42 +332,7 @@ class _NudgeEstimator(BaseEstimator):
         return self.network_.predict(X).astype(np.float64)
 
 
-_PARAMETERS_DOC = """
-    Parameters
-    ----------
-    hidden_layer_sizes : int or sequence of int, default=(100,)
-        Widths of the hidden layers; () trains a network without hidden layer.
-    activation : {"relu", "leaky_relu", "tanh", "sigmoid" (alias "logistic"), "identity"} or list, default="relu"
-        Activation of every hidden layer, or one per hidden layer.
-    optimizer : {"adam", "sgd", "momentum", "nesterov"}, default="adam"
-    learning_rate : float or None, default=None
-        Step size; None means 0.001 for Adam and 0.01 for the others.
-    momentum : float in [0, 1), default=0.9
-        For "momentum" and "nesterov".
-    weight_decay : float >= 0, default=0.0
-        L2 penalty on the weights (not the biases), added to the gradient as weight_decay * w.
-    batch_size : int or "auto", default=32
-        Samples per gradient step; "auto" means min(200, n_samples) as in MLPClassifier.
-    max_epochs : int >= 1, default=100
-        Passes over the training data in `fit` (fewer with early stopping). With batches of 32,
-        an epoch is only n_samples / 32 steps: 100 epochs train iris-sized data sets to their
-        best; large data sets need far fewer epochs (lower it, or use early_stopping).
-    shuffle : bool, default=True
-        Reshuffle the training samples before every epoch.
-    early_stopping : bool, default=False
-        Hold out `validation_fraction` of the training data (stratified for the classifier when
-        every class has enough samples), stop once the validation loss has not improved for
-        `patience` epochs, and keep the weights of the best epoch.
-    validation_fraction : float in (0, 1), default=0.1
-        Used with early_stopping only.
-    patience : int >= 1, default=10
-        Used with early_stopping only.
-    random_state : int, RandomState instance or None, default=None
-        Seeds the initial weights, the shuffling and the validation split. An int makes `fit`
-        reproducible.
-    verbose : bool, default=False
-        Show a progress bar per epoch (tqdm when installed). False prints nothing.
-"""
+_PARAMETERS_DOC = _parameters_doc()
 
 _ATTRIBUTES_DOC = """
     network_ : nudge.Network

@@ -50,8 +50,13 @@ def _check(info, cls, status_name, *fragments):
 def test_invalid_argument_from_the_library():
     net = nudge.Network([3, 4, 2], seed=0)
     with pytest.raises(ValueError) as info:
+        net.fit(np.zeros((4, 3)), [0, 1, 0, 1], validation_split=0.1, verbose=False)
+    _check(info, nudge.InvalidArgumentError, "invalid_argument", "nudge_trainer_train_labels:",
+           "validation_split 0.1 of 4 samples leaves 0 for validation")
+    # An option out of range is reported before the C call, by its Python keyword.
+    with pytest.raises(ValueError) as info:
         net.fit(np.zeros((4, 3)), [0, 1, 0, 1], batch_size=0, verbose=False)
-    _check(info, nudge.InvalidArgumentError, "invalid_argument", "nudge_trainer_create:", "batch_size is 0")
+    _check(info, nudge.InvalidArgumentError, "invalid_argument", "batch_size is 0")
     with pytest.raises(nudge.InvalidArgumentError) as info:
         net.fit(np.zeros((4, 3)), [0, 1, 0, 1], learning_rate=-1, verbose=False)
     _check(info, nudge.InvalidArgumentError, "invalid_argument", "learning_rate is -1")
