@@ -202,7 +202,34 @@ public enum ModelFile {
     }
 
     package static func decode(_ bytes: UnsafeRawBufferPointer, source: String) throws(NudgeError) -> Network {
+        // The steps follow the file's order; each checks its fields before anything is allocated for them.
         var reader = Reader(bytes: bytes, source: source)
+        let version = try readHeader(&reader)
+        let layout = try readArchitecture(&reader)
+        let normalizationCount = try version >= 2 ? readNormalizationLength(&reader, inputSize: layout.sizes[0]) : 0
+        let metadata = try readMetadata(&reader, count: layout.metadataCount)
+        let normalization = try readNormalization(&reader, count: normalizationCount)
+        let network = try readParameters(&reader, layout)
+        for (k, v) in metadata { try network.setMetadata(v, forKey: k) }
+        try network.setNormalization(normalization)
+        return network
+    }
+
+    /// The architecture a model file declares, checked as a network's would be.
+    private struct Layout {
+        let sizes: [Int]
+        let activations: [Activation]
+        /// The architecture's parameter count, which the header's matches.
+        let parameterCount: Int
+        let metadataCount: Int
+    }
+
+    /// Checks the fixed header (magic, version, flags, the declared size against the real one), then
+    /// the CRC-32 of the whole file, so that every later field is read from bytes known to be intact,
+    /// and a foreign, newer, truncated or corrupted file is named as such rather than by whichever field
+    /// happens to look wrong. Leaves `reader` at the layer count, its end before the CRC. Returns the version.
+    private static func readHeader(_ reader: inout Reader) throws(NudgeError) -> UInt32 {
+        let bytes = reader.bytes, source = reader.source
         guard bytes.count >= 12 else {
             throw .format("\(source): \(bytes.count) bytes is too short for a model file (at least \(headerSize + 4))")
         }
@@ -230,7 +257,13 @@ public enum ModelFile {
             throw .format("\(source): CRC-32 mismatch (stored 0x\(String(stored, radix: 16)), computed 0x\(String(actual, radix: 16))): the file is corrupted")
         }
         reader.end = bytes.count - 4
+        return version
+    }
 
+    /// Reads the counts, layer sizes and activation codes, and checks them as ``Network`` checks an
+    /// architecture, so that the parameter count is known good before any memory is sized by it.
+    private static func readArchitecture(_ reader: inout Reader) throws(NudgeError) -> Layout {
+        let source = reader.source
         let layerCount = Int(try reader.u32("layer count"))
         let metadataCount = Int(try reader.u32("metadata count"))
         let parameterCount = try reader.u64("parameter count")
@@ -256,46 +289,61 @@ public enum ModelFile {
         guard parameterCount == UInt64(expected) else {
             throw .format("\(source): the header says \(parameterCount) parameters but layers \(sizes) have \(expected)")
         }
-        var normalizationCount = 0
-        if version >= 2 {
-            normalizationCount = Int(try reader.u32("normalisation length"))
-            guard normalizationCount == 0 || normalizationCount == 1 || normalizationCount == sizes[0] else {
-                throw .format("\(source): the normalisation has \(normalizationCount) values; the input size is \(sizes[0]) (allowed: 0, 1 or \(sizes[0]))")
-            }
+        return Layout(sizes: sizes, activations: activations, parameterCount: expected, metadataCount: metadataCount)
+    }
+
+    /// Version 2's normalisation length: 0 (none), 1 (global) or the input size.
+    private static func readNormalizationLength(_ reader: inout Reader, inputSize: Int) throws(NudgeError) -> Int {
+        let count = Int(try reader.u32("normalisation length"))
+        guard count == 0 || count == 1 || count == inputSize else {
+            throw .format("\(reader.source): the normalisation has \(count) values; the input size is \(inputSize) (allowed: 0, 1 or \(inputSize))")
         }
+        return count
+    }
+
+    /// The metadata entries, in file order. Keys must be non-empty and distinct as bytes, as
+    /// ``Network/setMetadata(_:forKey:)`` keeps them, so that every entry read can be set.
+    private static func readMetadata(_ reader: inout Reader, count: Int) throws(NudgeError) -> [(String, String)] {
         var metadata: [(String, String)] = []
         var keys = Set<[UInt8]>()
-        for i in 0..<metadataCount {
+        for i in 0..<count {
             let key = try reader.string("metadata key \(i)")
             let value = try reader.string("metadata value \(i)", allowingNUL: true)
             guard !key.isEmpty, keys.insert(Array(key.utf8)).inserted else {
-                throw .format("\(source): metadata key \(i) is empty or repeated")
+                throw .format("\(reader.source): metadata key \(i) is empty or repeated")
             }
             metadata.append((key, value))
         }
-        var normalization: InputNormalization?
-        if normalizationCount > 0 {
-            try reader.need(8 * normalizationCount, "the normalisation")
-            var offset: [Float] = [], scale: [Float] = []
-            for _ in 0..<normalizationCount { offset.append(Float(bitPattern: try reader.u32("normalisation offset"))) }
-            for _ in 0..<normalizationCount { scale.append(Float(bitPattern: try reader.u32("normalisation scale"))) }
-            do { normalization = try InputNormalization(offset: offset, scale: scale) } catch {
-                throw .format("\(source): invalid normalisation: \(error.message)")
-            }
+        return metadata
+    }
+
+    /// The normalisation's offsets, then its scales; nil when its length is 0.
+    private static func readNormalization(_ reader: inout Reader, count: Int) throws(NudgeError) -> InputNormalization? {
+        guard count > 0 else { return nil }
+        try reader.need(8 * count, "the normalisation")
+        var offset: [Float] = [], scale: [Float] = []
+        for _ in 0..<count { offset.append(Float(bitPattern: try reader.u32("normalisation offset"))) }
+        for _ in 0..<count { scale.append(Float(bitPattern: try reader.u32("normalisation scale"))) }
+        do { return try InputNormalization(offset: offset, scale: scale) } catch {
+            throw .format("\(reader.source): invalid normalisation: \(error.message)")
         }
+    }
+
+    /// Builds the network and fills in its parameters, which must be exactly what remains before the
+    /// CRC, and all finite.
+    private static func readParameters(_ reader: inout Reader, _ layout: Layout) throws(NudgeError) -> Network {
+        let expected = layout.parameterCount
         guard reader.end - reader.offset == expected * 4 else {
-            throw .format("\(source): \(reader.end - reader.offset) bytes remain for \(expected) parameters (need \(expected * 4))")
+            throw .format("\(reader.source): \(reader.end - reader.offset) bytes remain for \(expected) parameters (need \(expected * 4))")
         }
-        let network = try Network(layerSizes: sizes, activations: activations, parameters: nil)
+        let network = try Network(layerSizes: layout.sizes, activations: layout.activations, parameters: nil)
         let p = network.storage.pointer
-        let base = bytes.baseAddress! + reader.offset
+        let base = reader.bytes.baseAddress! + reader.offset
         for i in 0..<expected {
             let v = Float(bitPattern: UInt32(littleEndian: base.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self)))
-            guard v.isFinite else { throw .format("\(source): parameter \(i) is \(v); a model's parameters are finite") }
+            guard v.isFinite else { throw .format("\(reader.source): parameter \(i) is \(v); a model's parameters are finite") }
             p[i] = v
         }
-        for (k, v) in metadata { try network.setMetadata(v, forKey: k) }
-        try network.setNormalization(normalization)
         return network
     }
 
