@@ -4,16 +4,21 @@ import Glibc
 /// so training can go on later (or be streamed batch by batch) without losing momentum or Adam's moments.
 ///
 /// A trainer changes its network's parameters: nothing else may use that network while a trainer
-/// method runs.
+/// method runs. It is not `Sendable`: its optimiser state changes with every step, so one thread at
+/// a time owns it.
 ///
 /// ```swift
+/// let net = try Network(layerSizes: [784, 128, 10], activations: [.relu, .softmax], seed: 42)
 /// var options = TrainingOptions()
 /// options.epochs = 3
 /// let trainer = try Trainer(network: net, options: options)
-/// let summary = try trainer.fit(images, labels: labels)
+/// let summary = try trainer.fit(images, labels: labels)       // whole epochs
+/// let loss = try trainer.step(batchImages, labels: batchLabels)  // or one batch at a time
 /// ```
 public final class Trainer {
+    /// The network this trainer trains (and keeps alive).
     public let network: Network
+    /// The hyper-parameters of later calls; change them with ``setOptions(_:)``.
     public private(set) var options: TrainingOptions
     private var state: OptimizerState
     /// Sized for the largest batch seen so far, and allocated when first needed.
@@ -30,6 +35,11 @@ public final class Trainer {
         return buffer
     }
 
+    /// A trainer for `network` with `options`, and a fresh optimiser state.
+    ///
+    /// - Throws: `invalidArgument` for an option out of range, naming it as the ``TrainingOptions``
+    ///   property (`batchSize is 0; it must be 1 to 1048576`) or for a loss that does not suit the
+    ///   output layer; `shape` for dropout rates that do not match the layers; `outOfMemory`.
     public init(network: Network, options: TrainingOptions = TrainingOptions()) throws(NudgeError) {
         try options.validate(for: network)
         self.network = network
@@ -39,8 +49,11 @@ public final class Trainer {
         rng = SeededGenerator(seed: options.seed)
     }
 
-    /// Changes the options for later calls. The optimiser's state is kept unless the optimiser changes.
+    /// Changes the options for later calls. The optimiser's state is kept unless the optimiser changes;
+    /// a new ``TrainingOptions/seed`` restarts the shuffling and dropout draws.
     /// All or nothing: when this fails, the trainer is as it was.
+    ///
+    /// - Throws: As ``init(network:options:)``.
     public func setOptions(_ newOptions: TrainingOptions) throws(NudgeError) {
         try newOptions.validate(for: network)
         let newState = newOptions.optimizer == state.kind ? state
@@ -78,6 +91,10 @@ public final class Trainer {
     /// One gradient step on `rows` samples; returns the batch's mean loss (before the step).
     /// A non-finite loss, gradient or step fails with `not_finite`, leaves the network's weights as they
     /// were and restarts the optimiser's state (its momentum or moments would carry the divergence on).
+    ///
+    /// `package`, for the C ABI, which passes its callers' pointers with counts it has checked; Swift
+    /// callers use the public `step(_:labels:)` and `step(_:targets:)`, which check arrays or buffers
+    /// and call this.
     package func step(_ inputs: UnsafePointer<Float>, targets: Targets, rows: Int) throws(NudgeError) -> Double {
         guard rows > 0 else { throw .invalid("there are no samples; a step needs at least one") }
         try network.validate(inputs: inputs, targets: targets, rows: rows)
@@ -179,31 +196,6 @@ public final class Trainer {
     }
 
     // MARK: Epochs
-
-    /// Trains for ``TrainingOptions/epochs`` epochs on `rows` samples with class labels.
-    public func fit(_ inputs: [Float], labels: [Int32], validation: (inputs: [Float], labels: [Int32])? = nil,
-                    progress: ((EpochReport) -> Bool)? = nil) throws(NudgeError) -> TrainingSummary {
-        let rows = labels.count
-        guard inputs.count == rows * network.inputSize else {
-            throw .shape("inputs has \(inputs.count) values; \(rows) labels need \(rows * network.inputSize)")
-        }
-        if let validation, validation.inputs.count != validation.labels.count * network.inputSize {
-            throw .shape("validation inputs has \(validation.inputs.count) values; \(validation.labels.count) labels need \(validation.labels.count * network.inputSize)")
-        }
-        return try inputs.withUnsafeBufferPointer { (x) throws(NudgeError) in
-            try labels.withUnsafeBufferPointer { (y) throws(NudgeError) in
-                let vx = validation?.inputs ?? [], vy = validation?.labels ?? []
-                return try vx.withUnsafeBufferPointer { (vxp) throws(NudgeError) in
-                    try vy.withUnsafeBufferPointer { (vyp) throws(NudgeError) in
-                        let v: ValidationSet? = validation == nil ? nil
-                            : ValidationSet(inputs: vxp.baseAddress!, targets: .labels(vyp.baseAddress!), rows: vyp.count)
-                        return try fit(x.baseAddress!, targets: .labels(y.baseAddress!), rows: rows,
-                                       validation: v, progress: progress, batchProgress: nil)
-                    }
-                }
-            }
-        }
-    }
 
     /// Held-out data, measured after each epoch.
     package struct ValidationSet {
