@@ -5,6 +5,13 @@ import CZlib
 /// A file is written in the oldest version that holds everything in it: version 1 without input
 /// normalisation, version 2 with it, so older readers keep reading most files.
 ///
+/// ```swift
+/// try ModelFile.save(net, to: "model.nudge")          // atomically
+/// let loaded = try ModelFile.load(from: "model.nudge")
+/// let bytes = try ModelFile.encode(net)                // [UInt8], for a database or a socket
+/// let copy = try ModelFile.decode(bytes)
+/// ```
+///
 /// ```
 /// offset  size  field
 ///  0       8    magic 89 4E 44 47 0D 0A 1A 0A ("\x89NDG\r\n\x1a\n")
@@ -23,6 +30,7 @@ import CZlib
 /// end-4    4    CRC-32 (zlib polynomial) of every byte before it
 /// ```
 public enum ModelFile {
+    /// The first 8 bytes of every model file.
     public static let magic: [UInt8] = [0x89, 0x4E, 0x44, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]
     /// The newest version this library reads and writes.
     public static let formatVersion: UInt32 = 2
@@ -47,6 +55,8 @@ public enum ModelFile {
     // MARK: Writing
 
     /// The size in bytes of the network's model file.
+    ///
+    /// - Throws: `outOfMemory` when the size overflows.
     public static func encodedSize(_ network: Network) throws(NudgeError) -> Int {
         var size = headerSize + 4 * network.layerSizes.count + 4 * network.activations.count + 4
         if let n = network.normalization { size += 4 + 8 * n.offset.count }
@@ -54,17 +64,33 @@ public enum ModelFile {
         return try size + checkedProduct(network.parameterCount, 4, "parameter bytes")
     }
 
-    /// The network as model file bytes.
+    /// The network as model file bytes, which `decode(_:source:)` turns back into an
+    /// identical network. Reads the network only.
+    ///
+    /// - Throws: `outOfMemory`.
     public static func encode(_ network: Network) throws(NudgeError) -> [UInt8] {
         let size = try encodedSize(network)
         return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
-            encode(network, into: UnsafeMutableRawBufferPointer(buffer))
+            writeBytes(network, into: UnsafeMutableRawBufferPointer(buffer))
             count = size
         }
     }
 
+    /// Writes the network's model file into `buffer`, which needs room for ``encodedSize(_:)``
+    /// bytes, and returns that size: for memory the caller manages (a mapped file, say).
+    ///
+    /// - Throws: `capacity` when `buffer` is too small (nothing is written); `outOfMemory`.
+    public static func encode(_ network: Network, into buffer: UnsafeMutableRawBufferPointer) throws(NudgeError) -> Int {
+        let size = try encodedSize(network)
+        guard buffer.count >= size else {
+            throw NudgeError(.capacity, "buffer has room for \(buffer.count) bytes; the model file needs \(size)")
+        }
+        writeBytes(network, into: UnsafeMutableRawBufferPointer(rebasing: buffer[0..<size]))
+        return size
+    }
+
     /// Writes the model file into `out`, which holds exactly ``encodedSize(_:)`` bytes.
-    package static func encode(_ network: Network, into out: UnsafeMutableRawBufferPointer) {
+    static func writeBytes(_ network: Network, into out: UnsafeMutableRawBufferPointer) {
         var offset = 0
         func put<T: FixedWidthInteger>(_ value: T) {
             out.storeBytes(of: value.littleEndian, toByteOffset: offset, as: T.self)
@@ -104,10 +130,15 @@ public enum ModelFile {
     /// flushed to disk and renamed over `path`, so a failed or interrupted save leaves the old file
     /// intact; then the folder is flushed, so that the rename survives a power loss. Only a failure
     /// of that last flush is reported after `path` already holds the new file (its message says so).
+    /// A save killed mid-way (kill -9, a crash) can leave a temporary file `path.tmp-XXXXXX` behind.
+    /// Reads the network only.
+    ///
+    /// - Throws: `invalidArgument` (an empty path), `io` (the message gives the system's reason),
+    ///   `outOfMemory`.
     public static func save(_ network: Network, to path: String) throws(NudgeError) {
         guard !path.isEmpty else { throw .invalid("path is empty") }
         let bytes = try HeapBuffer<UInt8>(count: encodedSize(network), zeroed: false)
-        encode(network, into: UnsafeMutableRawBufferPointer(bytes.buffer))
+        writeBytes(network, into: UnsafeMutableRawBufferPointer(bytes.buffer))
         // Keep the mode of the file being replaced; a new file gets rw-r--r--.
         var existing = stat()
         let mode = stat(path, &existing) == 0 ? existing.st_mode & 0o7777 : 0o644
@@ -168,7 +199,12 @@ public enum ModelFile {
 
     // MARK: Reading
 
-    /// Reads a model file. Every field and size is checked before anything is allocated for it.
+    /// Reads a model file. Every field and size is checked before anything is allocated for it, so a
+    /// bad file gives an error, never a partly built network.
+    ///
+    /// - Throws: `invalidArgument` (an empty path), `io` (cannot open or read, not a regular file),
+    ///   `format` (not a model file, truncated or corrupted), `version` (written by a newer library),
+    ///   `outOfMemory`.
     public static func load(from path: String) throws(NudgeError) -> Network {
         let bytes = try readModelFile(path)
         return try decode(UnsafeRawBufferPointer(bytes.buffer), source: path)
@@ -194,14 +230,21 @@ public enum ModelFile {
         return bytes
     }
 
-    /// Builds a network from model file bytes; `source` names them in error messages.
+    /// Builds a network from model file bytes, with the checks of ``load(from:)``; `source` names
+    /// them in error messages.
+    ///
+    /// - Throws: `format`, `version`, `outOfMemory`.
     public static func decode(_ bytes: [UInt8], source: String = "buffer") throws(NudgeError) -> Network {
         try bytes.withUnsafeBytes { raw in
             Result { () throws(NudgeError) in try decode(raw, source: source) }
         }.get()
     }
 
-    package static func decode(_ bytes: UnsafeRawBufferPointer, source: String) throws(NudgeError) -> Network {
+    /// Builds a network from model file bytes in memory the caller manages, without copying them;
+    /// the bytes are not kept.
+    ///
+    /// - Throws: As the array form.
+    public static func decode(_ bytes: UnsafeRawBufferPointer, source: String = "buffer") throws(NudgeError) -> Network {
         // The steps follow the file's order; each checks its fields before anything is allocated for them.
         var reader = Reader(bytes: bytes, source: source)
         let version = try readHeader(&reader)
