@@ -52,5 +52,7 @@ let package = Package(
 
         // MARK: Tests
         .testTarget(name: "NudgeTests", dependencies: ["Nudge"]),
+        // The public API as a Swift user sees it: `import Nudge` without @testable.
+        .testTarget(name: "NudgeAPITests", dependencies: ["Nudge"]),
     ]
 )
