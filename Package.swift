@@ -16,6 +16,8 @@ let package = Package(
         .executable(name: "nudge-options", targets: ["nudge-options"]),
         // `nudge` is taken by the library product above; `make cli` copies this one to .build/release/nudge.
         .executable(name: "nudge-cli", targets: ["nudge-cli"]),
+        // MARK: Examples
+        .executable(name: "nudge-swift-example", targets: ["nudge-swift-example"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -49,6 +51,10 @@ let package = Package(
             // The Swift runtime linked in, so that the tool runs without the toolchain's libraries.
             linkerSettings: [.unsafeFlags(["-static-stdlib", "-l_FoundationCollections", "-l_FoundationCShims"])]
         ),
+
+        // MARK: Examples
+        // The public Swift API end to end (`make example-swift`); its source sits with the C examples.
+        .executableTarget(name: "nudge-swift-example", dependencies: ["Nudge"], path: "examples/swift"),
 
         // MARK: Tests
         .testTarget(name: "NudgeTests", dependencies: ["Nudge"]),
