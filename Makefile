@@ -17,7 +17,7 @@ VENV       := .build/venv
 PYTHON     ?= python3
 
 .PHONY: all lib cli generate header demo test test-swift test-header test-c test-c-sanitizers test-python python \
-        test-cli deps deps-test deps-demo clean
+        test-cli deps deps-test deps-demo clean example-swift
 
 all: lib
 
@@ -59,6 +59,12 @@ demo: deps-demo lib
 	$(CC) $(WARN) $(CFLAGS) $(CPPFLAGS) examples/fashion_mnist.c -o $(OUT)/fashion_mnist $(LINK)
 	$(OUT)/fashion_mnist $(DATA) $(OUT)/fashion.nudge
 
+## The Swift example (examples/swift/main.swift): trains a small network through the public Swift
+## API, saves and reloads it; fails if the accuracy or the reloaded predictions are wrong.
+example-swift: deps
+	$(SWIFT) build -c release --product nudge-swift-example
+	$(BUILD)/nudge-swift-example
+
 ## The "gradient descent explained" network: 784-16-16-10 sigmoid, squared error, plain SGD.
 ## The final runs of docs/ACCURACY.md (a few minutes); `make accuracy ACCURACY_ARGS="search"` repeats
 ## the hyper-parameter search on the validation split.
@@ -75,7 +81,7 @@ seed: deps-demo lib
 
 ## Every test: Swift unit tests, header and symbol checks, the C harness (plain and sanitized),
 ## and the Python package's tests against an installed copy of it.
-test: deps-test lib test-swift test-header test-c test-c-sanitizers test-python test-cli
+test: deps-test lib test-swift test-header test-c test-c-sanitizers test-python test-cli example-swift
 
 test-swift:
 	$(SWIFT) test

@@ -16,6 +16,8 @@ let package = Package(
         .executable(name: "nudge-options", targets: ["nudge-options"]),
         // `nudge` is taken by the library product above; `make cli` copies this one to .build/release/nudge.
         .executable(name: "nudge-cli", targets: ["nudge-cli"]),
+        // MARK: Examples
+        .executable(name: "nudge-swift-example", targets: ["nudge-swift-example"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -50,7 +52,13 @@ let package = Package(
             linkerSettings: [.unsafeFlags(["-static-stdlib", "-l_FoundationCollections", "-l_FoundationCShims"])]
         ),
 
+        // MARK: Examples
+        // The public Swift API end to end (`make example-swift`); its source sits with the C examples.
+        .executableTarget(name: "nudge-swift-example", dependencies: ["Nudge"], path: "examples/swift"),
+
         // MARK: Tests
         .testTarget(name: "NudgeTests", dependencies: ["Nudge"]),
+        // The public API as a Swift user sees it: `import Nudge` without @testable.
+        .testTarget(name: "NudgeAPITests", dependencies: ["Nudge"]),
     ]
 )

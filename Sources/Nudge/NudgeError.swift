@@ -50,6 +50,7 @@ public struct NudgeError: Error, CustomStringConvertible, Sendable {
 
     /// A piece of a message: plain text, or the name of something the caller set.
     public enum Part: Sendable, Equatable {
+        /// Words, the same in every layer.
         case text(String)
         /// What the message is about.
         case subject(Subject)
@@ -73,14 +74,18 @@ public struct NudgeError: Error, CustomStringConvertible, Sendable {
         }
     }
 
+    /// Why the call failed.
     public let kind: Kind
+    /// The message in pieces, for layers that name options their own way; ``message`` joins them.
     public let parts: [Part]
 
+    /// An error with a plain message.
     public init(_ kind: Kind, _ message: String) {
         self.kind = kind
         parts = [.text(message)]
     }
 
+    /// An error whose message names options (``Part/subject(_:)``), so each layer can spell them.
     public init(_ kind: Kind, _ parts: [Part]) {
         self.kind = kind
         self.parts = parts
@@ -111,6 +116,7 @@ public struct NudgeError: Error, CustomStringConvertible, Sendable {
         NudgeError(kind, [.text(text)] + parts)
     }
 
+    /// `kind: message`, such as `invalid_argument: batchSize is 0; it must be 1 to 1048576`.
     public var description: String { "\(kind.name): \(message)" }
 
     static func invalid(_ message: String) -> NudgeError { NudgeError(.invalidArgument, message) }

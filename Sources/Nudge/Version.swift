@@ -3,8 +3,11 @@
 
 /// The library's version. The C ABI and the Python package report the same numbers.
 public enum NudgeVersion {
+    /// Changes when Swift or C callers must change their code.
     public static let major = 0
+    /// Changes when features are added.
     public static let minor = 3
+    /// Changes for fixes only.
     public static let patch = 0
     /// `major.minor.patch`.
     public static let string = "0.3.0"

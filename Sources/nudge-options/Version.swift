@@ -21,8 +21,11 @@ enum VersionFiles {
 
             /// The library's version. The C ABI and the Python package report the same numbers.
             public enum NudgeVersion {
+                /// Changes when Swift or C callers must change their code.
                 public static let major = \(version.major)
+                /// Changes when features are added.
                 public static let minor = \(version.minor)
+                /// Changes for fixes only.
                 public static let patch = \(version.patch)
                 /// `major.minor.patch`.
                 public static let string = "\(versionString)"

@@ -2,9 +2,22 @@ import Glibc
 import CZlib
 
 /// Samples in memory: features as a row-major `count x featureCount` Float32 matrix, and optionally
-/// one class label per sample.
+/// one class label per sample. Load one with ``IDX/load(images:labels:)`` or ``CSV/load(path:options:)``.
+///
+/// A data set never changes after loading, which is why it is `@unchecked Sendable`: its buffers
+/// are only read, so any number of threads may read it at once.
+///
+/// ```swift
+/// let train = try IDX.load(images: "train-images-idx3-ubyte.gz", labels: "train-labels-idx1-ubyte.gz")
+/// let trainer = try Trainer(network: net)
+/// let summary = try train.withUnsafeFeatures { x in
+///     try train.withUnsafeLabels { y in try trainer.fit(x, labels: y!) }
+/// }
+/// ```
 public final class Dataset: @unchecked Sendable {
+    /// The number of samples.
     public let count: Int
+    /// Values per sample (784 for MNIST).
     public let featureCount: Int
     let storage: FloatBuffer
     private let labelStorage: HeapBuffer<Int32>?
@@ -16,11 +29,30 @@ public final class Dataset: @unchecked Sendable {
         labelStorage = labels
     }
 
-    /// The features, row-major.
+    /// The features, row-major, copied into an array (see ``withUnsafeFeatures(_:)`` for no copy).
     public var features: [Float] { Array(storage.buffer) }
 
-    /// Class labels, one per sample, or nil for unlabelled data.
+    /// Class labels, one per sample, copied into an array; nil for unlabelled data (see
+    /// ``withUnsafeLabels(_:)`` for no copy).
     public var labels: [Int32]? { labelStorage.map { Array($0.buffer) } }
+
+    /// Calls `body` with the features in place (``count`` x ``featureCount`` values, row-major), to
+    /// train or predict on a large data set without copying it. The buffer is valid only during the call.
+    public func withUnsafeFeatures<Result, Failure: Error>(
+        _ body: (UnsafeBufferPointer<Float>) throws(Failure) -> Result
+    ) throws(Failure) -> Result {
+        defer { withExtendedLifetime(self) {} }
+        return try body(UnsafeBufferPointer(storage.buffer))
+    }
+
+    /// Calls `body` with the labels in place (``count`` values), or nil for unlabelled data. The
+    /// buffer is valid only during the call.
+    public func withUnsafeLabels<Result, Failure: Error>(
+        _ body: (UnsafeBufferPointer<Int32>?) throws(Failure) -> Result
+    ) throws(Failure) -> Result {
+        defer { withExtendedLifetime(self) {} }
+        return try body(labelStorage.map { UnsafeBufferPointer($0.buffer) })
+    }
 
     package var featurePointer: UnsafePointer<Float> { UnsafePointer(storage.pointer) }
     package var labelPointer: UnsafePointer<Int32>? { labelStorage.map { UnsafePointer($0.pointer) } }
@@ -40,6 +72,15 @@ public enum IDX {
     /// Loads images (any IDX file of unsigned bytes whose first dimension counts samples; the other
     /// dimensions are flattened into features, scaled to [0, 1]) and, if `labelsPath` is given, a
     /// one-dimensional IDX file of unsigned byte labels with the same count.
+    ///
+    /// ```swift
+    /// let test = try IDX.load(images: "t10k-images-idx3-ubyte.gz", labels: "t10k-labels-idx1-ubyte.gz")
+    /// test.featureCount   // 784
+    /// ```
+    ///
+    /// - Throws: `io` (a file cannot be opened or read), `format` (not an IDX file of unsigned bytes,
+    ///   truncated, corrupt gzip data, or data after the declared elements), `shape` (the label count
+    ///   differs from the sample count), `outOfMemory`.
     public static func load(images imagesPath: String, labels labelsPath: String?) throws(NudgeError) -> Dataset {
         var images = try IDXFile(path: imagesPath)
         defer { images.close() }

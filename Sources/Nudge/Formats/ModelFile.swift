@@ -5,6 +5,13 @@ import CZlib
 /// A file is written in the oldest version that holds everything in it: version 1 without input
 /// normalisation, version 2 with it, so older readers keep reading most files.
 ///
+/// ```swift
+/// try ModelFile.save(net, to: "model.nudge")          // atomically
+/// let loaded = try ModelFile.load(from: "model.nudge")
+/// let bytes = try ModelFile.encode(net)                // [UInt8], for a database or a socket
+/// let copy = try ModelFile.decode(bytes)
+/// ```
+///
 /// ```
 /// offset  size  field
 ///  0       8    magic 89 4E 44 47 0D 0A 1A 0A ("\x89NDG\r\n\x1a\n")
@@ -23,6 +30,7 @@ import CZlib
 /// end-4    4    CRC-32 (zlib polynomial) of every byte before it
 /// ```
 public enum ModelFile {
+    /// The first 8 bytes of every model file.
     public static let magic: [UInt8] = [0x89, 0x4E, 0x44, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]
     /// The newest version this library reads and writes.
     public static let formatVersion: UInt32 = 2
@@ -47,6 +55,8 @@ public enum ModelFile {
     // MARK: Writing
 
     /// The size in bytes of the network's model file.
+    ///
+    /// - Throws: `outOfMemory` when the size overflows.
     public static func encodedSize(_ network: Network) throws(NudgeError) -> Int {
         var size = headerSize + 4 * network.layerSizes.count + 4 * network.activations.count + 4
         if let n = network.normalization { size += 4 + 8 * n.offset.count }
@@ -54,17 +64,33 @@ public enum ModelFile {
         return try size + checkedProduct(network.parameterCount, 4, "parameter bytes")
     }
 
-    /// The network as model file bytes.
+    /// The network as model file bytes, which `decode(_:source:)` turns back into an
+    /// identical network. Reads the network only.
+    ///
+    /// - Throws: `outOfMemory`.
     public static func encode(_ network: Network) throws(NudgeError) -> [UInt8] {
         let size = try encodedSize(network)
         return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
-            encode(network, into: UnsafeMutableRawBufferPointer(buffer))
+            writeBytes(network, into: UnsafeMutableRawBufferPointer(buffer))
             count = size
         }
     }
 
+    /// Writes the network's model file into `buffer`, which needs room for ``encodedSize(_:)``
+    /// bytes, and returns that size: for memory the caller manages (a mapped file, say).
+    ///
+    /// - Throws: `capacity` when `buffer` is too small (nothing is written); `outOfMemory`.
+    public static func encode(_ network: Network, into buffer: UnsafeMutableRawBufferPointer) throws(NudgeError) -> Int {
+        let size = try encodedSize(network)
+        guard buffer.count >= size else {
+            throw NudgeError(.capacity, "buffer has room for \(buffer.count) bytes; the model file needs \(size)")
+        }
+        writeBytes(network, into: UnsafeMutableRawBufferPointer(rebasing: buffer[0..<size]))
+        return size
+    }
+
     /// Writes the model file into `out`, which holds exactly ``encodedSize(_:)`` bytes.
-    package static func encode(_ network: Network, into out: UnsafeMutableRawBufferPointer) {
+    static func writeBytes(_ network: Network, into out: UnsafeMutableRawBufferPointer) {
         var offset = 0
         func put<T: FixedWidthInteger>(_ value: T) {
             out.storeBytes(of: value.littleEndian, toByteOffset: offset, as: T.self)
@@ -104,10 +130,15 @@ public enum ModelFile {
     /// flushed to disk and renamed over `path`, so a failed or interrupted save leaves the old file
     /// intact; then the folder is flushed, so that the rename survives a power loss. Only a failure
     /// of that last flush is reported after `path` already holds the new file (its message says so).
+    /// A save killed mid-way (kill -9, a crash) can leave a temporary file `path.tmp-XXXXXX` behind.
+    /// Reads the network only.
+    ///
+    /// - Throws: `invalidArgument` (an empty path), `io` (the message gives the system's reason),
+    ///   `outOfMemory`.
     public static func save(_ network: Network, to path: String) throws(NudgeError) {
         guard !path.isEmpty else { throw .invalid("path is empty") }
         let bytes = try HeapBuffer<UInt8>(count: encodedSize(network), zeroed: false)
-        encode(network, into: UnsafeMutableRawBufferPointer(bytes.buffer))
+        writeBytes(network, into: UnsafeMutableRawBufferPointer(bytes.buffer))
         // Keep the mode of the file being replaced; a new file gets rw-r--r--.
         var existing = stat()
         let mode = stat(path, &existing) == 0 ? existing.st_mode & 0o7777 : 0o644
@@ -168,7 +199,12 @@ public enum ModelFile {
 
     // MARK: Reading
 
-    /// Reads a model file. Every field and size is checked before anything is allocated for it.
+    /// Reads a model file. Every field and size is checked before anything is allocated for it, so a
+    /// bad file gives an error, never a partly built network.
+    ///
+    /// - Throws: `invalidArgument` (an empty path), `io` (cannot open or read, not a regular file),
+    ///   `format` (not a model file, truncated or corrupted), `version` (written by a newer library),
+    ///   `outOfMemory`.
     public static func load(from path: String) throws(NudgeError) -> Network {
         let bytes = try readModelFile(path)
         return try decode(UnsafeRawBufferPointer(bytes.buffer), source: path)
@@ -194,15 +230,49 @@ public enum ModelFile {
         return bytes
     }
 
-    /// Builds a network from model file bytes; `source` names them in error messages.
+    /// Builds a network from model file bytes, with the checks of ``load(from:)``; `source` names
+    /// them in error messages.
+    ///
+    /// - Throws: `format`, `version`, `outOfMemory`.
     public static func decode(_ bytes: [UInt8], source: String = "buffer") throws(NudgeError) -> Network {
         try bytes.withUnsafeBytes { raw in
             Result { () throws(NudgeError) in try decode(raw, source: source) }
         }.get()
     }
 
-    package static func decode(_ bytes: UnsafeRawBufferPointer, source: String) throws(NudgeError) -> Network {
+    /// Builds a network from model file bytes in memory the caller manages, without copying them;
+    /// the bytes are not kept.
+    ///
+    /// - Throws: As the array form.
+    public static func decode(_ bytes: UnsafeRawBufferPointer, source: String = "buffer") throws(NudgeError) -> Network {
+        // The steps follow the file's order; each checks its fields before anything is allocated for them.
         var reader = Reader(bytes: bytes, source: source)
+        let version = try readHeader(&reader)
+        let layout = try readArchitecture(&reader)
+        let normalizationCount = try version >= 2 ? readNormalizationLength(&reader, inputSize: layout.sizes[0]) : 0
+        let metadata = try readMetadata(&reader, count: layout.metadataCount)
+        let normalization = try readNormalization(&reader, count: normalizationCount)
+        let network = try readParameters(&reader, layout)
+        for (k, v) in metadata { try network.setMetadata(v, forKey: k) }
+        try network.setNormalization(normalization)
+        return network
+    }
+
+    /// The architecture a model file declares, checked as a network's would be.
+    private struct Layout {
+        let sizes: [Int]
+        let activations: [Activation]
+        /// The architecture's parameter count, which the header's matches.
+        let parameterCount: Int
+        let metadataCount: Int
+    }
+
+    /// Checks the fixed header (magic, version, flags, the declared size against the real one), then
+    /// the CRC-32 of the whole file, so that every later field is read from bytes known to be intact,
+    /// and a foreign, newer, truncated or corrupted file is named as such rather than by whichever field
+    /// happens to look wrong. Leaves `reader` at the layer count, its end before the CRC. Returns the version.
+    private static func readHeader(_ reader: inout Reader) throws(NudgeError) -> UInt32 {
+        let bytes = reader.bytes, source = reader.source
         guard bytes.count >= 12 else {
             throw .format("\(source): \(bytes.count) bytes is too short for a model file (at least \(headerSize + 4))")
         }
@@ -230,7 +300,13 @@ public enum ModelFile {
             throw .format("\(source): CRC-32 mismatch (stored 0x\(String(stored, radix: 16)), computed 0x\(String(actual, radix: 16))): the file is corrupted")
         }
         reader.end = bytes.count - 4
+        return version
+    }
 
+    /// Reads the counts, layer sizes and activation codes, and checks them as ``Network`` checks an
+    /// architecture, so that the parameter count is known good before any memory is sized by it.
+    private static func readArchitecture(_ reader: inout Reader) throws(NudgeError) -> Layout {
+        let source = reader.source
         let layerCount = Int(try reader.u32("layer count"))
         let metadataCount = Int(try reader.u32("metadata count"))
         let parameterCount = try reader.u64("parameter count")
@@ -256,46 +332,61 @@ public enum ModelFile {
         guard parameterCount == UInt64(expected) else {
             throw .format("\(source): the header says \(parameterCount) parameters but layers \(sizes) have \(expected)")
         }
-        var normalizationCount = 0
-        if version >= 2 {
-            normalizationCount = Int(try reader.u32("normalisation length"))
-            guard normalizationCount == 0 || normalizationCount == 1 || normalizationCount == sizes[0] else {
-                throw .format("\(source): the normalisation has \(normalizationCount) values; the input size is \(sizes[0]) (allowed: 0, 1 or \(sizes[0]))")
-            }
+        return Layout(sizes: sizes, activations: activations, parameterCount: expected, metadataCount: metadataCount)
+    }
+
+    /// Version 2's normalisation length: 0 (none), 1 (global) or the input size.
+    private static func readNormalizationLength(_ reader: inout Reader, inputSize: Int) throws(NudgeError) -> Int {
+        let count = Int(try reader.u32("normalisation length"))
+        guard count == 0 || count == 1 || count == inputSize else {
+            throw .format("\(reader.source): the normalisation has \(count) values; the input size is \(inputSize) (allowed: 0, 1 or \(inputSize))")
         }
+        return count
+    }
+
+    /// The metadata entries, in file order. Keys must be non-empty and distinct as bytes, as
+    /// ``Network/setMetadata(_:forKey:)`` keeps them, so that every entry read can be set.
+    private static func readMetadata(_ reader: inout Reader, count: Int) throws(NudgeError) -> [(String, String)] {
         var metadata: [(String, String)] = []
         var keys = Set<[UInt8]>()
-        for i in 0..<metadataCount {
+        for i in 0..<count {
             let key = try reader.string("metadata key \(i)")
             let value = try reader.string("metadata value \(i)", allowingNUL: true)
             guard !key.isEmpty, keys.insert(Array(key.utf8)).inserted else {
-                throw .format("\(source): metadata key \(i) is empty or repeated")
+                throw .format("\(reader.source): metadata key \(i) is empty or repeated")
             }
             metadata.append((key, value))
         }
-        var normalization: InputNormalization?
-        if normalizationCount > 0 {
-            try reader.need(8 * normalizationCount, "the normalisation")
-            var offset: [Float] = [], scale: [Float] = []
-            for _ in 0..<normalizationCount { offset.append(Float(bitPattern: try reader.u32("normalisation offset"))) }
-            for _ in 0..<normalizationCount { scale.append(Float(bitPattern: try reader.u32("normalisation scale"))) }
-            do { normalization = try InputNormalization(offset: offset, scale: scale) } catch {
-                throw .format("\(source): invalid normalisation: \(error.message)")
-            }
+        return metadata
+    }
+
+    /// The normalisation's offsets, then its scales; nil when its length is 0.
+    private static func readNormalization(_ reader: inout Reader, count: Int) throws(NudgeError) -> InputNormalization? {
+        guard count > 0 else { return nil }
+        try reader.need(8 * count, "the normalisation")
+        var offset: [Float] = [], scale: [Float] = []
+        for _ in 0..<count { offset.append(Float(bitPattern: try reader.u32("normalisation offset"))) }
+        for _ in 0..<count { scale.append(Float(bitPattern: try reader.u32("normalisation scale"))) }
+        do { return try InputNormalization(offset: offset, scale: scale) } catch {
+            throw .format("\(reader.source): invalid normalisation: \(error.message)")
         }
+    }
+
+    /// Builds the network and fills in its parameters, which must be exactly what remains before the
+    /// CRC, and all finite.
+    private static func readParameters(_ reader: inout Reader, _ layout: Layout) throws(NudgeError) -> Network {
+        let expected = layout.parameterCount
         guard reader.end - reader.offset == expected * 4 else {
-            throw .format("\(source): \(reader.end - reader.offset) bytes remain for \(expected) parameters (need \(expected * 4))")
+            throw .format("\(reader.source): \(reader.end - reader.offset) bytes remain for \(expected) parameters (need \(expected * 4))")
         }
-        let network = try Network(layerSizes: sizes, activations: activations, parameters: nil)
+        let network = try Network(layerSizes: layout.sizes, activations: layout.activations, parameters: nil)
         let p = network.storage.pointer
-        let base = bytes.baseAddress! + reader.offset
+        let base = reader.bytes.baseAddress! + reader.offset
         for i in 0..<expected {
             let v = Float(bitPattern: UInt32(littleEndian: base.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self)))
-            guard v.isFinite else { throw .format("\(source): parameter \(i) is \(v); a model's parameters are finite") }
+            guard v.isFinite else { throw .format("\(reader.source): parameter \(i) is \(v); a model's parameters are finite") }
             p[i] = v
         }
-        for (k, v) in metadata { try network.setMetadata(v, forKey: k) }
-        try network.setNormalization(normalization)
         return network
     }
 

@@ -2,9 +2,13 @@ import Glibc
 
 /// What a layer applies to its weighted sums.
 public enum Activation: Sendable, CaseIterable {
+    /// a = z: for regression outputs.
     case identity
+    /// a = 1 / (1 + e^-z), in (0, 1): for a single yes/no output or independent labels.
     case sigmoid
+    /// a = tanh z, in (-1, 1).
     case tanh
+    /// a = max(z, 0).
     case relu
     /// ReLU with slope ``Activation/leakySlope`` below zero.
     case leakyRelu

@@ -6,12 +6,19 @@ import Glibc
 /// the layer's weights as a `fanOut x fanIn` row-major matrix (row j holds the weights into
 /// neuron j), then its `fanOut` biases. ``parameters`` exposes that vector; gradients use the same order.
 ///
-/// Prediction only reads the network, so any number of threads may predict at once.
-/// Changing parameters, metadata or training must not overlap with any other use.
+/// Prediction, classification, evaluation, gradients and saving only read the network, so any number
+/// of threads may do them at once. Changing parameters, normalisation or metadata, and training,
+/// must not overlap with any other use. That is why the class is `@unchecked Sendable`: its storage
+/// is a plain buffer that readers share without locks, and the rule above, not the compiler, keeps
+/// writers apart (as in the C ABI, which documents the same rule).
+///
+/// Save and load networks with ``ModelFile``; train them with ``Trainer``.
 ///
 /// ```swift
 /// let net = try Network(layerSizes: [784, 128, 10], activations: [.relu, .softmax], seed: 42)
-/// let probabilities = try net.predict(pixels)   // pixels.count == 784 * n
+/// let pixels = [Float](repeating: 0.5, count: 784 * 2)    // two samples, row-major
+/// let probabilities = try net.predict(pixels)              // 10 per sample
+/// let classes = try net.classify(pixels)                   // [Int32], one per sample
 /// ```
 public final class Network: @unchecked Sendable {
     /// The widest layer accepted.
@@ -25,8 +32,9 @@ public final class Network: @unchecked Sendable {
     public let layerSizes: [Int]
     /// One activation per weight layer (`layerSizes.count - 1` of them).
     public let activations: [Activation]
-    /// User key/value pairs saved with the model, such as class names. Keys are unique as byte
-    /// strings (no Unicode normalisation: "café" written two ways is two keys).
+    /// User key/value pairs saved with the model, such as class names, in the order keys were first
+    /// set. Keys are unique as byte strings (no Unicode normalisation: "café" written two ways is two
+    /// keys). Change them with ``setMetadata(_:forKey:)`` and ``removeMetadata(forKey:)``.
     public private(set) var metadata: [(key: String, value: String)] = []
 
     /// The map applied to every input before the first layer, fitted on training data and saved
@@ -40,15 +48,27 @@ public final class Network: @unchecked Sendable {
     let weightOffsets: [Int]
     let biasOffsets: [Int]
 
+    /// Values per input sample (the first layer size).
     public var inputSize: Int { layerSizes[0] }
+    /// Values per output sample (the last layer size).
     public var outputSize: Int { layerSizes[layerSizes.count - 1] }
     /// The number of weight layers (one less than the number of widths).
     public var weightLayerCount: Int { activations.count }
+    /// Every weight and bias: the length of ``parameters``.
     public var parameterCount: Int { storage.count }
 
     /// A new network with Xavier (sigmoid, tanh, identity, softmax) or He (ReLU, leaky ReLU) initial
     /// weights drawn from a generator seeded with `seed`, and zero biases.
     /// The same seed gives bit-identical weights, whatever else runs in the process.
+    ///
+    /// ```swift
+    /// // 2 inputs, a hidden layer of 8 tanh units, 1 sigmoid output.
+    /// let net = try Network(layerSizes: [2, 8, 1], activations: [.tanh, .sigmoid], seed: 7)
+    /// ```
+    ///
+    /// - Throws: `invalidArgument` (fewer than 2 or more than ``maxLayers`` sizes, a size outside 1 to
+    ///   ``maxWidth``, softmax before the output layer), `shape` (not one activation per weight layer),
+    ///   `outOfMemory` (more than ``maxParameters`` parameters, or no memory).
     public convenience init(layerSizes: [Int], activations: [Activation], seed: UInt64) throws(NudgeError) {
         try self.init(layerSizes: layerSizes, activations: activations, parameters: nil)
         var rng = SeededGenerator(seed: seed)
@@ -90,7 +110,10 @@ public final class Network: @unchecked Sendable {
         }
     }
 
-    /// An independent copy: same architecture, parameters, normalisation and metadata.
+    /// An independent copy: same architecture, parameters, normalisation and metadata. Train the copy
+    /// while the original keeps predicting, say.
+    ///
+    /// - Throws: `outOfMemory`.
     public convenience init(copying other: Network) throws(NudgeError) {
         try self.init(layerSizes: other.layerSizes, activations: other.activations,
                       parameters: UnsafeBufferPointer(other.storage.buffer))
@@ -129,17 +152,23 @@ public final class Network: @unchecked Sendable {
 
     // MARK: Parameters
 
-    /// The flat parameter vector W (see the type's documentation for the order).
+    /// The flat parameter vector W (see the type's documentation for the order), copied.
     public var parameters: [Float] {
         get { Array(storage.buffer) }
     }
 
     /// Replaces every parameter; `values` must have ``parameterCount`` finite entries.
+    ///
+    /// - Throws: `shape` for another count, `notFinite` for a NaN or infinite value; the network is
+    ///   then unchanged.
     public func setParameters(_ values: [Float]) throws(NudgeError) {
         try values.withUnsafeBufferPointer { (b) throws(NudgeError) in try setParameters(b) }
     }
 
-    package func setParameters(_ values: UnsafeBufferPointer<Float>) throws(NudgeError) {
+    /// Replaces every parameter from a buffer of ``parameterCount`` finite values, copied.
+    ///
+    /// - Throws: As the array form.
+    public func setParameters(_ values: UnsafeBufferPointer<Float>) throws(NudgeError) {
         guard values.count == parameterCount else {
             throw .shape("parameters has \(values.count) values, the network has \(parameterCount)")
         }
@@ -149,17 +178,29 @@ public final class Network: @unchecked Sendable {
         if let base = values.baseAddress { storage.pointer.update(from: base, count: parameterCount) }
     }
 
+    /// Copies the parameters into a buffer with room for at least ``parameterCount`` values (the
+    /// first ones are written), without an intermediate array.
+    ///
+    /// - Throws: `capacity` when `destination` is too small.
+    public func copyParameters(into destination: UnsafeMutableBufferPointer<Float>) throws(NudgeError) {
+        try checkRoom(destination.count, for: parameterCount, "destination")
+        copyParameters(into: destination.baseAddress!)
+    }
+
+    /// Copies the parameters to `destination`, which the C ABI has checked holds ``parameterCount`` values.
     package func copyParameters(into destination: UnsafeMutablePointer<Float>) {
         destination.update(from: storage.pointer, count: parameterCount)
     }
 
-    /// The weights of weight layer `layer` (`fanOut x fanIn`, row-major).
+    /// The weights of weight layer `layer` (`fanOut x fanIn`, row-major), copied.
+    /// `layer` must be 0 to ``weightLayerCount`` - 1.
     public func weights(layer: Int) -> [Float] {
         Array(UnsafeBufferPointer(start: storage.pointer + weightOffsets[layer],
                                   count: layerSizes[layer] * layerSizes[layer + 1]))
     }
 
-    /// The biases of weight layer `layer`.
+    /// The biases of weight layer `layer` (`fanOut` values), copied. `layer` must be 0 to
+    /// ``weightLayerCount`` - 1.
     public func biases(layer: Int) -> [Float] {
         Array(UnsafeBufferPointer(start: storage.pointer + biasOffsets[layer], count: layerSizes[layer + 1]))
     }
@@ -171,7 +212,15 @@ public final class Network: @unchecked Sendable {
     /// The most metadata entries accepted.
     public static let maxMetadataEntries = 4096
 
-    /// Sets (or replaces) the metadata entry `key`.
+    /// Sets (or replaces) the metadata entry `key`; a new key goes after the others.
+    ///
+    /// ```swift
+    /// try net.setMetadata("T-shirt,Trouser,Pullover", forKey: "classes")
+    /// net.metadataValue(forKey: "classes")   // "T-shirt,Trouser,Pullover"
+    /// ```
+    ///
+    /// - Throws: `invalidArgument` for an empty key, a key with a NUL byte, a key or value longer than
+    ///   ``maxMetadataBytes``, or more than ``maxMetadataEntries`` entries.
     public func setMetadata(_ value: String, forKey key: String) throws(NudgeError) {
         guard !key.isEmpty else { throw .invalid("metadata key is empty") }
         guard key.utf8.count <= Network.maxMetadataBytes, value.utf8.count <= Network.maxMetadataBytes else {

@@ -2,8 +2,8 @@
 /// `x' = (x - offset) * scale`. It belongs to the network and travels in its model file, so a model
 /// trained on raw values (pixels 0...255, say) predicts on raw values everywhere it is loaded.
 public struct InputNormalization: Sendable, Equatable {
-    /// How ``fit(_:rows:width:kind:)`` chooses offset and scale. Raw values are the C ABI's
-    /// `nudge_normalization` codes.
+    /// How ``Network/fitNormalization(_:kind:)`` and training (``TrainingOptions/normalization``)
+    /// choose offset and scale.
     public enum Kind: Sendable, CaseIterable {
         /// No normalisation (as a training option: leave the network's as it is).
         case none
@@ -12,6 +12,7 @@ public struct InputNormalization: Sendable, Equatable {
         /// A mean and standard deviation per feature (a constant feature is only centred): suits tables.
         case perFeature
 
+        /// A stable lower-case name, such as `"per_feature"`.
         public var name: String {
             switch self {
             case .none: "none"
@@ -21,12 +22,15 @@ public struct InputNormalization: Sendable, Equatable {
         }
     }
 
-    /// One value (global) or one per input feature.
+    /// What is subtracted from each input: one value (global) or one per input feature.
     public let offset: [Float]
+    /// What each centred input is multiplied by, as many as ``offset``.
     public let scale: [Float]
 
     /// A normalisation from explicit values: `offset` and `scale` have the same length (1, or the
     /// network's input size, which ``Network/setNormalization(_:)`` checks), and all are finite.
+    ///
+    /// - Throws: `shape` (empty, or lengths differ), `notFinite`.
     public init(offset: [Float], scale: [Float]) throws(NudgeError) {
         guard !offset.isEmpty, offset.count == scale.count else {
             throw .shape("normalisation offset has \(offset.count) values and scale \(scale.count); they need the same count, at least 1")
@@ -85,6 +89,13 @@ public struct InputNormalization: Sendable, Equatable {
 
 extension Network {
     /// Sets the input normalisation (nil removes it). Its length must be 1 or ``inputSize``.
+    ///
+    /// ```swift
+    /// // Pixels 0...255 in, values around 0 for the first layer.
+    /// try net.setNormalization(InputNormalization(offset: [127.5], scale: [1 / 127.5]))
+    /// ```
+    ///
+    /// - Throws: `shape` for another length; the network is then unchanged.
     public func setNormalization(_ normalization: InputNormalization?) throws(NudgeError) {
         guard let normalization else {
             self.normalization = nil
@@ -108,19 +119,32 @@ extension Network {
     }
 
     /// Fits the input normalisation on `rows` samples and sets it (``InputNormalization/Kind/none`` removes it).
+    /// The C ABI's form: its caller's count is already checked against the pointer's size.
     package func fitNormalization(_ inputs: UnsafePointer<Float>, rows: Int, kind: InputNormalization.Kind) throws(NudgeError) {
         try validate(inputs: inputs, targets: nil, rows: rows)
         try setNormalization(InputNormalization.fit(inputs, rows: .range(start: 0, count: rows), width: inputSize, kind: kind))
     }
 
-    /// Fits the input normalisation on samples (`inputs.count` a multiple of ``inputSize``).
+    /// Fits the input normalisation on samples (`inputs.count` a multiple of ``inputSize``) and sets
+    /// it: offset = mean, scale = 1 / standard deviation, over all values (``InputNormalization/Kind/global``)
+    /// or per input (``InputNormalization/Kind/perFeature``; a constant input is only centred).
+    /// ``InputNormalization/Kind/none`` removes it. Training can do this itself: see
+    /// ``TrainingOptions/normalization``.
+    ///
+    /// ```swift
+    /// try net.fitNormalization(trainImages, kind: .global)
+    /// net.normalization?.offset   // [the mean pixel]
+    /// ```
+    ///
+    /// - Throws: `shape` (not whole samples), `invalidArgument` (no samples), `notFinite` (NaN or
+    ///   infinite inputs), `outOfMemory`; the network is then unchanged.
     public func fitNormalization(_ inputs: [Float], kind: InputNormalization.Kind) throws(NudgeError) {
-        guard inputs.count % inputSize == 0 else {
-            throw .shape("inputs has \(inputs.count) values, not a multiple of the input size \(inputSize)")
-        }
-        try inputs.withUnsafeBufferPointer { (x) throws(NudgeError) in
-            try fitNormalization(x.baseAddress!, rows: inputs.count / inputSize, kind: kind)
-        }
+        try inputs.withUnsafeBufferPointer { (x) throws(NudgeError) in try fitNormalization(x, kind: kind) }
+    }
+
+    /// ``fitNormalization(_:kind:)`` on a buffer of samples, without copying it.
+    public func fitNormalization(_ inputs: UnsafeBufferPointer<Float>, kind: InputNormalization.Kind) throws(NudgeError) {
+        try fitNormalization(start(inputs), rows: sampleCount(inputs.count), kind: kind)
     }
 
     /// Writes `rows` normalised rows into `out` (both `rows x inputSize`); copies when there is no normalisation.

@@ -1,4 +1,7 @@
-/// Where the targets of a set of samples come from.
+/// Where the targets of a set of samples come from: bare pointers, read for as many samples as the
+/// caller says. `package`, not public: Swift callers pass `labels:` (`[Int32]`) or `targets:` (`[Float]`)
+/// arrays or buffers, whose counts the public entry points check (Network+Samples.swift,
+/// Trainer+Samples.swift); the C ABI, whose callers give pointers and counts, uses this form directly.
 package enum Targets {
     /// `rows x outputSize` floats: one-hot rows, probabilities or regression values.
     case dense(UnsafePointer<Float>)
@@ -342,6 +345,9 @@ extension Network {
     /// (`rows x outputSize`). Reads only the network: safe from many threads at once. A large batch is
     /// split by rows between the pool's threads when the pool is free. Uses per-thread scratch memory
     /// that is kept between calls, so a steady stream of predictions allocates nothing.
+    ///
+    /// The pointer-based methods here stay `package` for the C ABI, which has checked its callers'
+    /// counts; Swift callers use the public array and buffer forms of Network+Samples.swift.
     package func predict(_ inputs: UnsafePointer<Float>, rows: Int, into outputs: UnsafeMutablePointer<Float>) throws(NudgeError) {
         try inRowPieces(RowJob(network: Unmanaged.passUnretained(self), inputs: inputs, rows: rows,
                                outputs: outputs, labels: nil))

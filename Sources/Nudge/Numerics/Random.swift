@@ -5,6 +5,7 @@ import Glibc
 public struct SeededGenerator: RandomNumberGenerator, Sendable {
     private var s: (UInt64, UInt64, UInt64, UInt64)
 
+    /// A generator whose stream is determined by `seed` alone.
     public init(seed: UInt64) {
         var x = seed
         func splitMix() -> UInt64 {
@@ -17,6 +18,7 @@ public struct SeededGenerator: RandomNumberGenerator, Sendable {
         s = (splitMix(), splitMix(), splitMix(), splitMix())
     }
 
+    /// The next 64 random bits.
     public mutating func next() -> UInt64 {
         let result = (s.1 &* 5).rotatedLeft(7) &* 9
         let t = s.1 << 17

@@ -56,11 +56,18 @@ public final class WorkerPool: @unchecked Sendable {
         pending.store(0, ordering: .relaxed)
     }
 
-    /// Threads a parallel region uses, the calling thread included.
+    /// Threads a parallel region uses, the calling thread included (at least 1).
     public var threadCount: Int { requested.load(ordering: .relaxed) }
 
     /// Sets the number of threads (1 runs everything on the calling thread); 0 restores the default:
-    /// $NUDGE_NUM_THREADS, or else the processors this process may run on.
+    /// $NUDGE_NUM_THREADS, or else the processors this process may run on. May be called at any
+    /// time; running computations keep the count they started with.
+    ///
+    /// ```swift
+    /// try WorkerPool.shared.setThreadCount(1)   // a host that runs its own threads
+    /// ```
+    ///
+    /// - Throws: `invalidArgument` for a count outside 0 to ``maxThreads``.
     public func setThreadCount(_ count: Int) throws(NudgeError) {
         guard (0...WorkerPool.maxThreads).contains(count) else {
             throw .invalid("thread count is \(count); it must be 0 (the default) to \(WorkerPool.maxThreads)")

@@ -9,6 +9,7 @@ public enum Optimizer: Sendable, CaseIterable {
     /// Adam with bias correction (Kingma and Ba, 2015).
     case adam
 
+    /// A stable lower-case name, such as `"nesterov"`.
     public var name: String {
         switch self {
         case .sgd: "sgd"

@@ -8,8 +8,9 @@ public struct EpochReport: Sendable {
     public var trainLoss: Double
     /// Fraction of training samples classified correctly during the epoch.
     public var trainAccuracy: Double
-    /// Loss and accuracy on the validation data after the epoch; NaN without validation data.
+    /// Loss on the validation data after the epoch; NaN without validation data.
     public var validationLoss: Double
+    /// Accuracy on the validation data after the epoch; NaN without validation data.
     public var validationAccuracy: Double
     /// Wall time of the epoch, validation included.
     public var seconds: Double
@@ -21,9 +22,11 @@ public struct EpochReport: Sendable {
 
 /// Progress inside an epoch, reported after every batch.
 public struct BatchReport: Sendable {
+    /// 1 for the run's first epoch.
     public var epoch: Int
     /// 1 for the epoch's first batch.
     public var batch: Int
+    /// Batches per epoch.
     public var batchCount: Int
     /// The mean loss of the epoch's batches so far.
     public var loss: Double
@@ -31,7 +34,9 @@ public struct BatchReport: Sendable {
 
 /// Why a training run ended.
 public enum StopReason: Sendable, CaseIterable {
+    /// Every epoch ran.
     case completed
+    /// The monitored loss stopped improving for ``TrainingOptions/patience`` epochs.
     case earlyStopped
     /// A callback asked to stop; the weights are those of the last finished batch.
     case cancelled
@@ -43,16 +48,25 @@ public enum StopReason: Sendable, CaseIterable {
 
 /// The outcome of a training run.
 public struct TrainingSummary: Sendable {
+    /// Why the run ended.
     public var stopReason: StopReason = .completed
+    /// Epochs that ran to the end.
     public var epochsRun = 0
     /// The epoch with the lowest monitored loss (0 if none finished).
     public var bestEpoch = 0
+    /// The lowest monitored loss (the validation loss with validation data, else the training loss);
+    /// NaN if no epoch finished.
     public var bestLoss = Double.nan
+    /// The last finished epoch's ``EpochReport/trainLoss``; NaN if none finished.
     public var finalTrainLoss = Double.nan
+    /// The last finished epoch's ``EpochReport/trainAccuracy``; NaN if none finished.
     public var finalTrainAccuracy = Double.nan
+    /// The last finished epoch's ``EpochReport/validationLoss``; NaN if none finished or without validation data.
     public var finalValidationLoss = Double.nan
+    /// The last finished epoch's ``EpochReport/validationAccuracy``; NaN if none finished or without validation data.
     public var finalValidationAccuracy = Double.nan
+    /// Wall time of the run.
     public var seconds = 0.0
-    /// What went wrong, for ``StopReason/notFinite``.
+    /// What stopped the run, for ``StopReason/notFinite`` and ``StopReason/cancelled``; empty otherwise.
     public var message = ""
 }

@@ -16,7 +16,15 @@ extension TrainingOptions {
     }
 
     /// The learning rate of step `step` (0 for a training call's first batch) of a call with
-    /// `stepsPerEpoch` batches per epoch and ``epochs`` epochs: warm-up, then the schedule.
+    /// `stepsPerEpoch` batches per epoch and ``epochs`` epochs: warm-up, then the schedule. For
+    /// plotting a schedule, or checking one before a long run.
+    ///
+    /// ```swift
+    /// var options = TrainingOptions()
+    /// options.schedule = .cosine
+    /// options.epochs = 10
+    /// let last = options.learningRate(atStep: 10 * 100 - 1, stepsPerEpoch: 100)   // near minLearningRate
+    /// ```
     public func learningRate(atStep step: Int, stepsPerEpoch: Int) -> Float {
         let perEpoch = max(stepsPerEpoch, 1)
         let warmup = Int(min((warmupEpochs * Double(perEpoch)).rounded(.up), 1e18))
@@ -48,6 +56,7 @@ public enum LearningRateSchedule: Sendable, CaseIterable {
     /// steps after warm-up.
     case cosine
 
+    /// A stable lower-case name, such as `"cosine"`.
     public var name: String {
         switch self {
         case .constant: "constant"

@@ -1,0 +1,145 @@
+// The public training entry points, on Swift arrays or buffers: one step, or whole epochs. They
+// check every count, then call the pointer-based `package` methods of Trainer.swift, which the C ABI
+// calls directly with counts it has checked itself.
+
+extension Trainer {
+    // MARK: One step
+
+    /// One gradient step on one batch of samples with class labels (0 to ``Network/outputSize`` - 1;
+    /// 0 or 1 for a single output), with the trainer's optimiser and options. Returns the batch's mean
+    /// loss before the step.
+    ///
+    /// ```swift
+    /// for (x, y) in batches {
+    ///     let loss = try trainer.step(x, labels: y)
+    /// }
+    /// ```
+    ///
+    /// - Parameter inputs: The batch: samples of ``Network/inputSize`` values, row-major; at least 1
+    ///   and at most ``TrainingOptions/maxBatchSize`` of them.
+    /// - Throws: `shape` (counts disagree), `invalidArgument` (no samples, too many, a label out of
+    ///   range), `notFinite` (NaN or infinite inputs; or a loss, gradient or step that is not finite:
+    ///   the weights are then as they were and the optimiser's state restarts), `outOfMemory`.
+    public func step(_ inputs: [Float], labels: [Int32]) throws(NudgeError) -> Double {
+        try withBuffers(inputs, labels) { (x, y) throws(NudgeError) in try checkedStep(x, y) }
+    }
+
+    /// One gradient step on one batch of samples with target rows of ``Network/outputSize`` values.
+    /// Returns the batch's mean loss before the step.
+    ///
+    /// - Throws: As `step(_:labels:)`, with `notFinite` for NaN or infinite targets.
+    public func step(_ inputs: [Float], targets: [Float]) throws(NudgeError) -> Double {
+        try withBuffers(inputs, targets) { (x, y) throws(NudgeError) in try checkedStep(x, y) }
+    }
+
+    /// `step(_:labels:)` on buffers, without copying them.
+    public func step(_ inputs: UnsafeBufferPointer<Float>, labels: UnsafeBufferPointer<Int32>) throws(NudgeError) -> Double {
+        try checkedStep(inputs, labels)
+    }
+
+    /// `step(_:targets:)` on buffers, without copying them.
+    public func step(_ inputs: UnsafeBufferPointer<Float>, targets: UnsafeBufferPointer<Float>) throws(NudgeError) -> Double {
+        try checkedStep(inputs, targets)
+    }
+
+    private func checkedStep<Element: TargetElement>(_ inputs: UnsafeBufferPointer<Float>,
+                                                     _ targets: UnsafeBufferPointer<Element>) throws(NudgeError) -> Double {
+        let rows = try network.sampleCount(inputs.count)
+        guard rows <= TrainingOptions.maxBatchSize else {
+            throw .invalid("inputs holds \(rows) samples; one step takes at most \(TrainingOptions.maxBatchSize)")
+        }
+        return try step(start(inputs), targets: network.targets(targets, rows: rows), rows: rows)
+    }
+
+    // MARK: Epochs
+
+    /// Trains for ``TrainingOptions/epochs`` epochs on samples with class labels: shuffled
+    /// mini-batches of ``TrainingOptions/batchSize``, the learning-rate schedule, and with validation
+    /// data (given here, or held out by ``TrainingOptions/validationFraction``) a measurement after
+    /// each epoch and early stopping (``TrainingOptions/patience``). The optimiser's state is kept, so
+    /// a second call goes on where the first stopped.
+    ///
+    /// Callbacks run on the calling thread; returning `true` stops training. A run stopped by a
+    /// callback or by divergence does not throw: the summary's ``TrainingSummary/stopReason`` says
+    /// so (``StopReason/cancelled``: the weights are those after the last finished batch;
+    /// ``StopReason/notFinite``: the last weights whose loss was measured finite, and
+    /// ``TrainingSummary/message`` says what happened).
+    ///
+    /// ```swift
+    /// var options = TrainingOptions()
+    /// options.epochs = 20
+    /// options.patience = 3
+    /// let trainer = try Trainer(network: net, options: options)
+    /// let summary = try trainer.fit(x, labels: y, validation: (inputs: vx, labels: vy)) { report in
+    ///     print("epoch \(report.epoch): validation accuracy \(report.validationAccuracy)")
+    ///     return false   // true stops
+    /// }
+    /// ```
+    ///
+    /// - Throws: Before any change to the network or the trainer: `shape` (counts disagree),
+    ///   `invalidArgument` (no samples, labels out of range, validation data together with a
+    ///   validation fraction, or a fraction that leaves no sample on one side), `notFinite` (NaN or
+    ///   infinite inputs), `outOfMemory`.
+    public func fit(_ inputs: [Float], labels: [Int32], validation: (inputs: [Float], labels: [Int32])? = nil,
+                    progress: ((EpochReport) -> Bool)? = nil,
+                    batchProgress: ((BatchReport) -> Bool)? = nil) throws(NudgeError) -> TrainingSummary {
+        try fitArrays(inputs, labels, validation: validation.map { ($0.inputs, $0.labels) },
+                      progress: progress, batchProgress: batchProgress)
+    }
+
+    /// Trains for ``TrainingOptions/epochs`` epochs on samples with target rows of
+    /// ``Network/outputSize`` values, as `fit(_:labels:validation:progress:batchProgress:)` does.
+    ///
+    /// - Throws: As the labels form, with `notFinite` for NaN or infinite targets.
+    public func fit(_ inputs: [Float], targets: [Float], validation: (inputs: [Float], targets: [Float])? = nil,
+                    progress: ((EpochReport) -> Bool)? = nil,
+                    batchProgress: ((BatchReport) -> Bool)? = nil) throws(NudgeError) -> TrainingSummary {
+        try fitArrays(inputs, targets, validation: validation.map { ($0.inputs, $0.targets) },
+                      progress: progress, batchProgress: batchProgress)
+    }
+
+    /// `fit(_:labels:validation:progress:batchProgress:)` on buffers, without copying them.
+    public func fit(_ inputs: UnsafeBufferPointer<Float>, labels: UnsafeBufferPointer<Int32>,
+                    validation: (inputs: UnsafeBufferPointer<Float>, labels: UnsafeBufferPointer<Int32>)? = nil,
+                    progress: ((EpochReport) -> Bool)? = nil,
+                    batchProgress: ((BatchReport) -> Bool)? = nil) throws(NudgeError) -> TrainingSummary {
+        try fitBuffers(inputs, labels, validation: validation.map { ($0.inputs, $0.labels) },
+                       progress: progress, batchProgress: batchProgress)
+    }
+
+    /// `fit(_:targets:validation:progress:batchProgress:)` on buffers, without copying them.
+    public func fit(_ inputs: UnsafeBufferPointer<Float>, targets: UnsafeBufferPointer<Float>,
+                    validation: (inputs: UnsafeBufferPointer<Float>, targets: UnsafeBufferPointer<Float>)? = nil,
+                    progress: ((EpochReport) -> Bool)? = nil,
+                    batchProgress: ((BatchReport) -> Bool)? = nil) throws(NudgeError) -> TrainingSummary {
+        try fitBuffers(inputs, targets, validation: validation.map { ($0.inputs, $0.targets) },
+                       progress: progress, batchProgress: batchProgress)
+    }
+
+    private func fitArrays<Element: TargetElement>(_ inputs: [Float], _ targets: [Element], validation: ([Float], [Element])?,
+                                                   progress: ((EpochReport) -> Bool)?,
+                                                   batchProgress: ((BatchReport) -> Bool)?) throws(NudgeError) -> TrainingSummary {
+        let vx = validation?.0 ?? [], vy = validation?.1 ?? []
+        return try withBuffers(inputs, targets) { (x, y) throws(NudgeError) in
+            try withBuffers(vx, vy) { (vxb, vyb) throws(NudgeError) in
+                try fitBuffers(x, y, validation: validation == nil ? nil : (vxb, vyb),
+                               progress: progress, batchProgress: batchProgress)
+            }
+        }
+    }
+
+    private func fitBuffers<Element: TargetElement>(_ inputs: UnsafeBufferPointer<Float>, _ targets: UnsafeBufferPointer<Element>,
+                                                    validation: (UnsafeBufferPointer<Float>, UnsafeBufferPointer<Element>)?,
+                                                    progress: ((EpochReport) -> Bool)?,
+                                                    batchProgress: ((BatchReport) -> Bool)?) throws(NudgeError) -> TrainingSummary {
+        let rows = try network.sampleCount(inputs.count)
+        let t = try network.targets(targets, rows: rows)
+        var set: ValidationSet?
+        if let (vx, vy) = validation {
+            let vrows = try network.sampleCount(vx.count, "validation inputs")
+            set = ValidationSet(inputs: start(vx), targets: try network.targets(vy, rows: vrows, "validation \(Element.argument)"),
+                                rows: vrows)
+        }
+        return try fit(start(inputs), targets: t, rows: rows, validation: set, progress: progress, batchProgress: batchProgress)
+    }
+}
