@@ -41,7 +41,7 @@ struct DataFiles {
                 throw Failure(.usage, "\(samples) is a CSV file, which keeps its labels in a column named label; \(labelsFlag) \(labels) is for IDX files")
             }
             let data = try during(.reading) { () throws(NudgeError) in try CSV.load(path: samples, options: CSV.Options()) }
-            if need == .required && data.labelPointer == nil {
+            if need == .required && !data.hasLabels {
                 throw Failure(.badData, "\(samples) has no label column: a CSV file needs a header with a column named label")
             }
             return data

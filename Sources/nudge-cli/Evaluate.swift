@@ -55,16 +55,8 @@ struct Evaluate: ParsableCommand {
             try loss.value.resolved(for: network.activations[network.weightLayerCount - 1])
         }
         let truth = data.labels!
-        let (meanLoss, predicted) = try withExtendedLifetime(data) { () throws(Failure) in
-            try during(.computing) { () throws(NudgeError) in
-                let meanLoss = try network.evaluate(data.featurePointer, targets: .labels(data.labelPointer!),
-                                                    rows: data.count, loss: resolved).loss
-                var predicted = [Int32](repeating: 0, count: data.count)
-                try predicted.withUnsafeMutableBufferPointer { (out) throws(NudgeError) in
-                    try network.classify(data.featurePointer, rows: data.count, into: out.baseAddress!)
-                }
-                return (meanLoss, predicted)
-            }
+        let (meanLoss, predicted) = try during(.computing) { () throws(NudgeError) in
+            (try network.evaluate(data, loss: resolved).loss, try network.classify(data))
         }
         let report = Report(network: network, truth: truth, predicted: predicted, loss: meanLoss, lossName: resolved.name)
         print(format == .json ? report.json(model: model, data: files).rendered() : report.text(model: model, data: files))

@@ -53,21 +53,8 @@ struct Predict: ParsableCommand {
         let data = try DataFiles(samples: images, labels: nil, labelsFlag: "--labels").load(labels: .ignored)
         try data.checkFits(network, source: images)
         let width = network.outputSize
-        let (labels, outputs) = try withExtendedLifetime(data) { () throws(Failure) in
-            try during(.computing) { () throws(NudgeError) in
-                var labels = [Int32](repeating: 0, count: data.count)
-                try labels.withUnsafeMutableBufferPointer { (p) throws(NudgeError) in
-                    try network.classify(data.featurePointer, rows: data.count, into: p.baseAddress!)
-                }
-                var outputs: [Float] = []
-                if probabilities {
-                    outputs = [Float](repeating: 0, count: data.count * width)
-                    try outputs.withUnsafeMutableBufferPointer { (p) throws(NudgeError) in
-                        try network.predict(data.featurePointer, rows: data.count, into: p.baseAddress!)
-                    }
-                }
-                return (labels, outputs)
-            }
+        let (labels, outputs) = try during(.computing) { () throws(NudgeError) in
+            (try network.classify(data), probabilities ? try network.predict(data) : [])
         }
         if kaggle {
             try out.write("ImageId,Label\n")

@@ -124,22 +124,17 @@ struct Train: ParsableCommand {
                      progress: TrainingProgress) throws(Failure) -> (TrainingSummary, BatchReport?) {
         var stoppedAt: BatchReport?
         Interruption.install()
-        let summary = try withExtendedLifetime((data, validation)) { () throws(Failure) in
-            try during(.computing) { () throws(NudgeError) in
-                try trainer.fit(data.featurePointer, targets: .labels(data.labelPointer!), rows: data.count,
-                                validation: validation.map {
-                                    Trainer.ValidationSet(inputs: $0.featurePointer, targets: .labels($0.labelPointer!), rows: $0.count)
-                                },
-                                progress: { report in
-                                    progress.epoch(report)
-                                    return Interruption.signal != 0
-                                },
-                                batchProgress: { report in
-                                    progress.batch(report)
-                                    if Interruption.signal != 0 { stoppedAt = report }
-                                    return stoppedAt != nil
-                                })
-            }
+        let summary = try during(.computing) { () throws(NudgeError) in
+            try trainer.fit(data, validation: validation,
+                            progress: { report in
+                                progress.epoch(report)
+                                return Interruption.signal != 0
+                            },
+                            batchProgress: { report in
+                                progress.batch(report)
+                                if Interruption.signal != 0 { stoppedAt = report }
+                                return stoppedAt != nil
+                            })
         }
         // From here a Ctrl-C ends the process at once; the save is atomic.
         Interruption.uninstall()

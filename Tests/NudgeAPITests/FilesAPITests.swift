@@ -113,6 +113,37 @@ struct FilesAPITests {
         expectError(.format, "bad.csv:2") { try CSV.load(path: bad) }
     }
 
+    @Test("a network predicts, classifies, evaluates and trains on a data set in place, as on its arrays")
+    func dataSets() throws {
+        let folder = try ScratchFolder()
+        let (x, y) = xor(64, seed: 3)
+        var text = "label,a,b\n"
+        for i in 0..<y.count { text += "\(y[i]),\(x[2 * i]),\(x[2 * i + 1])\n" }
+        let data = try CSV.load(path: try folder.write("xor.csv", Array(text.utf8)))
+        #expect(data.hasLabels)
+        let net = try Network(layerSizes: [2, 8, 2], activations: [.tanh, .softmax], seed: 5)
+        #expect(bits(try net.predict(data)) == bits(try net.predict(data.features)))
+        #expect(try net.classify(data) == (try net.classify(data.features)))
+        let before = try net.evaluate(data)
+        #expect(before.loss == (try net.evaluate(data.features, labels: data.labels!)).loss)
+
+        var options = TrainingOptions()
+        options.epochs = 200
+        options.learningRate = 0.05
+        let summary = try Trainer(network: net, options: options).fit(data, validation: data)
+        #expect(summary.epochsRun == 200)
+        #expect(try net.evaluate(data).loss < before.loss / 2)
+
+        let unlabelled = try CSV.load(path: try folder.write("x.csv", Array("1,2\n3,4\n".utf8)),
+                                      options: CSV.Options(labelColumn: .none))
+        #expect(!unlabelled.hasLabels)
+        #expect(try net.classify(unlabelled).count == 2)
+        expectError(.invalidArgument, "no labels") { try net.evaluate(unlabelled) }
+        expectError(.invalidArgument, "no labels") { try Trainer(network: net).fit(unlabelled) }
+        let wide = try Network(layerSizes: [3, 2], activations: [.softmax], seed: 1)
+        expectError(.shape, "2 features", "takes 3") { try wide.predict(data) }
+    }
+
     @Test("the thread count reads, sets and refuses counts out of range")
     func threads() throws {
         let pool = WorkerPool.shared
