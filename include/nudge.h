@@ -618,10 +618,18 @@ struct nudge_train_options {
      * NUDGE_NORMALIZATION_ value; default NUDGE_NORMALIZATION_NONE.
      */
     nudge_normalization normalization;
+    /**
+     * Label smoothing: each training target row y becomes (1 - label_smoothing) * y +
+     * label_smoothing / outputs (a single output moves toward 0.5), so that training stops pushing
+     * the outputs toward certainty; meant for the cross-entropy losses. The training loss is
+     * measured against the smoothed targets; validation and evaluation use the targets as given.
+     * Must be at least 0 and below 1; default 0.
+     */
+    float label_smoothing;
 };
 /* Fails to compile if this compiler lays the struct out differently from Swift. */
 typedef char nudge_check_train_options_layout[(
-    sizeof(nudge_train_options) == 184 &&
+    sizeof(nudge_train_options) == 192 &&
     offsetof(nudge_train_options, struct_size) == 0 &&
     offsetof(nudge_train_options, epochs) == 4 &&
     offsetof(nudge_train_options, batch_size) == 8 &&
@@ -654,7 +662,8 @@ typedef char nudge_check_train_options_layout[(
     offsetof(nudge_train_options, min_learning_rate) == 164 &&
     offsetof(nudge_train_options, warmup_epochs) == 168 &&
     offsetof(nudge_train_options, clip_norm) == 176 &&
-    offsetof(nudge_train_options, normalization) == 180) ? 1 : -1];
+    offsetof(nudge_train_options, normalization) == 180 &&
+    offsetof(nudge_train_options, label_smoothing) == 184) ? 1 : -1];
 
 /**
  * What one epoch achieved; passed to the progress callback as each epoch ends.

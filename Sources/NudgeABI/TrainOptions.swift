@@ -143,6 +143,12 @@ public struct nudge_train_options {
     /// fraction) when the call starts; none leaves the network's normalisation as it is. A
     /// NUDGE_NORMALIZATION_ value; default NUDGE_NORMALIZATION_NONE.
     public var normalization: nudge_normalization = 0
+    /// Label smoothing: each training target row y becomes (1 - label_smoothing) * y +
+    /// label_smoothing / outputs (a single output moves toward 0.5), so that training stops pushing
+    /// the outputs toward certainty; meant for the cross-entropy losses. The training loss is
+    /// measured against the smoothed targets; validation and evaluation use the targets as given.
+    /// Must be at least 0 and below 1; default 0.
+    public var label_smoothing: Float = 0
 }
 
 /// The offset of every field of nudge_train_options, in order.
@@ -181,6 +187,7 @@ let trainOptionsOffsets: [Int] = {
         \.warmup_epochs,
         \.clip_norm,
         \.normalization,
+        \.label_smoothing,
     ]
     return fields.map { MemoryLayout<nudge_train_options>.offset(of: $0)! }
 }()
@@ -213,6 +220,7 @@ func coreOptions(_ o: nudge_train_options) throws(NudgeError) -> TrainingOptions
     t.warmupEpochs = o.warmup_epochs
     t.clipNorm = o.clip_norm
     t.normalization = try InputNormalization.Kind.decode(o.normalization, "options->normalization")
+    t.labelSmoothing = o.label_smoothing
     try t.validate()
     return t
 }
@@ -245,6 +253,7 @@ extension TrainingOptions.Field {
         case .warmupEpochs: "warmup_epochs"
         case .clipNorm: "clip_norm"
         case .normalization: "normalization"
+        case .labelSmoothing: "label_smoothing"
         }
     }
 }

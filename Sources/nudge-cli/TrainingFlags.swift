@@ -75,6 +75,9 @@ struct TrainingFlags: ParsableArguments {
     @Option(name: [.customLong("normalize")], help: ArgumentHelp("Fit the network's input normalisation on the training samples (not the held-out validation fraction) when the call starts; none leaves the network's normalisation as it is.", valueName: "name"))
     var normalization = Choice(TrainingOptions().normalization)
 
+    @Option(name: [.customLong("label-smoothing")], help: ArgumentHelp("Label smoothing: each training target row y becomes (1 - --label-smoothing) * y + --label-smoothing / outputs (a single output moves toward 0.5), so that training stops pushing the outputs toward certainty; meant for the cross-entropy losses. The training loss is measured against the smoothed targets; validation and evaluation use the targets as given. Must be at least 0 and below 1.", valueName: "x"))
+    var labelSmoothing = TrainingOptions().labelSmoothing
+
     /// The training options these flags give; options without a generated flag keep their defaults.
     var options: TrainingOptions {
         var o = TrainingOptions()
@@ -101,6 +104,7 @@ struct TrainingFlags: ParsableArguments {
         o.warmupEpochs = warmupEpochs
         o.clipNorm = clipNorm
         o.normalization = normalization.value
+        o.labelSmoothing = labelSmoothing
         return o
     }
 
@@ -130,6 +134,7 @@ struct TrainingFlags: ParsableArguments {
             ("warmup_epochs", .number(warmupEpochs)),
             ("clip_norm", .float(clipNorm)),
             ("normalize", .string(normalization.value.name)),
+            ("label_smoothing", .float(labelSmoothing)),
         ]
     }
 
@@ -162,6 +167,7 @@ struct TrainingFlags: ParsableArguments {
             case .warmupEpochs: "--warmup-epochs"
             case .clipNorm: "--clip-norm"
             case .normalization: "--normalize"
+            case .labelSmoothing: "--label-smoothing"
             }
         }
     }

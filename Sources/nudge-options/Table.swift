@@ -120,4 +120,6 @@ let trainingOptions: [TrainingOption] = [
     TrainingOption(name: "normalization", type: .choice(normalizationChoice), defaultValue: "none", range: nil, since: "0.2",
                    doc: "Fit the network's input normalisation on the training samples (not the held-out validation fraction) when the call starts; none leaves the network's normalisation as it is.",
                    python: .customRenamed("normalize"), cli: .renamed("normalize")),
+    TrainingOption(name: "label_smoothing", type: .float, defaultValue: "0", range: .fraction(), since: "0.3",
+                   doc: "Label smoothing: each training target row y becomes (1 - label_smoothing) * y + label_smoothing / outputs (a single output moves toward 0.5), so that training stops pushing the outputs toward certainty; meant for the cross-entropy losses. The training loss is measured against the smoothed targets; validation and evaluation use the targets as given."),
 ]

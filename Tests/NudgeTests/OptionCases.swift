@@ -21,4 +21,5 @@ let outOfRangeOptions: [(field: TrainingOptions.Field, breaking: @Sendable (inou
     (.minLearningRate, { $0.minLearningRate = 0 - 1 }),
     (.warmupEpochs, { $0.warmupEpochs = 0 - 1 }),
     (.clipNorm, { $0.clipNorm = 0 - 1 }),
+    (.labelSmoothing, { $0.labelSmoothing = 0 - 1 }),
 ]

@@ -34,6 +34,7 @@ static const struct option_case OPTION_CASES[] = {
     {"min_learning_rate", offsetof(nudge_train_options, min_learning_rate), OPTION_FLOAT, 0 - 1, "options->min_learning_rate is "},
     {"warmup_epochs", offsetof(nudge_train_options, warmup_epochs), OPTION_DOUBLE, 0 - 1, "options->warmup_epochs is "},
     {"clip_norm", offsetof(nudge_train_options, clip_norm), OPTION_FLOAT, 0 - 1, "options->clip_norm is "},
+    {"label_smoothing", offsetof(nudge_train_options, label_smoothing), OPTION_FLOAT, 0 - 1, "options->label_smoothing is "},
 };
 
 #endif

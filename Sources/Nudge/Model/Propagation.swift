@@ -525,16 +525,34 @@ extension Network {
 
     /// Loads `rows` into `ws`, runs them forward and returns the batch's input and the summed loss
     /// (`loss` must be resolved). With `scale`, `ws.deltaA` receives `scale` x dC/dz of the output
-    /// layer, ready for `backward`.
+    /// layer, ready for `backward`. A `labelSmoothing` above 0 smooths the loaded targets first.
     func forwardWithLoss(_ inputs: UnsafePointer<Float>, targets: Targets, rows: Rows, loss: Loss, scale: Float?,
-                         in ws: Workspace, dropout: Dropout? = nil) -> (input: UnsafePointer<Float>, loss: Double) {
+                         in ws: Workspace, dropout: Dropout? = nil, labelSmoothing: Float = 0) -> (input: UnsafePointer<Float>, loss: Double) {
         let x = ws.load(rows, inputs: inputs, targets: targets, network: self)
+        if labelSmoothing > 0 { smoothTargets(ws.targets.pointer, rows: rows.count, by: labelSmoothing) }
         forward(x, rows: rows.count, in: ws, dropout: dropout)
         let last = weightLayerCount - 1
         let total = loss.sum(outputs: ws.outputs[last].pointer, sums: ws.sums.pointer, targets: ws.targets.pointer,
                              rows: rows.count, width: outputSize, activation: activations[last],
                              delta: scale == nil ? nil : ws.deltaA.pointer, scale: scale ?? 0)
         return (x, total)
+    }
+}
+
+extension Network {
+    /// Label smoothing: each target row becomes (1 - amount) y + amount u, where u spreads the row's
+    /// sum evenly over the outputs (for one-hot rows, 1 / outputs each), so the row's sum, and so the
+    /// softmax cross-entropy's gradient a - y', keeps its form. A single output is pulled toward 0.5.
+    /// The largest target stays the largest, so accuracy is counted as before.
+    fileprivate func smoothTargets(_ y: UnsafeMutablePointer<Float>, rows: Int, by amount: Float) {
+        let width = outputSize
+        for r in 0..<rows {
+            let row = y + r * width
+            var sum: Float = 0
+            for j in 0..<width { sum += row[j] }
+            let share = width == 1 ? amount * 0.5 : amount * sum / Float(width)
+            for j in 0..<width { row[j] = (1 - amount) * row[j] + share }
+        }
     }
 }
 

@@ -117,7 +117,8 @@ public final class Trainer {
     private func step(_ inputs: UnsafePointer<Float>, targets: Targets, rows: Rows, loss: Loss, learningRate: Float,
                       in workspace: Workspace) throws(NudgeError) -> (Double, Int) {
         let (x, total) = network.forwardWithLoss(inputs, targets: targets, rows: rows, loss: loss,
-                                                 scale: 1 / Float(rows.count), in: workspace, dropout: nextDropout())
+                                                 scale: 1 / Float(rows.count), in: workspace, dropout: nextDropout(),
+                                                 labelSmoothing: options.labelSmoothing)
         let output = workspace.outputs[network.weightLayerCount - 1].pointer
         guard total.isFinite else {
             throw NudgeError(.notFinite, "the loss became \(total / Double(rows.count)); try a smaller learning rate")

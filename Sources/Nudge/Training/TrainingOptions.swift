@@ -68,6 +68,12 @@ public struct TrainingOptions: Sendable, Equatable {
     /// Fit the network's input normalisation on the training samples (not the held-out validation
     /// fraction) when the call starts; none leaves the network's normalisation as it is.
     public var normalization: InputNormalization.Kind = .none
+    /// Label smoothing: each training target row y becomes (1 - label_smoothing) * y +
+    /// label_smoothing / outputs (a single output moves toward 0.5), so that training stops pushing
+    /// the outputs toward certainty; meant for the cross-entropy losses. The training loss is
+    /// measured against the smoothed targets; validation and evaluation use the targets as given.
+    /// Must be at least 0 and below 1.
+    public var labelSmoothing: Float = 0
 
     public init() {}
 
@@ -97,6 +103,7 @@ public struct TrainingOptions: Sendable, Equatable {
         case warmupEpochs
         case clipNorm
         case normalization
+        case labelSmoothing
 
         /// The property's name.
         public var swiftName: String { rawValue }
@@ -154,6 +161,9 @@ public struct TrainingOptions: Sendable, Equatable {
         }
         guard clipNorm.isFinite && clipNorm >= 0 else {
             throw .invalid([.subject(.option(.clipNorm)), .text(" is \(clipNorm); it must be a finite number, 0 or more")])
+        }
+        guard labelSmoothing.isFinite && labelSmoothing >= 0 && labelSmoothing < 1 else {
+            throw .invalid([.subject(.option(.labelSmoothing)), .text(" is \(labelSmoothing); it must be at least 0 and below 1")])
         }
     }
 }

@@ -49,6 +49,7 @@ C_FIELDS = (
     ("warmup_epochs", "double"),
     ("clip_norm", "float"),
     ("normalization", "int32_t"),
+    ("label_smoothing", "float"),
 )
 
 # Each C enumeration: the names Python accepts and their codes.
@@ -149,6 +150,9 @@ OPTIONS = (
     Option("normalize", "normalization", "choice", "none", None, False, None, False,
            "nudge_normalization", "Fit the network's input normalisation on the training samples (not the held-out validation fraction) when the call starts; none leaves the network's normalisation as it is.",
            "0.2", False, None),
+    Option("label_smoothing", "label_smoothing", "float", 0.0, 0, True, 1, False,
+           None, "Label smoothing: each training target row y becomes (1 - label_smoothing) * y + label_smoothing / outputs (a single output moves toward 0.5), so that training stops pushing the outputs toward certainty; meant for the cross-entropy losses. The training loss is measured against the smoothed targets; validation and evaluation use the targets as given.",
+           "0.3", True, None),
 )
 
 BY_KEYWORD = {option.keyword: option for option in OPTIONS}
