@@ -129,77 +129,30 @@ extern "C" {
  * ========================================================================== */
 
 /**
- * Plain gradient descent: w -= learning_rate * g.
+ * The first row is a header if any of its non-empty cells is not a number.
  */
-#define NUDGE_OPTIMIZER_SGD 0
+#define NUDGE_CSV_HEADER_AUTO 0
 
 /**
- * Classic momentum: v = momentum * v - learning_rate * g; w += v.
+ * The first row is a header.
  */
-#define NUDGE_OPTIMIZER_MOMENTUM 1
+#define NUDGE_CSV_HEADER_PRESENT 1
 
 /**
- * Nesterov momentum.
+ * There is no header: the first row is data.
  */
-#define NUDGE_OPTIMIZER_NESTEROV 2
+#define NUDGE_CSV_HEADER_NONE 2
 
 /**
- * Adam with bias correction.
+ * nudge_csv_options.label_column: the header column named "label" (ASCII letters in any case) if
+ * there is exactly one, otherwise none.
  */
-#define NUDGE_OPTIMIZER_ADAM 3
+#define NUDGE_CSV_LABEL_AUTO (-1)
 
 /**
- * Chosen from the output layer: softmax -> softmax cross-entropy, sigmoid -> sigmoid binary
- * cross-entropy, anything else -> mean squared error.
+ * nudge_csv_options.label_column: no label column; every column is a feature.
  */
-#define NUDGE_LOSS_AUTO 0
-
-/**
- * Sum over outputs of (a - y)^2, averaged over samples.
- */
-#define NUDGE_LOSS_MSE 1
-
-/**
- * -sum y log softmax(z), averaged over samples; needs a softmax output layer.
- */
-#define NUDGE_LOSS_SOFTMAX_CROSS_ENTROPY 2
-
-/**
- * -sum [y log a + (1 - y) log(1 - a)] with a = sigmoid(z), averaged over samples; needs a sigmoid
- * output layer.
- */
-#define NUDGE_LOSS_SIGMOID_BINARY_CROSS_ENTROPY 3
-
-/**
- * The same rate throughout.
- */
-#define NUDGE_SCHEDULE_CONSTANT 0
-
-/**
- * Multiplied by `step_factor` every `step_epochs` epochs.
- */
-#define NUDGE_SCHEDULE_STEP 1
-
-/**
- * Falls from `learning_rate` to `min_learning_rate` along half a cosine over the call's steps.
- */
-#define NUDGE_SCHEDULE_COSINE 2
-
-/**
- * None (as a training option: leave the network's normalisation as it is).
- */
-#define NUDGE_NORMALIZATION_NONE 0
-
-/**
- * One mean and standard deviation over all features: offset = mean, scale = 1 / std. Suits images.
- */
-#define NUDGE_NORMALIZATION_GLOBAL 1
-
-/**
- * A mean and standard deviation per feature; a constant feature is only centred (scale 1). Suits
- * tables.
- */
-#define NUDGE_NORMALIZATION_PER_FEATURE 2
+#define NUDGE_CSV_LABEL_NONE (-2)
 
 /**
  * Success.
@@ -292,6 +245,79 @@ extern "C" {
 #define NUDGE_ACTIVATION_SOFTMAX 5
 
 /**
+ * Plain gradient descent: w -= learning_rate * g.
+ */
+#define NUDGE_OPTIMIZER_SGD 0
+
+/**
+ * Classic momentum: v = momentum * v - learning_rate * g; w += v.
+ */
+#define NUDGE_OPTIMIZER_MOMENTUM 1
+
+/**
+ * Nesterov momentum.
+ */
+#define NUDGE_OPTIMIZER_NESTEROV 2
+
+/**
+ * Adam with bias correction.
+ */
+#define NUDGE_OPTIMIZER_ADAM 3
+
+/**
+ * Chosen from the output layer: softmax -> softmax cross-entropy, sigmoid -> sigmoid binary
+ * cross-entropy, anything else -> mean squared error.
+ */
+#define NUDGE_LOSS_AUTO 0
+
+/**
+ * Sum over outputs of (a - y)^2, averaged over samples.
+ */
+#define NUDGE_LOSS_MSE 1
+
+/**
+ * -sum y log softmax(z), averaged over samples; needs a softmax output layer.
+ */
+#define NUDGE_LOSS_SOFTMAX_CROSS_ENTROPY 2
+
+/**
+ * -sum [y log a + (1 - y) log(1 - a)] with a = sigmoid(z), averaged over samples; needs a sigmoid
+ * output layer.
+ */
+#define NUDGE_LOSS_SIGMOID_BINARY_CROSS_ENTROPY 3
+
+/**
+ * The same rate throughout.
+ */
+#define NUDGE_SCHEDULE_CONSTANT 0
+
+/**
+ * Multiplied by `step_factor` every `step_epochs` epochs.
+ */
+#define NUDGE_SCHEDULE_STEP 1
+
+/**
+ * Falls from `learning_rate` to `min_learning_rate` along half a cosine over the call's steps.
+ */
+#define NUDGE_SCHEDULE_COSINE 2
+
+/**
+ * None (as a training option: leave the network's normalisation as it is).
+ */
+#define NUDGE_NORMALIZATION_NONE 0
+
+/**
+ * One mean and standard deviation over all features: offset = mean, scale = 1 / std. Suits images.
+ */
+#define NUDGE_NORMALIZATION_GLOBAL 1
+
+/**
+ * A mean and standard deviation per feature; a constant feature is only centred (scale 1). Suits
+ * tables.
+ */
+#define NUDGE_NORMALIZATION_PER_FEATURE 2
+
+/**
  * All requested epochs ran.
  */
 #define NUDGE_STOP_COMPLETED 0
@@ -313,32 +339,6 @@ extern "C" {
  * best epoch.
  */
 #define NUDGE_STOP_NOT_FINITE 3
-
-/**
- * The first row is a header if any of its non-empty cells is not a number.
- */
-#define NUDGE_CSV_HEADER_AUTO 0
-
-/**
- * The first row is a header.
- */
-#define NUDGE_CSV_HEADER_PRESENT 1
-
-/**
- * There is no header: the first row is data.
- */
-#define NUDGE_CSV_HEADER_NONE 2
-
-/**
- * nudge_csv_options.label_column: the header column named "label" (ASCII letters in any case) if
- * there is exactly one, otherwise none.
- */
-#define NUDGE_CSV_LABEL_AUTO (-1)
-
-/**
- * nudge_csv_options.label_column: no label column; every column is a feature.
- */
-#define NUDGE_CSV_LABEL_NONE (-2)
 
 /**
  * Major version: changes when a release breaks source compatibility.
@@ -366,6 +366,21 @@ extern "C" {
  * ========================================================================== */
 
 /**
+ * Whether the first row of a CSV file is a header (nudge_csv_options.header).
+ */
+typedef int32_t nudge_csv_header;
+
+/**
+ * The result of every call that can fail: NUDGE_OK (0) or one of the NUDGE_ERR_ codes.
+ */
+typedef int32_t nudge_status;
+
+/**
+ * What a layer applies to its weighted sums.
+ */
+typedef int32_t nudge_activation;
+
+/**
  * How each training step moves the weights.
  */
 typedef int32_t nudge_optimizer;
@@ -387,28 +402,19 @@ typedef int32_t nudge_schedule;
 typedef int32_t nudge_normalization;
 
 /**
- * The result of every call that can fail: NUDGE_OK (0) or one of the NUDGE_ERR_ codes.
- */
-typedef int32_t nudge_status;
-
-/**
- * What a layer applies to its weighted sums.
- */
-typedef int32_t nudge_activation;
-
-/**
  * Why a training run ended.
  */
 typedef int32_t nudge_stop_reason;
 
-/**
- * Whether the first row of a CSV file is a header (nudge_csv_options.header).
- */
-typedef int32_t nudge_csv_header;
-
 /* ==========================================================================
  * Handles
  * ========================================================================== */
+
+/**
+ * Samples loaded from files: features (row-major float32) and optional int32 labels.
+ * Thread safety: read-only after loading; any number of threads may read it at once.
+ */
+typedef struct nudge_dataset nudge_dataset;
 
 /**
  * A network: its architecture, parameters and metadata.
@@ -424,21 +430,15 @@ typedef struct nudge_network nudge_network;
  */
 typedef struct nudge_trainer nudge_trainer;
 
-/**
- * Samples loaded from files: features (row-major float32) and optional int32 labels.
- * Thread safety: read-only after loading; any number of threads may read it at once.
- */
-typedef struct nudge_dataset nudge_dataset;
-
 /* ==========================================================================
  * Structures
  * ========================================================================== */
 
+typedef struct nudge_csv_options nudge_csv_options;
 typedef struct nudge_train_options nudge_train_options;
 typedef struct nudge_epoch_report nudge_epoch_report;
 typedef struct nudge_batch_report nudge_batch_report;
 typedef struct nudge_train_report nudge_train_report;
-typedef struct nudge_csv_options nudge_csv_options;
 
 /* ==========================================================================
  * Callbacks
@@ -456,6 +456,48 @@ typedef int32_t (*nudge_progress_fn)(const nudge_epoch_report *report, void *use
  * non-zero to stop between batches (the call then returns NUDGE_ERR_CANCELLED). Keep it cheap.
  */
 typedef int32_t (*nudge_batch_fn)(const nudge_batch_report *report, void *user_data);
+
+/**
+ * How nudge_dataset_load_csv() reads a file. Start from nudge_csv_options_init(), then set the
+ * fields you need: the library reads only the first `struct_size` bytes.
+ */
+struct nudge_csv_options {
+    /**
+     * Set by nudge_csv_options_init() to sizeof(nudge_csv_options).
+     */
+    uint32_t struct_size;
+    /**
+     * A NUDGE_CSV_HEADER_ value. Default NUDGE_CSV_HEADER_AUTO.
+     */
+    nudge_csv_header header;
+    /**
+     * The 0-based column of the class labels, NUDGE_CSV_LABEL_AUTO or NUDGE_CSV_LABEL_NONE.
+     * Default NUDGE_CSV_LABEL_AUTO.
+     */
+    int32_t label_column;
+    /**
+     * 0 accepts any label from 0 to INT32_MAX; above 0, every label must be below it. Default 0.
+     */
+    uint32_t class_count;
+    /**
+     * The exact header name of the label column (UTF-8), or NULL. When set, label_column must be
+     * NUDGE_CSV_LABEL_AUTO and the file must have a header. Read during the call only. Default NULL.
+     */
+    const char *label_name;
+    /**
+     * The character between fields: ASCII, not a double quote, CR, LF or NUL. Default ','.
+     */
+    char delimiter;
+};
+/* Fails to compile if this compiler lays the struct out differently from Swift. */
+typedef char nudge_check_csv_options_layout[(
+    sizeof(nudge_csv_options) == 32 &&
+    offsetof(nudge_csv_options, struct_size) == 0 &&
+    offsetof(nudge_csv_options, header) == 4 &&
+    offsetof(nudge_csv_options, label_column) == 8 &&
+    offsetof(nudge_csv_options, class_count) == 12 &&
+    offsetof(nudge_csv_options, label_name) == 16 &&
+    offsetof(nudge_csv_options, delimiter) == 24) ? 1 : -1];
 
 /**
  * Everything that shapes a training run. Always start from nudge_train_options_init(), then set
@@ -810,48 +852,6 @@ typedef char nudge_check_train_report_layout[(
     offsetof(nudge_train_report, validation_accuracy) == 48 &&
     offsetof(nudge_train_report, seconds) == 56) ? 1 : -1];
 
-/**
- * How nudge_dataset_load_csv() reads a file. Start from nudge_csv_options_init(), then set the
- * fields you need: the library reads only the first `struct_size` bytes.
- */
-struct nudge_csv_options {
-    /**
-     * Set by nudge_csv_options_init() to sizeof(nudge_csv_options).
-     */
-    uint32_t struct_size;
-    /**
-     * A NUDGE_CSV_HEADER_ value. Default NUDGE_CSV_HEADER_AUTO.
-     */
-    nudge_csv_header header;
-    /**
-     * The 0-based column of the class labels, NUDGE_CSV_LABEL_AUTO or NUDGE_CSV_LABEL_NONE.
-     * Default NUDGE_CSV_LABEL_AUTO.
-     */
-    int32_t label_column;
-    /**
-     * 0 accepts any label from 0 to INT32_MAX; above 0, every label must be below it. Default 0.
-     */
-    uint32_t class_count;
-    /**
-     * The exact header name of the label column (UTF-8), or NULL. When set, label_column must be
-     * NUDGE_CSV_LABEL_AUTO and the file must have a header. Read during the call only. Default NULL.
-     */
-    const char *label_name;
-    /**
-     * The character between fields: ASCII, not a double quote, CR, LF or NUL. Default ','.
-     */
-    char delimiter;
-};
-/* Fails to compile if this compiler lays the struct out differently from Swift. */
-typedef char nudge_check_csv_options_layout[(
-    sizeof(nudge_csv_options) == 32 &&
-    offsetof(nudge_csv_options, struct_size) == 0 &&
-    offsetof(nudge_csv_options, header) == 4 &&
-    offsetof(nudge_csv_options, label_column) == 8 &&
-    offsetof(nudge_csv_options, class_count) == 12 &&
-    offsetof(nudge_csv_options, label_name) == 16 &&
-    offsetof(nudge_csv_options, delimiter) == 24) ? 1 : -1];
-
 /* ==========================================================================
  * Data sets
  * ========================================================================== */
@@ -958,20 +958,8 @@ nudge_status nudge_dataset_features(const nudge_dataset *dataset, const float **
 nudge_status nudge_dataset_labels(const nudge_dataset *dataset, const int32_t **out_labels);
 
 /* ==========================================================================
- * Library
+ * Errors
  * ========================================================================== */
-
-/**
- * The library's version as "major.minor.patch".
- * @return A static string, valid for the life of the process.
- */
-const char *nudge_version_string(void);
-
-/**
- * The ABI version of the loaded library, to compare with NUDGE_ABI_VERSION.
- * @return The library's ABI version.
- */
-int32_t nudge_abi_version(void);
 
 /**
  * The message of the last failed call on the calling thread ("" if none failed yet). Messages name
@@ -989,6 +977,22 @@ const char *nudge_last_error(void);
  * @return A static string; "unknown" for values that are not status codes.
  */
 const char *nudge_status_name(nudge_status status);
+
+/* ==========================================================================
+ * Library
+ * ========================================================================== */
+
+/**
+ * The library's version as "major.minor.patch".
+ * @return A static string, valid for the life of the process.
+ */
+const char *nudge_version_string(void);
+
+/**
+ * The ABI version of the loaded library, to compare with NUDGE_ABI_VERSION.
+ * @return The library's ABI version.
+ */
+int32_t nudge_abi_version(void);
 
 /**
  * Sets how many threads Nudge uses for training and for large predictions, the calling thread
@@ -1466,6 +1470,21 @@ nudge_status nudge_train_labels(
     nudge_train_report *report);
 
 /**
+ * The learning rate a training call with these options uses at a given step (warm-up, then the
+ * schedule), for plotting a schedule or checking one before a long run.
+ * @param[in] options The options (NULL for the defaults); `epochs` and `learning_rate` matter too.
+ * @param[in] step The step, 0 for the call's first batch.
+ * @param[in] steps_per_epoch Batches per epoch: ceil(training samples / batch_size), at least 1.
+ * @param[out] out_rate Receives the rate.
+ * @return NUDGE_OK or NUDGE_ERR_INVALID_ARGUMENT (options out of range, steps_per_epoch 0).
+ */
+nudge_status nudge_learning_rate_at(
+    const nudge_train_options *options,
+    uint64_t step,
+    size_t steps_per_epoch,
+    float *out_rate);
+
+/**
  * Creates a trainer for a network: the optimiser's state (momentum, Adam's moments and step count)
  * and reusable buffers, so training can go on across calls or be fed batch by batch.
  * The hyper-parameters of `options` are copied; its pointer fields (validation data, callbacks)
@@ -1559,21 +1578,6 @@ nudge_status nudge_trainer_train_labels(
     size_t sample_count,
     const nudge_train_options *options,
     nudge_train_report *report);
-
-/**
- * The learning rate a training call with these options uses at a given step (warm-up, then the
- * schedule), for plotting a schedule or checking one before a long run.
- * @param[in] options The options (NULL for the defaults); `epochs` and `learning_rate` matter too.
- * @param[in] step The step, 0 for the call's first batch.
- * @param[in] steps_per_epoch Batches per epoch: ceil(training samples / batch_size), at least 1.
- * @param[out] out_rate Receives the rate.
- * @return NUDGE_OK or NUDGE_ERR_INVALID_ARGUMENT (options out of range, steps_per_epoch 0).
- */
-nudge_status nudge_learning_rate_at(
-    const nudge_train_options *options,
-    uint64_t step,
-    size_t steps_per_epoch,
-    float *out_rate);
 
 #ifdef __cplusplus
 } /* extern "C" */

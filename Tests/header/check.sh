@@ -171,8 +171,20 @@ echo "ok: header is up to date"
 compile_header include/nudge.h
 echo "ok: include/nudge.h compiles cleanly as C99, C11, C++11 and C++17"
 
-# The ABI structs are declared in Swift and read by C: both must agree on every offset.
-check_layout "Sources/NudgeABI/Types.swift" Sources/NudgeABI Sources/NudgeABI/Types.swift
+# The ABI structs are declared in Swift and read by C: both must agree on every offset. The files
+# that declare them also hold code that needs the core, so the structs, and the typealiases their
+# fields use, are copied out (each from its `public` line to the line where its brackets close)
+# and compiled on their own.
+awk '
+    /^public (struct|typealias) / { copying = 1; depth = 0 }
+    copying {
+        print
+        line = $0
+        sub(/\/\/.*/, "", line)
+        depth += gsub(/[[({]/, "", line) - gsub(/[])}]/, "", line)
+        if (depth <= 0) copying = 0
+    }' Sources/NudgeABI/*.swift >"$WORK/abi-types.swift"
+check_layout abi Sources/NudgeABI "$WORK/abi-types.swift"
 echo "ok: the ABI structs' C layout matches Swift's MemoryLayout"
 
 # The prologue's example is code readers copy: it must compile against the header.
