@@ -1,6 +1,8 @@
 // MARK: - Data sets
 import Nudge
 
+// @c-section data
+
 /// Samples loaded from files: features (row-major float32) and optional int32 labels.
 /// Thread safety: read-only after loading; any number of threads may read it at once.
 public typealias nudge_dataset = OpaquePointer

@@ -2,6 +2,8 @@
 // The status codes and the calls that explain a failure. The core's error kinds map to the codes
 // in Codes.swift.
 
+// @c-section errors
+
 /// The result of every call that can fail: NUDGE_OK (0) or one of the NUDGE_ERR_ codes.
 public typealias nudge_status = Int32
 /// Success.

@@ -1,6 +1,8 @@
 // MARK: - Library
 import Nudge
 
+// @c-section library
+
 /// The library's version as "major.minor.patch".
 /// @return A static string, valid for the life of the process.
 @_cdecl("nudge_version_string")

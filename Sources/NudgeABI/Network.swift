@@ -1,6 +1,8 @@
 // MARK: - Networks
 import Nudge
 
+// @c-section network
+
 /// A network: its architecture, parameters and metadata.
 /// Thread safety: any number of threads may call the functions that take a `const nudge_network *`
 /// (prediction, evaluation, gradients, queries, saving) at once; a function that takes a non-const

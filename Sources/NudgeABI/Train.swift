@@ -3,6 +3,8 @@
 import Glibc
 import Nudge
 
+// @c-section train
+
 /// Sets every field of an options struct to its default, and struct_size to the size both sides
 /// know. Pass sizeof your struct, so that a program built against this header never has more bytes
 /// written than its struct holds, whatever version of the library it runs with:
@@ -213,6 +215,8 @@ public func nudge_learning_rate_at(_ options: UnsafeRawPointer?, _ step: UInt64,
 }
 
 // MARK: Trainers
+
+// @c-section trainer
 
 /// A trainer: optimiser state (momentum, Adam's moments) and buffers for training one network.
 /// Thread safety: one thread at a time; while it trains, its network must not be used elsewhere.

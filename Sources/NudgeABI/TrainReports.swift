@@ -3,6 +3,8 @@
 // stopped, and a report of the whole call. The options that take the callbacks are generated
 // (TrainOptions.swift).
 
+// @c-section train
+
 /// What one epoch achieved; passed to the progress callback as each epoch ends.
 public struct nudge_epoch_report {
     /// sizeof(nudge_epoch_report) as the library knows it; fields beyond a caller's header are newer.
