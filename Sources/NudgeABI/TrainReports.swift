@@ -1,7 +1,7 @@
 // MARK: - Training reports and callbacks
 // What training tells its caller: a report per epoch and per batch through the callbacks, why it
 // stopped, and a report of the whole call. The options that take the callbacks are generated
-// (TrainOptions.swift).
+// (TrainOptions.swift); nudge.h declares the callbacks right before them.
 
 // @c-section train
 
