@@ -125,81 +125,15 @@ extern "C" {
 #endif
 
 /* ==========================================================================
- * Constants
+ * Errors
+ *
+ * Every call that can fail returns a nudge_status; nudge_last_error() says what went wrong.
  * ========================================================================== */
 
 /**
- * Plain gradient descent: w -= learning_rate * g.
+ * The result of every call that can fail: NUDGE_OK (0) or one of the NUDGE_ERR_ codes.
  */
-#define NUDGE_OPTIMIZER_SGD 0
-
-/**
- * Classic momentum: v = momentum * v - learning_rate * g; w += v.
- */
-#define NUDGE_OPTIMIZER_MOMENTUM 1
-
-/**
- * Nesterov momentum.
- */
-#define NUDGE_OPTIMIZER_NESTEROV 2
-
-/**
- * Adam with bias correction.
- */
-#define NUDGE_OPTIMIZER_ADAM 3
-
-/**
- * Chosen from the output layer: softmax -> softmax cross-entropy, sigmoid -> sigmoid binary
- * cross-entropy, anything else -> mean squared error.
- */
-#define NUDGE_LOSS_AUTO 0
-
-/**
- * Sum over outputs of (a - y)^2, averaged over samples.
- */
-#define NUDGE_LOSS_MSE 1
-
-/**
- * -sum y log softmax(z), averaged over samples; needs a softmax output layer.
- */
-#define NUDGE_LOSS_SOFTMAX_CROSS_ENTROPY 2
-
-/**
- * -sum [y log a + (1 - y) log(1 - a)] with a = sigmoid(z), averaged over samples; needs a sigmoid
- * output layer.
- */
-#define NUDGE_LOSS_SIGMOID_BINARY_CROSS_ENTROPY 3
-
-/**
- * The same rate throughout.
- */
-#define NUDGE_SCHEDULE_CONSTANT 0
-
-/**
- * Multiplied by `step_factor` every `step_epochs` epochs.
- */
-#define NUDGE_SCHEDULE_STEP 1
-
-/**
- * Falls from `learning_rate` to `min_learning_rate` along half a cosine over the call's steps.
- */
-#define NUDGE_SCHEDULE_COSINE 2
-
-/**
- * None (as a training option: leave the network's normalisation as it is).
- */
-#define NUDGE_NORMALIZATION_NONE 0
-
-/**
- * One mean and standard deviation over all features: offset = mean, scale = 1 / std. Suits images.
- */
-#define NUDGE_NORMALIZATION_GLOBAL 1
-
-/**
- * A mean and standard deviation per feature; a constant feature is only centred (scale 1). Suits
- * tables.
- */
-#define NUDGE_NORMALIZATION_PER_FEATURE 2
+typedef int32_t nudge_status;
 
 /**
  * Success.
@@ -262,6 +196,104 @@ extern "C" {
 #define NUDGE_ERR_NOT_FOUND 11
 
 /**
+ * The message of the last failed call on the calling thread ("" if none failed yet). Messages name
+ * the function, the argument and the values involved, e.g.
+ * "nudge_predict: output_capacity is 10 elements, 20 are needed".
+ * @return A NUL-terminated UTF-8 string owned by the library, valid on this thread until the next
+ *         failing nudge_ call on this thread. Never NULL.
+ * Thread safety: each thread has its own message.
+ */
+const char *nudge_last_error(void);
+
+/**
+ * A status code's name, such as "invalid_argument".
+ * @param[in] status A nudge_status value.
+ * @return A static string; "unknown" for values that are not status codes.
+ */
+const char *nudge_status_name(nudge_status status);
+
+/* ==========================================================================
+ * Library
+ *
+ * The library's version, the ABI version it implements, and the threads it computes with.
+ * ========================================================================== */
+
+/**
+ * Major version: changes when a release breaks source compatibility.
+ */
+#define NUDGE_VERSION_MAJOR 0
+
+/**
+ * Minor version: new functions or fields.
+ */
+#define NUDGE_VERSION_MINOR 3
+
+/**
+ * Patch version: fixes only.
+ */
+#define NUDGE_VERSION_PATCH 0
+
+/**
+ * The ABI this header describes; nudge_abi_version() returns the library's. A binding compares
+ * the two and refuses a library built for another ABI.
+ */
+#define NUDGE_ABI_VERSION 1
+
+/**
+ * The library's version as "major.minor.patch".
+ * @return A static string, valid for the life of the process.
+ */
+const char *nudge_version_string(void);
+
+/**
+ * The ABI version of the loaded library, to compare with NUDGE_ABI_VERSION.
+ * @return The library's ABI version.
+ */
+int32_t nudge_abi_version(void);
+
+/**
+ * Sets how many threads Nudge uses for training and for large predictions, the calling thread
+ * included. Nudge splits large matrix products between its own threads and runs BLAS
+ * single-threaded inside each part (it sets OpenBLAS's own thread count to 1 when it starts); the
+ * threads stay alive between calls. Callers that find Nudge's threads busy (another thread is
+ * training or predicting) do their work on their own thread, so concurrent calls never multiply
+ * the number of threads.
+ * @param[in] count 1 to 256; 1 does everything on the calling thread; 0 restores the default: the
+ *            environment variable NUDGE_NUM_THREADS if set, else the number of online processors.
+ * @return NUDGE_OK or NUDGE_ERR_INVALID_ARGUMENT.
+ * Thread safety: may be called at any time; running computations keep the count they started with.
+ */
+nudge_status nudge_set_num_threads(size_t count);
+
+/**
+ * The number of threads Nudge uses (see nudge_set_num_threads()).
+ * @return At least 1.
+ */
+size_t nudge_get_num_threads(void);
+
+/* ==========================================================================
+ * Networks
+ *
+ * A network of dense layers: creation, shape, parameters, input normalisation and metadata.
+ *
+ * nudge_normalization is declared here, where nudge_network_fit_normalization() needs it
+ * first; training takes one too (nudge_train_options.normalization).
+ * ========================================================================== */
+
+/**
+ * A network: its architecture, parameters and metadata.
+ * Thread safety: any number of threads may call the functions that take a `const nudge_network *`
+ * (prediction, evaluation, gradients, queries, saving) at once; a function that takes a non-const
+ * handle must not overlap with any other use of that network.
+ */
+typedef struct nudge_network nudge_network;
+
+/**
+ * What a layer applies to its weighted sums.
+ */
+typedef int32_t nudge_activation;
+
+/**
  * a = z
  */
 #define NUDGE_ACTIVATION_IDENTITY 0
@@ -292,736 +324,26 @@ extern "C" {
 #define NUDGE_ACTIVATION_SOFTMAX 5
 
 /**
- * All requested epochs ran.
- */
-#define NUDGE_STOP_COMPLETED 0
-
-/**
- * Early stopping: the monitored loss stopped improving for `patience` epochs.
- */
-#define NUDGE_STOP_EARLY 1
-
-/**
- * A callback returned non-zero (the call returns NUDGE_ERR_CANCELLED).
- */
-#define NUDGE_STOP_CANCELLED 2
-
-/**
- * The loss, gradient or a step became NaN or infinite (the call returns NUDGE_ERR_NOT_FINITE); the
- * network holds the last weights whose loss was measured finite (those at the start of the failing
- * epoch, or of the one before it), or, with early stopping and restore_best_weights, those of the
- * best epoch.
- */
-#define NUDGE_STOP_NOT_FINITE 3
-
-/**
- * The first row is a header if any of its non-empty cells is not a number.
- */
-#define NUDGE_CSV_HEADER_AUTO 0
-
-/**
- * The first row is a header.
- */
-#define NUDGE_CSV_HEADER_PRESENT 1
-
-/**
- * There is no header: the first row is data.
- */
-#define NUDGE_CSV_HEADER_NONE 2
-
-/**
- * nudge_csv_options.label_column: the header column named "label" (ASCII letters in any case) if
- * there is exactly one, otherwise none.
- */
-#define NUDGE_CSV_LABEL_AUTO (-1)
-
-/**
- * nudge_csv_options.label_column: no label column; every column is a feature.
- */
-#define NUDGE_CSV_LABEL_NONE (-2)
-
-/**
- * Major version: changes when a release breaks source compatibility.
- */
-#define NUDGE_VERSION_MAJOR 0
-
-/**
- * Minor version: new functions or fields.
- */
-#define NUDGE_VERSION_MINOR 3
-
-/**
- * Patch version: fixes only.
- */
-#define NUDGE_VERSION_PATCH 0
-
-/**
- * The ABI this header describes; nudge_abi_version() returns the library's. A binding compares
- * the two and refuses a library built for another ABI.
- */
-#define NUDGE_ABI_VERSION 1
-
-/* ==========================================================================
- * Scalar types
- * ========================================================================== */
-
-/**
- * How each training step moves the weights.
- */
-typedef int32_t nudge_optimizer;
-
-/**
- * The cost function C, averaged over the samples of a batch.
- */
-typedef int32_t nudge_loss;
-
-/**
- * How the learning rate changes during a training call (after any warm-up).
- */
-typedef int32_t nudge_schedule;
-
-/**
  * How an input normalisation is fitted: x' = (x - offset) * scale, applied to every input before
  * the first layer, saved with the model and applied by every prediction.
  */
 typedef int32_t nudge_normalization;
 
 /**
- * The result of every call that can fail: NUDGE_OK (0) or one of the NUDGE_ERR_ codes.
+ * None (as a training option: leave the network's normalisation as it is).
  */
-typedef int32_t nudge_status;
+#define NUDGE_NORMALIZATION_NONE 0
 
 /**
- * What a layer applies to its weighted sums.
+ * One mean and standard deviation over all features: offset = mean, scale = 1 / std. Suits images.
  */
-typedef int32_t nudge_activation;
+#define NUDGE_NORMALIZATION_GLOBAL 1
 
 /**
- * Why a training run ended.
+ * A mean and standard deviation per feature; a constant feature is only centred (scale 1). Suits
+ * tables.
  */
-typedef int32_t nudge_stop_reason;
-
-/**
- * Whether the first row of a CSV file is a header (nudge_csv_options.header).
- */
-typedef int32_t nudge_csv_header;
-
-/* ==========================================================================
- * Handles
- * ========================================================================== */
-
-/**
- * A network: its architecture, parameters and metadata.
- * Thread safety: any number of threads may call the functions that take a `const nudge_network *`
- * (prediction, evaluation, gradients, queries, saving) at once; a function that takes a non-const
- * handle must not overlap with any other use of that network.
- */
-typedef struct nudge_network nudge_network;
-
-/**
- * A trainer: optimiser state (momentum, Adam's moments) and buffers for training one network.
- * Thread safety: one thread at a time; while it trains, its network must not be used elsewhere.
- */
-typedef struct nudge_trainer nudge_trainer;
-
-/**
- * Samples loaded from files: features (row-major float32) and optional int32 labels.
- * Thread safety: read-only after loading; any number of threads may read it at once.
- */
-typedef struct nudge_dataset nudge_dataset;
-
-/* ==========================================================================
- * Structures
- * ========================================================================== */
-
-typedef struct nudge_train_options nudge_train_options;
-typedef struct nudge_epoch_report nudge_epoch_report;
-typedef struct nudge_batch_report nudge_batch_report;
-typedef struct nudge_train_report nudge_train_report;
-typedef struct nudge_csv_options nudge_csv_options;
-
-/* ==========================================================================
- * Callbacks
- * ========================================================================== */
-
-/**
- * Called once per epoch with its report, on the thread that called the training function.
- * Return 0 to go on, non-zero to stop (the call then returns NUDGE_ERR_CANCELLED).
- * The report is valid only during the call.
- */
-typedef int32_t (*nudge_progress_fn)(const nudge_epoch_report *report, void *user_data);
-
-/**
- * Called after every batch, on the thread that called the training function. Return 0 to go on,
- * non-zero to stop between batches (the call then returns NUDGE_ERR_CANCELLED). Keep it cheap.
- */
-typedef int32_t (*nudge_batch_fn)(const nudge_batch_report *report, void *user_data);
-
-/**
- * Everything that shapes a training run. Always start from nudge_train_options_init(), then set
- * the fields you need: the library reads only the first `struct_size` bytes, so programs compiled
- * against this header keep working with later versions that append fields.
- */
-struct nudge_train_options {
-    /**
-     * Set by nudge_train_options_init() to sizeof(nudge_train_options).
-     */
-    uint32_t struct_size;
-    /**
-     * Passes over the training data. Must be 0 or more; default 10.
-     */
-    uint32_t epochs;
-    /**
-     * Samples per gradient step. Must be 1 to 1048576; default 32.
-     */
-    uint32_t batch_size;
-    /**
-     * How each step moves the weights. A NUDGE_OPTIMIZER_ value; default NUDGE_OPTIMIZER_ADAM.
-     */
-    nudge_optimizer optimizer;
-    /**
-     * The cost function; auto picks it from the output layer's activation. A NUDGE_LOSS_ value;
-     * default NUDGE_LOSS_AUTO.
-     */
-    nudge_loss loss;
-    /**
-     * Reshuffle the training samples before every epoch. Non-zero for yes; default 1.
-     */
-    int32_t shuffle;
-    /**
-     * Early stopping: stop after this many epochs without improvement of the monitored loss (the
-     * validation loss with validation data, the training loss otherwise); 0 never stops early.
-     * Must be 0 or more; default 0.
-     */
-    uint32_t patience;
-    /**
-     * With early stopping, end with the weights of the best epoch rather than the last. Non-zero
-     * for yes; default 1.
-     */
-    int32_t restore_best_weights;
-    /**
-     * Step size. Must be a finite number above 0; default 0.001.
-     */
-    float learning_rate;
-    /**
-     * Momentum factor of the momentum and nesterov optimizers. Must be at least 0 and below 1;
-     * default 0.9.
-     */
-    float momentum;
-    /**
-     * Adam's first-moment decay. Must be at least 0 and below 1; default 0.9.
-     */
-    float beta1;
-    /**
-     * Adam's second-moment decay. Must be at least 0 and below 1; default 0.999.
-     */
-    float beta2;
-    /**
-     * Adam's denominator guard. Must be a finite number above 0; default 1e-8.
-     */
-    float epsilon;
-    /**
-     * L2 penalty on the weights (not the biases): weight_decay * w is added to the gradient. Must
-     * be a finite number, 0 or more; default 0.
-     */
-    float weight_decay;
-    /**
-     * Seeds the shuffling, the validation split and dropout; the same seed, data and options give
-     * the same run. Default 0.
-     */
-    uint64_t seed;
-    /**
-     * Fraction of the samples held out (drawn at random with the seed) for validation when no
-     * validation data is given. Must be at least 0 and below 1; default 0.
-     */
-    double validation_fraction;
-    /**
-     * The least decrease of the monitored loss that counts as an improvement. Must be a finite
-     * number, 0 or more; default 0.
-     */
-    double min_delta;
-    /**
-     * Validation samples, row-major, `validation_count` rows of the network's input size; or NULL.
-     * Read during the training call only.
-     */
-    const float *validation_inputs;
-    /**
-     * Validation targets (`validation_count` rows of the output size) for nudge_train(); or NULL.
-     */
-    const float *validation_targets;
-    /**
-     * Validation class labels for nudge_train_labels(); or NULL.
-     */
-    const int32_t *validation_labels;
-    /**
-     * Number of validation samples. Default 0.
-     */
-    size_t validation_count;
-    /**
-     * Called after every epoch, or NULL.
-     */
-    nudge_progress_fn progress;
-    /**
-     * Called after every batch, or NULL.
-     */
-    nudge_batch_fn batch_progress;
-    /**
-     * Passed unchanged to the callbacks.
-     */
-    void *user_data;
-    /**
-     * Dropout rates, one per layer of units that feeds a weight layer: entry 0 for the inputs,
-     * entry i for hidden layer i (so layer_count - 1 entries, with layer_count counting the
-     * input), or none. During training each such unit is zeroed with its rate and the others
-     * scaled by 1 / (1 - rate); prediction, evaluation and validation use every unit. Each entry
-     * must be at least 0 and below 1. NULL for none; read during the call only.
-     */
-    const float *dropout;
-    /**
-     * Entries of `dropout`; 0 for none.
-     */
-    size_t dropout_count;
-    /**
-     * How the learning rate changes over a training call, after any warm-up. A NUDGE_SCHEDULE_
-     * value; default NUDGE_SCHEDULE_CONSTANT.
-     */
-    nudge_schedule schedule;
-    /**
-     * The step schedule: epochs between reductions. Must be 1 or more; default 10.
-     */
-    uint32_t step_epochs;
-    /**
-     * The step schedule: the factor applied at each reduction. Must be above 0 and at most 1;
-     * default 0.1.
-     */
-    float step_factor;
-    /**
-     * The cosine schedule: the rate at the end. Must be at least 0 and at most learning_rate;
-     * default 0.
-     */
-    float min_learning_rate;
-    /**
-     * Linear warm-up over the first warmup_epochs epochs of a call (fractions allowed): the rate
-     * rises from learning_rate / (warm-up steps) to learning_rate, before the schedule. Must be a
-     * finite number, 0 or more; default 0.
-     */
-    double warmup_epochs;
-    /**
-     * When above 0, each step's gradient (all layers together, weight decay excluded) is scaled
-     * down to this L2 norm if it is longer; 0 does not clip. Must be a finite number, 0 or more;
-     * default 0.
-     */
-    float clip_norm;
-    /**
-     * Fit the network's input normalisation on the training samples (not the held-out validation
-     * fraction) when the call starts; none leaves the network's normalisation as it is. A
-     * NUDGE_NORMALIZATION_ value; default NUDGE_NORMALIZATION_NONE.
-     */
-    nudge_normalization normalization;
-    /**
-     * Label smoothing: each training target row y becomes (1 - label_smoothing) * y +
-     * label_smoothing / outputs (a single output moves toward 0.5), so that training stops pushing
-     * the outputs toward certainty; meant for the cross-entropy losses. The training loss is
-     * measured against the smoothed targets; validation and evaluation use the targets as given.
-     * Must be at least 0 and below 1; default 0.
-     */
-    float label_smoothing;
-};
-/* Fails to compile if this compiler lays the struct out differently from Swift. */
-typedef char nudge_check_train_options_layout[(
-    sizeof(nudge_train_options) == 192 &&
-    offsetof(nudge_train_options, struct_size) == 0 &&
-    offsetof(nudge_train_options, epochs) == 4 &&
-    offsetof(nudge_train_options, batch_size) == 8 &&
-    offsetof(nudge_train_options, optimizer) == 12 &&
-    offsetof(nudge_train_options, loss) == 16 &&
-    offsetof(nudge_train_options, shuffle) == 20 &&
-    offsetof(nudge_train_options, patience) == 24 &&
-    offsetof(nudge_train_options, restore_best_weights) == 28 &&
-    offsetof(nudge_train_options, learning_rate) == 32 &&
-    offsetof(nudge_train_options, momentum) == 36 &&
-    offsetof(nudge_train_options, beta1) == 40 &&
-    offsetof(nudge_train_options, beta2) == 44 &&
-    offsetof(nudge_train_options, epsilon) == 48 &&
-    offsetof(nudge_train_options, weight_decay) == 52 &&
-    offsetof(nudge_train_options, seed) == 56 &&
-    offsetof(nudge_train_options, validation_fraction) == 64 &&
-    offsetof(nudge_train_options, min_delta) == 72 &&
-    offsetof(nudge_train_options, validation_inputs) == 80 &&
-    offsetof(nudge_train_options, validation_targets) == 88 &&
-    offsetof(nudge_train_options, validation_labels) == 96 &&
-    offsetof(nudge_train_options, validation_count) == 104 &&
-    offsetof(nudge_train_options, progress) == 112 &&
-    offsetof(nudge_train_options, batch_progress) == 120 &&
-    offsetof(nudge_train_options, user_data) == 128 &&
-    offsetof(nudge_train_options, dropout) == 136 &&
-    offsetof(nudge_train_options, dropout_count) == 144 &&
-    offsetof(nudge_train_options, schedule) == 152 &&
-    offsetof(nudge_train_options, step_epochs) == 156 &&
-    offsetof(nudge_train_options, step_factor) == 160 &&
-    offsetof(nudge_train_options, min_learning_rate) == 164 &&
-    offsetof(nudge_train_options, warmup_epochs) == 168 &&
-    offsetof(nudge_train_options, clip_norm) == 176 &&
-    offsetof(nudge_train_options, normalization) == 180 &&
-    offsetof(nudge_train_options, label_smoothing) == 184) ? 1 : -1];
-
-/**
- * What one epoch achieved; passed to the progress callback as each epoch ends.
- */
-struct nudge_epoch_report {
-    /**
-     * sizeof(nudge_epoch_report) as the library knows it; fields beyond a caller's header are newer.
-     */
-    uint32_t struct_size;
-    /**
-     * 1 for the first epoch of this call.
-     */
-    uint32_t epoch;
-    /**
-     * The epochs this call plans.
-     */
-    uint32_t epochs;
-    /**
-     * 1 if the monitored loss reached a new best in this epoch, else 0.
-     */
-    int32_t improved;
-    /**
-     * Mean training loss over the epoch's batches.
-     */
-    double train_loss;
-    /**
-     * Fraction of training samples classified correctly during the epoch.
-     */
-    double train_accuracy;
-    /**
-     * Loss on the validation data after the epoch; NaN without validation data.
-     */
-    double validation_loss;
-    /**
-     * Accuracy on the validation data after the epoch; NaN without validation data.
-     */
-    double validation_accuracy;
-    /**
-     * Wall time of the epoch in seconds, validation included.
-     */
-    double seconds;
-    /**
-     * The learning rate of the epoch's last step (after warm-up and schedule).
-     */
-    double learning_rate;
-};
-/* Fails to compile if this compiler lays the struct out differently from Swift. */
-typedef char nudge_check_epoch_report_layout[(
-    sizeof(nudge_epoch_report) == 64 &&
-    offsetof(nudge_epoch_report, struct_size) == 0 &&
-    offsetof(nudge_epoch_report, epoch) == 4 &&
-    offsetof(nudge_epoch_report, epochs) == 8 &&
-    offsetof(nudge_epoch_report, improved) == 12 &&
-    offsetof(nudge_epoch_report, train_loss) == 16 &&
-    offsetof(nudge_epoch_report, train_accuracy) == 24 &&
-    offsetof(nudge_epoch_report, validation_loss) == 32 &&
-    offsetof(nudge_epoch_report, validation_accuracy) == 40 &&
-    offsetof(nudge_epoch_report, seconds) == 48 &&
-    offsetof(nudge_epoch_report, learning_rate) == 56) ? 1 : -1];
-
-/**
- * Progress inside an epoch; passed to the batch callback after every batch.
- */
-struct nudge_batch_report {
-    /**
-     * sizeof(nudge_batch_report) as the library knows it.
-     */
-    uint32_t struct_size;
-    /**
-     * 1 for the first epoch of this call.
-     */
-    uint32_t epoch;
-    /**
-     * 1 for the epoch's first batch.
-     */
-    uint32_t batch;
-    /**
-     * Batches in each epoch.
-     */
-    uint32_t batch_count;
-    /**
-     * Mean loss of the epoch's batches so far.
-     */
-    double loss;
-};
-/* Fails to compile if this compiler lays the struct out differently from Swift. */
-typedef char nudge_check_batch_report_layout[(
-    sizeof(nudge_batch_report) == 24 &&
-    offsetof(nudge_batch_report, struct_size) == 0 &&
-    offsetof(nudge_batch_report, epoch) == 4 &&
-    offsetof(nudge_batch_report, batch) == 8 &&
-    offsetof(nudge_batch_report, batch_count) == 12 &&
-    offsetof(nudge_batch_report, loss) == 16) ? 1 : -1];
-
-/**
- * The outcome of a training call. Set `struct_size` to sizeof(nudge_train_report) before the call
- * (in C, `nudge_train_report report = { .struct_size = sizeof report };`); the library fills the
- * fields it covers.
- */
-struct nudge_train_report {
-    /**
-     * Set by the caller to sizeof(nudge_train_report).
-     */
-    uint32_t struct_size;
-    /**
-     * A NUDGE_STOP_ value.
-     */
-    nudge_stop_reason stop_reason;
-    /**
-     * Epochs that finished.
-     */
-    uint32_t epochs_run;
-    /**
-     * The epoch with the lowest monitored loss (0 if none finished).
-     */
-    uint32_t best_epoch;
-    /**
-     * The lowest monitored loss (NaN if no epoch finished).
-     */
-    double best_loss;
-    /**
-     * Training loss of the last finished epoch.
-     */
-    double train_loss;
-    /**
-     * Training accuracy of the last finished epoch.
-     */
-    double train_accuracy;
-    /**
-     * Validation loss after the last finished epoch (NaN without validation data).
-     */
-    double validation_loss;
-    /**
-     * Validation accuracy after the last finished epoch (NaN without validation data).
-     */
-    double validation_accuracy;
-    /**
-     * Wall time of the whole call in seconds.
-     */
-    double seconds;
-};
-/* Fails to compile if this compiler lays the struct out differently from Swift. */
-typedef char nudge_check_train_report_layout[(
-    sizeof(nudge_train_report) == 64 &&
-    offsetof(nudge_train_report, struct_size) == 0 &&
-    offsetof(nudge_train_report, stop_reason) == 4 &&
-    offsetof(nudge_train_report, epochs_run) == 8 &&
-    offsetof(nudge_train_report, best_epoch) == 12 &&
-    offsetof(nudge_train_report, best_loss) == 16 &&
-    offsetof(nudge_train_report, train_loss) == 24 &&
-    offsetof(nudge_train_report, train_accuracy) == 32 &&
-    offsetof(nudge_train_report, validation_loss) == 40 &&
-    offsetof(nudge_train_report, validation_accuracy) == 48 &&
-    offsetof(nudge_train_report, seconds) == 56) ? 1 : -1];
-
-/**
- * How nudge_dataset_load_csv() reads a file. Start from nudge_csv_options_init(), then set the
- * fields you need: the library reads only the first `struct_size` bytes.
- */
-struct nudge_csv_options {
-    /**
-     * Set by nudge_csv_options_init() to sizeof(nudge_csv_options).
-     */
-    uint32_t struct_size;
-    /**
-     * A NUDGE_CSV_HEADER_ value. Default NUDGE_CSV_HEADER_AUTO.
-     */
-    nudge_csv_header header;
-    /**
-     * The 0-based column of the class labels, NUDGE_CSV_LABEL_AUTO or NUDGE_CSV_LABEL_NONE.
-     * Default NUDGE_CSV_LABEL_AUTO.
-     */
-    int32_t label_column;
-    /**
-     * 0 accepts any label from 0 to INT32_MAX; above 0, every label must be below it. Default 0.
-     */
-    uint32_t class_count;
-    /**
-     * The exact header name of the label column (UTF-8), or NULL. When set, label_column must be
-     * NUDGE_CSV_LABEL_AUTO and the file must have a header. Read during the call only. Default NULL.
-     */
-    const char *label_name;
-    /**
-     * The character between fields: ASCII, not a double quote, CR, LF or NUL. Default ','.
-     */
-    char delimiter;
-};
-/* Fails to compile if this compiler lays the struct out differently from Swift. */
-typedef char nudge_check_csv_options_layout[(
-    sizeof(nudge_csv_options) == 32 &&
-    offsetof(nudge_csv_options, struct_size) == 0 &&
-    offsetof(nudge_csv_options, header) == 4 &&
-    offsetof(nudge_csv_options, label_column) == 8 &&
-    offsetof(nudge_csv_options, class_count) == 12 &&
-    offsetof(nudge_csv_options, label_name) == 16 &&
-    offsetof(nudge_csv_options, delimiter) == 24) ? 1 : -1];
-
-/* ==========================================================================
- * Data sets
- * ========================================================================== */
-
-/**
- * Loads samples from IDX files, the format of MNIST and Fashion-MNIST, plain or gzip-compressed.
- * Pixels (unsigned bytes) become floats in [0, 1], one sample per row; labels become int32.
- * Sizes in the headers are checked against the files before anything is allocated.
- * @param[in] images_path An IDX file of unsigned bytes; its first dimension counts samples, the
- *            others (28 x 28 for MNIST) are flattened into features.
- * @param[in] labels_path A one-dimensional IDX file of unsigned byte labels, or NULL.
- * @param[out] out_dataset Receives the data set.
- * @return NUDGE_OK, NUDGE_ERR_INVALID_ARGUMENT, NUDGE_ERR_IO, NUDGE_ERR_FORMAT, NUDGE_ERR_SHAPE
- *         (label and image counts differ), NUDGE_ERR_OUT_OF_MEMORY.
- * Ownership: the caller owns *out_dataset and releases it with nudge_dataset_free().
- */
-nudge_status nudge_dataset_load_idx(
-    const char *images_path,
-    const char *labels_path,
-    nudge_dataset **out_dataset);
-
-/**
- * Sets every field of a CSV options struct to its default, and struct_size to the size both sides
- * know: `nudge_csv_options_init(&options, sizeof options);`
- * @param[out] options The struct to fill.
- * @param[in] options_size sizeof(nudge_csv_options) in the caller's header; at least 8.
- * @return NUDGE_OK or NUDGE_ERR_INVALID_ARGUMENT (options is NULL, or options_size is too small).
- */
-nudge_status nudge_csv_options_init(nudge_csv_options *options, size_t options_size);
-
-/**
- * Loads samples from a CSV file of numbers (RFC 4180), plain or gzip-compressed (recognised by
- * its content), one sample per row, features in the file's column order as float32 values as
- * written (not rescaled). With the defaults it reads Kaggle's digit-recognizer files: train.csv
- * (header "label,pixel0,...,pixel783") gives 784 features and labels, test.csv features only.
- *
- * Accepted: fields in double quotes, with "" for a quote and delimiters or line breaks inside;
- * LF, CRLF or CR line ends; a UTF-8 byte order mark; spaces and tabs around a value; blank lines
- * at the end; no line break after the last row. A value is a decimal number such as 12, -0.5 or
- * 1.5e-3, correctly rounded to float32 whatever the process's locale. A label is an integer from
- * 0 (also written like 3.0). Every row has as many fields as the first.
- *
- * Refused (NUDGE_ERR_FORMAT, with a message "PATH:LINE:COLUMN: ..." naming the 1-based physical
- * line and column, and the column's header name if it has one): an empty file, a header without
- * data rows, a row with another number of fields, an empty or non-numeric cell, NaN, infinities
- * and values beyond float32's range (1e39), a label that is not an integer, negative, at least
- * class_count or above INT32_MAX, a quote left open, a blank line before more data; also a
- * corrupt or truncated gzip stream.
- *
- * Memory: the file is streamed through a 1 MiB buffer; only the values are kept. A file of more
- * than 2^32 values, or of rows of more than 2^20 fields, is refused with NUDGE_ERR_OUT_OF_MEMORY
- * before memory for it is allocated.
- * @param[in] path The file.
- * @param[in] options From nudge_csv_options_init(), or NULL for the defaults.
- * @param[out] out_dataset Receives the data set; its labels are NULL when no column holds labels.
- * @return NUDGE_OK; NUDGE_ERR_INVALID_ARGUMENT (a NULL or invalid argument or option, a label
- *         column past the last one or not in the header); NUDGE_ERR_IO (the file cannot be opened
- *         or read, or is not a regular file); NUDGE_ERR_FORMAT; NUDGE_ERR_OUT_OF_MEMORY.
- * Ownership: the caller owns *out_dataset and releases it with nudge_dataset_free().
- */
-nudge_status nudge_dataset_load_csv(
-    const char *path,
-    const nudge_csv_options *options,
-    nudge_dataset **out_dataset);
-
-/**
- * Releases a data set; pointers from nudge_dataset_features() and nudge_dataset_labels() become
- * invalid. NULL, and handles already freed, are ignored.
- * @param[in,out] dataset The data set, or NULL.
- */
-void nudge_dataset_free(nudge_dataset *dataset);
-
-/**
- * The number of samples.
- * @param[in] dataset The data set.
- * @param[out] out_count Receives the count.
- * @return NUDGE_OK or NUDGE_ERR_INVALID_ARGUMENT.
- */
-nudge_status nudge_dataset_count(const nudge_dataset *dataset, size_t *out_count);
-
-/**
- * The number of features per sample (784 for MNIST).
- * @param[in] dataset The data set.
- * @param[out] out_count Receives the count.
- * @return NUDGE_OK or NUDGE_ERR_INVALID_ARGUMENT.
- */
-nudge_status nudge_dataset_feature_count(const nudge_dataset *dataset, size_t *out_count);
-
-/**
- * Borrows the features: count x feature count floats, row-major.
- * @param[in] dataset The data set.
- * @param[out] out_features Receives a pointer owned by the data set, valid until nudge_dataset_free().
- * @return NUDGE_OK or NUDGE_ERR_INVALID_ARGUMENT.
- */
-nudge_status nudge_dataset_features(const nudge_dataset *dataset, const float **out_features);
-
-/**
- * Borrows the labels: count int32 values, or NULL when the data set has none.
- * @param[in] dataset The data set.
- * @param[out] out_labels Receives a pointer owned by the data set, valid until nudge_dataset_free(),
- *             or NULL.
- * @return NUDGE_OK or NUDGE_ERR_INVALID_ARGUMENT.
- */
-nudge_status nudge_dataset_labels(const nudge_dataset *dataset, const int32_t **out_labels);
-
-/* ==========================================================================
- * Library
- * ========================================================================== */
-
-/**
- * The library's version as "major.minor.patch".
- * @return A static string, valid for the life of the process.
- */
-const char *nudge_version_string(void);
-
-/**
- * The ABI version of the loaded library, to compare with NUDGE_ABI_VERSION.
- * @return The library's ABI version.
- */
-int32_t nudge_abi_version(void);
-
-/**
- * The message of the last failed call on the calling thread ("" if none failed yet). Messages name
- * the function, the argument and the values involved, e.g.
- * "nudge_predict: output_capacity is 10 elements, 20 are needed".
- * @return A NUL-terminated UTF-8 string owned by the library, valid on this thread until the next
- *         failing nudge_ call on this thread. Never NULL.
- * Thread safety: each thread has its own message.
- */
-const char *nudge_last_error(void);
-
-/**
- * A status code's name, such as "invalid_argument".
- * @param[in] status A nudge_status value.
- * @return A static string; "unknown" for values that are not status codes.
- */
-const char *nudge_status_name(nudge_status status);
-
-/**
- * Sets how many threads Nudge uses for training and for large predictions, the calling thread
- * included. Nudge splits large matrix products between its own threads and runs BLAS
- * single-threaded inside each part (it sets OpenBLAS's own thread count to 1 when it starts); the
- * threads stay alive between calls. Callers that find Nudge's threads busy (another thread is
- * training or predicting) do their work on their own thread, so concurrent calls never multiply
- * the number of threads.
- * @param[in] count 1 to 256; 1 does everything on the calling thread; 0 restores the default: the
- *            environment variable NUDGE_NUM_THREADS if set, else the number of online processors.
- * @return NUDGE_OK or NUDGE_ERR_INVALID_ARGUMENT.
- * Thread safety: may be called at any time; running computations keep the count they started with.
- */
-nudge_status nudge_set_num_threads(size_t count);
-
-/**
- * The number of threads Nudge uses (see nudge_set_num_threads()).
- * @return At least 1.
- */
-size_t nudge_get_num_threads(void);
-
-/* ==========================================================================
- * Networks
- * ========================================================================== */
+#define NUDGE_NORMALIZATION_PER_FEATURE 2
 
 /**
  * Creates a network of fully connected layers with random initial weights (He for ReLU and leaky
@@ -1245,63 +567,40 @@ nudge_status nudge_network_fit_normalization(
     nudge_normalization kind);
 
 /* ==========================================================================
- * Saving and loading
- * ========================================================================== */
-
-/**
- * Saves a network to a model file (docs/FORMAT.md), atomically: the data go to a temporary file in
- * the same folder, which is flushed to disk and then renamed over `path`; the folder is flushed
- * last, so that the rename survives a power loss. A failed or interrupted save leaves any previous
- * file at `path` intact, except when only that last flush fails: NUDGE_ERR_IO then says that the
- * new file is in place but may not survive a power loss. A save killed mid-way (kill -9, a crash)
- * can leave a temporary file `path.tmp-XXXXXX` next to `path`; a later save does not remove it.
- * @param[in] network The network.
- * @param[in] path A UTF-8 file path.
- * @return NUDGE_OK, NUDGE_ERR_INVALID_ARGUMENT, NUDGE_ERR_IO (the message gives the system's reason), NUDGE_ERR_OUT_OF_MEMORY.
- * Thread safety: reads the network only.
- */
-nudge_status nudge_save(const nudge_network *network, const char *path);
-
-/**
- * Loads a network from a model file. Every field is checked (magic, version, sizes, CRC-32) before
- * the network is built, so a bad file gives an error and never a partly built network.
- * @param[in] path A UTF-8 file path.
- * @param[out] out_network Receives the network.
- * @return NUDGE_OK, NUDGE_ERR_INVALID_ARGUMENT, NUDGE_ERR_IO, NUDGE_ERR_FORMAT (not a model file,
- *         truncated or corrupted), NUDGE_ERR_VERSION (written by a newer library), NUDGE_ERR_OUT_OF_MEMORY.
- * Ownership: the caller owns *out_network and releases it with nudge_network_free().
- */
-nudge_status nudge_load(const char *path, nudge_network **out_network);
-
-/**
- * Writes a network in the model file format into memory.
- * @param[in] network The network.
- * @param[out] buffer Receives the bytes; NULL asks only for the size.
- * @param[in] capacity Bytes buffer can hold.
- * @param[out] out_size Receives the size in bytes (also when buffer is NULL).
- * @return NUDGE_OK, NUDGE_ERR_INVALID_ARGUMENT, NUDGE_ERR_CAPACITY, NUDGE_ERR_OUT_OF_MEMORY.
- * Thread safety: reads the network only.
- */
-nudge_status nudge_save_to_buffer(
-    const nudge_network *network,
-    void *buffer,
-    size_t capacity,
-    size_t *out_size);
-
-/**
- * Loads a network from model file bytes in memory, with the checks of nudge_load().
- * @param[in] buffer The bytes.
- * @param[in] size Their count.
- * @param[out] out_network Receives the network.
- * @return NUDGE_OK, NUDGE_ERR_INVALID_ARGUMENT, NUDGE_ERR_FORMAT, NUDGE_ERR_VERSION, NUDGE_ERR_OUT_OF_MEMORY.
- * Ownership: the caller owns *out_network and releases it with nudge_network_free(); the buffer
- * is not kept.
- */
-nudge_status nudge_load_from_buffer(const void *buffer, size_t size, nudge_network **out_network);
-
-/* ==========================================================================
  * Prediction, evaluation and gradients
+ *
+ * Running samples through a network: outputs, classes, loss and accuracy, gradients.
+ *
+ * nudge_loss is declared here, where evaluation needs it first; training takes one too
+ * (nudge_train_options.loss).
  * ========================================================================== */
+
+/**
+ * The cost function C, averaged over the samples of a batch.
+ */
+typedef int32_t nudge_loss;
+
+/**
+ * Chosen from the output layer: softmax -> softmax cross-entropy, sigmoid -> sigmoid binary
+ * cross-entropy, anything else -> mean squared error.
+ */
+#define NUDGE_LOSS_AUTO 0
+
+/**
+ * Sum over outputs of (a - y)^2, averaged over samples.
+ */
+#define NUDGE_LOSS_MSE 1
+
+/**
+ * -sum y log softmax(z), averaged over samples; needs a softmax output layer.
+ */
+#define NUDGE_LOSS_SOFTMAX_CROSS_ENTROPY 2
+
+/**
+ * -sum [y log a + (1 - y) log(1 - a)] with a = sigmoid(z), averaged over samples; needs a sigmoid
+ * output layer.
+ */
+#define NUDGE_LOSS_SIGMOID_BINARY_CROSS_ENTROPY 3
 
 /**
  * Runs samples through the network and writes the output layer's values.
@@ -1414,7 +713,463 @@ nudge_status nudge_gradient(
 
 /* ==========================================================================
  * Training
+ *
+ * Training a network in one call: its options, progress callbacks and report.
+ *
+ * The options also take a nudge_loss (see Prediction) and a nudge_normalization (see Networks).
  * ========================================================================== */
+
+/**
+ * How each training step moves the weights.
+ */
+typedef int32_t nudge_optimizer;
+
+/**
+ * Plain gradient descent: w -= learning_rate * g.
+ */
+#define NUDGE_OPTIMIZER_SGD 0
+
+/**
+ * Classic momentum: v = momentum * v - learning_rate * g; w += v.
+ */
+#define NUDGE_OPTIMIZER_MOMENTUM 1
+
+/**
+ * Nesterov momentum.
+ */
+#define NUDGE_OPTIMIZER_NESTEROV 2
+
+/**
+ * Adam with bias correction.
+ */
+#define NUDGE_OPTIMIZER_ADAM 3
+
+/**
+ * How the learning rate changes during a training call (after any warm-up).
+ */
+typedef int32_t nudge_schedule;
+
+/**
+ * The same rate throughout.
+ */
+#define NUDGE_SCHEDULE_CONSTANT 0
+
+/**
+ * Multiplied by `step_factor` every `step_epochs` epochs.
+ */
+#define NUDGE_SCHEDULE_STEP 1
+
+/**
+ * Falls from `learning_rate` to `min_learning_rate` along half a cosine over the call's steps.
+ */
+#define NUDGE_SCHEDULE_COSINE 2
+
+/**
+ * What one epoch achieved; passed to the progress callback as each epoch ends.
+ */
+typedef struct nudge_epoch_report nudge_epoch_report;
+struct nudge_epoch_report {
+    /**
+     * sizeof(nudge_epoch_report) as the library knows it; fields beyond a caller's header are newer.
+     */
+    uint32_t struct_size;
+    /**
+     * 1 for the first epoch of this call.
+     */
+    uint32_t epoch;
+    /**
+     * The epochs this call plans.
+     */
+    uint32_t epochs;
+    /**
+     * 1 if the monitored loss reached a new best in this epoch, else 0.
+     */
+    int32_t improved;
+    /**
+     * Mean training loss over the epoch's batches.
+     */
+    double train_loss;
+    /**
+     * Fraction of training samples classified correctly during the epoch.
+     */
+    double train_accuracy;
+    /**
+     * Loss on the validation data after the epoch; NaN without validation data.
+     */
+    double validation_loss;
+    /**
+     * Accuracy on the validation data after the epoch; NaN without validation data.
+     */
+    double validation_accuracy;
+    /**
+     * Wall time of the epoch in seconds, validation included.
+     */
+    double seconds;
+    /**
+     * The learning rate of the epoch's last step (after warm-up and schedule).
+     */
+    double learning_rate;
+};
+/* Fails to compile if this compiler lays the struct out differently from Swift. */
+typedef char nudge_check_epoch_report_layout[(
+    sizeof(nudge_epoch_report) == 64 &&
+    offsetof(nudge_epoch_report, struct_size) == 0 &&
+    offsetof(nudge_epoch_report, epoch) == 4 &&
+    offsetof(nudge_epoch_report, epochs) == 8 &&
+    offsetof(nudge_epoch_report, improved) == 12 &&
+    offsetof(nudge_epoch_report, train_loss) == 16 &&
+    offsetof(nudge_epoch_report, train_accuracy) == 24 &&
+    offsetof(nudge_epoch_report, validation_loss) == 32 &&
+    offsetof(nudge_epoch_report, validation_accuracy) == 40 &&
+    offsetof(nudge_epoch_report, seconds) == 48 &&
+    offsetof(nudge_epoch_report, learning_rate) == 56) ? 1 : -1];
+
+/**
+ * Called once per epoch with its report, on the thread that called the training function.
+ * Return 0 to go on, non-zero to stop (the call then returns NUDGE_ERR_CANCELLED).
+ * The report is valid only during the call.
+ */
+typedef int32_t (*nudge_progress_fn)(const nudge_epoch_report *report, void *user_data);
+
+/**
+ * Progress inside an epoch; passed to the batch callback after every batch.
+ */
+typedef struct nudge_batch_report nudge_batch_report;
+struct nudge_batch_report {
+    /**
+     * sizeof(nudge_batch_report) as the library knows it.
+     */
+    uint32_t struct_size;
+    /**
+     * 1 for the first epoch of this call.
+     */
+    uint32_t epoch;
+    /**
+     * 1 for the epoch's first batch.
+     */
+    uint32_t batch;
+    /**
+     * Batches in each epoch.
+     */
+    uint32_t batch_count;
+    /**
+     * Mean loss of the epoch's batches so far.
+     */
+    double loss;
+};
+/* Fails to compile if this compiler lays the struct out differently from Swift. */
+typedef char nudge_check_batch_report_layout[(
+    sizeof(nudge_batch_report) == 24 &&
+    offsetof(nudge_batch_report, struct_size) == 0 &&
+    offsetof(nudge_batch_report, epoch) == 4 &&
+    offsetof(nudge_batch_report, batch) == 8 &&
+    offsetof(nudge_batch_report, batch_count) == 12 &&
+    offsetof(nudge_batch_report, loss) == 16) ? 1 : -1];
+
+/**
+ * Called after every batch, on the thread that called the training function. Return 0 to go on,
+ * non-zero to stop between batches (the call then returns NUDGE_ERR_CANCELLED). Keep it cheap.
+ */
+typedef int32_t (*nudge_batch_fn)(const nudge_batch_report *report, void *user_data);
+
+/**
+ * Everything that shapes a training run. Always start from nudge_train_options_init(), then set
+ * the fields you need: the library reads only the first `struct_size` bytes, so programs compiled
+ * against this header keep working with later versions that append fields.
+ */
+typedef struct nudge_train_options nudge_train_options;
+struct nudge_train_options {
+    /**
+     * Set by nudge_train_options_init() to sizeof(nudge_train_options).
+     */
+    uint32_t struct_size;
+    /**
+     * Passes over the training data. Must be 0 or more; default 10.
+     */
+    uint32_t epochs;
+    /**
+     * Samples per gradient step. Must be 1 to 1048576; default 32.
+     */
+    uint32_t batch_size;
+    /**
+     * How each step moves the weights. A NUDGE_OPTIMIZER_ value; default NUDGE_OPTIMIZER_ADAM.
+     */
+    nudge_optimizer optimizer;
+    /**
+     * The cost function; auto picks it from the output layer's activation. A NUDGE_LOSS_ value;
+     * default NUDGE_LOSS_AUTO.
+     */
+    nudge_loss loss;
+    /**
+     * Reshuffle the training samples before every epoch. Non-zero for yes; default 1.
+     */
+    int32_t shuffle;
+    /**
+     * Early stopping: stop after this many epochs without improvement of the monitored loss (the
+     * validation loss with validation data, the training loss otherwise); 0 never stops early.
+     * Must be 0 or more; default 0.
+     */
+    uint32_t patience;
+    /**
+     * With early stopping, end with the weights of the best epoch rather than the last. Non-zero
+     * for yes; default 1.
+     */
+    int32_t restore_best_weights;
+    /**
+     * Step size. Must be a finite number above 0; default 0.001.
+     */
+    float learning_rate;
+    /**
+     * Momentum factor of the momentum and nesterov optimizers. Must be at least 0 and below 1;
+     * default 0.9.
+     */
+    float momentum;
+    /**
+     * Adam's first-moment decay. Must be at least 0 and below 1; default 0.9.
+     */
+    float beta1;
+    /**
+     * Adam's second-moment decay. Must be at least 0 and below 1; default 0.999.
+     */
+    float beta2;
+    /**
+     * Adam's denominator guard. Must be a finite number above 0; default 1e-8.
+     */
+    float epsilon;
+    /**
+     * L2 penalty on the weights (not the biases): weight_decay * w is added to the gradient. Must
+     * be a finite number, 0 or more; default 0.
+     */
+    float weight_decay;
+    /**
+     * Seeds the shuffling, the validation split and dropout; the same seed, data and options give
+     * the same run. Default 0.
+     */
+    uint64_t seed;
+    /**
+     * Fraction of the samples held out (drawn at random with the seed) for validation when no
+     * validation data is given. Must be at least 0 and below 1; default 0.
+     */
+    double validation_fraction;
+    /**
+     * The least decrease of the monitored loss that counts as an improvement. Must be a finite
+     * number, 0 or more; default 0.
+     */
+    double min_delta;
+    /**
+     * Validation samples, row-major, `validation_count` rows of the network's input size; or NULL.
+     * Read during the training call only.
+     */
+    const float *validation_inputs;
+    /**
+     * Validation targets (`validation_count` rows of the output size) for nudge_train(); or NULL.
+     */
+    const float *validation_targets;
+    /**
+     * Validation class labels for nudge_train_labels(); or NULL.
+     */
+    const int32_t *validation_labels;
+    /**
+     * Number of validation samples. Default 0.
+     */
+    size_t validation_count;
+    /**
+     * Called after every epoch, or NULL.
+     */
+    nudge_progress_fn progress;
+    /**
+     * Called after every batch, or NULL.
+     */
+    nudge_batch_fn batch_progress;
+    /**
+     * Passed unchanged to the callbacks.
+     */
+    void *user_data;
+    /**
+     * Dropout rates, one per layer of units that feeds a weight layer: entry 0 for the inputs,
+     * entry i for hidden layer i (so layer_count - 1 entries, with layer_count counting the
+     * input), or none. During training each such unit is zeroed with its rate and the others
+     * scaled by 1 / (1 - rate); prediction, evaluation and validation use every unit. Each entry
+     * must be at least 0 and below 1. NULL for none; read during the call only.
+     */
+    const float *dropout;
+    /**
+     * Entries of `dropout`; 0 for none.
+     */
+    size_t dropout_count;
+    /**
+     * How the learning rate changes over a training call, after any warm-up. A NUDGE_SCHEDULE_
+     * value; default NUDGE_SCHEDULE_CONSTANT.
+     */
+    nudge_schedule schedule;
+    /**
+     * The step schedule: epochs between reductions. Must be 1 or more; default 10.
+     */
+    uint32_t step_epochs;
+    /**
+     * The step schedule: the factor applied at each reduction. Must be above 0 and at most 1;
+     * default 0.1.
+     */
+    float step_factor;
+    /**
+     * The cosine schedule: the rate at the end. Must be at least 0 and at most learning_rate;
+     * default 0.
+     */
+    float min_learning_rate;
+    /**
+     * Linear warm-up over the first warmup_epochs epochs of a call (fractions allowed): the rate
+     * rises from learning_rate / (warm-up steps) to learning_rate, before the schedule. Must be a
+     * finite number, 0 or more; default 0.
+     */
+    double warmup_epochs;
+    /**
+     * When above 0, each step's gradient (all layers together, weight decay excluded) is scaled
+     * down to this L2 norm if it is longer; 0 does not clip. Must be a finite number, 0 or more;
+     * default 0.
+     */
+    float clip_norm;
+    /**
+     * Fit the network's input normalisation on the training samples (not the held-out validation
+     * fraction) when the call starts; none leaves the network's normalisation as it is. A
+     * NUDGE_NORMALIZATION_ value; default NUDGE_NORMALIZATION_NONE.
+     */
+    nudge_normalization normalization;
+    /**
+     * Label smoothing: each training target row y becomes (1 - label_smoothing) * y +
+     * label_smoothing / outputs (a single output moves toward 0.5), so that training stops pushing
+     * the outputs toward certainty; meant for the cross-entropy losses. The training loss is
+     * measured against the smoothed targets; validation and evaluation use the targets as given.
+     * Must be at least 0 and below 1; default 0.
+     */
+    float label_smoothing;
+};
+/* Fails to compile if this compiler lays the struct out differently from Swift. */
+typedef char nudge_check_train_options_layout[(
+    sizeof(nudge_train_options) == 192 &&
+    offsetof(nudge_train_options, struct_size) == 0 &&
+    offsetof(nudge_train_options, epochs) == 4 &&
+    offsetof(nudge_train_options, batch_size) == 8 &&
+    offsetof(nudge_train_options, optimizer) == 12 &&
+    offsetof(nudge_train_options, loss) == 16 &&
+    offsetof(nudge_train_options, shuffle) == 20 &&
+    offsetof(nudge_train_options, patience) == 24 &&
+    offsetof(nudge_train_options, restore_best_weights) == 28 &&
+    offsetof(nudge_train_options, learning_rate) == 32 &&
+    offsetof(nudge_train_options, momentum) == 36 &&
+    offsetof(nudge_train_options, beta1) == 40 &&
+    offsetof(nudge_train_options, beta2) == 44 &&
+    offsetof(nudge_train_options, epsilon) == 48 &&
+    offsetof(nudge_train_options, weight_decay) == 52 &&
+    offsetof(nudge_train_options, seed) == 56 &&
+    offsetof(nudge_train_options, validation_fraction) == 64 &&
+    offsetof(nudge_train_options, min_delta) == 72 &&
+    offsetof(nudge_train_options, validation_inputs) == 80 &&
+    offsetof(nudge_train_options, validation_targets) == 88 &&
+    offsetof(nudge_train_options, validation_labels) == 96 &&
+    offsetof(nudge_train_options, validation_count) == 104 &&
+    offsetof(nudge_train_options, progress) == 112 &&
+    offsetof(nudge_train_options, batch_progress) == 120 &&
+    offsetof(nudge_train_options, user_data) == 128 &&
+    offsetof(nudge_train_options, dropout) == 136 &&
+    offsetof(nudge_train_options, dropout_count) == 144 &&
+    offsetof(nudge_train_options, schedule) == 152 &&
+    offsetof(nudge_train_options, step_epochs) == 156 &&
+    offsetof(nudge_train_options, step_factor) == 160 &&
+    offsetof(nudge_train_options, min_learning_rate) == 164 &&
+    offsetof(nudge_train_options, warmup_epochs) == 168 &&
+    offsetof(nudge_train_options, clip_norm) == 176 &&
+    offsetof(nudge_train_options, normalization) == 180 &&
+    offsetof(nudge_train_options, label_smoothing) == 184) ? 1 : -1];
+
+/**
+ * Why a training run ended.
+ */
+typedef int32_t nudge_stop_reason;
+
+/**
+ * All requested epochs ran.
+ */
+#define NUDGE_STOP_COMPLETED 0
+
+/**
+ * Early stopping: the monitored loss stopped improving for `patience` epochs.
+ */
+#define NUDGE_STOP_EARLY 1
+
+/**
+ * A callback returned non-zero (the call returns NUDGE_ERR_CANCELLED).
+ */
+#define NUDGE_STOP_CANCELLED 2
+
+/**
+ * The loss, gradient or a step became NaN or infinite (the call returns NUDGE_ERR_NOT_FINITE); the
+ * network holds the last weights whose loss was measured finite (those at the start of the failing
+ * epoch, or of the one before it), or, with early stopping and restore_best_weights, those of the
+ * best epoch.
+ */
+#define NUDGE_STOP_NOT_FINITE 3
+
+/**
+ * The outcome of a training call. Set `struct_size` to sizeof(nudge_train_report) before the call
+ * (in C, `nudge_train_report report = { .struct_size = sizeof report };`); the library fills the
+ * fields it covers.
+ */
+typedef struct nudge_train_report nudge_train_report;
+struct nudge_train_report {
+    /**
+     * Set by the caller to sizeof(nudge_train_report).
+     */
+    uint32_t struct_size;
+    /**
+     * A NUDGE_STOP_ value.
+     */
+    nudge_stop_reason stop_reason;
+    /**
+     * Epochs that finished.
+     */
+    uint32_t epochs_run;
+    /**
+     * The epoch with the lowest monitored loss (0 if none finished).
+     */
+    uint32_t best_epoch;
+    /**
+     * The lowest monitored loss (NaN if no epoch finished).
+     */
+    double best_loss;
+    /**
+     * Training loss of the last finished epoch.
+     */
+    double train_loss;
+    /**
+     * Training accuracy of the last finished epoch.
+     */
+    double train_accuracy;
+    /**
+     * Validation loss after the last finished epoch (NaN without validation data).
+     */
+    double validation_loss;
+    /**
+     * Validation accuracy after the last finished epoch (NaN without validation data).
+     */
+    double validation_accuracy;
+    /**
+     * Wall time of the whole call in seconds.
+     */
+    double seconds;
+};
+/* Fails to compile if this compiler lays the struct out differently from Swift. */
+typedef char nudge_check_train_report_layout[(
+    sizeof(nudge_train_report) == 64 &&
+    offsetof(nudge_train_report, struct_size) == 0 &&
+    offsetof(nudge_train_report, stop_reason) == 4 &&
+    offsetof(nudge_train_report, epochs_run) == 8 &&
+    offsetof(nudge_train_report, best_epoch) == 12 &&
+    offsetof(nudge_train_report, best_loss) == 16 &&
+    offsetof(nudge_train_report, train_loss) == 24 &&
+    offsetof(nudge_train_report, train_accuracy) == 32 &&
+    offsetof(nudge_train_report, validation_loss) == 40 &&
+    offsetof(nudge_train_report, validation_accuracy) == 48 &&
+    offsetof(nudge_train_report, seconds) == 56) ? 1 : -1];
 
 /**
  * Sets every field of an options struct to its default, and struct_size to the size both sides
@@ -1473,6 +1228,33 @@ nudge_status nudge_train_labels(
     size_t sample_count,
     const nudge_train_options *options,
     nudge_train_report *report);
+
+/**
+ * The learning rate a training call with these options uses at a given step (warm-up, then the
+ * schedule), for plotting a schedule or checking one before a long run.
+ * @param[in] options The options (NULL for the defaults); `epochs` and `learning_rate` matter too.
+ * @param[in] step The step, 0 for the call's first batch.
+ * @param[in] steps_per_epoch Batches per epoch: ceil(training samples / batch_size), at least 1.
+ * @param[out] out_rate Receives the rate.
+ * @return NUDGE_OK or NUDGE_ERR_INVALID_ARGUMENT (options out of range, steps_per_epoch 0).
+ */
+nudge_status nudge_learning_rate_at(
+    const nudge_train_options *options,
+    uint64_t step,
+    size_t steps_per_epoch,
+    float *out_rate);
+
+/* ==========================================================================
+ * Trainers
+ *
+ * Training across calls, or batch by batch, keeping the optimiser's state in between.
+ * ========================================================================== */
+
+/**
+ * A trainer: optimiser state (momentum, Adam's moments) and buffers for training one network.
+ * Thread safety: one thread at a time; while it trains, its network must not be used elsewhere.
+ */
+typedef struct nudge_trainer nudge_trainer;
 
 /**
  * Creates a trainer for a network: the optimiser's state (momentum, Adam's moments and step count)
@@ -1569,20 +1351,249 @@ nudge_status nudge_trainer_train_labels(
     const nudge_train_options *options,
     nudge_train_report *report);
 
+/* ==========================================================================
+ * Saving and loading
+ *
+ * Networks to and from model files (docs/FORMAT.md), on disk or in memory.
+ * ========================================================================== */
+
 /**
- * The learning rate a training call with these options uses at a given step (warm-up, then the
- * schedule), for plotting a schedule or checking one before a long run.
- * @param[in] options The options (NULL for the defaults); `epochs` and `learning_rate` matter too.
- * @param[in] step The step, 0 for the call's first batch.
- * @param[in] steps_per_epoch Batches per epoch: ceil(training samples / batch_size), at least 1.
- * @param[out] out_rate Receives the rate.
- * @return NUDGE_OK or NUDGE_ERR_INVALID_ARGUMENT (options out of range, steps_per_epoch 0).
+ * Saves a network to a model file (docs/FORMAT.md), atomically: the data go to a temporary file in
+ * the same folder, which is flushed to disk and then renamed over `path`; the folder is flushed
+ * last, so that the rename survives a power loss. A failed or interrupted save leaves any previous
+ * file at `path` intact, except when only that last flush fails: NUDGE_ERR_IO then says that the
+ * new file is in place but may not survive a power loss. A save killed mid-way (kill -9, a crash)
+ * can leave a temporary file `path.tmp-XXXXXX` next to `path`; a later save does not remove it.
+ * @param[in] network The network.
+ * @param[in] path A UTF-8 file path.
+ * @return NUDGE_OK, NUDGE_ERR_INVALID_ARGUMENT, NUDGE_ERR_IO (the message gives the system's reason), NUDGE_ERR_OUT_OF_MEMORY.
+ * Thread safety: reads the network only.
  */
-nudge_status nudge_learning_rate_at(
-    const nudge_train_options *options,
-    uint64_t step,
-    size_t steps_per_epoch,
-    float *out_rate);
+nudge_status nudge_save(const nudge_network *network, const char *path);
+
+/**
+ * Loads a network from a model file. Every field is checked (magic, version, sizes, CRC-32) before
+ * the network is built, so a bad file gives an error and never a partly built network.
+ * @param[in] path A UTF-8 file path.
+ * @param[out] out_network Receives the network.
+ * @return NUDGE_OK, NUDGE_ERR_INVALID_ARGUMENT, NUDGE_ERR_IO, NUDGE_ERR_FORMAT (not a model file,
+ *         truncated or corrupted), NUDGE_ERR_VERSION (written by a newer library), NUDGE_ERR_OUT_OF_MEMORY.
+ * Ownership: the caller owns *out_network and releases it with nudge_network_free().
+ */
+nudge_status nudge_load(const char *path, nudge_network **out_network);
+
+/**
+ * Writes a network in the model file format into memory.
+ * @param[in] network The network.
+ * @param[out] buffer Receives the bytes; NULL asks only for the size.
+ * @param[in] capacity Bytes buffer can hold.
+ * @param[out] out_size Receives the size in bytes (also when buffer is NULL).
+ * @return NUDGE_OK, NUDGE_ERR_INVALID_ARGUMENT, NUDGE_ERR_CAPACITY, NUDGE_ERR_OUT_OF_MEMORY.
+ * Thread safety: reads the network only.
+ */
+nudge_status nudge_save_to_buffer(
+    const nudge_network *network,
+    void *buffer,
+    size_t capacity,
+    size_t *out_size);
+
+/**
+ * Loads a network from model file bytes in memory, with the checks of nudge_load().
+ * @param[in] buffer The bytes.
+ * @param[in] size Their count.
+ * @param[out] out_network Receives the network.
+ * @return NUDGE_OK, NUDGE_ERR_INVALID_ARGUMENT, NUDGE_ERR_FORMAT, NUDGE_ERR_VERSION, NUDGE_ERR_OUT_OF_MEMORY.
+ * Ownership: the caller owns *out_network and releases it with nudge_network_free(); the buffer
+ * is not kept.
+ */
+nudge_status nudge_load_from_buffer(const void *buffer, size_t size, nudge_network **out_network);
+
+/* ==========================================================================
+ * Data sets
+ *
+ * Samples loaded from IDX or CSV files, for training and prediction.
+ * ========================================================================== */
+
+/**
+ * Samples loaded from files: features (row-major float32) and optional int32 labels.
+ * Thread safety: read-only after loading; any number of threads may read it at once.
+ */
+typedef struct nudge_dataset nudge_dataset;
+
+/**
+ * Whether the first row of a CSV file is a header (nudge_csv_options.header).
+ */
+typedef int32_t nudge_csv_header;
+
+/**
+ * The first row is a header if any of its non-empty cells is not a number.
+ */
+#define NUDGE_CSV_HEADER_AUTO 0
+
+/**
+ * The first row is a header.
+ */
+#define NUDGE_CSV_HEADER_PRESENT 1
+
+/**
+ * There is no header: the first row is data.
+ */
+#define NUDGE_CSV_HEADER_NONE 2
+
+/**
+ * nudge_csv_options.label_column: the header column named "label" (ASCII letters in any case) if
+ * there is exactly one, otherwise none.
+ */
+#define NUDGE_CSV_LABEL_AUTO (-1)
+
+/**
+ * nudge_csv_options.label_column: no label column; every column is a feature.
+ */
+#define NUDGE_CSV_LABEL_NONE (-2)
+
+/**
+ * How nudge_dataset_load_csv() reads a file. Start from nudge_csv_options_init(), then set the
+ * fields you need: the library reads only the first `struct_size` bytes.
+ */
+typedef struct nudge_csv_options nudge_csv_options;
+struct nudge_csv_options {
+    /**
+     * Set by nudge_csv_options_init() to sizeof(nudge_csv_options).
+     */
+    uint32_t struct_size;
+    /**
+     * A NUDGE_CSV_HEADER_ value. Default NUDGE_CSV_HEADER_AUTO.
+     */
+    nudge_csv_header header;
+    /**
+     * The 0-based column of the class labels, NUDGE_CSV_LABEL_AUTO or NUDGE_CSV_LABEL_NONE.
+     * Default NUDGE_CSV_LABEL_AUTO.
+     */
+    int32_t label_column;
+    /**
+     * 0 accepts any label from 0 to INT32_MAX; above 0, every label must be below it. Default 0.
+     */
+    uint32_t class_count;
+    /**
+     * The exact header name of the label column (UTF-8), or NULL. When set, label_column must be
+     * NUDGE_CSV_LABEL_AUTO and the file must have a header. Read during the call only. Default NULL.
+     */
+    const char *label_name;
+    /**
+     * The character between fields: ASCII, not a double quote, CR, LF or NUL. Default ','.
+     */
+    char delimiter;
+};
+/* Fails to compile if this compiler lays the struct out differently from Swift. */
+typedef char nudge_check_csv_options_layout[(
+    sizeof(nudge_csv_options) == 32 &&
+    offsetof(nudge_csv_options, struct_size) == 0 &&
+    offsetof(nudge_csv_options, header) == 4 &&
+    offsetof(nudge_csv_options, label_column) == 8 &&
+    offsetof(nudge_csv_options, class_count) == 12 &&
+    offsetof(nudge_csv_options, label_name) == 16 &&
+    offsetof(nudge_csv_options, delimiter) == 24) ? 1 : -1];
+
+/**
+ * Loads samples from IDX files, the format of MNIST and Fashion-MNIST, plain or gzip-compressed.
+ * Pixels (unsigned bytes) become floats in [0, 1], one sample per row; labels become int32.
+ * Sizes in the headers are checked against the files before anything is allocated.
+ * @param[in] images_path An IDX file of unsigned bytes; its first dimension counts samples, the
+ *            others (28 x 28 for MNIST) are flattened into features.
+ * @param[in] labels_path A one-dimensional IDX file of unsigned byte labels, or NULL.
+ * @param[out] out_dataset Receives the data set.
+ * @return NUDGE_OK, NUDGE_ERR_INVALID_ARGUMENT, NUDGE_ERR_IO, NUDGE_ERR_FORMAT, NUDGE_ERR_SHAPE
+ *         (label and image counts differ), NUDGE_ERR_OUT_OF_MEMORY.
+ * Ownership: the caller owns *out_dataset and releases it with nudge_dataset_free().
+ */
+nudge_status nudge_dataset_load_idx(
+    const char *images_path,
+    const char *labels_path,
+    nudge_dataset **out_dataset);
+
+/**
+ * Sets every field of a CSV options struct to its default, and struct_size to the size both sides
+ * know: `nudge_csv_options_init(&options, sizeof options);`
+ * @param[out] options The struct to fill.
+ * @param[in] options_size sizeof(nudge_csv_options) in the caller's header; at least 8.
+ * @return NUDGE_OK or NUDGE_ERR_INVALID_ARGUMENT (options is NULL, or options_size is too small).
+ */
+nudge_status nudge_csv_options_init(nudge_csv_options *options, size_t options_size);
+
+/**
+ * Loads samples from a CSV file of numbers (RFC 4180), plain or gzip-compressed (recognised by
+ * its content), one sample per row, features in the file's column order as float32 values as
+ * written (not rescaled). With the defaults it reads Kaggle's digit-recognizer files: train.csv
+ * (header "label,pixel0,...,pixel783") gives 784 features and labels, test.csv features only.
+ *
+ * Accepted: fields in double quotes, with "" for a quote and delimiters or line breaks inside;
+ * LF, CRLF or CR line ends; a UTF-8 byte order mark; spaces and tabs around a value; blank lines
+ * at the end; no line break after the last row. A value is a decimal number such as 12, -0.5 or
+ * 1.5e-3, correctly rounded to float32 whatever the process's locale. A label is an integer from
+ * 0 (also written like 3.0). Every row has as many fields as the first.
+ *
+ * Refused (NUDGE_ERR_FORMAT, with a message "PATH:LINE:COLUMN: ..." naming the 1-based physical
+ * line and column, and the column's header name if it has one): an empty file, a header without
+ * data rows, a row with another number of fields, an empty or non-numeric cell, NaN, infinities
+ * and values beyond float32's range (1e39), a label that is not an integer, negative, at least
+ * class_count or above INT32_MAX, a quote left open, a blank line before more data; also a
+ * corrupt or truncated gzip stream.
+ *
+ * Memory: the file is streamed through a 1 MiB buffer; only the values are kept. A file of more
+ * than 2^32 values, or of rows of more than 2^20 fields, is refused with NUDGE_ERR_OUT_OF_MEMORY
+ * before memory for it is allocated.
+ * @param[in] path The file.
+ * @param[in] options From nudge_csv_options_init(), or NULL for the defaults.
+ * @param[out] out_dataset Receives the data set; its labels are NULL when no column holds labels.
+ * @return NUDGE_OK; NUDGE_ERR_INVALID_ARGUMENT (a NULL or invalid argument or option, a label
+ *         column past the last one or not in the header); NUDGE_ERR_IO (the file cannot be opened
+ *         or read, or is not a regular file); NUDGE_ERR_FORMAT; NUDGE_ERR_OUT_OF_MEMORY.
+ * Ownership: the caller owns *out_dataset and releases it with nudge_dataset_free().
+ */
+nudge_status nudge_dataset_load_csv(
+    const char *path,
+    const nudge_csv_options *options,
+    nudge_dataset **out_dataset);
+
+/**
+ * Releases a data set; pointers from nudge_dataset_features() and nudge_dataset_labels() become
+ * invalid. NULL, and handles already freed, are ignored.
+ * @param[in,out] dataset The data set, or NULL.
+ */
+void nudge_dataset_free(nudge_dataset *dataset);
+
+/**
+ * The number of samples.
+ * @param[in] dataset The data set.
+ * @param[out] out_count Receives the count.
+ * @return NUDGE_OK or NUDGE_ERR_INVALID_ARGUMENT.
+ */
+nudge_status nudge_dataset_count(const nudge_dataset *dataset, size_t *out_count);
+
+/**
+ * The number of features per sample (784 for MNIST).
+ * @param[in] dataset The data set.
+ * @param[out] out_count Receives the count.
+ * @return NUDGE_OK or NUDGE_ERR_INVALID_ARGUMENT.
+ */
+nudge_status nudge_dataset_feature_count(const nudge_dataset *dataset, size_t *out_count);
+
+/**
+ * Borrows the features: count x feature count floats, row-major.
+ * @param[in] dataset The data set.
+ * @param[out] out_features Receives a pointer owned by the data set, valid until nudge_dataset_free().
+ * @return NUDGE_OK or NUDGE_ERR_INVALID_ARGUMENT.
+ */
+nudge_status nudge_dataset_features(const nudge_dataset *dataset, const float **out_features);
+
+/**
+ * Borrows the labels: count int32 values, or NULL when the data set has none.
+ * @param[in] dataset The data set.
+ * @param[out] out_labels Receives a pointer owned by the data set, valid until nudge_dataset_free(),
+ *             or NULL.
+ * @return NUDGE_OK or NUDGE_ERR_INVALID_ARGUMENT.
+ */
+nudge_status nudge_dataset_labels(const nudge_dataset *dataset, const int32_t **out_labels);
 
 #ifdef __cplusplus
 } /* extern "C" */

@@ -1,6 +1,12 @@
 // MARK: - Data sets
 import Nudge
 
+// @c-section data
+
+/// Samples loaded from files: features (row-major float32) and optional int32 labels.
+/// Thread safety: read-only after loading; any number of threads may read it at once.
+public typealias nudge_dataset = OpaquePointer
+
 private func borrowDataset(_ handle: nudge_dataset?) throws(NudgeError) -> Dataset {
     try borrow(handle, .dataset, as: Dataset.self, "dataset")
 }
@@ -24,6 +30,42 @@ public func nudge_dataset_load_idx(_ images_path: UnsafePointer<CChar>?, _ label
         let out = try required(out_dataset, "out_dataset")
         out.pointee = makeHandle(try IDX.load(images: images, labels: labels), .dataset)
     }
+}
+
+// MARK: CSV reading
+
+/// Whether the first row of a CSV file is a header (nudge_csv_options.header).
+public typealias nudge_csv_header = Int32
+/// The first row is a header if any of its non-empty cells is not a number.
+public let NUDGE_CSV_HEADER_AUTO: nudge_csv_header = 0
+/// The first row is a header.
+public let NUDGE_CSV_HEADER_PRESENT: nudge_csv_header = 1
+/// There is no header: the first row is data.
+public let NUDGE_CSV_HEADER_NONE: nudge_csv_header = 2
+
+/// nudge_csv_options.label_column: the header column named "label" (ASCII letters in any case) if
+/// there is exactly one, otherwise none.
+public let NUDGE_CSV_LABEL_AUTO: Int32 = -1
+/// nudge_csv_options.label_column: no label column; every column is a feature.
+public let NUDGE_CSV_LABEL_NONE: Int32 = -2
+
+/// How nudge_dataset_load_csv() reads a file. Start from nudge_csv_options_init(), then set the
+/// fields you need: the library reads only the first `struct_size` bytes.
+public struct nudge_csv_options {
+    /// Set by nudge_csv_options_init() to sizeof(nudge_csv_options).
+    public var struct_size: UInt32 = UInt32(MemoryLayout<nudge_csv_options>.stride)
+    /// A NUDGE_CSV_HEADER_ value. Default NUDGE_CSV_HEADER_AUTO.
+    public var header: nudge_csv_header = 0
+    /// The 0-based column of the class labels, NUDGE_CSV_LABEL_AUTO or NUDGE_CSV_LABEL_NONE.
+    /// Default NUDGE_CSV_LABEL_AUTO.
+    public var label_column: Int32 = -1
+    /// 0 accepts any label from 0 to INT32_MAX; above 0, every label must be below it. Default 0.
+    public var class_count: UInt32 = 0
+    /// The exact header name of the label column (UTF-8), or NULL. When set, label_column must be
+    /// NUDGE_CSV_LABEL_AUTO and the file must have a header. Read during the call only. Default NULL.
+    public var label_name: UnsafePointer<CChar>? = nil
+    /// The character between fields: ASCII, not a double quote, CR, LF or NUL. Default ','.
+    public var delimiter: CChar = 44
 }
 
 /// Sets every field of a CSV options struct to its default, and struct_size to the size both sides

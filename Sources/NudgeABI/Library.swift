@@ -1,6 +1,8 @@
 // MARK: - Library
 import Nudge
 
+// @c-section library
+
 /// The library's version as "major.minor.patch".
 /// @return A static string, valid for the life of the process.
 @_cdecl("nudge_version_string")
@@ -13,26 +15,6 @@ public func nudge_version_string() -> UnsafePointer<CChar>? {
 @_cdecl("nudge_abi_version")
 public func nudge_abi_version() -> Int32 {
     NUDGE_ABI_VERSION
-}
-
-/// The message of the last failed call on the calling thread ("" if none failed yet). Messages name
-/// the function, the argument and the values involved, e.g.
-/// "nudge_predict: output_capacity is 10 elements, 20 are needed".
-/// @return A NUL-terminated UTF-8 string owned by the library, valid on this thread until the next
-///         failing nudge_ call on this thread. Never NULL.
-/// Thread safety: each thread has its own message.
-@_cdecl("nudge_last_error")
-public func nudge_last_error() -> UnsafePointer<CChar>? {
-    lastErrorPointer
-}
-
-/// A status code's name, such as "invalid_argument".
-/// @param[in] status A nudge_status value.
-/// @return A static string; "unknown" for values that are not status codes.
-@_cdecl("nudge_status_name")
-public func nudge_status_name(_ status: nudge_status) -> UnsafePointer<CChar>? {
-    let name: StaticString = statusNames.indices.contains(Int(status)) ? statusNames[Int(status)] : "unknown"
-    return UnsafeRawPointer(name.utf8Start).assumingMemoryBound(to: CChar.self)
 }
 
 /// Sets how many threads Nudge uses for training and for large predictions, the calling thread

@@ -1,6 +1,29 @@
 // MARK: - Networks
 import Nudge
 
+// @c-section network
+
+/// A network: its architecture, parameters and metadata.
+/// Thread safety: any number of threads may call the functions that take a `const nudge_network *`
+/// (prediction, evaluation, gradients, queries, saving) at once; a function that takes a non-const
+/// handle must not overlap with any other use of that network.
+public typealias nudge_network = OpaquePointer
+
+/// What a layer applies to its weighted sums.
+public typealias nudge_activation = Int32
+/// a = z
+public let NUDGE_ACTIVATION_IDENTITY: nudge_activation = 0
+/// a = 1 / (1 + exp(-z))
+public let NUDGE_ACTIVATION_SIGMOID: nudge_activation = 1
+/// a = tanh(z)
+public let NUDGE_ACTIVATION_TANH: nudge_activation = 2
+/// a = max(z, 0)
+public let NUDGE_ACTIVATION_RELU: nudge_activation = 3
+/// a = z for z > 0, 0.01 z otherwise
+public let NUDGE_ACTIVATION_LEAKY_RELU: nudge_activation = 4
+/// a = exp(z) / sum(exp(z)) over the layer; output layer only.
+public let NUDGE_ACTIVATION_SOFTMAX: nudge_activation = 5
+
 /// Creates a network of fully connected layers with random initial weights (He for ReLU and leaky
 /// ReLU layers, Xavier otherwise; zero biases) drawn from a generator owned by the network.
 /// The same arguments give bit-identical weights, whatever else runs in the process.

@@ -1,6 +1,8 @@
 // MARK: - Saving and loading
 import Nudge
 
+// @c-section files
+
 /// Saves a network to a model file (docs/FORMAT.md), atomically: the data go to a temporary file in
 /// the same folder, which is flushed to disk and then renamed over `path`; the folder is flushed
 /// last, so that the rename survives a power loss. A failed or interrupted save leaves any previous

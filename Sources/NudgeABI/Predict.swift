@@ -1,6 +1,8 @@
 // MARK: - Prediction, evaluation and gradients
 import Nudge
 
+// @c-section predict
+
 /// Checks a batch's size against the network and returns `(rows, rows x input size)`.
 private func batchShape(_ net: Network, _ sample_count: UInt) throws(NudgeError) -> Int {
     let rows = try callerCount(sample_count, "sample_count")

@@ -3,6 +3,8 @@
 import Glibc
 import Nudge
 
+// @c-section train
+
 /// Sets every field of an options struct to its default, and struct_size to the size both sides
 /// know. Pass sizeof your struct, so that a program built against this header never has more bytes
 /// written than its struct holds, whatever version of the library it runs with:
@@ -191,7 +193,34 @@ public func nudge_train_labels(_ network: nudge_network?, _ inputs: UnsafePointe
     }
 }
 
+/// The learning rate a training call with these options uses at a given step (warm-up, then the
+/// schedule), for plotting a schedule or checking one before a long run.
+/// @param[in] options The options (NULL for the defaults); `epochs` and `learning_rate` matter too.
+/// @c-param options const nudge_train_options *
+/// @param[in] step The step, 0 for the call's first batch.
+/// @param[in] steps_per_epoch Batches per epoch: ceil(training samples / batch_size), at least 1.
+/// @param[out] out_rate Receives the rate.
+/// @return NUDGE_OK or NUDGE_ERR_INVALID_ARGUMENT (options out of range, steps_per_epoch 0).
+@_cdecl("nudge_learning_rate_at")
+public func nudge_learning_rate_at(_ options: UnsafeRawPointer?, _ step: UInt64, _ steps_per_epoch: UInt,
+                                   _ out_rate: UnsafeMutablePointer<Float>?) -> nudge_status {
+    guarded("nudge_learning_rate_at") { () throws(NudgeError) in
+        let out = try required(out_rate, "out_rate")
+        let o = try coreOptions(try readOptions(options))
+        guard steps_per_epoch > 0 else { throw NudgeError(.invalidArgument, "steps_per_epoch is 0; it must be at least 1") }
+        let perEpoch = try callerCount(steps_per_epoch, "steps_per_epoch")
+        guard step <= UInt64(Int.max / 2) else { throw NudgeError(.invalidArgument, "step is \(step); too large") }
+        out.pointee = o.learningRate(atStep: Int(step), stepsPerEpoch: perEpoch)
+    }
+}
+
 // MARK: Trainers
+
+// @c-section trainer
+
+/// A trainer: optimiser state (momentum, Adam's moments) and buffers for training one network.
+/// Thread safety: one thread at a time; while it trains, its network must not be used elsewhere.
+public typealias nudge_trainer = OpaquePointer
 
 private func borrowTrainer(_ handle: nudge_trainer?) throws(NudgeError) -> Trainer {
     try borrow(handle, .trainer, as: Trainer.self, "trainer")
@@ -314,26 +343,5 @@ public func nudge_trainer_train_labels(_ trainer: nudge_trainer?, _ inputs: Unsa
         let y = try required(labels, "labels")
         let o = try readOptions(options)
         try runTraining(t, inputs, .labels(y), sample_count, o, report, applying: options == nil ? nil : try coreOptions(o))
-    }
-}
-
-/// The learning rate a training call with these options uses at a given step (warm-up, then the
-/// schedule), for plotting a schedule or checking one before a long run.
-/// @param[in] options The options (NULL for the defaults); `epochs` and `learning_rate` matter too.
-/// @c-param options const nudge_train_options *
-/// @param[in] step The step, 0 for the call's first batch.
-/// @param[in] steps_per_epoch Batches per epoch: ceil(training samples / batch_size), at least 1.
-/// @param[out] out_rate Receives the rate.
-/// @return NUDGE_OK or NUDGE_ERR_INVALID_ARGUMENT (options out of range, steps_per_epoch 0).
-@_cdecl("nudge_learning_rate_at")
-public func nudge_learning_rate_at(_ options: UnsafeRawPointer?, _ step: UInt64, _ steps_per_epoch: UInt,
-                                   _ out_rate: UnsafeMutablePointer<Float>?) -> nudge_status {
-    guarded("nudge_learning_rate_at") { () throws(NudgeError) in
-        let out = try required(out_rate, "out_rate")
-        let o = try coreOptions(try readOptions(options))
-        guard steps_per_epoch > 0 else { throw NudgeError(.invalidArgument, "steps_per_epoch is 0; it must be at least 1") }
-        let perEpoch = try callerCount(steps_per_epoch, "steps_per_epoch")
-        guard step <= UInt64(Int.max / 2) else { throw NudgeError(.invalidArgument, "step is \(step); too large") }
-        out.pointee = o.learningRate(atStep: Int(step), stepsPerEpoch: perEpoch)
     }
 }

@@ -4,6 +4,8 @@ import Nudge
 
 // MARK: - Training option enumerations
 
+// @c-section train
+
 /// How each training step moves the weights.
 public typealias nudge_optimizer = Int32
 /// Plain gradient descent: w -= learning_rate * g.
@@ -14,6 +16,8 @@ public let NUDGE_OPTIMIZER_MOMENTUM: nudge_optimizer = 1
 public let NUDGE_OPTIMIZER_NESTEROV: nudge_optimizer = 2
 /// Adam with bias correction.
 public let NUDGE_OPTIMIZER_ADAM: nudge_optimizer = 3
+
+// @c-section predict
 
 /// The cost function C, averaged over the samples of a batch.
 public typealias nudge_loss = Int32
@@ -28,6 +32,8 @@ public let NUDGE_LOSS_SOFTMAX_CROSS_ENTROPY: nudge_loss = 2
 /// output layer.
 public let NUDGE_LOSS_SIGMOID_BINARY_CROSS_ENTROPY: nudge_loss = 3
 
+// @c-section train
+
 /// How the learning rate changes during a training call (after any warm-up).
 public typealias nudge_schedule = Int32
 /// The same rate throughout.
@@ -36,6 +42,8 @@ public let NUDGE_SCHEDULE_CONSTANT: nudge_schedule = 0
 public let NUDGE_SCHEDULE_STEP: nudge_schedule = 1
 /// Falls from `learning_rate` to `min_learning_rate` along half a cosine over the call's steps.
 public let NUDGE_SCHEDULE_COSINE: nudge_schedule = 2
+
+// @c-section network
 
 /// How an input normalisation is fitted: x' = (x - offset) * scale, applied to every input before
 /// the first layer, saved with the model and applied by every prediction.
@@ -49,6 +57,8 @@ public let NUDGE_NORMALIZATION_GLOBAL: nudge_normalization = 1
 public let NUDGE_NORMALIZATION_PER_FEATURE: nudge_normalization = 2
 
 // MARK: - Training options
+
+// @c-section train
 
 /// Everything that shapes a training run. Always start from nudge_train_options_init(), then set
 /// the fields you need: the library reads only the first `struct_size` bytes, so programs compiled

@@ -3,6 +3,8 @@
 
 // MARK: - Versions
 
+// @c-section library
+
 /// Major version: changes when a release breaks source compatibility.
 public let NUDGE_VERSION_MAJOR: Int32 = 0
 /// Minor version: new functions or fields.

@@ -44,12 +44,14 @@ struct Layout {
     let swiftSize: Int
 }
 
-/// Everything the header declares, already in C terms and in output order.
+/// Everything the header declares, already in C terms and in output order: section by section.
 struct Header {
     struct Item {
         /// The C text without its doc comment, e.g. `#define NAME 1` or `typedef … ;`.
         let text: String
         let doc: [String]
+        /// The typedef's name; nil for a constant, which C does not declare.
+        let name: String?
     }
 
     struct Field {
@@ -73,17 +75,45 @@ struct Header {
         let doc: [String]
     }
 
-    struct FunctionGroup {
-        let title: String?
-        let functions: [Function]
+    /// One declaration of the header, in output order.
+    enum Entry {
+        /// A constant, scalar typedef, handle or callback typedef.
+        case item(Item)
+        /// `typedef struct X X;` on its own, ahead of a callback that the struct holds and that
+        /// takes a pointer to it; the struct follows later without its typedef.
+        case structTypedef(String)
+        case structure(Structure, declaresTypedef: Bool)
+        case function(Function)
+
+        /// The name it declares; nil for a constant.
+        var name: String? {
+            switch self {
+            case .item(let item): return item.name
+            case .structTypedef(let name): return name
+            case .structure(let structure, _): return structure.name
+            case .function(let function): return function.name
+            }
+        }
     }
 
-    var constants: [Item] = []
-    var scalarTypedefs: [Item] = []
-    var handles: [Item] = []
-    var structures: [Structure] = []
-    var callbacks: [Item] = []
-    var functionGroups: [FunctionGroup] = []
+    struct SectionContent {
+        let section: Section
+        var entries: [Entry]
+    }
 
-    var functionNames: [String] { functionGroups.flatMap { $0.functions.map(\.name) } }
+    var sections: [SectionContent] = []
+
+    var structures: [Structure] {
+        sections.flatMap { $0.entries }.compactMap { entry in
+            if case .structure(let structure, _) = entry { return structure }
+            return nil
+        }
+    }
+
+    var functionNames: [String] {
+        sections.flatMap { $0.entries }.compactMap { entry in
+            if case .function(let function) = entry { return function.name }
+            return nil
+        }
+    }
 }

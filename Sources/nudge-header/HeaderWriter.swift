@@ -31,19 +31,7 @@ struct HeaderWriter {
         emit("extern \"C\" {")
         emit("#endif")
 
-        items("Constants", header.constants)
-        items("Scalar types", header.scalarTypedefs)
-        items("Handles", header.handles)
-        if !header.structures.isEmpty {
-            banner("Structures")
-            emit("")
-            for structure in header.structures {
-                emit("typedef struct \(structure.name) \(structure.name);")
-            }
-        }
-        items("Callbacks", header.callbacks)
-        for structure in header.structures { write(structure) }
-        for group in header.functionGroups { write(group) }
+        for section in header.sections { write(section) }
 
         emit("")
         emit("#ifdef __cplusplus")
@@ -53,22 +41,36 @@ struct HeaderWriter {
         emit("#endif /* NUDGE_H */")
     }
 
-    /// Documented items get a blank line around them; undocumented ones stay together.
-    private mutating func items(_ title: String, _ items: [Header.Item]) {
-        guard !items.isEmpty else { return }
-        banner(title)
+    /// A banner, then the entries. Documented items get a blank line around them; undocumented
+    /// ones stay together.
+    private mutating func write(_ content: Header.SectionContent) {
+        banner(content.section, declaring: Set(content.entries.compactMap(\.name)))
         var previousHadDoc = true
-        for item in items {
-            if !item.doc.isEmpty || previousHadDoc { emit("") }
-            doc(item.doc)
-            emit(item.text)
-            previousHadDoc = !item.doc.isEmpty
+        for entry in content.entries {
+            switch entry {
+            case .item(let item):
+                if !item.doc.isEmpty || previousHadDoc { emit("") }
+                doc(item.doc)
+                emit(item.text)
+                previousHadDoc = !item.doc.isEmpty
+            case .structTypedef(let name):
+                if previousHadDoc { emit("") }
+                emit("typedef struct \(name) \(name);")
+                previousHadDoc = false
+            case .structure(let structure, let declaresTypedef):
+                write(structure, declaresTypedef: declaresTypedef)
+                previousHadDoc = true
+            case .function(let function):
+                write(function)
+                previousHadDoc = true
+            }
         }
     }
 
-    private mutating func write(_ structure: Header.Structure) {
+    private mutating func write(_ structure: Header.Structure, declaresTypedef: Bool) {
         emit("")
         doc(structure.doc)
+        if declaresTypedef { emit("typedef struct \(structure.name) \(structure.name);") }
         emit("struct \(structure.name) {")
         for field in structure.fields {
             doc(field.doc, indent: "    ")
@@ -87,27 +89,31 @@ struct HeaderWriter {
         }
     }
 
-    private mutating func write(_ group: Header.FunctionGroup) {
-        if let title = group.title { banner(title) }
-        for function in group.functions {
-            emit("")
-            doc(function.doc)
-            let oneLine = cDeclaration(function.result, "\(function.name)(\(function.parameters.joined(separator: ", ")))") + ";"
-            if oneLine.count <= HeaderWriter.maxLineLength || function.parameters.count < 2 {
-                emit(oneLine)
-            } else {
-                emit(cDeclaration(function.result, "\(function.name)("))
-                for (i, parameter) in function.parameters.enumerated() {
-                    emit("    " + parameter + (i == function.parameters.count - 1 ? ");" : ","))
-                }
+    private mutating func write(_ function: Header.Function) {
+        emit("")
+        doc(function.doc)
+        let oneLine = cDeclaration(function.result, "\(function.name)(\(function.parameters.joined(separator: ", ")))") + ";"
+        if oneLine.count <= HeaderWriter.maxLineLength || function.parameters.count < 2 {
+            emit(oneLine)
+        } else {
+            emit(cDeclaration(function.result, "\(function.name)("))
+            for (i, parameter) in function.parameters.enumerated() {
+                emit("    " + parameter + (i == function.parameters.count - 1 ? ");" : ","))
             }
         }
     }
 
-    private mutating func banner(_ title: String) {
+    /// The section's title, its introduction and the notes about what it declares.
+    private mutating func banner(_ section: Section, declaring names: Set<String>) {
         emit("")
         emit("/* " + String(repeating: "=", count: 74))
-        emit(" * " + sanitizedComment(title))
+        emit(" * " + sanitizedComment(section.title))
+        emit(" *")
+        emit(" * " + sanitizedComment(section.intro))
+        for note in section.notes where names.contains(note.subject) {
+            emit(" *")
+            for line in note.lines { emit(" * " + sanitizedComment(line)) }
+        }
         emit(" * " + String(repeating: "=", count: 74) + " */")
     }
 

@@ -19,6 +19,8 @@ struct Token {
         case punctuation
         /// One `///` line; the text is what follows the slashes.
         case docLine
+        /// A `// @c-section NAME` line; the text is what follows the slashes, trimmed.
+        case sectionMarker
     }
 
     let kind: Kind
@@ -37,18 +39,11 @@ struct Token {
     func isIdentifier(_ name: String) -> Bool { kind == .identifier && text == name }
 }
 
-/// The tokens of one source file, plus the first `// MARK:` title found in its comments.
-struct LexedFile {
-    let tokens: [Token]
-    let markTitle: String?
-}
-
 struct Lexer {
     private let bytes: [UInt8]
     private let file: String
     private var pos = 0
     private var line = 1
-    private var markTitle: String?
 
     // Layout facts about the gap since the previous token; see `Token`.
     private var newlinesSinceContent = 0
@@ -56,11 +51,11 @@ struct Lexer {
     private var newlineSinceToken = true
     private var spaceSinceToken = true
 
-    static func lex(_ text: String, file: String) throws -> LexedFile {
+    static func lex(_ text: String, file: String) throws -> [Token] {
         var lexer = Lexer(bytes: Array(text.utf8), file: file)
         var tokens: [Token] = []
         while let token = try lexer.next() { tokens.append(token) }
-        return LexedFile(tokens: tokens, markTitle: lexer.markTitle)
+        return tokens
     }
 
     private init(bytes: [UInt8], file: String) {
@@ -98,8 +93,8 @@ struct Lexer {
         spaceSinceToken = true
     }
 
-    /// Consumes a `//` comment up to (not including) the newline. A `///` line is a token;
-    /// any other comment is dropped after noting a MARK title.
+    /// Consumes a `//` comment up to (not including) the newline. A `///` line and a
+    /// `// @c-section` line are tokens; any other comment is dropped.
     private mutating func lineComment() -> Token? {
         let start = pos
         while pos < bytes.count && bytes[pos] != ascii("\n") { pos += 1 }
@@ -109,20 +104,17 @@ struct Lexer {
             if doc.hasSuffix("\r") { doc.removeLast() }
             return makeToken(.docLine, doc, line: line)
         }
+        let body = text.dropFirst(2).trimmingSpaces()
+        if body.hasPrefix(Lexer.sectionDirective) {
+            return makeToken(.sectionMarker, body, line: line)
+        }
         newlinesSinceContent = 0
         spaceSinceToken = true
-        if markTitle == nil { markTitle = Lexer.markTitle(inComment: String(text.dropFirst(2))) }
         return nil
     }
 
-    /// `MARK: - Title` or `MARK: Title`, as Xcode reads them; nil for anything else.
-    static func markTitle(inComment text: String) -> String? {
-        let body = text.trimmingSpaces()
-        guard body.hasPrefix("MARK:") else { return nil }
-        var title = body.dropFirst(5).trimmingSpaces()
-        if title.hasPrefix("-") { title = title.dropFirst().trimmingSpaces() }
-        return title.isEmpty ? nil : title
-    }
+    /// Starts the comment that puts the declarations below it in a header section.
+    static let sectionDirective = "@c-section"
 
     /// Swift block comments nest, unlike C's.
     private mutating func blockComment() throws {

@@ -103,11 +103,34 @@ enum Declaration {
     case typeAlias(TypeAliasDecl)
     case structure(StructDecl)
     case function(FunctionDecl)
+
+    var name: String {
+        switch self {
+        case .constant(let c): return c.name
+        case .typeAlias(let alias): return alias.name
+        case .structure(let s): return s.name
+        case .function(let f): return f.name
+        }
+    }
+
+    var location: Location {
+        switch self {
+        case .constant(let c): return c.location
+        case .typeAlias(let alias): return alias.location
+        case .structure(let s): return s.location
+        case .function(let f): return f.location
+        }
+    }
+}
+
+/// A declaration and the header section it belongs to (an index into `Section.all`).
+struct SectionedDeclaration {
+    let declaration: Declaration
+    let section: Int
 }
 
 /// What one source file contributes, in source order.
 struct SourceFile {
     let path: String
-    let markTitle: String?
-    let declarations: [Declaration]
+    let declarations: [SectionedDeclaration]
 }

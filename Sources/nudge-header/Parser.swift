@@ -4,26 +4,74 @@
 /// declaration is a run of attributes and modifiers, a keyword, and whatever follows up to
 /// the next declaration that starts a line at the same bracket depth; bodies are skipped by
 /// bracket matching, which is safe because the lexer already swallowed strings and comments.
+/// Each declaration is tagged with the section of the last `// @c-section` line above it.
 struct Parser {
     private let file: String
     private let tokens: [Token]
     private var index = 0
     /// The `///` lines read since the last declaration.
     private var pendingDoc: [String] = []
+    /// The section named by the last `// @c-section` line, as an index into `Section.all`.
+    private var section: Int?
 
-    static func parse(_ lexed: LexedFile, file: String) throws -> SourceFile {
-        var parser = Parser(file: file, tokens: lexed.tokens)
-        var declarations: [Declaration] = []
+    static func parse(_ tokens: [Token], file: String) throws -> SourceFile {
+        var parser = Parser(file: file, tokens: tokens)
+        try parser.checkSectionMarkersAreTopLevel()
+        var declarations: [SectionedDeclaration] = []
         while parser.index < parser.tokens.count {
             if parser.peek.isPunctuation("}") { throw parser.error("unbalanced '}'") }
-            if let declaration = try parser.topLevelDeclaration() { declarations.append(declaration) }
+            guard let declaration = try parser.topLevelDeclaration() else { continue }
+            guard let section = parser.section else {
+                throw declaration.location.error(
+                    "\(declaration.name) is in no header section: put a '// @c-section NAME' line above it (NAME one of \(Section.names))")
+            }
+            declarations.append(SectionedDeclaration(declaration: declaration, section: section))
         }
-        return SourceFile(path: file, markTitle: lexed.markTitle, declarations: declarations)
+        return SourceFile(path: file, declarations: declarations)
     }
 
     private init(file: String, tokens: [Token]) {
         self.file = file
         self.tokens = tokens
+    }
+
+    // MARK: Sections
+
+    /// A `// @c-section` line inside a body or after code would be easy to misread, so it must
+    /// have a line of its own at the top level.
+    private func checkSectionMarkersAreTopLevel() throws {
+        var depth = 0
+        for token in tokens {
+            if token.kind == .sectionMarker {
+                guard depth == 0 else {
+                    throw Location(file: file, line: token.line).error("'// @c-section' must be at the top level of a file, not inside a declaration")
+                }
+                guard token.startsLine else {
+                    throw Location(file: file, line: token.line).error("'// @c-section' must be on a line of its own")
+                }
+            }
+            depth = max(0, depth + bracketDelta(token))
+        }
+    }
+
+    /// `// @c-section NAME`: the declarations below it, up to the next such line, go in section NAME.
+    private mutating func sectionMarker() throws {
+        let token = advance()
+        let location = Location(file: file, line: token.line)
+        // A doc comment right above the line documents nothing: it was probably meant for the
+        // declaration below. (After a blank line, it was orphaned anyway.)
+        guard pendingDoc.isEmpty || token.followsBlankLine else {
+            throw location.error("the doc comment above '// @c-section' documents nothing; put it below the section line")
+        }
+        pendingDoc = []
+        let words = token.text.split(whereSeparator: { $0 == " " || $0 == "\t" })
+        guard words.count == 2, words[0] == Lexer.sectionDirective else {
+            throw location.error("expected '// @c-section NAME', found '// \(token.text)'")
+        }
+        guard let index = Section.index(of: String(words[1])) else {
+            throw location.error("unknown header section '\(words[1])'; the sections are \(Section.names)")
+        }
+        section = index
     }
 
     // MARK: Declarations
@@ -70,7 +118,14 @@ struct Parser {
     /// Reads doc lines, attributes and modifiers up to the declaration's keyword. Returns nil
     /// after consuming a doc line, so callers simply loop.
     private mutating func declarationPrefix() throws -> Prefix? {
+        if peek.kind == .sectionMarker {
+            try sectionMarker()
+            return nil
+        }
         if peek.kind == .docLine {
+            if peek.text.trimmingSpaces().hasPrefix(Lexer.sectionDirective) {
+                throw error("'@c-section' goes in a plain '//' comment, not in a doc comment")
+            }
             // A blank line between doc lines starts a new block; the old one was orphaned.
             // A `///` after code on the same line documents nothing below it.
             if peek.followsBlankLine || !peek.startsLine { pendingDoc = [] }
@@ -86,6 +141,8 @@ struct Parser {
             if token.kind == .docLine {
                 // Docs between the attributes and the keyword also belong to the declaration.
                 prefix.doc.append(advance().text)
+            } else if token.kind == .sectionMarker {
+                throw error("'// @c-section' cannot split a declaration")
             } else if token.kind == .attribute {
                 advance()
                 prefix.attributes.append((token.text, try attachedArguments(), token.line))
@@ -430,7 +487,7 @@ struct Parser {
 
     private func isDeclarationStart(_ token: Token) -> Bool {
         switch token.kind {
-        case .attribute, .directive, .docLine: return true
+        case .attribute, .directive, .docLine, .sectionMarker: return true
         case .identifier: return Parser.modifiers.contains(token.text) || Parser.declarationKeywords.contains(token.text)
         default: return false
         }

@@ -1,7 +1,8 @@
 import Foundation
 
-/// Turns the parsed Swift declarations into C: maps every type, checks names, and computes
-/// struct layouts. Anything without an exact C equivalent is an error, never a guess.
+/// Turns the parsed Swift declarations into C: maps every type, checks names, computes struct
+/// layouts, and orders the declarations section by section (see Section). Anything without an
+/// exact C equivalent is an error, never a guess.
 struct Resolver {
     /// The Swift types with a fixed C spelling.
     struct Builtin {
@@ -57,7 +58,7 @@ struct Resolver {
             layouts[builtin.c] = Layout(size: builtin.size, alignment: builtin.size, swiftSize: builtin.size)
         }
         for file in files {
-            for declaration in file.declarations {
+            for declaration in file.declarations.map(\.declaration) {
                 switch declaration {
                 case .constant(let c):
                     try declare(c.name, at: c.location, as: nil)
@@ -118,32 +119,185 @@ struct Resolver {
 
     // MARK: Declarations
 
+    /// One declaration in C terms, with the ABI types it names.
+    private struct Resolved {
+        let name: String
+        let entry: Header.Entry
+        let section: Int
+        let location: Location
+        let uses: [Use]
+
+        var isFunction: Bool {
+            if case .function = entry { return true }
+            return false
+        }
+    }
+
+    /// A type named by a declaration: by value (a struct field of struct type), or not.
+    private struct Use {
+        let name: String
+        let byValue: Bool
+    }
+
     private mutating func header(_ files: [SourceFile]) throws -> Header {
-        var header = Header()
+        var resolved: [Resolved] = []
         for file in files {
-            var functions: [Header.Function] = []
-            for declaration in file.declarations {
-                switch declaration {
-                case .constant(let c):
-                    header.constants.append(try constant(c))
-                case .typeAlias(let alias):
-                    let item = try typedef(alias)
-                    switch names[alias.name] {
-                    case .handle: header.handles.append(item)
-                    case .callback: header.callbacks.append(item)
-                    default: header.scalarTypedefs.append(item)
-                    }
-                case .structure(let s):
-                    header.structures.append(try structure(s))
-                case .function(let f):
-                    functions.append(try function(f))
-                }
-            }
-            if !functions.isEmpty {
-                header.functionGroups.append(Header.FunctionGroup(title: file.markTitle, functions: functions))
+            for sectioned in file.declarations {
+                let declaration = sectioned.declaration
+                let (entry, uses) = try resolve(declaration)
+                resolved.append(Resolved(name: declaration.name, entry: entry, section: sectioned.section,
+                                         location: declaration.location, uses: uses))
             }
         }
+        var positions: [String: Int] = [:]
+        for (position, declaration) in resolved.enumerated() { positions[declaration.name] = position }
+        try checkSectionOrder(resolved, positions)
+
+        var header = Header()
+        for (index, section) in Section.all.enumerated() {
+            let members = resolved.indices.filter { resolved[$0].section == index }
+            guard !members.isEmpty else { continue }
+            var order = SectionOrder(resolved: resolved, positions: positions, section: index)
+            for member in members where !resolved[member].isFunction { try order.place(member) }
+            let functions = members.filter { resolved[$0].isFunction }.map { resolved[$0].entry }
+            header.sections.append(Header.SectionContent(section: section, entries: order.entries + functions))
+        }
+        let emitted = header.sections.flatMap(\.entries).filter { if case .structTypedef = $0 { false } else { true } }
+        precondition(emitted.count == resolved.count, "the header must declare every declaration exactly once")
         return header
+    }
+
+    /// A section may use the types of earlier sections only: C needs every name declared before
+    /// its first use, and moving a type silently to another section would hide where it lives.
+    private func checkSectionOrder(_ resolved: [Resolved], _ positions: [String: Int]) throws {
+        for user in resolved {
+            for use in user.uses {
+                let used = resolved[positions[use.name]!]
+                guard used.section > user.section else { continue }
+                let usedSection = Section.all[used.section].name, userSection = Section.all[user.section].name
+                throw used.location.error(
+                    "\(used.name) is in section \(usedSection), but \(user.name) (\(user.location.file):\(user.location.line)) uses it in section \(userSection), which comes first in the header; move \(used.name) to section \(userSection) or an earlier one")
+            }
+        }
+    }
+
+    /// Orders the types of one section: source order, except that a type moves up to just
+    /// before the first type that uses it.
+    private struct SectionOrder {
+        let resolved: [Resolved]
+        let positions: [String: Int]
+        let section: Int
+        private(set) var entries: [Header.Entry] = []
+        private var placed: Set<Int> = []
+        private var inProgress: Set<Int> = []
+        private var typedefAhead: Set<Int> = []
+
+        init(resolved: [Resolved], positions: [String: Int], section: Int) {
+            self.resolved = resolved
+            self.positions = positions
+            self.section = section
+        }
+
+        mutating func place(_ member: Int) throws {
+            guard !placed.contains(member) else { return }
+            inProgress.insert(member)
+            for (dependency, byValue) in dependencies(of: member) where !placed.contains(dependency) {
+                // A struct used through a pointer only needs its name. When placing the whole
+                // struct here would come back to a declaration being placed (a callback that
+                // the struct holds and that takes a pointer to it), its typedef goes ahead alone.
+                if !byValue, case .structure = resolved[dependency].entry, leadsBack(from: dependency) {
+                    if typedefAhead.insert(dependency).inserted {
+                        entries.append(.structTypedef(resolved[dependency].name))
+                    }
+                    continue
+                }
+                guard !inProgress.contains(dependency) else {
+                    throw resolved[member].location.error(
+                        "\(resolved[member].name) and \(resolved[dependency].name) depend on each other, and C cannot declare either first")
+                }
+                try place(dependency)
+            }
+            inProgress.remove(member)
+            placed.insert(member)
+            if case .structure(let structure, _) = resolved[member].entry {
+                entries.append(.structure(structure, declaresTypedef: !typedefAhead.contains(member)))
+            } else {
+                entries.append(resolved[member].entry)
+            }
+        }
+
+        /// The declarations of this section that `member` uses, in source order.
+        private func dependencies(of member: Int) -> [(Int, byValue: Bool)] {
+            var byValue: [Int: Bool] = [:]
+            for use in resolved[member].uses {
+                let position = positions[use.name]!
+                guard resolved[position].section == section, position != member else { continue }
+                byValue[position] = (byValue[position] ?? false) || use.byValue
+            }
+            return byValue.keys.sorted().map { ($0, byValue[$0]!) }
+        }
+
+        /// Whether placing `start` would need a declaration that is being placed.
+        private func leadsBack(from start: Int) -> Bool {
+            var seen: Set<Int> = []
+            var pending = [start]
+            while let next = pending.popLast() {
+                if inProgress.contains(next) { return true }
+                guard seen.insert(next).inserted, !placed.contains(next) else { continue }
+                pending += dependencies(of: next).map(\.0)
+            }
+            return false
+        }
+    }
+
+    /// A declaration's C entry and the ABI types it names.
+    private mutating func resolve(_ declaration: Declaration) throws -> (Header.Entry, [Use]) {
+        switch declaration {
+        case .constant(let c):
+            let uses = c.type.map { typeUses($0) } ?? []
+            return (.item(try constant(c)), uses)
+        case .typeAlias(let alias):
+            var uses = typeUses(alias.target)
+            if case .callback? = names[alias.name] { uses += try retypedUses(alias.doc, at: alias.location) }
+            return (.item(try typedef(alias)), uses)
+        case .structure(let s):
+            let uses = s.fields.flatMap { field -> [Use] in
+                var uses = typeUses(field.type)
+                // A struct field of struct type embeds it: C needs the whole struct first.
+                if let name = field.type.plainName, case .structure? = names[name] {
+                    uses.append(Use(name: name, byValue: true))
+                }
+                return uses
+            }
+            return (.structure(try structure(s), declaresTypedef: true), uses)
+        case .function(let f):
+            var uses = f.parameters.flatMap { typeUses($0.type) } + (f.result.map { typeUses($0) } ?? [])
+            uses += try retypedUses(f.doc, at: f.location)
+            return (.function(try function(f)), uses)
+        }
+    }
+
+    /// The ABI types (typedefs, handles, callbacks, structs) that a Swift type names.
+    private func typeUses(_ type: SwiftType) -> [Use] {
+        switch type {
+        case .named(let name, let arguments, _):
+            let own = names[name] == nil ? [] : [Use(name: name, byValue: false)]
+            return own + arguments.flatMap { typeUses($0) }
+        case .optional(let wrapped):
+            return typeUses(wrapped)
+        case .function(_, let parameters, let result, _):
+            return parameters.flatMap { typeUses($0.type) } + typeUses(result)
+        case .tuple(let elements, _):
+            return elements.flatMap { typeUses($0) }
+        }
+    }
+
+    /// The structs named by `@c-param` lines, which the C prototype shows instead of a raw pointer.
+    private func retypedUses(_ doc: [String], at location: Location) throws -> [Use] {
+        try retypedParameters(doc, at: location).sorted { $0.key < $1.key }.compactMap { _, type in
+            guard case .pointer(.named(let name), _) = type else { return nil }
+            return Use(name: name, byValue: false)
+        }
     }
 
     private func constant(_ c: ConstantDecl) throws -> Header.Item {
@@ -165,7 +319,7 @@ struct Resolver {
             throw c.location.error("constant \(c.name) must have a scalar type, a scalar typedef or String")
         }
         let value = try cLiteral(c.value, type: type, at: c.location, name: c.name)
-        return Header.Item(text: "#define \(c.name) \(value)", doc: c.doc)
+        return Header.Item(text: "#define \(c.name) \(value)", doc: c.doc, name: nil)
     }
 
     private func typedef(_ alias: TypeAliasDecl) throws -> Header.Item {
@@ -184,7 +338,7 @@ struct Resolver {
             let list = try parameterList(parameters, doc: alias.doc, owner: alias.name, at: alias.location)
             text = "typedef " + cDeclaration(try cType(result, .result, alias.location), "(*\(alias.name))(\(list.joined(separator: ", ")))") + ";"
         }
-        return Header.Item(text: text, doc: withoutDirectives(alias.doc))
+        return Header.Item(text: text, doc: withoutDirectives(alias.doc), name: alias.name)
     }
 
     /// Lays the fields out the way both C and Swift do (declaration order, natural

@@ -4,6 +4,19 @@
 //   nudge-header --list-functions <abi-sources-dir>   one exported function name per line
 //   nudge-header --layout <abi-sources-dir>           struct sizes and field offsets
 //
+// The header is ordered by sections, one per object of the library (Sections.swift holds their
+// order, titles and introductions). Every C declaration of the sources belongs to the section
+// named by the nearest line
+//
+//   // @c-section NAME
+//
+// above it in its file: a plain comment on a line of its own, at the top level; a file may switch
+// sections, and a C declaration with no such line above it is an error. A section lists its
+// types, then its functions, each in source order (files in byte-wise name order), except that a
+// type moves up to just before the first type that uses it. A section may use what earlier
+// sections declare; a type used by an earlier section than its own is an error that names it.
+// `// MARK:` comments mean nothing here. docs/ABI.md has the rules for the whole header.
+//
 // Exit status: 0 on success, 1 for a problem in the sources, 2 for bad usage or I/O.
 
 import Foundation

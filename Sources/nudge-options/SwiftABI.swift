@@ -7,10 +7,12 @@ enum SwiftABI {
     static func render(_ options: [TrainingOption]) -> String {
         var out = generatedBanner("//")
         out += "import Nudge\n\n// MARK: - Training option enumerations\n"
-        for choice in choices(options) { out += enumeration(choice) }
+        for choice in choices(options) { out += "\n// @c-section \(headerSection(choice))\n" + enumeration(choice) }
         out += """
 
             // MARK: - Training options
+
+            // @c-section train
 
             /// Everything that shapes a training run. Always start from nudge_train_options_init(), then set
             /// the fields you need: the library reads only the first `struct_size` bytes, so programs compiled
@@ -27,6 +29,18 @@ enum SwiftABI {
         out += names(options)
         for choice in choices(options) { out += coded(choice) }
         return out
+    }
+
+    /// The section of include/nudge.h an enumeration goes in (nudge-header reads the
+    /// `// @c-section` lines): where a reader first needs it. Evaluation takes a loss and the
+    /// network's own normalisation functions take a normalization, and both come before training
+    /// in the header, which says so; the other enumerations are training's alone.
+    private static func headerSection(_ choice: Choice) -> String {
+        switch choice.cType {
+        case "nudge_loss": "predict"
+        case "nudge_normalization": "network"
+        default: "train"
+        }
     }
 
     static func choices(_ options: [TrainingOption]) -> [Choice] {

@@ -39,6 +39,8 @@ enum VersionFiles {
 
             // MARK: - Versions
 
+            // @c-section library
+
             /// Major version: changes when a release breaks source compatibility.
             public let NUDGE_VERSION_MAJOR: Int32 = \(version.major)
             /// Minor version: new functions or fields.

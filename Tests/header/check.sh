@@ -104,6 +104,7 @@ echo "ok: fixture struct layouts match Swift's MemoryLayout"
 # it is not in the fixture.
 mkdir -p "$WORK/observers"
 cat >"$WORK/observers/a.swift" <<'EOF'
+// @c-section data
 public struct s {
     public var a: Int32 = 0 {
         didSet { if a < 0 { a = 0 } }
@@ -115,29 +116,35 @@ EOF
 printf 's size 16 align 8\ns.a offset 0\ns.b offset 8\n' | diff -u - "$WORK/observers/layout" ||
     fail "a stored property with observers is not laid out as a field"
 
-expect_error unknown-type "bad.swift:3: error: unknown type Bool" <<'EOF'
+expect_error unknown-type "bad.swift:4: error: unknown type Bool" <<'EOF'
+// @c-section errors
 /// Doc.
 @_cdecl("f")
 public func f(_ flag: Bool) -> Int32 { 0 }
 EOF
-expect_error cdecl-name "bad.swift:1: error: @_cdecl(\"nudge_g\") differs from the Swift function name nudge_f" <<'EOF'
+expect_error cdecl-name "bad.swift:2: error: @_cdecl(\"nudge_g\") differs from the Swift function name nudge_f" <<'EOF'
+// @c-section errors
 @_cdecl("nudge_g") public func nudge_f() {}
 EOF
-expect_error opaque-pointer "bad.swift:1: error: use a handle typealias" <<'EOF'
+expect_error opaque-pointer "bad.swift:2: error: use a handle typealias" <<'EOF'
+// @c-section errors
 @_cdecl("f") public func f(_ p: OpaquePointer?) {}
 EOF
-expect_error optional-scalar "bad.swift:2: error: Optional int32_t has no C equivalent" <<'EOF'
+expect_error optional-scalar "bad.swift:3: error: Optional int32_t has no C equivalent" <<'EOF'
+// @c-section errors
 public struct s {
     public var x: Int32? = nil
 }
 EOF
-expect_error private-field "bad.swift:3: error: stored property y of struct s must be public" <<'EOF'
+expect_error private-field "bad.swift:4: error: stored property y of struct s must be public" <<'EOF'
+// @c-section errors
 public struct s {
     public var x: Int32 = 0
     var y: Int32 = 0
 }
 EOF
-expect_error tail-padding "bad.swift:7: error: field b would be at offset 9 in Swift but 16 in C" <<'EOF'
+expect_error tail-padding "bad.swift:8: error: field b would be at offset 9 in Swift but 16 in C" <<'EOF'
+// @c-section errors
 public struct inner {
     public var x: Int64 = 0
     public var y: Int8 = 0
@@ -147,15 +154,66 @@ public struct outer {
     public var b: Int8 = 0
 }
 EOF
-expect_error param-doc "bad.swift:3: error: the doc comment of f documents parameter netwrok" <<'EOF'
+expect_error param-doc "bad.swift:4: error: the doc comment of f documents parameter netwrok" <<'EOF'
+// @c-section errors
 public typealias h = OpaquePointer
 /// @param[in] netwrok Misspelt.
 @_cdecl("f") public func f(_ network: h?) {}
 EOF
-expect_error unterminated-string "bad.swift:2: error: unterminated string literal" <<'EOF'
+expect_error unterminated-string "bad.swift:3: error: unterminated string literal" <<'EOF'
+// @c-section errors
 @_cdecl("f") public func f() {
     let s = "abc
 }
+EOF
+
+# Sections: each declaration has one, it is one the generator knows, its line stands alone at
+# the top level, and no section uses what a later one declares.
+expect_error no-section "bad.swift:3: error: f is in no header section" <<'EOF'
+import Glibc
+
+@_cdecl("f") public func f() {}
+EOF
+expect_error unknown-section "bad.swift:1: error: unknown header section 'networks'; the sections are errors, library" <<'EOF'
+// @c-section networks
+public let X: Int32 = 1
+EOF
+expect_error section-syntax "bad.swift:1: error: expected '// @c-section NAME', found '// @c-section data sets'" <<'EOF'
+// @c-section data sets
+public let X: Int32 = 1
+EOF
+expect_error section-in-body "bad.swift:3: error: '// @c-section' must be at the top level of a file" <<'EOF'
+// @c-section data
+@_cdecl("f") public func f() {
+    // @c-section errors
+}
+EOF
+expect_error section-after-code "bad.swift:1: error: '// @c-section' must be on a line of its own" <<'EOF'
+public let X: Int32 = 1 // @c-section data
+EOF
+expect_error section-doc-comment "bad.swift:1: error: '@c-section' goes in a plain '//' comment" <<'EOF'
+/// @c-section data
+public let X: Int32 = 1
+EOF
+expect_error section-orphans-doc "bad.swift:3: error: the doc comment above '// @c-section' documents nothing" <<'EOF'
+// @c-section errors
+/// Meant for X.
+// @c-section data
+public let X: Int32 = 1
+EOF
+expect_error section-splits-declaration "bad.swift:3: error: '// @c-section' cannot split a declaration" <<'EOF'
+// @c-section data
+@_cdecl("f")
+// @c-section errors
+public func f() {}
+EOF
+# The error is reported at the typedef, which is what has to move.
+expect_error later-section "bad.swift:5: error: t is in section train, but f (" <<'EOF'
+// @c-section network
+@_cdecl("f") public func f(_ value: t) {}
+
+// @c-section train
+public typealias t = Int32
 EOF
 echo "ok: the generator rejects invalid ABI sources with file:line errors"
 
@@ -171,8 +229,20 @@ echo "ok: header is up to date"
 compile_header include/nudge.h
 echo "ok: include/nudge.h compiles cleanly as C99, C11, C++11 and C++17"
 
-# The ABI structs are declared in Swift and read by C: both must agree on every offset.
-check_layout "Sources/NudgeABI/Types.swift" Sources/NudgeABI Sources/NudgeABI/Types.swift
+# The ABI structs are declared in Swift and read by C: both must agree on every offset. The files
+# that declare them also hold code that needs the core, so the structs, and the typealiases their
+# fields use, are copied out (each from its `public` line to the line where its brackets close)
+# and compiled on their own.
+awk '
+    /^public (struct|typealias) / { copying = 1; depth = 0 }
+    copying {
+        print
+        line = $0
+        sub(/\/\/.*/, "", line)
+        depth += gsub(/[[({]/, "", line) - gsub(/[])}]/, "", line)
+        if (depth <= 0) copying = 0
+    }' Sources/NudgeABI/*.swift >"$WORK/abi-types.swift"
+check_layout abi Sources/NudgeABI "$WORK/abi-types.swift"
 echo "ok: the ABI structs' C layout matches Swift's MemoryLayout"
 
 # The prologue's example is code readers copy: it must compile against the header.
