@@ -81,7 +81,7 @@ seed: deps-demo lib
 
 ## Every test: Swift unit tests, header and symbol checks, the C harness (plain and sanitized),
 ## and the Python package's tests against an installed copy of it.
-test: deps-test lib test-swift test-header test-c test-c-sanitizers test-python test-cli example-swift
+test: deps-test lib test-swift test-header test-c test-c-sanitizers test-python test-cli example-swift test-style
 
 test-swift:
 	$(SWIFT) test

@@ -142,31 +142,14 @@ _double_p = POINTER(c_double)
 
 #: name -> (restype, argtypes), in the order of include/nudge.h.
 PROTOTYPES = {
-    # nudge_status nudge_dataset_load_idx(const char *images_path, const char *labels_path, nudge_dataset **out_dataset);
-    "nudge_dataset_load_idx": (c_int32, [c_char_p, c_char_p, POINTER(_dataset_p)]),
-    # nudge_status nudge_csv_options_init(nudge_csv_options *options, size_t options_size);
-    "nudge_csv_options_init": (c_int32, [POINTER(nudge_csv_options), c_size_t]),
-    # nudge_status nudge_dataset_load_csv(const char *path, const nudge_csv_options *options,
-    #     nudge_dataset **out_dataset);
-    "nudge_dataset_load_csv": (c_int32, [c_char_p, POINTER(nudge_csv_options), POINTER(_dataset_p)]),
-    # void nudge_dataset_free(nudge_dataset *dataset);
-    "nudge_dataset_free": (None, [_dataset_p]),
-    # nudge_status nudge_dataset_count(const nudge_dataset *dataset, size_t *out_count);
-    "nudge_dataset_count": (c_int32, [_dataset_p, _size_p]),
-    # nudge_status nudge_dataset_feature_count(const nudge_dataset *dataset, size_t *out_count);
-    "nudge_dataset_feature_count": (c_int32, [_dataset_p, _size_p]),
-    # nudge_status nudge_dataset_features(const nudge_dataset *dataset, const float **out_features);
-    "nudge_dataset_features": (c_int32, [_dataset_p, POINTER(_float_p)]),
-    # nudge_status nudge_dataset_labels(const nudge_dataset *dataset, const int32_t **out_labels);
-    "nudge_dataset_labels": (c_int32, [_dataset_p, POINTER(_int32_p)]),
-    # const char *nudge_version_string(void);
-    "nudge_version_string": (c_char_p, []),
-    # int32_t nudge_abi_version(void);
-    "nudge_abi_version": (c_int32, []),
     # const char *nudge_last_error(void);
     "nudge_last_error": (c_char_p, []),
     # const char *nudge_status_name(nudge_status status);
     "nudge_status_name": (c_char_p, [c_int32]),
+    # const char *nudge_version_string(void);
+    "nudge_version_string": (c_char_p, []),
+    # int32_t nudge_abi_version(void);
+    "nudge_abi_version": (c_int32, []),
     # nudge_status nudge_set_num_threads(size_t count);
     "nudge_set_num_threads": (c_int32, [c_size_t]),
     # size_t nudge_get_num_threads(void);
@@ -213,14 +196,6 @@ PROTOTYPES = {
     # nudge_status nudge_network_fit_normalization(nudge_network *network, const float *inputs, size_t sample_count,
     #     nudge_normalization kind);
     "nudge_network_fit_normalization": (c_int32, [_network_p, _float_p, c_size_t, c_int32]),
-    # nudge_status nudge_save(const nudge_network *network, const char *path);
-    "nudge_save": (c_int32, [_network_p, c_char_p]),
-    # nudge_status nudge_load(const char *path, nudge_network **out_network);
-    "nudge_load": (c_int32, [c_char_p, POINTER(_network_p)]),
-    # nudge_status nudge_save_to_buffer(const nudge_network *network, void *buffer, size_t capacity, size_t *out_size);
-    "nudge_save_to_buffer": (c_int32, [_network_p, c_void_p, c_size_t, _size_p]),
-    # nudge_status nudge_load_from_buffer(const void *buffer, size_t size, nudge_network **out_network);
-    "nudge_load_from_buffer": (c_int32, [c_void_p, c_size_t, POINTER(_network_p)]),
     # nudge_status nudge_predict(const nudge_network *network, const float *inputs, size_t sample_count,
     #     float *outputs, size_t output_capacity);
     "nudge_predict": (c_int32, [_network_p, _float_p, c_size_t, _float_p, c_size_t]),
@@ -246,6 +221,9 @@ PROTOTYPES = {
     #     size_t sample_count, const nudge_train_options *options, nudge_train_report *report);
     "nudge_train_labels": (c_int32, [_network_p, _float_p, _int32_p, c_size_t, POINTER(nudge_train_options),
                                      POINTER(nudge_train_report)]),
+    # nudge_status nudge_learning_rate_at(const nudge_train_options *options, uint64_t step, size_t steps_per_epoch,
+    #     float *out_rate);
+    "nudge_learning_rate_at": (c_int32, [POINTER(nudge_train_options), c_uint64, c_size_t, _float_p]),
     # nudge_status nudge_trainer_create(nudge_network *network, const nudge_train_options *options,
     #     nudge_trainer **out_trainer);
     "nudge_trainer_create": (c_int32, [_network_p, POINTER(nudge_train_options), POINTER(_trainer_p)]),
@@ -265,9 +243,31 @@ PROTOTYPES = {
     #     size_t sample_count, const nudge_train_options *options, nudge_train_report *report);
     "nudge_trainer_train_labels": (c_int32, [_trainer_p, _float_p, _int32_p, c_size_t,
                                              POINTER(nudge_train_options), POINTER(nudge_train_report)]),
-    # nudge_status nudge_learning_rate_at(const nudge_train_options *options, uint64_t step, size_t steps_per_epoch,
-    #     float *out_rate);
-    "nudge_learning_rate_at": (c_int32, [POINTER(nudge_train_options), c_uint64, c_size_t, _float_p]),
+    # nudge_status nudge_save(const nudge_network *network, const char *path);
+    "nudge_save": (c_int32, [_network_p, c_char_p]),
+    # nudge_status nudge_load(const char *path, nudge_network **out_network);
+    "nudge_load": (c_int32, [c_char_p, POINTER(_network_p)]),
+    # nudge_status nudge_save_to_buffer(const nudge_network *network, void *buffer, size_t capacity, size_t *out_size);
+    "nudge_save_to_buffer": (c_int32, [_network_p, c_void_p, c_size_t, _size_p]),
+    # nudge_status nudge_load_from_buffer(const void *buffer, size_t size, nudge_network **out_network);
+    "nudge_load_from_buffer": (c_int32, [c_void_p, c_size_t, POINTER(_network_p)]),
+    # nudge_status nudge_dataset_load_idx(const char *images_path, const char *labels_path, nudge_dataset **out_dataset);
+    "nudge_dataset_load_idx": (c_int32, [c_char_p, c_char_p, POINTER(_dataset_p)]),
+    # nudge_status nudge_csv_options_init(nudge_csv_options *options, size_t options_size);
+    "nudge_csv_options_init": (c_int32, [POINTER(nudge_csv_options), c_size_t]),
+    # nudge_status nudge_dataset_load_csv(const char *path, const nudge_csv_options *options,
+    #     nudge_dataset **out_dataset);
+    "nudge_dataset_load_csv": (c_int32, [c_char_p, POINTER(nudge_csv_options), POINTER(_dataset_p)]),
+    # void nudge_dataset_free(nudge_dataset *dataset);
+    "nudge_dataset_free": (None, [_dataset_p]),
+    # nudge_status nudge_dataset_count(const nudge_dataset *dataset, size_t *out_count);
+    "nudge_dataset_count": (c_int32, [_dataset_p, _size_p]),
+    # nudge_status nudge_dataset_feature_count(const nudge_dataset *dataset, size_t *out_count);
+    "nudge_dataset_feature_count": (c_int32, [_dataset_p, _size_p]),
+    # nudge_status nudge_dataset_features(const nudge_dataset *dataset, const float **out_features);
+    "nudge_dataset_features": (c_int32, [_dataset_p, POINTER(_float_p)]),
+    # nudge_status nudge_dataset_labels(const nudge_dataset *dataset, const int32_t **out_labels);
+    "nudge_dataset_labels": (c_int32, [_dataset_p, POINTER(_int32_p)]),
 }
 
 

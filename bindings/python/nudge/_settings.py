@@ -12,7 +12,7 @@ import textwrap
 
 import numpy as np
 
-from . import _arrays, _lib, _options
+from . import _arrays, _checks, _lib, _options
 from ._errors import InvalidArgumentError, check
 
 OPTION = _options.BY_KEYWORD
@@ -97,7 +97,7 @@ def _entry(name, type_text, value, text, indent):
 def option_doc(option, indent="", note=""):
     """One option as a numpy-style parameter entry: its type, fit's default, the table's doc (or fit's
     own for the options it converts by hand), the range, and `note`."""
-    range_text = _options.requirement(option)
+    range_text = _checks.requirement(option)
     if option.generated:
         type_text, text = _type_text(option), option.doc
         if range_text:
@@ -133,7 +133,7 @@ def train_options(settings, layer_count):
     custom = _custom_fields(settings)
     for keyword, value in custom.items():
         setattr(options, OPTION[keyword].field, value)
-    _options.set_fields(options, {**settings, **custom})
+    _checks.set_fields(options, {**settings, **custom})
     rates = _dropout_rates(settings["dropout"], layer_count)
     if rates is not None:
         options.dropout = _arrays.float_pointer(rates)
@@ -148,14 +148,14 @@ def _default_learning_rate(optimizer):
 def _custom_fields(settings):
     """The C values of the options fit converts by hand, but dropout: keyword -> value, checked."""
     optimizer = settings["optimizer"]
-    _options.convert(OPTION["optimizer"], optimizer, {})  # first: the default learning rate depends on it
+    _checks.convert(OPTION["optimizer"], optimizer, {})  # first: the default learning rate depends on it
     rate, stopping, normalize = settings["learning_rate"], settings["early_stopping"], settings["normalize"]
     in_table_terms = {
         "learning_rate": _default_learning_rate(optimizer) if rate is None else rate,
         "early_stopping": 5 if stopping is True else (stopping or 0),
         "normalize": "none" if normalize is None else normalize,
     }
-    return {keyword: _options.convert(OPTION[keyword], value, {}) for keyword, value in in_table_terms.items()}
+    return {keyword: _checks.convert(OPTION[keyword], value, {}) for keyword, value in in_table_terms.items()}
 
 
 def _dropout_rates(dropout, layer_count):
@@ -170,7 +170,7 @@ def _dropout_rates(dropout, layer_count):
         if len(rates) != layers:
             raise InvalidArgumentError(
                 f"dropout has {len(rates)} rates; this network needs {layers} (the inputs and each hidden layer)")
-    return np.array(_options.convert(OPTION["dropout"], rates, {}), dtype=np.float32)
+    return np.array(_checks.convert(OPTION["dropout"], rates, {}), dtype=np.float32)
 
 
 _KEYWORD_OF_FIELD = {option.field: option.keyword for option in _options.OPTIONS}

@@ -10,7 +10,7 @@ import threading
 
 import numpy as np
 
-from . import _arrays, _lib, _options, _settings
+from . import _arrays, _checks, _lib, _options, _settings
 from ._errors import CancelledError, InvalidArgumentError, ShapeError, check, error_for
 from ._progress import make_progress
 from .history import History
@@ -540,7 +540,7 @@ class _Run:
         return history
 
 
-_DEFAULTS = _options.defaults()
+_DEFAULTS = _checks.defaults()
 
 
 def learning_rates(epochs, steps_per_epoch, learning_rate=_DEFAULTS["learning_rate"], schedule=_DEFAULTS["schedule"],
@@ -550,9 +550,9 @@ def learning_rates(epochs, steps_per_epoch, learning_rate=_DEFAULTS["learning_ra
     it): an array of epochs * steps_per_epoch rates, for plotting or checking a schedule. The
     settings are checked as fit checks them."""
     options = _settings.new_options()
-    rate = _options.convert(_options.BY_KEYWORD["learning_rate"], learning_rate, {})
+    rate = _checks.convert(_options.BY_KEYWORD["learning_rate"], learning_rate, {})
     options.learning_rate = rate
-    _options.set_fields(options, {"epochs": epochs, "learning_rate": rate, "schedule": schedule,
+    _checks.set_fields(options, {"epochs": epochs, "learning_rate": rate, "schedule": schedule,
                                   "step_epochs": step_epochs, "step_factor": step_factor,
                                   "warmup_epochs": warmup_epochs, "min_learning_rate": min_learning_rate})
     per_epoch = _nonnegative(steps_per_epoch, "steps_per_epoch")

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import nudge
-from nudge import _lib, _options, _settings
+from nudge import _checks, _lib, _options, _settings
 
 from conftest import REPO_ROOT
 
@@ -147,7 +147,7 @@ def _beside(value, direction, kind):
 
 def _outside(option):
     """Values just outside the option's range (and non-finite ones), each with its reason."""
-    values = {keyword: _options.convert(_options.BY_KEYWORD[keyword], value, {}) for keyword, value in CONTEXT.items()}
+    values = {keyword: _checks.convert(_options.BY_KEYWORD[keyword], value, {}) for keyword, value in CONTEXT.items()}
     cases = []
     if option.low is not None:
         low = _bound(option.low, values)

@@ -460,3 +460,19 @@ def test_normalize_none_keeps_the_networks_normalization(blobs):
     assert net.normalization[0][0] == 0.5 and net.normalization[1][0] == 2.0
     net.fit(X, y, epochs=1, normalize="per_feature", verbose=False)
     np.testing.assert_allclose(net.normalization[0], X.astype(np.float64).mean(axis=0), rtol=1e-5, atol=1e-6)
+
+
+def test_label_smoothing_trains_as_the_smoothed_one_hot_targets(blobs):
+    X, y = blobs
+    classes = int(y.max()) + 1
+    e = 0.2
+    smoothed = (1 - e) * np.eye(classes, dtype=np.float32)[y] + np.float32(e / classes)
+    settings = dict(epochs=3, batch_size=16, optimizer="sgd", learning_rate=0.05, verbose=False)
+    a = nudge.Network([X.shape[1], 8, classes], hidden="tanh", output="softmax", seed=4)
+    b = a.clone()
+    c = a.clone()
+    a.fit(X, y, label_smoothing=e, **settings)
+    b.fit(X, smoothed, **settings)
+    c.fit(X, y, **settings)
+    np.testing.assert_allclose(a.parameters, b.parameters, atol=1e-6)
+    assert np.abs(a.parameters - c.parameters).max() > 1e-3  # the control: smoothing changes the steps
