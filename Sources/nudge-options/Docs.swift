@@ -42,14 +42,10 @@ enum Docs {
 
     private static func typeName(_ option: TrainingOption) -> String {
         switch option.type {
-        case .count: "count"
-        case .flag: "flag"
-        case .float: "float"
-        case .double: "double"
-        case .seed: "uint64"
         case .choice(let choice): choice.cType
-        case .floats: "floats"
         case .callerData(let cType, _): "`\(cType)`"
+        case .seed: "uint64"
+        default: option.kindName
         }
     }
 }

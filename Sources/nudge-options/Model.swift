@@ -49,6 +49,35 @@ struct TrainingOption {
     }
 }
 
+extension TrainingOption {
+    /// The kind of value, as Python's table and the docs name it.
+    var kindName: String {
+        switch type {
+        case .count: "count"
+        case .flag: "flag"
+        case .float: "float"
+        case .double: "double"
+        case .seed: "seed"
+        case .choice: "choice"
+        case .floats: "floats"
+        case .callerData: "data"
+        }
+    }
+
+    /// The C type of the field (of its pointer, for a list).
+    var cTypeName: String {
+        switch type {
+        case .count: "uint32_t"
+        case .flag, .choice: "int32_t"
+        case .float: "float"
+        case .double: "double"
+        case .seed: "uint64_t"
+        case .floats: "const float *"
+        case .callerData(let cType, _): cType
+        }
+    }
+}
+
 /// How a layer above the core spells and converts an option.
 enum Spelling {
     /// The option's own name, converted by generated code.

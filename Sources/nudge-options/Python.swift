@@ -23,7 +23,7 @@ enum Python {
 
             """#
         for option in options {
-            out += "    (\"\(option.name)\", \"\(cType(option))\"),\n"
+            out += "    (\"\(option.name)\", \"\(option.cTypeName)\"),\n"
             if case .floats = option.type { out += "    (\"\(option.name)_count\", \"size_t\"),\n" }
         }
         out += ")\n\n# Each C enumeration: the names Python accepts and their codes.\nCHOICES = {\n"
@@ -56,7 +56,7 @@ enum Python {
             """#
         for option in options where option.isCore {
             guard let keyword = option.pythonName else { continue }
-            out += "    Option(\(literal(keyword)), \(literal(option.name)), \(literal(kind(option))), \(pythonDefault(option)), "
+            out += "    Option(\(literal(keyword)), \(literal(option.name)), \(literal(option.kindName)), \(pythonDefault(option)), "
             out += bounds(option)
             let choices: String = if case .choice(let c) = option.type { literal(c.cType) } else { "None" }
             out += ",\n           \(choices), \(literal(option.doc)),\n"
@@ -65,32 +65,6 @@ enum Python {
         }
         out += ")\n\nBY_KEYWORD = {option.keyword: option for option in OPTIONS}\n"
         return out
-    }
-
-    private static func cType(_ option: TrainingOption) -> String {
-        switch option.type {
-        case .count: "uint32_t"
-        case .flag: "int32_t"
-        case .float: "float"
-        case .double: "double"
-        case .seed: "uint64_t"
-        case .choice: "int32_t"
-        case .floats: "const float *"
-        case .callerData(let cType, _): cType
-        }
-    }
-
-    private static func kind(_ option: TrainingOption) -> String {
-        switch option.type {
-        case .count: "count"
-        case .flag: "flag"
-        case .float: "float"
-        case .double: "double"
-        case .seed: "seed"
-        case .choice: "choice"
-        case .floats: "floats"
-        case .callerData: "data"
-        }
     }
 
     private static func pythonDefault(_ option: TrainingOption) -> String {
