@@ -36,7 +36,7 @@ import common  # noqa: E402  (imports numpy only inside its loaders)
 
 CONTENDERS = ("nudge", "numpy", "sklearn", "fann", "torch")
 LABELS = {"nudge": "Nudge (C API)", "numpy": "numpy (hand-written)", "sklearn": "scikit-learn MLPClassifier",
-          "fann": "FANN 2.2 (C API)", "torch": "PyTorch (CPU)"}
+          "fann": "FANN 2.2 (C API)", "torch": "PyTorch (CPU)", "baseline": "Nudge, baseline build (C API)"}
 APT_PACKAGES = ("libopenblas-dev", "libfann-dev", "zlib1g-dev")
 PIP_PACKAGES = {"numpy": "numpy", "sklearn": "scikit-learn", "threadpoolctl": "threadpoolctl"}
 TORCH_HINT = ("pip install torch --index-url https://download.pytorch.org/whl/cpu  (or just: pip install torch)")
@@ -67,6 +67,9 @@ def parse_arguments():
                         help="seconds to wait, before each timed run, for other processes to leave the CPUs (default 30)")
     parser.add_argument("--retries", type=int, default=2,
                         help="times to run a timed run again when other processes used the CPUs during it (default 2)")
+    parser.add_argument("--baseline", type=Path,
+                        help="another libnudge.so (an earlier build) trained beside this one as the contender "
+                             "'baseline', with the same program, so that a change's effect shows in one run")
     parser.add_argument("--no-install", action="store_true", help="do not install missing packages")
     parser.add_argument("--smoke", action="store_true", help="CI mode: 1 epoch, 1 round, task 1, FANN on 2,000 samples")
     args = parser.parse_args()
@@ -80,6 +83,10 @@ def parse_arguments():
     for name in args.only:
         if name not in CONTENDERS:
             parser.error(f"--only: unknown contender {name!r} (known: {', '.join(CONTENDERS)})")
+    if args.baseline:
+        if not args.baseline.exists():
+            parser.error(f"--baseline: no library at {args.baseline}")
+        args.only.insert(args.only.index("nudge") + 1 if "nudge" in args.only else 0, "baseline")
     if any(t not in common.TASKS for t in args.tasks):
         parser.error("--tasks: 1 and 2 only")
     if min(args.epochs, args.rounds, args.fann_epochs, args.fann_samples) < 1:
@@ -181,6 +188,16 @@ def build(args, notes):
     link_nudge = [f"-L{libdir}", f"-Wl,-rpath,{libdir}", "-lnudge", "-ldl"]
     compile_c(BUILD / "nudge_train", ["bench/nudge_train.c"], link_nudge, tree=tree)
     compile_c(BUILD / "nudge_predict", ["bench/nudge_predict.c"], link_nudge, tree=tree)
+    if args.baseline:
+        # The same program against the other library: its own folder, so that each finds its own.
+        basedir = BUILD / "baseline"
+        basedir.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(args.baseline, basedir / "libnudge.so")
+        compile_c(BUILD / "nudge_train_baseline", ["bench/nudge_train.c"],
+                  [f"-L{basedir}", f"-Wl,-rpath,{basedir}", "-lnudge", "-ldl"], tree=tree)
+        notes.append(f"baseline: {args.baseline} (sha256 "
+                     f"{hashlib.sha256((basedir / 'libnudge.so').read_bytes()).hexdigest()[:16]}), "
+                     "run by bench/nudge_train.c built against it")
     compile_c(BUILD / "sgemm_rate", ["bench/sgemm_rate.c"], ["-lopenblas", "-ldl"])
     compile_c(BUILD / "malloc_count.so", ["bench/malloc_count.c"], extra=["-shared", "-fPIC"])
     if "fann" in args.only:
@@ -325,8 +342,8 @@ def measure_sgemm(runner, args):
 def contender_command(name, task, args, seed):
     data = args.data
     epochs = args.fann_epochs if name == "fann" else args.epochs
-    if name == "nudge":
-        return [BUILD / "nudge_train", data, task, epochs, seed]
+    if name in ("nudge", "baseline"):
+        return [BUILD / ("nudge_train" if name == "nudge" else "nudge_train_baseline"), data, task, epochs, seed]
     if name == "fann":
         return [BUILD / "fann_train", data, task, epochs, seed, args.fann_samples]
     script = {"numpy": ["numpy_mlp.py", "train"], "sklearn": ["sklearn_mlp.py"], "torch": ["torch_mlp.py"]}[name]
@@ -347,7 +364,7 @@ def measure_training(runner, args):
             for name in args.only:
                 command = contender_command(name, task, args, seed=round_index)
                 result = runner.run(f"{name} task {task} round {round_index}", command,
-                                    nudge_env(args) if name == "nudge" else None)
+                                    nudge_env(args) if name in ("nudge", "baseline") else None)
                 if result is None:
                     continue
                 result["round"] = round_index
