@@ -99,7 +99,7 @@ if [ "$MODE" = baseline ]; then
     if [ -f "$BASELINE" ] && [ "$(baseline_soname)" = "$soname" ] && [ "${ABI_FORCE:-0}" != 1 ] && ! compare; then
         cat "$WORK/report"
         fail "refusing to record an incompatible ABI as $soname again: programs linked against $soname
-would break. Bump NUDGE_VERSION_MAJOR (Sources/NudgeABI/Version.swift, then make header) and run
+would break. Bump the major version (Sources/nudge-options/Version.swift, then make header) and run
 make abi-baseline again (ABI_FORCE=1 re-records the same soname, for a baseline that is itself wrong)."
     fi
     cp "$WORK/libnudge.abi" "$BASELINE"
@@ -118,10 +118,14 @@ fi
 if ! compare; then
     echo "abi-check: abidiff $BASELINE against the current ABI (as programs built against the baseline see it):"
     sed 's/^/    /' "$WORK/report"
+    if [ -s "$WORK/appended" ]; then
+        echo "abi-check: fields appended to struct_size structs, left out of the comparison (allowed):"
+        sed 's/^/    /' "$WORK/appended"
+    fi
     fail "the ABI of $soname changed incompatibly: programs already linked against it could break.
-Undo the change, or make it a new major version on purpose: bump NUDGE_VERSION_MAJOR
-(Sources/NudgeABI/Version.swift, then make header), so that the soname changes, and record the new
-baseline with make abi-baseline."
+Undo the change, or make it a new major version on purpose: in Sources/nudge-options/Version.swift
+bump the major version, which changes the soname, and abiVersion (then make header), and record the
+new baseline with make abi-baseline. Tests/abi/README.md has the rules."
 fi
 
 # Compatible, and maybe more than the baseline knows: say what the baseline is missing.
