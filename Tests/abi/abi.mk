@@ -4,7 +4,8 @@
 ## the baseline again, on purpose: after compatible additions, or with a new major version.
 .PHONY: abi-check abi-baseline abi-tool
 
-abi-tool:
+# After lib: two SwiftPM builds at once in one .build would wait on each other's lock under make -j.
+abi-tool: lib
 	$(SWIFT) build -c release --product nudge-header
 
 abi-check: deps-test lib abi-tool
