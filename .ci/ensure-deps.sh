@@ -7,7 +7,9 @@ want=(libopenblas-dev zlib1g-dev pkg-config)
 for role in "${@:-build}"; do
   case "$role" in
     build) ;;
-    test) want+=(libcmocka-dev valgrind locales) ;;
+    test) want+=(libcmocka-dev valgrind locales)
+      # abidw and abidiff, for the ABI check (make abi-check, Tests/abi).
+      want+=(abigail-tools) ;;
     demo) want+=(dataset-fashion-mnist) ;;
     *) echo "ensure-deps: unknown role '$role' (build, test, demo)" >&2; exit 2 ;;
   esac

@@ -3,6 +3,8 @@
 //   nudge-header <abi-sources-dir> <prologue-file> <output-header|->
 //   nudge-header --list-functions <abi-sources-dir>   one exported function name per line
 //   nudge-header --layout <abi-sources-dir>           struct sizes and field offsets
+//   nudge-header --c-stubs <abi-sources-dir>          every function defined with an empty body,
+//                                                     as C, for the ABI check (Tests/abi)
 //
 // The header is ordered by sections, one per object of the library (Sections.swift holds their
 // order, titles and introductions). Every C declaration of the sources belongs to the section
@@ -25,6 +27,7 @@ let usage = """
     usage: nudge-header <abi-sources-dir> <prologue-file> <output-header|->
            nudge-header --list-functions <abi-sources-dir>
            nudge-header --layout <abi-sources-dir>
+           nudge-header --c-stubs <abi-sources-dir>
     """
 
 func printError(_ message: String) {
@@ -86,6 +89,8 @@ do {
         writeOutput(try loadSources(arguments[1]).functionNames.map { $0 + "\n" }.joined(), to: "-")
     case ("--layout"?, 2):
         writeOutput(layoutReport(try loadSources(arguments[1])), to: "-")
+    case ("--c-stubs"?, 2):
+        writeOutput(CStubs.render(try loadSources(arguments[1])), to: "-")
     case (let first?, 3) where !first.hasPrefix("--"):
         let header = try loadSources(arguments[0])
         writeOutput(HeaderWriter.render(header, prologue: readText(arguments[1])), to: arguments[2])
