@@ -160,3 +160,4 @@ test-reliability: $(REL)/kill_save
 test: test-reliability
 include Tests/sanitizers.mk
 include Tests/fuzz/fuzz.mk
+include install.mk

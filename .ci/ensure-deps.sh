@@ -9,6 +9,9 @@ for role in "${@:-build}"; do
     build) ;;
     test) want+=(libcmocka-dev valgrind locales) ;;
     demo) want+=(dataset-fashion-mnist) ;;
+    # make install (patchelf: the installed library's soname); make test-install (cmake: a consumer)
+    install) want+=(patchelf) ;;
+    test-install) want+=(patchelf cmake) ;;
     *) echo "ensure-deps: unknown role '$role' (build, test, demo)" >&2; exit 2 ;;
   esac
 done
