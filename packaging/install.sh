@@ -315,12 +315,13 @@ fi
     echo "# Nudge $VERSION: what make install put here; make uninstall removes exactly this."
     for path in "${DEST[@]}"; do echo "file $path"; done
     {
-        # DESTDIR and the directories above it are the packager's, even when this run created them.
+        # Under a DESTDIR every directory is new, which says nothing of the system the files will
+        # go to: only Nudge's own directories are recorded then.
         for path in "${CREATED[@]}"; do
             if [ -z "$DESTDIR" ]; then
                 echo "dir $path"
-            elif [ "${path#"$DESTDIR"/}" != "$path" ]; then
-                echo "dir ${path#"$DESTDIR"}"
+            else
+                case "${path#"$DESTDIR"}" in "$CMAKEDIR" | "$(dirname -- "$MANIFEST")") echo "dir ${path#"$DESTDIR"}" ;; esac
             fi
         done
         for path in "${CREATED_BEFORE[@]}"; do echo "dir $path"; done

@@ -263,12 +263,16 @@ check "make uninstall again says nothing is installed, and succeeds" uninstall_a
 
 # DESTDIR: the files land under it, and name the final prefix only.
 dest=$work/dest
-check "make install DESTDIR=$dest PREFIX=/opt/nudge" nmake install DESTDIR="$dest" PREFIX=/opt/nudge
-check "DESTDIR: the library is under DESTDIR/opt/nudge/lib" test -f "$dest/opt/nudge/lib/$REALNAME"
-check "DESTDIR: nudge.pc names prefix=/opt/nudge" grep -qx 'prefix=/opt/nudge' "$dest/opt/nudge/lib/pkgconfig/nudge.pc"
-check "DESTDIR: no installed file names DESTDIR" bash -c "! grep -rlF '$dest' '$dest/opt/nudge'"
-check "make uninstall DESTDIR=$dest PREFIX=/opt/nudge" nmake uninstall DESTDIR="$dest" PREFIX=/opt/nudge
-check "DESTDIR: nothing is left under DESTDIR" test -z "$(find "$dest" -mindepth 1 2>/dev/null)"
+check "make install DESTDIR=$dest PREFIX=/opt/pkg" nmake install DESTDIR="$dest" PREFIX=/opt/pkg
+check "DESTDIR: the library is under DESTDIR/opt/pkg/lib" test -f "$dest/opt/pkg/lib/$REALNAME"
+check "DESTDIR: nudge.pc names prefix=/opt/pkg" grep -qx 'prefix=/opt/pkg' "$dest/opt/pkg/lib/pkgconfig/nudge.pc"
+check "DESTDIR: no installed file names DESTDIR" bash -c "! grep -rlF '$dest' '$dest/opt/pkg'"
+check "DESTDIR: the manifest records no directory but Nudge's own" \
+    test "$(grep '^dir ' "$dest/opt/pkg/share/nudge/install-manifest.txt" 2>/dev/null | sort)" = \
+    "$(printf 'dir %s\n' /opt/pkg/lib/cmake/Nudge /opt/pkg/share/nudge | sort)"
+check "make uninstall DESTDIR=$dest PREFIX=/opt/pkg" nmake uninstall DESTDIR="$dest" PREFIX=/opt/pkg
+check "DESTDIR: no file is left under DESTDIR, nor Nudge's directories" \
+    test -z "$(find "$dest" -type f -o -type l -o -name Nudge -o -name nudge)"
 
 # ---------------------------------------------------------------------------------------------
 echo "== installs that must fail and leave nothing behind"
