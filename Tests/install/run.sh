@@ -66,6 +66,8 @@ check() {
 }
 # untouched_by_tree FILE...: none of the files (build logs, binaries) names the source tree.
 untouched_by_tree() {
+    local file
+    for file; do [ -f "$file" ] || { echo "$file is missing"; return 1; }; done
     ! grep -l -F "$repo" "$@"
 }
 # nmake ARGS...: the project's make, quietly (its output goes to the caller's log).
