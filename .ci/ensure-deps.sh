@@ -11,6 +11,9 @@ for role in "${@:-build}"; do
       # abidw and abidiff, for the ABI check (make abi-check, Tests/abi).
       want+=(abigail-tools) ;;
     demo) want+=(dataset-fashion-mnist) ;;
+    # make install (patchelf: the installed library's soname); make test-install (cmake: a consumer)
+    install) want+=(patchelf) ;;
+    test-install) want+=(patchelf cmake) ;;
     *) echo "ensure-deps: unknown role '$role' (build, test, demo)" >&2; exit 2 ;;
   esac
 done
