@@ -1,7 +1,7 @@
 ## The ABI check (Tests/abi/README.md): `make abi-check` compares the C ABI of include/nudge.h, as
 ## libnudge.so exports it, with the committed baseline Tests/abi/libnudge.abi and fails on a change
-## that could break programs already linked against libnudge.so.MAJOR. `make abi-baseline` records
-## the baseline again, on purpose: after compatible additions, or with a new major version.
+## that could break programs already linked against libnudge.so.ABI. `make abi-baseline` records
+## the baseline again, on purpose: after compatible additions, or with a new ABI version.
 .PHONY: abi-check abi-baseline abi-tool
 
 # After lib: two SwiftPM builds at once in one .build would wait on each other's lock under make -j.

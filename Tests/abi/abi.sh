@@ -5,7 +5,7 @@
 # Usage, from the repository root (make abi-check, make abi-baseline):
 #   Tests/abi/abi.sh check [LIB]      exit 1 if a program linked against the baseline could break
 #   Tests/abi/abi.sh baseline [LIB]   rewrite the baseline; refused while the ABI is incompatible
-#                                     with it under the same major version (ABI_FORCE=1 overrides)
+#                                     with it under the same ABI version (ABI_FORCE=1 overrides)
 # Environment: NUDGE_HEADER, the nudge-header tool (default .build/release/nudge-header);
 # ABI_CC, the C compiler of the stubs (default gcc: the baseline must not depend on who ran it).
 set -euo pipefail
@@ -35,10 +35,10 @@ mkdir -p "$WORK"
 
 # --- The current ABI -----------------------------------------------------------------------
 
-# The soname follows the major version: libnudge.so.MAJOR.
-major=$(sed -n 's/^#define NUDGE_VERSION_MAJOR \([0-9][0-9]*\)$/\1/p' include/nudge.h)
-[ -n "$major" ] || fail "no NUDGE_VERSION_MAJOR in include/nudge.h"
-soname=libnudge.so.$major
+# The soname follows the ABI version: libnudge.so.ABI (docs/INSTALL.md, install.mk).
+abi=$(sed -n 's/^#define NUDGE_ABI_VERSION \([0-9][0-9]*\)$/\1/p' include/nudge.h)
+[ -n "$abi" ] || fail "no NUDGE_ABI_VERSION in include/nudge.h"
+soname=libnudge.so.$abi
 
 # The functions: those the header declares that the library exports. A declared function the
 # library lacks is left out, so that against the baseline it shows as removed; an exported symbol
@@ -99,7 +99,7 @@ if [ "$MODE" = baseline ]; then
     if [ -f "$BASELINE" ] && [ "$(baseline_soname)" = "$soname" ] && [ "${ABI_FORCE:-0}" != 1 ] && ! compare; then
         cat "$WORK/report"
         fail "refusing to record an incompatible ABI as $soname again: programs linked against $soname
-would break. Bump the major version (Sources/nudge-options/Version.swift, then make header) and run
+would break. Bump abiVersion (Sources/nudge-options/Version.swift, then make header) and run
 make abi-baseline again (ABI_FORCE=1 re-records the same soname, for a baseline that is itself wrong)."
     fi
     cp "$WORK/libnudge.abi" "$BASELINE"
@@ -123,8 +123,8 @@ if ! compare; then
         sed 's/^/    /' "$WORK/appended"
     fi
     fail "the ABI of $soname changed incompatibly: programs already linked against it could break.
-Undo the change, or make it a new major version on purpose: in Sources/nudge-options/Version.swift
-bump the major version, which changes the soname, and abiVersion (then make header), and record the
+Undo the change, or make it a new ABI on purpose: in Sources/nudge-options/Version.swift bump
+abiVersion, which changes the soname, and the major version (then make header), and record the
 new baseline with make abi-baseline. Tests/abi/README.md has the rules."
 fi
 
