@@ -161,4 +161,4 @@ test: test-reliability
 include Tests/sanitizers.mk
 include Tests/fuzz/fuzz.mk
 include Tests/abi/abi.mk
-include install.mk
+include bindings/c/install.mk

@@ -35,7 +35,7 @@ mkdir -p "$WORK"
 
 # --- The current ABI -----------------------------------------------------------------------
 
-# The soname follows the ABI version: libnudge.so.ABI (docs/INSTALL.md, install.mk).
+# The soname follows the ABI version: libnudge.so.ABI (docs/INSTALL.md, bindings/c/install.mk).
 abi=$(sed -n 's/^#define NUDGE_ABI_VERSION \([0-9][0-9]*\)$/\1/p' include/nudge.h)
 [ -n "$abi" ] || fail "no NUDGE_ABI_VERSION in include/nudge.h"
 soname=libnudge.so.$abi

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # `make install` and `make uninstall` (install.mk runs this with the directories in the environment).
 #
-#   packaging/install.sh install     puts the library, header, pkg-config and CMake files, the tool,
+#   bindings/c/install.sh install     puts the library, header, pkg-config and CMake files, the tool,
 #                                    its completions and man page in place: all of them or none
-#   packaging/install.sh uninstall   removes what the recorded install put there, and nothing else
+#   bindings/c/install.sh uninstall   removes what the recorded install put there, and nothing else
 #
 # Environment: DESTDIR, PREFIX, EXEC_PREFIX, BINDIR, LIBDIR, INCLUDEDIR, DATAROOTDIR, MANDIR,
 # PKGCONFIGDIR, CMAKEDIR, BASHCOMPDIR, ZSHCOMPDIR (absolute paths; DESTDIR is prepended to each

@@ -16,7 +16,7 @@
 #
 # The soname. The installed library is lib/libnudge.so.A.X.Y.Z with soname libnudge.so.A, where A is
 # NUDGE_ABI_VERSION and X.Y.Z the release, all read from include/nudge.h (docs/INSTALL.md says why).
-# The soname is set on the installed copy only (patchelf --set-soname, in packaging/install.sh), not
+# The soname is set on the installed copy only (patchelf --set-soname, in bindings/c/install.sh), not
 # at link time in Package.swift:
 # - In the tree, .build/release/libnudge.so stays what every in-tree consumer already links and
 #   loads: the C harness, the demo and the reliability programs (-lnudge and an rpath), the bench
@@ -73,10 +73,10 @@ deps-install:
 install-build: $(INSTALL_BUILT)
 
 install: deps-install $(INSTALL_BUILT)
-	@$(INSTALL_ENV) bash packaging/install.sh install
+	@$(INSTALL_ENV) bash bindings/c/install.sh install
 
 uninstall:
-	@$(INSTALL_ENV) bash packaging/install.sh uninstall
+	@$(INSTALL_ENV) bash bindings/c/install.sh uninstall
 
 # The tool, rebuilt when a source it is built from changed (`make cli` builds it unconditionally).
 $(CLI): $(wildcard Sources/nudge-cli/*.swift Sources/Nudge/*.swift Sources/Nudge/*/*.swift) Package.swift
