@@ -6,7 +6,8 @@
 let version = (major: 0, minor: 3, patch: 0)
 
 /// The C ABI's version: grows only when a compiled program could break (a changed struct layout,
-/// a changed meaning). Appending fields or functions keeps it.
+/// a changed meaning). Appending fields or functions keeps it. It is the installed library's soname,
+/// libnudge.so.N (docs/INSTALL.md), and `make abi-check` fails on a break made without growing it.
 let abiVersion = 1
 
 var versionString: String { "\(version.major).\(version.minor).\(version.patch)" }
