@@ -9,6 +9,8 @@ for role in "${@:-build}"; do
     build) ;;
     test) want+=(libcmocka-dev valgrind locales) ;;
     demo) want+=(dataset-fashion-mnist) ;;
+    # make wheel copies the pthread OpenBLAS into the wheel; build-dist.sh and Tests/wheel read zip files.
+    wheel) want+=(libopenblas0-pthread unzip) ;;
     *) echo "ensure-deps: unknown role '$role' (build, test, demo)" >&2; exit 2 ;;
   esac
 done
