@@ -34,7 +34,8 @@ def swift_package():
         if (folder / "Package.swift").exists():
             return folder
     raise SystemExit(f"nudge: no libnudge.so to bundle: set NUDGE_LIBRARY, or build from a clone of the repository "
-                     f"or from the sdist (neither {HERE.parent.parent} nor {HERE / 'native'} has a Package.swift)")
+                     f"or from the sdist of `make sdist` (neither {HERE.parent.parent} nor {HERE / 'native'} has a "
+                     "Package.swift); in a clone, `make wheel` and `make sdist` build the distributions")
 
 
 def library():
