@@ -134,6 +134,7 @@ $(VENV)/bin/pytest:
 	$(VENV)/bin/pip install -q --disable-pip-version-check pytest
 
 include bench/bench.mk
+include bindings/python/wheel.mk
 
 ## Reliability (Tests/reliability): kill -9 during saves, memory over long runs.
 ## `make kill-save` (KILLS=500) and `make memory` (EPOCHS=200 CYCLES=1000) print their figures;

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the Debian packages Nudge needs, and only those that are missing.
-# Usage: .ci/ensure-deps.sh [build|test|demo]...   (default: build)
+# Usage: .ci/ensure-deps.sh [build|test|demo|install|test-install|wheel]...   (default: build)
 set -euo pipefail
 
 want=(libopenblas-dev zlib1g-dev pkg-config)
@@ -14,7 +14,9 @@ for role in "${@:-build}"; do
     # make install (patchelf: the installed library's soname); make test-install (cmake: a consumer)
     install) want+=(patchelf) ;;
     test-install) want+=(patchelf cmake) ;;
-    *) echo "ensure-deps: unknown role '$role' (build, test, demo)" >&2; exit 2 ;;
+    # make wheel copies the pthread OpenBLAS into the wheel; build-dist.sh and Tests/wheel read zip files.
+    wheel) want+=(libopenblas0-pthread unzip) ;;
+    *) echo "ensure-deps: unknown role '$role' (build, test, demo, install, test-install, wheel)" >&2; exit 2 ;;
   esac
 done
 

@@ -4,6 +4,8 @@ structs. Each declaration sits under its C prototype, so a review is a diff agai
 
 import ctypes
 import os
+import subprocess
+import sys
 from ctypes import (CFUNCTYPE, POINTER, Structure, c_char, c_char_p, c_double, c_float, c_int32,
                     c_size_t, c_uint32, c_uint64, c_void_p)
 from pathlib import Path
@@ -12,6 +14,7 @@ from . import _options
 
 #: The C ABI this package was written for (NUDGE_ABI_VERSION in include/nudge.h; both generated).
 from ._version import ABI_VERSION
+from ._version import __version__ as PACKAGE_VERSION
 
 # Status codes (nudge_status).
 OK = 0
@@ -272,20 +275,27 @@ PROTOTYPES = {
 
 
 class LibraryNotFoundError(OSError):
-    """libnudge.so could not be found or loaded; the message lists every path tried."""
+    """libnudge.so could not be found or loaded, or is not the C ABI this package was written for;
+    the message lists every path tried, or names the library, its ABI version and how to fix it."""
+
+
+HERE = Path(__file__).resolve().parent
+#: The package's own copy: the one in an installed wheel, or the one `pip install` bundled.
+OWN_COPY = HERE / "libnudge.so"
+ORIGIN_ENV, ORIGIN_OWN = "NUDGE_LIBRARY", "the package's copy"
 
 
 def _candidates():
-    """Where to look, in order: $NUDGE_LIBRARY, the package's own copy, the repository's build."""
-    here = Path(__file__).resolve().parent
+    """Where to look, in order: $NUDGE_LIBRARY, the package's own copy, and when the package is
+    imported from a clone (bindings/python/nudge), the repository's builds."""
     env = os.environ.get("NUDGE_LIBRARY")
     if env:
-        yield Path(env), "NUDGE_LIBRARY"
-    yield here / "libnudge.so", "the package's copy"
-    # bindings/python/nudge -> repository root, when imported from a clone.
-    root = here.parent.parent.parent
-    yield root / ".build" / "release" / "libnudge.so", "the repository's release build"
-    yield root / ".build" / "debug" / "libnudge.so", "the repository's debug build"
+        yield Path(env), ORIGIN_ENV
+    yield OWN_COPY, ORIGIN_OWN
+    root = HERE.parent.parent.parent
+    if (root / "Package.swift").exists():
+        yield root / ".build" / "release" / "libnudge.so", "the repository's release build"
+        yield root / ".build" / "debug" / "libnudge.so", "the repository's debug build"
 
 
 def _load():
@@ -296,29 +306,94 @@ def _load():
         else:
             path = path.absolute()  # dlopen searches the system folders, not the current one, for a bare name
             try:
-                return ctypes.CDLL(str(path)), path
+                return ctypes.CDLL(str(path)), path, origin
             except OSError as error:
                 tried.append(f"{path} ({origin}): {error}")
-        if origin == "NUDGE_LIBRARY":
+        if origin == ORIGIN_ENV:
             break  # an explicit choice that fails (missing or unloadable) is not silently replaced
     raise LibraryNotFoundError(
         "cannot load libnudge.so; tried:\n  " + "\n  ".join(tried)
         + "\nSet NUDGE_LIBRARY to its path, or build it with `make` in the repository.")
 
 
-def _declare(lib):
+def _identity(lib):
+    """(ABI version or None when the library has no nudge_abi_version, version string or None)."""
+    try:
+        abi = lib.nudge_abi_version
+    except AttributeError:
+        return None, None
+    abi.restype, abi.argtypes = c_int32, []
+    try:
+        version = lib.nudge_version_string
+        version.restype, version.argtypes = c_char_p, []
+        return abi(), version().decode(errors="replace")
+    except AttributeError:
+        return abi(), None
+
+
+# Reads another library's identity in a child process, so that this one does not map a second copy
+# of libnudge.so (and of OpenBLAS) only to write an error message.
+_PROBE = """import ctypes, sys
+lib = ctypes.CDLL(sys.argv[1])
+lib.nudge_abi_version.restype = ctypes.c_int32
+lib.nudge_version_string.restype = ctypes.c_char_p
+print(lib.nudge_abi_version(), lib.nudge_version_string().decode())
+"""
+
+
+def _probe(path):
+    """(ABI version, version string) of the library at `path`, or None if it cannot be read."""
+    if not sys.executable:
+        return None
+    try:
+        result = subprocess.run([sys.executable, "-I", "-c", _PROBE, str(path)], capture_output=True, text=True,
+                                timeout=60)
+        abi, version = result.stdout.split()
+        return int(abi), version
+    except (OSError, ValueError, subprocess.SubprocessError):
+        return None
+
+
+def _mismatch(path, origin, abi, version):
+    """The error for a library of another C ABI: both libraries, both versions, and the fix."""
+    wanted = f"C ABI version {ABI_VERSION} (nudge {PACKAGE_VERSION})"
+    found = "no nudge_abi_version: it is no libnudge.so" if abi is None else f"C ABI version {abi}"
+    lines = [f"{path} ({origin}) has {found}" + (f" (library {version})" if version else "")
+             + f", but this nudge package ({PACKAGE_VERSION}, {HERE}) was written for C ABI version {ABI_VERSION}."]
+    if origin == ORIGIN_ENV and OWN_COPY.exists() and OWN_COPY.resolve() != path.resolve():
+        own = _probe(OWN_COPY)
+        lines.append("The package's own library, " + (
+            f"{OWN_COPY}, has C ABI version {own[0]} (library {own[1]})." if own
+            else f"{OWN_COPY}, could not be read."))
+        lines.append(f"Fix: unset NUDGE_LIBRARY to use the package's own library, or update {path} "
+                     f"to a libnudge.so of {wanted}.")
+    elif origin == ORIGIN_ENV:
+        lines.append(f"Fix: point NUDGE_LIBRARY at a libnudge.so of {wanted}, or update {path}.")
+    elif origin == ORIGIN_OWN:
+        lines.append("Fix: reinstall the package, whose library comes with it (`pip install --force-reinstall`), "
+                     "or set NUDGE_LIBRARY to a libnudge.so of " + wanted + ".")
+    else:
+        lines.append("Fix: rebuild it with `make lib` in the repository, or set NUDGE_LIBRARY to a libnudge.so of "
+                     + wanted + ".")
+    return "\n".join(lines)
+
+
+def _declare(lib, path, origin):
     for name, (restype, argtypes) in PROTOTYPES.items():
-        function = getattr(lib, name)
+        try:
+            function = getattr(lib, name)
+        except AttributeError:
+            raise LibraryNotFoundError(f"{path} ({origin}) has C ABI version {ABI_VERSION} but no {name}: "
+                                       "it is a build of other sources than this package's; rebuild it or "
+                                       "reinstall the package") from None
         function.restype = restype
         function.argtypes = argtypes
     return lib
 
 
-lib, path = _load()
-_declare(lib)
-
-_abi = lib.nudge_abi_version()
+lib, path, origin = _load()
+# The ABI first: a library of another ABI may lack functions that _declare would ask for.
+_abi, _library_version = _identity(lib)
 if _abi != ABI_VERSION:
-    raise LibraryNotFoundError(
-        f"{path} has C ABI version {_abi}, but this nudge package was written for version {ABI_VERSION}; "
-        "install the package and the library from the same release")
+    raise LibraryNotFoundError(_mismatch(path, origin, _abi, _library_version))
+_declare(lib, path, origin)

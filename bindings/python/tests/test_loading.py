@@ -2,12 +2,16 @@
 
 import json
 import os
+import shutil
+import subprocess
+from pathlib import Path
 
 import pytest
 
 import nudge
 
 REAL = nudge.library_path
+ABI = nudge._lib.ABI_VERSION
 
 
 def _last_line(result):
@@ -56,7 +60,7 @@ def test_relative_library_name_is_taken_from_the_current_folder(run_python):
     assert os.path.samefile(result.stdout.strip(), REAL)
 
 
-def test_default_search_finds_the_repository_build(run_python):
+def test_default_search_finds_a_library(run_python):
     result = run_python("import nudge; print(nudge.library_path)")
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().endswith("libnudge.so")
@@ -105,7 +109,7 @@ def test_package_abi_version_mismatch_is_refused(run_python):
         "try:\n"
         "    exec(compile(source, real.__file__, 'exec'), module.__dict__)\n"
         "except OSError as error:\n"
-        "    print(type(error).__name__ + ': ' + str(error))\n"
+        "    print(type(error).__name__ + ': ' + str(error).replace(chr(10), ' '))\n"
         "else:\n"
         "    print('accepted')\n")
     result = run_python(code, {"NUDGE_LIBRARY": REAL})
@@ -123,3 +127,96 @@ def test_library_not_found_error_is_exported():
 @pytest.mark.parametrize("name", nudge.__all__)
 def test_public_names_exist(name):
     assert hasattr(nudge, name)
+
+
+# -- an installed package beside other copies of the library ------------------------------------
+
+STUB = """
+#include <stdint.h>
+#ifndef NO_ABI_FUNCTION
+int32_t nudge_abi_version(void) { return ABI; }
+#endif
+const char *nudge_version_string(void) { return VERSION; }
+"""
+
+
+@pytest.fixture
+def stub_library(tmp_path):
+    """stub_library(name, abi, version, abi_function=True): a libnudge.so that has only
+    nudge_abi_version and nudge_version_string, as an older release's would differ."""
+    cc = shutil.which("cc") or shutil.which("gcc")
+    if cc is None:
+        pytest.skip("no C compiler to build a stand-in library")
+    source = tmp_path / "stub.c"
+    source.write_text(STUB)
+
+    def build(name, abi, version, abi_function=True):
+        target = tmp_path / name / "libnudge.so"
+        target.parent.mkdir(parents=True)
+        flags = [f"-DABI={abi}", f'-DVERSION="{version}"'] + ([] if abi_function else ["-DNO_ABI_FUNCTION"])
+        subprocess.run([cc, "-shared", "-fPIC", *flags, str(source), "-o", str(target)], check=True)
+        return target
+    return build
+
+
+def _install(site):
+    """A copy of the package at site/nudge with the real library as its own copy, as a wheel lays it out."""
+    package = site / "nudge"
+    shutil.copytree(Path(nudge.__file__).parent, package,
+                    ignore=shutil.ignore_patterns("__pycache__", "libnudge.so"))
+    os.symlink(REAL, package / "libnudge.so")
+    return package
+
+
+def _import_error(run_python, env, cwd):
+    result = run_python("import nudge", env, cwd=cwd)
+    assert result.returncode != 0, f"imported: {result.stdout}"
+    assert "LibraryNotFoundError" in result.stderr, result.stderr
+    return result.stderr.split("LibraryNotFoundError: ", 1)[1]
+
+
+def test_installed_package_finds_its_own_copy_first(run_python, tmp_path, stub_library):
+    # Laid out as a clone whose release build is stale: the package's own copy must win.
+    clone = tmp_path / "clone"
+    site = clone / "bindings" / "python"
+    site.mkdir(parents=True)
+    (clone / "Package.swift").write_text("// a clone\n")
+    (clone / ".build").mkdir()
+    stale = stub_library("stale", ABI - 1, "0.0.1")
+    os.symlink(stale.parent, clone / ".build" / "release")
+    package = _install(site)
+    result = run_python("import nudge; print(nudge.library_path)", {"PYTHONPATH": str(site)}, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == str(package / "libnudge.so")
+
+    # Without its own copy, the package takes the repository's build, and refuses it, saying how to fix it.
+    (package / "libnudge.so").unlink()
+    message = _import_error(run_python, {"PYTHONPATH": str(site)}, tmp_path)
+    assert f"{clone / '.build' / 'release' / 'libnudge.so'} (the repository's release build)" in message
+    assert f"C ABI version {ABI - 1} (library 0.0.1)" in message and "make lib" in message
+
+
+def test_stale_explicit_library_names_both_libraries_and_the_fix(run_python, tmp_path, stub_library):
+    # NUDGE_LIBRARY left pointing at an older release's library, while the package has its own.
+    stale = stub_library("old", ABI - 1, "0.0.1")
+    package = _install(tmp_path / "site")
+    message = _import_error(run_python, {"PYTHONPATH": str(tmp_path / "site"), "NUDGE_LIBRARY": str(stale)},
+                            tmp_path)
+    assert f"{stale} (NUDGE_LIBRARY) has C ABI version {ABI - 1} (library 0.0.1)" in message
+    assert f"this nudge package ({nudge.__version__}, {package}) was written for C ABI version {ABI}" in message
+    own = package / "libnudge.so"
+    assert f"{own}, has C ABI version {ABI} (library {nudge.library_version()})" in message
+    assert "unset NUDGE_LIBRARY" in message and f"update {stale}" in message
+
+
+def test_explicit_library_without_an_abi_version_is_refused(run_python, tmp_path, stub_library):
+    other = stub_library("other", ABI, "9.9.9", abi_function=False)
+    message = _import_error(run_python, {"NUDGE_LIBRARY": str(other)}, tmp_path)
+    assert f"{other} (NUDGE_LIBRARY) has no nudge_abi_version" in message
+    assert f"point NUDGE_LIBRARY at a libnudge.so of C ABI version {ABI}" in message
+
+
+def test_library_of_this_abi_without_every_function_is_refused(run_python, tmp_path, stub_library):
+    partial = stub_library("partial", ABI, nudge.library_version())
+    message = _import_error(run_python, {"NUDGE_LIBRARY": str(partial)}, tmp_path)
+    assert f"{partial} (NUDGE_LIBRARY) has C ABI version {ABI} but no nudge_last_error" in message
