@@ -92,7 +92,7 @@ test-swift:
 test-style:
 	$(PYTHON) Tests/style/function_length.py
 
-test-header:
+test-header: lib
 	$(SWIFT) build -c release --product nudge-header
 	$(SWIFT) build -c release --product nudge-options
 	$(BUILD)/nudge-options --check
@@ -126,12 +126,14 @@ test-python: python
 	  ./bin/python -m pytest -q -p no:cacheprovider $(CURDIR)/bindings/python/tests
 
 ## The command-line tool run as a user runs it (Tests/cli, pytest).
-test-cli: cli $(VENV)/bin/pytest
+test-cli: cli $(VENV)/.pytest
 	NUDGE_CLI=$(abspath $(CLI)) $(VENV)/bin/python -m pytest -q -p no:cacheprovider Tests/cli
 
-$(VENV)/bin/pytest:
+# A stamp rather than bin/pytest, which pip does not write when the system already has pytest.
+$(VENV)/.pytest:
 	$(PYTHON) -m venv --system-site-packages $(VENV)
 	$(VENV)/bin/pip install -q --disable-pip-version-check pytest
+	touch $@
 
 include bench/bench.mk
 include bindings/python/wheel.mk

@@ -1,9 +1,10 @@
 """Shared setup for the nudge test suite.
 
-Run from the repository root with
-    PYTHONPATH=bindings/python python3 -m pytest bindings/python/tests -q
-(the path below is also added here, so a plain `pytest bindings/python/tests` works too)."""
+`make test-python` runs it against the package installed in .build/venv. Run from a clone without
+installing, `pytest bindings/python/tests` tests the source tree: the path below is added only when
+no `nudge` package is installed, so that an installed one is the one tested."""
 
+import importlib.util
 import os
 import subprocess
 import sys
@@ -20,7 +21,7 @@ REPO_ROOT = PYTHON_DIR.parent.parent
 HEADER = REPO_ROOT / "include" / "nudge.h"
 FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 
-if str(PYTHON_DIR) not in sys.path:
+if importlib.util.find_spec("nudge") is None and str(PYTHON_DIR) not in sys.path:
     sys.path.insert(0, str(PYTHON_DIR))
 
 
