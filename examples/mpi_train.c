@@ -14,6 +14,7 @@
  *   --epochs N          passes over the data (default 5)
  *   --batch-size N      samples per step across all ranks together (default 256)
  *   --limit N           use only the first N training images (default all 60,000)
+ *   --hidden A,B,...    hidden layer widths (default 128: a 784-128-10 network)
  *   --checkpoint PATH   rank 0 writes the whole trainer there (every --every-steps steps, at each
  *                       epoch's end and at the end); if PATH exists, every rank resumes from it
  *   --every-steps N     steps between checkpoints (default 0: at the end of each epoch only)
@@ -35,8 +36,12 @@
 
 #include "nudge.h"
 
+enum { MAX_LAYERS = 16 };
+
 struct config {
     const char *data, *checkpoint;
+    size_t hidden[MAX_LAYERS];
+    size_t hidden_count;
     int sharded;
     unsigned epochs, batch_size;
     size_t limit;
@@ -48,6 +53,9 @@ struct config {
  * on an exit, so that it can never be mistaken for the library's own collective calls. */
 static int rank = 0, ranks = 1;
 static MPI_Comm exit_comm = MPI_COMM_NULL;
+/* Time spent in the allreduce callback, and its calls: rank 0 reports them at the end. */
+static double reduce_seconds = 0;
+static unsigned long long reduce_calls = 0;
 
 /* Ends this rank. When every rank reaches this point within 10 s (all of them failed the same
  * collective call, or all succeeded), each leaves MPI cleanly with its own status; otherwise some
@@ -92,8 +100,21 @@ static unsigned long long number(const char *text, const char *flag) {
     return value;
 }
 
+static void parse_hidden(struct config *c, const char *text) {
+    c->hidden_count = 0;
+    for (const char *p = text; *p;) {
+        char *end = NULL;
+        unsigned long long width = strtoull(p, &end, 10);
+        if (end == p || width == 0 || *p == '-' || c->hidden_count == MAX_LAYERS - 2 || (*end != ',' && *end != '\0'))
+            usage_error("expected widths such as 512,256 after --hidden, not ", text);
+        c->hidden[c->hidden_count++] = (size_t)width;
+        p = *end == ',' ? end + 1 : end;
+    }
+}
+
 static struct config parse(int argc, char **argv) {
-    struct config c = {"/usr/share/datasets/fashion-mnist", NULL, 0, 5, 256, 0, 0, 0.0};
+    struct config c = {.data = "/usr/share/datasets/fashion-mnist", .hidden = {128}, .hidden_count = 1,
+                       .epochs = 5, .batch_size = 256};
     for (int i = 1; i < argc; i++) {
         const char *flag = argv[i], *value = i + 1 < argc ? argv[i + 1] : NULL;
         if (strcmp(flag, "--sharded") == 0) { c.sharded = 1; continue; }
@@ -103,6 +124,7 @@ static struct config parse(int argc, char **argv) {
         else if (strcmp(flag, "--epochs") == 0) c.epochs = (unsigned)number(value, flag);
         else if (strcmp(flag, "--batch-size") == 0) c.batch_size = (unsigned)number(value, flag);
         else if (strcmp(flag, "--limit") == 0) c.limit = (size_t)number(value, flag);
+        else if (strcmp(flag, "--hidden") == 0) parse_hidden(&c, value);
         else if (strcmp(flag, "--every-steps") == 0) c.every_steps = number(value, flag);
         else if (strcmp(flag, "--min-accuracy") == 0) c.min_accuracy = atof(value);
         else usage_error("unknown option ", flag);
@@ -116,6 +138,8 @@ static struct config parse(int argc, char **argv) {
  * come back to the library as a non-zero status, and the training call fails naming the rank. */
 static int32_t allreduce(float *buffer, size_t count, void *context) {
     MPI_Comm comm = *(MPI_Comm *)context;
+    double start = MPI_Wtime();
+    reduce_calls++;
     while (count > 0) {
         int part = count > (size_t)INT_MAX ? INT_MAX : (int)count;
         int error = MPI_Allreduce(MPI_IN_PLACE, buffer, part, MPI_FLOAT, MPI_SUM, comm);
@@ -129,6 +153,7 @@ static int32_t allreduce(float *buffer, size_t count, void *context) {
         buffer += part;
         count -= (size_t)part;
     }
+    reduce_seconds += MPI_Wtime() - start;
     return 0;
 }
 
@@ -244,7 +269,8 @@ static int checkpoint_exists(const char *path) {
     return exists;
 }
 
-/* A new 784-128-10 network and its trainer, or the trainer of a checkpoint when one exists. */
+/* A new network (784-128-10 unless --hidden) and its trainer, or the trainer of a checkpoint when
+ * one exists (with the network it holds). */
 static nudge_trainer *make_trainer(const struct config *c, const struct data *d) {
     nudge_trainer *trainer = NULL;
     if (checkpoint_exists(c->checkpoint)) {
@@ -256,10 +282,17 @@ static nudge_trainer *make_trainer(const struct config *c, const struct data *d)
                    (unsigned long long)position.step, position.finished ? ", the run had finished" : "");
         return trainer;
     }
-    const size_t sizes[] = {d->features, 128, 10};
-    const nudge_activation activations[] = {NUDGE_ACTIVATION_RELU, NUDGE_ACTIVATION_SOFTMAX};
+    size_t sizes[MAX_LAYERS], layers = c->hidden_count + 2;
+    nudge_activation activations[MAX_LAYERS];
+    sizes[0] = d->features;
+    for (size_t i = 0; i < c->hidden_count; i++) {
+        sizes[i + 1] = c->hidden[i];
+        activations[i] = NUDGE_ACTIVATION_RELU;
+    }
+    sizes[layers - 1] = 10;
+    activations[layers - 2] = NUDGE_ACTIVATION_SOFTMAX;
     nudge_network *net = NULL;
-    check(nudge_network_create(sizes, 3, activations, 1, &net), "create");
+    check(nudge_network_create(sizes, layers, activations, 1, &net), "create");
     nudge_train_options options;
     set_options(&options, c, d);
     check(nudge_trainer_create(net, &options, &trainer), "trainer");
@@ -324,6 +357,8 @@ static double train_and_test(nudge_trainer *trainer, const struct config *c, con
     if (rank == 0) {
         printf("trained %u epochs in %.1f s; weights %s on all %d ranks (hash %016llx)\n", report.epochs_run,
                report.seconds, same ? "identical" : "DIFFERENT", ranks, (unsigned long long)hash);
+        printf("allreduce: %llu calls, %.3f s on rank 0 (%.1f%% of the training call)\n", reduce_calls,
+               reduce_seconds, report.seconds > 0 ? 100 * reduce_seconds / report.seconds : 0.0);
         printf("test accuracy %.2f%% (loss %.4f) on %zu images\n", 100 * accuracy, loss, d->test.count);
     }
     nudge_network_free(net);
