@@ -278,8 +278,8 @@ static nudge_trainer *make_trainer(const struct config *c, const struct data *d)
         nudge_trainer_position position = {.struct_size = sizeof position};
         check(nudge_trainer_get_position(trainer, &position), "trainer position");
         if (rank == 0)
-            printf("resuming from %s: %u epochs and %llu steps done%s\n", c->checkpoint, position.epoch,
-                   (unsigned long long)position.step, position.finished ? ", the run had finished" : "");
+            printf("resuming from %s: %u epochs and %llu steps done%s\n", c->checkpoint, position.epochs_done,
+                   (unsigned long long)position.steps, position.finished ? ", the run had finished" : "");
         return trainer;
     }
     size_t sizes[MAX_LAYERS], layers = c->hidden_count + 2;

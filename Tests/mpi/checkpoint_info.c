@@ -53,7 +53,7 @@ int main(int argc, char **argv) {
         return 1;
     }
     printf("{\"in_run\": %d, \"finished\": %d, \"epoch\": %u, \"step\": %llu, \"parameters\": %zu}\n",
-           (int)position.in_run, (int)position.finished, position.epoch, (unsigned long long)position.step, count);
+           (int)position.in_run, (int)position.finished, position.epochs_done, (unsigned long long)position.steps, count);
     nudge_network_free(plain);
     nudge_network_free(from_trainer);
     nudge_trainer_free(trainer);
