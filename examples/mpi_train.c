@@ -374,7 +374,7 @@ int main(int argc, char **argv) {
     /* A failed MPI call returns its error (the callback passes it on) rather than killing the job. */
     MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
     struct config c = parse(argc, argv);
-    if (rank == 0) printf("Nudge %s: data-parallel training on %d MPI ranks, %zu threads each\n",
+    if (rank == 0) printf("Nudge %s: data-parallel training on %d MPI ranks, %zu library thread(s) each\n",
                           nudge_version_string(), ranks, nudge_get_num_threads());
 
     struct data d = load_data(&c);

@@ -3,7 +3,7 @@
  * plain network (nudge_load), and prints its position as one line of JSON:
  *
  *   checkpoint_info run.ckpt
- *   {"in_run": 1, "finished": 0, "epoch": 2, "step": 460, "parameters": 101770}
+ *   {"in_run": 1, "finished": 0, "epochs_done": 2, "steps": 460, "parameters": 101770}
  *
  * Exit status 0 when both loads succeed and agree on the parameters, 1 otherwise (with the
  * library's message). Tests/mpi/test_mpi.py runs it on the checkpoint of a job killed mid-way.
@@ -52,7 +52,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "checkpoint_info: the trainer's network and nudge_load's differ\n");
         return 1;
     }
-    printf("{\"in_run\": %d, \"finished\": %d, \"epoch\": %u, \"step\": %llu, \"parameters\": %zu}\n",
+    printf("{\"in_run\": %d, \"finished\": %d, \"epochs_done\": %u, \"steps\": %llu, \"parameters\": %zu}\n",
            (int)position.in_run, (int)position.finished, position.epochs_done, (unsigned long long)position.steps, count);
     nudge_network_free(plain);
     nudge_network_free(from_trainer);

@@ -7,6 +7,8 @@ MPICC   ?= mpicc
 MPIRUN  := .ci/mpirun.sh
 MPI_OUT := .build/mpi
 MPI_DEMO_ARGS ?= --epochs 5 --min-accuracy 0.85
+# The demo's 2 ranks share this machine's processors: the library's threads per rank (at least 1).
+MPI_DEMO_THREADS ?= $(shell n=$$(( $$(nproc) / 2 )); [ $$n -ge 1 ] || n=1; echo $$n)
 
 .PHONY: deps-mpi mpi-demo test-mpi
 
@@ -29,7 +31,8 @@ $(MPI_OUT)/checkpoint_info: Tests/mpi/checkpoint_info.c include/nudge.h $(LIB)
 ## 2 ranks with replicated data; `make mpi-demo MPI_DEMO_ARGS="--sharded --checkpoint run.ckpt"` for more.
 mpi-demo: deps-mpi lib
 	$(MAKE) $(MPI_OUT)/mpi_train
-	$(MPIRUN) -t 600 -n 2 $(MPI_OUT)/mpi_train --data $(DATA) $(MPI_DEMO_ARGS)
+	NUDGE_NUM_THREADS=$(MPI_DEMO_THREADS) $(MPIRUN) -t 600 -n 2 -x NUDGE_NUM_THREADS \
+	  $(MPI_OUT)/mpi_train --data $(DATA) $(MPI_DEMO_ARGS)
 
 test-mpi: deps-mpi lib $(VENV)/.pytest
 	$(MAKE) $(MPI_OUT)/mpi_train $(MPI_OUT)/mpi_check $(MPI_OUT)/checkpoint_info

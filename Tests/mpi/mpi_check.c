@@ -11,6 +11,8 @@
  *   --layout L             replicated, sharded, or none (no collective: the single-process reference)
  *   --shards A,B,...       sharded: the rows of each rank, in rank order (default: as even as possible)
  *   --optimizer O          adam (default), momentum or sgd
+ *   --normalization N      per-feature (default), global or none: the input normalisation fitted
+ *                          when training starts
  *   --epochs N             default 1;  --batch-size N  global, default 100;  --dropout R  hidden layer
  *   --fault F              nan: a NaN in rank R's first own row; count: rank R passes one sample fewer
  *                          (replicated); label: rank R's first own label is out of range; callback:
@@ -36,7 +38,7 @@
 enum { TRAIN = 1000, VALIDATION = 200, TEST = 1000, FEATURES = 32, HIDDEN = 32, CLASSES = 5, MAX_EPOCHS = 64 };
 
 struct config {
-    const char *out, *layout, *optimizer, *fault;
+    const char *out, *layout, *optimizer, *fault, *normalization;
     long shards[64];
     int shard_count, fault_rank;
     unsigned epochs, batch_size;
@@ -100,13 +102,15 @@ static void parse_shards(struct config *c, const char *text) {
 }
 
 static struct config parse(int argc, char **argv) {
-    struct config c = {.layout = "replicated", .optimizer = "adam", .epochs = 1, .batch_size = 100, .fault_rank = 1};
+    struct config c = {.layout = "replicated", .optimizer = "adam", .normalization = "per-feature", .epochs = 1,
+                       .batch_size = 100, .fault_rank = 1};
     for (int i = 1; i + 1 < argc; i += 2) {
         const char *flag = argv[i], *value = argv[i + 1];
         if (strcmp(flag, "--out") == 0) c.out = value;
         else if (strcmp(flag, "--layout") == 0) c.layout = value;
         else if (strcmp(flag, "--shards") == 0) parse_shards(&c, value);
         else if (strcmp(flag, "--optimizer") == 0) c.optimizer = value;
+        else if (strcmp(flag, "--normalization") == 0) c.normalization = value;
         else if (strcmp(flag, "--epochs") == 0) c.epochs = (unsigned)atoi(value);
         else if (strcmp(flag, "--batch-size") == 0) c.batch_size = (unsigned)atoi(value);
         else if (strcmp(flag, "--dropout") == 0) c.dropout = (float)atof(value);
@@ -146,12 +150,13 @@ struct data {
     int32_t train_y[TRAIN], validation_y[VALIDATION], test_y[TEST];
 };
 
-/* This rank's rows of a set of `rows`: [first, first + count). */
-static void own_rows(const struct config *c, size_t rows, size_t *first, size_t *count) {
+/* This rank's rows of a set of `rows`: [first, first + count). The training rows follow --shards;
+ * the validation rows (`even`) are split as evenly as possible. */
+static void own_rows(const struct config *c, size_t rows, int even, size_t *first, size_t *count) {
     *first = 0;
     *count = rows;
     if (strcmp(c->layout, "sharded") != 0) return;
-    if (c->shard_count == 0) {
+    if (c->shard_count == 0 || even) {
         size_t base = rows / (size_t)ranks, extra = rows % (size_t)ranks, k = (size_t)rank;
         *first = k * base + (k < extra ? k : extra);
         *count = base + (k < extra ? 1 : 0);
@@ -194,7 +199,10 @@ static void set_options(nudge_train_options *o, const struct config *c, const fl
     o->batch_size = c->batch_size;
     o->optimizer = optimizer_named(c->optimizer);
     o->learning_rate = o->optimizer == NUDGE_OPTIMIZER_ADAM ? 0.005f : 0.05f;
-    o->normalization = NUDGE_NORMALIZATION_PER_FEATURE;
+    if (strcmp(c->normalization, "per-feature") == 0) o->normalization = NUDGE_NORMALIZATION_PER_FEATURE;
+    else if (strcmp(c->normalization, "global") == 0) o->normalization = NUDGE_NORMALIZATION_GLOBAL;
+    else if (strcmp(c->normalization, "none") == 0) o->normalization = NUDGE_NORMALIZATION_NONE;
+    else usage_error("unknown normalization ", c->normalization);
     o->seed = 11;
     o->progress = record;
     if (c->dropout > 0) {
@@ -246,8 +254,8 @@ static nudge_trainer *train(const struct config *c, struct data *d) {
     attach(trainer, c);
 
     size_t first, count, vfirst, vcount;
-    own_rows(c, TRAIN, &first, &count);
-    own_rows(c, VALIDATION, &vfirst, &vcount);
+    own_rows(c, TRAIN, 0, &first, &count);
+    own_rows(c, VALIDATION, 1, &vfirst, &vcount);
     size_t passed = apply_fault(c, d, first, count);
     options.validation_inputs = d->validation_x + vfirst * FEATURES;
     options.validation_labels = d->validation_y + vfirst;

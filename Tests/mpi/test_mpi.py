@@ -7,7 +7,8 @@ each subprocess call has its own timeout too, so nothing can hang the suite.
   process without a collective, same global batch size: the final weights agree to float rounding
   (per layer, the largest difference relative to the layer's largest |w| in the single-process run,
   at most REL_TOL) and the test accuracy to 0.1 points; every rank ends with identical weights
-  and epoch reports (mpi_check itself checks that, bit for bit).
+  and epoch reports (mpi_check itself checks that, bit for bit). Then the same with the input
+  normalisation fitted when training starts, and with dropout over 3 epochs.
 - Faults: a NaN in one rank's data, one rank passing a wrong sample count, a label out of range,
   an allreduce callback that fails: the job ends within 30 s with a non-zero status, and the
   messages name the problem and the rank.
@@ -47,11 +48,15 @@ def program(name):
     return str(path)
 
 
+# Up to 3 ranks share this machine's processors: one library thread each (local ranks inherit it).
+ENV = {**os.environ, "NUDGE_NUM_THREADS": "1"}
+
+
 def mpirun(ranks, *args, limit=JOB_LIMIT):
     """Runs a job; returns (CompletedProcess, seconds)."""
     start = time.monotonic()
     done = subprocess.run([str(MPIRUN), "-t", str(limit), "-n", str(ranks), *map(str, args)],
-                          capture_output=True, text=True, timeout=limit + 30)
+                          capture_output=True, text=True, timeout=limit + 30, env=ENV)
     return done, time.monotonic() - start
 
 
@@ -87,7 +92,7 @@ def references(tmp_path_factory):
     folder, cache = tmp_path_factory.mktemp("reference"), {}
 
     def get(optimizer, *extra):
-        key = (optimizer, extra)
+        key = (optimizer, *extra)
         if key not in cache:
             cache[key] = run_check(folder, 1, "--layout", "none", "--optimizer", optimizer, *extra)
         return cache[key]
@@ -104,17 +109,11 @@ EQUALITY_CASES = [
 ]
 
 
-@pytest.mark.parametrize("optimizer", ["momentum", "adam"])
-@pytest.mark.parametrize("ranks,layout,shards", EQUALITY_CASES)
-def test_same_as_one_process(tmp_path, references, optimizer, ranks, layout, shards):
-    extra = ("--shards", shards) if shards else ()
-    run = run_check(tmp_path, ranks, "--layout", layout, "--optimizer", optimizer, *extra)
-    reference = references(optimizer)
+def compare(run, reference, what, limit=REL_TOL):
     differences = layer_differences(reference, run)
-    print(f"{ranks} ranks {layout} {shards or ''} {optimizer}: per-layer relative differences "
-          f"{', '.join(f'{d:.2e}' for d in differences)}; test accuracy {run['test_accuracy']:.4f} "
-          f"vs {reference['test_accuracy']:.4f}")
-    assert max(differences) <= REL_TOL, f"weights differ from one process by {differences} (limit {REL_TOL})"
+    print(f"{what}: per-layer relative differences {', '.join(f'{d:.2e}' for d in differences)}; "
+          f"test accuracy {run['test_accuracy']:.4f} vs {reference['test_accuracy']:.4f}")
+    assert max(differences) <= limit, f"weights differ from one process by {differences} (limit {limit})"
     assert abs(run["test_accuracy"] - reference["test_accuracy"]) <= ACCURACY_TOL
     assert len(run["epochs"]) == len(reference["epochs"])
     for mine, theirs in zip(run["epochs"], reference["epochs"]):
@@ -122,15 +121,31 @@ def test_same_as_one_process(tmp_path, references, optimizer, ranks, layout, sha
         assert mine[2] == pytest.approx(theirs[2], rel=1e-5), "validation loss of an epoch"
 
 
-def test_same_as_one_process_with_dropout_over_epochs(tmp_path, references):
-    """Dropout masks and the shuffle follow the global sample order, whatever the ranks."""
-    extra = ("--dropout", "0.3", "--epochs", "3")
-    run = run_check(tmp_path, 3, "--layout", "sharded", "--shards", "500,300,200", "--optimizer", "momentum", *extra)
-    reference = references("momentum", *extra)
-    differences = layer_differences(reference, run)
-    print(f"3 ranks sharded 500,300,200, dropout 0.3, 3 epochs: {', '.join(f'{d:.2e}' for d in differences)}")
-    assert max(differences) <= 10 * REL_TOL, f"weights differ from one process by {differences}"
-    assert abs(run["test_accuracy"] - reference["test_accuracy"]) <= ACCURACY_TOL
+@pytest.mark.parametrize("optimizer", ["momentum", "adam"])
+@pytest.mark.parametrize("ranks,layout,shards", EQUALITY_CASES)
+def test_same_as_one_process(tmp_path, references, optimizer, ranks, layout, shards):
+    """The summed gradient: inputs used as they are (no normalisation fitted), one epoch of 10 steps."""
+    extra = ("--shards", shards) if shards else ()
+    run = run_check(tmp_path, ranks, "--layout", layout, "--optimizer", optimizer, "--normalization", "none", *extra)
+    compare(run, references(optimizer, "--normalization", "none"), f"{ranks} ranks {layout} {shards or ''} {optimizer}")
+
+
+@pytest.mark.parametrize("ranks,layout,shards", [(3, "replicated", None), (3, "sharded", "500,300,200")])
+def test_same_as_one_process_with_normalisation(tmp_path, references, ranks, layout, shards):
+    """The input normalisation fitted when training starts is that of all the samples, on every rank."""
+    extra = ("--shards", shards) if shards else ()
+    run = run_check(tmp_path, ranks, "--layout", layout, "--normalization", "per-feature", *extra)
+    what = f"{ranks} ranks {layout}, per-feature normalisation"
+    compare(run, references("adam", "--normalization", "per-feature"), what)
+
+
+@pytest.mark.parametrize("ranks,layout,shards", [(2, "replicated", None), (3, "sharded", "500,300,200")])
+def test_same_as_one_process_with_dropout(tmp_path, references, ranks, layout, shards):
+    """Dropout masks and the shuffle follow the global batch, whatever rank computes a sample."""
+    extra = ("--dropout", "0.3", "--epochs", "3", "--normalization", "none")
+    shard_list = ("--shards", shards) if shards else ()
+    run = run_check(tmp_path, ranks, "--layout", layout, "--optimizer", "momentum", *shard_list, *extra)
+    compare(run, references("momentum", *extra), f"{ranks} ranks {layout}, dropout 0.3, 3 epochs")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -174,7 +189,8 @@ def test_failing_allreduce_callback_ends_the_job(tmp_path):
     assert seconds < FAULT_LIMIT, f"the job took {seconds:.1f} s to end"
     errors = error_lines(output)
     assert 1 in errors, f"rank 1 printed no error:\n{output}"
-    assert "NUDGE_ERR_COLLECTIVE" in errors[1], errors[1]
+    assert "allreduce callback failed" in errors[1] and "(collective)" in errors[1], errors[1]
+    assert "MPI_ABORT was invoked" in output, f"rank 1 did not end the job with MPI_Abort:\n{output}"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -223,7 +239,7 @@ def kill_rank_after_first_checkpoint(checkpoint):
     """Starts a 2-rank job, kills rank 1 once the first checkpoint exists; returns seconds to the end."""
     job = subprocess.Popen([str(MPIRUN), "-t", str(JOB_LIMIT), "-n", "2", program("mpi_train"), "--data", DATA,
                             "--checkpoint", checkpoint, *TRAIN_ARGS],
-                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=ENV)
     try:
         deadline = time.monotonic() + JOB_LIMIT
         while not checkpoint.exists() and job.poll() is None and time.monotonic() < deadline:
@@ -255,7 +271,7 @@ def test_killed_rank_ends_the_job_and_the_checkpoint_resumes(tmp_path):
     assert info.returncode == 0, f"the checkpoint does not load: {info.stderr}"
     position = json.loads(info.stdout)
     print(f"checkpoint left by the killed job: {position}")
-    assert position["in_run"] == 1 and position["finished"] == 0 and position["step"] > 0, \
+    assert position["in_run"] == 1 and position["finished"] == 0 and position["steps"] > 0, \
         f"the kill did not land mid-training: {position}"
 
     resumed, _ = mpirun(2, program("mpi_train"), "--data", DATA, "--checkpoint", checkpoint, *TRAIN_ARGS)
