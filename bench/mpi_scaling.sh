@@ -6,7 +6,8 @@
 #   bench/mpi_scaling.sh [EPOCHS]          (default 3; run on an otherwise idle machine)
 #
 # Environment: DATA (Fashion-MNIST, default /usr/share/datasets/fashion-mnist), NETWORKS (hidden layer
-# lists, default "128 512,256"), BATCHES (global batch sizes, default "256 64").
+# lists, default "128 512,256"), BATCHES (global batch sizes, default "256 64"), MPI_TRAIN_ARGS (more
+# mpi_train options; "--limit 3000" makes a quick check that the script runs, not a measurement).
 # The library's thread count comes from NUDGE_NUM_THREADS (default: one per online processor),
 # passed to every rank with mpirun -x. Each configuration runs once; the table gives the median
 # epoch time of that run (epoch 1 included: it holds the one-off input checks), the time rank 0
@@ -47,7 +48,8 @@ for hidden in $networks; do
     base=""
     for config in "1 1 replicated" "2 1 replicated" "1 2 replicated" "1 2 sharded"; do
       read -r threads ranks layout <<<"$config"
-      flags=(--hidden "$hidden" --batch-size "$batch")
+      # shellcheck disable=SC2206  # a list of options, split on spaces on purpose
+      flags=(--hidden "$hidden" --batch-size "$batch" ${MPI_TRAIN_ARGS:-})
       [ "$layout" = sharded ] && flags+=(--sharded)
       result=$(run "$threads" "$ranks" "$out/$hidden-$batch-$ranks-$threads-$layout.log" "${flags[@]}")
       read -r seconds reduce accuracy <<<"$result"
