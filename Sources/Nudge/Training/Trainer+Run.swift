@@ -481,6 +481,9 @@ extension Trainer {
         let group = collective!
         let p = network.parameterCount, g = gradient.pointer
         let rows = run.partition.rows(of: run.order.pointer + start, count: count, scratch: run.scratch.pointer)
+        // A step that a stop request cancels draws no mask: the generator goes back, so that the run's
+        // checkpoint continues as the uninterrupted run (and as one process, which stops before drawing).
+        let generator = rng
         let dropout = nextDropout()
         var total = 0.0, correct = 0, bad = false
         if rows.count > 0 {
@@ -505,7 +508,10 @@ extension Trainer {
         clearExtras()
         if failed || stop || anyBad || !loss.isFinite { gradient.zero() }
         if failed { throw run.failure ?? rankZeroFailure }
-        if stop { return nil }
+        if stop {
+            rng = generator
+            return nil
+        }
         guard !anyBad && loss.isFinite else {
             throw NudgeError(.notFinite, "the loss became \(anyBad ? Double.nan : loss / Double(count)); try a smaller learning rate")
         }
