@@ -432,7 +432,9 @@ extension Trainer {
     private func writeCheckpoint(_ run: inout Run, reason: StopReason?) {
         guard let plan = checkpoint, collective?.rank ?? 0 == 0, run.failure == nil else { return }
         var summary = run.summary
-        summary.seconds = run.secondsBefore + monotonicSeconds() - run.started
+        // An ended run keeps the summary the call returns (seconds included), which a call that
+        // loads the checkpoint returns again; a run in progress counts its seconds so far.
+        if reason == nil { summary.seconds = run.secondsBefore + monotonicSeconds() - run.started }
         let saved = SavedRun(run: run, summary: summary, reason: reason)
         do { try saveCheckpoint(saved, to: plan.path) } catch {
             run.failure = NudgeError(error.kind, "cannot write the checkpoint after step \(run.steps): \(error.message)")
