@@ -151,7 +151,7 @@ extension Trainer {
         var o = SectionReader(bytes: opts, source: source)
         let options = try o.options()
         do { try self.init(network: network, options: options) } catch {
-            throw .format("\(source): the checkpoint's options do not fit its network: \(error.message)")
+            throw NudgeError(.format, [.text("\(source): the checkpoint's options do not fit its network: ")] + error.parts)
         }
         var m = SectionReader(bytes: optm, source: source)
         guard try m.text("optimizer") == options.optimizer.name else {
@@ -368,7 +368,10 @@ struct SectionReader {
             }
             try options.setStored(value, for: field)
         }
-        do { try options.validate() } catch { throw .format("\(source): the checkpoint's options are invalid: \(error.message)") }
+        // The validation error's parts name the option, so each layer spells it its own way.
+        do { try options.validate() } catch {
+            throw NudgeError(.format, [.text("\(source): the checkpoint's options are invalid: ")] + error.parts)
+        }
         return options
     }
 
