@@ -250,7 +250,13 @@ public enum ModelFile {
             return head
         }
         let declared = UInt64(littleEndian: UnsafeRawPointer(head.pointer).loadUnaligned(fromByteOffset: 16, as: UInt64.self))
-        guard declared == UInt64(file.size) else { return head }
+        guard declared == UInt64(file.size) else {
+            // The header's checks, in their order, against the file's real size: the version or flags
+            // if they are wrong, else the size ("truncated or padded"), not the size of `head`.
+            var reader = Reader(bytes: UnsafeRawBufferPointer(head.buffer), source: path)
+            _ = try readHeader(&reader, fileSize: file.size)
+            return head
+        }
         let bytes = try HeapBuffer<UInt8>(count: file.size, zeroed: false)
         try file.read(into: bytes.pointer, count: file.size, at: 0)
         return bytes
@@ -304,8 +310,9 @@ public enum ModelFile {
     /// the CRC-32 of the whole file, so that every later field is read from bytes known to be intact,
     /// and a foreign, newer, truncated or corrupted file is named as such rather than by whichever field
     /// happens to look wrong. Leaves `reader` at the layer count, its end before the CRC. Returns the version.
-    private static func readHeader(_ reader: inout Reader) throws(NudgeError) -> UInt32 {
-        let bytes = reader.bytes, source = reader.source
+    /// `fileSize`, when given, is the size of the file whose first bytes `reader` holds.
+    private static func readHeader(_ reader: inout Reader, fileSize: Int? = nil) throws(NudgeError) -> UInt32 {
+        let bytes = reader.bytes, source = reader.source, size = fileSize ?? bytes.count
         guard bytes.count >= 12 else {
             throw .format("\(source): \(bytes.count) bytes is too short for a model file (at least \(headerSize + 4))")
         }
@@ -318,14 +325,14 @@ public enum ModelFile {
         guard version <= formatVersion else {
             throw NudgeError(.version, "\(source): format version \(version) is newer than this library reads (\(formatVersion)); upgrade Nudge")
         }
-        guard bytes.count >= headerSize + 4 else {
-            throw .format("\(source): \(bytes.count) bytes is too short for a model file (at least \(headerSize + 4))")
+        guard size >= headerSize + 4 else {
+            throw .format("\(source): \(size) bytes is too short for a model file (at least \(headerSize + 4))")
         }
         let flags = try reader.u32("flags")
         guard flags == 0 else { throw .format("\(source): unknown flags 0x\(String(flags, radix: 16))") }
         let declared = try reader.u64("file size")
-        guard declared == UInt64(bytes.count) else {
-            throw .format("\(source): the header says \(declared) bytes but there are \(bytes.count) (truncated or padded file)")
+        guard declared == UInt64(size) else {
+            throw .format("\(source): the header says \(declared) bytes but there are \(size) (truncated or padded file)")
         }
         let stored = UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: bytes.count - 4, as: UInt32.self))
         let actual = crc(UnsafeRawBufferPointer(rebasing: bytes[0..<(bytes.count - 4)]))
