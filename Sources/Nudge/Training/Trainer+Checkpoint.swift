@@ -157,7 +157,8 @@ extension Trainer {
         guard try m.text("optimizer") == options.optimizer.name else {
             throw .format("\(source): the optimiser state is not of the options' optimizer")
         }
-        state.steps = Int(try m.u64("optimizer steps"))
+        // Bounded as the run's counts are: Int(_:) of a larger u64 would trap, and so would the next step's += 1.
+        state.steps = try m.count("optimizer steps", limit: 1 << 48)
         try m.floats(into: state.first, "optimizer velocity or first moment")
         try m.floats(into: state.second, "optimizer second moment")
         var g = SectionReader(bytes: rngChunk, source: source)
