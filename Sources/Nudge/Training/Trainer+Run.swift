@@ -206,7 +206,8 @@ extension Trainer {
         let earlyStopping = plan.patience > 0
         let lastGood = try FloatBuffer(copying: network.storage)
         let epochStart = try FloatBuffer(copying: network.storage)
-        let best = try FloatBuffer(count: earlyStopping ? network.parameterCount : 0, zeroed: false)
+        // Zeroed: a checkpoint written before the first epoch ends holds it, and must not carry stale memory.
+        let best = try FloatBuffer(count: earlyStopping ? network.parameterCount : 0, zeroed: true)
         let workspace = try workspace(for: min(plan.batchSize, trainCount), options: plan)
         let sharded = partition.group?.layout == .sharded
         let scratch = try HeapBuffer<Int>(count: sharded ? max(min(plan.batchSize, trainCount), samples.heldOut.count) : 0, zeroed: false)
