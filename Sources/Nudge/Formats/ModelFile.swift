@@ -3,7 +3,8 @@ import CZlib
 
 /// The model file format (docs/FORMAT.md): little-endian, versioned, CRC-32 protected.
 /// A file is written in the oldest version that holds everything in it: version 1 without input
-/// normalisation, version 2 with it, so older readers keep reading most files.
+/// normalisation, version 2 with it, so older readers keep reading most files; version 3 only for
+/// checkpoints, whose trainer section follows the parameters (``Trainer/save(to:)``).
 ///
 /// ```swift
 /// try ModelFile.save(net, to: "model.nudge")          // atomically
@@ -15,7 +16,7 @@ import CZlib
 /// ```
 /// offset  size  field
 ///  0       8    magic 89 4E 44 47 0D 0A 1A 0A ("\x89NDG\r\n\x1a\n")
-///  8       4    format version (1 or 2)
+///  8       4    format version (1, 2 or 3)
 /// 12       4    flags (0; reserved)
 /// 16       8    total file size in bytes, CRC included
 /// 24       4    L, the number of layer sizes (input included)
@@ -23,10 +24,12 @@ import CZlib
 /// 32       8    P, the number of parameters
 /// 40      4L    layer sizes (u32)
 ///   4(L-1)      activations (i32 codes: ``ModelFile/activationCodes``)
-///          4    version 2 only: K, the normalisation's length (0, 1 or the input size)
+///          4    versions 2 and 3: K, the normalisation's length (0, 1 or the input size)
+///          8    version 3 only: S, the trainer section's size
 ///               M x (u32 key length, key UTF-8, u32 value length, value UTF-8)
-///         8K    version 2 only: K offsets, then K scales (binary32)
+///         8K    versions 2 and 3: K offsets, then K scales (binary32)
 ///         4P    parameters (IEEE-754 binary32), in parameter order
+///          S    version 3 only: the trainer section (tagged chunks)
 /// end-4    4    CRC-32 (zlib polynomial) of every byte before it
 /// ```
 public enum ModelFile {
