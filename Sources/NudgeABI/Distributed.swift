@@ -45,7 +45,7 @@ public struct nudge_collective {
 @_cdecl("nudge_collective_init")
 public func nudge_collective_init(_ collective: UnsafeMutableRawPointer?, _ collective_size: UInt) -> nudge_status {
     guarded("nudge_collective_init") { () throws(NudgeError) in
-        try initializeOptions(collective, collective_size, nudge_collective(), "nudge_collective")
+        try initializeOptions(collective, collective_size, nudge_collective(), "nudge_collective", parameter: "collective")
     }
 }
 

@@ -191,11 +191,12 @@ func string(_ pointer: UnsafePointer<CChar>?, _ name: String) throws(NudgeError)
 
 /// Fills a caller's options struct with `defaults`, writing no more than the `size` bytes the
 /// caller's header knows of, and sets its leading `struct_size` field to the size both sides know.
+/// `parameter` is the struct's parameter name in the C function (its size is `parameter`_size).
 func initializeOptions<Options>(_ options: UnsafeMutableRawPointer?, _ size: UInt, _ defaults: Options,
-                                _ typeName: String) throws(NudgeError) {
-    let p = try required(options, "options")
+                                _ typeName: String, parameter: String = "options") throws(NudgeError) {
+    let p = try required(options, parameter)
     guard size >= 8 else {
-        throw NudgeError(.invalidArgument, "options_size is \(size); pass sizeof(\(typeName))")
+        throw NudgeError(.invalidArgument, "\(parameter)_size is \(size); pass sizeof(\(typeName))")
     }
     let known = min(Int(clamping: size), MemoryLayout<Options>.stride)
     withUnsafeBytes(of: defaults) { p.copyMemory(from: $0.baseAddress!, byteCount: min(known, $0.count)) }

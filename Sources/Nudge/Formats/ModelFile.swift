@@ -3,7 +3,8 @@ import CZlib
 
 /// The model file format (docs/FORMAT.md): little-endian, versioned, CRC-32 protected.
 /// A file is written in the oldest version that holds everything in it: version 1 without input
-/// normalisation, version 2 with it, so older readers keep reading most files.
+/// normalisation, version 2 with it, so older readers keep reading most files; version 3 only for
+/// checkpoints, whose trainer section follows the parameters (``Trainer/save(to:)``).
 ///
 /// ```swift
 /// try ModelFile.save(net, to: "model.nudge")          // atomically
@@ -15,7 +16,7 @@ import CZlib
 /// ```
 /// offset  size  field
 ///  0       8    magic 89 4E 44 47 0D 0A 1A 0A ("\x89NDG\r\n\x1a\n")
-///  8       4    format version (1 or 2)
+///  8       4    format version (1, 2 or 3)
 /// 12       4    flags (0; reserved)
 /// 16       8    total file size in bytes, CRC included
 /// 24       4    L, the number of layer sizes (input included)
@@ -23,10 +24,12 @@ import CZlib
 /// 32       8    P, the number of parameters
 /// 40      4L    layer sizes (u32)
 ///   4(L-1)      activations (i32 codes: ``ModelFile/activationCodes``)
-///          4    version 2 only: K, the normalisation's length (0, 1 or the input size)
+///          4    versions 2 and 3: K, the normalisation's length (0, 1 or the input size)
+///          8    version 3 only: S, the trainer section's size
 ///               M x (u32 key length, key UTF-8, u32 value length, value UTF-8)
-///         8K    version 2 only: K offsets, then K scales (binary32)
+///         8K    versions 2 and 3: K offsets, then K scales (binary32)
 ///         4P    parameters (IEEE-754 binary32), in parameter order
+///          S    version 3 only: the trainer section (tagged chunks)
 /// end-4    4    CRC-32 (zlib polynomial) of every byte before it
 /// ```
 public enum ModelFile {
@@ -250,7 +253,13 @@ public enum ModelFile {
             return head
         }
         let declared = UInt64(littleEndian: UnsafeRawPointer(head.pointer).loadUnaligned(fromByteOffset: 16, as: UInt64.self))
-        guard declared == UInt64(file.size) else { return head }
+        guard declared == UInt64(file.size) else {
+            // The header's checks, in their order, against the file's real size: the version or flags
+            // if they are wrong, else the size ("truncated or padded"), not the size of `head`.
+            var reader = Reader(bytes: UnsafeRawBufferPointer(head.buffer), source: path)
+            _ = try readHeader(&reader, fileSize: file.size)
+            return head
+        }
         let bytes = try HeapBuffer<UInt8>(count: file.size, zeroed: false)
         try file.read(into: bytes.pointer, count: file.size, at: 0)
         return bytes
@@ -304,8 +313,9 @@ public enum ModelFile {
     /// the CRC-32 of the whole file, so that every later field is read from bytes known to be intact,
     /// and a foreign, newer, truncated or corrupted file is named as such rather than by whichever field
     /// happens to look wrong. Leaves `reader` at the layer count, its end before the CRC. Returns the version.
-    private static func readHeader(_ reader: inout Reader) throws(NudgeError) -> UInt32 {
-        let bytes = reader.bytes, source = reader.source
+    /// `fileSize`, when given, is the size of the file whose first bytes `reader` holds.
+    private static func readHeader(_ reader: inout Reader, fileSize: Int? = nil) throws(NudgeError) -> UInt32 {
+        let bytes = reader.bytes, source = reader.source, size = fileSize ?? bytes.count
         guard bytes.count >= 12 else {
             throw .format("\(source): \(bytes.count) bytes is too short for a model file (at least \(headerSize + 4))")
         }
@@ -318,14 +328,14 @@ public enum ModelFile {
         guard version <= formatVersion else {
             throw NudgeError(.version, "\(source): format version \(version) is newer than this library reads (\(formatVersion)); upgrade Nudge")
         }
-        guard bytes.count >= headerSize + 4 else {
-            throw .format("\(source): \(bytes.count) bytes is too short for a model file (at least \(headerSize + 4))")
+        guard size >= headerSize + 4 else {
+            throw .format("\(source): \(size) bytes is too short for a model file (at least \(headerSize + 4))")
         }
         let flags = try reader.u32("flags")
         guard flags == 0 else { throw .format("\(source): unknown flags 0x\(String(flags, radix: 16))") }
         let declared = try reader.u64("file size")
-        guard declared == UInt64(bytes.count) else {
-            throw .format("\(source): the header says \(declared) bytes but there are \(bytes.count) (truncated or padded file)")
+        guard declared == UInt64(size) else {
+            throw .format("\(source): the header says \(declared) bytes but there are \(size) (truncated or padded file)")
         }
         let stored = UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: bytes.count - 4, as: UInt32.self))
         let actual = crc(UnsafeRawBufferPointer(rebasing: bytes[0..<(bytes.count - 4)]))

@@ -151,13 +151,14 @@ extension Trainer {
         var o = SectionReader(bytes: opts, source: source)
         let options = try o.options()
         do { try self.init(network: network, options: options) } catch {
-            throw .format("\(source): the checkpoint's options do not fit its network: \(error.message)")
+            throw NudgeError(.format, [.text("\(source): the checkpoint's options do not fit its network: ")] + error.parts)
         }
         var m = SectionReader(bytes: optm, source: source)
         guard try m.text("optimizer") == options.optimizer.name else {
             throw .format("\(source): the optimiser state is not of the options' optimizer")
         }
-        state.steps = Int(try m.u64("optimizer steps"))
+        // Bounded as the run's counts are: Int(_:) of a larger u64 would trap, and so would the next step's += 1.
+        state.steps = try m.count("optimizer steps", limit: 1 << 48)
         try m.floats(into: state.first, "optimizer velocity or first moment")
         try m.floats(into: state.second, "optimizer second moment")
         var g = SectionReader(bytes: rngChunk, source: source)
@@ -368,7 +369,10 @@ struct SectionReader {
             }
             try options.setStored(value, for: field)
         }
-        do { try options.validate() } catch { throw .format("\(source): the checkpoint's options are invalid: \(error.message)") }
+        // The validation error's parts name the option, so each layer spells it its own way.
+        do { try options.validate() } catch {
+            throw NudgeError(.format, [.text("\(source): the checkpoint's options are invalid: ")] + error.parts)
+        }
         return options
     }
 

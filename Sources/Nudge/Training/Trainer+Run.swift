@@ -208,7 +208,8 @@ extension Trainer {
         let earlyStopping = plan.patience > 0
         let lastGood = try FloatBuffer(copying: network.storage)
         let epochStart = try FloatBuffer(copying: network.storage)
-        let best = try FloatBuffer(count: earlyStopping ? network.parameterCount : 0, zeroed: false)
+        // Zeroed: a checkpoint written before the first epoch ends holds it, and must not carry stale memory.
+        let best = try FloatBuffer(count: earlyStopping ? network.parameterCount : 0, zeroed: true)
         let workspace = try workspace(for: min(plan.batchSize, trainCount), options: plan)
         let sharded = partition.group?.layout == .sharded
         let scratch = try HeapBuffer<Int>(count: sharded ? max(min(plan.batchSize, trainCount), samples.heldOut.count) : 0, zeroed: false)
@@ -444,7 +445,9 @@ extension Trainer {
     private func writeCheckpoint(_ run: inout Run, reason: StopReason?) {
         guard let plan = checkpoint, collective?.rank ?? 0 == 0, run.failure == nil else { return }
         var summary = run.summary
-        summary.seconds = run.secondsBefore + monotonicSeconds() - run.started
+        // An ended run keeps the summary the call returns (seconds included), which a call that
+        // loads the checkpoint returns again; a run in progress counts its seconds so far.
+        if reason == nil { summary.seconds = run.secondsBefore + monotonicSeconds() - run.started }
         let saved = SavedRun(run: run, summary: summary, reason: reason)
         do { try saveCheckpoint(saved, to: plan.path) } catch {
             run.failure = NudgeError(error.kind, "cannot write the checkpoint after step \(run.steps): \(error.message)")
@@ -509,6 +512,9 @@ extension Trainer {
         let p = network.parameterCount, g = gradient.pointer
         let (rows, places) = run.partition.rows(of: run.order.pointer + start, count: count, scratch: run.scratch.pointer,
                                                 places: run.places.pointer)
+        // A step that a stop request cancels draws no mask: the generator goes back, so that the run's
+        // checkpoint continues as the uninterrupted run (and as one process, which stops before drawing).
+        let generator = rng
         var dropout = nextDropout()
         dropout?.rows = places
         var total = 0.0, correct = 0, bad = false
@@ -534,7 +540,10 @@ extension Trainer {
         clearExtras()
         if failed || stop || anyBad || !loss.isFinite { gradient.zero() }
         if failed { throw run.failure ?? rankZeroFailure }
-        if stop { return nil }
+        if stop {
+            rng = generator
+            return nil
+        }
         guard !anyBad && loss.isFinite else {
             throw NudgeError(.notFinite, "the loss became \(anyBad ? Double.nan : loss / Double(count)); try a smaller learning rate")
         }
