@@ -7,7 +7,7 @@
 """
 
 from . import _lib
-from ._errors import (CancelledError, FormatError, InvalidArgumentError, NotFiniteError, NotFoundError, NudgeError,
+from ._errors import (CancelledError, CollectiveError, FormatError, InvalidArgumentError, NotFiniteError, NotFoundError, NudgeError,
                       NudgeIOError, NudgeMemoryError, ShapeError, VersionError)
 from ._lib import LibraryNotFoundError
 from .datasets import load_csv, load_idx
@@ -41,5 +41,5 @@ __all__ = [
     "Network", "History", "load_idx", "load_csv", "learning_rates", "library_version", "library_path",
     "set_num_threads", "get_num_threads",
     "NudgeError", "InvalidArgumentError", "ShapeError", "NudgeMemoryError", "NudgeIOError", "FormatError",
-    "VersionError", "NotFiniteError", "CancelledError", "NotFoundError", "LibraryNotFoundError",
+    "VersionError", "NotFiniteError", "CancelledError", "NotFoundError", "CollectiveError", "LibraryNotFoundError",
 ]
