@@ -196,6 +196,12 @@ typedef int32_t nudge_status;
 #define NUDGE_ERR_NOT_FOUND 11
 
 /**
+ * A collective operation failed (the allreduce callback returned non-zero), or another process of
+ * the training group failed: the message names its rank, and its own error says why.
+ */
+#define NUDGE_ERR_COLLECTIVE 12
+
+/**
  * The message of the last failed call on the calling thread ("" if none failed yet). Messages name
  * the function, the argument and the values involved, e.g.
  * "nudge_predict: output_capacity is 10 elements, 20 are needed".
@@ -1251,10 +1257,259 @@ nudge_status nudge_learning_rate_at(
  * ========================================================================== */
 
 /**
+ * Sums `count` floats element-wise across every process of the group, in place: on return each
+ * process's buffer holds the same sums. Every process calls it with the same count, in the same
+ * order. With MPI: `MPI_Allreduce(MPI_IN_PLACE, buffer, count, MPI_FLOAT, MPI_SUM, comm)`.
+ * Return 0 on success, non-zero on failure (the training call then fails with NUDGE_ERR_COLLECTIVE).
+ */
+typedef int32_t (*nudge_allreduce_fn)(float *buffer, size_t count, void *context);
+
+/**
+ * How the processes of a group hold the training data (nudge_collective.data).
+ */
+typedef int32_t nudge_data_layout;
+
+/**
+ * Every process passes the same arrays; each computes its share of every batch.
+ */
+#define NUDGE_DATA_REPLICATED 0
+
+/**
+ * Each process passes its own samples (its shard); the data set is the shards in rank order.
+ */
+#define NUDGE_DATA_SHARDED 1
+
+/**
+ * A group of processes that train one network together. Start from nudge_collective_init(), then
+ * set the fields.
+ */
+typedef struct nudge_collective nudge_collective;
+struct nudge_collective {
+    /**
+     * Set by nudge_collective_init() to sizeof(nudge_collective).
+     */
+    uint32_t struct_size;
+    /**
+     * This process, 0 to size - 1. Default 0.
+     */
+    int32_t rank;
+    /**
+     * The processes in the group, 1 to 65536. Default 1.
+     */
+    int32_t size;
+    /**
+     * A NUDGE_DATA_ value. Default NUDGE_DATA_REPLICATED.
+     */
+    nudge_data_layout data;
+    /**
+     * The sum across the group; required.
+     */
+    nudge_allreduce_fn allreduce;
+    /**
+     * Passed to allreduce. Default NULL.
+     */
+    void *context;
+};
+/* Fails to compile if this compiler lays the struct out differently from Swift. */
+typedef char nudge_check_collective_layout[(
+    sizeof(nudge_collective) == 32 &&
+    offsetof(nudge_collective, struct_size) == 0 &&
+    offsetof(nudge_collective, rank) == 4 &&
+    offsetof(nudge_collective, size) == 8 &&
+    offsetof(nudge_collective, data) == 12 &&
+    offsetof(nudge_collective, allreduce) == 16 &&
+    offsetof(nudge_collective, context) == 24) ? 1 : -1];
+
+/**
+ * Where a trainer's run stands (nudge_trainer_get_position()).
+ */
+typedef struct nudge_trainer_position nudge_trainer_position;
+struct nudge_trainer_position {
+    /**
+     * Set it to sizeof(nudge_trainer_position) before the call.
+     */
+    uint32_t struct_size;
+    /**
+     * 1 when the trainer holds a run loaded from a checkpoint that its next training call continues.
+     */
+    int32_t in_run;
+    /**
+     * 1 when that run had ended (the next call only reports it).
+     */
+    int32_t finished;
+    /**
+     * The run's epochs finished so far.
+     */
+    uint32_t epochs_done;
+    /**
+     * The run's steps taken so far.
+     */
+    uint64_t steps;
+};
+/* Fails to compile if this compiler lays the struct out differently from Swift. */
+typedef char nudge_check_trainer_position_layout[(
+    sizeof(nudge_trainer_position) == 24 &&
+    offsetof(nudge_trainer_position, struct_size) == 0 &&
+    offsetof(nudge_trainer_position, in_run) == 4 &&
+    offsetof(nudge_trainer_position, finished) == 8 &&
+    offsetof(nudge_trainer_position, epochs_done) == 12 &&
+    offsetof(nudge_trainer_position, steps) == 16) ? 1 : -1];
+
+/**
  * A trainer: optimiser state (momentum, Adam's moments) and buffers for training one network.
  * Thread safety: one thread at a time; while it trains, its network must not be used elsewhere.
  */
 typedef struct nudge_trainer nudge_trainer;
+
+/**
+ * Sets every field of a group struct to its default, and struct_size to the size both sides know:
+ * `nudge_collective_init(&group, sizeof group);`
+ * @param[out] collective The struct to fill.
+ * @param[in] collective_size sizeof(nudge_collective) in the caller's header; at least 8.
+ * @return NUDGE_OK or NUDGE_ERR_INVALID_ARGUMENT.
+ */
+nudge_status nudge_collective_init(nudge_collective *collective, size_t collective_size);
+
+/**
+ * Makes the trainer's training calls (nudge_trainer_train(), nudge_trainer_train_labels())
+ * data-parallel across a group of processes, each with its own trainer. At the start of each call
+ * every process agrees that it can start (bad data on one ends the call on all: that process gets
+ * its own error, the others NUDGE_ERR_COLLECTIVE naming its rank) and takes rank 0's weights, input
+ * normalisation and generator state. Every step's gradient and every sum behind a report are then
+ * summed across the group, so all processes make the same decisions and end with the same weights
+ * and reports. batch_size is global: a step uses batch_size samples across the group, so N
+ * processes give the run of one process with the same options and data, to float rounding.
+ * Every process must make the same calls with the same options; callbacks run on every process
+ * (a stop request from any one stops all at the next sum). With a checkpoint, rank 0 writes it.
+ * @param[in,out] trainer The trainer.
+ * @param[in] collective The group (copied), or NULL to train alone again.
+ * @return NUDGE_OK or NUDGE_ERR_INVALID_ARGUMENT (a field out of range, allreduce NULL).
+ */
+nudge_status nudge_trainer_set_collective(
+    nudge_trainer *trainer,
+    const nudge_collective *collective);
+
+/**
+ * Makes the trainer's training calls write checkpoints to `path`: atomically, every `every_steps`
+ * steps (0: only at the end of each epoch), at the end of every epoch and when the call ends. A
+ * checkpoint holds the whole trainer and where its run is (see nudge_trainer_load()); a run stopped
+ * at any point (a killed process, a lost node, a callback) goes on from the last one. With a
+ * group, rank 0 writes. A checkpoint that cannot be written fails the training call (NUDGE_ERR_IO;
+ * the network keeps the weights it has).
+ * @param[in,out] trainer The trainer.
+ * @param[in] path A UTF-8 file path, or NULL to stop writing checkpoints.
+ * @param[in] every_steps Steps between checkpoints; 0 for the end of each epoch only.
+ * @return NUDGE_OK or NUDGE_ERR_INVALID_ARGUMENT.
+ */
+nudge_status nudge_trainer_set_checkpoint(
+    nudge_trainer *trainer,
+    const char *path,
+    uint64_t every_steps);
+
+/**
+ * Writes the trainer to a checkpoint file now, atomically (as nudge_save()): the network, the
+ * options, the optimiser's state (momentum, Adam's moments and step count), the generator's state,
+ * and a run loaded by nudge_trainer_load() that has not been continued yet. nudge_load() reads the
+ * file as a plain network.
+ * @param[in] trainer The trainer.
+ * @param[in] path A UTF-8 file path.
+ * @return NUDGE_OK, NUDGE_ERR_INVALID_ARGUMENT, NUDGE_ERR_IO, NUDGE_ERR_OUT_OF_MEMORY.
+ */
+nudge_status nudge_trainer_save(const nudge_trainer *trainer, const char *path);
+
+/**
+ * A trainer and its network from a checkpoint (nudge_trainer_save(), or one written during
+ * training). If the checkpoint was written during a run, the next nudge_trainer_train() or
+ * nudge_trainer_train_labels() call on the same data, with the run's options (or NULL options),
+ * continues that run where it was: it first reports the run's finished epochs to the progress
+ * callback, then goes on, and with the same thread count ends with exactly the weights of an
+ * uninterrupted run. If the run had ended, that call returns its report without training.
+ * @param[in] path A UTF-8 file path.
+ * @param[out] out_trainer Receives the trainer; nudge_trainer_get_network() gives its network.
+ * @return NUDGE_OK, NUDGE_ERR_INVALID_ARGUMENT, NUDGE_ERR_IO, NUDGE_ERR_FORMAT (not a checkpoint,
+ *         a plain model file, truncated or corrupted), NUDGE_ERR_VERSION, NUDGE_ERR_OUT_OF_MEMORY.
+ * Ownership: the caller owns *out_trainer and releases it with nudge_trainer_free().
+ */
+nudge_status nudge_trainer_load(const char *path, nudge_trainer **out_trainer);
+
+/**
+ * A new handle on the trainer's network (the same network, not a copy): for predicting or saving
+ * after nudge_trainer_load().
+ * @param[in] trainer The trainer.
+ * @param[out] out_network Receives the handle.
+ * @return NUDGE_OK or NUDGE_ERR_INVALID_ARGUMENT.
+ * Ownership: the caller owns *out_network and releases it with nudge_network_free(); the network
+ * lives on while the trainer or any handle holds it.
+ */
+nudge_status nudge_trainer_get_network(const nudge_trainer *trainer, nudge_network **out_network);
+
+/**
+ * Where the trainer's loaded run stands, for a program to say "resuming at epoch 3".
+ * @param[in] trainer The trainer.
+ * @param[out] out_position Receives the position; set out_position->struct_size first.
+ * @return NUDGE_OK or NUDGE_ERR_INVALID_ARGUMENT.
+ */
+nudge_status nudge_trainer_get_position(
+    const nudge_trainer *trainer,
+    nudge_trainer_position *out_position);
+
+/**
+ * The mean gradient of the trainer's loss (with its label smoothing, and dropout masks drawn from
+ * its generator) over the samples, in parameter order (as nudge_gradient()); the network is not
+ * changed. With nudge_trainer_apply_gradient(), a caller can drive steps itself: sum the gradients
+ * of several processes, say, then apply their mean.
+ * @param[in,out] trainer The trainer.
+ * @param[in] inputs sample_count rows of input size floats.
+ * @param[in] targets sample_count rows of output size floats.
+ * @param[in] sample_count Samples, 1 to 1048576.
+ * @param[out] gradient Receives the gradient; untouched on failure.
+ * @param[in] gradient_count Floats gradient holds: at least the parameter count.
+ * @param[out] out_loss Receives the samples' mean loss; may be NULL.
+ * @return NUDGE_OK, NUDGE_ERR_INVALID_ARGUMENT, NUDGE_ERR_CAPACITY, NUDGE_ERR_NOT_FINITE, NUDGE_ERR_OUT_OF_MEMORY.
+ */
+nudge_status nudge_trainer_gradient(
+    nudge_trainer *trainer,
+    const float *inputs,
+    const float *targets,
+    size_t sample_count,
+    float *gradient,
+    size_t gradient_count,
+    double *out_loss);
+
+/**
+ * nudge_trainer_gradient() for samples with class labels.
+ * @param[in,out] trainer The trainer.
+ * @param[in] inputs sample_count rows of input size floats.
+ * @param[in] labels sample_count class indices.
+ * @param[in] sample_count Samples, 1 to 1048576.
+ * @param[out] gradient Receives the gradient; untouched on failure.
+ * @param[in] gradient_count Floats gradient holds: at least the parameter count.
+ * @param[out] out_loss Receives the samples' mean loss; may be NULL.
+ * @return As nudge_trainer_gradient(); labels out of range give NUDGE_ERR_INVALID_ARGUMENT.
+ */
+nudge_status nudge_trainer_gradient_labels(
+    nudge_trainer *trainer,
+    const float *inputs,
+    const int32_t *labels,
+    size_t sample_count,
+    float *gradient,
+    size_t gradient_count,
+    double *out_loss);
+
+/**
+ * One optimiser step with a given gradient (parameter order), with the trainer's optimizer, its
+ * state, learning_rate (the schedule is not applied), weight_decay and clip_norm.
+ * @param[in,out] trainer The trainer.
+ * @param[in] gradient gradient_count floats.
+ * @param[in] gradient_count The parameter count.
+ * @return NUDGE_OK, NUDGE_ERR_INVALID_ARGUMENT (a wrong count), NUDGE_ERR_NOT_FINITE (a NaN or
+ *         infinite entry, or a step that is not finite: the weights are then unchanged and the
+ *         optimiser state restarts), NUDGE_ERR_OUT_OF_MEMORY.
+ */
+nudge_status nudge_trainer_apply_gradient(
+    nudge_trainer *trainer,
+    const float *gradient,
+    size_t gradient_count);
 
 /**
  * Creates a trainer for a network: the optimiser's state (momentum, Adam's moments and step count)

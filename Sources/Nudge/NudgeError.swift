@@ -29,6 +29,9 @@ public struct NudgeError: Error, CustomStringConvertible, Sendable {
         case `internal`
         /// The requested item (such as a metadata key) does not exist.
         case notFound
+        /// A collective operation failed, or another process of the training group did: its own
+        /// error says why (see ``Collective``).
+        case collective
 
         /// A stable lower-case name, such as `"invalid_argument"`.
         public var name: String {
@@ -44,6 +47,7 @@ public struct NudgeError: Error, CustomStringConvertible, Sendable {
             case .cancelled: "cancelled"
             case .internal: "internal"
             case .notFound: "not_found"
+            case .collective: "collective"
             }
         }
     }

@@ -59,6 +59,7 @@ extension NudgeError.Kind {
         case .cancelled: NUDGE_ERR_CANCELLED
         case .internal: NUDGE_ERR_INTERNAL
         case .notFound: NUDGE_ERR_NOT_FOUND
+        case .collective: NUDGE_ERR_COLLECTIVE
         }
     }
 }
@@ -66,5 +67,5 @@ extension NudgeError.Kind {
 /// Each status's name, static so that C callers may keep the pointer; index = status code.
 let statusNames: [StaticString] = [
     "ok", "invalid_argument", "shape", "capacity", "out_of_memory", "io", "format", "version", "not_finite",
-    "cancelled", "internal", "not_found",
+    "cancelled", "internal", "not_found", "collective",
 ]

@@ -30,6 +30,9 @@ public let NUDGE_ERR_CANCELLED: nudge_status = 9
 public let NUDGE_ERR_INTERNAL: nudge_status = 10
 /// The requested item (a metadata key) does not exist.
 public let NUDGE_ERR_NOT_FOUND: nudge_status = 11
+/// A collective operation failed (the allreduce callback returned non-zero), or another process of
+/// the training group failed: the message names its rank, and its own error says why.
+public let NUDGE_ERR_COLLECTIVE: nudge_status = 12
 
 /// The message of the last failed call on the calling thread ("" if none failed yet). Messages name
 /// the function, the argument and the values involved, e.g.

@@ -222,7 +222,7 @@ public func nudge_learning_rate_at(_ options: UnsafeRawPointer?, _ step: UInt64,
 /// Thread safety: one thread at a time; while it trains, its network must not be used elsewhere.
 public typealias nudge_trainer = OpaquePointer
 
-private func borrowTrainer(_ handle: nudge_trainer?) throws(NudgeError) -> Trainer {
+func borrowTrainer(_ handle: nudge_trainer?) throws(NudgeError) -> Trainer {
     try borrow(handle, .trainer, as: Trainer.self, "trainer")
 }
 

@@ -39,7 +39,60 @@ enum SwiftCore {
 
             """
         for option in core { out += check(option) }
-        out += "    }\n}\n"
+        out += "    }\n"
+        out += storage(core)
+        out += "}\n"
+        return out
+    }
+
+    /// Every option as a named value and back, for checkpoints (Training/StoredOption.swift): a
+    /// checkpoint names each option, so files stay readable when options are added.
+    private static func storage(_ core: [TrainingOption]) -> String {
+        var out = """
+
+                /// Every option with its value, in table order, as a checkpoint stores them.
+                package var storedValues: [(Field, StoredOption)] {
+                    [
+
+            """
+        for option in core {
+            let name = option.swiftName
+            let value: String = switch option.type {
+            case .count: ".count(\(name))"
+            case .flag: ".flag(\(name))"
+            case .float: ".float(\(name))"
+            case .double: ".double(\(name))"
+            case .seed: ".seed(\(name))"
+            case .choice: ".choice(\(name).name)"
+            case .floats: ".floats(\(name))"
+            case .callerData: ""
+            }
+            out += "            (.\(name), \(value)),\n"
+        }
+        out += """
+                    ]
+                }
+
+                /// Sets one option from a stored value; fails when the value's kind is not the option's.
+                package mutating func setStored(_ value: StoredOption, for field: Field) throws(NudgeError) {
+                    switch field {
+
+            """
+        for option in core {
+            let name = option.swiftName
+            let read: String = switch option.type {
+            case .count: "value.count(field)"
+            case .flag: "value.flag(field)"
+            case .float: "value.float(field)"
+            case .double: "value.double(field)"
+            case .seed: "value.seed(field)"
+            case .choice(let choice): "value.choice(field, \(choice.swiftType).allCases)"
+            case .floats: "value.floats(field)"
+            case .callerData: ""
+            }
+            out += "        case .\(name): \(name) = try \(read)\n"
+        }
+        out += "        }\n    }\n"
         return out
     }
 

@@ -33,7 +33,7 @@ public enum ModelFile {
     /// The first 8 bytes of every model file.
     public static let magic: [UInt8] = [0x89, 0x4E, 0x44, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]
     /// The newest version this library reads and writes.
-    public static let formatVersion: UInt32 = 2
+    public static let formatVersion: UInt32 = 3
     /// The file's activation codes: an activation's position here is its code (docs/FORMAT.md).
     /// Codes are part of the format and never change; new activations are appended.
     static let activationCodes: [Activation] = [.identity, .sigmoid, .tanh, .relu, .leakyRelu, .softmax]
@@ -58,8 +58,14 @@ public enum ModelFile {
     ///
     /// - Throws: `outOfMemory` when the size overflows.
     public static func encodedSize(_ network: Network) throws(NudgeError) -> Int {
+        try encodedSize(network, checkpoint: nil)
+    }
+
+    /// The size with a checkpoint's trainer section of `checkpoint` bytes (version 3), or without one.
+    static func encodedSize(_ network: Network, checkpoint: Int?) throws(NudgeError) -> Int {
         var size = headerSize + 4 * network.layerSizes.count + 4 * network.activations.count + 4
-        if let n = network.normalization { size += 4 + 8 * n.offset.count }
+        if let n = network.normalization { size += 4 + 8 * n.offset.count } else if checkpoint != nil { size += 4 }
+        if let checkpoint { size += 8 + checkpoint }
         for (k, v) in network.metadata { size += 8 + k.utf8.count + v.utf8.count }
         return try size + checkedProduct(network.parameterCount, 4, "parameter bytes")
     }
@@ -90,7 +96,7 @@ public enum ModelFile {
     }
 
     /// Writes the model file into `out`, which holds exactly ``encodedSize(_:)`` bytes.
-    static func writeBytes(_ network: Network, into out: UnsafeMutableRawBufferPointer) {
+    static func writeBytes(_ network: Network, checkpoint: [UInt8]? = nil, into out: UnsafeMutableRawBufferPointer) {
         var offset = 0
         func put<T: FixedWidthInteger>(_ value: T) {
             out.storeBytes(of: value.littleEndian, toByteOffset: offset, as: T.self)
@@ -104,7 +110,8 @@ public enum ModelFile {
             }
         }
         for byte in magic { put(byte) }
-        put(UInt32(network.normalization == nil ? 1 : 2))
+        let version: UInt32 = checkpoint != nil ? 3 : network.normalization == nil ? 1 : 2
+        put(version)
         put(UInt32(0))
         put(UInt64(out.count))
         put(UInt32(network.layerSizes.count))
@@ -112,7 +119,8 @@ public enum ModelFile {
         put(UInt64(network.parameterCount))
         for s in network.layerSizes { put(UInt32(s)) }
         for a in network.activations { put(code(of: a)) }
-        if let n = network.normalization { put(UInt32(n.offset.count)) }
+        if version >= 2 { put(UInt32(network.normalization?.offset.count ?? 0)) }
+        if let checkpoint { put(UInt64(checkpoint.count)) }
         for (k, v) in network.metadata {
             put(k)
             put(v)
@@ -123,6 +131,7 @@ public enum ModelFile {
         }
         let p = network.storage.pointer
         for i in 0..<network.parameterCount { put(p[i].bitPattern) }
+        for byte in checkpoint ?? [] { put(byte) }
         put(crc(UnsafeRawBufferPointer(rebasing: out[0..<offset])))
     }
 
@@ -136,9 +145,14 @@ public enum ModelFile {
     /// - Throws: `invalidArgument` (an empty path), `io` (the message gives the system's reason),
     ///   `outOfMemory`.
     public static func save(_ network: Network, to path: String) throws(NudgeError) {
+        try save(network, checkpoint: nil, to: path)
+    }
+
+    /// Writes a model file, with a checkpoint's trainer section when given, atomically (as `save(_:to:)`).
+    static func save(_ network: Network, checkpoint: [UInt8]?, to path: String) throws(NudgeError) {
         guard !path.isEmpty else { throw .invalid("path is empty") }
-        let bytes = try HeapBuffer<UInt8>(count: encodedSize(network), zeroed: false)
-        writeBytes(network, into: UnsafeMutableRawBufferPointer(bytes.buffer))
+        let bytes = try HeapBuffer<UInt8>(count: encodedSize(network, checkpoint: checkpoint?.count), zeroed: false)
+        writeBytes(network, checkpoint: checkpoint, into: UnsafeMutableRawBufferPointer(bytes.buffer))
         // Keep the mode of the file being replaced; a new file gets rw-r--r--.
         var existing = stat()
         let mode = stat(path, &existing) == 0 ? existing.st_mode & 0o7777 : 0o644
@@ -210,6 +224,18 @@ public enum ModelFile {
         return try decode(UnsafeRawBufferPointer(bytes.buffer), source: path)
     }
 
+    /// A checkpoint's network and a copy of its trainer section (see ``Trainer/load(from:)``).
+    static func loadCheckpoint(from path: String) throws(NudgeError) -> (Network, HeapBuffer<UInt8>) {
+        let bytes = try readModelFile(path)
+        let (network, section) = try decodeParts(UnsafeRawBufferPointer(bytes.buffer), source: path)
+        guard let section else {
+            throw .format("\(path) is a model file without a trainer: a checkpoint is written by a trainer (nudge_trainer_save, a training call with a checkpoint)")
+        }
+        let copy = try HeapBuffer<UInt8>(count: section.count, zeroed: false)
+        copy.pointer.update(from: bytes.pointer + section.lowerBound, count: section.count)
+        return (network, copy)
+    }
+
     /// Reads a model file after checking, from its first bytes, that it is one and that its
     /// declared size is its real size, so a wrong or huge file is refused before it is read.
     private static func readModelFile(_ path: String) throws(NudgeError) -> HeapBuffer<UInt8> {
@@ -245,17 +271,24 @@ public enum ModelFile {
     ///
     /// - Throws: As the array form.
     public static func decode(_ bytes: UnsafeRawBufferPointer, source: String = "buffer") throws(NudgeError) -> Network {
+        try decodeParts(bytes, source: source).network
+    }
+
+    /// The network, and where a checkpoint's trainer section lies in `bytes` (version 3).
+    private static func decodeParts(_ bytes: UnsafeRawBufferPointer, source: String) throws(NudgeError) -> (network: Network, section: Range<Int>?) {
         // The steps follow the file's order; each checks its fields before anything is allocated for them.
         var reader = Reader(bytes: bytes, source: source)
         let version = try readHeader(&reader)
         let layout = try readArchitecture(&reader)
         let normalizationCount = try version >= 2 ? readNormalizationLength(&reader, inputSize: layout.sizes[0]) : 0
+        let sectionSize = try version >= 3 ? reader.u64("trainer section size") : 0
+        guard sectionSize <= UInt64(maxFileSize) else { throw .format("\(source): the trainer section size \(sectionSize) is too large") }
         let metadata = try readMetadata(&reader, count: layout.metadataCount)
         let normalization = try readNormalization(&reader, count: normalizationCount)
-        let network = try readParameters(&reader, layout)
+        let network = try readParameters(&reader, layout, trailing: Int(sectionSize))
         for (k, v) in metadata { try network.setMetadata(v, forKey: k) }
         try network.setNormalization(normalization)
-        return network
+        return (network, version >= 3 ? (reader.end - Int(sectionSize))..<reader.end : nil)
     }
 
     /// The architecture a model file declares, checked as a network's would be.
@@ -374,10 +407,11 @@ public enum ModelFile {
 
     /// Builds the network and fills in its parameters, which must be exactly what remains before the
     /// CRC, and all finite.
-    private static func readParameters(_ reader: inout Reader, _ layout: Layout) throws(NudgeError) -> Network {
+    private static func readParameters(_ reader: inout Reader, _ layout: Layout, trailing: Int) throws(NudgeError) -> Network {
         let expected = layout.parameterCount
-        guard reader.end - reader.offset == expected * 4 else {
-            throw .format("\(reader.source): \(reader.end - reader.offset) bytes remain for \(expected) parameters (need \(expected * 4))")
+        guard reader.end - reader.offset == expected * 4 + trailing else {
+            let what = trailing > 0 ? " and a trainer section of \(trailing) bytes" : ""
+            throw .format("\(reader.source): \(reader.end - reader.offset) bytes remain for \(expected) parameters\(what) (need \(expected * 4 + trailing))")
         }
         let network = try Network(layerSizes: layout.sizes, activations: layout.activations, parameters: nil)
         let p = network.storage.pointer

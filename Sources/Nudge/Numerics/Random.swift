@@ -18,6 +18,14 @@ public struct SeededGenerator: RandomNumberGenerator, Sendable {
         s = (splitMix(), splitMix(), splitMix(), splitMix())
     }
 
+    /// The generator's whole state, for checkpoints: `SeededGenerator(state:)` goes on with the same stream.
+    package var state: [UInt64] { [s.0, s.1, s.2, s.3] }
+
+    /// A generator in the state `state` (four words, as ``state`` gives them).
+    package init(state: [UInt64]) {
+        s = (state[0], state[1], state[2], state[3])
+    }
+
     /// The next 64 random bits.
     public mutating func next() -> UInt64 {
         let result = (s.1 &* 5).rotatedLeft(7) &* 9

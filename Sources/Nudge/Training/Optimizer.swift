@@ -24,10 +24,10 @@ public enum Optimizer: Sendable, CaseIterable {
 final class OptimizerState {
     let kind: Optimizer
     /// Velocity (momentum) or Adam's first moment; empty for plain SGD.
-    private let first: FloatBuffer
+    let first: FloatBuffer
     /// Adam's second moment; empty otherwise.
-    private let second: FloatBuffer
-    private(set) var steps = 0
+    let second: FloatBuffer
+    var steps = 0
 
     init(kind: Optimizer, parameterCount: Int) throws(NudgeError) {
         self.kind = kind

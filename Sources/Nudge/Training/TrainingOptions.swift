@@ -166,4 +166,66 @@ public struct TrainingOptions: Sendable, Equatable {
             throw .invalid([.subject(.option(.labelSmoothing)), .text(" is \(labelSmoothing); it must be at least 0 and below 1")])
         }
     }
+
+    /// Every option with its value, in table order, as a checkpoint stores them.
+    package var storedValues: [(Field, StoredOption)] {
+        [
+            (.epochs, .count(epochs)),
+            (.batchSize, .count(batchSize)),
+            (.optimizer, .choice(optimizer.name)),
+            (.loss, .choice(loss.name)),
+            (.shuffle, .flag(shuffle)),
+            (.patience, .count(patience)),
+            (.restoreBestWeights, .flag(restoreBestWeights)),
+            (.learningRate, .float(learningRate)),
+            (.momentum, .float(momentum)),
+            (.beta1, .float(beta1)),
+            (.beta2, .float(beta2)),
+            (.epsilon, .float(epsilon)),
+            (.weightDecay, .float(weightDecay)),
+            (.seed, .seed(seed)),
+            (.validationFraction, .double(validationFraction)),
+            (.minDelta, .double(minDelta)),
+            (.dropout, .floats(dropout)),
+            (.schedule, .choice(schedule.name)),
+            (.stepEpochs, .count(stepEpochs)),
+            (.stepFactor, .float(stepFactor)),
+            (.minLearningRate, .float(minLearningRate)),
+            (.warmupEpochs, .double(warmupEpochs)),
+            (.clipNorm, .float(clipNorm)),
+            (.normalization, .choice(normalization.name)),
+            (.labelSmoothing, .float(labelSmoothing)),
+        ]
+    }
+
+    /// Sets one option from a stored value; fails when the value's kind is not the option's.
+    package mutating func setStored(_ value: StoredOption, for field: Field) throws(NudgeError) {
+        switch field {
+        case .epochs: epochs = try value.count(field)
+        case .batchSize: batchSize = try value.count(field)
+        case .optimizer: optimizer = try value.choice(field, Optimizer.allCases)
+        case .loss: loss = try value.choice(field, Loss.allCases)
+        case .shuffle: shuffle = try value.flag(field)
+        case .patience: patience = try value.count(field)
+        case .restoreBestWeights: restoreBestWeights = try value.flag(field)
+        case .learningRate: learningRate = try value.float(field)
+        case .momentum: momentum = try value.float(field)
+        case .beta1: beta1 = try value.float(field)
+        case .beta2: beta2 = try value.float(field)
+        case .epsilon: epsilon = try value.float(field)
+        case .weightDecay: weightDecay = try value.float(field)
+        case .seed: seed = try value.seed(field)
+        case .validationFraction: validationFraction = try value.double(field)
+        case .minDelta: minDelta = try value.double(field)
+        case .dropout: dropout = try value.floats(field)
+        case .schedule: schedule = try value.choice(field, LearningRateSchedule.allCases)
+        case .stepEpochs: stepEpochs = try value.count(field)
+        case .stepFactor: stepFactor = try value.float(field)
+        case .minLearningRate: minLearningRate = try value.float(field)
+        case .warmupEpochs: warmupEpochs = try value.double(field)
+        case .clipNorm: clipNorm = try value.float(field)
+        case .normalization: normalization = try value.choice(field, InputNormalization.Kind.allCases)
+        case .labelSmoothing: labelSmoothing = try value.float(field)
+        }
+    }
 }
