@@ -10,10 +10,10 @@ import operator
 from . import _arrays, _lib
 from ._errors import InvalidArgumentError, check
 
-#: Where a trainer stands (nudge_trainer_position): `in_run` when a loaded run is pending (the next
-#: fit continues it), `finished` when that run had ended, `epoch` the epochs completed and `step` the
-#: steps done in the run.
-TrainingPosition = collections.namedtuple("TrainingPosition", "in_run finished epoch step")
+#: Where a trainer's loaded run stands (nudge_trainer_position): `in_run` when the trainer holds a run
+#: loaded from a checkpoint that its next fit continues, `finished` when that run had ended (the next
+#: fit only reports it), `epochs_done` and `steps` how far it had got.
+TrainingPosition = collections.namedtuple("TrainingPosition", "in_run finished epochs_done steps")
 
 
 def keywords(settings):
@@ -61,7 +61,7 @@ def position(trainer):
     out = _lib.nudge_trainer_position()
     out.struct_size = ctypes.sizeof(out)
     check(_lib.lib.nudge_trainer_get_position(trainer, ctypes.byref(out)))
-    return TrainingPosition(bool(out.in_run), bool(out.finished), int(out.epoch), int(out.step))
+    return TrainingPosition(bool(out.in_run), bool(out.finished), int(out.epochs_done), int(out.steps))
 
 
 def attach(trainer, path, every):

@@ -157,8 +157,8 @@ class nudge_trainer_position(Structure):
         ("struct_size", c_uint32),
         ("in_run", c_int32),
         ("finished", c_int32),
-        ("epoch", c_uint32),
-        ("step", c_uint64),
+        ("epochs_done", c_uint32),
+        ("steps", c_uint64),
     ]
 
 
@@ -258,6 +258,29 @@ PROTOTYPES = {
     # nudge_status nudge_learning_rate_at(const nudge_train_options *options, uint64_t step, size_t steps_per_epoch,
     #     float *out_rate);
     "nudge_learning_rate_at": (c_int32, [POINTER(nudge_train_options), c_uint64, c_size_t, _float_p]),
+    # nudge_status nudge_collective_init(nudge_collective *collective, size_t collective_size);
+    "nudge_collective_init": (c_int32, [POINTER(nudge_collective), c_size_t]),
+    # nudge_status nudge_trainer_set_collective(nudge_trainer *trainer, const nudge_collective *collective);
+    "nudge_trainer_set_collective": (c_int32, [_trainer_p, POINTER(nudge_collective)]),
+    # nudge_status nudge_trainer_set_checkpoint(nudge_trainer *trainer, const char *path, uint64_t every_steps);
+    "nudge_trainer_set_checkpoint": (c_int32, [_trainer_p, c_char_p, c_uint64]),
+    # nudge_status nudge_trainer_save(const nudge_trainer *trainer, const char *path);
+    "nudge_trainer_save": (c_int32, [_trainer_p, c_char_p]),
+    # nudge_status nudge_trainer_load(const char *path, nudge_trainer **out_trainer);
+    "nudge_trainer_load": (c_int32, [c_char_p, POINTER(_trainer_p)]),
+    # nudge_status nudge_trainer_get_network(const nudge_trainer *trainer, nudge_network **out_network);
+    "nudge_trainer_get_network": (c_int32, [_trainer_p, POINTER(_network_p)]),
+    # nudge_status nudge_trainer_get_position(const nudge_trainer *trainer, nudge_trainer_position *out_position);
+    "nudge_trainer_get_position": (c_int32, [_trainer_p, POINTER(nudge_trainer_position)]),
+    # nudge_status nudge_trainer_gradient(nudge_trainer *trainer, const float *inputs, const float *targets,
+    #     size_t sample_count, float *gradient, size_t gradient_count, double *out_loss);
+    "nudge_trainer_gradient": (c_int32, [_trainer_p, _float_p, _float_p, c_size_t, _float_p, c_size_t, _double_p]),
+    # nudge_status nudge_trainer_gradient_labels(nudge_trainer *trainer, const float *inputs, const int32_t *labels,
+    #     size_t sample_count, float *gradient, size_t gradient_count, double *out_loss);
+    "nudge_trainer_gradient_labels": (c_int32, [_trainer_p, _float_p, _int32_p, c_size_t, _float_p, c_size_t,
+                                                _double_p]),
+    # nudge_status nudge_trainer_apply_gradient(nudge_trainer *trainer, const float *gradient, size_t gradient_count);
+    "nudge_trainer_apply_gradient": (c_int32, [_trainer_p, _float_p, c_size_t]),
     # nudge_status nudge_trainer_create(nudge_network *network, const nudge_train_options *options,
     #     nudge_trainer **out_trainer);
     "nudge_trainer_create": (c_int32, [_network_p, POINTER(nudge_train_options), POINTER(_trainer_p)]),
@@ -277,29 +300,6 @@ PROTOTYPES = {
     #     size_t sample_count, const nudge_train_options *options, nudge_train_report *report);
     "nudge_trainer_train_labels": (c_int32, [_trainer_p, _float_p, _int32_p, c_size_t,
                                              POINTER(nudge_train_options), POINTER(nudge_train_report)]),
-    # nudge_status nudge_collective_init(nudge_collective *collective, size_t collective_size);
-    "nudge_collective_init": (c_int32, [POINTER(nudge_collective), c_size_t]),
-    # nudge_status nudge_trainer_set_collective(nudge_trainer *trainer, const nudge_collective *collective);
-    "nudge_trainer_set_collective": (c_int32, [_trainer_p, POINTER(nudge_collective)]),
-    # nudge_status nudge_trainer_set_checkpoint(nudge_trainer *trainer, const char *path, uint64_t every_steps);
-    "nudge_trainer_set_checkpoint": (c_int32, [_trainer_p, c_char_p, c_uint64]),
-    # nudge_status nudge_trainer_save(const nudge_trainer *trainer, const char *path);
-    "nudge_trainer_save": (c_int32, [_trainer_p, c_char_p]),
-    # nudge_status nudge_trainer_load(const char *path, nudge_trainer **out_trainer);
-    "nudge_trainer_load": (c_int32, [c_char_p, POINTER(_trainer_p)]),
-    # nudge_status nudge_trainer_get_network(nudge_trainer *trainer, nudge_network **out_network);
-    "nudge_trainer_get_network": (c_int32, [_trainer_p, POINTER(_network_p)]),
-    # nudge_status nudge_trainer_get_position(const nudge_trainer *trainer, nudge_trainer_position *out);
-    "nudge_trainer_get_position": (c_int32, [_trainer_p, POINTER(nudge_trainer_position)]),
-    # nudge_status nudge_trainer_gradient(nudge_trainer *trainer, const float *inputs, const float *targets,
-    #     size_t sample_count, float *gradient, size_t gradient_count, double *out_loss);
-    "nudge_trainer_gradient": (c_int32, [_trainer_p, _float_p, _float_p, c_size_t, _float_p, c_size_t, _double_p]),
-    # nudge_status nudge_trainer_gradient_labels(nudge_trainer *trainer, const float *inputs, const int32_t *labels,
-    #     size_t sample_count, float *gradient, size_t gradient_count, double *out_loss);
-    "nudge_trainer_gradient_labels": (c_int32, [_trainer_p, _float_p, _int32_p, c_size_t, _float_p, c_size_t,
-                                                _double_p]),
-    # nudge_status nudge_trainer_apply_gradient(nudge_trainer *trainer, const float *gradient, size_t gradient_count);
-    "nudge_trainer_apply_gradient": (c_int32, [_trainer_p, _float_p, c_size_t]),
     # nudge_status nudge_save(const nudge_network *network, const char *path);
     "nudge_save": (c_int32, [_network_p, c_char_p]),
     # nudge_status nudge_load(const char *path, nudge_network **out_network);

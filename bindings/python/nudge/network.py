@@ -555,9 +555,10 @@ class Network:
 
     @property
     def training_position(self):
-        """Where the training state stands, as TrainingPosition(in_run, finished, epoch, step): `in_run` when
-        a run loaded from a checkpoint is pending (the next fit continues it), `finished` when that run had
-        ended, `epoch` the epochs completed and `step` the steps done. None before the first fit (or once closed)."""
+        """Where a run loaded from a checkpoint stands, as TrainingPosition(in_run, finished, epochs_done,
+        steps): `in_run` while the next fit continues that run, `finished` when it had ended (the next
+        fit only reports it), `epochs_done` and `steps` how far it got. None without training state
+        (no fit yet, nor load_checkpoint)."""
         trainer = self._trainer
         return None if trainer is None else _checkpoint.position(trainer)
 

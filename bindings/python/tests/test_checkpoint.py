@@ -57,10 +57,10 @@ def test_round_trip_keeps_the_network_and_the_optimiser_state(data, tmp_path):
     assert np.array_equal(loaded.parameters, net.parameters)
     assert loaded.metadata == net.metadata
     assert all(np.array_equal(a, b) for a, b in zip(loaded.normalization, net.normalization))
-    assert loaded.training_position.epoch == net.training_position.epoch == 2
-    assert loaded.training_position.step == net.training_position.step == 2 * 19  # 300 samples, batch 16
-    # The optimiser state (Adam's moments, the random state of dropout and shuffling) came along: a
-    # further epoch on each gives the same weights, bit for bit.
+    # Saved between two fits, the state holds no run to continue: the next fit is a new run ...
+    assert loaded.training_position == (False, False, 0, 0)
+    # ... that goes on with the optimiser state (Adam's moments, the random state of dropout and
+    # shuffling) as the original does: a further epoch on each gives the same weights, bit for bit.
     again = dict(epochs=1, batch_size=16, dropout=0.1, verbose=False)
     net.fit(X, y, **again)
     loaded.fit(X, y, **again)
@@ -78,7 +78,7 @@ def test_checkpoint_loads_as_a_plain_network(data, tmp_path):
     assert np.array_equal(plain.predict(X), net.predict(X))
     assert plain.training_position is None  # a plain network: no training state
     position = nudge.Network.load_checkpoint(path).training_position
-    assert position.finished and position.epoch == 2
+    assert position.in_run and position.finished and position.epochs_done == 2
 
 
 def test_save_checkpoint_needs_training_state(tmp_path):
@@ -189,7 +189,7 @@ def test_resume_continues_an_interrupted_run_bit_identically(data, tmp_path):
     path = tmp_path / "run.nudge"
     _interrupted(X, y, path, **options)
     position = nudge.Network.load_checkpoint(path).training_position
-    assert position.in_run and not position.finished and position.epoch >= 1
+    assert position.in_run and not position.finished and 1 <= position.epochs_done < 4
     resumed = nudge.Network(LAYERS, seed=SEED)
     history = resumed.fit(X, y, verbose=False, checkpoint=path, resume=True, **options)
     reference = nudge.Network(LAYERS, seed=SEED)
@@ -246,7 +246,8 @@ def test_resume_of_a_finished_run_returns_at_once(data, tmp_path):
     again.fit(X, y, verbose=False, checkpoint=path, resume=True, **dict(RUN, epochs=3))
     # Had it trained again (from the checkpoint, or from the start), the weights would differ.
     assert np.array_equal(again.parameters, done.parameters)
-    assert again.training_position.step == done.training_position.step
+    position = nudge.Network.load_checkpoint(path).training_position
+    assert position.finished and position.epochs_done == 3
 
 
 def test_a_damaged_checkpoint_is_an_error_not_a_new_run(data, tmp_path):
@@ -284,6 +285,7 @@ CHILD = textwrap.dedent("""
     print("ready", flush=True)
     history = net.fit(arrays["X"], arrays["y"], verbose=False, checkpoint=checkpoint or None,
                       checkpoint_every=1 if checkpoint else 0, resume=resume, **run)
+    print("trained", flush=True)
     np.save(out, net.parameters)
 """)
 
@@ -299,11 +301,11 @@ def _child(tmp_path, checkpoint, out, mode):
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def _wait_ready(process, timeout=60):
+def _wait_for(process, word, timeout=60):
     ready, _, _ = select.select([process.stdout], [], [], timeout)
-    assert ready, f"the child did not start within {timeout} s"
+    assert ready, f"the child did not print {word!r} within {timeout} s"
     line = process.stdout.readline()
-    assert line == "ready\n", f"the child failed before training: {line!r} {process.stderr.read()}"
+    assert line == word + "\n", f"the child failed before {word!r}: {line!r} {process.stderr.read()}"
 
 
 def _finish(process, what, timeout=120):
@@ -318,25 +320,31 @@ def _finish(process, what, timeout=120):
 def test_runs_killed_at_random_moments_resume_bit_identical(tmp_path):
     X, y = _data(n=600)
     np.savez(tmp_path / "data.npz", X=X, y=y)
-    reference = _child(tmp_path, None, tmp_path / "reference.npy", "fresh")
-    _wait_ready(reference)
-    start = time.monotonic()
-    _finish(reference, "the uninterrupted run")
-    duration = time.monotonic() - start
+    _finish(_child(tmp_path, None, tmp_path / "reference.npy", "fresh"), "the run without checkpoints")
     expected = np.load(tmp_path / "reference.npy")
+    # The same run writing its checkpoints (one per step): how long the runs to be killed take.
+    timed = _child(tmp_path, tmp_path / "timed.nudge", tmp_path / "timed.npy", "resume")
+    _wait_for(timed, "ready")
+    start = time.monotonic()
+    _wait_for(timed, "trained")
+    duration = time.monotonic() - start
+    _finish(timed, "the uninterrupted run with checkpoints")
+    assert np.array_equal(np.load(tmp_path / "timed.npy"), expected), "writing checkpoints changed the run"
     chooser = random.Random(os.environ.get("NUDGE_KILL_SEED", time.time_ns()))
     positions = []
     for attempt in range(20):
         checkpoint, out = tmp_path / f"run{attempt}.nudge", tmp_path / f"run{attempt}.npy"
         victim = _child(tmp_path, checkpoint, out, "resume")
-        _wait_ready(victim)
-        time.sleep(chooser.uniform(0, 1.3 * duration))  # some kills land after the end: nothing to continue
+        _wait_for(victim, "ready")
+        time.sleep(chooser.uniform(0, 1.2 * duration))  # some kills land after the end: nothing to continue
         victim.send_signal(signal.SIGKILL)
         victim.communicate(timeout=60)
         if checkpoint.exists():
             positions.append(nudge.Network.load_checkpoint(checkpoint).training_position)
         _finish(_child(tmp_path, checkpoint, out, "resume"), f"the resumed run {attempt}")
         assert np.array_equal(np.load(out), expected), f"run {attempt}, resumed from {positions[-1:]}, differs"
-    steps_per_epoch = -(-int(600 * 0.8) // RUN["batch_size"])
-    within = [p for p in positions if p.in_run and p.step % steps_per_epoch]
+    final = nudge.Network.load_checkpoint(tmp_path / "run0.nudge").training_position
+    assert final.finished and final.epochs_done == RUN["epochs"], final
+    steps_per_epoch = final.steps // final.epochs_done
+    within = [p for p in positions if not p.finished and p.steps % steps_per_epoch]
     assert within, f"no kill landed inside an epoch (positions {positions}; run took {duration:.2f} s)"

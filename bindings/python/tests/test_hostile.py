@@ -234,8 +234,8 @@ def test_model_bytes_that_lie(net):
     assert struct.unpack_from("<I", good, meta)[0] == 7
 
     future = bytearray(good)
-    struct.pack_into("<I", future, 8, 3)
-    _raises(nudge.VersionError, "format version 3 is newer", call=lambda: nudge.Network.from_bytes(_with_crc(bytes(future))))
+    struct.pack_into("<I", future, 8, 4)
+    _raises(nudge.VersionError, "format version 4 is newer", call=lambda: nudge.Network.from_bytes(_with_crc(bytes(future))))
 
     wider = bytearray(good)
     struct.pack_into("<I", wider, 44, 4)  # hidden width 3 -> 4, CRC valid

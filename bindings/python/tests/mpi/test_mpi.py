@@ -24,7 +24,7 @@ HERE = Path(__file__).resolve().parent
 RANKS = HERE / "ranks.py"
 LAYERS, SEED = [6, 24, 3], 5
 OPTIONS = dict(epochs=3, batch_size=32, optimizer="adam", learning_rate=0.01, validation_split=0.2,
-               normalize="global", dropout=0.1, seed=9)
+               normalize="global", seed=9)
 RUN_SECONDS = 120  # the bound on one mpirun
 
 
@@ -137,6 +137,15 @@ def test_uneven_shards(mpirun, tmp_path, ranks, shards):
     _assert_close_to_single(results[0], _single(tmp_path))
 
 
+def test_dropout(mpirun, tmp_path):
+    """Each rank computes its part of every batch: the dropout masks must be those of one process."""
+    _setup(tmp_path, options=dict(OPTIONS, dropout=0.2))
+    _run(mpirun, 2, "train", tmp_path)
+    results = _ranks(tmp_path, 2)
+    _assert_same_on_every_rank(results)
+    _assert_close_to_single(results[0], _single(tmp_path))
+
+
 def test_one_rank_is_one_process(mpirun, tmp_path):
     _setup(tmp_path)
     _run(mpirun, 1, "train", tmp_path)
@@ -216,7 +225,7 @@ def test_resume_a_killed_run(mpirun, tmp_path):
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + RUN_SECONDS
     try:
-        while not checkpoint.exists() or nudge.Network.load_checkpoint(checkpoint).training_position.epoch < 1:
+        while not (checkpoint.exists() and nudge.Network.load_checkpoint(checkpoint).training_position.epochs_done):
             assert job.poll() is None, "the job ended before its first epoch did: make the run longer"
             assert time.monotonic() < deadline, "no checkpoint of a whole epoch appeared"
             time.sleep(0.01)
