@@ -5,7 +5,9 @@ the allreduce callback defined here, which hands a zero-copy numpy view of its b
 comm.Allreduce. This module adds what Python must do around the C call: every check that can fail on
 one rank only (a bad array, an option, a damaged checkpoint copy) is followed by an agreement, so that
 every rank raises (the failing rank its own error, the others a CollectiveError naming it) instead of
-leaving the others waiting in a collective call that one rank never makes.
+leaving the others waiting in a collective call that one rank never makes. (An MPI call that fails
+on one rank only, inside a sum the others have entered, is MPI's to handle: by default it aborts
+the job.)
 
 mpi4py is imported only when a communicator is given (`pip install nudge[mpi]`)."""
 

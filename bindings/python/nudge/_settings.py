@@ -66,7 +66,8 @@ FIT_ARGUMENTS = (
     ("data", "replicated", '{"replicated", "sharded"}',
      'With comm: "replicated" when every rank passes the same full X and y (each computes its part of every '
      'batch), "sharded" when each rank passes its own samples (the data set is the shards in rank order; they '
-     "may differ in size)."),
+     "may differ in size). validation_data follows the same layout: the same on every rank, or each rank's "
+     "part (given on every rank or on none)."),
 )
 
 _KINDS = {"count": "int", "seed": "int", "flag": "bool", "float": "float", "double": "float",

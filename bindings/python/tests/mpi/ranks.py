@@ -7,7 +7,8 @@ Cases:
   train   fit with spec["options"], data spec["layout"] (sharded: rank r gets spec["shards"][r]);
           saves the parameters, the History and what fit printed (verbose=True).
   fail    as train, but rank spec["bad_rank"] gets bad input (spec["bad"]: "nan" in X, "shape": a
-          column too few, "epochs": another option); saves what each rank raised and how long it took.
+          column too few, "epochs": another option), or with "allreduce" every rank's comm.Allreduce
+          fails at its third call; saves what each rank raised and how long it took.
 """
 
 import contextlib
@@ -52,9 +53,26 @@ def train(spec, folder, comm, rank):
              best_epoch=np.array(history.best_epoch), **metrics)
 
 
+def _failing(comm):
+    """`comm`, whose Allreduce raises at its third call (as an MPI error would)."""
+    from mpi4py import MPI
+
+    class Failing(MPI.Intracomm):
+        calls = 0
+
+        def Allreduce(self, *args, **kwargs):
+            Failing.calls += 1
+            if Failing.calls == 3:
+                raise RuntimeError("Allreduce failed (injected by the test)")
+            return super().Allreduce(*args, **kwargs)
+
+    return Failing(comm)
+
+
 def fail(spec, folder, comm, rank):
-    options = spec["options"]
-    net, X, y, options = _fit(spec, folder, comm, rank, options)
+    if spec["bad"] == "allreduce":
+        comm = _failing(comm)
+    net, X, y, options = _fit(spec, folder, comm, rank, spec["options"])
     if rank == spec["bad_rank"]:
         if spec["bad"] == "nan":
             X[len(X) // 2, 1] = np.nan

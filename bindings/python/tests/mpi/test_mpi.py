@@ -193,6 +193,14 @@ def test_options_that_differ_between_ranks(mpirun, tmp_path):
         assert "epochs is 3 on rank 0 but 4 on rank 2" in result["message"], result
 
 
+def test_a_failing_allreduce_raises_its_own_exception(mpirun, tmp_path):
+    """The allreduce callback keeps what comm.Allreduce raised; fit raises it once the library has
+    ended the call (NUDGE_ERR_COLLECTIVE)."""
+    results = _failures(mpirun, tmp_path, 2, "allreduce", None)
+    for result in results:
+        assert result["raised"] == "RuntimeError" and "injected by the test" in result["message"], result
+
+
 # -- resume under MPI --------------------------------------------------------------------------------------------
 
 def _kill_session(session):
