@@ -190,7 +190,7 @@ def test_resume_continues_an_interrupted_run_bit_identically(data, tmp_path):
     _interrupted(X, y, path, **options)
     position = nudge.Network.load_checkpoint(path).training_position
     assert position.in_run and not position.finished and 1 <= position.epochs_done < 4
-    resumed = nudge.Network(LAYERS, seed=SEED)
+    resumed = nudge.Network(LAYERS, seed=SEED + 1)  # its own weights are replaced by the checkpoint's
     history = resumed.fit(X, y, verbose=False, checkpoint=path, resume=True, **options)
     reference = nudge.Network(LAYERS, seed=SEED)
     expected = reference.fit(X, y, verbose=False, **options)
@@ -242,10 +242,11 @@ def test_resume_of_a_finished_run_returns_at_once(data, tmp_path):
     path = tmp_path / "done.nudge"
     done = nudge.Network(LAYERS, seed=SEED)
     done.fit(X, y, verbose=False, checkpoint=path, **dict(RUN, epochs=3))
-    again = nudge.Network(LAYERS, seed=SEED)
-    again.fit(X, y, verbose=False, checkpoint=path, resume=True, **dict(RUN, epochs=3))
+    again = nudge.Network(LAYERS, seed=SEED + 1)
+    history = again.fit(X, y, verbose=False, checkpoint=path, resume=True, **dict(RUN, epochs=3))
     # Had it trained again (from the checkpoint, or from the start), the weights would differ.
     assert np.array_equal(again.parameters, done.parameters)
+    assert history.epoch == [1, 2, 3] and history.train_loss == done.history.train_loss
     position = nudge.Network.load_checkpoint(path).training_position
     assert position.finished and position.epochs_done == 3
 
@@ -290,14 +291,14 @@ CHILD = textwrap.dedent("""
 """)
 
 
-def _child(tmp_path, checkpoint, out, mode):
+def _child(tmp_path, checkpoint, out, mode, seed=SEED):
     env = dict(os.environ, NUDGE_NUM_THREADS="1")  # the same thread count in every run: bit-identical
     env["PYTHONPATH"] = os.pathsep.join([str(Path(nudge.__file__).parent.parent)]
                                         + [p for p in [env.get("PYTHONPATH")] if p])
     script = tmp_path / "child.py"
     script.write_text(CHILD)
     return subprocess.Popen([sys.executable, str(script), str(tmp_path / "data.npz"), str(checkpoint or ""), str(out),
-                             mode, json.dumps(RUN), json.dumps([LAYERS, SEED])],
+                             mode, json.dumps(RUN), json.dumps([LAYERS, seed])],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
@@ -339,9 +340,11 @@ def test_runs_killed_at_random_moments_resume_bit_identical(tmp_path):
         time.sleep(chooser.uniform(0, 1.2 * duration))  # some kills land after the end: nothing to continue
         victim.send_signal(signal.SIGKILL)
         victim.communicate(timeout=60)
+        seed = SEED
         if checkpoint.exists():
             positions.append(nudge.Network.load_checkpoint(checkpoint).training_position)
-        _finish(_child(tmp_path, checkpoint, out, "resume"), f"the resumed run {attempt}")
+            seed = SEED + 1  # other initial weights: only a run that takes the checkpoint's state ends right
+        _finish(_child(tmp_path, checkpoint, out, "resume", seed), f"the resumed run {attempt}")
         assert np.array_equal(np.load(out), expected), f"run {attempt}, resumed from {positions[-1:]}, differs"
     final = nudge.Network.load_checkpoint(tmp_path / "run0.nudge").training_position
     assert final.finished and final.epochs_done == RUN["epochs"], final

@@ -243,6 +243,8 @@ def test_resume_a_killed_run(mpirun, tmp_path):
     position = nudge.Network.load_checkpoint(checkpoint).training_position
     assert position.in_run and not position.finished, position
 
+    # Other initial weights: only a job that takes the checkpoint's state ends with the expected ones.
+    _setup(tmp_path, n=3000, checkpoint="run.nudge", seed=SEED + 1)
     _run(mpirun, 2, "train", tmp_path)
     results = _ranks(tmp_path, 2)
     _assert_same_on_every_rank(results)
