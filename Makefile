@@ -163,14 +163,21 @@ $(REL)/%: Tests/reliability/%.c include/nudge.h $(LIB)
 	@mkdir -p $(REL)
 	$(CC) $(WARN) $(CFLAGS) $(CPPFLAGS) $< -o $@ $(LINK)
 
+TRIALS ?= 100
 kill-save: $(REL)/kill_save
 	bash Tests/reliability/kill_save.sh $(KILLS)
 
 memory: $(REL)/memory
 	NUDGE_TEST_DATA=$(DATA) $(REL)/memory -e $(EPOCHS) -n $(CYCLES)
 
-test-reliability: $(REL)/kill_save
+## kill -9 during training, then resume from the checkpoint, until each run ends: it must end with
+## the weights of the same run uninterrupted, bit for bit (Tests/reliability/kill_train.c).
+kill-train: $(REL)/kill_train
+	$(REL)/kill_train -t $(TRIALS)
+
+test-reliability: $(REL)/kill_save $(REL)/kill_train
 	$(REL)/kill_save -n 100
+	timeout 600 $(REL)/kill_train -t 20
 
 test: test-reliability
 include Tests/sanitizers.mk

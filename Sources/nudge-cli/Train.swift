@@ -1,3 +1,4 @@
+import Glibc
 import ArgumentParser
 import Nudge
 
@@ -21,6 +22,11 @@ struct Train: ParsableCommand {
             process at once (the save is atomic: the output is then the previous file or none). \
             A run whose loss becomes NaN or infinite writes no model and exits with status 3.
 
+            With --checkpoint, the whole trainer (weights, optimiser state, generator, position in \
+            the run) is written atomically every --checkpoint-every steps, at each epoch's end and \
+            at the end; the same command with --resume goes on from it after a kill, a crash or \
+            Ctrl-C, and ends with the weights the run would have had uninterrupted.
+
             The model file holds, as metadata: the command line, the date (from \
             $SOURCE_DATE_EPOCH when set, so that the same command and seed give a byte-identical \
             file), the data files, the class names, every training option and the result; \
@@ -43,6 +49,7 @@ struct Train: ParsableCommand {
     @OptionGroup(title: "Training options") var training: TrainingFlags
     @OptionGroup(title: "Training options") var dropout: DropoutFlags
     @OptionGroup(title: "Output") var output: OutputFlags
+    @OptionGroup(title: "Checkpoints") var checkpoints: CheckpointFlags
     @OptionGroup var compute: ComputeOptions
 
     /// How the tool names a library option in messages: its flag. Entry 0 of the library's dropout
@@ -103,6 +110,7 @@ struct Train: ParsableCommand {
 
     /// The network the flags describe, its trainer, and the metadata that says where it came from.
     private func configure(for data: Dataset, validation: Dataset?) throws(Failure) -> Trainer {
+        if let resumed = try checkpoints.resumed() { return try check(resumed, for: data, validation: validation) }
         let sizes = try layerSizes(for: data, validation: validation)
         let hiddenCount = sizes.count - 2
         let names = architecture.activation.values.map(\.value)
@@ -114,6 +122,25 @@ struct Train: ParsableCommand {
             let network = try Network(layerSizes: sizes, activations: activations, seed: training.seed)
             let trainer = try Trainer(network: network, options: options)
             try describe(network, loss: try training.loss.value.resolved(for: architecture.outputActivation.value))
+            trainer.checkpoint = try checkpoints.plan()
+            return trainer
+        }
+    }
+
+    /// A trainer loaded by --resume, which must be the run these flags describe.
+    private func check(_ trainer: Trainer, for data: Dataset, validation: Dataset?) throws(Failure) -> Trainer {
+        let sizes = try layerSizes(for: data, validation: validation)
+        var options = training.options
+        options.dropout = dropout.rates(hiddenCount: sizes.count - 2)
+        guard trainer.network.layerSizes == sizes else {
+            throw Failure(.usage, "--resume: the checkpoint \(checkpoints.path ?? "") holds a \(trainer.network.layerSizes.map(String.init).joined(separator: "-")) network; these flags describe \(sizes.map(String.init).joined(separator: "-"))")
+        }
+        guard trainer.options == options else {
+            let differing = zip(trainer.options.storedValues, options.storedValues).first { $0.1 != $1.1 }.map { Train.flag(.option($0.0.0)) }
+            throw Failure(.usage, "--resume: the checkpoint's run was started with other training options\(differing.map { " (\($0) differs)" } ?? ""); give the flags it was started with")
+        }
+        return try during(.configuring) { () throws(NudgeError) in
+            trainer.checkpoint = try checkpoints.plan()
             return trainer
         }
     }
@@ -390,5 +417,40 @@ struct OutputFlags: ParsableArguments {
 
     func validate() throws {
         if path.isEmpty { throw ValidationError("--output is empty") }
+    }
+}
+
+/// Where the trainer's checkpoints go, and whether to go on from one.
+struct CheckpointFlags: ParsableArguments {
+    @Option(name: .customLong("checkpoint"),
+            help: ArgumentHelp("Write the whole trainer here (atomically) during training, to go on after a stop with --resume.",
+                               valueName: "file"))
+    var path: String?
+
+    @Option(name: .customLong("checkpoint-every"),
+            help: ArgumentHelp("Steps between checkpoints; 0 writes one at the end of each epoch only.", valueName: "steps"))
+    var every: Int = 0
+
+    @Flag(help: "Go on from the --checkpoint file when it exists (the same flags as the run that wrote it); start anew when it does not.")
+    var resume = false
+
+    func validate() throws {
+        if path?.isEmpty == true { throw ValidationError("--checkpoint is empty") }
+        if every < 0 { throw ValidationError("--checkpoint-every is \(every); it must be 0 (each epoch) or more") }
+        if path == nil && (resume || every > 0) {
+            throw ValidationError("\(resume ? "--resume" : "--checkpoint-every") needs --checkpoint")
+        }
+    }
+
+    /// The library's checkpoint plan, or nil without --checkpoint.
+    func plan() throws(NudgeError) -> CheckpointPlan? {
+        guard let path else { return nil }
+        return try CheckpointPlan(path: path, everySteps: every)
+    }
+
+    /// With --resume and an existing checkpoint, the trainer it holds.
+    func resumed() throws(Failure) -> Trainer? {
+        guard resume, let path, access(path, F_OK) == 0 else { return nil }
+        return try during(.reading) { () throws(NudgeError) in try Trainer.load(from: path) }
     }
 }

@@ -33,8 +33,9 @@ static void test_status_names(void **state) {
         {NUDGE_ERR_CANCELLED, "cancelled"},
         {NUDGE_ERR_INTERNAL, "internal"},
         {NUDGE_ERR_NOT_FOUND, "not_found"},
+        {NUDGE_ERR_COLLECTIVE, "collective"},
     };
-    /* The codes are the documented, stable numbers 0..11. */
+    /* The codes are the documented, stable numbers 0..12. */
     for (size_t i = 0; i < H_COUNT(names); i++) {
         assert_int_equal(names[i].status, (nudge_status)i);
         const char *name = nudge_status_name(names[i].status);
@@ -42,7 +43,7 @@ static void test_status_names(void **state) {
         assert_string_equal(name, names[i].name);
         assert_ptr_equal(name, nudge_status_name(names[i].status));
     }
-    static const nudge_status unknown[] = {-1, 12, 13, 100, INT32_MAX, INT32_MIN};
+    static const nudge_status unknown[] = {-1, 13, 14, 100, INT32_MAX, INT32_MIN};
     for (size_t i = 0; i < H_COUNT(unknown); i++) {
         const char *name = nudge_status_name(unknown[i]);
         assert_non_null(name);

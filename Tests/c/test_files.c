@@ -662,17 +662,17 @@ static void test_future_version(void **state) {
     (void)state;
     char dir[300], path[400];
     test_dir(dir, sizeof dir, "version");
-    h_path(path, sizeof path, dir, "v3.nudge");
+    h_path(path, sizeof path, dir, "v4.nudge");
     nudge_network *model = small_model();
     size_t size = 0;
     unsigned char *b = h_model_bytes(model, &size);
-    /* This library writes and reads versions 1 and 2; 3 is the first it does not know. */
-    h_put_u32(b + 8, 3);
+    /* This library writes and reads versions 1 to 3 (3: checkpoints); 4 is the first it does not know. */
+    h_put_u32(b + 8, 4);
     h_fix_crc(b, size);
     nudge_network *net = NULL;
-    H_ERR(nudge_load_from_buffer(b, size, &net), NUDGE_ERR_VERSION, "format version 3 is newer");
+    H_ERR(nudge_load_from_buffer(b, size, &net), NUDGE_ERR_VERSION, "format version 4 is newer");
     h_write_file(path, b, size);
-    H_ERR(nudge_load(path, &net), NUDGE_ERR_VERSION, "v3.nudge: format version 3 is newer");
+    H_ERR(nudge_load(path, &net), NUDGE_ERR_VERSION, "v4.nudge: format version 4 is newer");
     /* The version is checked before the CRC: a newer file is recognised whatever follows. */
     h_put_u32(b + 8, 0xFFFFFFFFu);
     H_ERR(nudge_load_from_buffer(b, size, &net), NUDGE_ERR_VERSION, "4294967295");

@@ -438,7 +438,7 @@ static void test_unknown_enum_values(void **state) {
     }
     assert_null(net);
     /* Status names: unknown codes are named "unknown". */
-    assert_string_equal(nudge_status_name(NUDGE_ERR_NOT_FOUND + 1), "unknown");
+    assert_string_equal(nudge_status_name(NUDGE_ERR_COLLECTIVE + 1), "unknown");
     assert_string_equal(nudge_status_name(INT32_MIN), "unknown");
 }
 
@@ -792,8 +792,8 @@ static void expect_load(const unsigned char *b, size_t size, nudge_status status
 
 /* Future versions, whatever follows; and a valid CRC over inconsistent sizes. */
 static void lies_in_the_header(const unsigned char *b, unsigned char *c, size_t size) {
-    FRESH(); h_put_u32(c + 8, 3); h_fix_crc(c, size);
-    expect_load(c, size, NUDGE_ERR_VERSION, "format version 3 is newer", "version 3", __LINE__);
+    FRESH(); h_put_u32(c + 8, 4); h_fix_crc(c, size);
+    expect_load(c, size, NUDGE_ERR_VERSION, "format version 4 is newer", "version 4", __LINE__);
     FRESH(); h_put_u32(c + 8, 1000); h_put_u64(c + 16, 1);
     expect_load(c, size, NUDGE_ERR_VERSION, "format version 1000", "version 1000, bad size and CRC", __LINE__);
     /* Valid CRC over inconsistent sizes. */

@@ -261,12 +261,11 @@ extension Trainer {
             fallBack(run)
             return .notFinite
         }
-        guard var report = try measure(epoch, trained, &run) else {
+        guard var report = try measure(epoch, trained, &run, started: epochStarted) else {
             run.summary.message = "stopped by the batch callback at the end of epoch \(epoch)"
             return .cancelled
         }
         if let reason = track(&report, &run) { return reason }
-        report.seconds = monotonicSeconds() - epochStarted
         run.summary.epochsRun = epoch
         run.summary.finalTrainLoss = report.trainLoss
         run.summary.finalTrainAccuracy = report.trainAccuracy
@@ -341,38 +340,45 @@ extension Trainer {
 
     /// The epoch's report: the training loss and accuracy as the batches were trained, and the loss
     /// and accuracy on the validation data (given, or held out) with the weights the epoch ended with.
-    /// In a group, the validation sums are summed across it; nil when a process asked to stop.
-    private func measure(_ epoch: Int, _ trained: EpochTraining, _ run: inout Run) throws(NudgeError) -> EpochReport? {
+    /// In a group, the validation sums are summed across it, and the epoch's time is rank 0's, so that
+    /// every process reports the same; nil when a process asked to stop.
+    private func measure(_ epoch: Int, _ trained: EpochTraining, _ run: inout Run, started: Double) throws(NudgeError) -> EpochReport? {
         var report = EpochReport(epoch: epoch, epochs: options.epochs,
                                  trainLoss: trained.lossSum / Double(run.trainCount),
                                  trainAccuracy: Double(trained.correct) / Double(run.trainCount),
                                  validationLoss: .nan, validationAccuracy: .nan, seconds: 0, improved: false,
                                  learningRate: trained.rate)
-        var rows: Rows?
+        var rows = Rows.range(start: 0, count: 0)
         if let validation = run.validation {
             rows = run.partition.validationRows(validation.rows)
         } else if run.heldOut.count > 0 {
             rows = run.partition.rows(of: run.heldOut.pointer, count: run.heldOut.count, scratch: run.scratch.pointer)
         }
-        guard let rows else { return try agreeToStop(false, &run) ? nil : report }
         let inputs = run.validation?.inputs ?? run.inputs, targets = run.validation?.targets ?? run.targets
-        var (loss, accuracy) = (0.0, 0.0)
+        var (loss, accuracy) = (Double.nan, Double.nan)
         if rows.count > 0 {
             (loss, accuracy) = network.evaluate(inputs, targets: targets, rows: rows, loss: run.loss, in: run.workspace)
         }
         guard let group = collective else {
             (report.validationLoss, report.validationAccuracy) = (loss, accuracy)
+            report.seconds = monotonicSeconds() - started
             return report
         }
         let count = rows.count, g = gradient.pointer + network.parameterCount
-        FloatPieces.put(loss * Double(count), g)
-        FloatPieces.put(Int((accuracy * Double(count)).rounded()), g + 2)
-        FloatPieces.put(count, g + 4)
+        if count > 0 {
+            FloatPieces.put(loss * Double(count), g)
+            FloatPieces.put(Int((accuracy * Double(count)).rounded()), g + 2)
+            FloatPieces.put(count, g + 4)
+        }
         (g[6], g[7]) = (run.stopRequested ? 1 : 0, run.failure != nil ? 1 : 0)
+        if group.rank == 0 { FloatPieces.put(monotonicSeconds() - started, g + 8) }
         try sum(g, Trainer.extraSlots, group)
         let total = FloatPieces.int(g + 4)
-        report.validationLoss = FloatPieces.double(g) / Double(total)
-        report.validationAccuracy = Double(FloatPieces.int(g + 2)) / Double(total)
+        if run.hasValidation {
+            report.validationLoss = FloatPieces.double(g) / Double(total)
+            report.validationAccuracy = Double(FloatPieces.int(g + 2)) / Double(total)
+        }
+        report.seconds = FloatPieces.double(g + 8)
         let (stop, failed) = (g[6] > 0, g[7] > 0)
         clearExtras()
         if failed { throw run.failure ?? rankZeroFailure }

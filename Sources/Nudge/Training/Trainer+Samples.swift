@@ -143,3 +143,49 @@ extension Trainer {
         return try fit(start(inputs), targets: t, rows: rows, validation: set, progress: progress, batchProgress: batchProgress)
     }
 }
+
+// MARK: - Steps by hand
+
+extension Trainer {
+    /// The mean gradient of the trainer's loss over a batch with class labels (with its label
+    /// smoothing, and dropout masks drawn from its generator), in parameter order, and the batch's
+    /// mean loss. The network is not changed. With ``apply(gradient:)``, a caller drives steps itself:
+    /// sums the gradients of several processes, say, and applies their mean.
+    ///
+    /// - Throws: As `step(_:labels:)`.
+    public func gradient(_ inputs: [Float], labels: [Int32]) throws(NudgeError) -> (loss: Double, gradient: [Float]) {
+        try withBuffers(inputs, labels) { (x, y) throws(NudgeError) in try checkedGradient(x, y) }
+    }
+
+    /// The mean gradient over a batch with target rows, as `gradient(_:labels:)`.
+    public func gradient(_ inputs: [Float], targets: [Float]) throws(NudgeError) -> (loss: Double, gradient: [Float]) {
+        try withBuffers(inputs, targets) { (x, y) throws(NudgeError) in try checkedGradient(x, y) }
+    }
+
+    private func checkedGradient<Element: TargetElement>(_ inputs: UnsafeBufferPointer<Float>,
+                                                         _ targets: UnsafeBufferPointer<Element>) throws(NudgeError) -> (loss: Double, gradient: [Float]) {
+        let rows = try network.sampleCount(inputs.count)
+        guard rows <= TrainingOptions.maxBatchSize else {
+            throw .invalid("inputs holds \(rows) samples; one gradient takes at most \(TrainingOptions.maxBatchSize)")
+        }
+        let t = try network.targets(targets, rows: rows)
+        var result = [Float](repeating: 0, count: network.parameterCount)
+        let loss = try result.withUnsafeMutableBufferPointer { (g) throws(NudgeError) in
+            try gradient(start(inputs), targets: t, rows: rows, into: g.baseAddress!)
+        }
+        return (loss, result)
+    }
+
+    /// One optimiser step with a given gradient (parameter order, ``Network/parameterCount``
+    /// entries): the trainer's optimiser and state, ``TrainingOptions/learningRate`` (no schedule),
+    /// weight decay and clipping.
+    ///
+    /// - Throws: `shape` for a wrong count; `notFinite` for a NaN or infinite entry or a step that is
+    ///   not finite (the weights are then as they were and the optimiser's state restarts).
+    public func apply(gradient: [Float]) throws(NudgeError) {
+        guard gradient.count == network.parameterCount else {
+            throw .shape("the gradient has \(gradient.count) entries; the network has \(network.parameterCount) parameters")
+        }
+        try gradient.withUnsafeBufferPointer { (g) throws(NudgeError) in try apply(gradient: g.baseAddress!) }
+    }
+}

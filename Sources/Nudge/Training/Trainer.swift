@@ -56,9 +56,10 @@ public final class Trainer {
         rng = SeededGenerator(seed: options.seed)
     }
 
-    /// Floats a group's step sums after the gradient: the loss (two), the samples classified correctly,
-    /// a flag for a loss that is not finite, one for a stop request and one for a failure.
-    static let extraSlots = 8
+    /// Floats a group sums after the gradient: in a step, the loss (two), the samples classified
+    /// correctly, flags for a loss that is not finite, a stop request and a failure; after an epoch,
+    /// the validation sums, the two flags and rank 0's time for the epoch.
+    static let extraSlots = 10
 
     /// Changes the options for later calls. The optimiser's state is kept unless the optimiser changes;
     /// a new ``TrainingOptions/seed`` restarts the shuffling and dropout draws.

@@ -4,6 +4,9 @@
     net = nudge.Network([784, 128, 10], hidden="relu", output="softmax", seed=0)
     history = net.fit(X, y, epochs=5, validation_split=0.1)
     net.classify(X_test)
+
+Data larger than memory: net.fit("X.npy", "y.npy") maps the files instead of reading them, and
+net.fit_batches(nudge.npy_batches("X.npy", "y.npy", 256), epochs=3) trains batch by batch.
 """
 
 from . import _lib
@@ -13,6 +16,7 @@ from ._lib import LibraryNotFoundError
 from .datasets import load_csv, load_idx
 from .history import History
 from .network import Network, learning_rates
+from ._streaming import NpyBatches, npy_batches
 
 from ._version import __version__
 
@@ -38,7 +42,8 @@ def library_version():
 
 
 __all__ = [
-    "Network", "History", "load_idx", "load_csv", "learning_rates", "library_version", "library_path",
+    "Network", "History", "load_idx", "load_csv", "learning_rates", "npy_batches", "NpyBatches", "library_version",
+    "library_path",
     "set_num_threads", "get_num_threads",
     "NudgeError", "InvalidArgumentError", "ShapeError", "NudgeMemoryError", "NudgeIOError", "FormatError",
     "VersionError", "NotFiniteError", "CancelledError", "NotFoundError", "CollectiveError", "LibraryNotFoundError",

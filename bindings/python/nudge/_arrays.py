@@ -1,31 +1,121 @@
 """numpy in and out: inputs are passed without copying when they are already C-contiguous
-float32, converted once otherwise; outputs are allocated here and filled by the library."""
+float32, converted once otherwise; outputs are allocated here and filled by the library.
+
+Data larger than memory: a path of a .npy file is opened with np.load(path, mmap_mode="r"), and a
+memory-mapped array (np.memmap, or a view of one) that is already C-contiguous float32 reaches the
+library as it is, so the operating system pages it in from the file as the library reads it. Every
+check made here on values works in bounded chunks (never a temporary the size of the data)."""
 
 import ctypes
+import mmap
 import os
 
 import numpy as np
 
-from ._errors import InvalidArgumentError, ShapeError
+from ._errors import FormatError, InvalidArgumentError, NudgeIOError, ShapeError
 
 _float_p = ctypes.POINTER(ctypes.c_float)
 _int32_p = ctypes.POINTER(ctypes.c_int32)
 
+#: The largest conversion (bytes of the converted copy) made of a file-backed array: one of
+#: another dtype or memory order. Converting a small file, a slice or a batch is as harmless as
+#: converting an in-memory array, so those work as arrays do. Converting a whole large file would
+#: copy it into anonymous memory, which defeats mapping it (and may not fit): that is refused
+#: before anything is allocated, with the size and how to write the file so that no copy is
+#: needed. A limit rather than always refusing, because then chunked processing of a file of any
+#: dtype (predicting slice by slice, fit_batches over slices) works; a limit rather than always
+#: converting, because a silent multi-gigabyte copy is what a memory map is there to avoid.
+FILE_COPY_LIMIT = 256 << 20
+
+#: Elements per step of a check that reads a whole array (finite values, whole numbers).
+_CHUNK = 1 << 20
+
+
+def open_npy(value, name):
+    """`value` itself, or the array of a .npy file when it is a path (str or os.PathLike), memory-mapped."""
+    if not isinstance(value, (str, bytes, os.PathLike)):
+        return value
+    path = os.fsdecode(os.fspath(value))
+    if not path.endswith(".npy"):
+        raise InvalidArgumentError(f"{name} is the path {path!r}; only .npy files are opened as data "
+                                   "(CSV and IDX files: nudge.load_csv, nudge.load_idx)")
+    try:
+        with open(path, "rb") as file:
+            magic = file.read(6)
+        if magic == b"\x93NUMPY":
+            return np.load(path, mmap_mode="r", allow_pickle=False)
+    except OSError as error:
+        raise NudgeIOError(f"{name}: cannot open {path!r}: {error.strerror or error}") from None
+    except ValueError as error:
+        raise FormatError(f"{name}: {path!r} is not a .npy array that can be memory-mapped: {error}") from None
+    raise FormatError(f"{name}: {path!r} is not a .npy file (it does not begin with numpy's magic bytes)")
+
 
 def _numeric(value, name):
-    array = np.asarray(value)
+    array = np.asarray(open_npy(value, name))
     if array.dtype.kind not in "biuf":
         raise InvalidArgumentError(f"{name} has dtype {array.dtype}; expected numbers (it is converted to float32)")
     return array
 
 
+def file_backed(array):
+    """Whether `array`'s memory is a file mapping (np.memmap, np.load(mmap_mode=...), or a view of one)."""
+    while array is not None:
+        if isinstance(array, (np.memmap, mmap.mmap)):
+            return True
+        array = getattr(array, "base", None)
+    return False
+
+
+def _size_text(count, gib_from=0.01):
+    """A byte count in GiB (2 decimals) from `gib_from` GiB up, in MiB or bytes below."""
+    if count >= gib_from * (1 << 30):
+        return f"{count / (1 << 30):.2f} GiB"
+    return f"{count / (1 << 20):g} MiB" if count >= 1 << 20 else f"{count} bytes"
+
+
+def as_c_array(array, dtype, name):
+    """`array` as C-contiguous `dtype`: itself when it already is, else a copy, which is refused for a
+    file-backed array larger than FILE_COPY_LIMIT once converted."""
+    if array.dtype == dtype and array.flags.c_contiguous:
+        return np.ascontiguousarray(array)
+    check_file_copy(array, dtype, name)
+    return np.ascontiguousarray(array, dtype=dtype)
+
+
+def check_file_copy(array, dtype, name):
+    """Raises InvalidArgumentError when making `array` C-contiguous `dtype` would copy a file-backed
+    array of more than FILE_COPY_LIMIT bytes (once converted) into memory."""
+    dtype = np.dtype(dtype)
+    if array.dtype == dtype and array.flags.c_contiguous:
+        return
+    size = array.size * dtype.itemsize
+    if size > FILE_COPY_LIMIT and file_backed(array):
+        why = f"is {array.dtype}" if array.dtype != dtype else "is not in C order (row by row)"
+        raise InvalidArgumentError(
+            f"{name} is a memory-mapped array of shape {array.shape} that {why}; converting it to C-contiguous "
+            f"{dtype} would copy {_size_text(size)} into memory (nudge converts file-backed arrays only up to "
+            f"{_size_text(FILE_COPY_LIMIT, gib_from=1)}). Write the file as C-contiguous {dtype} once, in chunks: "
+            f"out = np.lib.format.open_memmap(path, mode='w+', dtype=np.{dtype.name}, shape={array.shape}); "
+            f"out[i:j] = {name}[i:j] for each chunk; then train from that file, which needs no copy")
+
+
+def all_finite(array):
+    """Whether every value of `array` is finite, read in chunks (no temporary of its size)."""
+    flat = array.reshape(-1) if array.flags.c_contiguous else array
+    if flat.ndim != 1:
+        return all(all_finite(row) for row in flat)
+    return all(bool(np.isfinite(flat[i:i + _CHUNK]).all()) for i in range(0, flat.shape[0], _CHUNK))
+
+
 def samples(value, width, name="X"):
-    """A (n, width) C-contiguous float32 array: `value` itself when it already is one."""
+    """A (n, width) C-contiguous float32 array: `value` itself when it already is one. `value` may
+    also be the path of a .npy file, mapped rather than read (see FILE_COPY_LIMIT)."""
     array = _numeric(value, name)
     if array.ndim != 2 or array.shape[1] != width:
         hint = " (for one sample, use X.reshape(1, -1))" if array.ndim == 1 and array.shape[0] == width else ""
         raise ShapeError(f"{name} has shape {array.shape}; the network expects (n, {width}){hint}")
-    return np.ascontiguousarray(array, dtype=np.float32)
+    return as_c_array(array, np.float32, name)
 
 
 def c_string(value, name):
@@ -67,22 +157,28 @@ def targets(y, n, outputs, name="y"):
     if array.ndim == 2:
         if array.shape[1] != outputs:
             raise ShapeError(f"{name} has shape {array.shape}; the network has {outputs} outputs, so expected ({n}, {outputs})")
-        return "targets", np.ascontiguousarray(array, dtype=np.float32)
+        return "targets", as_c_array(array, np.float32, name)
     if array.ndim != 1:
         raise ShapeError(f"{name} has shape {array.shape}; expected ({n},) labels or ({n}, {outputs}) targets")
     if outputs == 1:
         # With one output, a label (0 or 1) and a target value mean the same thing.
-        return "targets", np.ascontiguousarray(array.reshape(n, 1), dtype=np.float32)
+        return "targets", as_c_array(array.reshape(n, 1), np.float32, name)
     if array.dtype.kind == "f":
         if not _whole(array):
             raise InvalidArgumentError(
                 f"{name} is a vector of non-integer values, but the network has {outputs} outputs: pass class "
                 f"labels (integers 0 to {outputs - 1}) or a ({n}, {outputs}) array of targets")
     if n and (array.min() < 0 or array.max() >= outputs):
-        bad = array[(array < 0) | (array >= outputs)][0]
+        bad = next(part[(part < 0) | (part >= outputs)][0] for part in _chunks(array)
+                   if part.min() < 0 or part.max() >= outputs)
         raise InvalidArgumentError(f"{name} holds the label {bad}; the network has {outputs} classes (0 to {outputs - 1})")
-    return "labels", np.ascontiguousarray(array, dtype=np.int32)
+    return "labels", as_c_array(array, np.int32, name)
 
 
-def _whole(array):
-    return bool(np.all(np.isfinite(array)) and np.all(array == np.round(array)))
+def _chunks(vector):
+    return (vector[i:i + _CHUNK] for i in range(0, vector.shape[0], _CHUNK))
+
+
+def _whole(vector):
+    """Whether every value of a vector is a whole number, read in chunks."""
+    return all(bool(np.isfinite(part).all() and (part == np.round(part)).all()) for part in _chunks(vector))

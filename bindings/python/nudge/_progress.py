@@ -6,7 +6,9 @@ import time
 
 
 def _metrics(report):
-    text = f"loss {report.train_loss:.4f}, acc {report.train_accuracy:.4f}"
+    text = f"loss {report.train_loss:.4f}"
+    if report.train_accuracy == report.train_accuracy:  # not NaN (fit_batches measures no training accuracy)
+        text += f", acc {report.train_accuracy:.4f}"
     if report.validation_loss == report.validation_loss:  # not NaN
         text += f", val_loss {report.validation_loss:.4f}, val_acc {report.validation_accuracy:.4f}"
     return text
@@ -26,8 +28,12 @@ class PlainProgress:
         if batch != batch_count and now - self.last_draw < 0.1:
             return
         self.last_draw = now
-        filled = 30 * batch // batch_count
         self.partial = True
+        if batch_count is None:  # fit_batches over batches it cannot count before the end of an epoch
+            self.stream.write(f"\rEpoch {epoch}/{self.epochs} batch {batch} loss {loss:.4f}")
+            self.stream.flush()
+            return
+        filled = min(30, 30 * batch // batch_count)
         self.stream.write(f"\rEpoch {epoch}/{self.epochs} [{'=' * filled}{' ' * (30 - filled)}] "
                           f"{batch}/{batch_count} loss {loss:.4f}")
         self.stream.flush()

@@ -6,12 +6,13 @@ import numpy as np
 
 
 class History:
-    """Per-epoch metrics of one `Network.fit` call.
+    """Per-epoch metrics of one `Network.fit` (or `fit_batches`) call.
 
     Lists with one entry per finished epoch: `epoch`, `train_loss`, `train_accuracy`,
     `val_loss`, `val_accuracy` (NaN without validation data), `seconds` and `learning_rate` (of the
     epoch's last step). After the run,
-    `stop_reason` is "completed", "early_stopped", "cancelled", "not_finite" or "interrupted",
+    `stop_reason` is "completed", "early_stopped", "cancelled", "not_finite" or "interrupted" (or,
+    for `Network.fit_batches`, "failed": a batch was refused),
     `best_epoch` the epoch with the lowest monitored loss, and `message` says why a run stopped
     early when it did not complete.
     """

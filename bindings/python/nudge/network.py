@@ -12,7 +12,7 @@ import threading
 
 import numpy as np
 
-from . import _arrays, _checkpoint, _checks, _collective, _lib, _options, _settings
+from . import _arrays, _checkpoint, _checks, _collective, _lib, _options, _settings, _streaming
 from ._errors import CancelledError, InvalidArgumentError, ShapeError, check, error_for
 from ._progress import make_progress
 from .history import History
@@ -341,6 +341,13 @@ class Network:
         """Trains on X (n, inputs) and y: integer class labels (n,), or targets (n, outputs).
 
         >>> history = net.fit(X, y, epochs=5, validation_split=0.1, early_stopping=True)
+        >>> history = net.fit("X.npy", "y.npy", epochs=1)       # files larger than memory
+
+        X and y may be paths of .npy files (str or os.PathLike), opened with np.load(path,
+        mmap_mode="r"), or memory-mapped arrays (np.memmap): C-contiguous float32 data goes to the
+        library without a copy, and pages in from the file as training reads it. A file-backed array
+        of another dtype or order is converted only up to 256 MiB (labels: 4 bytes per sample);
+        beyond, fit refuses with the size of the copy and how to write the file as float32.
 
         Every training option is a keyword with the default below; see `nudge.learning_rates` to
         plot a schedule.""",
@@ -360,14 +367,19 @@ class Network:
 
         Data-parallel training with MPI (`pip install nudge[mpi]`, run under mpirun): every rank
         makes the same call with its communicator. batch_size is the global batch, shared by the
-        ranks; every rank ends with the same weights, bit for bit, and the same History (but each
-        rank's own `seconds`); only rank 0 shows progress (verbose is off on the others) and writes
+        ranks; every rank ends with the same weights, bit for bit, and the same History (rank 0's
+        epoch times too); only rank 0 shows progress (verbose is off on the others) and writes
         the checkpoint. An error on one rank raises on every rank: there its own, on the others a
         CollectiveError naming the failing rank.
 
         >>> from mpi4py import MPI
         >>> net.fit(X, y, epochs=5, batch_size=256, comm=MPI.COMM_WORLD)
         """)
+
+    def fit_batches(self, batches, epochs=1, verbose=True, validation_data=None, **options):
+        return _streaming.fit_batches(self, batches, epochs, verbose, validation_data, options)
+
+    fit_batches.__doc__ = _streaming.FIT_BATCHES_DOC
 
     def _set_validation_data(self, options, validation_data, kind):
         """Points `options` at (X_val, y_val), in the form of y (`kind`); returns the arrays to keep alive."""

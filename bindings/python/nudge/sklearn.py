@@ -25,6 +25,12 @@ precision, returned as float64 arrays. BLAS rounds a matrix product slightly dif
 depending on how many rows it is given, so a sample's outputs can change in the last bits (about
 one float32 ulp) with the batch it is predicted in; class predictions are not affected in practice.
 
+Data larger than memory: X may be a memory-mapped C-contiguous float32 array (`np.load(path,
+mmap_mode="r")`, np.memmap): fit, partial_fit and predict hand it to the library without a copy
+(scikit-learn's finite check sums it in constant memory). One of another dtype or order is refused
+above 256 MiB rather than copied whole into memory (see Network.fit). early_stopping does copy:
+its validation split (train_test_split) is made in memory, so leave it off for such data.
+
 Randomness: `random_state` is turned into 64-bit seeds with `check_random_state`: one for the
 initial weights, one for shuffling and one for the early-stopping split. An int gives the same
 network bit for bit on every fit (on the same machine and BLAS); None draws fresh seeds from
@@ -63,7 +69,7 @@ try:
 except ImportError as error:  # not installed, or older than 1.6 (no validate_data)
     raise ImportError("nudge.sklearn needs scikit-learn 1.6 or later: pip install 'scikit-learn>=1.6'") from error
 
-from . import _options, _settings
+from . import _arrays, _options, _settings
 from .history import History
 from .network import Network
 
@@ -328,7 +334,7 @@ class _NudgeEstimator(BaseEstimator):
     def _outputs(self, X):
         """The network's outputs for X as float64 (n, n_outputs_)."""
         check_is_fitted(self)
-        X = validate_data(self, X, reset=False, dtype=np.float32, order="C")
+        X = validate_data(self, _mapped(X), reset=False, dtype=np.float32, order="C")
         return self.network_.predict(X).astype(np.float64)
 
 
@@ -379,7 +385,7 @@ class NudgeClassifier(ClassifierMixin, _NudgeEstimator):
     def fit(self, X, y):
         """Trains a new network on X (n_samples, n_features) and labels y (n_samples,). Returns self."""
         self._check_hyperparameters()
-        X, y = validate_data(self, X, y, dtype=np.float32, order="C")
+        X, y = validate_data(self, _mapped(X), y, dtype=np.float32, order="C")
         check_classification_targets(y)
         classes, labels = np.unique(y, return_inverse=True)
         _require_two_classes(classes)
@@ -397,7 +403,7 @@ class NudgeClassifier(ClassifierMixin, _NudgeEstimator):
         self._check_hyperparameters()
         if first and classes is None:
             raise ValueError("classes must be passed on the first call to partial_fit")
-        X, y = validate_data(self, X, y, dtype=np.float32, order="C", reset=first)
+        X, y = validate_data(self, _mapped(X), y, dtype=np.float32, order="C", reset=first)
         check_classification_targets(y)
         if first:
             all_classes = np.unique(np.asarray(classes))
@@ -458,7 +464,7 @@ class NudgeRegressor(RegressorMixin, _NudgeEstimator):
         """Trains a new network on X (n_samples, n_features) and targets y (n_samples,) or
         (n_samples, n_targets). Returns self."""
         self._check_hyperparameters()
-        X, y = validate_data(self, X, y, dtype=np.float32, order="C", multi_output=True, y_numeric=True)
+        X, y = validate_data(self, _mapped(X), y, dtype=np.float32, order="C", multi_output=True, y_numeric=True)
         self._y_ndim = y.ndim
         targets = _target_matrix(y)
         self.n_outputs_ = targets.shape[1]
@@ -469,7 +475,7 @@ class NudgeRegressor(RegressorMixin, _NudgeEstimator):
         the first call (on an unfitted estimator) builds the network. No early stopping. Returns self."""
         first = not hasattr(self, "network_")
         self._check_hyperparameters()
-        X, y = validate_data(self, X, y, dtype=np.float32, order="C", multi_output=True, y_numeric=True,
+        X, y = validate_data(self, _mapped(X), y, dtype=np.float32, order="C", multi_output=True, y_numeric=True,
                              reset=first)
         targets = _target_matrix(y)
         if first:
@@ -497,10 +503,19 @@ def _require_two_classes(classes):
                          f"{classes!r}")
 
 
+def _mapped(X):
+    """X as given. A memory-mapped X (np.memmap, np.load(path, mmap_mode="r")) that is C-contiguous
+    float32 goes to the library without a copy; one that validate_data would convert is refused above
+    nudge._arrays.FILE_COPY_LIMIT, as Network.fit refuses it, rather than copied whole into memory."""
+    if isinstance(X, np.ndarray):
+        _arrays.check_file_copy(X, np.float32, "X")
+    return X
+
+
 def _target_matrix(y):
     """y as a C-contiguous float32 (n_samples, n_targets) array; finite, as the library requires."""
     targets = np.ascontiguousarray(y.reshape(y.shape[0], -1), dtype=np.float32)
-    if not np.all(np.isfinite(targets)):
+    if not _arrays.all_finite(targets):
         raise ValueError("y holds values that are infinite or too large for float32")
     return targets
 
