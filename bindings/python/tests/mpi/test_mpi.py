@@ -89,7 +89,7 @@ def _ranks(folder, count):
     return [dict(np.load(folder / f"rank{rank}.npz")) for rank in range(count)]
 
 
-HISTORY = ("epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "learning_rate")
+HISTORY = ("epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "learning_rate", "seconds")
 
 
 def _assert_same_on_every_rank(results):
