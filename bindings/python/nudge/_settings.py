@@ -53,10 +53,12 @@ FIT_ARGUMENTS = (
     ("checkpoint_every", 0, "int",
      "Steps (batches) between two checkpoints; 0 writes one at the end of each epoch only."),
     ("resume", False, "bool",
-     "With a checkpoint that exists: load it (this Network then holds its network and training state; the "
-     "architecture must be this Network's) and continue that run where it stopped, ending bit-identical to an "
-     "uninterrupted run, or return at once if it had finished. Give the data and options of that run. With none "
-     "there yet, start afresh. A damaged checkpoint raises FormatError; it is never replaced by a new run."),
+     "With a checkpoint that exists: load it (this Network then holds its network and training state, also "
+     "when fit goes on to fail; the architecture must be this Network's) and continue that run where it "
+     "stopped, ending bit-identical to an uninterrupted run, or return at once if it had finished. Give the "
+     "data and options of that run (other options raise InvalidArgumentError naming them). With none there "
+     "yet, start afresh. A damaged checkpoint raises FormatError, and changes nothing: it is never replaced "
+     "by a new run."),
     ("comm", None, "mpi4py communicator or None",
      "Train data-parallel across the processes of this communicator (`pip install nudge[mpi]`): every rank "
      "calls fit with the same options; the gradients of every step are summed, so each rank ends with the same "
