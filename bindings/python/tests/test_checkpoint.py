@@ -208,10 +208,16 @@ def test_resume_with_other_options_is_refused(data, tmp_path):
     path = tmp_path / "run.nudge"
     _interrupted(X, y, path, **options)
     saved = path.read_bytes()
-    net = nudge.Network(LAYERS, seed=SEED)
-    with pytest.raises(nudge.InvalidArgumentError, match="batch_size"):
+    net = nudge.Network(LAYERS, seed=SEED + 1)
+    with pytest.raises(nudge.InvalidArgumentError, match="batch_size differs"):
         net.fit(X, y, verbose=False, checkpoint=path, resume=True, **dict(options, batch_size=32))
     assert path.read_bytes() == saved
+    # The Network holds the checkpoint's run: fit with the run's options continues it.
+    assert net.training_position.in_run
+    net.fit(X, y, verbose=False, **options)
+    reference = nudge.Network(LAYERS, seed=SEED)
+    reference.fit(X, y, verbose=False, **options)
+    assert np.array_equal(net.parameters, reference.parameters)
 
 
 def test_resume_into_another_architecture_is_refused(data, tmp_path):
