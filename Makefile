@@ -184,3 +184,4 @@ include Tests/sanitizers.mk
 include Tests/fuzz/fuzz.mk
 include Tests/abi/abi.mk
 include bindings/c/install.mk
+include Tests/mpi/mpi.mk

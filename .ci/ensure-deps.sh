@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the Debian packages Nudge needs, and only those that are missing.
-# Usage: .ci/ensure-deps.sh [build|test|demo|install|test-install|wheel]...   (default: build)
+# Usage: .ci/ensure-deps.sh [build|test|demo|install|test-install|wheel|mpi]...   (default: build)
 set -euo pipefail
 
 want=(libopenblas-dev zlib1g-dev pkg-config)
@@ -16,7 +16,9 @@ for role in "${@:-build}"; do
     test-install) want+=(patchelf cmake) ;;
     # make wheel copies the pthread OpenBLAS into the wheel; build-dist.sh and Tests/wheel read zip files.
     wheel) want+=(libopenblas0-pthread unzip) ;;
-    *) echo "ensure-deps: unknown role '$role' (build, test, demo, install, test-install, wheel)" >&2; exit 2 ;;
+    # Distributed training (docs/DISTRIBUTED.md): Open MPI's mpicc and mpirun (4.1 on Debian 12).
+    mpi) want+=(libopenmpi-dev openmpi-bin) ;;
+    *) echo "ensure-deps: unknown role '$role' (build, test, demo, install, test-install, wheel, mpi)" >&2; exit 2 ;;
   esac
 done
 

@@ -35,8 +35,10 @@ ROOT = Path(__file__).resolve().parents[2]
 PATTERNS = {
     "swift": ["Sources/*.swift"],
     "c": ["examples/*.c", "examples/*.h", "bench/*.c", "bench/*.h", "Tests/reliability/*.c",
-          "Tests/reliability/*.h", "Tests/fuzz/*.c", "Tests/fuzz/*.h", "Tests/c/*.c", "Tests/c/*.h"],
-    "python": ["bindings/python/nudge/*.py", "bench/*.py", "Tests/cli/*.py", "bindings/python/tests/*.py"],
+          "Tests/reliability/*.h", "Tests/fuzz/*.c", "Tests/fuzz/*.h", "Tests/c/*.c", "Tests/c/*.h",
+          "Tests/mpi/*.c"],
+    "python": ["bindings/python/nudge/*.py", "bench/*.py", "Tests/cli/*.py", "bindings/python/tests/*.py",
+               "Tests/mpi/*.py"],
 }
 # Tests/fuzz and Tests/c: their own files only, not their subfolders (corpora, fixtures).
 TOP_LEVEL_ONLY = ("Tests/fuzz/", "Tests/c/")

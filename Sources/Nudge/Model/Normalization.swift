@@ -47,9 +47,13 @@ public struct InputNormalization: Sendable, Equatable {
 
     /// Fits offsets (means) and scales (1 / standard deviation) on `rows` samples of `width` features.
     /// Returns nil for ``Kind/none``. Statistics are accumulated in double precision, in two passes.
-    static func fit(_ inputs: UnsafePointer<Float>, rows: Rows, width: Int, kind: Kind) throws(NudgeError) -> InputNormalization? {
+    ///
+    /// For samples spread over processes, `total` is the samples of all of them, and `combine` sums
+    /// each pass's per-feature sums across them, so every process fits what one process would on all.
+    static func fit(_ inputs: UnsafePointer<Float>, rows: Rows, width: Int, kind: Kind, total: Int? = nil,
+                    combine: ((inout [Double]) throws(NudgeError) -> Void)? = nil) throws(NudgeError) -> InputNormalization? {
         guard kind != .none else { return nil }
-        guard rows.count > 0 else { throw .invalid("normalisation needs at least one sample to fit on") }
+        guard (total ?? rows.count) > 0 else { throw .invalid("normalisation needs at least one sample to fit on") }
         let features = kind == .global ? 1 : width
         var sums = [Double](repeating: 0, count: width)
         func forEachRow(_ body: (UnsafePointer<Float>) -> Void) {
@@ -61,7 +65,8 @@ public struct InputNormalization: Sendable, Equatable {
             }
         }
         forEachRow { row in for j in 0..<width { sums[j] += Double(row[j]) } }
-        let n = Double(rows.count)
+        try combine?(&sums)
+        let n = Double(total ?? rows.count)
         var means = [Double](repeating: 0, count: features)
         if kind == .global {
             means[0] = sums.reduce(0, +) / (n * Double(width))
@@ -75,6 +80,7 @@ public struct InputNormalization: Sendable, Equatable {
                 squares[j] += d * d
             }
         }
+        try combine?(&squares)
         var scale = [Float](repeating: 1, count: features)
         let variances: [Double] = kind == .global ? [squares.reduce(0, +) / (n * Double(width))] : squares.map { $0 / n }
         for j in 0..<features {

@@ -153,13 +153,15 @@ extension Network {
         if let dropout, ws.dropoutActive[0], let d = ws.dropped[0] {
             // The inputs' mask is not kept: nothing is propagated back into the inputs.
             let rate = dropout.rates[0]
-            struct Inputs { let input: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>, count: Int, key, threshold: UInt32, scale: Float }
-            let job = Inputs(input: input, out: d.pointer, count: rows * inputSize, key: dropout.key(layer: 0),
-                             threshold: Dropout.threshold(rate), scale: 1 / (1 - rate))
+            struct Inputs { let input: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>, count, width: Int, key, threshold: UInt32, scale: Float, rows: Dropout.RowPlaces }
+            let job = Inputs(input: input, out: d.pointer, count: rows * inputSize, width: inputSize, key: dropout.key(layer: 0),
+                             threshold: Dropout.threshold(rate), scale: 1 / (1 - rate), rows: dropout.rows)
             WorkerPool.shared.run(parts: WorkerPool.shared.parts(forWork: job.count * 16), job) { context, part, parts in
                 let a = context.load(as: Inputs.self)
+                let moved = a.rows.isMoved
                 for i in piece(of: a.count, part: part, parts: parts) {
-                    a.out[i] = dropoutHash(a.key, UInt32(truncatingIfNeeded: i)) >= a.threshold ? a.input[i] * a.scale : 0
+                    let place = moved ? a.rows.place(i / a.width) * a.width + i % a.width : i
+                    a.out[i] = dropoutHash(a.key, UInt32(truncatingIfNeeded: place)) >= a.threshold ? a.input[i] * a.scale : 0
                 }
             }
         }
@@ -168,7 +170,7 @@ extension Network {
             var masking: LayerDropout?
             if let dropout, l + 1 < weightLayerCount, ws.dropoutActive[l + 1], let d = ws.dropped[l + 1], let m = ws.masks[l + 1] {
                 let rate = dropout.rates[l + 1]
-                masking = LayerDropout(dropped: d.pointer, mask: m.pointer, key: dropout.key(layer: l + 1),
+                masking = LayerDropout(dropped: d.pointer, mask: m.pointer, rows: dropout.rows, key: dropout.key(layer: l + 1),
                                        threshold: Dropout.threshold(rate), scale: 1 / (1 - rate))
             }
             forwardLayer(l, ws.layerInput(l, input: input), rows: rows, into: out,
@@ -179,6 +181,7 @@ extension Network {
     /// Where a layer's dropped-out outputs and their mask go, and how to draw the mask.
     struct LayerDropout {
         let dropped, mask: UnsafeMutablePointer<Float>
+        let rows: Dropout.RowPlaces
         let key, threshold: UInt32
         let scale: Float
     }
@@ -213,9 +216,10 @@ extension Network {
                                        bias: a.bias + first, keeping: a.sums.map { $0 + first })
             guard let d = a.dropout else { return }
             for r in 0..<a.rows {
+                let place = d.rows.place(r) * a.fanOut
                 for j in units {
                     let i = r * a.fanOut + j
-                    let m: Float = dropoutHash(d.key, UInt32(truncatingIfNeeded: i)) >= d.threshold ? d.scale : 0
+                    let m: Float = dropoutHash(d.key, UInt32(truncatingIfNeeded: place + j)) >= d.threshold ? d.scale : 0
                     d.mask[i] = m
                     d.dropped[i] = a.out[i] * m
                 }
@@ -586,6 +590,20 @@ func isFinite(_ values: UnsafePointer<Float>, count: Int) -> Bool {
 struct Dropout {
     let rates: [Float]
     let key: UInt64
+    /// Where the pass's rows sit in their batch: a unit's draw depends on its place in the batch, so
+    /// a process of a group that computes part of a batch draws the masks one process would.
+    var rows = RowPlaces()
+
+    /// The place in the batch of each row of a pass: `first + r`, or `places[r]`.
+    struct RowPlaces {
+        var first = 0
+        var places: UnsafePointer<Int>?
+
+        var isMoved: Bool { first != 0 || places != nil }
+
+        @inline(__always)
+        func place(_ r: Int) -> Int { places.map { $0[r] } ?? first + r }
+    }
 
     func key(layer: Int) -> UInt32 {
         UInt32(truncatingIfNeeded: splitMix(key &+ UInt64(layer) &* 0x9E37_79B9_7F4A_7C15) >> 32)

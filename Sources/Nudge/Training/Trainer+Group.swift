@@ -18,21 +18,29 @@ struct Partition {
     /// The rows this process computes of `count` samples with global indices at `indices`, as rows of
     /// its own data; sharded data's go into `scratch`.
     func rows(of indices: UnsafePointer<Int>, count: Int, scratch: UnsafeMutablePointer<Int>) -> Rows {
-        guard let group else { return .indices(indices, count: count) }
+        rows(of: indices, count: count, scratch: scratch, places: nil).rows
+    }
+
+    /// The rows, and where each sits among the `count` (for dropout draws); sharded data's places go
+    /// into `places` when given.
+    func rows(of indices: UnsafePointer<Int>, count: Int, scratch: UnsafeMutablePointer<Int>,
+              places: UnsafeMutablePointer<Int>?) -> (rows: Rows, places: Dropout.RowPlaces) {
+        guard let group else { return (.indices(indices, count: count), Dropout.RowPlaces()) }
         switch group.layout {
         case .replicated:
             let low = count * group.rank / group.size, high = count * (group.rank + 1) / group.size
-            return .indices(indices + low, count: high - low)
+            return (.indices(indices + low, count: high - low), Dropout.RowPlaces(first: low))
         case .sharded:
             var kept = 0
             for i in 0..<count {
                 let local = indices[i] - offset
                 if local >= 0 && local < localRows {
                     scratch[kept] = local
+                    places?[kept] = i
                     kept += 1
                 }
             }
-            return .indices(scratch, count: kept)
+            return (.indices(scratch, count: kept), Dropout.RowPlaces(places: places.map { UnsafePointer($0) }))
         }
     }
 

@@ -96,6 +96,8 @@ extension Trainer {
         let workspace: Workspace
         /// This process's rows of a batch or of the held-out samples, in a group with sharded data.
         let scratch: HeapBuffer<Int>
+        /// Where those rows sit in their batch, for the dropout draws.
+        let places: HeapBuffer<Int>
         /// Weights whose loss was measured finite, to fall back on if training diverges: the weights at
         /// the start of an epoch become "good" once the epoch's first batch has been measured on them.
         var lastGood: FloatBuffer
@@ -210,20 +212,20 @@ extension Trainer {
         let workspace = try workspace(for: min(plan.batchSize, trainCount), options: plan)
         let sharded = partition.group?.layout == .sharded
         let scratch = try HeapBuffer<Int>(count: sharded ? max(min(plan.batchSize, trainCount), samples.heldOut.count) : 0, zeroed: false)
+        let places = try HeapBuffer<Int>(count: sharded ? min(plan.batchSize, trainCount) : 0, zeroed: false)
         var run = Run(inputs: inputs, targets: targets, validation: validation, loss: loss, started: started,
                       partition: partition, order: samples.order, trainCount: trainCount, heldOut: samples.heldOut,
                       batchCount: (trainCount + plan.batchSize - 1) / plan.batchSize, workspace: workspace,
-                      scratch: scratch, lastGood: lastGood, epochStart: epochStart, best: best, earlyStopping: earlyStopping)
+                      scratch: scratch, places: places, lastGood: lastGood, epochStart: epochStart, best: best, earlyStopping: earlyStopping)
         if let saved = pending {
             try saved.check(partition: partition, targets: targets, validation: validation != nil)
             try saved.restore(into: &run)
             return (run, nil)
         }
-        guard partition.group?.rank ?? 0 == 0 else { return (run, nil) }
+        // With sharded data every process fits on its samples and the sums are combined (`begin`).
+        guard partition.group?.rank ?? 0 == 0, !sharded else { return (run, nil) }
         // Fitted on the training samples only (a group's rank 0 fits on its own and gives it to all).
-        var rows = Rows.indices(samples.order.pointer, count: trainCount)
-        let mine = try HeapBuffer<Int>(count: sharded ? trainCount : 0, zeroed: false)
-        if sharded { rows = partition.rows(of: samples.order.pointer, count: trainCount, scratch: mine.pointer) }
+        let rows = Rows.indices(samples.order.pointer, count: trainCount)
         let fitted = try InputNormalization.fit(inputs, rows: rows, width: network.inputSize, kind: plan.normalization)
         return (run, fitted)
     }
@@ -234,6 +236,10 @@ extension Trainer {
         guard pending == nil else {
             pending = nil
             return
+        }
+        var fitted = fitted
+        if let group = collective, group.layout == .sharded {
+            fitted = try fitAcross(group, run, kind: (newOptions ?? options).normalization)
         }
         if let fitted { try network.setNormalization(fitted) }
         if let newOptions { try setOptions(newOptions) }
@@ -447,6 +453,21 @@ extension Trainer {
 
     // MARK: In a group
 
+    /// The input normalisation of sharded data: every process fits on its training samples, and the
+    /// sums of each pass are summed across the group.
+    private func fitAcross(_ group: Collective, _ run: Run, kind: InputNormalization.Kind) throws(NudgeError) -> InputNormalization? {
+        guard kind != .none else { return nil }
+        let mine = try HeapBuffer<Int>(count: run.trainCount, zeroed: false)
+        let rows = run.partition.rows(of: run.order.pointer, count: run.trainCount, scratch: mine.pointer)
+        return try InputNormalization.fit(run.inputs, rows: rows, width: network.inputSize, kind: kind, total: run.trainCount) {
+            (sums: inout [Double]) throws(NudgeError) in
+            let buffer = try FloatBuffer(count: 2 * sums.count)
+            for (i, v) in sums.enumerated() { FloatPieces.put(v, buffer.pointer + 2 * i) }
+            try group.reduce(buffer.pointer, buffer.count)
+            for i in sums.indices { sums[i] = FloatPieces.double(buffer.pointer + 2 * i) }
+        }
+    }
+
     /// Rank 0's failure, as the other processes of a group report it.
     private var rankZeroFailure: NudgeError {
         NudgeError(.collective, "the process of rank 0 could not write the checkpoint; its own error says why")
@@ -486,8 +507,10 @@ extension Trainer {
     private func groupStep(_ run: inout Run, start: Int, count: Int, learningRate: Float) throws(NudgeError) -> (Double, Int)? {
         let group = collective!
         let p = network.parameterCount, g = gradient.pointer
-        let rows = run.partition.rows(of: run.order.pointer + start, count: count, scratch: run.scratch.pointer)
-        let dropout = nextDropout()
+        let (rows, places) = run.partition.rows(of: run.order.pointer + start, count: count, scratch: run.scratch.pointer,
+                                                places: run.places.pointer)
+        var dropout = nextDropout()
+        dropout?.rows = places
         var total = 0.0, correct = 0, bad = false
         if rows.count > 0 {
             let (x, loss) = network.forwardWithLoss(run.inputs, targets: run.targets, rows: rows, loss: run.loss,
