@@ -126,13 +126,13 @@ test-python: python
 	  ./bin/python -m pytest -q -p no:cacheprovider $(CURDIR)/bindings/python/tests \
 	  --ignore=$(CURDIR)/bindings/python/tests/mpi
 
-## Data-parallel training under mpirun (bindings/python/tests/mpi): 1, 2 and 3 ranks against one
-## process, failures on one rank, resume. Needs Open MPI (openmpi-bin, libopenmpi-dev); installs
-## mpi4py (the package's [mpi] extra) into the venv. Each mpirun is bounded (2 min), the whole run
-## by MPI_TEST_SECONDS.
+## fit(comm=...) under mpirun (bindings/python/tests/mpi): 1, 2 and 3 ranks against one process,
+## failures on one rank, resume after kill -9. Installs Open MPI (.ci/ensure-deps.sh mpi) and mpi4py
+## (the package's [mpi] extra) into the venv. Each mpirun is bounded (.ci/mpirun.sh, 2 min), the
+## whole run by MPI_TEST_SECONDS.
 MPI_TEST_SECONDS ?= 1200
 .PHONY: test-python-mpi
-test-python-mpi: python
+test-python-mpi: deps-mpi python
 	$(VENV)/bin/pip install -q --disable-pip-version-check "mpi4py>=3.1"
 	cd $(VENV) && timeout -k 10 $(MPI_TEST_SECONDS) ./bin/python -m pytest -q -p no:cacheprovider \
 	  $(CURDIR)/bindings/python/tests/mpi

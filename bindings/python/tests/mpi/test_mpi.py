@@ -22,10 +22,12 @@ import nudge
 
 HERE = Path(__file__).resolve().parent
 RANKS = HERE / "ranks.py"
+# mpirun as the project runs it: bounded by timeout, --oversubscribe (3 ranks on 2 cores), as root too.
+MPIRUN = HERE.parents[3] / ".ci" / "mpirun.sh"
 LAYERS, SEED = [6, 24, 3], 5
 OPTIONS = dict(epochs=3, batch_size=32, optimizer="adam", learning_rate=0.01, validation_split=0.2,
                normalize="global", seed=9)
-RUN_SECONDS = 120  # the bound on one mpirun
+RUN_SECONDS = 120  # the bound on one mpirun (.ci/mpirun.sh -t)
 
 
 def _missing(what, install):
@@ -35,34 +37,32 @@ def _missing(what, install):
     pytest.skip(message)
 
 
-@pytest.fixture(scope="module")
-def mpirun():
-    path = shutil.which("mpirun")
-    if path is None:
-        _missing("mpirun", "Debian: apt-get install openmpi-bin libopenmpi-dev")
+@pytest.fixture(scope="module", autouse=True)
+def mpi():
+    """What every test here needs: mpirun, mpi4py, and the project's mpirun wrapper."""
+    if shutil.which("mpirun") is None:
+        _missing("mpirun", "Debian: apt-get install openmpi-bin libopenmpi-dev, or .ci/ensure-deps.sh mpi")
     check = subprocess.run([sys.executable, "-c", "import mpi4py"], capture_output=True, text=True, timeout=60)
     if check.returncode != 0:
         _missing(f"mpi4py for {sys.executable}", "pip install nudge[mpi]")
-    return path
+    assert MPIRUN.exists(), f"{MPIRUN} is missing: run these tests from the repository"
 
 
 def _environment():
-    env = dict(os.environ, NUDGE_NUM_THREADS="1")  # one thread per rank: the ranks share 2 cores
+    env = dict(os.environ, NUDGE_NUM_THREADS="1")  # one library thread per rank: the ranks share the cores
     # The ranks import the nudge package this test imported, installed or not.
     env["PYTHONPATH"] = os.pathsep.join([str(Path(nudge.__file__).parent.parent)]
                                         + [p for p in [env.get("PYTHONPATH")] if p])
-    if os.geteuid() == 0:  # Open MPI refuses to run as root without both
-        env.update(OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
     return env
 
 
-def _command(mpirun, ranks, case, folder):
-    return ["timeout", "-k", "5", str(RUN_SECONDS), mpirun, "-n", str(ranks), "--oversubscribe",
-            sys.executable, "-m", "mpi4py", str(RANKS), case, str(folder)]
+def _command(ranks, case, folder):
+    return [str(MPIRUN), "-t", str(RUN_SECONDS), "-n", str(ranks), sys.executable, "-m", "mpi4py", str(RANKS),
+            case, str(folder)]
 
 
-def _run(mpirun, ranks, case, folder):
-    result = subprocess.run(_command(mpirun, ranks, case, folder), env=_environment(), capture_output=True,
+def _run(ranks, case, folder):
+    result = subprocess.run(_command(ranks, case, folder), env=_environment(), capture_output=True,
                             text=True, timeout=RUN_SECONDS + 30)
     assert result.returncode == 0, (f"mpirun -n {ranks} {case} ended with status {result.returncode}"
                                     + (" (timed out: a rank hung)" if result.returncode == 124 else "")
@@ -116,9 +116,9 @@ def _assert_close_to_single(result, single):
 # -- the run of one process, on 2 and 3 ----------------------------------------------------------------------
 
 @pytest.mark.parametrize("ranks", [2, 3])
-def test_replicated_data(mpirun, tmp_path, ranks):
+def test_replicated_data(tmp_path, ranks):
     _setup(tmp_path)
-    _run(mpirun, ranks, "train", tmp_path)
+    _run(ranks, "train", tmp_path)
     results = _ranks(tmp_path, ranks)
     _assert_same_on_every_rank(results)
     _assert_close_to_single(results[0], _single(tmp_path))
@@ -128,42 +128,42 @@ def test_replicated_data(mpirun, tmp_path, ranks):
 
 
 @pytest.mark.parametrize("ranks, shards", [(2, [(0, 250), (250, 600)]), (3, [(0, 310), (310, 333), (333, 600)])])
-def test_uneven_shards(mpirun, tmp_path, ranks, shards):
+def test_uneven_shards(tmp_path, ranks, shards):
     """Each rank passes its own samples; together (in rank order) they are the data set of one process."""
     _setup(tmp_path, layout="sharded", shards=shards)
-    _run(mpirun, ranks, "train", tmp_path)
+    _run(ranks, "train", tmp_path)
     results = _ranks(tmp_path, ranks)
     _assert_same_on_every_rank(results)
     _assert_close_to_single(results[0], _single(tmp_path))
 
 
-def test_dropout(mpirun, tmp_path):
+def test_dropout(tmp_path):
     """Each rank computes its part of every batch: the dropout masks must be those of one process."""
     _setup(tmp_path, options=dict(OPTIONS, dropout=0.2))
-    _run(mpirun, 2, "train", tmp_path)
+    _run(2, "train", tmp_path)
     results = _ranks(tmp_path, 2)
     _assert_same_on_every_rank(results)
     _assert_close_to_single(results[0], _single(tmp_path))
 
 
-def test_one_rank_is_one_process(mpirun, tmp_path):
+def test_one_rank_is_one_process(tmp_path):
     _setup(tmp_path)
-    _run(mpirun, 1, "train", tmp_path)
+    _run(1, "train", tmp_path)
     result, single = _ranks(tmp_path, 1)[0], _single(tmp_path)
     assert np.array_equal(result["parameters"], single["parameters"])
 
 
 # -- a failure on one rank raises on every rank ----------------------------------------------------------------
 
-def _failures(mpirun, tmp_path, ranks, bad, bad_rank):
+def _failures(tmp_path, ranks, bad, bad_rank):
     _setup(tmp_path, bad=bad, bad_rank=bad_rank)
-    _run(mpirun, ranks, "fail", tmp_path)
+    _run(ranks, "fail", tmp_path)
     return [json.loads((tmp_path / f"rank{rank}.json").read_text()) for rank in range(ranks)]
 
 
 @pytest.mark.parametrize("ranks, bad_rank", [(2, 1), (3, 0), (3, 2)])
-def test_nan_on_one_rank_raises_on_every_rank(mpirun, tmp_path, ranks, bad_rank):
-    results = _failures(mpirun, tmp_path, ranks, "nan", bad_rank)
+def test_nan_on_one_rank_raises_on_every_rank(tmp_path, ranks, bad_rank):
+    results = _failures(tmp_path, ranks, "nan", bad_rank)
     for rank, result in enumerate(results):
         assert result["raised"] is not None, f"rank {rank} raised nothing"
         assert result["seconds"] < 30, f"rank {rank} took {result['seconds']:.1f} s to raise"
@@ -175,8 +175,8 @@ def test_nan_on_one_rank_raises_on_every_rank(mpirun, tmp_path, ranks, bad_rank)
 
 
 @pytest.mark.parametrize("ranks, bad_rank", [(2, 1), (3, 0)])
-def test_a_python_check_failing_on_one_rank(mpirun, tmp_path, ranks, bad_rank):
-    results = _failures(mpirun, tmp_path, ranks, "shape", bad_rank)
+def test_a_python_check_failing_on_one_rank(tmp_path, ranks, bad_rank):
+    results = _failures(tmp_path, ranks, "shape", bad_rank)
     for rank, result in enumerate(results):
         if rank == bad_rank:
             assert result["raised"] == "ShapeError" and "X has shape" in result["message"], result
@@ -186,17 +186,17 @@ def test_a_python_check_failing_on_one_rank(mpirun, tmp_path, ranks, bad_rank):
             assert f"rank {bad_rank} of {ranks} failed: ShapeError: X has shape" in result["message"], result
 
 
-def test_options_that_differ_between_ranks(mpirun, tmp_path):
-    results = _failures(mpirun, tmp_path, 3, "epochs", 2)
+def test_options_that_differ_between_ranks(tmp_path):
+    results = _failures(tmp_path, 3, "epochs", 2)
     for result in results:
         assert result["raised"] == "InvalidArgumentError", result
         assert "epochs is 3 on rank 0 but 4 on rank 2" in result["message"], result
 
 
-def test_a_failing_allreduce_raises_its_own_exception(mpirun, tmp_path):
+def test_a_failing_allreduce_raises_its_own_exception(tmp_path):
     """The allreduce callback keeps what comm.Allreduce raised; fit raises it once the library has
     ended the call (NUDGE_ERR_COLLECTIVE)."""
-    results = _failures(mpirun, tmp_path, 2, "allreduce", None)
+    results = _failures(tmp_path, 2, "allreduce", None)
     for result in results:
         assert result["raised"] == "RuntimeError" and "injected by the test" in result["message"], result
 
@@ -218,18 +218,18 @@ def _kill_session(session):
                     pass
 
 
-def test_resume_a_killed_run(mpirun, tmp_path):
+def test_resume_a_killed_run(tmp_path):
     """Two ranks train with a checkpoint; the whole job is killed with SIGKILL mid-run; a new job with
     resume=True ends with the weights of an uninterrupted two-rank run, bit for bit."""
     reference = tmp_path / "reference"
     reference.mkdir()
     _setup(reference, n=3000)
-    _run(mpirun, 2, "train", reference)
+    _run(2, "train", reference)
     expected = _ranks(reference, 2)[0]
 
     _setup(tmp_path, n=3000, checkpoint="run.nudge")
     checkpoint = tmp_path / "run.nudge"
-    job = subprocess.Popen(_command(mpirun, 2, "train", tmp_path), env=_environment(), start_new_session=True,
+    job = subprocess.Popen(_command(2, "train", tmp_path), env=_environment(), start_new_session=True,
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + RUN_SECONDS
     try:
@@ -245,7 +245,7 @@ def test_resume_a_killed_run(mpirun, tmp_path):
 
     # Other initial weights: only a job that takes the checkpoint's state ends with the expected ones.
     _setup(tmp_path, n=3000, checkpoint="run.nudge", seed=SEED + 1)
-    _run(mpirun, 2, "train", tmp_path)
+    _run(2, "train", tmp_path)
     results = _ranks(tmp_path, 2)
     _assert_same_on_every_rank(results)
     assert np.array_equal(results[0]["parameters"], expected["parameters"]), \
