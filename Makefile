@@ -123,7 +123,19 @@ python: lib
 test-python: python
 # SCIPY_ARRAY_API=1 lets scikit-learn run its array-API estimator check too.
 	cd $(VENV) && NUDGE_TEST_DATA=$(DATA) MPLBACKEND=Agg SCIPY_ARRAY_API=1 \
-	  ./bin/python -m pytest -q -p no:cacheprovider $(CURDIR)/bindings/python/tests
+	  ./bin/python -m pytest -q -p no:cacheprovider $(CURDIR)/bindings/python/tests \
+	  --ignore=$(CURDIR)/bindings/python/tests/mpi
+
+## fit(comm=...) under mpirun (bindings/python/tests/mpi): 1, 2 and 3 ranks against one process,
+## failures on one rank, resume after kill -9. Installs Open MPI (.ci/ensure-deps.sh mpi) and mpi4py
+## (the package's [mpi] extra) into the venv. Each mpirun is bounded (.ci/mpirun.sh, 2 min), the
+## whole run by MPI_TEST_SECONDS.
+MPI_TEST_SECONDS ?= 1200
+.PHONY: test-python-mpi
+test-python-mpi: deps-mpi python
+	$(VENV)/bin/pip install -q --disable-pip-version-check "mpi4py>=3.1"
+	cd $(VENV) && timeout -k 10 $(MPI_TEST_SECONDS) ./bin/python -m pytest -q -p no:cacheprovider \
+	  $(CURDIR)/bindings/python/tests/mpi
 
 ## The command-line tool run as a user runs it (Tests/cli, pytest).
 test-cli: cli $(VENV)/.pytest

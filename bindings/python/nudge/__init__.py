@@ -10,7 +10,7 @@ net.fit_batches(nudge.npy_batches("X.npy", "y.npy", 256), epochs=3) trains batch
 """
 
 from . import _lib
-from ._errors import (CancelledError, FormatError, InvalidArgumentError, NotFiniteError, NotFoundError, NudgeError,
+from ._errors import (CancelledError, CollectiveError, FormatError, InvalidArgumentError, NotFiniteError, NotFoundError, NudgeError,
                       NudgeIOError, NudgeMemoryError, ShapeError, VersionError)
 from ._lib import LibraryNotFoundError
 from .datasets import load_csv, load_idx
@@ -46,5 +46,5 @@ __all__ = [
     "library_path",
     "set_num_threads", "get_num_threads",
     "NudgeError", "InvalidArgumentError", "ShapeError", "NudgeMemoryError", "NudgeIOError", "FormatError",
-    "VersionError", "NotFiniteError", "CancelledError", "NotFoundError", "LibraryNotFoundError",
+    "VersionError", "NotFiniteError", "CancelledError", "NotFoundError", "CollectiveError", "LibraryNotFoundError",
 ]

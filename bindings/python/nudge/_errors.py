@@ -64,6 +64,18 @@ class NotFoundError(NudgeError, KeyError):
         return Exception.__str__(self)
 
 
+class CollectiveError(NudgeError, RuntimeError):
+    """Data-parallel training failed on another process of the group, or its allreduce failed. The
+    message names the rank that failed and what went wrong there; that rank raises its own error.
+    `ranks` lists the failing ranks when the Python layer detected the failure (its argument checks),
+    and is empty when the library reported it."""
+    default_status = _lib.ERR_COLLECTIVE
+
+    def __init__(self, message, status=None, ranks=()):
+        super().__init__(message, status)
+        self.ranks = tuple(ranks)
+
+
 _BY_STATUS = {
     _lib.ERR_INVALID_ARGUMENT: InvalidArgumentError,
     _lib.ERR_SHAPE: ShapeError,
@@ -75,6 +87,7 @@ _BY_STATUS = {
     _lib.ERR_NOT_FINITE: NotFiniteError,
     _lib.ERR_CANCELLED: CancelledError,
     _lib.ERR_NOT_FOUND: NotFoundError,
+    _lib.ERR_COLLECTIVE: CollectiveError,
 }
 
 

@@ -29,6 +29,7 @@ ERR_NOT_FINITE = 8
 ERR_CANCELLED = 9
 ERR_INTERNAL = 10
 ERR_NOT_FOUND = 11
+ERR_COLLECTIVE = 12
 
 ACTIVATIONS = {"identity": 0, "sigmoid": 1, "tanh": 2, "relu": 3, "leaky_relu": 4, "softmax": 5}
 # The training options' enumerations, from the option table (_options.CHOICES).
@@ -37,6 +38,8 @@ OPTIMIZERS = _options.CHOICES["nudge_optimizer"]
 SCHEDULES = _options.CHOICES["nudge_schedule"]
 NORMALIZATIONS = _options.CHOICES["nudge_normalization"]
 STOP_REASONS = {0: "completed", 1: "early_stopped", 2: "cancelled", 3: "not_finite"}
+# nudge_data_layout: NUDGE_DATA_REPLICATED / NUDGE_DATA_SHARDED (nudge_collective.data).
+DATA_LAYOUTS = {"replicated": 0, "sharded": 1}
 
 
 # Opaque handles: typed pointers, so that ctypes refuses to pass one kind as another.
@@ -132,8 +135,36 @@ class nudge_csv_options(Structure):
     ]
 
 
+# -- data-parallel training and checkpoints (nudge_collective, nudge_trainer_position) -------------
+
+# typedef int32_t (*nudge_allreduce_fn)(float *buffer, size_t count, void *context);
+nudge_allreduce_fn = CFUNCTYPE(c_int32, POINTER(c_float), c_size_t, c_void_p)
+
+
+class nudge_collective(Structure):
+    _fields_ = [
+        ("struct_size", c_uint32),
+        ("rank", c_int32),
+        ("size", c_int32),
+        ("data", c_int32),
+        ("allreduce", nudge_allreduce_fn),
+        ("context", c_void_p),
+    ]
+
+
+class nudge_trainer_position(Structure):
+    _fields_ = [
+        ("struct_size", c_uint32),
+        ("in_run", c_int32),
+        ("finished", c_int32),
+        ("epochs_done", c_uint32),
+        ("steps", c_uint64),
+    ]
+
+
 STRUCTS = {cls.__name__: cls for cls in
-           (nudge_epoch_report, nudge_batch_report, nudge_train_options, nudge_train_report, nudge_csv_options)}
+           (nudge_epoch_report, nudge_batch_report, nudge_train_options, nudge_train_report, nudge_csv_options,
+            nudge_collective, nudge_trainer_position)}
 
 _network_p = POINTER(nudge_network)
 _trainer_p = POINTER(nudge_trainer)
@@ -227,6 +258,29 @@ PROTOTYPES = {
     # nudge_status nudge_learning_rate_at(const nudge_train_options *options, uint64_t step, size_t steps_per_epoch,
     #     float *out_rate);
     "nudge_learning_rate_at": (c_int32, [POINTER(nudge_train_options), c_uint64, c_size_t, _float_p]),
+    # nudge_status nudge_collective_init(nudge_collective *collective, size_t collective_size);
+    "nudge_collective_init": (c_int32, [POINTER(nudge_collective), c_size_t]),
+    # nudge_status nudge_trainer_set_collective(nudge_trainer *trainer, const nudge_collective *collective);
+    "nudge_trainer_set_collective": (c_int32, [_trainer_p, POINTER(nudge_collective)]),
+    # nudge_status nudge_trainer_set_checkpoint(nudge_trainer *trainer, const char *path, uint64_t every_steps);
+    "nudge_trainer_set_checkpoint": (c_int32, [_trainer_p, c_char_p, c_uint64]),
+    # nudge_status nudge_trainer_save(const nudge_trainer *trainer, const char *path);
+    "nudge_trainer_save": (c_int32, [_trainer_p, c_char_p]),
+    # nudge_status nudge_trainer_load(const char *path, nudge_trainer **out_trainer);
+    "nudge_trainer_load": (c_int32, [c_char_p, POINTER(_trainer_p)]),
+    # nudge_status nudge_trainer_get_network(const nudge_trainer *trainer, nudge_network **out_network);
+    "nudge_trainer_get_network": (c_int32, [_trainer_p, POINTER(_network_p)]),
+    # nudge_status nudge_trainer_get_position(const nudge_trainer *trainer, nudge_trainer_position *out_position);
+    "nudge_trainer_get_position": (c_int32, [_trainer_p, POINTER(nudge_trainer_position)]),
+    # nudge_status nudge_trainer_gradient(nudge_trainer *trainer, const float *inputs, const float *targets,
+    #     size_t sample_count, float *gradient, size_t gradient_count, double *out_loss);
+    "nudge_trainer_gradient": (c_int32, [_trainer_p, _float_p, _float_p, c_size_t, _float_p, c_size_t, _double_p]),
+    # nudge_status nudge_trainer_gradient_labels(nudge_trainer *trainer, const float *inputs, const int32_t *labels,
+    #     size_t sample_count, float *gradient, size_t gradient_count, double *out_loss);
+    "nudge_trainer_gradient_labels": (c_int32, [_trainer_p, _float_p, _int32_p, c_size_t, _float_p, c_size_t,
+                                                _double_p]),
+    # nudge_status nudge_trainer_apply_gradient(nudge_trainer *trainer, const float *gradient, size_t gradient_count);
+    "nudge_trainer_apply_gradient": (c_int32, [_trainer_p, _float_p, c_size_t]),
     # nudge_status nudge_trainer_create(nudge_network *network, const nudge_train_options *options,
     #     nudge_trainer **out_trainer);
     "nudge_trainer_create": (c_int32, [_network_p, POINTER(nudge_train_options), POINTER(_trainer_p)]),

@@ -46,6 +46,30 @@ FIT_ARGUMENTS = (
     ("validation_data", None, "(X_val, y_val) or None",
      "Data to validate on after every epoch, instead of a validation_split; y_val in the form of y."),
     ("verbose", True, "bool", "Show a progress bar per epoch (tqdm when installed); False prints nothing."),
+    ("checkpoint", None, "str, os.PathLike or None",
+     "A file the library writes the whole training state to (network, optimiser state, random state, position "
+     "in the run, epochs so far), atomically, every checkpoint_every steps and when fit ends. Network.load reads "
+     "it as a plain network; Network.load_checkpoint and resume=True continue from it."),
+    ("checkpoint_every", 0, "int",
+     "Steps (batches) between two checkpoints; 0 writes one at the end of each epoch only."),
+    ("resume", False, "bool",
+     "With a checkpoint that exists: load it (this Network then holds its network and training state, also "
+     "when fit goes on to fail; the architecture must be this Network's) and continue that run where it "
+     "stopped, ending bit-identical to an uninterrupted run, or return at once if it had finished. Give the "
+     "data and options of that run (other options raise InvalidArgumentError naming them). With none there "
+     "yet, start afresh. A damaged checkpoint raises FormatError, and changes nothing: it is never replaced "
+     "by a new run."),
+    ("comm", None, "mpi4py communicator or None",
+     "Train data-parallel across the processes of this communicator (`pip install nudge[mpi]`): every rank "
+     "calls fit with the same options; the gradients of every step are summed, so each rank ends with the same "
+     "weights and History, and N ranks give the run of one process to float rounding. batch_size is the global "
+     "batch (across all ranks); only rank 0 shows progress and writes the checkpoint. An error on one rank is "
+     "raised on every rank: that rank's own, a CollectiveError naming it on the others."),
+    ("data", "replicated", '{"replicated", "sharded"}',
+     'With comm: "replicated" when every rank passes the same full X and y (each computes its part of every '
+     'batch), "sharded" when each rank passes its own samples (the data set is the shards in rank order; they '
+     "may differ in size). validation_data follows the same layout: the same on every rank, or each rank's "
+     "part (given on every rank or on none)."),
 )
 
 _KINDS = {"count": "int", "seed": "int", "flag": "bool", "float": "float", "double": "float",

@@ -1,16 +1,18 @@
 """nudge.Network: a multilayer perceptron that lives in libnudge.so."""
 
+import contextlib
 import ctypes
 import html
 import math
 import numbers
 import operator
+import os
 import signal
 import threading
 
 import numpy as np
 
-from . import _arrays, _checks, _lib, _options, _settings, _streaming
+from . import _arrays, _checkpoint, _checks, _collective, _lib, _options, _settings, _streaming
 from ._errors import CancelledError, InvalidArgumentError, ShapeError, check, error_for
 from ._progress import make_progress
 from .history import History
@@ -314,15 +316,25 @@ class Network:
     def fit(self, X, y, **options):
         # The signature and the option part of the docstring come from the option table: see below.
         settings = _settings.bind(self, X, y, options)
-        x = _arrays.samples(X, self.input_size)
-        kind, t = _arrays.targets(y, x.shape[0], self.output_size)
-        c_options, rates = _settings.train_options(settings, len(self._sizes))
-        validation = self._set_validation_data(c_options, settings["validation_data"], kind)
-        run = _Run(settings["verbose"], c_options.epochs)
+        group = _collective.Group.of(settings["comm"])
+        # With comm, a check that fails on one rank only raises on every rank (none is left waiting).
+        with _collective.agreement(group):
+            x = _arrays.samples(X, self.input_size)
+            kind, t = _arrays.targets(y, x.shape[0], self.output_size)
+            c_options, rates = _settings.train_options(settings, len(self._sizes))
+            validation = self._set_validation_data(c_options, settings["validation_data"], kind)
+            path, every = _checkpoint.keywords(settings)
+            _collective.check_data(settings["data"], group)
+        if group is not None:
+            group.check_same("options", _collective.shared(settings, kind, x.shape[0]))
+        if settings["resume"]:
+            self._resume(path, group)
+        run = _Run(settings["verbose"] and (group is None or group.rank == 0), c_options.epochs)
         self.history = run.history
-        error, report = self._train(c_options, x, t, kind, run)
+        with self._attached(c_options, path, every, group, settings["data"]):
+            error, report = self._train(c_options, x, t, kind, run)
         del rates, validation  # the C options pointed into these arrays: kept alive until here
-        return run.finish(report, error)
+        return run.finish(report, error if group is None else group.failure(error))
 
     fit.__signature__ = _settings.FIT_SIGNATURE
     fit.__doc__ = _settings.fit_doc(
@@ -347,6 +359,21 @@ class Network:
         loss was finite; the History records it), InvalidArgumentError (a ValueError) naming the
         keyword of an option out of range, other ValueError subclasses for bad data, and
         TypeError for an unknown keyword.
+
+        Checkpoints: with checkpoint=PATH, a run killed at any moment continues where its last
+        checkpoint left it when the same fit call is made again with resume=True:
+
+        >>> net.fit(X, y, epochs=50, checkpoint="run.nudge", checkpoint_every=100, resume=True)
+
+        Data-parallel training with MPI (`pip install nudge[mpi]`, run under mpirun): every rank
+        makes the same call with its communicator. batch_size is the global batch, shared by the
+        ranks; every rank ends with the same weights, bit for bit, and the same History (rank 0's
+        epoch times too); only rank 0 shows progress (verbose is off on the others) and writes
+        the checkpoint. An error on one rank raises on every rank: there its own, on the others a
+        CollectiveError naming the failing rank.
+
+        >>> from mpi4py import MPI
+        >>> net.fit(X, y, epochs=5, batch_size=256, comm=MPI.COMM_WORLD)
         """)
 
     def fit_batches(self, batches, epochs=1, verbose=True, validation_data=None, **options):
@@ -382,6 +409,48 @@ class Network:
                 check(_lib.lib.nudge_trainer_create(self.handle, ctypes.byref(options), ctypes.byref(trainer)),
                       _settings.python_words)
                 self._trainer = trainer
+
+    def _resume(self, path, group):
+        """fit(resume=True): takes the network and training state of the checkpoint at `path` when there
+        is one (rank 0's, with a group); changes nothing when there is none."""
+        def load(file):
+            loaded = type(self)._from_trainer(_checkpoint.load(file))
+            if (loaded.layer_sizes, loaded.activations) != (self._sizes, self._activations):
+                text = _checkpoint.architecture(loaded)
+                loaded.close()
+                raise InvalidArgumentError(
+                    f"resume: the checkpoint {path} holds a {text} network, but this Network is "
+                    f"{_checkpoint.architecture(self)}; resume with a Network of the checkpoint's layers "
+                    "(or Network.load_checkpoint), or give another checkpoint path to start afresh")
+            return loaded
+
+        if group is not None:
+            loaded = group.root_file(path, load, lambda network: network.close())
+        else:
+            loaded = load(path) if os.path.exists(path) else None
+        if loaded is not None:  # swapped, so that closing `loaded` frees this Network's old handles
+            self._handle, loaded._handle = loaded._handle, self._handle
+            self._trainer, loaded._trainer = loaded._trainer, self._trainer
+            loaded.close()
+
+    @contextlib.contextmanager
+    def _attached(self, options, path, every, group, data):
+        """The trainer, with fit's checkpoint file and communicator attached for one training call."""
+        trainer = None
+        try:
+            with _collective.agreement(group):
+                self._ensure_trainer(options)
+                trainer = self._trainer
+                if path is not None:
+                    _checkpoint.attach(trainer, path, every)
+                if group is not None:
+                    group.attach(trainer, data)
+            yield
+        finally:
+            if trainer is not None:
+                _checkpoint.detach(trainer)
+                if group is not None:
+                    group.detach(trainer)
 
     def _train(self, options, x, t, kind, run):
         """The C training call, reporting to `run`; returns (the error it failed with or None, its report)."""
@@ -465,6 +534,45 @@ class Network:
         handle = ctypes.POINTER(_lib.nudge_network)()
         check(_lib.lib.nudge_load(_arrays.c_path(path), ctypes.byref(handle)))
         return cls._from_handle(handle)
+
+    def save_checkpoint(self, path):
+        """Writes the network and its whole training state (optimiser state, random state, position in
+        the run, epochs so far) atomically to `path`, for Network.load_checkpoint or fit(resume=True);
+        Network.load reads the file as a plain network. The training state comes from fit: a Network
+        that was never fitted (nor loaded with load_checkpoint) has none to save."""
+        if self._trainer is None:
+            raise InvalidArgumentError("this Network is closed" if self.closed else
+                                       "save_checkpoint: this Network has no training state yet (call fit, or load "
+                                       "one with Network.load_checkpoint); save() writes the network alone")
+        _checkpoint.save(self._trainer, path)
+
+    @classmethod
+    def load_checkpoint(cls, path):
+        """A Network with the network and training state of a checkpoint (fit(checkpoint=...) or
+        save_checkpoint). When the checkpoint was taken during a run, the next fit on the same data with
+        the same options continues that run where it stopped, and ends bit-identical to an uninterrupted
+        run (it returns at once if the run had finished); later fits go on with its optimiser state."""
+        return cls._from_trainer(_checkpoint.load(path))
+
+    @classmethod
+    def _from_trainer(cls, trainer):
+        """A Network that owns `trainer` and a handle on its network (the trainer is freed on failure)."""
+        try:
+            network = cls._from_handle(_checkpoint.network_of(trainer))
+        except BaseException:
+            _lib.lib.nudge_trainer_free(trainer)
+            raise
+        network._trainer = trainer
+        return network
+
+    @property
+    def training_position(self):
+        """Where a run loaded from a checkpoint stands, as TrainingPosition(in_run, finished, epochs_done,
+        steps): `in_run` while the next fit continues that run, `finished` when it had ended (the next
+        fit only reports it), `epochs_done` and `steps` how far it got. None without training state
+        (no fit yet, nor load_checkpoint)."""
+        trainer = self._trainer
+        return None if trainer is None else _checkpoint.position(trainer)
 
     def to_bytes(self):
         """The model file as bytes."""

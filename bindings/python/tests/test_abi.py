@@ -96,7 +96,7 @@ CALLBACKS = {name: (_normalize(ret), _parameters(params)) for ret, name, params 
 _SCALARS = {
     "nudge_status": ctypes.c_int32, "nudge_activation": ctypes.c_int32, "nudge_loss": ctypes.c_int32,
     "nudge_optimizer": ctypes.c_int32, "nudge_stop_reason": ctypes.c_int32, "nudge_csv_header": ctypes.c_int32,
-    "nudge_schedule": ctypes.c_int32, "nudge_normalization": ctypes.c_int32,
+    "nudge_schedule": ctypes.c_int32, "nudge_normalization": ctypes.c_int32, "nudge_data_layout": ctypes.c_int32,
     "int32_t": ctypes.c_int32, "char": ctypes.c_char,
     "uint32_t": ctypes.c_uint32, "uint64_t": ctypes.c_uint64, "size_t": ctypes.c_size_t,
     "float": ctypes.c_float, "double": ctypes.c_double,
@@ -145,9 +145,9 @@ def test_header_parser_finds_everything():
     assert FUNCTIONS["nudge_network_free"] == ("void", ["nudge_network *"])
     assert FUNCTIONS["nudge_dataset_features"][1] == ["const nudge_dataset *", "const float **"]
     assert set(STRUCTS) == {"nudge_epoch_report", "nudge_batch_report", "nudge_train_options", "nudge_train_report",
-                            "nudge_csv_options"}
+                            "nudge_csv_options", "nudge_collective", "nudge_trainer_position"}
     assert set(LAYOUTS) == set(STRUCTS)
-    assert set(CALLBACKS) == {"nudge_progress_fn", "nudge_batch_fn"}
+    assert set(CALLBACKS) == {"nudge_progress_fn", "nudge_batch_fn", "nudge_allreduce_fn"}
     assert DEFINES["NUDGE_OK"] == 0 and "NUDGE_ABI_VERSION" in DEFINES
 
 
@@ -300,3 +300,17 @@ def test_stop_reasons():
     header = {value: names[name] for name, value in _prefixed("NUDGE_STOP_").items()}
     assert _lib.STOP_REASONS == header
 
+
+
+def test_data_layouts():
+    assert _lib.DATA_LAYOUTS == _prefixed("NUDGE_DATA_")
+
+
+def test_collective_init_fills_the_whole_struct():
+    collective = _lib.nudge_collective()
+    ctypes.memset(ctypes.byref(collective), 0xAB, ctypes.sizeof(collective))
+    assert _lib.lib.nudge_collective_init(ctypes.byref(collective), ctypes.sizeof(collective)) == _lib.OK
+    assert collective.struct_size == ctypes.sizeof(collective) == LAYOUTS["nudge_collective"][0]
+    assert (collective.rank, collective.size) == (0, 1)
+    assert collective.data == DEFINES["NUDGE_DATA_REPLICATED"]
+    assert not collective.allreduce and collective.context is None

@@ -159,7 +159,7 @@ def test_version_error_from_a_newer_file(tmp_path):
     data = nudge.Network([3, 4, 2], seed=0).to_bytes()
     assert struct.unpack("<I", data[8:12])[0] == 1
     assert struct.unpack("<I", data[-4:])[0] == zlib.crc32(data[:-4])  # the CRC really is zlib's
-    newer = _with_version(data, 3)  # the library reads versions 1 and 2
+    newer = _with_version(data, 4)  # the library reads versions 1 to 3
     with pytest.raises(nudge.FormatError) as info:  # a VersionError is a FormatError too
         nudge.Network.from_bytes(newer)
     _check(info, nudge.VersionError, "version", "nudge_load_from_buffer:")
