@@ -180,6 +180,9 @@ test-reliability: $(REL)/kill_save $(REL)/kill_train
 	timeout 600 $(REL)/kill_train -t 20
 
 test: test-reliability
+# Data-parallel training over MPI, from C (Tests/mpi) and from Python (tests/mpi): installs Open MPI
+# and mpi4py (into the test venv) when missing; every job bounded in time.
+test: test-mpi test-python-mpi
 include Tests/sanitizers.mk
 include Tests/fuzz/fuzz.mk
 include Tests/abi/abi.mk
