@@ -954,6 +954,15 @@ static void test_resume_with_a_different_call(void **state) {
     H_ERR(nudge_trainer_train_labels(t, xs, ls, N, &other, NULL), NUDGE_ERR_INVALID_ARGUMENT, "options->dropout differs");
     H_ERR(nudge_trainer_train_labels(t, xs, ls, N - 8, &o, NULL), NUDGE_ERR_INVALID_ARGUMENT, "120 samples, this call gives 112");
     H_ERR(nudge_trainer_train(t, xs, ts, N, &o, NULL), NUDGE_ERR_INVALID_ARGUMENT, "class labels, this call target rows");
+    /* The same count of other data: a changed first sample, last sample, or label is caught. */
+    float keep = xs[0];
+    xs[0] += 1.0f;
+    H_ERR(nudge_trainer_train_labels(t, xs, ls, N, &o, NULL), NUDGE_ERR_INVALID_ARGUMENT, "trains on other data");
+    xs[0] = keep;
+    int32_t label = ls[N - 1];
+    ls[N - 1] = (label + 1) % C;
+    H_ERR(nudge_trainer_train_labels(t, xs, ls, N, &o, NULL), NUDGE_ERR_INVALID_ARGUMENT, "trains on other data");
+    ls[N - 1] = label;
     other = o;
     other.validation_fraction = 0;
     other.validation_inputs = xs;

@@ -484,8 +484,8 @@ public enum ModelFile {
         }
     }
 
-    static func crc(_ bytes: UnsafeRawBufferPointer) -> UInt32 {
-        var value = crc32(0, nil, 0)
+    static func crc(_ bytes: UnsafeRawBufferPointer, seed: UInt32? = nil) -> UInt32 {
+        var value = seed.map { UInt($0) } ?? crc32(0, nil, 0)
         var offset = 0
         // zlib takes 32-bit lengths.
         while offset < bytes.count {

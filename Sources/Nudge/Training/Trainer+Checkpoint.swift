@@ -19,6 +19,8 @@ struct SavedRun {
     /// The run's samples (global: the whole group's), whether its targets are labels, and whether it
     /// was given validation data: a call that continues it must give the same.
     var globalRows: Int
+    /// A hash of the data's first and last samples (``Trainer/dataFingerprint``), whatever the layout.
+    var fingerprint: UInt64 = 0
     var labels: Bool
     var givenValidation: Bool
     var order: HeapBuffer<Int>
@@ -39,6 +41,7 @@ struct SavedRun {
         self.summary = summary
         history = run.history
         globalRows = run.partition.globalRows
+        fingerprint = run.fingerprint
         if case .labels = run.targets { labels = true } else { labels = false }
         givenValidation = run.validation != nil
         order = run.order
@@ -56,7 +59,7 @@ struct SavedRun {
     }
 
     /// Checks that a call continues this run on the same data, as far as the trainer can tell.
-    func check(partition: Partition, targets: Targets, validation: Bool) throws(NudgeError) {
+    func check(partition: Partition, targets: Targets, validation: Bool, fingerprint given: UInt64) throws(NudgeError) {
         guard partition.globalRows == globalRows else {
             throw .invalid("the checkpoint's run trains on \(globalRows) samples, this call gives \(partition.globalRows); continue it with the same data")
         }
@@ -66,6 +69,9 @@ struct SavedRun {
         }
         guard validation == givenValidation else {
             throw .invalid("the checkpoint's run was \(givenValidation ? "" : "not ")given validation data, this call \(validation ? "is" : "is not"); continue it as it was started")
+        }
+        guard given == fingerprint else {
+            throw .invalid("the checkpoint's run trains on other data: the first or last samples differ from this call's; continue it with the same data, in the same order")
         }
     }
 
@@ -228,6 +234,7 @@ struct SectionWriter {
         u8(r.finished ? 1 : 0)
         u32(UInt32(clamping: r.summary.stopReason.fileCode))
         for v in [r.epoch, r.nextBatch, r.steps, r.partial.correct, r.sinceBest, r.globalRows] { u64(UInt64(v)) }
+        u64(r.fingerprint)
         u8(r.labels ? 1 : 0)
         u8(r.givenValidation ? 1 : 0)
         f64(r.partial.lossSum)
@@ -386,6 +393,7 @@ struct SectionReader {
         let epoch = try count("epoch", limit: limit), nextBatch = try count("batch", limit: limit)
         let steps = try count("steps", limit: limit), correct = try count("correct count", limit: limit)
         let sinceBest = try count("epochs since the best", limit: limit), rows = try count("sample count", limit: limit)
+        let fingerprint = try u64("data fingerprint")
         let labels = try u8("targets kind") != 0, givenValidation = try u8("validation flag") != 0
         let partial = Trainer.EpochTraining(lossSum: try f64("epoch loss"), correct: correct, rate: try f32("learning rate"))
         let bestLoss = try f64("best loss")
@@ -425,8 +433,10 @@ struct SectionReader {
         let best = try FloatBuffer(count: bestCount, zeroed: false)
         try floats(into: best, "best weights")
         guard offset == bytes.count else { throw .format("\(source): the checkpoint's run has \(bytes.count - offset) bytes too many") }
-        return SavedRun(finished: finished, epoch: epoch, nextBatch: nextBatch, steps: steps, partial: partial,
-                        bestLoss: bestLoss, sinceBest: sinceBest, summary: summary, history: history, globalRows: rows,
-                        labels: labels, givenValidation: givenValidation, order: order, lastGood: lastGood, best: best)
+        var saved = SavedRun(finished: finished, epoch: epoch, nextBatch: nextBatch, steps: steps, partial: partial,
+                             bestLoss: bestLoss, sinceBest: sinceBest, summary: summary, history: history, globalRows: rows,
+                             labels: labels, givenValidation: givenValidation, order: order, lastGood: lastGood, best: best)
+        saved.fingerprint = fingerprint
+        return saved
     }
 }

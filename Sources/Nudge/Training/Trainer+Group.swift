@@ -147,4 +147,36 @@ extension Trainer {
         try network.setNormalization(normalization)
         rng = SeededGenerator(state: (0..<4).map { FloatPieces.uint64(b + p + 1 + 2 * width + 4 * $0) })
     }
+
+    /// A hash of the data's first and last 64 samples (inputs and targets), by their global index,
+    /// summed over the processes that hold them: the same value alone, replicated or sharded, on any
+    /// number of processes, so that a checkpoint can tell when a call continues its run on other data.
+    func dataFingerprint(_ inputs: UnsafePointer<Float>, targets: Targets, partition: Partition) throws(NudgeError) -> UInt64 {
+        let n = partition.globalRows, width = network.inputSize, outputs = network.outputSize
+        var total: UInt64 = 0
+        func add(_ g: Int) {
+            let local: Int
+            switch partition.group?.layout {
+            case nil: local = g
+            case .replicated?: guard partition.group!.rank == 0 else { return }; local = g
+            case .sharded?:
+                local = g - partition.offset
+                guard local >= 0 && local < partition.localRows else { return }
+            }
+            var crc = ModelFile.crc(UnsafeRawBufferPointer(start: inputs + local * width, count: 4 * width))
+            switch targets {
+            case .dense(let y): crc = ModelFile.crc(UnsafeRawBufferPointer(start: y + local * outputs, count: 4 * outputs), seed: crc)
+            case .labels(let y): crc = ModelFile.crc(UnsafeRawBufferPointer(start: y + local, count: 4), seed: crc)
+            }
+            total &+= splitMix(UInt64(crc) | UInt64(truncatingIfNeeded: g) << 32)
+        }
+        for g in 0..<min(64, n) { add(g) }
+        for g in stride(from: max(64, n - 64), to: n, by: 1) { add(g) }
+        guard let group = collective else { return total }
+        // Eight 8-bit pieces: their sums stay exact in a float for up to 65,536 processes.
+        var pieces = [Float](repeating: 0, count: 8)
+        for i in 0..<8 { pieces[i] = Float((total >> (8 * UInt64(i))) & 0xFF) }
+        try pieces.withUnsafeMutableBufferPointer { (p) throws(NudgeError) in try group.reduce(p.baseAddress!, 8) }
+        return (0..<8).reduce(UInt64(0)) { $0 &+ (UInt64(pieces[$1]) << (8 * UInt64($1))) }
+    }
 }

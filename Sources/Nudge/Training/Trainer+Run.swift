@@ -52,15 +52,17 @@ extension Trainer {
         var failure: NudgeError?
         do { loss = try checkFit(inputs, targets: targets, rows: rows, validation: validation, plan: plan) } catch { failure = error }
         let partition = try agree(failure, rows: rows, validationRows: validation?.rows ?? 0, plan: plan)
+        // Every process reaches this sum: nothing between `agree` and here can fail on one only.
+        let fingerprint = try dataFingerprint(inputs, targets: targets, partition: partition)
         if let saved = pending, saved.finished {
-            try saved.check(partition: partition, targets: targets, validation: validation != nil)
+            try saved.check(partition: partition, targets: targets, validation: validation != nil, fingerprint: fingerprint)
             pending = nil
             saved.history.forEach { _ = progress?($0) }
             return saved.summary
         }
         let (prepared, fitted) = try together { () throws(NudgeError) in
             try prepareRun(inputs, targets: targets, validation: validation, loss: loss, started: started,
-                           partition: partition, plan: plan)
+                           partition: partition, fingerprint: fingerprint, plan: plan)
         }
         var run = prepared
         try begin(&run, fitted: fitted, applying: newOptions)
@@ -124,6 +126,8 @@ extension Trainer {
         var stopRequested = false
         /// This process's checkpoint could not be written; a group hears it at its next sum.
         var failure: NudgeError?
+        /// A hash of the data's first and last samples, the same for every layout and group size.
+        var fingerprint: UInt64 = 0
 
         var hasValidation: Bool { validation != nil || heldOut.count > 0 }
     }
@@ -202,7 +206,8 @@ extension Trainer {
     /// samples (rank 0's in a group) without setting it yet; a resumed run takes its state from the
     /// checkpoint. Everything here can fail on one process only, so a group agrees on it afterwards.
     private func prepareRun(_ inputs: UnsafePointer<Float>, targets: Targets, validation: ValidationSet?, loss: Loss,
-                            started: Double, partition: Partition, plan: TrainingOptions) throws(NudgeError) -> (Run, InputNormalization?) {
+                            started: Double, partition: Partition, fingerprint: UInt64,
+                            plan: TrainingOptions) throws(NudgeError) -> (Run, InputNormalization?) {
         let samples = try split(partition.globalRows, plan: plan)
         let trainCount = samples.order.count
         let earlyStopping = plan.patience > 0
@@ -218,8 +223,9 @@ extension Trainer {
                       partition: partition, order: samples.order, trainCount: trainCount, heldOut: samples.heldOut,
                       batchCount: (trainCount + plan.batchSize - 1) / plan.batchSize, workspace: workspace,
                       scratch: scratch, places: places, lastGood: lastGood, epochStart: epochStart, best: best, earlyStopping: earlyStopping)
+        run.fingerprint = fingerprint
         if let saved = pending {
-            try saved.check(partition: partition, targets: targets, validation: validation != nil)
+            try saved.check(partition: partition, targets: targets, validation: validation != nil, fingerprint: run.fingerprint)
             try saved.restore(into: &run)
             return (run, nil)
         }
