@@ -1,11 +1,15 @@
-## Nudge beside numpy, scikit-learn, FANN (and PyTorch when installed) on Fashion-MNIST, in one run:
-## writes bench/RESULTS.md. Options go to bench/run.py: make bench BENCH_ARGS=--smoke (CI, < 1 min).
+## Nudge beside numpy, scikit-learn and FANN on Fashion-MNIST, in one run: writes bench/RESULTS.md.
+## Options go to bench/run.py: make bench BENCH_ARGS=--smoke (CI, < 1 min).
+## PEERS=all (or jax, torch, jax,torch) adds JAX and PyTorch, each installed by pip on first use into
+## its own virtual environment, .build/bench/venv-jax and .build/bench/venv-torch; without PEERS they
+## are skipped with a line saying so, and nothing of theirs is installed.
 ## Included from the Makefile, which defines lib, PYTHON and DATA.
 BENCH_ARGS ?=
+PEERS ?=
 
 .PHONY: bench
 bench: lib
-	$(PYTHON) bench/run.py --data $(DATA) $(BENCH_ARGS)
+	$(PYTHON) bench/run.py --data $(DATA)$(if $(PEERS), --peers $(PEERS)) $(BENCH_ARGS)
 
 ## CSV reading speed and peak memory on a file shaped like Kaggle's digit-recognizer train.csv
 ## (42,000 x 785 integers, 76 MB; written to .build/bench on first use). One core, a few seconds.

@@ -18,6 +18,27 @@ TASKS = {
 }
 
 
+def initial_layers(sizes, rng):
+    """Initial (weights, biases) of every layer, float32, weights fan_out x fan_in, drawn from the numpy
+    Generator `rng` as Nudge initialises: He (normal) before a ReLU, Xavier (uniform) before the
+    softmax, zero biases. The numpy, JAX and PyTorch peers all start from these, layer by layer in
+    this order, so that with one seed they start from the same weights."""
+    import math
+
+    import numpy as np
+
+    pairs = list(zip(sizes, sizes[1:]))
+    layers = []
+    for l, (fi, fo) in enumerate(pairs):
+        if l < len(pairs) - 1:
+            weights = rng.standard_normal((fo, fi), dtype=np.float32) * np.float32(math.sqrt(2 / fi))
+        else:
+            limit = math.sqrt(6 / (fi + fo))
+            weights = rng.uniform(-limit, limit, (fo, fi)).astype(np.float32)
+        layers.append((weights, np.zeros(fo, np.float32)))
+    return layers
+
+
 def read_idx(path):
     """An IDX file of unsigned bytes (gzip-compressed) as a uint8 array of its shape."""
     import numpy as np  # here, not at the top: bench/run.py imports TASKS before it has installed numpy
@@ -58,6 +79,15 @@ def peak_rss_kib():
     with open("/proc/self/status") as status:
         for line in status:
             if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    return -1
+
+
+def process_threads():
+    """Threads of this process now (Threads: in /proc/self/status), or -1."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("Threads:"):
                 return int(line.split()[1])
     return -1
 

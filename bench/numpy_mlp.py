@@ -37,18 +37,14 @@ class MLP:
         self.grads = np.empty_like(self.params)
         self.W, self.b, self.gW, self.gb = [], [], [], []
         offset = 0
-        for l, (fi, fo) in enumerate(pairs):
+        for (fi, fo), (weights0, biases0) in zip(pairs, common.initial_layers(sizes, rng)):
             for flat, weights, biases in ((self.params, self.W, self.b), (self.grads, self.gW, self.gb)):
                 weights.append(flat[offset:offset + fo * fi].reshape(fo, fi))
                 biases.append(flat[offset + fo * fi:offset + fo * fi + fo])
             offset += fo * fi + fo
             # As Nudge initialises: He (normal) before a ReLU, Xavier (uniform) before the softmax.
-            if l < len(pairs) - 1:
-                self.W[l][...] = rng.standard_normal((fo, fi), dtype=np.float32) * np.float32(math.sqrt(2 / fi))
-            else:
-                limit = math.sqrt(6 / (fi + fo))
-                self.W[l][...] = rng.uniform(-limit, limit, (fo, fi)).astype(np.float32)
-            self.b[l][...] = 0
+            self.W[-1][...] = weights0
+            self.b[-1][...] = biases0
         self.resize(capacity)
 
     def resize(self, capacity):

@@ -4,8 +4,10 @@
     python3 bench/run.py                  # 3 epochs x 2 alternating rounds, both tasks (5 to 10 minutes)
     python3 bench/run.py --smoke          # CI: 1 epoch, 1 round, task 1, FANN on 2,000 samples (< 1 minute)
     python3 bench/run.py --only nudge,numpy --tasks 2 --epochs 5
+    python3 bench/run.py --peers all      # also JAX and PyTorch (make bench PEERS=all), each in its own venv
 
-Steps: install what is missing (Debian packages, pip packages; never PyTorch), copy libnudge.so aside
+Steps: install what is missing (Debian packages, pip packages; JAX and PyTorch only when asked for,
+each into its own virtual environment under .build/bench), copy libnudge.so aside
 so that a rebuild during the run cannot mix versions, build the C programs into .build/bench/,
 measure the BLAS's sgemm rate, train every contender on both tasks in alternating rounds (each run a
 separate process), time inference, count heap allocations in steady state, and write the report.
@@ -34,12 +36,17 @@ LIBRARY = ROOT / ".build" / "release" / "libnudge.so"
 sys.path.insert(0, str(BENCH))
 import common  # noqa: E402  (imports numpy only inside its loaders)
 
-CONTENDERS = ("nudge", "numpy", "sklearn", "fann", "torch")
+CONTENDERS = ("nudge", "numpy", "sklearn", "fann", "jax", "torch")
 LABELS = {"nudge": "Nudge (C API)", "numpy": "numpy (hand-written)", "sklearn": "scikit-learn MLPClassifier",
-          "fann": "FANN 2.2 (C API)", "torch": "PyTorch (CPU)", "baseline": "Nudge, baseline build (C API)"}
+          "fann": "FANN 2.2 (C API)", "jax": "JAX (CPU, jitted epoch)", "torch": "PyTorch (CPU)",
+          "baseline": "Nudge, baseline build (C API)"}
 APT_PACKAGES = ("libopenblas-dev", "libfann-dev", "zlib1g-dev")
 PIP_PACKAGES = {"numpy": "numpy", "sklearn": "scikit-learn", "threadpoolctl": "threadpoolctl"}
-TORCH_HINT = ("pip install torch --index-url https://download.pytorch.org/whl/cpu  (or just: pip install torch)")
+#: The peers that run only when asked for (--peers, make bench PEERS=...), each from its own virtual
+#: environment under .build/bench, installed there by pip on first use: (module, pip requirements, name).
+OPTIONAL_PEERS = {"jax": ("jax", ["jax[cpu]", "numpy"], "JAX"), "torch": ("torch", ["torch", "numpy"], "PyTorch")}
+PEERS_HINT = ("`make bench PEERS=all` (or PEERS=jax,torch; bench/run.py --peers all) installs each into "
+              ".build/bench/venv-<peer> and adds it")
 CFLAGS = ["-O2", "-std=c99", "-Wall", "-Wextra", "-Iinclude"]
 SAMPLES = 60000
 
@@ -55,7 +62,11 @@ def parse_arguments():
     parser.add_argument("--epochs", type=int, default=3, help="epochs per run (default 3)")
     parser.add_argument("--rounds", type=int, default=2, help="alternating rounds of all contenders (default 2)")
     parser.add_argument("--tasks", default="1,2", help="comma-separated: 1 (784-128-10), 2 (784-512-256-10)")
-    parser.add_argument("--only", default=",".join(CONTENDERS), help=f"comma-separated subset of {','.join(CONTENDERS)}")
+    parser.add_argument("--only", help=f"comma-separated subset of {','.join(CONTENDERS)} (default: all but the "
+                        "optional peers not asked for with --peers; naming jax or torch here asks for it)")
+    parser.add_argument("--peers", default="",
+                        help="optional peers to install (each into .build/bench/venv-<peer>) and run: all, none, "
+                             f"or a comma-separated subset of {','.join(OPTIONAL_PEERS)} (default none)")
     parser.add_argument("--fann-epochs", type=int, default=1, help="FANN's epochs per run (default 1: it is slow)")
     parser.add_argument("--fann-samples", type=int, default=SAMPLES, help="FANN's training images (default all)")
     parser.add_argument("--threads", type=int, help="sets NUDGE_NUM_THREADS for Nudge's processes")
@@ -79,10 +90,7 @@ def parse_arguments():
         args.fann_samples = min(args.fann_samples, 2000)
         args.max_wait, args.timeout, args.retries = min(args.max_wait, 5), 300, min(args.retries, 1)
     args.tasks = [int(t) for t in args.tasks.split(",") if t]
-    args.only = [c for c in args.only.split(",") if c]
-    for name in args.only:
-        if name not in CONTENDERS:
-            parser.error(f"--only: unknown contender {name!r} (known: {', '.join(CONTENDERS)})")
+    choose_contenders(parser, args)
     if args.baseline:
         if not args.baseline.exists():
             parser.error(f"--baseline: no library at {args.baseline}")
@@ -93,6 +101,25 @@ def parse_arguments():
         parser.error("--epochs, --rounds, --fann-epochs and --fann-samples must be at least 1")
     args.output = args.output or (BUILD / "RESULTS-smoke.md" if args.smoke else BENCH / "RESULTS.md")
     return args
+
+
+def choose_contenders(parser, args):
+    """Sets args.only (the contenders, in table order) and args.peers (the optional peers to install):
+    those named by --peers, plus any that --only names."""
+    peers = [p for p in args.peers.replace("all", ",".join(OPTIONAL_PEERS)).split(",") if p and p != "none"]
+    for name in peers:
+        if name not in OPTIONAL_PEERS:
+            parser.error(f"--peers: unknown peer {name!r} (known: all, none, {', '.join(OPTIONAL_PEERS)})")
+    args.peers_skipped = []
+    if args.only is None:
+        args.only = [c for c in CONTENDERS if c not in OPTIONAL_PEERS or c in peers]
+        args.peers_skipped = [p for p in OPTIONAL_PEERS if p not in peers]
+    else:
+        args.only = [c for c in args.only.split(",") if c]
+    for name in args.only:
+        if name not in CONTENDERS:
+            parser.error(f"--only: unknown contender {name!r} (known: {', '.join(CONTENDERS)})")
+    args.peers = [p for p in OPTIONAL_PEERS if p in args.only]
 
 
 def say(message):
@@ -114,7 +141,7 @@ def debian_version(package):
 
 
 def ensure_dependencies(args, notes):
-    """Installs missing Debian and pip packages, as .ci/ensure-deps.sh does; never PyTorch."""
+    """Installs missing Debian and pip packages, as .ci/ensure-deps.sh does, then the optional peers asked for."""
     if shutil.which("dpkg-query"):
         missing = [p for p in APT_PACKAGES if not debian_installed(p)]
         if missing and args.no_install:
@@ -141,11 +168,71 @@ def ensure_dependencies(args, notes):
     for module, package in PIP_PACKAGES.items():
         if importlib.util.find_spec(module) is None:
             sys.exit(f"bench: the Python package {package} is missing and could not be installed")
-    if "torch" in args.only and importlib.util.find_spec("torch") is None:
-        args.only.remove("torch")
-        line = f"PyTorch peer skipped: torch is not installed; to add it: {TORCH_HINT}"
+    if args.peers_skipped:
+        names = " and ".join(OPTIONAL_PEERS[p][2] for p in args.peers_skipped)
+        line = f"{names} peer{'s' if len(args.peers_skipped) > 1 else ''} skipped (not asked for): {PEERS_HINT}"
         say(line)
         notes.append(line)
+    args.peer_python = {}
+    for name in list(args.peers):
+        python = ensure_peer(name, args, notes)
+        if python:
+            args.peer_python[name] = python
+        else:
+            args.only.remove(name)
+
+
+def peer_python(name):
+    return BUILD / f"venv-{name}" / "bin" / "python"
+
+
+def importable(python, module):
+    try:
+        done = subprocess.run([str(python), "-c", f"import {module}"], capture_output=True, timeout=300)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return done.returncode == 0
+
+
+def ensure_peer(name, args, notes):
+    """The Python of an optional peer's virtual environment, created and filled by pip when the peer's
+    module is not importable there yet; None (with a note saying why) when that cannot be done."""
+    module, requirements, label = OPTIONAL_PEERS[name]
+    python = peer_python(name)
+    if importable(python, module):
+        return python
+    venv = python.parent.parent
+    if args.no_install:
+        notes.append(f"{label} peer skipped: {module} is not installed in {venv.relative_to(ROOT)} (--no-install)")
+        return None
+    say(f"installing {label} into {venv.relative_to(ROOT)}: pip install {' '.join(requirements)}"
+        + (" (PyPI's default wheel with its CUDA libraries: about 3 GB to download, 5.4 GB installed)"
+           if name == "torch" else ""))
+    steps = [[sys.executable, "-m", "venv", str(venv)],
+             [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check", *requirements]]
+    for step in steps:
+        done = subprocess.run(step, capture_output=True, text=True)
+        if done.returncode != 0:
+            line = f"{label} peer skipped: `{' '.join(step)}` failed: {done.stderr.strip()[-300:]}"
+            say(line)
+            notes.append(line)
+            return None
+    if not importable(python, module):
+        notes.append(f"{label} peer skipped: {module} does not import in {venv.relative_to(ROOT)} after installing it")
+        return None
+    return python
+
+
+def directory_mib(path):
+    """Disk space taken by the files under `path`, in MiB."""
+    total = 0
+    for folder, _dirs, files in os.walk(path):
+        for file in files:
+            try:
+                total += os.lstat(os.path.join(folder, file)).st_blocks * 512
+            except OSError:
+                pass
+    return total / 2**20
 
 
 # ---------------------------------------------------------------------------------------------
@@ -346,8 +433,10 @@ def contender_command(name, task, args, seed):
         return [BUILD / ("nudge_train" if name == "nudge" else "nudge_train_baseline"), data, task, epochs, seed]
     if name == "fann":
         return [BUILD / "fann_train", data, task, epochs, seed, args.fann_samples]
-    script = {"numpy": ["numpy_mlp.py", "train"], "sklearn": ["sklearn_mlp.py"], "torch": ["torch_mlp.py"]}[name]
-    return [sys.executable, BENCH / script[0], *script[1:], "--task", task, "--epochs", epochs, "--seed", seed,
+    script = {"numpy": ["numpy_mlp.py", "train"], "sklearn": ["sklearn_mlp.py"], "jax": ["jax_mlp.py"],
+              "torch": ["torch_mlp.py"]}[name]
+    python = args.peer_python.get(name, sys.executable)
+    return [python, BENCH / script[0], *script[1:], "--task", task, "--epochs", epochs, "--seed", seed,
             "--data", data]
 
 
@@ -444,7 +533,7 @@ def describe_machine():
     versions = {
         "python": platform.python_version(),
         "numpy": module_version("numpy"), "scikit-learn": module_version("sklearn"),
-        "threadpoolctl": module_version("threadpoolctl"), "torch": module_version("torch"),
+        "threadpoolctl": module_version("threadpoolctl"),
         "OpenBLAS (Debian)": next((v for v in (debian_version(p) for p in (
             "libopenblas0-pthread", "libopenblas0-openmp", "libopenblas0-serial")) if v), None),
         "FANN (Debian libfann2)": debian_version("libfann2"),
@@ -546,6 +635,10 @@ def training_section(task, runs, args, sgemm_reference):
         library = statistics.median([s for r in nudge_runs for s in r["library_epoch_seconds"]])
         lines.append(f"Nudge's own per-epoch figure (nudge_epoch_report.seconds) has a median of "
                      f"{seconds_text(library)}; the table uses wall time between progress callbacks.")
+    if runs.get("jax"):
+        compile_seconds = statistics.median(r["compile_seconds"] for r in runs["jax"])
+        lines.append(f"JAX compiled its epoch function ahead of time in {seconds_text(compile_seconds)} (median over "
+                     "the runs), before the first epoch: not counted in its epoch times.")
     if "fann" in runs and runs["fann"]:
         fann = runs["fann"][0]
         count = len(fann["epoch_seconds"])
@@ -568,6 +661,7 @@ def report(args, machine, library, sgemm, training, inference, steady, notes, fa
     reference = debian["median_gflops"] if debian else None
     lines = introduction(args, started, finished)
     lines += machine_section(args, machine, library, sgemm, training)
+    lines += peers_section(training)
     lines += sgemm_section(sgemm, reference)
     lines += flops_section()
     for task in args.tasks:
@@ -589,13 +683,17 @@ def introduction(args, started, finished):
             "## How to reproduce", "",
             "```sh",
             "make bench                          # the full run (5-10 min): writes bench/RESULTS.md",
+            "make bench PEERS=all                # also JAX and PyTorch (PEERS=jax,torch, or one of them)",
             "make bench BENCH_ARGS=--smoke       # CI: 1 epoch, task 1 (< 1 min): .build/bench/RESULTS-smoke.md",
-            "python3 bench/run.py --help         # --epochs, --rounds, --tasks, --only, --threads, --fann-epochs ...",
+            "python3 bench/run.py --help         # --epochs, --rounds, --tasks, --only, --peers, --threads ...",
             "```", "",
             "It installs what is missing (Debian: libopenblas-dev, libfann-dev, zlib1g-dev; pip: numpy, "
-            "scikit-learn, threadpoolctl) but never PyTorch, which joins when importable: "
-            f"`{TORCH_HINT}`. Run it on an otherwise idle machine: on two cores one busy neighbour can slow a "
-            "two-thread BLAS by an order of magnitude (the *others' CPU* columns tell).", ""]
+            "scikit-learn, threadpoolctl). JAX and PyTorch run only when asked for: each is then installed by pip "
+            "into its own virtual environment, .build/bench/venv-jax (jax[cpu], about 0.6 GB) and "
+            ".build/bench/venv-torch (torch: PyPI's only Linux wheel is the CUDA build, about 3 GB to download and "
+            "5.4 GB installed, run on the CPU), and runs from there in its own processes. Run it on an otherwise "
+            "idle machine: on two cores one busy neighbour can slow a two-thread BLAS by an order of magnitude (the "
+            "*others' CPU* columns tell).", ""]
 
 
 def machine_section(args, machine, library, sgemm, training):
@@ -619,13 +717,57 @@ def machine_section(args, machine, library, sgemm, training):
         ["Python", v["python"]],
         ["numpy / scikit-learn / threadpoolctl", f"{v['numpy']} / {v['scikit-learn']} / {v['threadpoolctl']}"],
         ["FANN", v["FANN (Debian libfann2)"] or "not installed"],
-        ["PyTorch", v["torch"] or "not installed"],
+        *[[OPTIONAL_PEERS[name][2], peer_version_text(args, name, training)] for name in OPTIONAL_PEERS],
         ["C compiler", v["cc"]], ["Swift", v["swift"]],
         ["Nudge's threads", nudge_threads_text(args, training)],
         ["environment", ", ".join(f"{k}={val}" for k, val in machine["env"].items()) or "no OPENBLAS_, OMP_ or NUDGE_ variables"],
     ], ["l", "l"])
     lines.append("")
     return lines
+
+
+def peer_results(name, training):
+    return [r for task in training.values() for r in task.get(name, [])]
+
+
+def peer_version_text(args, name, training):
+    """An optional peer's version and where it was installed, for the machine table."""
+    results = peer_results(name, training)
+    if not results:
+        return f"not run (PEERS={name} or PEERS=all)"
+    kernel = results[0]["kernel"]
+    version = f"{kernel['jax']} (jaxlib {kernel['jaxlib']})" if name == "jax" else kernel["torch"]
+    venv = BUILD / f"venv-{name}"
+    return f"{version}, from {venv.relative_to(ROOT)} ({directory_mib(venv) / 1024:.1f} GiB installed)"
+
+
+def peers_section(training):
+    """How the optional peers ran: their kernels, libraries and threads, as each process reported them."""
+    lines = []
+    jax = peer_results("jax", training)
+    if jax:
+        k = jax[0]["kernel"]
+        fusions = ", ".join(f"{kind} x{count}" for kind, count in k["fusion_kinds"].items()) or "none"
+        calls = ", ".join(f"{target} x{count}" for target, count in k["custom_calls"].items()) or "none"
+        lines.append(f"- **JAX**: XLA's {k['backend']} backend (platform version {k['platform_version']}), devices "
+                     f"{', '.join(k['devices'])}; XLA_FLAGS {k['xla_flags'] or 'not set'}, so XLA's own thread pool "
+                     f"over the {k['cores']} cores ({k['process_threads']} threads in the process after training). The "
+                     f"compiled epoch of task {jax[0]['task']} has {k['dots']} dot instructions; custom fusions: "
+                     f"{fusions}{' (__ynn_fusion: YNNPACK kernels)' if '__ynn_fusion' in fusions else ''}; "
+                     f"custom calls: {calls}; dots outside custom fusions and calls run XLA's own (Eigen-based) code.")
+    torch = peer_results("torch", training)
+    if torch:
+        k = torch[0]["kernel"]
+        cuda = f"; a CUDA {k['cuda_build']} build (PyPI's default wheel), run on the CPU" if k["cuda_build"] else ""
+        lines.append(f"- **PyTorch**: BLAS_INFO={k['blas']} ({'; '.join(k['libraries'])}); oneDNN (mkldnn) "
+                     f"available: {'yes' if k['mkldnn'] else 'no'}; CPU capability {k['cpu_capability']}; "
+                     f"torch.set_num_threads(2): {k['threads']} intra-op and {k['interop_threads']} inter-op "
+                     f"threads, parallel backend {k['parallel_backend']} ({k['process_threads']} threads in the "
+                     f"process after training){cuda}.")
+    if not lines:
+        return []
+    return ["## JAX and PyTorch: kernels and threads", "",
+            "As each peer's process reported them (bench/jax_mlp.py, bench/torch_mlp.py).", ""] + lines + [""]
 
 
 def sgemm_section(sgemm, reference):
@@ -777,7 +919,8 @@ def fairness_section(machine, sgemm):
             "batch products here (64 or 128 rows) are far from 2048².",
             "- **Threads.** Nudge runs its own threads (one per core by default) around single-threaded "
             "OpenBLAS calls; numpy and scikit-learn use both cores through OpenBLAS's threads, PyTorch is set to 2 "
-            "threads, FANN uses one thread and no BLAS. Nudge's workers spin briefly before sleeping, which "
+            "threads (MKL and OpenMP), JAX uses XLA's own thread pool over all cores, FANN uses one thread and no "
+            "BLAS. Nudge's workers spin briefly before sleeping, which "
             "helps on an idle machine and hurts when another process wants the cores.",
             "- **A shared machine.** With two cores, another process on one of them stalls every two-thread BLAS "
             "call (a 30x slowdown of the numpy peer was seen while a profiler ran beside it). Runs alternate "
@@ -786,10 +929,13 @@ def fairness_section(machine, sgemm):
             "- **What an epoch includes.** Every contender's epoch includes its shuffling and batch gathering. "
             "scikit-learn's partial_fit also validates the whole array and binarises the labels on every call; "
             "Nudge's first epoch includes its one-off check that the 47 million inputs are finite; Nudge and "
-            "scikit-learn compute the training loss (and Nudge the training accuracy) on the way, numpy the loss.",
+            "scikit-learn compute the training loss (and Nudge the training accuracy) on the way, numpy, JAX and "
+            "PyTorch the loss. JAX's epoch is one call of a function compiled beforehand (the compilation is timed "
+            "apart); its first call may still set things up.",
             "- **Not the same numerics.** Same architectures, hyper-parameters, batch sizes and epochs, but "
-            "initialisations (He/Xavier in Nudge, numpy and PyTorch; scikit-learn's own Glorot), random streams and "
-            "summation orders differ, so accuracies differ by a few tenths of a percent. scikit-learn's Adam puts "
+            "initialisations (He/Xavier in Nudge, numpy, JAX and PyTorch; scikit-learn's own Glorot), random streams "
+            "and summation orders differ, so accuracies differ by a few tenths of a percent. numpy, JAX and PyTorch "
+            "draw the same initial weights and batch order from one seed; only their summation orders differ. scikit-learn's Adam puts "
             "epsilon outside the bias correction (a negligible difference). FANN trains a different model "
             "(sigmoid units, MSE, per-image updates) and only one epoch: its row shows speed, not accuracy.",
             "- **Process start-up and data loading** are excluded everywhere: epochs are timed inside each process.",
