@@ -30,11 +30,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
 enum { ROW_MAJOR = 101, NO_TRANS = 111, TRANS = 112 };
-enum { MAX_LIBS = 6, MAX_PRODUCTS = 16, MAX_SAMPLES = 4001, WORK_FOR_TWO_PARTS = 1 << 17 };
+enum { MAX_LIBS = 6, MAX_PRODUCTS = 16, MAX_SAMPLES = 4001, ROUNDS = 5, WORK_FOR_TWO_PARTS = 1 << 17 };
 
 typedef void (*AnyFn)(void);
 typedef void (*cblas_sgemm_fn)(int, int, int, int, int, int, float, const float *, int, const float *, int, float,
@@ -511,21 +512,45 @@ static void print_steps(const Lib *libs, const Product *p, int count, const Resu
     printf("\n");
 }
 
-static void run_all(const Lib *libs, Product *p, int count, Results *r, double budget, int rounds) {
-    for (int i = 0; i < count; i++)
-        for (int threads = 1; threads <= 2; threads++)
-            for (int l = 0; l < MAX_LIBS; l++) {
-                if (!libs[l].handle) continue;
-                double medians[9], error = 0;
-                for (int round = 0; round < rounds; round++) {
-                    double e;
-                    medians[round] = measure(&libs[l], &p[i], threads, budget, &e);
-                    error = e > error || e != e ? e : error;
+/* Rounds are the outer loop, so that a busy spell of another process hits one round of many cells
+ * rather than every round of one cell; each cell keeps the median of its rounds. */
+static void run_all(const Lib *libs, Product *p, int count, Results *r, double budget) {
+    static double rounds[MAX_LIBS][MAX_PRODUCTS][2][ROUNDS];
+    for (int round = 0; round < ROUNDS; round++)
+        for (int i = 0; i < count; i++)
+            for (int threads = 1; threads <= 2; threads++)
+                for (int l = 0; l < MAX_LIBS; l++) {
+                    if (!libs[l].handle) continue;
+                    double error;
+                    rounds[l][i][threads - 1][round] = measure(&libs[l], &p[i], threads, budget, &error);
+                    if (error > r->error[l] || error != error) r->error[l] = error;
                 }
-                qsort(medians, (size_t)rounds, sizeof medians[0], compare_doubles);
-                r->seconds[l][i][threads - 1] = medians[rounds / 2];
-                if (error > r->error[l] || error != error) r->error[l] = error;
+    for (int l = 0; l < MAX_LIBS; l++)
+        for (int i = 0; i < count; i++)
+            for (int t = 0; t < 2; t++) {
+                qsort(rounds[l][i][t], ROUNDS, sizeof(double), compare_doubles);
+                r->seconds[l][i][t] = rounds[l][i][t][ROUNDS / 2];
             }
+}
+
+/* CPU time used by other processes while the probe ran, in cores: busy time of the whole machine
+ * (/proc/stat) less the probe's own (getrusage), over the wall time. */
+static double busy_seconds(void) {
+    unsigned long long v[8] = {0};
+    FILE *f = fopen("/proc/stat", "r");
+    if (!f || fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5],
+                     &v[6], &v[7]) != 8) {
+        if (f) fclose(f);
+        return NAN;
+    }
+    fclose(f);
+    return (double)(v[0] + v[1] + v[2] + v[5] + v[6] + v[7]) / (double)sysconf(_SC_CLK_TCK);
+}
+
+static double own_seconds(void) {
+    struct rusage u;
+    getrusage(RUSAGE_SELF, &u);
+    return (double)u.ru_utime.tv_sec + (double)u.ru_stime.tv_sec + 1e-6 * (double)(u.ru_utime.tv_usec + u.ru_stime.tv_usec);
 }
 
 static int parse_args(int argc, char **argv, const char **scipy_dir, const char **xsmm, double *budget) {
@@ -578,7 +603,7 @@ static void open_libs(Lib *libs, const char *scipy_dir, const char *xsmm) {
 int main(int argc, char **argv) {
     static const int task1[] = {784, 128, 10}, task2[] = {784, 512, 256, 10};
     const char *scipy_dir = NULL, *xsmm = NULL;
-    double budget = 0.05;
+    double budget = 0.02;
     if (!parse_args(argc, argv, &scipy_dir, &xsmm, &budget)) return 2;
     /* Before any library (and libgomp) is loaded: each library runs on the calling thread only. */
     setenv("OMP_NUM_THREADS", "1", 1);
@@ -597,7 +622,12 @@ int main(int argc, char **argv) {
     count += step_products(products + count, 2, task2, 3, 128);
     print_shapes(products, count);
     static Results results;
-    run_all(libs, products, count, &results, budget, 3);
+    double wall = now(), busy = busy_seconds(), own = own_seconds();
+    run_all(libs, products, count, &results, budget);
+    wall = now() - wall;
+    printf("Timed in %.0f s, %d rounds of every cell (the median is kept); other processes used %.2f cores "
+           "meanwhile (0 on an idle machine; the two-thread figures suffer first).\n\n",
+           wall, ROUNDS, (busy_seconds() - busy - (own_seconds() - own)) / wall);
     printf("Median microseconds per call (GFLOP/s), one thread, the whole product in one call; fastest in bold:\n\n");
     print_times(libs, products, count, &results, 1);
     printf("Median microseconds per region (GFLOP/s), two threads split as Nudge splits (a one-part product runs "
