@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the Debian packages Nudge needs, and only those that are missing.
-# Usage: .ci/ensure-deps.sh [build|test|demo|install|test-install|wheel|mpi]...   (default: build)
+# Usage: .ci/ensure-deps.sh [build|test|demo|install|test-install|wheel|mpi|probe]...   (default: build)
 set -euo pipefail
 
 want=(libopenblas-dev zlib1g-dev pkg-config)
@@ -18,7 +18,10 @@ for role in "${@:-build}"; do
     wheel) want+=(libopenblas0-pthread unzip) ;;
     # Distributed training (docs/DISTRIBUTED.md): Open MPI's mpicc and mpirun (4.1 on Debian 12).
     mpi) want+=(libopenmpi-dev openmpi-bin) ;;
-    *) echo "ensure-deps: unknown role '$role' (build, test, demo, install, test-install, wheel, mpi)" >&2; exit 2 ;;
+    # make gemm-shapes (bench/gemm_shapes.c): the small-matrix libraries it times beside OpenBLAS,
+    # and a venv for PyPI's scipy-openblas32.
+    probe) want+=(libblis-dev libxsmm-dev libdnnl-dev python3-venv) ;;
+    *) echo "ensure-deps: unknown role '$role' (build, test, demo, install, test-install, wheel, mpi, probe)" >&2; exit 2 ;;
   esac
 done
 

@@ -655,6 +655,21 @@ def training_section(task, runs, args, sgemm_reference):
     return lines
 
 
+# A section that `make gemm-shapes` (bench/gemm_shapes.c) measures and is written by hand: a new run keeps it,
+# from its heading to the end of the file, after the sections of its own.
+KEPT_SECTION = "## Small products: which library"
+
+
+def kept_tail(path):
+    """The part of an earlier report from KEPT_SECTION on (with the newline before it), or ''."""
+    try:
+        old = path.read_text()
+    except OSError:
+        return ""
+    at = old.find("\n" + KEPT_SECTION)
+    return old[at:] if at >= 0 else ""
+
+
 def report(args, machine, library, sgemm, training, inference, steady, notes, failures, repeated, started, finished):
     """The whole of RESULTS.md: how it was made, on what, then every measurement, section by section."""
     debian = sgemm.get(("debian", "default"))
@@ -977,7 +992,7 @@ def main():
     text = report(args, machine, library, sgemm, training, inference, steady, notes, runner.failures, runner.repeated,
                   started, finished)
     args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(text)
+    args.output.write_text(text.rstrip("\n") + "\n" + kept_tail(args.output))
     say("\n" + text)
     say(f"written to {args.output}")
     if runner.failures:
