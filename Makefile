@@ -159,7 +159,7 @@ EPOCHS ?= 200
 CYCLES ?= 1000
 .PHONY: kill-save memory test-reliability
 
-$(REL)/%: Tests/reliability/%.c include/nudge.h $(LIB)
+$(REL)/%: Tests/reliability/%.c Tests/reliability/reliability.h include/nudge.h $(LIB)
 	@mkdir -p $(REL)
 	$(CC) $(WARN) $(CFLAGS) $(CPPFLAGS) $< -o $@ $(LINK)
 

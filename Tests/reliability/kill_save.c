@@ -27,26 +27,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "nudge.h"
-
-static double now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
-static uint64_t rng_state;
-static uint64_t rng_next(void) {
-    rng_state ^= rng_state >> 12;
-    rng_state ^= rng_state << 25;
-    rng_state ^= rng_state >> 27;
-    return rng_state * 0x2545F4914F6CDD1Dull;
-}
-
-static void die(const char *what) {
-    fprintf(stderr, "kill_save: %s: %s\n", what, nudge_last_error()[0] ? nudge_last_error() : strerror(errno));
-    exit(2);
-}
+#define PROGRAM "kill_save"
+#include "reliability.h"
 
 static unsigned char *model_bytes(const nudge_network *net, size_t *size) {
     if (nudge_save_to_buffer(net, NULL, 0, size) != NUDGE_OK) die("nudge_save_to_buffer");

@@ -28,7 +28,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "nudge.h"
+#define PROGRAM "kill_train"
+#include "reliability.h"
 
 #define ROWS 1500
 #define WIDTH 32
@@ -37,25 +38,6 @@
 
 static float inputs[ROWS * WIDTH];
 static int32_t labels[ROWS];
-
-static double now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
-static uint64_t rng_state;
-static uint64_t rng_next(void) {
-    rng_state ^= rng_state >> 12;
-    rng_state ^= rng_state << 25;
-    rng_state ^= rng_state >> 27;
-    return rng_state * 0x2545F4914F6CDD1Dull;
-}
-
-static void die(const char *what) {
-    fprintf(stderr, "kill_train: %s: %s\n", what, nudge_last_error()[0] ? nudge_last_error() : strerror(errno));
-    exit(2);
-}
 
 /* Separable classes with noise, the same in every process. */
 static void make_data(void) {
