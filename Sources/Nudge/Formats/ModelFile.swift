@@ -436,7 +436,9 @@ public enum ModelFile {
 
     // MARK: Helpers
 
-    private struct Reader {
+    /// Little-endian fields of a model file, each checked against the bytes left before it is read;
+    /// a checkpoint's trainer section is read with one too (Trainer+Checkpoint.swift).
+    struct Reader {
         let bytes: UnsafeRawBufferPointer
         let source: String
         var offset = 0

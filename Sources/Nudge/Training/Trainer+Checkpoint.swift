@@ -271,16 +271,22 @@ extension StopReason {
     }
 }
 
-/// Reads the section's fields, each checked against the bytes left.
+/// Reads the section's fields, each checked against the bytes left, with the model file's reader.
 struct SectionReader {
-    let bytes: UnsafeRawBufferPointer
-    let source: String
-    var offset = 0
+    private var reader: ModelFile.Reader
+    var bytes: UnsafeRawBufferPointer { reader.bytes }
+    var source: String { reader.source }
+    var offset: Int {
+        get { reader.offset }
+        set { reader.offset = newValue }
+    }
+
+    init(bytes: UnsafeRawBufferPointer, source: String) {
+        reader = ModelFile.Reader(bytes: bytes, source: source)
+    }
 
     func need(_ count: Int, _ what: String) throws(NudgeError) {
-        guard count >= 0, count <= bytes.count - offset else {
-            throw .format("\(source): the checkpoint's \(what) is truncated")
-        }
+        try reader.need(count, "the checkpoint's \(what)")
     }
 
     mutating func u8(_ what: String) throws(NudgeError) -> UInt8 {
@@ -289,17 +295,8 @@ struct SectionReader {
         return bytes[offset]
     }
 
-    mutating func u32(_ what: String) throws(NudgeError) -> UInt32 {
-        try need(4, what)
-        defer { offset += 4 }
-        return UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: offset, as: UInt32.self))
-    }
-
-    mutating func u64(_ what: String) throws(NudgeError) -> UInt64 {
-        try need(8, what)
-        defer { offset += 8 }
-        return UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: offset, as: UInt64.self))
-    }
+    mutating func u32(_ what: String) throws(NudgeError) -> UInt32 { try reader.u32("the checkpoint's \(what)") }
+    mutating func u64(_ what: String) throws(NudgeError) -> UInt64 { try reader.u64("the checkpoint's \(what)") }
 
     mutating func count(_ what: String, limit: Int) throws(NudgeError) -> Int {
         let v = try u64(what)
