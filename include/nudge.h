@@ -1617,8 +1617,16 @@ nudge_status nudge_trainer_train_labels(
  * the same folder, which is flushed to disk and then renamed over `path`; the folder is flushed
  * last, so that the rename survives a power loss. A failed or interrupted save leaves any previous
  * file at `path` intact, except when only that last flush fails: NUDGE_ERR_IO then says that the
- * new file is in place but may not survive a power loss. A save killed mid-way (kill -9, a crash)
- * can leave a temporary file `path.tmp-XXXXXX` next to `path`; a later save does not remove it.
+ * new file is in place but may not survive a power loss.
+ * A path that exists and is not a regular file (a directory, a character or block device, a FIFO, a
+ * socket, directly or through symbolic links) is refused with NUDGE_ERR_IO, "PATH is not a regular
+ * file (it is a FIFO)", and left exactly as it was. A symbolic link means the file it points to:
+ * that file is replaced (the temporary file is written in its folder) and the link stays; a
+ * dangling link creates the file it names. A save killed mid-way (kill -9, a crash) can leave a
+ * temporary file `path.tmp-XXXXXX` next to `path`; the next save to `path` removes it. Every save
+ * holds a lock (flock) on its temporary file until the rename, and removes only the `path.tmp-`
+ * files of six letters or digits that are regular files nobody holds locked, so saves in progress
+ * in other processes are never disturbed.
  * @param[in] network The network.
  * @param[in] path A UTF-8 file path.
  * @return NUDGE_OK, NUDGE_ERR_INVALID_ARGUMENT, NUDGE_ERR_IO (the message gives the system's reason), NUDGE_ERR_OUT_OF_MEMORY.

@@ -590,7 +590,7 @@ static void test_bad_paths(void **state) {
     char sub[400];
     h_path(sub, sizeof sub, dir, "sub");
     assert_int_equal(mkdir(sub, 0755), 0);
-    H_ERR(nudge_save(net, sub), NUDGE_ERR_IO, "Is a directory");
+    H_ERR(nudge_save(net, sub), NUDGE_ERR_IO, "is not a regular file (it is a directory)");
     H_ERR(nudge_save(net, sub), NUDGE_ERR_IO, sub);
     struct stat st;
     assert_int_equal(stat(sub, &st), 0);

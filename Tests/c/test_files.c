@@ -1,10 +1,18 @@
 /* Model files from C: nudge_save / nudge_load / nudge_save_to_buffer / nudge_load_from_buffer.
  * Round trips bit for bit, the layout of docs/FORMAT.md, every truncation and single-byte
  * corruption, structural corruption behind a valid CRC, future versions, and atomic saves that
- * leave the old file intact and no temporary files behind when they fail. */
+ * leave the old file intact and no temporary files behind when they fail; saves onto nodes that are
+ * not regular files (refused, the node untouched), through symbolic links (the file they point to
+ * is replaced), and the removal of stale temporary files left by killed saves. */
+#define _DEFAULT_SOURCE /* flock, mknod, makedev */
 #include "harness.h"
 #include <signal.h>
+#include <sys/file.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/sysmacros.h>
+#include <sys/un.h>
+#include <sys/wait.h>
 
 
 /* A fresh, empty folder under h_root for one test. */
@@ -831,6 +839,228 @@ static void test_failed_save_keeps_old_file(void **state) {
     h_rmtree(dir);
 }
 
+/* ------------------------------------------------------------------------------------------ */
+/* Saving onto what is not a regular file; symbolic links; stale temporary files                 */
+
+/* What a node is, to check that a refused save left it exactly as it was. */
+typedef struct node_state {
+    mode_t mode;
+    ino_t ino;
+    dev_t rdev;
+    off_t size;
+} node_state;
+
+static node_state node_of(const char *path) {
+    struct stat st;
+    if (lstat(path, &st) != 0) H_FAIL("lstat(%s): %s", path, strerror(errno));
+    node_state n = {st.st_mode, st.st_ino, st.st_rdev, st.st_size};
+    return n;
+}
+
+static void check_node_unchanged(const char *path, node_state before, const char *when) {
+    node_state now = node_of(path);
+    if (now.mode != before.mode || now.ino != before.ino || now.rdev != before.rdev || now.size != before.size)
+        H_FAIL("%s: %s changed (mode 0%o -> 0%o, inode %lu -> %lu)", when, path, (unsigned)before.mode, (unsigned)now.mode,
+               (unsigned long)before.ino, (unsigned long)now.ino);
+}
+
+/* A unix socket bound at `path`; returns its descriptor (the node stays after it is closed). */
+static int bound_socket(const char *path) {
+    struct sockaddr_un address;
+    memset(&address, 0, sizeof address);
+    address.sun_family = AF_UNIX;
+    if (strlen(path) >= sizeof address.sun_path) H_FAIL("socket path %s is too long for this test", path);
+    strcpy(address.sun_path, path);
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    if (fd < 0 || bind(fd, (struct sockaddr *)&address, sizeof address) != 0) H_FAIL("bind(%s): %s", path, strerror(errno));
+    return fd;
+}
+
+/* Saves onto a FIFO, a socket, a character device (made here with mknod, as root), a folder, and a
+ * symbolic link to the FIFO are refused with NUDGE_ERR_IO, "is not a regular file (it is ...)",
+ * and leave the node as it was (type, mode, inode, device numbers) with no temporary file; the
+ * same for a checkpoint. Before, the save renamed a regular file over the node. */
+static void test_save_refuses_nodes_that_are_not_regular_files(void **state) {
+    (void)state;
+    char dir[300], fifo[400], sock[400], chr[400], folder[400], link[400];
+    test_dir(dir, sizeof dir, "nodes");
+    h_path(fifo, sizeof fifo, dir, "fifo");
+    h_path(sock, sizeof sock, dir, "sock");
+    h_path(chr, sizeof chr, dir, "chr");
+    h_path(folder, sizeof folder, dir, "folder");
+    h_path(link, sizeof link, dir, "link-to-fifo");
+    if (mkfifo(fifo, 0640) != 0) H_FAIL("mkfifo(%s): %s", fifo, strerror(errno));
+    int socket_fd = bound_socket(sock);
+    if (mkdir(folder, 0755) != 0) H_FAIL("mkdir(%s): %s", folder, strerror(errno));
+    if (symlink("fifo", link) != 0) H_FAIL("symlink(%s): %s", link, strerror(errno));
+    int have_device = mknod(chr, S_IFCHR | 0666, makedev(1, 3)) == 0;
+    if (!have_device)
+        print_message("note: mknod(%s) failed (%s): the character device case needs root and is not run\n", chr, strerror(errno));
+    size_t entries = have_device ? 5 : 4;
+    const struct { const char *path, *kind; } cases[] = {
+        {fifo, "(it is a FIFO)"}, {sock, "(it is a socket)"}, {folder, "(it is a directory)"},
+        {link, "(it is a FIFO)"}, {chr, "(it is a character device)"},
+    };
+    nudge_network *net = small_model();
+    nudge_trainer *trainer = NULL;
+    nudge_train_options o = h_options(1, 8, 0.01f);
+    H_OK(nudge_trainer_create(net, &o, &trainer));
+    for (size_t i = 0; i < (have_device ? 5u : 4u); i++) {
+        node_state before = node_of(cases[i].path), target = node_of(fifo);
+        H_ERR(nudge_save(net, cases[i].path), NUDGE_ERR_IO, "is not a regular file");
+        H_ERR(nudge_save(net, cases[i].path), NUDGE_ERR_IO, cases[i].kind);
+        H_ERR(nudge_save(net, cases[i].path), NUDGE_ERR_IO, cases[i].path);
+        H_ERR(nudge_trainer_save(trainer, cases[i].path), NUDGE_ERR_IO, cases[i].kind);
+        check_node_unchanged(cases[i].path, before, "after a refused save");
+        check_node_unchanged(fifo, target, "after a refused save through a link");
+        check_entries(dir, entries, "after a refused save");
+    }
+    nudge_trainer_free(trainer);
+    close(socket_fd);
+    nudge_network_free(net);
+    h_rmtree(dir);
+}
+
+/* A symbolic link means the file it points to: a save through a chain of links (relative and
+ * absolute, into another folder) replaces that file, keeping its mode, writes its temporary file
+ * next to it, and leaves the links as they were; a dangling link creates the file it names; a loop
+ * of links is refused. Before, the save replaced the link itself with a regular file. */
+static void test_save_through_symbolic_links(void **state) {
+    (void)state;
+    char dir[300], sub[400], real[500], link1[400], link2[400], dangling[400], made[500], loop_a[400], loop_b[400];
+    test_dir(dir, sizeof dir, "links");
+    h_path(sub, sizeof sub, dir, "sub");
+    if (mkdir(sub, 0755) != 0) H_FAIL("mkdir(%s): %s", sub, strerror(errno));
+    h_path(real, sizeof real, sub, "real.nudge");
+    nudge_network *old_net = small_model();
+    const size_t sizes[] = {3, 9, 2};
+    const nudge_activation acts[] = {NUDGE_ACTIVATION_RELU, NUDGE_ACTIVATION_SOFTMAX};
+    nudge_network *new_net = h_net(sizes, 3, acts, 21);
+    H_OK(nudge_save(old_net, real));
+    assert_int_equal(chmod(real, 0600), 0);
+    /* dir/link1 -> sub/real.nudge (relative), dir/link2 -> /.../dir/link1 (absolute). */
+    h_path(link1, sizeof link1, dir, "link1");
+    h_path(link2, sizeof link2, dir, "link2");
+    assert_int_equal(symlink("sub/real.nudge", link1), 0);
+    assert_int_equal(symlink(link1, link2), 0);
+    H_OK(nudge_save(new_net, link2));
+    struct stat st;
+    assert_int_equal(lstat(link1, &st), 0);
+    assert_true(S_ISLNK(st.st_mode));
+    assert_int_equal(lstat(link2, &st), 0);
+    assert_true(S_ISLNK(st.st_mode));
+    assert_int_equal(lstat(real, &st), 0);
+    assert_true(S_ISREG(st.st_mode));
+    assert_int_equal(st.st_mode & 07777, 0600);
+    size_t size = 0, expect_size = 0;
+    unsigned char *file = h_read_file(real, &size), *expect = h_model_bytes(new_net, &expect_size);
+    assert_int_equal(size, expect_size);
+    assert_memory_equal(file, expect, size);
+    free(file);
+    free(expect);
+    check_entries(sub, 1, "in the linked file's folder after a save through links");
+    /* A dangling link: the file it names is created. */
+    h_path(dangling, sizeof dangling, dir, "dangling");
+    assert_int_equal(symlink("sub/made.nudge", dangling), 0);
+    H_OK(nudge_save(new_net, dangling));
+    assert_int_equal(lstat(dangling, &st), 0);
+    assert_true(S_ISLNK(st.st_mode));
+    nudge_network *loaded = NULL;
+    H_OK(nudge_load(h_path(made, sizeof made, sub, "made.nudge"), &loaded));
+    check_same_network(new_net, loaded);
+    nudge_network_free(loaded);
+    /* A loop of links. */
+    h_path(loop_a, sizeof loop_a, dir, "loop_a");
+    h_path(loop_b, sizeof loop_b, dir, "loop_b");
+    assert_int_equal(symlink("loop_b", loop_a), 0);
+    assert_int_equal(symlink("loop_a", loop_b), 0);
+    H_ERR(nudge_save(new_net, loop_a), NUDGE_ERR_IO, "Too many levels of symbolic links");
+    check_entries(dir, 6, "after saves through links");
+    check_entries(sub, 2, "after saves through links");
+    nudge_network_free(old_net);
+    nudge_network_free(new_net);
+    h_rmtree(dir);
+}
+
+/* Creates `name` in `dir` holding a few bytes; returns its path in `out`. */
+static const char *make_file(char *out, size_t capacity, const char *dir, const char *name) {
+    h_path(out, capacity, dir, name);
+    h_write_file(out, "partial", 7);
+    return out;
+}
+
+static int exists(const char *path) {
+    struct stat st;
+    return lstat(path, &st) == 0;
+}
+
+/* The temporary files of saves killed mid-way are removed by the next save to the same path: those
+ * named exactly PATH.tmp- and six letters or digits, regular files, that no process holds locked.
+ * A locked one (a save in progress in another process) is kept until its process dies; names that
+ * do not match exactly, other paths' temporaries, a FIFO and a folder are left alone. Before, a
+ * save never removed any. */
+static void test_save_removes_stale_temporaries(void **state) {
+    (void)state;
+    char dir[300], path[400], stale[500], locked[500], keep[8][500];
+    test_dir(dir, sizeof dir, "stale");
+    h_path(path, sizeof path, dir, "model.nudge");
+    nudge_network *net = small_model();
+    H_OK(nudge_save(net, path));
+    make_file(stale, sizeof stale, dir, "model.nudge.tmp-Ab3xZ9");
+    make_file(keep[0], sizeof keep[0], dir, "model.nudge.tmp-abc");
+    make_file(keep[1], sizeof keep[1], dir, "model.nudge.tmp-abcdefg");
+    make_file(keep[2], sizeof keep[2], dir, "other.nudge.tmp-abc123");
+    make_file(keep[3], sizeof keep[3], dir, "model.nudge.tmp-ab.123");
+    make_file(keep[4], sizeof keep[4], dir, "xmodel.nudge.tmp-abc123");
+    h_path(keep[5], sizeof keep[5], dir, "model.nudge.tmp-fifo01");
+    if (mkfifo(keep[5], 0600) != 0) H_FAIL("mkfifo(%s): %s", keep[5], strerror(errno));
+    h_path(keep[6], sizeof keep[6], dir, "model.nudge.tmp-dir001");
+    if (mkdir(keep[6], 0755) != 0) H_FAIL("mkdir(%s): %s", keep[6], strerror(errno));
+    make_file(keep[7], sizeof keep[7], dir, "model.nudge.tmp-abc12");
+    /* A child holds a lock on one, as a save in progress does, until it is killed (or, should this
+     * test fail first, until this process ends and its end of `hold` closes). */
+    make_file(locked, sizeof locked, dir, "model.nudge.tmp-Locked");
+    int ready[2], hold[2];
+    assert_int_equal(pipe(ready), 0);
+    assert_int_equal(pipe(hold), 0);
+    pid_t child = fork();
+    assert_true(child >= 0);
+    if (child == 0) {
+        close(hold[1]);
+        int fd = open(locked, O_RDWR);
+        char byte = (fd >= 0 && flock(fd, LOCK_EX) == 0) ? 'y' : 'n';
+        if (write(ready[1], &byte, 1) != 1) _exit(1);
+        while (read(hold[0], &byte, 1) != 0) {}
+        _exit(0);
+    }
+    close(hold[0]);
+    char byte = 0;
+    assert_int_equal(read(ready[0], &byte, 1), 1);
+    assert_int_equal(byte, 'y');
+    H_OK(nudge_save(net, path));
+    if (exists(stale)) H_FAIL("the stale temporary file %s is still there after a save", stale);
+    if (!exists(locked)) H_FAIL("%s, locked by a live process, was removed", locked);
+    for (size_t i = 0; i < H_COUNT(keep); i++)
+        if (!exists(keep[i])) H_FAIL("%s, not a temporary file of this path, was removed", keep[i]);
+    /* Killed: its lock is gone, and the next save removes the file. */
+    kill(child, SIGKILL);
+    int status = 0;
+    assert_int_equal(waitpid(child, &status, 0), child);
+    close(ready[0]);
+    close(ready[1]);
+    close(hold[1]);
+    H_OK(nudge_save(net, path));
+    if (exists(locked)) H_FAIL("%s is still there after its process was killed and the path saved again", locked);
+    for (size_t i = 0; i < H_COUNT(keep); i++)
+        if (!exists(keep[i])) H_FAIL("%s, not a temporary file of this path, was removed", keep[i]);
+    nudge_network *loaded = NULL;
+    H_OK(nudge_load(path, &loaded));
+    check_same_network(net, loaded);
+    nudge_network_free(loaded);
+    nudge_network_free(net);
+    h_rmtree(dir);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_save_load_round_trip),
@@ -849,6 +1079,9 @@ int main(void) {
         cmocka_unit_test(test_save_replaces_atomically),
         cmocka_unit_test(test_save_errors),
         cmocka_unit_test(test_failed_save_keeps_old_file),
+        cmocka_unit_test(test_save_refuses_nodes_that_are_not_regular_files),
+        cmocka_unit_test(test_save_through_symbolic_links),
+        cmocka_unit_test(test_save_removes_stale_temporaries),
     };
     return cmocka_run_group_tests_name("files", tests, h_group_setup, h_group_teardown);
 }

@@ -142,34 +142,32 @@ public enum ModelFile {
     /// flushed to disk and renamed over `path`, so a failed or interrupted save leaves the old file
     /// intact; then the folder is flushed, so that the rename survives a power loss. Only a failure
     /// of that last flush is reported after `path` already holds the new file (its message says so).
-    /// A save killed mid-way (kill -9, a crash) can leave a temporary file `path.tmp-XXXXXX` behind.
+    /// A path that exists and is not a regular file (a device, FIFO, socket or directory) is refused
+    /// and left as it was; a symbolic link means the file it points to, which is replaced (the link
+    /// stays). A save killed mid-way (kill -9, a crash) can leave a temporary file `path.tmp-XXXXXX`
+    /// behind, which the next save to `path` removes (``SaveTarget`` has the rules).
     /// Reads the network only.
     ///
-    /// - Throws: `invalidArgument` (an empty path), `io` (the message gives the system's reason),
-    ///   `outOfMemory`.
+    /// - Throws: `invalidArgument` (an empty path), `io` (not a regular file; the message gives the
+    ///   system's reason), `outOfMemory`.
     public static func save(_ network: Network, to path: String) throws(NudgeError) {
         try save(network, checkpoint: nil, to: path)
     }
 
     /// Writes a model file, with a checkpoint's trainer section when given, atomically (as `save(_:to:)`).
     static func save(_ network: Network, checkpoint: [UInt8]?, to path: String) throws(NudgeError) {
-        guard !path.isEmpty else { throw .invalid("path is empty") }
+        let target = try SaveTarget(path)
         let bytes = try HeapBuffer<UInt8>(count: encodedSize(network, checkpoint: checkpoint?.count), zeroed: false)
         writeBytes(network, checkpoint: checkpoint, into: UnsafeMutableRawBufferPointer(bytes.buffer))
         // Keep the mode of the file being replaced; a new file gets rw-r--r--.
-        var existing = stat()
-        let mode = stat(path, &existing) == 0 ? existing.st_mode & 0o7777 : 0o644
-        var template = Array((path + ".tmp-XXXXXX").utf8CString)
-        // mkostemp(O_CLOEXEC) is not in Glibc's Swift overlay; setting the flag right after is as good
-        // unless the host forks in that instant.
-        let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
-        guard fd >= 0 else { throw ioError("cannot create a temporary file next to \(path)") }
-        _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
-        let temporary = String(decoding: template.dropLast().map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        let mode = target.mode ?? 0o644
+        let temporary = try target.createTemporary()
+        defer { temporary.release() }
+        let fd = temporary.fd
         func fail(_ what: String) -> NudgeError {
             let error = ioError(what)
             close(fd)
-            unlink(temporary)
+            unlink(temporary.path)
             return error
         }
         var written = 0
@@ -184,21 +182,29 @@ public enum ModelFile {
         guard fsync(fd) == 0 else { throw fail("cannot flush \(path) to disk") }
         guard close(fd) == 0 else {
             let error = ioError("cannot close \(path)")
-            unlink(temporary)
+            unlink(temporary.path)
             throw error
         }
-        guard rename(temporary, path) == 0 else {
+        do { try target.recheck() } catch {
+            unlink(temporary.path)
+            throw error
+        }
+        guard rename(temporary.path, target.path) == 0 else {
             let error = ioError("cannot rename the temporary file onto \(path)")
-            unlink(temporary)
+            unlink(temporary.path)
             throw error
         }
-        // Make the rename itself durable: flush the folder, whose entry now names the new file.
-        // A folder that cannot be opened for reading (write and search permission only: EACCES,
-        // EPERM) and a file system that cannot flush folders (EINVAL, EOPNOTSUPP) leave this undone,
-        // as there is nothing better to do; any other failure (EIO, or EMFILE when opening it) is
-        // reported, since the new file may then not survive a power loss, although it is in place
-        // at `path` and complete.
-        let folder = directory(of: path)
+        try flushFolder(of: target, named: path)
+    }
+
+    /// Makes a save's rename durable: flushes the folder, whose entry now names the new file.
+    /// A folder that cannot be opened for reading (write and search permission only: EACCES,
+    /// EPERM) and a file system that cannot flush folders (EINVAL, EOPNOTSUPP) leave this undone,
+    /// as there is nothing better to do; any other failure (EIO, or EMFILE when opening it) is
+    /// reported, since the new file may then not survive a power loss, although it is in place
+    /// at `path` and complete.
+    private static func flushFolder(of target: SaveTarget, named path: String) throws(NudgeError) {
+        let folder = target.folder
         let dirfd = open(folder, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         if dirfd < 0 && errno != EACCES && errno != EPERM {
             throw ioError("replaced \(path), but cannot open its folder \(folder) to flush it to disk, so the new file may not survive a power loss")
@@ -496,11 +502,6 @@ public enum ModelFile {
             offset += n
         }
         return UInt32(truncatingIfNeeded: value)
-    }
-
-    private static func directory(of path: String) -> String {
-        guard let slash = path.lastIndex(of: "/") else { return "." }
-        return slash == path.startIndex ? "/" : String(path[..<slash])
     }
 }
 

@@ -525,7 +525,9 @@ class Network:
         """Writes the model file atomically: a failed save leaves any old file at `path` intact.
 
         The one exception: when only the final flush of the folder fails, NudgeIOError says that
-        `path` already holds the new file, which may not survive a power loss."""
+        `path` already holds the new file, which may not survive a power loss. A path that is not a
+        regular file (a FIFO, device, socket or folder) is refused with NudgeIOError and left as it
+        was; a symbolic link means the file it points to, which is replaced (the link stays)."""
         check(_lib.lib.nudge_save(self.handle, _arrays.c_path(path)))
 
     @classmethod
