@@ -100,3 +100,35 @@ extension StringProtocol {
 
     var replacingHyphens: String { String(map { $0 == "-" ? "_" : $0 }) }
 }
+
+/// The arguments, with a negative number that follows a long option joined to it (`--epochs -1`
+/// becomes `--epochs=-1`), so that the option's own check says what is wrong with the value: the
+/// argument parser takes `-1` for a short flag and reports a missing value. A value is a negative
+/// number, or a comma-separated list of numbers that starts with one; arguments after `--` stay
+/// as they are.
+func joiningNegativeValues(_ arguments: [String]) -> [String] {
+    var result: [String] = []
+    var i = 0
+    while i < arguments.count {
+        let argument = arguments[i]
+        if argument == "--" {
+            result += arguments[i...]
+            break
+        }
+        if argument.hasPrefix("--"), !argument.contains("="), i + 1 < arguments.count,
+           isNegativeNumber(arguments[i + 1]) {
+            result.append(argument + "=" + arguments[i + 1])
+            i += 2
+        } else {
+            result.append(argument)
+            i += 1
+        }
+    }
+    return result
+}
+
+private func isNegativeNumber(_ argument: String) -> Bool {
+    argument.hasPrefix("-") && argument.split(separator: ",", omittingEmptySubsequences: false).allSatisfy {
+        Double($0.trimmingSpaces) != nil
+    }
+}

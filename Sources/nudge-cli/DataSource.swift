@@ -1,3 +1,4 @@
+import Glibc
 import Nudge
 
 /// The files one set of samples comes from: a data file and, for a format that keeps labels in a
@@ -29,6 +30,12 @@ struct DataFiles {
 
     /// Reads the samples, and their labels when the command needs them.
     func load(labels need: Labels) throws(Failure) -> Dataset {
+        for path in [samples, need == .ignored ? nil : labels].compactMap({ $0 }) {
+            var info = stat()
+            if stat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFDIR {
+                throw Failure(.noInput, "\(path) is a folder, not a data file: give an IDX file (plain or .gz) or a CSV file")
+            }
+        }
         switch Format(path: samples) {
         case .idx:
             let labelsPath = need == .ignored ? nil : labels

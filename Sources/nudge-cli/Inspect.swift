@@ -40,7 +40,7 @@ struct Inspect: ParsableCommand {
                 } ?? .null),
                 ("metadata", .object(metadata)),
             ])
-            print(report.rendered())
+            try StandardOutput.write(report.rendered() + "\n")
             return
         }
         func field(_ label: String, _ value: String) -> String { label.rightPadded(to: 15) + value }
@@ -70,7 +70,7 @@ struct Inspect: ParsableCommand {
                 lines.append("  " + key.rightPadded(to: width) + "  " + value.split(separator: "\n", omittingEmptySubsequences: false).joined(separator: indent))
             }
         }
-        print(lines.joined(separator: "\n"))
+        try StandardOutput.write(lines.joined(separator: "\n") + "\n")
     }
 }
 

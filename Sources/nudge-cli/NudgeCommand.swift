@@ -8,8 +8,9 @@ struct NudgeCommand: ParsableCommand {
         commandName: "nudge",
         abstract: "Train, evaluate and use multilayer perceptrons from the shell.",
         discussion: """
-            Data files are IDX (the MNIST and Fashion-MNIST format), plain or gzip-compressed: an \
-            images file (--images) and, for training and evaluation, a labels file (--labels). \
+            Data files are IDX (the MNIST and Fashion-MNIST format) or numeric CSV (*.csv), plain \
+            or gzip-compressed: a samples file (--images, also spelt --data) and, for training and \
+            evaluation, the labels: for IDX a labels file (--labels), for CSV a column named label. \
             Models are Nudge model files (docs/FORMAT.md). Reports and predictions go to standard \
             output; progress, messages and errors go to standard error, errors as one line \
             "nudge: error: <message>".
@@ -32,16 +33,26 @@ struct NudgeCommand: ParsableCommand {
     )
 
     /// Parses and runs a command; a ``Failure`` becomes one line on standard error and its exit
-    /// status, everything else is the argument parser's (usage errors exit with 64).
+    /// status, everything else is the argument parser's (usage errors exit with 64). Output that
+    /// cannot be written to standard output, `--help` and `--version` included, is a failure (74).
     static func main() {
+        StandardOutput.reserveDescriptors()
         do {
-            var command = try parseAsRoot()
+            var command = try parseAsRoot(joiningNegativeValues(Array(CommandLine.arguments.dropFirst())))
             try command.run()
         } catch let failure as Failure {
-            printError("nudge: error: \(failure.message)")
-            Glibc.exit(failure.status.rawValue)
+            fail(failure)
         } catch {
-            exit(withError: error)
+            guard exitCode(for: error).isSuccess else { exit(withError: error) }
+            // --help, --version: the argument parser's text, whose writing is checked here.
+            let text = fullMessage(for: error)
+            do { if !text.isEmpty { try StandardOutput.write(text + "\n") } } catch { fail(error) }
+            Glibc.exit(ExitStatus.success.rawValue)
         }
+    }
+
+    private static func fail(_ failure: Failure) -> Never {
+        printError("nudge: error: \(failure.message)")
+        Glibc.exit(failure.status.rawValue)
     }
 }

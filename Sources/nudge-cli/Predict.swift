@@ -12,7 +12,9 @@ struct Predict: ParsableCommand {
             competition takes: the header `ImageId,Label`, 1-based ids, one line per image.
 
             The CSV goes to standard output unless --output names a file, which is then written \
-            whole or not at all. Nothing else goes to standard output.
+            whole or not at all (a symbolic link: the file it points to). `-o -` and `-o /dev/stdout` \
+            mean standard output; a FIFO or character device named with -o is written in place, as \
+            a stream. Nothing else goes to standard output.
 
             EXAMPLES:
               nudge predict fashion.nudge --images t10k-images-idx3-ubyte.gz \\
@@ -48,6 +50,9 @@ struct Predict: ParsableCommand {
 
     func run() throws {
         try compute.apply()
+        if let output {
+            try checkNotAnInput(output, flag: "--output", inputs: [("the model", model), ("--images", images)])
+        }
         let out = try TextOutput(path: output)
         let network = try during(.reading) { () throws(NudgeError) in try ModelFile.load(from: model) }
         let data = try DataFiles(samples: images, labels: nil, labelsFlag: "--labels").load(labels: .ignored)

@@ -88,13 +88,26 @@ struct Train: ParsableCommand {
 
     func run() throws {
         try compute.apply()
-        try checkWritable(output.path)
+        try checkOutputs()
         let (data, validation) = try loadData()
         let trainer = try configure(for: data, validation: validation)
         let progress = TrainingProgress(quiet: output.quiet, epochs: training.epochs,
                                         showsLearningRate: training.schedule.value != .constant || training.warmupEpochs > 0)
         let (summary, stoppedAt) = try fit(trainer, data: data, validation: validation, progress: progress)
         try finish(trainer.network, summary: summary, stoppedAt: stoppedAt, progress: progress)
+    }
+
+    /// Before anything is read: the model and the checkpoint can be saved where the flags say (a
+    /// regular file or a new name whose folder is writable), and neither is one of the inputs.
+    private func checkOutputs() throws(Failure) {
+        let inputs = [("--images", files.images), ("--labels", files.labels),
+                      ("--validation-images", files.validationImages), ("--validation-labels", files.validationLabels)]
+        try checkNotAnInput(output.path, flag: "--output", inputs: inputs + [("--checkpoint", checkpoints.path)])
+        try checkWritable(output.path)
+        if let checkpoint = checkpoints.path {
+            try checkNotAnInput(checkpoint, flag: "--checkpoint", inputs: inputs)
+            try checkWritable(checkpoint)
+        }
     }
 
     /// The training data and any validation data, which must have as many features per sample.
@@ -417,6 +430,7 @@ struct OutputFlags: ParsableArguments {
 
     func validate() throws {
         if path.isEmpty { throw ValidationError("--output is empty") }
+        if path == "-" { throw ValidationError("--output is -: a model is saved to a file, not to standard output; give a file name (./- for a file named -)") }
     }
 }
 
