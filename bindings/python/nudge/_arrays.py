@@ -138,8 +138,10 @@ def samples(value, width, name="X"):
 def c_string(value, name):
     """`value` as UTF-8 bytes for a `const char *`; refuses NUL characters, where C would cut it short.
 
-    Text is a str; other values become their str() (3 becomes "3"), but bytes are refused: their
-    str() is their repr ("b'cat,dog'"), and which encoding they are in is the caller's to say."""
+    Text is a str; other values become their str() (3 becomes "3"), but None and bytes are refused:
+    the str() of bytes is their repr ("b'cat,dog'"), and which encoding they are in is the caller's to say."""
+    if value is None:
+        raise InvalidArgumentError(f"{name} is None; it must be a str")
     if isinstance(value, (bytes, bytearray, memoryview)):
         raise InvalidArgumentError(f"{name} is {type(value).__name__} ({bytes(value)[:40]!r}); it must be a str: "
                                    "decode it first, e.g. value.decode('utf-8')")

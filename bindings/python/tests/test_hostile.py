@@ -265,6 +265,7 @@ def test_metadata_refuses_bytes(net, data):
             call=lambda: net.set_metadata("classes", data))
     _raises(nudge.InvalidArgumentError, f"metadata key is {kind}", call=lambda: net.set_metadata(data, "v"))
     assert net.metadata == {}
+    _raises(nudge.InvalidArgumentError, "metadata key is None; it must be a str", call=lambda: net.set_metadata(None, "v"))
     net.set_metadata("classes", bytes(data).decode("utf-8"))
     assert net.metadata == {"classes": "cat,dog"}
 
