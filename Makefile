@@ -16,6 +16,15 @@ DATA       ?= /usr/share/datasets/fashion-mnist
 VENV       := .build/venv
 PYTHON     ?= python3
 
+# Every test command is bounded in time, so that a hung test fails instead of waiting forever:
+# `timeout -k 10 SECONDS` around each program (SIGTERM, then SIGKILL 10 s later; exit 124), and
+# pytest-timeout around each Python test (PYTEST_TIMEOUT, per test). Raise them on a slow machine.
+C_TEST_SECONDS      ?= 900
+SWIFT_TEST_SECONDS  ?= 3600
+PYTEST_TIMEOUT      ?= 300
+PYTEST_SECONDS      ?= 3600
+PYTEST              := -m pytest -q -p no:cacheprovider --timeout=$(PYTEST_TIMEOUT) --timeout-method=thread
+
 .PHONY: all lib cli generate header demo test test-swift test-header test-c test-c-sanitizers test-python python \
         test-cli deps deps-test deps-demo clean example-swift
 
@@ -63,7 +72,7 @@ demo: deps-demo lib
 ## API, saves and reloads it; fails if the accuracy or the reloaded predictions are wrong.
 example-swift: deps
 	$(SWIFT) build -c release --product nudge-swift-example
-	$(BUILD)/nudge-swift-example
+	timeout -k 10 600 $(BUILD)/nudge-swift-example
 
 ## The "gradient descent explained" network: 784-16-16-10 sigmoid, squared error, plain SGD.
 ## The final runs of docs/ACCURACY.md (a few minutes); `make accuracy ACCURACY_ARGS="search"` repeats
@@ -84,19 +93,19 @@ seed: deps-demo lib
 test: deps-test lib test-swift test-header test-c test-c-sanitizers test-python test-cli example-swift test-style
 
 test-swift:
-	$(SWIFT) test
+	timeout -k 10 $(SWIFT_TEST_SECONDS) $(SWIFT) test
 
 ## No hand-written function over 80 lines without a stated reason (Tests/style/function_length.py;
 ## `python3 Tests/style/function_length.py --list 20` also lists the longest).
 .PHONY: test-style
 test-style:
-	$(PYTHON) Tests/style/function_length.py
+	timeout -k 10 120 $(PYTHON) Tests/style/function_length.py
 
 test-header: lib
 	$(SWIFT) build -c release --product nudge-header
 	$(SWIFT) build -c release --product nudge-options
 	$(BUILD)/nudge-options --check
-	bash Tests/header/check.sh $(LIB)
+	timeout -k 10 300 bash Tests/header/check.sh $(LIB)
 
 $(OUT)/%: Tests/c/%.c Tests/c/harness.h include/nudge.h $(LIB)
 	@mkdir -p $(OUT)
@@ -104,7 +113,10 @@ $(OUT)/%: Tests/c/%.c Tests/c/harness.h include/nudge.h $(LIB)
 
 # Every program runs even when an earlier one fails; the target fails if any did.
 test-c: $(patsubst Tests/c/%.c,$(OUT)/%,$(HARNESS))
-	@failed=""; for t in $^; do echo "== $$t"; NUDGE_TEST_DATA=$(DATA) $$t || failed="$$failed $$t"; done; \
+	@failed=""; for t in $^; do echo "== $$t"; \
+	  NUDGE_TEST_DATA=$(DATA) timeout -k 10 $(C_TEST_SECONDS) $$t; status=$$?; \
+	  if [ $$status -eq 124 ]; then echo "$$t was stopped after $(C_TEST_SECONDS) s (C_TEST_SECONDS)"; fi; \
+	  if [ $$status -ne 0 ]; then failed="$$failed $$t"; fi; done; \
 	  if [ -n "$$failed" ]; then echo "failed:$$failed"; exit 1; fi
 
 # The harness again under AddressSanitizer, UndefinedBehaviorSanitizer and LeakSanitizer, against a
@@ -123,7 +135,7 @@ python: lib
 test-python: python
 # SCIPY_ARRAY_API=1 lets scikit-learn run its array-API estimator check too.
 	cd $(VENV) && NUDGE_TEST_DATA=$(DATA) MPLBACKEND=Agg SCIPY_ARRAY_API=1 \
-	  ./bin/python -m pytest -q -p no:cacheprovider $(CURDIR)/bindings/python/tests \
+	  timeout -k 10 $(PYTEST_SECONDS) ./bin/python $(PYTEST) $(CURDIR)/bindings/python/tests \
 	  --ignore=$(CURDIR)/bindings/python/tests/mpi
 
 ## fit(comm=...) under mpirun (bindings/python/tests/mpi): 1, 2 and 3 ranks against one process,
@@ -134,17 +146,18 @@ MPI_TEST_SECONDS ?= 1200
 .PHONY: test-python-mpi
 test-python-mpi: deps-mpi python
 	$(VENV)/bin/pip install -q --disable-pip-version-check "mpi4py>=3.1"
-	cd $(VENV) && timeout -k 10 $(MPI_TEST_SECONDS) ./bin/python -m pytest -q -p no:cacheprovider \
+	cd $(VENV) && timeout -k 10 $(MPI_TEST_SECONDS) ./bin/python $(PYTEST) --timeout=600 \
 	  $(CURDIR)/bindings/python/tests/mpi
 
 ## The command-line tool run as a user runs it (Tests/cli, pytest).
 test-cli: cli $(VENV)/.pytest
-	NUDGE_CLI=$(abspath $(CLI)) $(VENV)/bin/python -m pytest -q -p no:cacheprovider Tests/cli
+	NUDGE_CLI=$(abspath $(CLI)) timeout -k 10 $(PYTEST_SECONDS) $(VENV)/bin/python $(PYTEST) Tests/cli
 
-# A stamp rather than bin/pytest, which pip does not write when the system already has pytest.
-$(VENV)/.pytest:
+# A stamp rather than bin/pytest, which pip does not write when the system already has pytest; made
+# again when this Makefile changes (the plugins it installs may have).
+$(VENV)/.pytest: Makefile
 	$(PYTHON) -m venv --system-site-packages $(VENV)
-	$(VENV)/bin/pip install -q --disable-pip-version-check pytest
+	$(VENV)/bin/pip install -q --disable-pip-version-check pytest "pytest-timeout>=2.1"
 	touch $@
 
 include bench/bench.mk
@@ -176,8 +189,8 @@ kill-train: $(REL)/kill_train
 	$(REL)/kill_train -t $(TRIALS)
 
 test-reliability: $(REL)/kill_save $(REL)/kill_train
-	$(REL)/kill_save -n 100
-	timeout 600 $(REL)/kill_train -t 20
+	timeout -k 10 600 $(REL)/kill_save -n 100
+	timeout -k 10 600 $(REL)/kill_train -t 20
 
 test: test-reliability
 # Data-parallel training over MPI, from C (Tests/mpi) and from Python (tests/mpi): installs Open MPI

@@ -24,6 +24,10 @@ SAN_HARNESS   := $(patsubst Tests/c/%.c,%,$(HARNESS))
 # The C programs that exercise threads, for ThreadSanitizer (every test_thread*.c).
 TSAN_HARNESS  := $(patsubst Tests/c/%.c,%,$(filter Tests/c/test_thread%,$(HARNESS)))
 
+# Each program of the harness is bounded in time (timeout: SIGTERM, SIGKILL 10 s later), under a
+# sanitizer or valgrind several times slower than plain.
+SAN_TEST_SECONDS ?= 2400
+
 .PHONY: test-sanitizers test-swift-asan test-swift-tsan test-c-tsan test-c-asan-lib test-c-valgrind \
         tsan-lib asan-lib
 
@@ -71,13 +75,13 @@ $(OUT)/asanlib-%: Tests/c/%.c Tests/c/harness.h include/nudge.h asan-lib
 
 test-c-tsan: $(addprefix $(OUT)/tsan-,$(TSAN_HARNESS))
 	@failed=""; for t in $^; do echo "== $$t"; \
-	  TSAN_OPTIONS=halt_on_error=1 NUDGE_TEST_DATA=$(DATA) $$t || failed="$$failed $$t"; done; \
+	  TSAN_OPTIONS=halt_on_error=1 NUDGE_TEST_DATA=$(DATA) timeout -k 10 $(SAN_TEST_SECONDS) $$t || failed="$$failed $$t"; done; \
 	  if [ -n "$$failed" ]; then echo "failed:$$failed"; exit 1; fi
 
 test-c-asan-lib: $(addprefix $(OUT)/asanlib-,$(SAN_HARNESS))
 	@failed=""; for t in $^; do echo "== $$t"; \
 	  ASAN_OPTIONS=detect_leaks=1:halt_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
-	  NUDGE_TEST_DATA=$(DATA) $$t || failed="$$failed $$t"; done; \
+	  NUDGE_TEST_DATA=$(DATA) timeout -k 10 $(SAN_TEST_SECONDS) $$t || failed="$$failed $$t"; done; \
 	  if [ -n "$$failed" ]; then echo "failed:$$failed"; exit 1; fi
 
 # ---------------------------------------------------------------------------------------------
@@ -111,5 +115,6 @@ test-c-valgrind: $(OUT)/leak_canary $(patsubst Tests/c/%.c,$(OUT)/%,$(filter-out
 	  if [ $$status -ne 99 ] || ! grep -q "definitely lost" $(OUT)/leak_canary.valgrind; then \
 	    echo "valgrind did not report the canary's leak (exit $$status): the options are broken"; exit 1; fi
 	@failed=""; for t in $(filter-out $(OUT)/leak_canary,$^); do echo "== $$t"; \
-	  OPENBLAS_CORETYPE=Sandybridge NUDGE_TEST_DATA= $(VALGRIND) $$t || failed="$$failed $$t"; done; \
+	  OPENBLAS_CORETYPE=Sandybridge NUDGE_TEST_DATA= timeout -k 10 $(SAN_TEST_SECONDS) $(VALGRIND) $$t \
+	  || failed="$$failed $$t"; done; \
 	  if [ -n "$$failed" ]; then echo "failed:$$failed"; exit 1; fi

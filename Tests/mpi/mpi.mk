@@ -37,4 +37,4 @@ mpi-demo: deps-mpi lib
 test-mpi: deps-mpi lib $(VENV)/.pytest
 	$(MAKE) $(MPI_OUT)/mpi_train $(MPI_OUT)/mpi_check $(MPI_OUT)/checkpoint_info
 	NUDGE_MPI_BUILD=$(abspath $(MPI_OUT)) NUDGE_TEST_DATA=$(DATA) \
-	  $(VENV)/bin/python -m pytest -q -p no:cacheprovider -rA Tests/mpi
+	  $(VENV)/bin/python $(PYTEST) --timeout=600 -rA Tests/mpi

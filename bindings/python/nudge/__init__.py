@@ -15,7 +15,8 @@ from ._errors import (CancelledError, CollectiveError, FormatError, InvalidArgum
 from ._lib import LibraryNotFoundError
 from .datasets import load_csv, load_idx
 from .history import History
-from .network import Network, learning_rates
+from .network import Network
+from ._schedule import LearningRates, learning_rates
 from ._streaming import NpyBatches, npy_batches
 
 from ._version import __version__
@@ -24,11 +25,16 @@ from ._version import __version__
 library_path = str(_lib.path)
 
 
+#: The most threads set_num_threads takes (nudge.h: nudge_set_num_threads, "count 1 to 256").
+MAX_THREADS = 256
+
+
 def set_num_threads(count):
-    """Sets how many threads the library uses for training and large predictions (0: the default,
-    $NUDGE_NUM_THREADS or the number of processors)."""
+    """Sets how many threads the library uses for training and large predictions: a whole number from
+    0 to 256 (0: the default, $NUDGE_NUM_THREADS or the number of processors)."""
+    from ._checks import whole_number
     from ._errors import check
-    check(_lib.lib.nudge_set_num_threads(int(count)))
+    check(_lib.lib.nudge_set_num_threads(whole_number(count, "count", 0, MAX_THREADS)))
 
 
 def get_num_threads():
@@ -42,7 +48,7 @@ def library_version():
 
 
 __all__ = [
-    "Network", "History", "load_idx", "load_csv", "learning_rates", "npy_batches", "NpyBatches", "library_version",
+    "Network", "History", "load_idx", "load_csv", "learning_rates", "LearningRates", "npy_batches", "NpyBatches", "library_version",
     "library_path",
     "set_num_threads", "get_num_threads",
     "NudgeError", "InvalidArgumentError", "ShapeError", "NudgeMemoryError", "NudgeIOError", "FormatError",

@@ -52,10 +52,27 @@ def open_npy(value, name):
 
 
 def _numeric(value, name):
-    array = np.asarray(open_npy(value, name))
+    """`value` (or the .npy file it names) as a numpy array of numbers (bool, integer or float)."""
+    return number_array(open_npy(value, name), name)
+
+
+def number_array(value, name):
+    """`value` as a numpy array of numbers, the check every array argument goes through: str, bytes,
+    datetime, object and complex arrays are refused (complex would lose its imaginary part)."""
+    try:
+        array = np.asarray(value)
+    except (TypeError, ValueError) as error:  # ragged lists, objects numpy cannot read
+        raise InvalidArgumentError(f"{name} cannot be read as an array of numbers: {error}") from None
     if array.dtype.kind not in "biuf":
         raise InvalidArgumentError(f"{name} has dtype {array.dtype}; expected numbers (it is converted to float32)")
     return array
+
+
+def floats(value, name):
+    """`value` as a C-contiguous float32 array of any shape, through the checks and the conversion of
+    `samples` (numbers only; itself when it already is one). For the arrays that are not samples:
+    parameters, layers, normalisation."""
+    return as_c_array(number_array(value, name), np.float32, name)
 
 
 def file_backed(array):
@@ -119,7 +136,15 @@ def samples(value, width, name="X"):
 
 
 def c_string(value, name):
-    """`value` as UTF-8 bytes for a `const char *`; refuses NUL characters, where C would cut it short."""
+    """`value` as UTF-8 bytes for a `const char *`; refuses NUL characters, where C would cut it short.
+
+    Text is a str; other values become their str() (3 becomes "3"), but None and bytes are refused:
+    the str() of bytes is their repr ("b'cat,dog'"), and which encoding they are in is the caller's to say."""
+    if value is None:
+        raise InvalidArgumentError(f"{name} is None; it must be a str")
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        raise InvalidArgumentError(f"{name} is {type(value).__name__} ({bytes(value)[:40]!r}); it must be a str: "
+                                   "decode it first, e.g. value.decode('utf-8')")
     try:
         data = str(value).encode("utf-8")
     except UnicodeEncodeError as error:

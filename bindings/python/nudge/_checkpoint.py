@@ -5,9 +5,8 @@ are built on these."""
 
 import collections
 import ctypes
-import operator
 
-from . import _arrays, _lib
+from . import _arrays, _checks, _lib
 from ._errors import InvalidArgumentError, check
 
 #: Where a trainer's loaded run stands (nudge_trainer_position): `in_run` when the trainer holds a run
@@ -18,17 +17,8 @@ TrainingPosition = collections.namedtuple("TrainingPosition", "in_run finished e
 
 def keywords(settings):
     """fit's checkpoint keywords, checked: (the path or None, checkpoint_every as an int)."""
-    path, every, resume = settings["checkpoint"], settings["checkpoint_every"], settings["resume"]
-    if isinstance(every, bool):
-        every = None
-    else:
-        try:
-            every = operator.index(every)
-        except TypeError:
-            every = None
-    if every is None or not 0 <= every < 2**64:
-        raise InvalidArgumentError(f"checkpoint_every is {settings['checkpoint_every']!r}; it must be a whole number "
-                                   "of steps, 0 or more (0: at the end of each epoch)")
+    path, resume = settings["checkpoint"], settings["resume"]
+    every = _checks.whole_number(settings["checkpoint_every"], "checkpoint_every", 0, 2**64 - 1)  # a uint64_t
     if path is None:
         if every:
             raise InvalidArgumentError(f"checkpoint_every is {every} but there is no checkpoint: give checkpoint=PATH")

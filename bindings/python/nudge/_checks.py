@@ -84,16 +84,56 @@ def _whole(value):
     return None
 
 
+#: The range of every 64-bit seed: negative ones stand for their two's-complement pattern (-1 is
+#: 2**64 - 1), so that a seed from anywhere (a signed or an unsigned 64-bit integer) is accepted.
+SEED_RANGE = (-2**63, 2**64 - 1)
+#: The largest value of a uint32_t field (a count of the training options).
+UINT32_MAX = 2**32 - 1
+
+
+def whole_number(value, name, low, high=None, must="it must be"):
+    """`value` as an int when it is a whole number from `low` to `high` (None: no upper bound): an int,
+    a numpy integer or a float such as 3.0; never a bool, a string or None. Else InvalidArgumentError
+    naming `name`: "count is 18446744073709551619; it must be a whole number from 0 to 256".
+
+    The one check of every integer argument Python hands to the library: ctypes would silently wrap
+    a value out of its C type's range (2**64 + 3 becomes 3 in a size_t), so each caller gives the
+    range of the C type, or the documented range when that is narrower."""
+    number = _whole(value)
+    if number is not None and number >= low and (high is None or number <= high):
+        return number
+    shown = str(value) if isinstance(value, numbers.Number) else repr(value)
+    wanted = f"from {low} to {high}" if high is not None else f"{low} or more"
+    raise _invalid(f"{name} is {shown}; {must} a whole number {wanted}")
+
+
+def seed(value, name="seed"):
+    """A seed (whole number, SEED_RANGE) as the uint64_t the library takes. None is refused: the same
+    seed gives the same run, and a random run is one seed away (seed=secrets.randbits(64))."""
+    if value is None:
+        raise _invalid(f"{name} is None; it must be a whole number from {SEED_RANGE[0]} to {SEED_RANGE[1]} (the same "
+                       f"seed gives the same run; for a random one, pass {name}=secrets.randbits(64))")
+    return whole_number(value, name, *SEED_RANGE) & (2**64 - 1)
+
+
+def _count_range(option):
+    """The whole numbers a count option takes, as far as its own bounds say (a bound that is another
+    option is checked afterwards, by _within): within its uint32_t field."""
+    low, high = 0, UINT32_MAX
+    if isinstance(option.low, int):
+        low = max(low, option.low if option.low_inclusive else option.low + 1)
+    if isinstance(option.high, int):
+        high = min(high, option.high if option.high_inclusive else option.high - 1)
+    return low, high
+
+
 def _number(option, value, values, subject, must):
     """One number of `option` as its C field holds it; `subject` and `must` begin the message."""
-    if option.kind in ("count", "seed"):
-        number = _whole(value)
-        if number is None:
-            raise _invalid(f"{subject} is {value!r}; {must} a whole number")
-        if option.kind == "seed":
-            return number & (2**64 - 1)
-        stored = number
-        shown = str(number)
+    if option.kind == "seed":
+        return seed(value, subject)
+    if option.kind == "count":
+        stored = whole_number(value, subject, *_count_range(option), must)
+        shown = str(stored)
     else:
         try:
             number = float(value)
@@ -105,8 +145,6 @@ def _number(option, value, values, subject, must):
             shown += f" ({_text(stored, option.kind)} as a 32-bit float)"
     if not _within(option, stored, values):
         raise _invalid(f"{subject} is {shown}; {must} {requirement(option, values)}")
-    if option.kind == "count" and stored > 2**32 - 1:
-        raise _invalid(f"{subject} is {shown}; {must} at most {2**32 - 1}")
     return stored
 
 

@@ -9,7 +9,6 @@ gives such batches from two .npy files read through memory maps, shuffled block 
 import collections.abc
 import ctypes
 import math
-import operator
 import os
 import time
 from types import SimpleNamespace
@@ -289,12 +288,7 @@ class NpyBatches:
         self.batch_size = _checks.convert(_options.BY_KEYWORD["batch_size"], batch_size, {})
         self.shuffle = bool(shuffle)
         self.seed = _checks.convert(_options.BY_KEYWORD["seed"], seed, {})
-        try:
-            buffer_bytes = operator.index(buffer_bytes)
-        except TypeError:
-            raise InvalidArgumentError(f"buffer_bytes is {buffer_bytes!r}; it must be a whole number") from None
-        if buffer_bytes < 1:
-            raise InvalidArgumentError(f"buffer_bytes is {buffer_bytes}; it must be at least 1")
+        buffer_bytes = _checks.whole_number(buffer_bytes, "buffer_bytes", 1)
         row_bytes = self.x[:1].nbytes + self.y[:1].nbytes
         batches_per_block = max(1, buffer_bytes // (self.BLOCKS_PER_GROUP * row_bytes * self.batch_size))
         self.block_rows = batches_per_block * self.batch_size

@@ -1,12 +1,12 @@
 """Loading data sets through the library, into numpy arrays that share its memory."""
 
 import ctypes
-import numbers
 
 import numpy as np
 
 from . import _lib
 from ._arrays import c_path, c_string
+from ._checks import whole_number
 from ._errors import InvalidArgumentError, check
 
 
@@ -91,19 +91,14 @@ def load_csv(path, *, header="auto", label_column="auto", delimiter=",", class_c
             options.label_name = c_string(label_column, "label_column")
     elif label_column is None:
         options.label_column = _lib.CSV_LABEL_NONE
-    elif isinstance(label_column, numbers.Integral) and not isinstance(label_column, bool):
-        if not 0 <= label_column <= 2**31 - 1:
-            raise InvalidArgumentError(f"label_column is {label_column}; a column index is 0 or more")
-        options.label_column = int(label_column)
-    else:
-        raise InvalidArgumentError(f"label_column is {label_column!r}; expected \"auto\", None, a column index or a name")
+    else:  # a column index, within the int32_t field
+        options.label_column = whole_number(label_column, "label_column", 0, 2**31 - 1,
+                                            must='it must be "auto", None, a column name or')
     data = delimiter.encode("utf-8") if isinstance(delimiter, str) else delimiter
     if not isinstance(data, bytes) or len(data) != 1 or data[0] >= 0x80:
         raise InvalidArgumentError(f"delimiter is {delimiter!r}; expected one ASCII character")
     options.delimiter = data
-    if isinstance(class_count, bool) or not isinstance(class_count, numbers.Integral) or not 0 <= class_count < 2**32:
-        raise InvalidArgumentError(f"class_count is {class_count!r}; expected 0 (any label) or a positive count")
-    options.class_count = int(class_count)
+    options.class_count = whole_number(class_count, "class_count", 0, 2**32 - 1)  # a uint32_t; 0: any label
     handle = ctypes.POINTER(_lib.nudge_dataset)()
     check(_lib.lib.nudge_dataset_load_csv(c_path(path), ctypes.byref(options), ctypes.byref(handle)))
     return _arrays(handle)

@@ -3,16 +3,14 @@
 import contextlib
 import ctypes
 import html
-import math
-import numbers
-import operator
 import os
 import signal
 import threading
 
 import numpy as np
 
-from . import _arrays, _checkpoint, _checks, _collective, _lib, _options, _settings, _streaming
+from . import _arrays, _checkpoint, _checks, _collective, _lib, _settings, _streaming
+from ._schedule import LearningRates, learning_rates  # noqa: F401 - nudge.network.learning_rates, as before
 from ._errors import CancelledError, InvalidArgumentError, ShapeError, check, error_for
 from ._progress import make_progress
 from .history import History
@@ -26,17 +24,14 @@ def _code(table, value, what):
     return table[value]
 
 
+#: The widest layer nudge_network_create takes (nudge.h: "Each 1 to 16777216").
+MAX_LAYER_WIDTH = 1 << 24
+
+
 def _width(value, index):
-    """A layer width as an int: whole numbers only, and never one that size_t would wrap around."""
-    try:
-        width = operator.index(value)
-    except TypeError:
-        if not (isinstance(value, numbers.Real) and math.isfinite(value) and float(value).is_integer()):
-            raise InvalidArgumentError(f"layer_sizes[{index}] is {value!r}; a layer width is a whole number") from None
-        width = int(value)
-    if width >= 2**64:
-        raise InvalidArgumentError(f"layer_sizes[{index}] is {width}; each layer needs 1 to 16777216 units")
-    return width
+    """A layer width as an int: whole numbers of the library's range only, so that none wraps around
+    in its size_t."""
+    return _checks.whole_number(value, f"layer_sizes[{index}]", 1, MAX_LAYER_WIDTH)
 
 
 class Network:
@@ -51,6 +46,15 @@ class Network:
     "sigmoid", "tanh", "relu", "leaky_relu", "softmax" (output only). The same seed gives the same
     initial weights, bit for bit.
 
+    Integer arguments (widths, seeds, counts) are whole numbers: ints, numpy integers or floats such
+    as 3.0; bools, strings, None and numbers outside the argument's range are refused with
+    InvalidArgumentError ("seed is 2.9; it must be a whole number from -9223372036854775808 to
+    18446744073709551615"), never rounded or wrapped. A seed is 64 bits: a negative one stands for
+    its two's-complement pattern (-1 and 2**64 - 1 are the same seed); for a random run, pass a
+    random seed (secrets.randbits(64)). Arrays (parameters, layers, normalisation, samples) are
+    numbers of any dtype, converted to float32; str, bytes, datetime, object and complex arrays are
+    refused.
+
     Prediction may run from many threads at once (the library releases the GIL and only reads the
     network); training and setting parameters must not overlap other use of the same network.
     """
@@ -59,8 +63,6 @@ class Network:
         sizes = [_width(s, i) for i, s in enumerate(layer_sizes)]
         if len(sizes) < 2:
             raise InvalidArgumentError(f"layer_sizes needs at least 2 entries (input and output), got {len(sizes)}")
-        if any(s < 1 for s in sizes):
-            raise InvalidArgumentError(f"layer_sizes {sizes} has a layer of width {min(sizes)}; each needs at least 1 unit")
         hidden_count = len(sizes) - 2
         names = [hidden] * hidden_count if isinstance(hidden, str) else list(hidden)
         if len(names) != hidden_count:
@@ -69,7 +71,7 @@ class Network:
         c_sizes = (ctypes.c_size_t * len(sizes))(*sizes)
         c_codes = (ctypes.c_int32 * len(codes))(*codes)
         handle = ctypes.POINTER(_lib.nudge_network)()
-        check(_lib.lib.nudge_network_create(c_sizes, len(sizes), c_codes, int(seed) & (2**64 - 1), ctypes.byref(handle)))
+        check(_lib.lib.nudge_network_create(c_sizes, len(sizes), c_codes, _checks.seed(seed), ctypes.byref(handle)))
         self._adopt(handle)
 
     @classmethod
@@ -183,7 +185,7 @@ class Network:
 
     @parameters.setter
     def parameters(self, values):
-        array = np.ascontiguousarray(np.asarray(values), dtype=np.float32)
+        array = _arrays.floats(values, "parameters")
         if array.ndim != 1:
             raise _arrays.ShapeError(f"parameters has shape {array.shape}; expected ({self._parameter_count},)")
         check(_lib.lib.nudge_network_set_parameters(self.handle, _arrays.float_pointer(array), array.size))
@@ -229,7 +231,7 @@ class Network:
             raise _arrays.ShapeError(f"layers has {len(layers)} entries; the network has {len(self._sizes) - 1} layers")
         parts = []
         for i, ((w, b), fan_in, fan_out) in enumerate(zip(layers, self._sizes, self._sizes[1:])):
-            w, b = np.asarray(w, np.float32), np.asarray(b, np.float32)
+            w, b = _arrays.floats(w, f"layer {i + 1} weights"), _arrays.floats(b, f"layer {i + 1} biases")
             # Checked here: a transposed matrix has the right size and would otherwise be taken silently.
             if w.shape != (fan_out, fan_in) or b.shape != (fan_out,):
                 raise _arrays.ShapeError(f"layer {i + 1} has weights {w.shape} and biases {b.shape}; "
@@ -252,7 +254,8 @@ class Network:
         return result
 
     def set_metadata(self, key, value):
-        """Sets one entry (None removes it)."""
+        """Sets one entry (None removes it). Keys and values are text: a str, or a value whose str() is
+        stored (3 becomes "3"); bytes are refused rather than guessed at (decode them first)."""
         check(_lib.lib.nudge_network_set_metadata(self.handle, _arrays.c_string(key, "metadata key"),
                                                   None if value is None else _arrays.c_string(value, "metadata value")))
 
@@ -503,8 +506,8 @@ class Network:
         if offset is None:
             check(_lib.lib.nudge_network_set_normalization(self.handle, None, None, 0))
             return
-        o = np.atleast_1d(np.asarray(offset, dtype=np.float32)).ravel()
-        s = np.atleast_1d(np.asarray(1.0 if scale is None else scale, dtype=np.float32)).ravel()
+        o = _arrays.floats(offset, "offset").ravel()
+        s = _arrays.floats(1.0 if scale is None else scale, "scale").ravel()
         try:
             o, s = (np.ascontiguousarray(a) for a in np.broadcast_arrays(o, s))
         except ValueError:
@@ -587,6 +590,10 @@ class Network:
     @classmethod
     def from_bytes(cls, data):
         """A network from model file bytes (`to_bytes`, or a file's contents)."""
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            # bytes(5) would be five zero bytes, and bytes(10**12) a terabyte.
+            raise InvalidArgumentError(f"data is {type(data).__name__}; it must be bytes (a model file's contents, "
+                                       "as to_bytes returns them)")
         data = bytes(data)
         handle = ctypes.POINTER(_lib.nudge_network)()
         check(_lib.lib.nudge_load_from_buffer(data, len(data), ctypes.byref(handle)))
@@ -662,34 +669,6 @@ class _Run:
         return history
 
 
-_DEFAULTS = _checks.defaults()
-
-
-def learning_rates(epochs, steps_per_epoch, learning_rate=_DEFAULTS["learning_rate"], schedule=_DEFAULTS["schedule"],
-                   step_epochs=_DEFAULTS["step_epochs"], step_factor=_DEFAULTS["step_factor"],
-                   warmup_epochs=_DEFAULTS["warmup_epochs"], min_learning_rate=_DEFAULTS["min_learning_rate"]):
-    """The learning rate of every step of a `fit` call with these settings (as the library computes
-    it): an array of epochs * steps_per_epoch rates, for plotting or checking a schedule. The
-    settings are checked as fit checks them."""
-    options = _settings.new_options()
-    rate = _checks.convert(_options.BY_KEYWORD["learning_rate"], learning_rate, {})
-    options.learning_rate = rate
-    _checks.set_fields(options, {"epochs": epochs, "learning_rate": rate, "schedule": schedule,
-                                  "step_epochs": step_epochs, "step_factor": step_factor,
-                                  "warmup_epochs": warmup_epochs, "min_learning_rate": min_learning_rate})
-    per_epoch = _nonnegative(steps_per_epoch, "steps_per_epoch")
-    value = ctypes.c_float()
-    # Once before the loop, so that bad settings are reported even when there are no steps.
-    check(_lib.lib.nudge_learning_rate_at(ctypes.byref(options), 0, per_epoch, ctypes.byref(value)),
-          _settings.python_words)
-    rates = np.empty(options.epochs * per_epoch, dtype=np.float32)
-    for step in range(rates.size):
-        check(_lib.lib.nudge_learning_rate_at(ctypes.byref(options), step, per_epoch, ctypes.byref(value)),
-              _settings.python_words)
-        rates[step] = value.value
-    return rates
-
-
 def _defer_sigint(handler):
     """Installs `handler` for SIGINT and returns the previous one, when Python's default handler is in
     place on the main thread; otherwise changes nothing and returns None."""
@@ -701,10 +680,3 @@ def _defer_sigint(handler):
         return signal.signal(signal.SIGINT, handler)
     except (ValueError, OSError):  # signals unavailable here (e.g. an embedded interpreter)
         return None
-
-
-def _nonnegative(value, name):
-    if isinstance(value, bool) or int(value) != value or value < 0 or value >= 2**32:
-        raise InvalidArgumentError(f"{name} is {value!r}; it must be a whole number from 0")
-    return int(value)
-

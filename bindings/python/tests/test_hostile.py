@@ -92,17 +92,18 @@ def test_predict_passes_not_finite_values_through(net):
 @pytest.mark.parametrize("sizes, cls, fragment", [
     ([], nudge.InvalidArgumentError, "at least 2 entries"),
     ([3], nudge.InvalidArgumentError, "at least 2 entries"),
-    ([2, 0, 2], nudge.InvalidArgumentError, "a layer of width 0"),
-    ([-1, 3, 2], nudge.InvalidArgumentError, "a layer of width -1"),
+    ([2, 0, 2], nudge.InvalidArgumentError, "layer_sizes[1] is 0; it must be a whole number from 1 to 16777216"),
+    ([-1, 3, 2], nudge.InvalidArgumentError, "layer_sizes[0] is -1; it must be a whole number from 1 to 16777216"),
     ([1_000_000, 1_000_000, 10], nudge.NudgeMemoryError, "more than 2147483648 parameters"),
     ([2**24 + 1, 2], nudge.InvalidArgumentError, "layer_sizes[0] is 16777217"),
     ([2**63, 3, 2], nudge.InvalidArgumentError, "layer_sizes[0] is 9223372036854775808"),
     # 2**64 would wrap around to 0 in a size_t; 2**64 + 3 to 3, a valid width.
     ([2**64, 3, 2], nudge.InvalidArgumentError, "layer_sizes[0] is 18446744073709551616"),
     ([2, 2**64 + 3, 2], nudge.InvalidArgumentError, "layer_sizes[1] is 18446744073709551619"),
-    ([2.5, 3], nudge.InvalidArgumentError, "layer_sizes[0] is 2.5; a layer width is a whole number"),
+    ([2.5, 3], nudge.InvalidArgumentError, "layer_sizes[0] is 2.5; it must be a whole number from 1 to 16777216"),
     ([2, float("inf")], nudge.InvalidArgumentError, "layer_sizes[1] is inf"),
     (["a", 3], nudge.InvalidArgumentError, "layer_sizes[0] is 'a'"),
+    ([True, 3], nudge.InvalidArgumentError, "layer_sizes[0] is True"),
     ([1] * 1026, nudge.InvalidArgumentError, "layer_count is 1026; it must be 2 to 1024"),
 ])
 def test_absurd_architectures(sizes, cls, fragment):
@@ -135,6 +136,47 @@ def test_wrong_ndim_and_width(net, shape):
 ], ids=["complex", "object", "str", "datetime"])
 def test_wrong_dtypes(net, array):
     _raises(nudge.InvalidArgumentError, "X has dtype", "expected numbers", call=lambda: net.predict(array))
+
+
+WRONG_DTYPES = {
+    "complex": lambda n: np.ones(n, dtype=np.complex128),
+    "object": lambda n: np.array([1.0] * (n - 1) + [None], dtype=object),
+    "str": lambda n: np.array(["1"] * n),
+    "datetime": lambda n: np.zeros(n, dtype="datetime64[s]"),
+}
+
+#: Every array argument other than samples and targets: (name in the message, the call with `make(n)`).
+ARRAY_SETTERS = {
+    "parameters": lambda net, make: setattr(net, "parameters", make(net.parameter_count)),
+    "layer 1 weights": lambda net, make: net.set_layers([(make(6).reshape(3, 2), np.zeros(3)), net.layers()[1]]),
+    "layer 2 biases": lambda net, make: net.set_layers([net.layers()[0], (np.zeros((2, 3)), make(2))]),
+    "offset": lambda net, make: net.set_normalization(make(2)),
+    "scale": lambda net, make: net.set_normalization(0.0, make(2)),
+}
+
+
+@pytest.mark.parametrize("dtype", WRONG_DTYPES)
+@pytest.mark.parametrize("setter", ARRAY_SETTERS)
+def test_setters_refuse_the_dtypes_predict_refuses(net, setter, dtype):
+    """parameters, set_layers and set_normalization convert as predict does: numbers only (complex
+    would lose its imaginary part, str and datetime would be parsed or reinterpreted)."""
+    before = net.parameters
+    _raises(nudge.InvalidArgumentError, f"{setter} has dtype", "expected numbers",
+            call=lambda: ARRAY_SETTERS[setter](net, WRONG_DTYPES[dtype]))
+    np.testing.assert_array_equal(net.parameters, before)
+    assert net.normalization is None
+
+
+def test_setters_refuse_arrays_numpy_cannot_read(net):
+    _raises(nudge.InvalidArgumentError, "offset cannot be read as an array of numbers",
+            call=lambda: net.set_normalization([[1.0], [1.0, 2.0]]))
+
+
+def test_setters_take_numbers_of_any_dtype(net):
+    net.parameters = np.arange(net.parameter_count)  # int64
+    assert net.parameters.dtype == np.float32 and net.parameters[5] == 5
+    net.set_normalization(np.array([1, 2], dtype=np.int8), np.array([True, True]))
+    np.testing.assert_array_equal(net.normalization[0], [1, 2])
 
 
 def test_empty_batches(net):
@@ -214,6 +256,25 @@ def test_bad_metadata(net, key, value, fragment):
     assert net.metadata == {}
 
 
+@pytest.mark.parametrize("data", [b"cat,dog", bytearray(b"cat,dog"), memoryview(b"cat,dog")],
+                         ids=["bytes", "bytearray", "memoryview"])
+def test_metadata_refuses_bytes(net, data):
+    """Metadata is text: bytes are refused (their str() would store "b'cat,dog'"), saying to decode them."""
+    kind = type(data).__name__
+    _raises(nudge.InvalidArgumentError, f"metadata value is {kind} (b'cat,dog'); it must be a str", "decode",
+            call=lambda: net.set_metadata("classes", data))
+    _raises(nudge.InvalidArgumentError, f"metadata key is {kind}", call=lambda: net.set_metadata(data, "v"))
+    assert net.metadata == {}
+    _raises(nudge.InvalidArgumentError, "metadata key is None; it must be a str", call=lambda: net.set_metadata(None, "v"))
+    net.set_metadata("classes", bytes(data).decode("utf-8"))
+    assert net.metadata == {"classes": "cat,dog"}
+
+
+def test_from_bytes_takes_bytes_only():
+    # bytes(10**12) would allocate a terabyte of zeros before the reader saw them.
+    _raises(nudge.InvalidArgumentError, "data is int; it must be bytes", call=lambda: nudge.Network.from_bytes(10**12))
+
+
 def test_bad_paths(net, tmp_path):
     _raises(nudge.InvalidArgumentError, "contains a NUL character", call=lambda: net.save(str(tmp_path / "a\0b")))
     _raises(nudge.InvalidArgumentError, "contains a NUL character", call=lambda: nudge.Network.load("a\0b"))
@@ -268,3 +329,81 @@ def test_closed_network(net):
     _raises(nudge.InvalidArgumentError, "this Network is closed", call=lambda: net.predict(X))
     _raises(nudge.InvalidArgumentError, "this Network is closed", call=lambda: net.fit(X, Y, epochs=1, verbose=False))
     net.close()  # twice is fine
+
+
+# -- integer arguments: whole numbers within their C type, never wrapped -------------------------------------
+
+def _fit(keyword, **options):
+    """A fit call with `keyword` set to the value under test."""
+    def call(value):
+        nudge.Network([2, 3, 2], seed=0).fit(X, Y, verbose=False, **{"epochs": 1, **options, keyword: value})
+    return call
+
+
+#: name -> (the call with the value, the range the message gives).
+INTEGER_ARGUMENTS = {
+    "count": (nudge.set_num_threads, (0, 256)),
+    "seed": (lambda value: nudge.Network([2, 2], seed=value), (-2**63, 2**64 - 1)),
+    "fit seed": (_fit("seed"), (-2**63, 2**64 - 1)),
+    "epochs": (_fit("epochs"), (0, 2**32 - 1)),
+    "batch_size": (_fit("batch_size"), (1, 1 << 20)),
+    "early_stopping": (_fit("early_stopping"), (0, 2**32 - 1)),
+    "checkpoint_every": (_fit("checkpoint_every", checkpoint="c.nudge"), (0, 2**64 - 1)),
+    "layer_sizes[1]": (lambda value: nudge.Network([2, value, 2]), (1, 2**24)),
+    "steps_per_epoch": (lambda value: nudge.learning_rates(2, value), (1, 2**64 - 1)),
+    "fit_batches epochs": (lambda value: nudge.Network([2, 2]).fit_batches([(X, Y)], epochs=value, verbose=False),
+                           (0, 2**32 - 1)),
+    "class_count": (lambda value: nudge.load_csv("unused.csv", class_count=value), (0, 2**32 - 1)),
+    "label_column": (lambda value: nudge.load_csv("unused.csv", label_column=value), (0, 2**31 - 1)),
+}
+
+
+NOT_INTEGERS = {  # id -> (value, as the message shows it)
+    "2**64+3": (2**64 + 3, "18446744073709551619"),  # 3 once wrapped into 64 bits
+    "2.9": (2.9, "2.9"),
+    "nan": (float("nan"), "nan"),
+    "None": (None, "None"),
+    "str": ("3", "'3'"),
+    "True": (True, "True"),
+    "below int64": (-2**63 - 1, "-9223372036854775809"),
+}
+#: The values of NOT_INTEGERS an argument documents another meaning for.
+OTHER_MEANINGS = {"early_stopping": {"None", "True"}, "label_column": {"None", "str"}}
+
+
+@pytest.mark.parametrize("argument, value, shown", [
+    pytest.param(argument, value, shown, id=f"{argument}-{key}")
+    for argument in INTEGER_ARGUMENTS for key, (value, shown) in NOT_INTEGERS.items()
+    if key not in OTHER_MEANINGS.get(argument, ())])
+def test_integer_arguments_are_whole_numbers_in_range(argument, value, shown, tmp_path, monkeypatch):
+    """Every integer argument goes through one check, with one message: "NAME is VALUE; it must be a
+    whole number from A to B" (A to B: the C type's range, or the documented one when narrower)."""
+    monkeypatch.chdir(tmp_path)
+    call, (low, high) = INTEGER_ARGUMENTS[argument]
+    name = argument.split()[-1]
+    threads = nudge.get_num_threads()
+    error = _raises(nudge.InvalidArgumentError, f"{name} is {shown};", call=lambda: call(value))
+    assert str(error).endswith(f"a whole number from {low} to {high}") or "(the same seed" in str(error), str(error)
+    assert nudge.get_num_threads() == threads
+    assert not (tmp_path / "c.nudge").exists()
+
+
+def test_set_num_threads_never_wraps():
+    threads = nudge.get_num_threads()
+    _raises(nudge.InvalidArgumentError, "count is 18446744073709551619; it must be a whole number from 0 to 256",
+            call=lambda: nudge.set_num_threads(2**64 + 3))
+    assert nudge.get_num_threads() == threads  # not 3
+    nudge.set_num_threads(np.int64(0))  # numpy integers and whole floats are whole numbers
+    nudge.set_num_threads(0.0)
+
+
+def test_seeds_are_whole_numbers():
+    _raises(nudge.InvalidArgumentError, "seed is 2.9; it must be a whole number", call=lambda: nudge.Network([2, 2], seed=2.9))
+    error = _raises(nudge.InvalidArgumentError, "seed is None;", call=lambda: nudge.Network([2, 2], seed=None))
+    assert "secrets.randbits(64)" in str(error)  # how to ask for a random one
+    _raises(nudge.InvalidArgumentError, "seed is None;",
+            call=lambda: nudge.Network([2, 2]).fit(X, Y, seed=None, epochs=1, verbose=False))
+    # A whole float is that number; a negative seed is its 64-bit pattern (-1 is 2**64 - 1).
+    np.testing.assert_array_equal(nudge.Network([2, 2], seed=3.0).parameters, nudge.Network([2, 2], seed=3).parameters)
+    np.testing.assert_array_equal(nudge.Network([2, 2], seed=-1).parameters,
+                                  nudge.Network([2, 2], seed=2**64 - 1).parameters)

@@ -1,7 +1,12 @@
 """Ctrl-C during fit: training stops between two batches, KeyboardInterrupt comes out of fit, and the
-network, its history and its trainer stay usable."""
+network, its history and its trainer stay usable.
+
+Every fit here would run for hours if the interrupt never came: each is bounded (_deadline), and
+each test installs Python's SIGINT handler itself (python_sigint_handler), which a run started with
+SIGINT ignored (`nohup make test &`) does not have."""
 
 import _thread
+import contextlib
 import signal
 import sys
 import threading
@@ -11,6 +16,46 @@ import numpy as np
 import pytest
 
 import nudge
+from nudge.network import _Run
+
+#: The longest a fit of these tests may run before it is ended and the test fails.
+FIT_DEADLINE = 60
+
+
+@pytest.fixture(autouse=True)
+def python_sigint_handler():
+    """Python's own SIGINT handler for the test. _thread.interrupt_main() (the tests' Ctrl-C) does
+    nothing while SIGINT is ignored, and a process started with SIGINT ignored (nohup, `make test &`,
+    some CI runners) keeps it ignored: Python installs its handler only over the default action. So
+    the test installs it itself, and puts back what was there."""
+    previous = signal.getsignal(signal.SIGINT)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield previous
+    if previous is not None:  # None: a handler set from C, which Python cannot put back
+        signal.signal(signal.SIGINT, previous)
+
+
+@contextlib.contextmanager
+def _deadline(seconds=FIT_DEADLINE):
+    """Ends any fit still running `seconds` from now at its next callback (between two batches): fit
+    then raises TimeoutError, so a Ctrl-C that never arrives fails the test instead of training for hours."""
+    end = time.monotonic() + seconds
+    originals = _Run.on_epoch, _Run.on_batch
+
+    def bounded(callback):
+        def call(run, report, user):
+            if time.monotonic() > end:
+                run.pending.append(TimeoutError(f"fit was still training {seconds} s after it started: the "
+                                                "interrupt did not stop it"))
+                return 1
+            return callback(run, report, user)
+        return call
+
+    _Run.on_epoch, _Run.on_batch = bounded(originals[0]), bounded(originals[1])
+    try:
+        yield
+    finally:
+        _Run.on_epoch, _Run.on_batch = originals
 
 
 @pytest.fixture
@@ -21,8 +66,8 @@ def long_task(rng):
 
 
 def _interrupt_fit(net, X, y, delay=0.5, after_epochs=1, **kwargs):
-    """Fits for hours unless interrupted: Ctrl-C comes `delay` seconds after this fit's history holds
-    `after_epochs` epochs (so never before training began, however slow the machine is)."""
+    """Fits for hours unless interrupted (FIT_DEADLINE at most): Ctrl-C comes `delay` seconds after this
+    fit's history holds `after_epochs` epochs (so never before training began, however slow the machine is)."""
     old = net.history
     cancelled = threading.Event()
 
@@ -39,7 +84,7 @@ def _interrupt_fit(net, X, y, delay=0.5, after_epochs=1, **kwargs):
     start = time.monotonic()
     watcher.start()
     try:
-        with pytest.raises(KeyboardInterrupt):
+        with _deadline(), pytest.raises(KeyboardInterrupt):
             net.fit(X, y, epochs=1_000_000, **kwargs)  # hours if nothing stopped it
     finally:
         cancelled.set()
@@ -115,3 +160,36 @@ def test_interrupted_plain_display_ends_its_line(long_task, capsys, monkeypatch)
     assert len(net.history) == 0, "the test needs an epoch longer than the delay"
     assert out.startswith("\rEpoch 1/1000000 [")  # the in-epoch bar was drawn ...
     assert out.endswith("\n"), "... and its line must be ended, or the traceback starts mid-line"
+
+
+def test_a_fit_that_is_never_interrupted_ends_at_the_deadline(long_task):
+    """The bound itself: without a Ctrl-C, _deadline ends the fit with TimeoutError."""
+    X, y = long_task
+    net = nudge.Network([20, 8, 5], seed=5)
+    start = time.monotonic()
+    with _deadline(0.5), pytest.raises(TimeoutError, match="the interrupt did not stop it"):
+        net.fit(X, y, epochs=1_000_000, verbose=False)
+    assert time.monotonic() - start < 30
+    assert net.fit(X[:100], y[:100], epochs=1, verbose=False).stop_reason == "completed"
+
+
+def test_fit_keeps_sigint_ignored(run_python):
+    """A process that ignores SIGINT (nohup) keeps ignoring it: fit installs its Ctrl-C handler only over
+    Python's own, so a SIGINT during fit neither stops training nor ends the process."""
+    code = """
+import os, signal, threading
+import numpy as np
+import nudge
+signal.signal(signal.SIGINT, signal.SIG_IGN)
+rng = np.random.default_rng(0)
+X, y = rng.random((2000, 20), dtype=np.float32), rng.integers(0, 5, 2000)
+net = nudge.Network([20, 32, 5], seed=0)
+timer = threading.Timer(0.2, os.kill, (os.getpid(), signal.SIGINT))
+timer.start()
+history = net.fit(X, y, epochs=30, verbose=False)
+timer.join()
+print(history.stop_reason, len(history), signal.getsignal(signal.SIGINT) is signal.SIG_IGN)
+"""
+    result = run_python(code, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["completed", "30", "True"], result.stdout

@@ -300,8 +300,8 @@ def test_gradient_descent_step_lowers_the_loss(rng):
     (dict(layer_sizes=[3, 4, 2], hidden=["relu", "tanh"]), "hidden has 2 activations"),
     (dict(layer_sizes=[3]), "at least 2"),
     (dict(layer_sizes=[]), "at least 2"),
-    (dict(layer_sizes=[3, 0, 2]), "width 0"),
-    (dict(layer_sizes=[3, -4, 2]), "width -4"),
+    (dict(layer_sizes=[3, 0, 2]), r"layer_sizes\[1\] is 0; it must be a whole number from 1 to 16777216"),
+    (dict(layer_sizes=[3, -4, 2]), r"layer_sizes\[1\] is -4;"),
 ])
 def test_bad_construction_arguments(kwargs, match):
     with pytest.raises(nudge.InvalidArgumentError, match=match) as info:
@@ -316,9 +316,13 @@ def test_softmax_only_on_the_output_layer():
     assert "softmax" in str(info.value)
 
 
-def test_too_wide_layer_is_refused_by_the_library():
-    with pytest.raises(nudge.InvalidArgumentError, match="nudge_network_create"):
+def test_too_wide_layer_is_refused():
+    # The library's range (nudge.h: each width 1 to 16777216), checked before the call, so that no
+    # width wraps around in the size_t the library takes.
+    with pytest.raises(nudge.InvalidArgumentError, match=r"^layer_sizes\[0\] is 16777217; it must be a whole number "
+                                                          r"from 1 to 16777216$"):
         nudge.Network([2**24 + 1, 1])
+    assert nudge.network.MAX_LAYER_WIDTH == 2**24
 
 
 def test_properties():

@@ -5,6 +5,7 @@ import copy
 import math
 import pickle
 import struct
+import time
 import zlib
 
 import numpy as np
@@ -91,6 +92,50 @@ def test_learning_rates_rejects_bad_values(kwargs, field):
     with pytest.raises(ValueError, match=field) as caught:
         nudge.learning_rates(**arguments)
     assert isinstance(caught.value, nudge.InvalidArgumentError)
+
+
+def test_learning_rates_of_a_long_schedule_are_computed_when_read():
+    """10**9 steps: returned at once (the old function filled every step first: half an hour), each
+    step read on demand; an array of it is refused with the bound and the way round it."""
+    start = time.monotonic()
+    rates = nudge.learning_rates(10**6, 1000, learning_rate=0.1, schedule="cosine", min_learning_rate=0.001)
+    assert isinstance(rates, nudge.LearningRates) and len(rates) == 10**9 and rates.shape == (10**9,)
+    assert rates[0] == np.float32(0.1) and rates[-1] == rates[10**9 - 1]
+    assert rates[-1] == pytest.approx(0.001, rel=1e-3)
+    every = rates[::10**7]  # 100 steps across the whole run
+    assert every.dtype == np.float32 and every.shape == (100,) and np.all(np.diff(every) <= 0)
+    with pytest.raises(nudge.InvalidArgumentError, match=r"reading 1000000000 learning rates at once; an array holds "
+                                                         r"at most 10000000 .* rates\[::100\]"):
+        np.asarray(rates)
+    assert time.monotonic() - start < 30
+
+
+def test_learning_rates_read_one_by_one_equal_the_array():
+    rates = nudge.learning_rates(5, 4, learning_rate=0.1, schedule="cosine", warmup_epochs=1, min_learning_rate=0.02)
+    whole = np.asarray(rates)
+    assert whole.dtype == np.float32 and whole.shape == (20,)
+    np.testing.assert_array_equal(whole, [rates[i] for i in range(20)])
+    np.testing.assert_array_equal(whole, list(rates))
+    np.testing.assert_array_equal(whole[3:17:4], rates[3:17:4])
+    np.testing.assert_array_equal(whole[::-1], rates[::-1])
+    assert rates[np.int64(-1)] == whole[-1]
+    with pytest.raises(IndexError, match="step 20 is out of range: the schedule has 20 steps"):
+        rates[20]
+    with pytest.raises(TypeError, match="integers, slices or numpy indices"):
+        rates[1.5]
+    assert len(nudge.learning_rates(0, 4)) == 0 and np.asarray(nudge.learning_rates(0, 4)).shape == (0,)
+
+
+def test_learning_rates_plot():
+    import matplotlib.pyplot as plt
+
+    rates = nudge.learning_rates(20, 235, 0.002, "cosine")  # as the README plots them
+    figure, axes = plt.subplots()
+    try:
+        (line,) = axes.plot(rates)
+        np.testing.assert_array_equal(line.get_ydata(), np.asarray(rates))
+    finally:
+        plt.close(figure)
 
 
 def test_history_learning_rate_follows_the_schedule(blobs):
