@@ -1684,6 +1684,29 @@ nudge_status nudge_load_from_buffer(const void *buffer, size_t size, nudge_netwo
 typedef struct nudge_dataset nudge_dataset;
 
 /**
+ * How nudge_dataset_load_idx_with_options() reads IDX files. Start from nudge_idx_options_init(),
+ * then set the fields you need: the library reads only the first `struct_size` bytes.
+ */
+typedef struct nudge_idx_options nudge_idx_options;
+struct nudge_idx_options {
+    /**
+     * Set by nudge_idx_options_init() to sizeof(nudge_idx_options).
+     */
+    uint32_t struct_size;
+    /**
+     * The most bytes the data set may take (4 per pixel, 4 per label); a larger one is refused
+     * with NUDGE_ERR_OUT_OF_MEMORY, from the headers, before any data is read. 0: no limit but the
+     * machine's memory. Default 0.
+     */
+    uint64_t max_bytes;
+};
+/* Fails to compile if this compiler lays the struct out differently from Swift. */
+typedef char nudge_check_idx_options_layout[(
+    sizeof(nudge_idx_options) == 16 &&
+    offsetof(nudge_idx_options, struct_size) == 0 &&
+    offsetof(nudge_idx_options, max_bytes) == 8) ? 1 : -1];
+
+/**
  * Whether the first row of a CSV file is a header (nudge_csv_options.header).
  */
 typedef int32_t nudge_csv_header;
@@ -1746,21 +1769,31 @@ struct nudge_csv_options {
      * The character between fields: ASCII, not a double quote, CR, LF or NUL. Default ','.
      */
     char delimiter;
+    /**
+     * The most bytes the values may take (4 per feature, 4 per label); a larger file is refused
+     * with NUDGE_ERR_OUT_OF_MEMORY, naming the limit, at the row that would pass it and before
+     * memory for it is allocated. 0: no limit but the machine's memory. Default 0.
+     */
+    uint64_t max_bytes;
 };
 /* Fails to compile if this compiler lays the struct out differently from Swift. */
 typedef char nudge_check_csv_options_layout[(
-    sizeof(nudge_csv_options) == 32 &&
+    sizeof(nudge_csv_options) == 40 &&
     offsetof(nudge_csv_options, struct_size) == 0 &&
     offsetof(nudge_csv_options, header) == 4 &&
     offsetof(nudge_csv_options, label_column) == 8 &&
     offsetof(nudge_csv_options, class_count) == 12 &&
     offsetof(nudge_csv_options, label_name) == 16 &&
-    offsetof(nudge_csv_options, delimiter) == 24) ? 1 : -1];
+    offsetof(nudge_csv_options, delimiter) == 24 &&
+    offsetof(nudge_csv_options, max_bytes) == 32) ? 1 : -1];
 
 /**
  * Loads samples from IDX files, the format of MNIST and Fashion-MNIST, plain or gzip-compressed.
  * Pixels (unsigned bytes) become floats in [0, 1], one sample per row; labels become int32.
- * Sizes in the headers are checked against the files before anything is allocated.
+ * Both headers are checked before any data is read: sizes against each other and against the
+ * files (a plain file holds exactly what its header declares); memory then grows with the data
+ * actually read, and reading stops where the header says the data ends. The same as
+ * nudge_dataset_load_idx_with_options() with NULL options.
  * @param[in] images_path An IDX file of unsigned bytes; its first dimension counts samples, the
  *            others (28 x 28 for MNIST) are flattened into features.
  * @param[in] labels_path A one-dimensional IDX file of unsigned byte labels, or NULL.
@@ -1772,6 +1805,32 @@ typedef char nudge_check_csv_options_layout[(
 nudge_status nudge_dataset_load_idx(
     const char *images_path,
     const char *labels_path,
+    nudge_dataset **out_dataset);
+
+/**
+ * Sets every field of an IDX options struct to its default, and struct_size to the size both
+ * sides know: `nudge_idx_options_init(&options, sizeof options);`
+ * @param[out] options The struct to fill.
+ * @param[in] options_size sizeof(nudge_idx_options) in the caller's header; at least 8.
+ * @return NUDGE_OK or NUDGE_ERR_INVALID_ARGUMENT (options is NULL, or options_size is too small).
+ */
+nudge_status nudge_idx_options_init(nudge_idx_options *options, size_t options_size);
+
+/**
+ * Loads samples from IDX files as nudge_dataset_load_idx() does, within the limits of `options`.
+ * @param[in] images_path An IDX file of unsigned bytes; its first dimension counts samples.
+ * @param[in] labels_path A one-dimensional IDX file of unsigned byte labels, or NULL.
+ * @param[in] options From nudge_idx_options_init(), or NULL for the defaults.
+ * @param[out] out_dataset Receives the data set.
+ * @return NUDGE_OK, NUDGE_ERR_INVALID_ARGUMENT (also a bad struct_size), NUDGE_ERR_IO,
+ *         NUDGE_ERR_FORMAT, NUDGE_ERR_SHAPE, NUDGE_ERR_OUT_OF_MEMORY (also: larger than
+ *         options->max_bytes, naming the limit).
+ * Ownership: the caller owns *out_dataset and releases it with nudge_dataset_free().
+ */
+nudge_status nudge_dataset_load_idx_with_options(
+    const char *images_path,
+    const char *labels_path,
+    const nudge_idx_options *options,
     nudge_dataset **out_dataset);
 
 /**
@@ -1791,20 +1850,25 @@ nudge_status nudge_csv_options_init(nudge_csv_options *options, size_t options_s
  *
  * Accepted: fields in double quotes, with "" for a quote and delimiters or line breaks inside;
  * LF, CRLF or CR line ends; a UTF-8 byte order mark; spaces and tabs around a value; blank lines
- * at the end; no line break after the last row. A value is a decimal number such as 12, -0.5 or
- * 1.5e-3, correctly rounded to float32 whatever the process's locale. A label is an integer from
- * 0 (also written like 3.0). Every row has as many fields as the first.
+ * at the end; no line break after the last row; several gzip members one after another. A value
+ * is a decimal number (an optional sign, digits with an optional point, an optional exponent:
+ * 12, -0.5, .5, 1.5e-3, +7), correctly rounded to float32 whatever the process's locale. A label
+ * is a decimal number whose exact value is an integer from 0 (3, also 3.0 or 3e0). Every row has
+ * as many fields as the first.
  *
  * Refused (NUDGE_ERR_FORMAT, with a message "PATH:LINE:COLUMN: ..." naming the 1-based physical
- * line and column, and the column's header name if it has one): an empty file, a header without
- * data rows, a row with another number of fields, an empty or non-numeric cell, NaN, infinities
- * and values beyond float32's range (1e39), a label that is not an integer, negative, at least
- * class_count or above INT32_MAX, a quote left open, a blank line before more data; also a
- * corrupt or truncated gzip stream.
+ * line and column, and the column's header name if it has one; file content in a message is
+ * escaped, such as \0 for NUL): an empty file, a header without data rows, a row with another
+ * number of fields, an empty or non-numeric cell (hexadecimal such as 0x10 included), a NUL byte
+ * in any cell, nan, inf and values beyond float32's range (1e39), a label that is not exactly an
+ * integer (2.5, 2.0000000000000001, 1e-400), negative, at least class_count or above INT32_MAX,
+ * a quote left open, a blank line before more data, a field longer than 1048576 bytes; a file
+ * that is UTF-16 or UTF-32 text, an IDX file or a Nudge model file (said as such, at 1:1); a
+ * corrupt or truncated gzip stream, and bytes after the gzip data that are not another member.
  *
  * Memory: the file is streamed through a 1 MiB buffer; only the values are kept. A file of more
- * than 2^32 values, or of rows of more than 2^20 fields, is refused with NUDGE_ERR_OUT_OF_MEMORY
- * before memory for it is allocated.
+ * than 2^32 values or than options->max_bytes, or of rows of more than 2^20 fields, is refused
+ * with NUDGE_ERR_OUT_OF_MEMORY before memory for it is allocated.
  * @param[in] path The file.
  * @param[in] options From nudge_csv_options_init(), or NULL for the defaults.
  * @param[out] out_dataset Receives the data set; its labels are NULL when no column holds labels.

@@ -13,7 +13,10 @@ private func borrowDataset(_ handle: nudge_dataset?) throws(NudgeError) -> Datas
 
 /// Loads samples from IDX files, the format of MNIST and Fashion-MNIST, plain or gzip-compressed.
 /// Pixels (unsigned bytes) become floats in [0, 1], one sample per row; labels become int32.
-/// Sizes in the headers are checked against the files before anything is allocated.
+/// Both headers are checked before any data is read: sizes against each other and against the
+/// files (a plain file holds exactly what its header declares); memory then grows with the data
+/// actually read, and reading stops where the header says the data ends. The same as
+/// nudge_dataset_load_idx_with_options() with NULL options.
 /// @param[in] images_path An IDX file of unsigned bytes; its first dimension counts samples, the
 ///            others (28 x 28 for MNIST) are flattened into features.
 /// @param[in] labels_path A one-dimensional IDX file of unsigned byte labels, or NULL.
@@ -25,10 +28,77 @@ private func borrowDataset(_ handle: nudge_dataset?) throws(NudgeError) -> Datas
 public func nudge_dataset_load_idx(_ images_path: UnsafePointer<CChar>?, _ labels_path: UnsafePointer<CChar>?,
                                    _ out_dataset: UnsafeMutablePointer<nudge_dataset?>?) -> nudge_status {
     guarded("nudge_dataset_load_idx") { () throws(NudgeError) in
-        let images = try string(images_path, "images_path")
-        let labels = labels_path == nil ? nil : try string(labels_path, "labels_path")
-        let out = try required(out_dataset, "out_dataset")
-        out.pointee = makeHandle(try IDX.load(images: images, labels: labels), .dataset)
+        try loadIDX(images_path, labels_path, nil, out_dataset)
+    }
+}
+
+/// How nudge_dataset_load_idx_with_options() reads IDX files. Start from nudge_idx_options_init(),
+/// then set the fields you need: the library reads only the first `struct_size` bytes.
+public struct nudge_idx_options {
+    /// Set by nudge_idx_options_init() to sizeof(nudge_idx_options).
+    public var struct_size: UInt32 = UInt32(MemoryLayout<nudge_idx_options>.stride)
+    /// The most bytes the data set may take (4 per pixel, 4 per label); a larger one is refused
+    /// with NUDGE_ERR_OUT_OF_MEMORY, from the headers, before any data is read. 0: no limit but the
+    /// machine's memory. Default 0.
+    public var max_bytes: UInt64 = 0
+}
+
+/// Sets every field of an IDX options struct to its default, and struct_size to the size both
+/// sides know: `nudge_idx_options_init(&options, sizeof options);`
+/// @param[out] options The struct to fill.
+/// @c-param options nudge_idx_options *
+/// @param[in] options_size sizeof(nudge_idx_options) in the caller's header; at least 8.
+/// @return NUDGE_OK or NUDGE_ERR_INVALID_ARGUMENT (options is NULL, or options_size is too small).
+@_cdecl("nudge_idx_options_init")
+public func nudge_idx_options_init(_ options: UnsafeMutableRawPointer?, _ options_size: UInt) -> nudge_status {
+    guarded("nudge_idx_options_init") { () throws(NudgeError) in
+        try initializeOptions(options, options_size, nudge_idx_options(), "nudge_idx_options")
+    }
+}
+
+/// Loads samples from IDX files as nudge_dataset_load_idx() does, within the limits of `options`.
+/// @param[in] images_path An IDX file of unsigned bytes; its first dimension counts samples.
+/// @param[in] labels_path A one-dimensional IDX file of unsigned byte labels, or NULL.
+/// @param[in] options From nudge_idx_options_init(), or NULL for the defaults.
+/// @c-param options const nudge_idx_options *
+/// @param[out] out_dataset Receives the data set.
+/// @return NUDGE_OK, NUDGE_ERR_INVALID_ARGUMENT (also a bad struct_size), NUDGE_ERR_IO,
+///         NUDGE_ERR_FORMAT, NUDGE_ERR_SHAPE, NUDGE_ERR_OUT_OF_MEMORY (also: larger than
+///         options->max_bytes, naming the limit).
+/// Ownership: the caller owns *out_dataset and releases it with nudge_dataset_free().
+@_cdecl("nudge_dataset_load_idx_with_options")
+public func nudge_dataset_load_idx_with_options(_ images_path: UnsafePointer<CChar>?, _ labels_path: UnsafePointer<CChar>?,
+                                                _ options: UnsafeRawPointer?,
+                                                _ out_dataset: UnsafeMutablePointer<nudge_dataset?>?) -> nudge_status {
+    guarded("nudge_dataset_load_idx_with_options") { () throws(NudgeError) in
+        try loadIDX(images_path, labels_path, options, out_dataset)
+    }
+}
+
+private func loadIDX(_ images_path: UnsafePointer<CChar>?, _ labels_path: UnsafePointer<CChar>?, _ options: UnsafeRawPointer?,
+                     _ out_dataset: UnsafeMutablePointer<nudge_dataset?>?) throws(NudgeError) {
+    let images = try string(images_path, "images_path")
+    let labels = labels_path == nil ? nil : try string(labels_path, "labels_path")
+    let out = try required(out_dataset, "out_dataset")
+    var o = nudge_idx_options()
+    try copyOptions(options, into: &o, [\nudge_idx_options.struct_size, \.max_bytes], "nudge_idx_options_init")
+    let maxBytes = Int(clamping: o.max_bytes)
+    out.pointee = makeHandle(try IDX.load(images: images, labels: labels, maxBytes: maxBytes), .dataset)
+}
+
+/// Copies a caller's options struct over the defaults in `o`: the bytes its struct_size covers
+/// (NULL leaves the defaults). `fields` are the struct's fields in order, to refuse a struct_size
+/// that ends inside one.
+private func copyOptions<Options>(_ pointer: UnsafeRawPointer?, into o: inout Options,
+                                  _ fields: [PartialKeyPath<Options>], _ initFunction: String) throws(NudgeError) {
+    guard let pointer else { return }
+    let size = Int(pointer.load(as: UInt32.self))
+    guard size >= MemoryLayout<UInt32>.size, size <= 1 << 16 else {
+        throw NudgeError(.invalidArgument, "options->struct_size is \(size); call \(initFunction)() first")
+    }
+    try checkStructSize(size, fields.map { MemoryLayout<Options>.offset(of: $0)! }, Options.self, "options", initFunction)
+    withUnsafeMutableBytes(of: &o) { dst in
+        dst.copyMemory(from: UnsafeRawBufferPointer(start: pointer, count: min(size, MemoryLayout<Options>.size)))
     }
 }
 
@@ -66,6 +136,10 @@ public struct nudge_csv_options {
     public var label_name: UnsafePointer<CChar>? = nil
     /// The character between fields: ASCII, not a double quote, CR, LF or NUL. Default ','.
     public var delimiter: CChar = 44
+    /// The most bytes the values may take (4 per feature, 4 per label); a larger file is refused
+    /// with NUDGE_ERR_OUT_OF_MEMORY, naming the limit, at the row that would pass it and before
+    /// memory for it is allocated. 0: no limit but the machine's memory. Default 0.
+    public var max_bytes: UInt64 = 0
 }
 
 /// Sets every field of a CSV options struct to its default, and struct_size to the size both sides
@@ -85,18 +159,8 @@ public func nudge_csv_options_init(_ options: UnsafeMutableRawPointer?, _ option
 /// defaults; NULL means the defaults), naming any field out of range.
 private func csvOptions(_ pointer: UnsafeRawPointer?) throws(NudgeError) -> CSV.Options {
     var o = nudge_csv_options()
-    if let pointer {
-        let size = Int(pointer.load(as: UInt32.self))
-        guard size >= MemoryLayout<UInt32>.size, size <= 1 << 16 else {
-            throw NudgeError(.invalidArgument, "options->struct_size is \(size); call nudge_csv_options_init() first")
-        }
-        let fields: [PartialKeyPath<nudge_csv_options>] = [\.struct_size, \.header, \.label_column, \.class_count, \.label_name, \.delimiter]
-        try checkStructSize(size, fields.map { MemoryLayout<nudge_csv_options>.offset(of: $0)! }, nudge_csv_options.self,
-                            "options", "nudge_csv_options_init")
-        withUnsafeMutableBytes(of: &o) { dst in
-            dst.copyMemory(from: UnsafeRawBufferPointer(start: pointer, count: min(size, MemoryLayout<nudge_csv_options>.size)))
-        }
-    }
+    try copyOptions(pointer, into: &o, [\nudge_csv_options.struct_size, \.header, \.label_column, \.class_count, \.label_name,
+                                        \.delimiter, \.max_bytes], "nudge_csv_options_init")
     var options = CSV.Options()
     switch o.header {
     case NUDGE_CSV_HEADER_AUTO: options.header = .auto
@@ -124,6 +188,7 @@ private func csvOptions(_ pointer: UnsafeRawPointer?) throws(NudgeError) -> CSV.
     }
     options.delimiter = UInt8(bitPattern: o.delimiter)
     options.classCount = Int(o.class_count)
+    options.maxBytes = Int(clamping: o.max_bytes)
     do { try options.validate() } catch { throw error.prefixed("options->") }
     return options
 }
@@ -135,20 +200,25 @@ private func csvOptions(_ pointer: UnsafeRawPointer?) throws(NudgeError) -> CSV.
 ///
 /// Accepted: fields in double quotes, with "" for a quote and delimiters or line breaks inside;
 /// LF, CRLF or CR line ends; a UTF-8 byte order mark; spaces and tabs around a value; blank lines
-/// at the end; no line break after the last row. A value is a decimal number such as 12, -0.5 or
-/// 1.5e-3, correctly rounded to float32 whatever the process's locale. A label is an integer from
-/// 0 (also written like 3.0). Every row has as many fields as the first.
+/// at the end; no line break after the last row; several gzip members one after another. A value
+/// is a decimal number (an optional sign, digits with an optional point, an optional exponent:
+/// 12, -0.5, .5, 1.5e-3, +7), correctly rounded to float32 whatever the process's locale. A label
+/// is a decimal number whose exact value is an integer from 0 (3, also 3.0 or 3e0). Every row has
+/// as many fields as the first.
 ///
 /// Refused (NUDGE_ERR_FORMAT, with a message "PATH:LINE:COLUMN: ..." naming the 1-based physical
-/// line and column, and the column's header name if it has one): an empty file, a header without
-/// data rows, a row with another number of fields, an empty or non-numeric cell, NaN, infinities
-/// and values beyond float32's range (1e39), a label that is not an integer, negative, at least
-/// class_count or above INT32_MAX, a quote left open, a blank line before more data; also a
-/// corrupt or truncated gzip stream.
+/// line and column, and the column's header name if it has one; file content in a message is
+/// escaped, such as \0 for NUL): an empty file, a header without data rows, a row with another
+/// number of fields, an empty or non-numeric cell (hexadecimal such as 0x10 included), a NUL byte
+/// in any cell, nan, inf and values beyond float32's range (1e39), a label that is not exactly an
+/// integer (2.5, 2.0000000000000001, 1e-400), negative, at least class_count or above INT32_MAX,
+/// a quote left open, a blank line before more data, a field longer than 1048576 bytes; a file
+/// that is UTF-16 or UTF-32 text, an IDX file or a Nudge model file (said as such, at 1:1); a
+/// corrupt or truncated gzip stream, and bytes after the gzip data that are not another member.
 ///
 /// Memory: the file is streamed through a 1 MiB buffer; only the values are kept. A file of more
-/// than 2^32 values, or of rows of more than 2^20 fields, is refused with NUDGE_ERR_OUT_OF_MEMORY
-/// before memory for it is allocated.
+/// than 2^32 values or than options->max_bytes, or of rows of more than 2^20 fields, is refused
+/// with NUDGE_ERR_OUT_OF_MEMORY before memory for it is allocated.
 /// @param[in] path The file.
 /// @param[in] options From nudge_csv_options_init(), or NULL for the defaults.
 /// @c-param options const nudge_csv_options *

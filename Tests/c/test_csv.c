@@ -12,6 +12,13 @@ static const char *write_csv(char *path, size_t capacity, const char *name, cons
     return path;
 }
 
+/* Writes `size` bytes (NUL bytes included) to a new file `name` in the group's folder. */
+static const char *write_bytes(char *path, size_t capacity, const char *name, const void *bytes, size_t size) {
+    h_path(path, capacity, h_root, name);
+    h_write_file(path, bytes, size);
+    return path;
+}
+
 /* Loads `path` with `options`; checks the shape and returns the data set. */
 static nudge_dataset *load(const char *path, const nudge_csv_options *options, size_t rows, size_t features) {
     nudge_dataset *d = NULL;
@@ -350,6 +357,150 @@ static void test_refused(void **state) {
                    "a blank line inside the data");
 }
 
+/* A NUL byte anywhere in a cell is refused at its line and column, and the message shows it as
+ * \0 and goes on to its end (a NUL in the message would cut it short: "1\0999" used to read as 1). */
+static void test_nul_bytes(void **state) {
+    (void)state;
+    char path[400];
+    static const char data[] = "a,b\n1,2\n1\0" "999,3\n";
+    EXPECT_REFUSED(write_bytes(path, sizeof path, "nul.csv", data, sizeof data - 1), NULL, NUDGE_ERR_FORMAT, 3, 1,
+                   "column \"a\": the cell \"1\\0999\" holds a NUL byte (shown as \\0); CSV files are text, and NUL is "
+                   "not allowed in them");
+    static const char header[] = "a\0b,c\n1,2\n";
+    EXPECT_REFUSED(write_bytes(path, sizeof path, "nul-header.csv", header, sizeof header - 1), NULL, NUDGE_ERR_FORMAT,
+                   1, 1, "the cell \"a\\0b\" holds a NUL byte");
+    static const char quoted[] = "a,b\n1,\"2\0\"\n";
+    EXPECT_REFUSED(write_bytes(path, sizeof path, "nul-quoted.csv", quoted, sizeof quoted - 1), NULL, NUDGE_ERR_FORMAT,
+                   2, 2, "the cell \"2\\0\" holds a NUL byte");
+    static const char label[] = "label,b\n1,2\n3\0,4\n";
+    EXPECT_REFUSED(write_bytes(path, sizeof path, "nul-label.csv", label, sizeof label - 1), NULL, NUDGE_ERR_FORMAT,
+                   3, 1, "column \"label\": the cell \"3\\0\" holds a NUL byte");
+    /* Alone on its line, a NUL is no blank line either. */
+    static const char alone[] = "a,b\n1,2\n\0\n";
+    EXPECT_REFUSED(write_bytes(path, sizeof path, "nul-alone.csv", alone, sizeof alone - 1), NULL, NUDGE_ERR_FORMAT,
+                   3, 1, "the cell \"\\0\" holds a NUL byte");
+}
+
+/* Messages that quote the file escape control bytes and bytes that are not UTF-8. */
+static void test_messages_escape_file_content(void **state) {
+    (void)state;
+    char path[400];
+    EXPECT_REFUSED(write_csv(path, sizeof path, "after-quote.csv", "a,b\n1,\"2\"\x01\n"), NULL, NUDGE_ERR_FORMAT, 2, 2,
+                   "\"\\x01\" after a closing quote");
+    EXPECT_REFUSED(write_csv(path, sizeof path, "control.csv", "a,b\n1,x\x1by\n"), NULL, NUDGE_ERR_FORMAT, 2, 2,
+                   "\"x\\x1By\" is not a number");
+    EXPECT_REFUSED(write_csv(path, sizeof path, "latin1.csv", "a,b\n1,caf\xe9\n"), NULL, NUDGE_ERR_FORMAT, 2, 2,
+                   "\"caf\\xE9\" is not a number");
+    EXPECT_REFUSED(write_csv(path, sizeof path, "utf8.csv", "a,b\n1,caf\xc3\xa9\n"), NULL, NUDGE_ERR_FORMAT, 2, 2,
+                   "\"caf\xc3\xa9\" is not a number");
+    EXPECT_REFUSED(write_csv(path, sizeof path, "tab.csv", "a,b\n1,\"x\ty\"\n"), NULL, NUDGE_ERR_FORMAT, 2, 2,
+                   "\"x\\ty\" is not a number");
+    EXPECT_REFUSED(write_csv(path, sizeof path, "name2.csv", "a\x7f,b\nz,1\n"), NULL, NUDGE_ERR_FORMAT, 2, 1,
+                   "column \"a\\x7F\": \"z\"");
+}
+
+/* A value is a decimal number as docs/DATA.md says: hexadecimal and other spellings the C
+ * library's strtof reads are refused; nan and inf are not finite. */
+static void test_decimal_grammar(void **state) {
+    (void)state;
+    char path[400];
+    write_csv(path, sizeof path, "decimal.csv", "a,b,c,d,e,f,g,h\n12,-0.5,.5,5.,1.5e-3,+7,1E3,-1e+2\n");
+    nudge_dataset *d = load(path, NULL, 1, 8);
+    const float x[] = {12, -0.5f, 0.5f, 5, 1.5e-3f, 7, 1000, -100};
+    expect_features(d, x, 8);
+    nudge_dataset_free(d);
+    static const char *const not_numbers[] = {"0x1p3", "0x10", "-0X1", "1_000", "1e", "e5", ".", "+", "1.2.3", "1e+",
+                                              "1,5e", "0b11", "1f", "1.0d0", "--1", "+-1", "1 2", ".e1"};
+    for (size_t i = 0; i < sizeof not_numbers / sizeof *not_numbers; i++) {
+        char text[100], expected[100];
+        snprintf(text, sizeof text, "a;b\n1;%s\n", not_numbers[i]);
+        snprintf(expected, sizeof expected, "\"%s\" is not a number", not_numbers[i]);
+        nudge_csv_options o = defaults();
+        o.delimiter = ';';
+        EXPECT_REFUSED(write_csv(path, sizeof path, "not-number.csv", text), &o, NUDGE_ERR_FORMAT, 2, 2, expected);
+    }
+    EXPECT_REFUSED(write_csv(path, sizeof path, "hex.csv", "a,b\n0x1p3,1\n"), NULL, NUDGE_ERR_FORMAT, 2, 1,
+                   "\"0x1p3\" is not a number; values are decimal numbers, and hexadecimal is not accepted");
+    EXPECT_REFUSED(write_csv(path, sizeof path, "hex-label.csv", "label,b\n0x10,1\n"), NULL, NUDGE_ERR_FORMAT, 2, 1,
+                   "label \"0x10\" is not a number; values are decimal numbers");
+    static const char *const not_finite[] = {"inf", "-Infinity", "NaN", "+nan", "INF"};
+    for (size_t i = 0; i < sizeof not_finite / sizeof *not_finite; i++) {
+        char text[100], expected[100];
+        snprintf(text, sizeof text, "a,b\n1,%s\n", not_finite[i]);
+        snprintf(expected, sizeof expected, "%s is not a finite number", not_finite[i]);
+        EXPECT_REFUSED(write_csv(path, sizeof path, "not-finite.csv", text), NULL, NUDGE_ERR_FORMAT, 2, 2, expected);
+    }
+}
+
+/* A label is an integer written exactly: its digits decide, not the double they round to. */
+static void test_labels_are_exact_integers(void **state) {
+    (void)state;
+    char path[400];
+    write_csv(path, sizeof path, "labels.csv",
+              "label,x\n3,0\n3.0,1\n3.00,2\n3e0,3\n30e-1,4\n0.3e1,5\n+3,6\n-0,7\n0.0e5,8\n2147483647.0,9\n"
+              "214748364.7e1,10\n00012,11\n");
+    nudge_dataset *d = load(path, NULL, 12, 1);
+    const int32_t y[] = {3, 3, 3, 3, 3, 3, 3, 0, 0, 2147483647, 2147483647, 12};
+    expect_labels(d, y, 12);
+    nudge_dataset_free(d);
+    static const char *const not_integers[] = {"2.0000000000000001", "1e-400", "2.5", "0.1", "3.000000000000000000001",
+                                               "1e-1", "-0.5", "nan", "inf"};
+    for (size_t i = 0; i < sizeof not_integers / sizeof *not_integers; i++) {
+        char text[100], expected[100];
+        snprintf(text, sizeof text, "label,x\n%s,1\n", not_integers[i]);
+        snprintf(expected, sizeof expected, "column \"label\": label %s is not an integer", not_integers[i]);
+        EXPECT_REFUSED(write_csv(path, sizeof path, "not-integer.csv", text), NULL, NUDGE_ERR_FORMAT, 2, 1, expected);
+    }
+    EXPECT_REFUSED(write_csv(path, sizeof path, "big.csv", "label,x\n2147483648.0,1\n"), NULL, NUDGE_ERR_FORMAT, 2, 1,
+                   "label 2147483648.0 is too large");
+    EXPECT_REFUSED(write_csv(path, sizeof path, "big2.csv", "label,x\n1e10,1\n"), NULL, NUDGE_ERR_FORMAT, 2, 1,
+                   "label 1e10 is too large");
+    EXPECT_REFUSED(write_csv(path, sizeof path, "big3.csv", "label,x\n1e999999999999999999999,1\n"), NULL,
+                   NUDGE_ERR_FORMAT, 2, 1, "is too large");
+    EXPECT_REFUSED(write_csv(path, sizeof path, "neg.csv", "label,x\n-1.0,1\n"), NULL, NUDGE_ERR_FORMAT, 2, 1,
+                   "label -1.0 is negative");
+}
+
+/* The longest field accepted is 1048576 bytes, as the message says: that many is read, one more
+ * is refused (it used to be refused at exactly 1048576). */
+static void test_longest_field(void **state) {
+    (void)state;
+    enum { LIMIT = 1 << 20 };
+    char *text = malloc(LIMIT + 32);
+    assert_non_null(text);
+    char path[400];
+    for (int extra = 0; extra <= 1; extra++) {
+        size_t n = (size_t)snprintf(text, 32, "a,b\n1,");
+        memset(text + n, '0', LIMIT + (size_t)extra - 1);
+        n += LIMIT + (size_t)extra - 1;
+        text[n++] = '7';
+        text[n++] = '\n';
+        write_bytes(path, sizeof path, "long-field.csv", text, n);
+        if (extra == 0) {
+            nudge_dataset *d = load(path, NULL, 1, 2);
+            const float x[] = {1, 7};
+            expect_features(d, x, 2);
+            nudge_dataset_free(d);
+        } else {
+            EXPECT_REFUSED(path, NULL, NUDGE_ERR_FORMAT, 2, 2, "a field is longer than 1048576 bytes");
+        }
+    }
+    /* Quoted: the quotes count. */
+    size_t n = (size_t)snprintf(text, 32, "a,b\n1,\"");
+    memset(text + n, '0', LIMIT - 3);
+    n += LIMIT - 3;
+    text[n++] = '5';
+    text[n++] = '"';
+    text[n++] = '\n';
+    {
+        nudge_dataset *d = load(write_bytes(path, sizeof path, "long-quoted.csv", text, n), NULL, 1, 2);
+        const float x[] = {1, 5};
+        expect_features(d, x, 2);
+        nudge_dataset_free(d);
+    }
+    free(text);
+}
+
 /* A row of more fields than the reader accepts (2^20) is refused before its values are kept. */
 static void test_too_many_columns(void **state) {
     (void)state;
@@ -396,6 +547,116 @@ static void test_gzip(void **state) {
     gzip_file(path);
     snprintf(gz, sizeof gz, "%s.gz", path);
     EXPECT_REFUSED(gz, NULL, NUDGE_ERR_FORMAT, 3, 2, "\"x\" is not a number");
+}
+
+/* Files that are not CSV text are named for what they are, at 1:1. */
+static void test_not_text(void **state) {
+    (void)state;
+    char path[400], gz[420];
+    static const char utf16le_bom[] = "\xff\xfe" "a\0,\0b\0\n\0" "1\0,\0" "2\0\n\0";
+    EXPECT_REFUSED(write_bytes(path, sizeof path, "utf16le-bom.csv", utf16le_bom, sizeof utf16le_bom - 1), NULL,
+                   NUDGE_ERR_FORMAT, 1, 1, "the file looks like UTF-16 text (little-endian, with a byte order mark); "
+                   "CSV files are read as UTF-8: save it as UTF-8");
+    static const char utf16be_bom[] = "\xfe\xff" "\0a\0,\0b\0\n" "\0" "1\0,\0" "2\0\n";
+    EXPECT_REFUSED(write_bytes(path, sizeof path, "utf16be-bom.csv", utf16be_bom, sizeof utf16be_bom - 1), NULL,
+                   NUDGE_ERR_FORMAT, 1, 1, "UTF-16 text (big-endian, with a byte order mark)");
+    static const char utf16le[] = "a\0,\0b\0\n\0" "1\0,\0" "2\0\n\0";
+    EXPECT_REFUSED(write_bytes(path, sizeof path, "utf16le.csv", utf16le, sizeof utf16le - 1), NULL, NUDGE_ERR_FORMAT,
+                   1, 1, "the file looks like UTF-16 text (little-endian); CSV files are read as UTF-8");
+    static const char utf16be[] = "\0a\0,\0b\0\n" "\0" "1\0,\0" "2\0\n";
+    EXPECT_REFUSED(write_bytes(path, sizeof path, "utf16be.csv", utf16be, sizeof utf16be - 1), NULL, NUDGE_ERR_FORMAT,
+                   1, 1, "the file looks like UTF-16 text (big-endian)");
+    static const char utf32le[] = "\xff\xfe\0\0" "a\0\0\0";
+    EXPECT_REFUSED(write_bytes(path, sizeof path, "utf32.csv", utf32le, sizeof utf32le - 1), NULL, NUDGE_ERR_FORMAT,
+                   1, 1, "UTF-32 text (little-endian, with a byte order mark)");
+    /* An IDX file (MNIST's labels), plain and gzip-compressed. */
+    static const unsigned char idx[] = {0, 0, 8, 1, 0, 0, 0, 3, 7, 2, 1};
+    EXPECT_REFUSED(write_bytes(path, sizeof path, "labels-idx1-ubyte", idx, sizeof idx), NULL, NUDGE_ERR_FORMAT, 1, 1,
+                   "the file looks like an IDX file (the format of MNIST), not a CSV file");
+    gzip_file(path);
+    snprintf(gz, sizeof gz, "%s.gz", path);
+    EXPECT_REFUSED(gz, NULL, NUDGE_ERR_FORMAT, 1, 1, "the file is gzip-compressed, and what it holds looks like an IDX file");
+    /* A model file. */
+    const size_t sizes[] = {2, 3, 1};
+    const nudge_activation acts[] = {NUDGE_ACTIVATION_RELU, NUDGE_ACTIVATION_SIGMOID};
+    nudge_network *net = h_net(sizes, 3, acts, 1);
+    h_path(path, sizeof path, h_root, "model.nudge");
+    H_OK(nudge_save(net, path));
+    nudge_network_free(net);
+    EXPECT_REFUSED(path, NULL, NUDGE_ERR_FORMAT, 1, 1, "the file is a Nudge model file, not a CSV file");
+    /* Other binary data: the first NUL is reported in its cell, escaped. */
+    unsigned char binary[256];
+    for (size_t i = 0; i < sizeof binary; i++) binary[i] = (unsigned char)(i ^ 0x80);
+    EXPECT_REFUSED(write_bytes(path, sizeof path, "binary.csv", binary, sizeof binary), NULL, NUDGE_ERR_FORMAT, 1, 1,
+                   "the cell \"\\x80\\x81\\x82");
+    EXPECT_REFUSED(path, NULL, NUDGE_ERR_FORMAT, 1, 1, "...\" holds a NUL byte (shown as \\0)");
+}
+
+/* Bytes after the gzip data: another gzip member is read as a continuation (as gzip -d does);
+ * anything else is refused (it used to be ignored). */
+static void test_gzip_trailing_bytes(void **state) {
+    (void)state;
+    char path[400], gz[420];
+    write_csv(path, sizeof path, "first.csv", "a,b\n1,2\n");
+    gzip_file(path);
+    snprintf(gz, sizeof gz, "%s.gz", path);
+    size_t first_size = 0, second_size = 0;
+    unsigned char *first = h_read_file(gz, &first_size);
+    write_csv(path, sizeof path, "second.csv", "3,4\n5,6\n");
+    gzip_file(path);
+    snprintf(gz, sizeof gz, "%s.gz", path);
+    unsigned char *second = h_read_file(gz, &second_size);
+    unsigned char *both = malloc(first_size + second_size + 16);
+    assert_non_null(both);
+    memcpy(both, first, first_size);
+    memcpy(both + first_size, second, second_size);
+    nudge_dataset *d = load(write_bytes(path, sizeof path, "two-members.csv.gz", both, first_size + second_size), NULL,
+                            3, 2);
+    const float x[] = {1, 2, 3, 4, 5, 6};
+    expect_features(d, x, 6);
+    nudge_dataset_free(d);
+
+    static const char *const trailers[] = {"garbage", "\n", "\0", "\x1f"};
+    static const size_t lengths[] = {7, 1, 1, 1};
+    for (size_t i = 0; i < 4; i++) {
+        memcpy(both + first_size, trailers[i], lengths[i]);
+        write_bytes(path, sizeof path, "trailing.csv.gz", both, first_size + lengths[i]);
+        nudge_dataset *sentinel = NULL;
+        char expected[200];
+        snprintf(expected, sizeof expected, "%zu byte%s after the end of the gzip data (at byte %zu of %zu)", lengths[i],
+                 lengths[i] == 1 ? "" : "s", first_size, first_size + lengths[i]);
+        H_ERR(nudge_dataset_load_csv(path, NULL, &sentinel), NUDGE_ERR_FORMAT, expected);
+        assert_null(sentinel);
+    }
+    free(both);
+    free(second);
+    free(first);
+}
+
+/* options->max_bytes bounds the values kept (4 bytes per feature and per label). */
+static void test_max_bytes(void **state) {
+    (void)state;
+    char path[400];
+    /* 4 rows of 2 features and a label: 12 bytes a row, 48 in all. */
+    write_csv(path, sizeof path, "limit.csv", "label,a,b\n0,1,2\n1,3,4\n2,5,6\n3,7,8\n");
+    nudge_csv_options o = defaults();
+    assert_int_equal(o.max_bytes, 0);
+    o.max_bytes = 48;
+    nudge_dataset *d = load(path, &o, 4, 2);
+    nudge_dataset_free(d);
+    o.max_bytes = 47;
+    EXPECT_REFUSED(path, &o, NUDGE_ERR_OUT_OF_MEMORY, 5, 1,
+                   "more than 3 rows of 12 bytes: the limit of 47 bytes (max_bytes) holds 3");
+    o.max_bytes = 11;
+    EXPECT_REFUSED(path, &o, NUDGE_ERR_OUT_OF_MEMORY, 2, 1, "the limit of 11 bytes (max_bytes) holds 0");
+    /* A struct from before max_bytes (struct_size 32): no limit, whatever the bytes after it hold. */
+    o = defaults();
+    o.struct_size = (uint32_t)offsetof(nudge_csv_options, max_bytes);
+    o.max_bytes = 1;
+    d = load(path, &o, 4, 2);
+    nudge_dataset_free(d);
+    o.struct_size = (uint32_t)offsetof(nudge_csv_options, max_bytes) + 4;
+    H_ERR(nudge_dataset_load_csv(path, &o, &d), NUDGE_ERR_INVALID_ARGUMENT, "ends inside a field");
 }
 
 /* Under a locale whose decimal separator is a comma, "1.5" still means 1.5. The locale is compiled
@@ -478,8 +739,16 @@ int main(void) {
         cmocka_unit_test(test_options),
         cmocka_unit_test(test_syntax),
         cmocka_unit_test(test_refused),
+        cmocka_unit_test(test_nul_bytes),
+        cmocka_unit_test(test_messages_escape_file_content),
+        cmocka_unit_test(test_decimal_grammar),
+        cmocka_unit_test(test_labels_are_exact_integers),
+        cmocka_unit_test(test_longest_field),
         cmocka_unit_test(test_too_many_columns),
         cmocka_unit_test(test_gzip),
+        cmocka_unit_test(test_not_text),
+        cmocka_unit_test(test_gzip_trailing_bytes),
+        cmocka_unit_test(test_max_bytes),
         cmocka_unit_test(test_locale_independent),
         cmocka_unit_test(test_train_from_csv),
     };

@@ -391,6 +391,60 @@ static void test_load_corrupt_gzip(void **state) {
     h_rmtree(dir);
 }
 
+/* Bytes after the gzip data: another gzip member continues the data (as gzip -d reads it);
+ * anything else is refused (it used to be ignored). */
+static void test_load_gzip_trailing_bytes(void **state) {
+    (void)state;
+    char dir[300], images[400], labels[400], part[400], gz[420], joined[400];
+    fresh_dir(dir, sizeof dir, "gzip_trailing");
+    write_sample(dir, images, labels, sizeof images);
+    size_t size = 0;
+    unsigned char *raw = h_read_file(images, &size);
+    /* The file in two members: the header and a few pixels, then the rest. */
+    unsigned char *members = malloc(2 * size + 200);
+    assert_non_null(members);
+    size_t n = 0;
+    const size_t cut[3] = {0, 20, size};
+    for (int m = 0; m < 2; m++) {
+        h_write_file(h_path(part, sizeof part, dir, "part"), raw + cut[m], cut[m + 1] - cut[m]);
+        gzip_file(part);
+        snprintf(gz, sizeof gz, "%s.gz", part);
+        size_t gz_size = 0;
+        unsigned char *g = h_read_file(gz, &gz_size);
+        memcpy(members + n, g, gz_size);
+        n += gz_size;
+        free(g);
+    }
+    h_write_file(h_path(joined, sizeof joined, dir, "two-members.gz"), members, n);
+    nudge_dataset *d = NULL;
+    H_OK(nudge_dataset_load_idx(joined, labels, &d));
+    check_sample(d, 1);
+    nudge_dataset_free(d);
+    /* One member, then bytes that are not a member: images, then labels. */
+    static const char *const trailers[] = {"garbage", "\0\0\0\0", "\x1f"};
+    static const size_t lengths[] = {7, 4, 1};
+    for (int file = 0; file < 2; file++) {
+        gzip_file(file == 0 ? images : labels);
+        snprintf(gz, sizeof gz, "%s.gz", file == 0 ? images : labels);
+        size_t gz_size = 0;
+        unsigned char *g = h_read_file(gz, &gz_size);
+        for (size_t i = 0; i < 3; i++) {
+            memcpy(members, g, gz_size);
+            memcpy(members + gz_size, trailers[i], lengths[i]);
+            h_write_file(joined, members, gz_size + lengths[i]);
+            char expected[200];
+            snprintf(expected, sizeof expected, "%zu byte%s after the end of the gzip data (at byte %zu of %zu)",
+                     lengths[i], lengths[i] == 1 ? "" : "s", gz_size, gz_size + lengths[i]);
+            expect_load_error(file == 0 ? joined : images, file == 0 ? labels : joined, NUDGE_ERR_FORMAT, expected,
+                              "bytes after the gzip data", __LINE__);
+        }
+        free(g);
+    }
+    free(members);
+    free(raw);
+    h_rmtree(dir);
+}
+
 /* ------------------------------------------------------------------------------------------ */
 /* Sizes claimed by a header are checked against the file before anything is allocated.       */
 
@@ -503,6 +557,157 @@ static void test_plain_file_claim_checked_against_its_size(void **state) {
     write_idx(path, 8, 2, dims, data, DATA);
     free(data);
     expect_rejected_without_allocating(path, "", "1.1e9 pixels claimed by a 1 MB uncompressed file", __LINE__);
+    h_rmtree(dir);
+}
+
+/* A gzip file of 990 KB whose header declares 975,000 x 1,000 pixels (3.9 GB of floats): gzip
+ * could hold that much (1100:1), but the data stops after 990,000 bytes. Memory grows with the
+ * bytes that arrive, so the refusal ("ends early") comes without allocating the 3.9 GB the header
+ * declares (which used to be allocated first: under the address-space limit of
+ * expect_rejected_without_allocating, NUDGE_ERR_OUT_OF_MEMORY instead). */
+static void test_hostile_gzip_claim(void **state) {
+    (void)state;
+    char dir[300], path[400], gz[420];
+    fresh_dir(dir, sizeof dir, "hostile");
+    enum { BYTES = 990000 };
+    unsigned char *noise = malloc(BYTES);
+    assert_non_null(noise);
+    h_rng r = h_rng_make(77);
+    for (size_t i = 0; i < BYTES; i++) noise[i] = (unsigned char)h_rng_next(&r);
+    const uint32_t dims[2] = {975000, 1000};
+    write_idx(h_path(path, sizeof path, dir, "hostile-idx2-ubyte"), 8, 2, dims, noise, BYTES);
+    free(noise);
+    gzip_file(path);
+    snprintf(gz, sizeof gz, "%s.gz", path);
+    struct stat st;
+    assert_int_equal(stat(gz, &st), 0);
+    H_ASSERT(st.st_size > 900000 && st.st_size < 1100000, "the gzip file has %lld bytes, expected about 990 KB",
+             (long long)st.st_size);
+    expect_rejected_without_allocating(gz, "the file ends early, after 990000 of 975000000 elements",
+                                       "a 990 KB gzip file declaring 3.9 GB", __LINE__);
+    /* With a limit, it is refused from the header, naming the limit. */
+    nudge_idx_options o;
+    H_OK(nudge_idx_options_init(&o, sizeof o));
+    o.max_bytes = 100u << 20;
+    nudge_dataset *d = NULL;
+    H_ERR(nudge_dataset_load_idx_with_options(gz, NULL, &o, &d), NUDGE_ERR_OUT_OF_MEMORY,
+          "975000 samples of 1000 features take 3900000000 bytes, more than the limit of 104857600 bytes (max_bytes)");
+    assert_null(d);
+    h_rmtree(dir);
+}
+
+/* Bytes the process has read (read, pread) so far: /proc/self/io's rchar. */
+static unsigned long long bytes_read(void) {
+    FILE *f = fopen("/proc/self/io", "r");
+    if (f == NULL) H_FAIL("cannot open /proc/self/io (%s): the test needs the kernel's I/O accounting", strerror(errno));
+    unsigned long long rchar = 0;
+    int found = fscanf(f, "rchar: %llu", &rchar);
+    fclose(f);
+    if (found != 1) H_FAIL("/proc/self/io does not start with rchar");
+    return rchar;
+}
+
+/* Both headers, and the size limit, are checked before any data is read: a 64 MiB images file
+ * (sparse) with a broken labels file is refused after reading a few bytes, not the whole images
+ * file first (which used to be read, and 256 MiB of floats allocated, before the labels' header). */
+static void test_headers_checked_before_data(void **state) {
+    (void)state;
+    char dir[300], images[400], labels[400];
+    fresh_dir(dir, sizeof dir, "headers_first");
+    const uint32_t dims[3] = {65536, 32, 32};
+    write_idx(h_path(images, sizeof images, dir, "big-idx3-ubyte"), 8, 3, dims, NULL, 0);
+    if (truncate(images, 16 + ((off_t)64 << 20)) != 0) H_FAIL("truncate(%s): %s", images, strerror(errno));
+    h_path(labels, sizeof labels, dir, "labels-idx1-ubyte");
+    struct {
+        const unsigned char *bytes;
+        size_t size;
+        nudge_status status;
+        const char *message;
+    } cases[] = {
+        {(const unsigned char *)"\1\0\10\1\0\1\0\0", 8, NUDGE_ERR_FORMAT, "not an IDX file"},
+        {(const unsigned char *)"\0\0\15\1\0\1\0\0", 8, NUDGE_ERR_FORMAT, "element type 0xd"},
+        {(const unsigned char *)"\0\0\10\2\0\0\0\1\0\0\0\1\7", 13, NUDGE_ERR_FORMAT, "1 dimension"},
+        {(const unsigned char *)"\0\0\10\1\0\0\0\3\1\2\3", 11, NUDGE_ERR_SHAPE, "has 3 labels but"},
+        {(const unsigned char *)"\0\0\10\1\0\1\0\0\1\2\3", 11, NUDGE_ERR_FORMAT, "ends early"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        h_write_file(labels, cases[i].bytes, cases[i].size);
+        unsigned long long before = bytes_read();
+        char what[100];
+        snprintf(what, sizeof what, "64 MiB of images and labels case %zu", i);
+        expect_load_error(images, labels, cases[i].status, cases[i].message, what, __LINE__);
+        unsigned long long read = bytes_read() - before;
+        H_ASSERT(read < (1u << 20), "%s: %llu bytes were read before the refusal", what, read);
+    }
+    /* The limit, from the headers too. */
+    nudge_idx_options o;
+    H_OK(nudge_idx_options_init(&o, sizeof o));
+    o.max_bytes = 1u << 20;
+    unsigned long long before = bytes_read();
+    nudge_dataset *d = NULL;
+    H_ERR(nudge_dataset_load_idx_with_options(images, NULL, &o, &d), NUDGE_ERR_OUT_OF_MEMORY,
+          "more than the limit of 1048576 bytes (max_bytes)");
+    H_ASSERT(bytes_read() - before < (1u << 20), "%llu bytes were read before refusing a data set over max_bytes",
+             bytes_read() - before);
+    h_rmtree(dir);
+}
+
+/* nudge_idx_options: init, struct_size checks (as nudge_csv_options), max_bytes to the byte. */
+static void test_idx_options(void **state) {
+    (void)state;
+    nudge_idx_options o;
+    memset(&o, 0xAB, sizeof o);
+    H_OK(nudge_idx_options_init(&o, sizeof o));
+    assert_int_equal(o.struct_size, sizeof o);
+    assert_true(o.max_bytes == 0);
+    unsigned char big[sizeof(nudge_idx_options) + 16];
+    memset(big, 0x5A, sizeof big);
+    H_OK(nudge_idx_options_init((nudge_idx_options *)(void *)big, sizeof big));
+    for (size_t i = sizeof(nudge_idx_options); i < sizeof big; i++) assert_int_equal(big[i], 0x5A);
+    H_ERR(nudge_idx_options_init(NULL, sizeof o), NUDGE_ERR_INVALID_ARGUMENT, "options is NULL");
+    H_ERR(nudge_idx_options_init(&o, 4), NUDGE_ERR_INVALID_ARGUMENT, "options_size is 4");
+
+    char dir[300], images[400], labels[400];
+    fresh_dir(dir, sizeof dir, "idx_options");
+    write_sample(dir, images, labels, sizeof images);
+    nudge_dataset *d = NULL;
+    H_OK(nudge_dataset_load_idx_with_options(images, labels, NULL, &d));
+    check_sample(d, 1);
+    nudge_dataset_free(d);
+    /* 5 samples of 12 features and 5 labels: 4 x (60 + 5) = 260 bytes. */
+    H_OK(nudge_idx_options_init(&o, sizeof o));
+    o.max_bytes = 260;
+    d = NULL;
+    H_OK(nudge_dataset_load_idx_with_options(images, labels, &o, &d));
+    check_sample(d, 1);
+    nudge_dataset_free(d);
+    o.max_bytes = 259;
+    d = NULL;
+    H_ERR(nudge_dataset_load_idx_with_options(images, labels, &o, &d), NUDGE_ERR_OUT_OF_MEMORY,
+          "5 samples of 12 features with labels take 260 bytes, more than the limit of 259 bytes (max_bytes)");
+    assert_null(d);
+    o.max_bytes = 240;
+    H_OK(nudge_dataset_load_idx_with_options(images, NULL, &o, &d));
+    check_sample(d, 0);
+    nudge_dataset_free(d);
+    d = NULL;
+
+    o.struct_size = 0;
+    H_ERR(nudge_dataset_load_idx_with_options(images, labels, &o, &d), NUDGE_ERR_INVALID_ARGUMENT,
+          "options->struct_size is 0; call nudge_idx_options_init() first");
+    o.struct_size = 12;
+    H_ERR(nudge_dataset_load_idx_with_options(images, labels, &o, &d), NUDGE_ERR_INVALID_ARGUMENT,
+          "options->struct_size is 12, which ends inside a field (bytes 8 to 16)");
+    /* A struct that ends before max_bytes: the default (no limit), whatever follows. */
+    o.struct_size = 8;
+    o.max_bytes = 1;
+    H_OK(nudge_dataset_load_idx_with_options(images, labels, &o, &d));
+    nudge_dataset_free(d);
+    d = NULL;
+    H_ERR(nudge_dataset_load_idx_with_options(NULL, labels, NULL, &d), NUDGE_ERR_INVALID_ARGUMENT, "images_path is NULL");
+    H_ERR(nudge_dataset_load_idx_with_options(images, labels, NULL, NULL), NUDGE_ERR_INVALID_ARGUMENT,
+          "out_dataset is NULL");
+    assert_null(d);
     h_rmtree(dir);
 }
 
@@ -674,8 +879,12 @@ int main(void) {
         cmocka_unit_test(test_accessor_errors),
         cmocka_unit_test(test_load_errors),
         cmocka_unit_test(test_load_corrupt_gzip),
+        cmocka_unit_test(test_load_gzip_trailing_bytes),
         cmocka_unit_test(test_huge_claims_in_tiny_files),
         cmocka_unit_test(test_plain_file_claim_checked_against_its_size),
+        cmocka_unit_test(test_hostile_gzip_claim),
+        cmocka_unit_test(test_headers_checked_before_data),
+        cmocka_unit_test(test_idx_options),
         cmocka_unit_test(test_fashion_mnist),
         cmocka_unit_test(test_fashion_mnist_recipe),
     };

@@ -1,5 +1,4 @@
 import Glibc
-import CZlib
 
 /// Reader for numeric CSV files (RFC 4180), plain or gzip-compressed: one sample per row, every
 /// cell a number, optionally a header row and a column of integer class labels.
@@ -51,17 +50,22 @@ public enum CSV {
         /// The most values (rows x features) to keep; a file with more is refused with
         /// `outOfMemory` before memory for them is allocated.
         public var maxElements: Int
-        /// Bytes read at a time (the longest field accepted); small values let the tests put
-        /// every kind of field across the buffer's edges.
+        /// The most bytes the values may take (4 per feature, 4 per label); 0 leaves only
+        /// `maxElements` and the machine's memory as bounds. A file with more is refused with
+        /// `outOfMemory` before memory for them is allocated.
+        public var maxBytes: Int
+        /// The longest field accepted, in bytes (the read buffer holds one more); small values let
+        /// the tests put every kind of field across the buffer's edges.
         package var bufferSize = CSV.bufferSize
 
         public init(header: Header = .auto, labelColumn: LabelColumn = .auto, delimiter: UInt8 = UInt8(ascii: ","),
-                    classCount: Int = 0, maxElements: Int = IDX.maxElements) {
+                    classCount: Int = 0, maxElements: Int = IDX.maxElements, maxBytes: Int = 0) {
             self.header = header
             self.labelColumn = labelColumn
             self.delimiter = delimiter
             self.classCount = classCount
             self.maxElements = maxElements
+            self.maxBytes = maxBytes
         }
 
         /// Fails with `invalidArgument` for options that no file can satisfy.
@@ -72,6 +76,7 @@ public enum CSV {
             }
             guard classCount >= 0 else { throw .invalid("class count is \(classCount); it must be 0 (any label) or positive") }
             guard maxElements >= 1 else { throw .invalid("maxElements is \(maxElements); it must be at least 1") }
+            guard maxBytes >= 0 else { throw .invalid("maxBytes is \(maxBytes); it must be 0 (no limit) or positive") }
             guard bufferSize >= 4 else { throw .invalid("bufferSize is \(bufferSize); it must be at least 4") }
             switch labelColumn {
             case .index(let i) where i < 0:
@@ -86,7 +91,8 @@ public enum CSV {
         }
     }
 
-    /// Bytes read from the file at a time; also the longest field the reader accepts.
+    /// The longest field the reader accepts, in bytes (from its first non-blank byte, quotes
+    /// included, to the delimiter or line end); the file is read through a buffer one byte larger.
     public static let bufferSize = 1 << 20
     /// The most fields a row may have.
     public static let maxColumns = 1 << 20
@@ -99,19 +105,13 @@ public enum CSV {
     /// header); `outOfMemory` when it holds more than `maxElements` values or memory runs out.
     public static func load(path: String, options: Options = Options()) throws(NudgeError) -> Dataset {
         try options.validate()
-        let opened = try OpenFile(path, what: "CSV file")
-        // zlib takes its own descriptor, so that it can close it.
-        let fd = fcntl(opened.fd, F_DUPFD_CLOEXEC, 0)
-        guard fd >= 0, let file = gzdopen(fd, "rb") else {
-            let error = ioError("cannot open CSV file \(path)")
-            if fd >= 0 { close(fd) }
-            throw error
+        let source = try ByteSource(path: path, what: "CSV file")
+        // One byte more than the longest field, to see what ends a field that long.
+        guard let buffer = malloc(options.bufferSize + 1) else {
+            throw NudgeError(.outOfMemory, "could not allocate a \(options.bufferSize + 1)-byte read buffer for \(path)")
         }
-        guard let buffer = malloc(options.bufferSize) else {
-            gzclose(file)
-            throw NudgeError(.outOfMemory, "could not allocate a \(options.bufferSize)-byte read buffer for \(path)")
-        }
-        var scanner = Scanner(path: path, file: file, buffer: buffer, capacity: options.bufferSize, delimiter: options.delimiter)
+        var scanner = Scanner(path: path, source: source, buffer: buffer, capacity: options.bufferSize + 1,
+                              delimiter: options.delimiter)
         try scanner.start()
         return try read(&scanner, options)
     }
@@ -121,7 +121,7 @@ public enum CSV {
         let first = try firstRow(&scanner)
         let layout = try Layout(first: first, options: options, location: &scanner.location)
         var samples = Samples(features: layout.features, labelIndex: layout.labelIndex, classCount: options.classCount,
-                              maxElements: options.maxElements)
+                              maxElements: options.maxElements, maxBytes: options.maxBytes)
         if !layout.hasHeader { try storeFirstRow(first, into: &samples, location: scanner.location) }
         try readRows(&scanner, into: &samples, columns: layout.columns, classCount: options.classCount)
         guard samples.rows > 0 else {
@@ -147,6 +147,9 @@ public enum CSV {
         }
         if let line = leadingBlank {
             throw .format(scanner.location.describe(line, 1, "a blank line; blank lines are allowed only at the end of the file"))
+        }
+        for (c, cell) in first.enumerated() where cell.text.utf8.contains(0) {
+            throw .format(scanner.location.describe(cell.line, c + 1, nulInCell(cell.shownText), named: false))
         }
         return first
     }
@@ -185,7 +188,7 @@ public enum CSV {
             case .auto: hasHeader = first.contains { !$0.text.isEmpty && !$0.isNumber }
             }
             columns = first.count
-            if hasHeader { location.names = first.map(\.text) }
+            if hasHeader { location.names = first.map(\.shownText) }
             labelIndex = try labelColumn(options.labelColumn, header: hasHeader ? first : nil, columns: columns,
                                          path: location.path)
             guard features > 0 else {
@@ -194,16 +197,12 @@ public enum CSV {
         }
     }
 
-    /// Stores a first row that turned out to be data. Its cells hold the text as a String (they
-    /// were read before that was known), so each is copied back to bytes: `Samples.store` then
-    /// parses and reports it exactly as it does every other field.
+    /// Stores a first row that turned out to be data. Its cells keep their bytes as the file has
+    /// them, so `Samples.store` parses and reports each exactly as it does every other field.
     private static func storeFirstRow(_ first: [Cell], into samples: inout Samples, location: Location) throws(NudgeError) {
         let row = try samples.addRow(location, line: first[0].line)
         for (c, cell) in first.enumerated() {
-            let bytes = UnsafeMutableBufferPointer<UInt8>.allocate(capacity: cell.text.utf8.count)
-            _ = bytes.initialize(from: cell.text.utf8)
-            let problem = samples.store(UnsafeBufferPointer(bytes), escaped: cell.escaped, column: c, row: row)
-            bytes.deallocate()
+            let problem = cell.withBytes { samples.store($0, escaped: cell.escaped, column: c, row: row) }
             if let problem { throw .format(location.describe(cell.line, c + 1, problem)) }
         }
     }
@@ -299,7 +298,7 @@ public enum CSV {
             let matches = header.indices.filter { header[$0].text == name }
             guard matches.count == 1 else {
                 if matches.isEmpty {
-                    let names = header.prefix(8).map { "\"\(shown($0.text))\"" }.joined(separator: ", ")
+                    let names = header.prefix(8).map { "\"\($0.shownText)\"" }.joined(separator: ", ")
                     throw .invalid("\(path) has no column named \"\(name)\" (its header: \(names)\(header.count > 8 ? ", ..." : ""))")
                 }
                 throw .invalid("\(path): columns \(matches.map(String.init).joined(separator: " and ")) are all named \"\(name)\"; choose the label column by index")
@@ -319,7 +318,7 @@ private let tab = UInt8(ascii: "\t")
 private let minus = UInt8(ascii: "-")
 private let point = UInt8(ascii: ".")
 
-/// Where a problem is: the file, and the header's names for its columns.
+/// Where a problem is: the file, and the header's names for its columns (as messages show them).
 private struct Location {
     let path: String
     var names: [String] = []
@@ -328,14 +327,18 @@ private struct Location {
     /// when the problem is the whole row's, `named: false`).
     func describe(_ line: Int, _ column: Int, _ what: String, named: Bool = true) -> String {
         let name = named && column >= 1 && column <= names.count && !names[column - 1].isEmpty
-            ? "column \"\(shown(names[column - 1]))\": " : ""
+            ? "column \"\(names[column - 1])\": " : ""
         return "\(path):\(line):\(column): \(name)\(what)"
     }
 }
 
 /// A field of the first row, kept until we know whether it is a header.
 private struct Cell {
+    /// The text (without doubled quotes).
     let text: String
+    /// The field's bytes as the file has them, kept only when `text` differs from them: when
+    /// quotes are doubled, or when they are not UTF-8. The common cell costs no copy.
+    private let raw: [UInt8]?
     let quoted: Bool
     let escaped: Bool
     let line: Int
@@ -344,11 +347,27 @@ private struct Cell {
         quoted = scanner.quoted
         escaped = scanner.escaped
         line = scanner.fieldLine
-        text = escaped ? Cell.unescaped(scanner.text) : String(decoding: scanner.text, as: UTF8.self)
+        if escaped {
+            text = String(decoding: Cell.unescaped(scanner.text), as: UTF8.self)
+            raw = Array(scanner.text)
+        } else if let valid = String(validating: scanner.text, as: UTF8.self) {
+            text = valid
+            raw = nil
+        } else {
+            text = String(decoding: scanner.text, as: UTF8.self)
+            raw = Array(scanner.text)
+        }
     }
 
-    /// The text of a quoted field whose quotes are doubled: each pair stands for one.
-    static func unescaped(_ bytes: UnsafeBufferPointer<UInt8>) -> String {
+    /// Calls `body` with the field's bytes as the file has them.
+    func withBytes<R>(_ body: (UnsafeBufferPointer<UInt8>) -> R) -> R {
+        if let raw { return raw.withUnsafeBufferPointer(body) }
+        var copy = text
+        return copy.withUTF8(body)
+    }
+
+    /// The bytes of a quoted field whose quotes are doubled: each pair stands for one.
+    static func unescaped(_ bytes: UnsafeBufferPointer<UInt8>) -> [UInt8] {
         var out: [UInt8] = []
         out.reserveCapacity(bytes.count)
         var i = 0
@@ -356,16 +375,18 @@ private struct Cell {
             out.append(bytes[i])
             i += bytes[i] == quote ? 2 : 1
         }
-        return String(decoding: out, as: UTF8.self)
+        return out
     }
+
+    /// The text as messages show it: escaped and shortened (``shown(_:escaped:)``).
+    var shownText: String { withBytes { shown($0, escaped: escaped) } }
 
     /// An unquoted empty field: a blank line when it is alone in its row.
     var isBlank: Bool { !quoted && text.isEmpty }
 
     var isNumber: Bool {
         if escaped { return false }
-        var copy = text
-        let parsed = copy.withUTF8 { parseFloat(trimmed($0)) }
+        let parsed = withBytes { parseFloat(trimmed($0)) }
         switch parsed {
         case .empty, .notNumber: return false
         case .value, .notFinite, .outOfRange: return true
@@ -380,7 +401,7 @@ private struct Scanner: ~Copyable {
     enum End { case delimiter, record, file }
 
     var location: Location
-    private let file: gzFile
+    private let source: ByteSource
     private let buffer: UnsafeMutablePointer<UInt8>
     private let capacity: Int
     private let delimiter: UInt8
@@ -408,25 +429,26 @@ private struct Scanner: ~Copyable {
     var text: UnsafeBufferPointer<UInt8> { UnsafeBufferPointer(start: buffer + textStart, count: textEnd - textStart) }
     var textCount: Int { textEnd - textStart }
 
-    /// Takes ownership of `file` and `buffer` (from malloc, `capacity` bytes): both are released with the scanner.
-    init(path: String, file: gzFile, buffer: UnsafeMutableRawPointer, capacity: Int, delimiter: UInt8) {
+    /// Takes ownership of `buffer` (from malloc, `capacity` bytes): it is released with the scanner.
+    init(path: String, source: ByteSource, buffer: UnsafeMutableRawPointer, capacity: Int, delimiter: UInt8) {
         location = Location(path: path)
-        self.file = file
+        self.source = source
         self.buffer = buffer.bindMemory(to: UInt8.self, capacity: capacity)
         self.capacity = capacity
         self.delimiter = delimiter
-        // A larger zlib buffer: fewer, larger reads of compressed files.
-        gzbuffer(file, 1 << 17)
     }
 
-    /// Reads the first bytes, and skips a UTF-8 byte order mark.
+    /// Reads the first bytes, refuses files that are plainly not CSV text (``notText(_:gzip:)``),
+    /// and skips a UTF-8 byte order mark.
     mutating func start() throws(NudgeError) {
         _ = try refill(keepingFrom: 0)
+        if let what = notText(UnsafeBufferPointer(start: buffer, count: end), gzip: source.isGzip) {
+            throw .format(location.describe(1, 1, what, named: false))
+        }
         if end >= 3 && buffer[0] == 0xEF && buffer[1] == 0xBB && buffer[2] == 0xBF { position = 3 }
     }
 
     deinit {
-        gzclose(file)
         free(buffer)
     }
 
@@ -437,22 +459,15 @@ private struct Scanner: ~Copyable {
     /// Returns how far they moved. At the end of the file, sets `atEOF` and reads nothing.
     private mutating func refill(keepingFrom keep: Int) throws(NudgeError) -> Int {
         let kept = end - keep
+        // The buffer is one byte longer than the longest field: full, it holds a longer one.
         guard kept < capacity else {
-            throw .format(location.describe(fieldLine, column, "a field is longer than \(capacity) bytes, the longest the reader accepts"))
+            throw .format(location.describe(fieldLine, column, "a field is longer than \(capacity - 1) bytes, the longest the reader accepts"))
         }
         if keep > 0 && kept > 0 { memmove(buffer, buffer + keep, kept) }
         end = kept
-        let got = gzread(file, buffer + kept, UInt32(capacity - kept))
-        var status: Int32 = Z_OK
-        let message = gzerror(file, &status)
-        if got < 0 || (status != Z_OK && status != Z_STREAM_END) {
-            if status == Z_ERRNO { throw ioError("cannot read \(location.path)") }
-            if status == Z_BUF_ERROR { throw .format("\(location.path): the gzip data ends early (the file is truncated)") }
-            let reason = message.map { String(cString: $0) } ?? "zlib error \(status)"
-            throw .format("\(location.path): corrupt gzip data (\(reason))")
-        }
+        let got = try source.read(into: buffer + kept, count: capacity - kept)
         if got == 0 { atEOF = true }
-        end += Int(got)
+        end += got
         return keep
     }
 
@@ -697,7 +712,7 @@ private struct Scanner: ~Copyable {
                 return
             } else {
                 throw .format(location.describe(line, column,
-                    "\"\(Character(Unicode.Scalar(b)))\" after a closing quote; inside a quoted field, write a quote as two (\"\")"))
+                    "\"\(shownByte(b))\" after a closing quote; inside a quoted field, write a quote as two (\"\")"))
             }
         }
     }
@@ -712,16 +727,18 @@ private struct Samples: ~Copyable {
     let labelIndex: Int?
     let classCount: Int
     let maxElements: Int
+    let maxBytes: Int
     private(set) var rows = 0
     private var capacity = 0
     private var features: UnsafeMutablePointer<Float>?
     private var labels: UnsafeMutablePointer<Int32>?
 
-    init(features: Int, labelIndex: Int?, classCount: Int, maxElements: Int) {
+    init(features: Int, labelIndex: Int?, classCount: Int, maxElements: Int, maxBytes: Int) {
         featureCount = features
         self.labelIndex = labelIndex
         self.classCount = classCount
         self.maxElements = maxElements
+        self.maxBytes = maxBytes
     }
 
     deinit {
@@ -744,10 +761,15 @@ private struct Samples: ~Copyable {
     }
 
     private mutating func grow(_ location: Location, line: Int) throws(NudgeError) {
-        let maxRows = maxElements / featureCount
+        // 4 bytes per feature and per label; a row of 2^20 fields takes 4 MiB, so no overflow.
+        let rowBytes = 4 * (featureCount + (labelIndex == nil ? 0 : 1))
+        let byBytes = maxBytes > 0 ? maxBytes / rowBytes : Int.max
+        let maxRows = min(maxElements / featureCount, byBytes)
         guard capacity < maxRows else {
-            throw NudgeError(.outOfMemory, location.describe(line, 1,
-                "more than \(maxRows) rows of \(featureCount) values: the reader keeps at most \(maxElements) values", named: false))
+            let what = maxRows == byBytes
+                ? "more than \(maxRows) rows of \(rowBytes) bytes: the limit of \(maxBytes) bytes (max_bytes) holds \(maxRows)"
+                : "more than \(maxRows) rows of \(featureCount) values: the reader keeps at most \(maxElements) values"
+            throw NudgeError(.outOfMemory, location.describe(line, 1, what, named: false))
         }
         // About 1 MiB to start with, then doubling.
         let wanted = capacity == 0 ? max(1, (1 << 18) / featureCount) : capacity * 2
@@ -789,11 +811,12 @@ private struct Samples: ~Copyable {
             return nil
         }
         let cell = shown(text, escaped: escaped)
+        if text.contains(0) { return nulInCell(cell) }
         return switch parsed {
         case .empty: "the cell is empty"
         case .notFinite: "\(cell) is not a finite number"
         case .outOfRange: "\(cell) is outside the float32 range (magnitudes up to 3.4028235e+38)"
-        case .notNumber, .value: "\"\(cell)\" is not a number"
+        case .notNumber, .value: "\"\(cell)\" is not a number" + (looksHexadecimal(trimmed(text)) ? hexadecimalNote : "")
         }
     }
 
@@ -802,6 +825,7 @@ private struct Samples: ~Copyable {
     private func label(_ text: UnsafeBufferPointer<UInt8>, escaped: Bool) -> Result<Int32, Problem> {
         let value = escaped ? .notNumber : parseLabel(trimmed(text))
         let cell = shown(text, escaped: escaped)
+        if text.contains(0) { return .failure(Problem(message: nulInCell(cell))) }
         let what: String
         switch value {
         case .value(let v):
@@ -816,7 +840,7 @@ private struct Samples: ~Copyable {
             }
         case .empty: what = "the label is empty"
         case .notInteger: what = "label \(cell) is not an integer"
-        case .notNumber: what = "label \"\(cell)\" is not a number"
+        case .notNumber: what = "label \"\(cell)\" is not a number" + (looksHexadecimal(trimmed(text)) ? hexadecimalNote : "")
         }
         return .failure(Problem(message: what))
     }
@@ -853,9 +877,9 @@ private func exactPowerOfTen(_ k: Int) -> Float {
     return v
 }
 
-/// A number written in decimal (or anything Swift's `Float(_:)` reads), locale-independent and
-/// correctly rounded. Integers and short decimals take a fast path: an integer below 2^63 converts
-/// exactly rounded, and m / 10^k is one correctly rounded division when m < 2^24 and k <= 10.
+/// A number written in decimal (``decimalSyntax(_:)``), locale-independent and correctly rounded.
+/// Integers and short decimals take a fast path: an integer below 2^63 converts exactly rounded,
+/// and m / 10^k is one correctly rounded division when m < 2^24 and k <= 10.
 @inline(__always)
 private func parseFloat(_ t: UnsafeBufferPointer<UInt8>) -> ParsedFloat {
     let n = t.count
@@ -891,20 +915,70 @@ private func parseFloat(_ t: UnsafeBufferPointer<UInt8>) -> ParsedFloat {
             return .value(negative ? -v : v)
         }
     }
-    let text = String(decoding: t, as: UTF8.self)
-    guard let v = Float(text) else { return .notNumber }
-    if v.isFinite { return .value(v) }
-    // Infinite from finite digits (1e39) is out of range; "inf" and "nan" are not finite.
-    if v.isNaN || t.contains(where: { $0 | 0x20 == UInt8(ascii: "i") || $0 | 0x20 == UInt8(ascii: "n") }) { return .notFinite }
-    return .outOfRange
+    // Swift's `Float(_:)` also reads hexadecimal, "inf" and "nan": only decimal text goes to it.
+    switch decimalSyntax(t) {
+    case .other: return .notNumber
+    case .nonFinite: return .notFinite
+    case .decimal: break
+    }
+    guard let v = Float(String(decoding: t, as: UTF8.self)) else { return .notNumber }
+    // Infinite from finite digits (1e39) is out of range.
+    return v.isFinite ? .value(v) : .outOfRange
 }
 
-/// An integer label, also accepted as an integral decimal such as "3.0".
+private enum Syntax { case decimal, nonFinite, other }
+
+/// Whether `t` is a decimal number as docs/DATA.md defines it: an optional sign, digits with an
+/// optional decimal point (at least one digit, before or after it), then optionally `e` or `E`, an
+/// optional sign and digits. `inf`, `infinity` and `nan` (any case, with a sign) are `nonFinite`;
+/// anything else (hexadecimal, digit separators, text around the number) is `other`.
+private func decimalSyntax(_ t: UnsafeBufferPointer<UInt8>) -> Syntax {
+    let n = t.count
+    var i = 0
+    if i < n && (t[i] == UInt8(ascii: "+") || t[i] == minus) { i += 1 }
+    let unsigned = i
+    var digits = 0
+    while i < n && t[i] &- 48 < 10 { i += 1; digits += 1 }
+    if i < n && t[i] == point {
+        i += 1
+        while i < n && t[i] &- 48 < 10 { i += 1; digits += 1 }
+    }
+    if digits == 0 {
+        let word = String(decoding: t[unsigned...], as: UTF8.self).lowercasedASCII
+        return ["inf", "infinity", "nan"].contains(word) ? .nonFinite : .other
+    }
+    if i < n && t[i] | 0x20 == UInt8(ascii: "e") {
+        i += 1
+        if i < n && (t[i] == UInt8(ascii: "+") || t[i] == minus) { i += 1 }
+        var exponentDigits = 0
+        while i < n && t[i] &- 48 < 10 { i += 1; exponentDigits += 1 }
+        if exponentDigits == 0 { return .other }
+    }
+    return i == n ? .decimal : .other
+}
+
+/// Text that starts like a hexadecimal number (`0x`, with a sign or not), to say why it is refused.
+private func looksHexadecimal(_ t: UnsafeBufferPointer<UInt8>) -> Bool {
+    var i = 0
+    if i < t.count && (t[i] == UInt8(ascii: "+") || t[i] == minus) { i += 1 }
+    return i + 1 < t.count && t[i] == UInt8(ascii: "0") && t[i + 1] | 0x20 == UInt8(ascii: "x")
+}
+
+private let hexadecimalNote = "; values are decimal numbers, and hexadecimal is not accepted"
+
+/// The message for a cell (shown escaped) that holds a NUL byte.
+private func nulInCell(_ cell: String) -> String {
+    "the cell \"\(cell)\" holds a NUL byte (shown as \\0); CSV files are text, and NUL is not allowed in them"
+}
+
+/// An integer label: plain digits, or any decimal number (``decimalSyntax(_:)``) whose exact value
+/// is an integer, such as "3.0", "3.00" or "30e-1". The digits decide, not a rounded double:
+/// "2.0000000000000001" and "1e-400" are not integers.
 private func parseLabel(_ t: UnsafeBufferPointer<UInt8>) -> ParsedLabel {
     let n = t.count
     if n == 0 { return .empty }
     var i = 0
-    let negative = t[0] == UInt8(ascii: "-")
+    let negative = t[0] == minus
     if negative || t[0] == UInt8(ascii: "+") { i = 1 }
     var value: Int64 = 0
     let digitsStart = i
@@ -913,10 +987,56 @@ private func parseLabel(_ t: UnsafeBufferPointer<UInt8>) -> ParsedLabel {
         i += 1
     }
     if i == n && i > digitsStart { return .value(negative ? -value : value) }
-    guard let d = Double(String(decoding: t, as: UTF8.self)) else { return .notNumber }
-    guard d.isFinite, d == d.rounded(.towardZero) else { return .notInteger }
-    // Clamped: anything beyond Int32 is reported as too large (or negative) all the same.
-    return .value(Int64(max(min(d, 1e18), -1e18)))
+    switch decimalSyntax(t) {
+    case .other: return .notNumber
+    case .nonFinite: return .notInteger
+    case .decimal: return exactInteger(t)
+    }
+}
+
+/// The exact value of a decimal number (already checked by ``decimalSyntax(_:)``) if it is an
+/// integer. Magnitudes beyond 10 digits come back as 2^31 (with the sign): too large all the same.
+private func exactInteger(_ t: UnsafeBufferPointer<UInt8>) -> ParsedLabel {
+    var i = 0
+    let negative = t[0] == minus
+    if negative || t[0] == UInt8(ascii: "+") { i = 1 }
+    // The significant digits (from the first non-zero one): how many, how many zeros end them,
+    // the first 19 of them as a number, and how many of all the digits follow the point.
+    var significant = 0, trailingZeros = 0, fractionDigits = 0
+    var leading: UInt64 = 0
+    var inFraction = false
+    while i < t.count, t[i] | 0x20 != UInt8(ascii: "e") {
+        let b = t[i]
+        i += 1
+        if b == point { inFraction = true; continue }
+        let d = b &- 48
+        if inFraction { fractionDigits += 1 }
+        if significant == 0 && d == 0 { continue }
+        significant += 1
+        trailingZeros = d == 0 ? trailingZeros + 1 : 0
+        if significant <= 19 { leading = leading * 10 + UInt64(d) }
+    }
+    if significant == 0 { return .value(0) }
+    // The exponent, saturated far beyond any integer label.
+    var exponent = 0
+    if i < t.count {
+        i += 1
+        let negativeExponent = t[i] == minus
+        if t[i] == minus || t[i] == UInt8(ascii: "+") { i += 1 }
+        while i < t.count { exponent = min(exponent * 10 + Int(t[i] &- 48), 1 << 30); i += 1 }
+        if negativeExponent { exponent = -exponent }
+    }
+    // The value is D x 10^scale, with D the significant digits without their trailing zeros.
+    let digits = significant - trailingZeros
+    let scale = exponent - fractionDigits + trailingZeros
+    guard scale >= 0 else { return .notInteger }
+    let tooLarge = Int64(Int32.max) + 1
+    guard digits + scale <= 10 else { return .value(negative ? -tooLarge : tooLarge) }
+    var d = leading
+    for _ in 0..<(min(significant, 19) - digits) { d /= 10 }
+    var v = Int64(d)
+    for _ in 0..<scale { v *= 10 }
+    return .value(negative ? -v : v)
 }
 
 /// Text without the blanks that a quoted field may hold around its number.
@@ -930,14 +1050,83 @@ private func trimmed(_ t: UnsafeBufferPointer<UInt8>) -> UnsafeBufferPointer<UIn
     return UnsafeBufferPointer(rebasing: t[start..<end])
 }
 
-/// A cell's text for a message, shortened if long.
+/// A cell's text for a message, escaped (``escapedText(_:)``) and shortened if long.
 private func shown(_ text: UnsafeBufferPointer<UInt8>, escaped: Bool) -> String {
-    if escaped { return shown(Cell.unescaped(text)) }
-    return shown(String(decoding: text, as: UTF8.self))
+    if escaped { return Cell.unescaped(text).withUnsafeBufferPointer { escapedText($0, limit: 40) } }
+    return escapedText(text, limit: 40)
 }
 
-private func shown(_ text: String) -> String {
-    text.count <= 40 ? text : String(text.prefix(37)) + "..."
+/// Text from a file as a message may quote it: control bytes as `\0`, `\t`, `\n`, `\r` or `\xNN`,
+/// bytes that are not UTF-8 as `\xNN`, and a backslash as `\\`, so that a message is never cut
+/// short (a C string ends at NUL) nor garbled; cut to `limit` characters, ending in "...".
+private func escapedText(_ t: UnsafeBufferPointer<UInt8>, limit: Int) -> String {
+    var pieces: [String] = []
+    var i = 0
+    while i < t.count {
+        let b = t[i]
+        var length = 1
+        if b >= 0x80 {
+            // A whole UTF-8 sequence stays as it is; a broken one shows its first byte.
+            length = b >= 0xF0 ? 4 : b >= 0xE0 ? 3 : b >= 0xC2 ? 2 : 0
+            if length == 0 || i + length > t.count || String(validating: t[i..<(i + length)], as: UTF8.self) == nil {
+                length = 1
+                pieces.append(hexEscape(b))
+            } else {
+                pieces.append(String(decoding: t[i..<(i + length)], as: UTF8.self))
+            }
+        } else {
+            pieces.append(shownByte(b))
+        }
+        i += length
+    }
+    return pieces.count <= limit ? pieces.joined() : pieces.prefix(limit - 3).joined() + "..."
+}
+
+/// One ASCII byte as a message shows it (see ``escapedText(_:limit:)``); other bytes as `\xNN`.
+private func shownByte(_ b: UInt8) -> String {
+    switch b {
+    case 0: return "\\0"
+    case tab: return "\\t"
+    case lf: return "\\n"
+    case cr: return "\\r"
+    case UInt8(ascii: "\\"): return "\\\\"
+    case 0x20..<0x7F: return String(Unicode.Scalar(b))
+    default: return hexEscape(b)
+    }
+}
+
+private func hexEscape(_ b: UInt8) -> String {
+    "\\x" + (b < 16 ? "0" : "") + String(b, radix: 16, uppercase: true)
+}
+
+/// Why the first bytes of a file (`head`, decompressed) are plainly not CSV text, or nil: text in
+/// UTF-16 or UTF-32 (with a byte order mark, or ASCII text with every other byte zero), an IDX
+/// file, a Nudge model file.
+private func notText(_ head: UnsafeBufferPointer<UInt8>, gzip: Bool) -> String? {
+    let n = head.count
+    let starts = { (bytes: [UInt8]) in n >= bytes.count && zip(head, bytes).allSatisfy { $0 == $1 } }
+    let file = gzip ? "the file is gzip-compressed, and what it holds" : "the file"
+    let utf8 = "; CSV files are read as UTF-8: save it as UTF-8"
+    if starts([0xFF, 0xFE, 0, 0]) { return "\(file) looks like UTF-32 text (little-endian, with a byte order mark)\(utf8)" }
+    if starts([0, 0, 0xFE, 0xFF]) { return "\(file) looks like UTF-32 text (big-endian, with a byte order mark)\(utf8)" }
+    if starts([0xFF, 0xFE]) { return "\(file) looks like UTF-16 text (little-endian, with a byte order mark)\(utf8)" }
+    if starts([0xFE, 0xFF]) { return "\(file) looks like UTF-16 text (big-endian, with a byte order mark)\(utf8)" }
+    if starts(ModelFile.magic) { return "\(file) is a Nudge model file, not a CSV file" }
+    if n >= 4 && head[0] == 0 && head[1] == 0 && [0x08, 0x09, 0x0B, 0x0C, 0x0D, 0x0E].contains(head[2]) && (1...8).contains(head[3]) {
+        return "\(file) looks like an IDX file (the format of MNIST), not a CSV file; read it with the IDX reader"
+    }
+    // ASCII text in UTF-16 without a byte order mark: a zero in every other byte, and only there.
+    let pairs = min(n, 512) / 2
+    if pairs >= 2 {
+        var zerosFirst = 0, zerosSecond = 0
+        for p in 0..<pairs {
+            if head[2 * p] == 0 { zerosFirst += 1 }
+            if head[2 * p + 1] == 0 { zerosSecond += 1 }
+        }
+        if zerosSecond * 4 >= pairs * 3 && zerosFirst == 0 { return "\(file) looks like UTF-16 text (little-endian)\(utf8)" }
+        if zerosFirst * 4 >= pairs * 3 && zerosSecond == 0 { return "\(file) looks like UTF-16 text (big-endian)\(utf8)" }
+    }
+    return nil
 }
 
 private extension String {

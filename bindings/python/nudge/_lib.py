@@ -132,6 +132,14 @@ class nudge_csv_options(Structure):
         ("class_count", c_uint32),
         ("label_name", c_char_p),
         ("delimiter", c_char),
+        ("max_bytes", c_uint64),
+    ]
+
+
+class nudge_idx_options(Structure):
+    _fields_ = [
+        ("struct_size", c_uint32),
+        ("max_bytes", c_uint64),
     ]
 
 
@@ -164,7 +172,7 @@ class nudge_trainer_position(Structure):
 
 STRUCTS = {cls.__name__: cls for cls in
            (nudge_epoch_report, nudge_batch_report, nudge_train_options, nudge_train_report, nudge_csv_options,
-            nudge_collective, nudge_trainer_position)}
+            nudge_idx_options, nudge_collective, nudge_trainer_position)}
 
 _network_p = POINTER(nudge_network)
 _trainer_p = POINTER(nudge_trainer)
@@ -310,6 +318,12 @@ PROTOTYPES = {
     "nudge_load_from_buffer": (c_int32, [c_void_p, c_size_t, POINTER(_network_p)]),
     # nudge_status nudge_dataset_load_idx(const char *images_path, const char *labels_path, nudge_dataset **out_dataset);
     "nudge_dataset_load_idx": (c_int32, [c_char_p, c_char_p, POINTER(_dataset_p)]),
+    # nudge_status nudge_idx_options_init(nudge_idx_options *options, size_t options_size);
+    "nudge_idx_options_init": (c_int32, [POINTER(nudge_idx_options), c_size_t]),
+    # nudge_status nudge_dataset_load_idx_with_options(const char *images_path, const char *labels_path,
+    #     const nudge_idx_options *options, nudge_dataset **out_dataset);
+    "nudge_dataset_load_idx_with_options": (c_int32, [c_char_p, c_char_p, POINTER(nudge_idx_options),
+                                                      POINTER(_dataset_p)]),
     # nudge_status nudge_csv_options_init(nudge_csv_options *options, size_t options_size);
     "nudge_csv_options_init": (c_int32, [POINTER(nudge_csv_options), c_size_t]),
     # nudge_status nudge_dataset_load_csv(const char *path, const nudge_csv_options *options,

@@ -48,19 +48,33 @@ def _arrays(handle):
     return x, y
 
 
-def load_idx(images, labels=None):
+def _max_bytes(max_bytes):
+    """The C field for max_bytes: 0 for None (no limit but the machine's memory), else the limit."""
+    if max_bytes is None:
+        return 0
+    return whole_number(max_bytes, "max_bytes", 1, 2**64 - 1)  # a uint64_t; None (0 in C): no limit
+
+
+def load_idx(images, labels=None, *, max_bytes=None):
     """Loads IDX files (MNIST, Fashion-MNIST; plain or .gz) with the library's reader.
+
+    max_bytes: None, or the most bytes the arrays may take (4 per pixel, 4 per label); larger
+        files are refused with NudgeMemoryError (a MemoryError) from their headers, before any data is read.
 
     Returns (X, y): X is an (n, features) float32 array scaled to [0, 1], y an (n,) int32 array
     of labels (None without a labels file). Both are read-only views of the library's memory,
     without a copy; they keep it alive as long as they exist."""
+    options = _lib.nudge_idx_options()
+    check(_lib.lib.nudge_idx_options_init(ctypes.byref(options), ctypes.sizeof(options)))
+    options.max_bytes = _max_bytes(max_bytes)
     handle = ctypes.POINTER(_lib.nudge_dataset)()
-    check(_lib.lib.nudge_dataset_load_idx(c_path(images, "images"), None if labels is None else c_path(labels, "labels"),
-                                          ctypes.byref(handle)))
+    check(_lib.lib.nudge_dataset_load_idx_with_options(c_path(images, "images"),
+                                                       None if labels is None else c_path(labels, "labels"),
+                                                       ctypes.byref(options), ctypes.byref(handle)))
     return _arrays(handle)
 
 
-def load_csv(path, *, header="auto", label_column="auto", delimiter=",", class_count=0):
+def load_csv(path, *, header="auto", label_column="auto", delimiter=",", class_count=0, max_bytes=None):
     """Loads a CSV file of numbers (plain or gzip-compressed) with the library's reader.
 
     With the defaults it reads Kaggle's digit-recognizer train.csv (labels from its "label"
@@ -73,6 +87,8 @@ def load_csv(path, *, header="auto", label_column="auto", delimiter=",", class_c
         labels), a 0-based column index, or a column's exact header name.
     delimiter: one ASCII character other than a double quote, CR, LF or NUL.
     class_count: 0 accepts any label from 0 to 2**31 - 1; above 0, labels must be below it.
+    max_bytes: None, or the most bytes the arrays may take (4 per feature, 4 per label); a larger
+        file raises NudgeMemoryError (a MemoryError) at the row that would pass the limit.
 
     Returns (X, y): X is an (n, features) float32 array of the values as written (not rescaled), y
     an (n,) int32 array of labels or None. Both are read-only views of the library's memory,
@@ -99,6 +115,7 @@ def load_csv(path, *, header="auto", label_column="auto", delimiter=",", class_c
         raise InvalidArgumentError(f"delimiter is {delimiter!r}; expected one ASCII character")
     options.delimiter = data
     options.class_count = whole_number(class_count, "class_count", 0, 2**32 - 1)  # a uint32_t; 0: any label
+    options.max_bytes = _max_bytes(max_bytes)
     handle = ctypes.POINTER(_lib.nudge_dataset)()
     check(_lib.lib.nudge_dataset_load_csv(c_path(path), ctypes.byref(options), ctypes.byref(handle)))
     return _arrays(handle)

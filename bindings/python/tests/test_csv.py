@@ -3,6 +3,7 @@
 import ctypes
 import gc
 import gzip
+import re
 import weakref
 
 import numpy as np
@@ -194,3 +195,89 @@ def test_io_and_argument_errors(tmp_path):
             nudge.load_csv(path, **bad)
     with pytest.raises(nudge.InvalidArgumentError, match="delimiter"):
         nudge.load_csv(path, delimiter='"')  # refused by the library itself
+
+
+# -- what the reader refuses (docs/DATA.md), and how it says so ----------------------------------
+
+def test_nul_byte_in_a_cell_is_refused_and_shown_escaped(tmp_path):
+    # "1\x00999" used to read as 1, and a NUL in a message cut it short.
+    path = write(tmp_path / "nul.csv", b"a,b\n1,2\n1\x00999,3\n")
+    with pytest.raises(nudge.FormatError) as info:
+        nudge.load_csv(path)
+    assert str(info.value) == (f'nudge_dataset_load_csv: {path}:3:1: column "a": the cell "1\\0999" holds a NUL byte '
+                               "(shown as \\0); CSV files are text, and NUL is not allowed in them")
+
+
+@pytest.mark.parametrize("cell", ["0x1p3", "0x10", "1_000", "1e", ".", "1.2.3", "0b1", "1f"])
+def test_only_decimal_numbers_are_values(tmp_path, cell):
+    with pytest.raises(nudge.FormatError, match=f'2:2: column "b": "{cell}" is not a number'):
+        nudge.load_csv(write(tmp_path / "x.csv", f"a;b\n1;{cell}\n"), delimiter=";")
+
+
+@pytest.mark.parametrize("cell", ["inf", "-Infinity", "nan", "NaN"])
+def test_nan_and_infinities_are_refused(tmp_path, cell):
+    with pytest.raises(nudge.FormatError, match=f"2:2: column \"b\": {cell} is not a finite number"):
+        nudge.load_csv(write(tmp_path / "x.csv", f"a,b\n1,{cell}\n"))
+
+
+def test_labels_are_integers_written_exactly(tmp_path):
+    X, y = nudge.load_csv(write(tmp_path / "ok.csv", "label,x\n3,0\n3.0,1\n3e0,2\n30e-1,3\n+3,4\n2147483647.00,5\n"))
+    np.testing.assert_array_equal(y, [3, 3, 3, 3, 3, 2**31 - 1])
+    for label in ["2.0000000000000001", "1e-400", "2.5", "0x10"]:
+        with pytest.raises(nudge.FormatError, match=f'2:1: column "label": label "?{re.escape(label)}"? is not an? '):
+            nudge.load_csv(write(tmp_path / "bad.csv", f"label,x\n{label},1\n"))
+
+
+def test_the_longest_field_is_the_one_the_message_names(tmp_path):
+    limit = 1 << 20
+    X, _ = nudge.load_csv(write(tmp_path / "ok.csv", "a,b\n1," + "0" * (limit - 1) + "7\n"))
+    np.testing.assert_array_equal(X, [[1, 7]])
+    with pytest.raises(nudge.FormatError, match=f"2:2: column \"b\": a field is longer than {limit} bytes"):
+        nudge.load_csv(write(tmp_path / "long.csv", "a,b\n1," + "0" * limit + "7\n"))
+
+
+@pytest.mark.parametrize("encoding, what", [
+    ("utf-16", "UTF-16 text (little-endian, with a byte order mark)"),
+    ("utf-16-le", "UTF-16 text (little-endian)"),
+    ("utf-16-be", "UTF-16 text (big-endian)"),
+    ("utf-32", "UTF-32 text (little-endian, with a byte order mark)"),
+])
+def test_utf16_says_what_the_file_is(tmp_path, encoding, what):
+    path = write(tmp_path / "wide.csv", "label,x\n1,2\n".encode(encoding))
+    with pytest.raises(nudge.FormatError) as info:
+        nudge.load_csv(path)
+    assert str(info.value) == (f"nudge_dataset_load_csv: {path}:1:1: the file looks like {what}; CSV files are read "
+                               "as UTF-8: save it as UTF-8")
+
+
+def test_idx_and_model_files_are_named(tmp_path):
+    idx = write(tmp_path / "labels-idx1-ubyte", b"\0\0\x08\x01\0\0\0\x02\x05\x07")
+    with pytest.raises(nudge.FormatError, match="1:1: the file looks like an IDX file"):
+        nudge.load_csv(idx)
+    with pytest.raises(nudge.FormatError, match="1:1: the file is gzip-compressed, and what it holds looks like an IDX"):
+        nudge.load_csv(write(tmp_path / "labels.gz", gzip.compress(idx.read_bytes())))
+    model = tmp_path / "model.nudge"
+    nudge.Network([2, 2], seed=0).save(model)
+    with pytest.raises(nudge.FormatError, match="1:1: the file is a Nudge model file, not a CSV file"):
+        nudge.load_csv(model)
+
+
+def test_bytes_after_the_gzip_data(tmp_path):
+    one = gzip.compress(b"a,b\n1,2\n")
+    X, _ = nudge.load_csv(write(tmp_path / "two.csv.gz", one + gzip.compress(b"3,4\n")))
+    np.testing.assert_array_equal(X, [[1, 2], [3, 4]])
+    path = write(tmp_path / "trailing.csv.gz", one + b"garbage")
+    with pytest.raises(nudge.FormatError, match=f"{path}: 7 bytes after the end of the gzip data "
+                                                f"\\(at byte {len(one)} of {len(one) + 7}\\)"):
+        nudge.load_csv(path)
+
+
+def test_max_bytes(tmp_path):
+    path = write(tmp_path / "x.csv", "label,a,b\n0,1,2\n1,3,4\n2,5,6\n")  # 12 bytes a row
+    assert nudge.load_csv(path, max_bytes=36)[0].shape == (3, 2)
+    assert nudge.load_csv(path, max_bytes=None)[0].shape == (3, 2)
+    with pytest.raises(nudge.NudgeMemoryError, match="4:1: more than 2 rows of 12 bytes: the limit of 35 bytes"):
+        nudge.load_csv(path, max_bytes=35)
+    for bad in [0, -1, 1.5, True, "10", 2**64]:
+        with pytest.raises(nudge.InvalidArgumentError, match="max_bytes"):
+            nudge.load_csv(path, max_bytes=bad)

@@ -145,3 +145,58 @@ def test_fashion_mnist_small_run():
     loss, accuracy = net.evaluate(X[4000:6000], y[4000:6000])
     assert accuracy > 0.7, accuracy
     assert history.val_accuracy[-1] > 0.7
+
+
+def test_max_bytes(tmp_path, rng):
+    images = write_idx(tmp_path / "i", rng.integers(0, 256, size=(5, 2, 2)))
+    labels = write_idx(tmp_path / "l", rng.integers(0, 10, size=5))
+    assert nudge.load_idx(images, labels, max_bytes=100)[0].shape == (5, 4)  # 4 x (20 + 5)
+    assert nudge.load_idx(images, max_bytes=80)[0].shape == (5, 4)
+    with pytest.raises(nudge.NudgeMemoryError, match="5 samples of 4 features with labels take 100 bytes, more than "
+                                                     "the limit of 99 bytes"):
+        nudge.load_idx(images, labels, max_bytes=99)
+    for bad in [0, -1, 1.5, True, "10", 2**64]:
+        with pytest.raises(nudge.InvalidArgumentError, match="max_bytes"):
+            nudge.load_idx(images, max_bytes=bad)
+
+
+def test_bytes_after_the_gzip_data(tmp_path, rng):
+    pixels = rng.integers(0, 256, size=(5, 2, 2))
+    data = write_idx(tmp_path / "i", pixels).read_bytes()
+    two = tmp_path / "two.gz"
+    two.write_bytes(gzip.compress(data[:15]) + gzip.compress(data[15:]))
+    X, _ = nudge.load_idx(two)
+    np.testing.assert_allclose(X, pixels.reshape(5, 4) / 255.0, rtol=1e-6)
+    one = gzip.compress(data)
+    bad = tmp_path / "trailing.gz"
+    bad.write_bytes(one + b"\0\0")
+    with pytest.raises(nudge.FormatError, match=f"2 bytes after the end of the gzip data \\(at byte {len(one)} of"):
+        nudge.load_idx(bad)
+
+
+HOSTILE = """
+import gzip, os, resource, struct, sys
+import nudge
+# 990 KB of noise behind a header that declares 975,000 x 1,000 pixels (3.9 GB of floats).
+path = sys.argv[1] if len(sys.argv) > 1 else {path!r}
+with open(path, "wb") as f:
+    f.write(gzip.compress(struct.pack(">HBB2I", 0, 8, 2, 975000, 1000) + os.urandom(990000), 1))
+assert 900000 < os.path.getsize(path) < 1100000
+vm = int(next(line for line in open("/proc/self/status") if line.startswith("VmSize")).split()[1]) * 1024
+limit = vm + (500 << 20)
+resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+try:
+    nudge.load_idx(path)
+    print("loaded")
+except nudge.NudgeError as e:
+    print(type(e).__name__, e)
+"""
+
+
+def test_hostile_gzip_is_refused_without_allocating_what_it_declares(tmp_path, run_python):
+    """In a child limited to 500 MiB more address space: the data stops short of the claim, and the
+    reader says so instead of first allocating the 3.9 GB the header declares (NudgeMemoryError)."""
+    result = run_python(HOSTILE.format(path=str(tmp_path / "hostile.gz")), timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("FormatError"), result.stdout + result.stderr
+    assert "the file ends early, after 990000 of 975000000 elements" in result.stdout
