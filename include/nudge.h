@@ -582,6 +582,43 @@ nudge_status nudge_network_fit_normalization(
  * ========================================================================== */
 
 /**
+ * How close a regression network's outputs come to their targets (nudge_evaluate_regression()).
+ * Set `struct_size` to sizeof(nudge_regression_metrics) before the call (in C,
+ * `nudge_regression_metrics m = { .struct_size = sizeof m };`); the library fills the fields it covers.
+ */
+typedef struct nudge_regression_metrics nudge_regression_metrics;
+struct nudge_regression_metrics {
+    /**
+     * Set by the caller to sizeof(nudge_regression_metrics).
+     */
+    uint32_t struct_size;
+    /**
+     * Mean squared error over every sample and output: the NUDGE_LOSS_MSE loss divided by the
+     * output size.
+     */
+    double mse;
+    /**
+     * Mean absolute error over every sample and output.
+     */
+    double mae;
+    /**
+     * Coefficient of determination, 1 - (sum of squared errors) / (sum of squared deviations of the
+     * targets from their mean), for each output, averaged over the outputs with equal weights: 1 is
+     * a perfect fit, 0 no better than predicting the mean, below 0 worse. An output whose targets
+     * are all equal (so also a single sample) counts 1 if every prediction equals them, else 0, so
+     * r2 is never NaN.
+     */
+    double r2;
+};
+/* Fails to compile if this compiler lays the struct out differently from Swift. */
+typedef char nudge_check_regression_metrics_layout[(
+    sizeof(nudge_regression_metrics) == 32 &&
+    offsetof(nudge_regression_metrics, struct_size) == 0 &&
+    offsetof(nudge_regression_metrics, mse) == 8 &&
+    offsetof(nudge_regression_metrics, mae) == 16 &&
+    offsetof(nudge_regression_metrics, r2) == 24) ? 1 : -1];
+
+/**
  * The cost function C, averaged over the samples of a batch.
  */
 typedef int32_t nudge_loss;
@@ -614,9 +651,11 @@ typedef int32_t nudge_loss;
  * @param[in] network The network.
  * @param[in] inputs sample_count rows of nudge_network_input_size() floats, row-major.
  * @param[in] sample_count Samples (rows); 0 does nothing (inputs and outputs may then be NULL).
- * @param[out] outputs Receives sample_count rows of nudge_network_output_size() floats.
+ * @param[out] outputs Receives sample_count rows of nudge_network_output_size() floats; must not
+ *             overlap the sample_count rows of inputs (no prediction in place).
  * @param[in] output_capacity Floats outputs can hold.
- * @return NUDGE_OK, NUDGE_ERR_INVALID_ARGUMENT, NUDGE_ERR_CAPACITY, NUDGE_ERR_OUT_OF_MEMORY.
+ * @return NUDGE_OK, NUDGE_ERR_INVALID_ARGUMENT (also when outputs overlap inputs), NUDGE_ERR_CAPACITY,
+ *         NUDGE_ERR_OUT_OF_MEMORY.
  * Thread safety: reads the network only; any number of threads may predict with one network at once.
  */
 nudge_status nudge_predict(
@@ -632,9 +671,11 @@ nudge_status nudge_predict(
  * @param[in] network The network.
  * @param[in] inputs sample_count rows of nudge_network_input_size() floats, row-major.
  * @param[in] sample_count Samples (rows); 0 does nothing (inputs and labels may then be NULL).
- * @param[out] labels Receives sample_count class indices.
+ * @param[out] labels Receives sample_count class indices; must not overlap the sample_count rows
+ *             of inputs.
  * @param[in] label_capacity Elements labels can hold.
- * @return NUDGE_OK, NUDGE_ERR_INVALID_ARGUMENT, NUDGE_ERR_CAPACITY, NUDGE_ERR_OUT_OF_MEMORY.
+ * @return NUDGE_OK, NUDGE_ERR_INVALID_ARGUMENT (also when labels overlap inputs), NUDGE_ERR_CAPACITY,
+ *         NUDGE_ERR_OUT_OF_MEMORY.
  * Thread safety: as nudge_predict().
  */
 nudge_status nudge_classify(
@@ -647,16 +688,19 @@ nudge_status nudge_classify(
 /**
  * Measures the mean loss and the accuracy on samples with target vectors.
  * Accuracy counts samples whose largest output and largest target are at the same index (for a
- * single output: both on the same side of 0.5).
+ * single output: both on the same side of 0.5). It is defined for classifiers only: for a
+ * regression network (an output layer other than sigmoid or softmax) it is NaN; measure those with
+ * nudge_evaluate_regression(). A cross-entropy loss needs targets from 0 to 1.
  * @param[in] network The network.
  * @param[in] inputs sample_count rows of input size floats.
  * @param[in] targets sample_count rows of output size floats.
  * @param[in] sample_count Samples, at least 1.
  * @param[in] loss A NUDGE_LOSS_ value.
  * @param[out] out_loss Receives the mean loss; may be NULL.
- * @param[out] out_accuracy Receives the accuracy in [0, 1]; may be NULL.
- * @return NUDGE_OK, NUDGE_ERR_INVALID_ARGUMENT, NUDGE_ERR_NOT_FINITE (NaN or infinite inputs or
- *         targets, or a loss that overflows), NUDGE_ERR_OUT_OF_MEMORY.
+ * @param[out] out_accuracy Receives the accuracy in [0, 1], or NaN for a regression network; may be NULL.
+ * @return NUDGE_OK, NUDGE_ERR_INVALID_ARGUMENT (also for a target outside 0 to 1 with a
+ *         cross-entropy loss), NUDGE_ERR_NOT_FINITE (NaN or infinite inputs or targets, or a loss
+ *         that overflows), NUDGE_ERR_OUT_OF_MEMORY.
  * Thread safety: as nudge_predict().
  */
 nudge_status nudge_evaluate(
@@ -702,9 +746,10 @@ nudge_status nudge_evaluate_labels(
  * @param[out] gradient Receives nudge_network_parameter_count() floats, in parameter order.
  * @param[in] gradient_capacity Floats gradient can hold.
  * @param[out] out_loss Receives the mean loss; may be NULL.
- * @return NUDGE_OK, NUDGE_ERR_INVALID_ARGUMENT, NUDGE_ERR_CAPACITY, NUDGE_ERR_NOT_FINITE (NaN or
- *         infinite inputs or targets, or a loss or gradient that overflows; gradient is then
- *         untouched), NUDGE_ERR_OUT_OF_MEMORY.
+ * @return NUDGE_OK, NUDGE_ERR_INVALID_ARGUMENT (also for a target outside 0 to 1 with a
+ *         cross-entropy loss), NUDGE_ERR_CAPACITY, NUDGE_ERR_NOT_FINITE (NaN or infinite inputs or
+ *         targets, or a loss or gradient that overflows; gradient is then untouched),
+ *         NUDGE_ERR_OUT_OF_MEMORY.
  * Thread safety: as nudge_predict().
  */
 nudge_status nudge_gradient(
@@ -716,6 +761,27 @@ nudge_status nudge_gradient(
     float *gradient,
     size_t gradient_capacity,
     double *out_loss);
+
+/**
+ * Measures a regression: the mean squared error, the mean absolute error and R² of the network's
+ * outputs against target vectors. Works for any network; for a classifier nudge_evaluate() gives
+ * the loss and accuracy instead.
+ * @param[in] network The network.
+ * @param[in] inputs sample_count rows of input size floats.
+ * @param[in] targets sample_count rows of output size floats.
+ * @param[in] sample_count Samples, at least 1.
+ * @param[out] out_metrics Receives the metrics; set out_metrics->struct_size first. Untouched on failure.
+ * @return NUDGE_OK, NUDGE_ERR_INVALID_ARGUMENT (NULL pointers, sample_count 0, struct_size out of
+ *         range), NUDGE_ERR_NOT_FINITE (NaN or infinite inputs or targets, or outputs that
+ *         overflow), NUDGE_ERR_OUT_OF_MEMORY.
+ * Thread safety: as nudge_predict().
+ */
+nudge_status nudge_evaluate_regression(
+    const nudge_network *network,
+    const float *inputs,
+    const float *targets,
+    size_t sample_count,
+    nudge_regression_metrics *out_metrics);
 
 /* ==========================================================================
  * Training
@@ -890,7 +956,7 @@ struct nudge_train_options {
      */
     uint32_t struct_size;
     /**
-     * Passes over the training data. Must be 0 or more; default 10.
+     * Passes over the training data. Must be 0 to 4294967295; default 10.
      */
     uint32_t epochs;
     /**
@@ -913,7 +979,7 @@ struct nudge_train_options {
     /**
      * Early stopping: stop after this many epochs without improvement of the monitored loss (the
      * validation loss with validation data, the training loss otherwise); 0 never stops early.
-     * Must be 0 or more; default 0.
+     * Must be 0 to 4294967295; default 0.
      */
     uint32_t patience;
     /**
@@ -976,7 +1042,9 @@ struct nudge_train_options {
      */
     const int32_t *validation_labels;
     /**
-     * Number of validation samples. Default 0.
+     * Number of validation samples. Default 0: no validation data, and then the validation
+     * pointers must be NULL (a count of 0 with a pointer set is refused, as an empty split of the
+     * data).
      */
     size_t validation_count;
     /**
@@ -1009,7 +1077,7 @@ struct nudge_train_options {
      */
     nudge_schedule schedule;
     /**
-     * The step schedule: epochs between reductions. Must be 1 or more; default 10.
+     * The step schedule: epochs between reductions. Must be 1 to 4294967295; default 10.
      */
     uint32_t step_epochs;
     /**
@@ -1183,8 +1251,10 @@ typedef char nudge_check_train_report_layout[(
  * written than its struct holds, whatever version of the library it runs with:
  * `nudge_train_options_init(&options, sizeof options);`
  * @param[out] options The struct to fill.
- * @param[in] options_size sizeof(nudge_train_options) in the caller's header; at least 8.
- * @return NUDGE_OK or NUDGE_ERR_INVALID_ARGUMENT (options is NULL, or options_size is too small).
+ * @param[in] options_size sizeof(nudge_train_options) in the caller's header; at least 8, and not
+ *            ending inside a field.
+ * @return NUDGE_OK or NUDGE_ERR_INVALID_ARGUMENT (options is NULL, or options_size is too small or
+ *         ends inside a field; the struct is then untouched).
  */
 nudge_status nudge_train_options_init(nudge_train_options *options, size_t options_size);
 
@@ -1365,8 +1435,10 @@ typedef struct nudge_trainer nudge_trainer;
  * Sets every field of a group struct to its default, and struct_size to the size both sides know:
  * `nudge_collective_init(&group, sizeof group);`
  * @param[out] collective The struct to fill.
- * @param[in] collective_size sizeof(nudge_collective) in the caller's header; at least 8.
- * @return NUDGE_OK or NUDGE_ERR_INVALID_ARGUMENT.
+ * @param[in] collective_size sizeof(nudge_collective) in the caller's header; at least 8, and not
+ *            ending inside a field.
+ * @return NUDGE_OK or NUDGE_ERR_INVALID_ARGUMENT (collective is NULL, or collective_size is too
+ *         small or ends inside a field).
  */
 nudge_status nudge_collective_init(nudge_collective *collective, size_t collective_size);
 

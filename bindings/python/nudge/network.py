@@ -703,6 +703,6 @@ def _defer_sigint(handler):
 
 def _nonnegative(value, name):
     if isinstance(value, bool) or int(value) != value or value < 0 or value >= 2**32:
-        raise InvalidArgumentError(f"{name} is {value!r}; it must be a whole number from 0")
+        raise InvalidArgumentError(f"{name} is {value!r}; it must be a whole number from 0 to {2**32 - 1}")
     return int(value)
 
