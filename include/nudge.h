@@ -358,7 +358,7 @@ typedef int32_t nudge_normalization;
  * @param[in] layer_sizes Widths, input first: {784, 128, 10} is one hidden layer of 128. Each 1 to 16777216.
  * @param[in] layer_count Entries in layer_sizes, at least 2.
  * @param[in] activations layer_count - 1 NUDGE_ACTIVATION_ values, one per layer after the input;
- *            softmax only for the last.
+ *            softmax only for the last, and only with at least 2 output units (use sigmoid for one).
  * @param[in] seed Seeds the initial weights.
  * @param[out] out_network Receives the new network.
  * @return NUDGE_OK, NUDGE_ERR_INVALID_ARGUMENT, NUDGE_ERR_OUT_OF_MEMORY (over 2^31 parameters, or no memory).
@@ -763,9 +763,9 @@ nudge_status nudge_gradient(
     double *out_loss);
 
 /**
- * Measures a regression: the mean squared error, the mean absolute error and R² of the network's
- * outputs against target vectors. Works for any network; for a classifier nudge_evaluate() gives
- * the loss and accuracy instead.
+ * Measures a regression: the mean squared error, the mean absolute error and R^2 (the coefficient
+ * of determination) of the network's outputs against target vectors. Works for any network; for a
+ * classifier nudge_evaluate() gives the loss and accuracy instead.
  * @param[in] network The network.
  * @param[in] inputs sample_count rows of input size floats.
  * @param[in] targets sample_count rows of output size floats.
@@ -862,7 +862,8 @@ struct nudge_epoch_report {
      */
     double train_loss;
     /**
-     * Fraction of training samples classified correctly during the epoch.
+     * Fraction of training samples classified correctly during the epoch; NaN for a regression
+     * network (target rows on an output layer other than sigmoid or softmax).
      */
     double train_accuracy;
     /**
@@ -870,7 +871,8 @@ struct nudge_epoch_report {
      */
     double validation_loss;
     /**
-     * Accuracy on the validation data after the epoch; NaN without validation data.
+     * Accuracy on the validation data after the epoch; NaN without validation data, and for a
+     * regression network.
      */
     double validation_accuracy;
     /**
@@ -1215,7 +1217,7 @@ struct nudge_train_report {
      */
     double train_loss;
     /**
-     * Training accuracy of the last finished epoch.
+     * Training accuracy of the last finished epoch (NaN for a regression network).
      */
     double train_accuracy;
     /**
@@ -1223,7 +1225,8 @@ struct nudge_train_report {
      */
     double validation_loss;
     /**
-     * Validation accuracy after the last finished epoch (NaN without validation data).
+     * Validation accuracy after the last finished epoch (NaN without validation data, and for a
+     * regression network).
      */
     double validation_accuracy;
     /**
@@ -1261,7 +1264,9 @@ nudge_status nudge_train_options_init(nudge_train_options *options, size_t optio
 /**
  * Trains a network on samples with target vectors, by mini-batch gradient descent with the given
  * options: shuffling, validation, early stopping, callbacks. Data are checked before any change
- * (NaN or infinite values fail with NUDGE_ERR_NOT_FINITE).
+ * (NaN or infinite values fail with NUDGE_ERR_NOT_FINITE; with a cross-entropy loss, targets
+ * outside 0 to 1 fail with NUDGE_ERR_INVALID_ARGUMENT). A callback must not call a training
+ * function on the same network or trainer: that call fails with NUDGE_ERR_INVALID_ARGUMENT.
  * @param[in,out] network The network to train.
  * @param[in] inputs sample_count rows of input size floats.
  * @param[in] targets sample_count rows of output size floats.

@@ -506,7 +506,7 @@ extension Network {
         guard result.loss.isFinite else {
             throw NudgeError(.notFinite, "the loss is \(result.loss): the network's outputs overflow on these inputs")
         }
-        if case .dense = targets, !activations[weightLayerCount - 1].isClassifierOutput { return (result.loss, .nan) }
+        if !measuresAccuracy(targets) { return (result.loss, .nan) }
         return result
     }
 

@@ -27,6 +27,13 @@ extension Activation {
 }
 
 extension Network {
+    /// Whether an accuracy means something for these targets: class labels, or target rows on a
+    /// classifier's output layer. Evaluation and training reports give NaN otherwise.
+    func measuresAccuracy(_ targets: Targets) -> Bool {
+        if case .labels = targets { return true }
+        return activations[weightLayerCount - 1].isClassifierOutput
+    }
+
     /// MSE, MAE and R² of the network's outputs over `rows` samples with target rows of
     /// ``outputSize`` values. Reads only the network, as `predict` does.
     package func regressionMetrics(_ inputs: UnsafePointer<Float>, targets y: UnsafePointer<Float>,

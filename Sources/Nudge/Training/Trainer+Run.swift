@@ -288,6 +288,10 @@ extension Trainer {
             run.summary.message = "stopped by the batch callback at the end of epoch \(epoch)"
             return .cancelled
         }
+        if !network.measuresAccuracy(run.targets) {
+            // A regression: as in evaluation, no accuracy rather than a 0.5 threshold that means nothing.
+            (report.trainAccuracy, report.validationAccuracy) = (.nan, .nan)
+        }
         if let reason = track(&report, &run) { return reason }
         run.summary.epochsRun = epoch
         run.summary.finalTrainLoss = report.trainLoss
