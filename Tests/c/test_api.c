@@ -805,8 +805,16 @@ static void test_evaluate_regression(void **state) {
           "out_metrics->struct_size is 2; set it to sizeof(nudge_regression_metrics)");
     assert_true(kept.mse == 7 && kept.mae == 7 && kept.r2 == 7);
     nudge_network_free(net);
+}
 
-    /* Classifiers keep their accuracy. */
+/* Classifiers keep their accuracy from target rows. */
+static void test_evaluate_classifiers_keep_accuracy(void **state) {
+    (void)state;
+    enum { IN = 3 };
+    float x[2 * IN];
+    h_fill_uniform(x, 2 * IN, 1, -1, 1);
+    double loss = 0, accuracy = -1;
+    nudge_network *net;
     const size_t csizes[] = {IN, 2};
     const nudge_activation softmax[] = {NUDGE_ACTIVATION_SOFTMAX}, sigmoid[] = {NUDGE_ACTIVATION_SIGMOID};
     const float onehot[4] = {1, 0, 0, 1};
@@ -1164,6 +1172,7 @@ int main(void) {
         cmocka_unit_test(test_predict_and_classify),
         cmocka_unit_test(test_classify_single_output),
         cmocka_unit_test(test_evaluate_regression),
+        cmocka_unit_test(test_evaluate_classifiers_keep_accuracy),
         cmocka_unit_test(test_predict_nan_passes_through),
         cmocka_unit_test(test_failed_calls_leave_outputs_untouched),
         cmocka_unit_test(test_every_call_succeeds_with_live_handles),
