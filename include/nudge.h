@@ -1044,9 +1044,9 @@ struct nudge_train_options {
      */
     const int32_t *validation_labels;
     /**
-     * Number of validation samples. Default 0: no validation data, and then the validation
-     * pointers must be NULL (a count of 0 with a pointer set is refused, as an empty split of the
-     * data).
+     * Number of validation samples. Default 0: no validation data; validation_inputs and the
+     * validation_targets or validation_labels the call reads must then be NULL (a count of 0 with
+     * one of them set, as an empty split of the data gives, is refused).
      */
     size_t validation_count;
     /**

@@ -114,9 +114,9 @@ public struct nudge_train_options {
     public var validation_targets: UnsafePointer<Float>? = nil
     /// Validation class labels for nudge_train_labels(); or NULL.
     public var validation_labels: UnsafePointer<Int32>? = nil
-    /// Number of validation samples. Default 0: no validation data, and then the validation
-    /// pointers must be NULL (a count of 0 with a pointer set is refused, as an empty split of the
-    /// data).
+    /// Number of validation samples. Default 0: no validation data; validation_inputs and the
+    /// validation_targets or validation_labels the call reads must then be NULL (a count of 0 with
+    /// one of them set, as an empty split of the data gives, is refused).
     public var validation_count: UInt = 0
     /// Called after every epoch, or NULL.
     public var progress: nudge_progress_fn? = nil

@@ -85,7 +85,7 @@ let trainingOptions: [TrainingOption] = [
                    python: .absent, cli: .absent),
     TrainingOption(name: "validation_count", type: .callerData(cType: "size_t", swiftType: "UInt"),
                    defaultValue: "0", range: nil, since: "0.1",
-                   doc: "Number of validation samples. Default 0: no validation data, and then the validation pointers must be NULL (a count of 0 with a pointer set is refused, as an empty split of the data).",
+                   doc: "Number of validation samples. Default 0: no validation data; validation_inputs and the validation_targets or validation_labels the call reads must then be NULL (a count of 0 with one of them set, as an empty split of the data gives, is refused).",
                    python: .absent, cli: .absent),
     TrainingOption(name: "progress", type: .callerData(cType: "nudge_progress_fn", swiftType: "nudge_progress_fn?"),
                    defaultValue: "nil", range: nil, since: "0.1",

@@ -164,10 +164,10 @@ struct TrainingAPITests {
         options.batchSize = 1
         try trainer.setOptions(options)
         _ = try trainer.fit(x, targets: y, progress: { _ in
-            record { _ = try trainer.fit(x, targets: y) }
-            record { _ = try trainer.step(x, targets: y) }
-            record { try trainer.setOptions(options) }
-            record { _ = try Trainer(network: net).step(x, targets: y) }
+            record { () throws(NudgeError) in _ = try trainer.fit(x, targets: y) }
+            record { () throws(NudgeError) in _ = try trainer.step(x, targets: y) }
+            record { () throws(NudgeError) in try trainer.setOptions(options) }
+            record { () throws(NudgeError) in _ = try Trainer(network: net).step(x, targets: y) }
             return false
         })
         #expect(errors.count == 8)
