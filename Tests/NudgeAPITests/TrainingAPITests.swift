@@ -134,6 +134,12 @@ struct TrainingAPITests {
         var fraction = TrainingOptions()
         fraction.validationFraction = 1.5
         expectError(.invalidArgument, "validationFraction") { try Trainer(network: net, options: fraction) }
+        // Counts name both ends of their range: the C field (uint32_t) holds no more.
+        var epochs = TrainingOptions()
+        epochs.epochs = 1 << 32
+        expectError(.invalidArgument, "epochs is 4294967296; it must be 0 to 4294967295") { try epochs.validate() }
+        epochs.epochs = -1
+        expectError(.invalidArgument, "epochs is -1; it must be 0 to 4294967295") { try epochs.validate() }
     }
 
     @Test("the learning-rate schedule is readable before training")

@@ -378,3 +378,17 @@ def test_evaluate_classifier_is_a_named_pair(net):
     loss, accuracy = result
     assert (loss, accuracy) == (result.loss, result.accuracy) and 0 <= accuracy <= 1
     assert net.evaluate(X, np.eye(2)[Y]) == result
+
+
+# -- range messages name both ends ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("value", [2**32, -1])
+def test_count_messages_name_both_ends(net, value):
+    for keyword in ("epochs", "early_stopping", "step_epochs"):
+        low = 1 if keyword == "step_epochs" else 0
+        _raises(nudge.InvalidArgumentError, f"{keyword} is {value}; it must be {low} to 4294967295",
+                call=lambda: net.fit(X, Y, verbose=False, **{keyword: value}))
+    _raises(nudge.InvalidArgumentError, f"epochs is {value}; it must be 0 to 4294967295",
+            call=lambda: nudge.learning_rates(value, 1))
+    _raises(nudge.InvalidArgumentError, f"steps_per_epoch is {value}; it must be a whole number from 0 to 4294967295",
+            call=lambda: nudge.learning_rates(1, value))
