@@ -358,7 +358,7 @@ typedef int32_t nudge_normalization;
  * @param[in] layer_sizes Widths, input first: {784, 128, 10} is one hidden layer of 128. Each 1 to 16777216.
  * @param[in] layer_count Entries in layer_sizes, at least 2.
  * @param[in] activations layer_count - 1 NUDGE_ACTIVATION_ values, one per layer after the input;
- *            softmax only for the last.
+ *            softmax only for the last, and only with at least 2 output units (use sigmoid for one).
  * @param[in] seed Seeds the initial weights.
  * @param[out] out_network Receives the new network.
  * @return NUDGE_OK, NUDGE_ERR_INVALID_ARGUMENT, NUDGE_ERR_OUT_OF_MEMORY (over 2^31 parameters, or no memory).
@@ -582,6 +582,43 @@ nudge_status nudge_network_fit_normalization(
  * ========================================================================== */
 
 /**
+ * How close a regression network's outputs come to their targets (nudge_evaluate_regression()).
+ * Set `struct_size` to sizeof(nudge_regression_metrics) before the call (in C,
+ * `nudge_regression_metrics m = { .struct_size = sizeof m };`); the library fills the fields it covers.
+ */
+typedef struct nudge_regression_metrics nudge_regression_metrics;
+struct nudge_regression_metrics {
+    /**
+     * Set by the caller to sizeof(nudge_regression_metrics).
+     */
+    uint32_t struct_size;
+    /**
+     * Mean squared error over every sample and output: the NUDGE_LOSS_MSE loss divided by the
+     * output size.
+     */
+    double mse;
+    /**
+     * Mean absolute error over every sample and output.
+     */
+    double mae;
+    /**
+     * Coefficient of determination, 1 - (sum of squared errors) / (sum of squared deviations of the
+     * targets from their mean), for each output, averaged over the outputs with equal weights: 1 is
+     * a perfect fit, 0 no better than predicting the mean, below 0 worse. An output whose targets
+     * are all equal (so also a single sample) counts 1 if every prediction equals them, else 0, so
+     * r2 is never NaN.
+     */
+    double r2;
+};
+/* Fails to compile if this compiler lays the struct out differently from Swift. */
+typedef char nudge_check_regression_metrics_layout[(
+    sizeof(nudge_regression_metrics) == 32 &&
+    offsetof(nudge_regression_metrics, struct_size) == 0 &&
+    offsetof(nudge_regression_metrics, mse) == 8 &&
+    offsetof(nudge_regression_metrics, mae) == 16 &&
+    offsetof(nudge_regression_metrics, r2) == 24) ? 1 : -1];
+
+/**
  * The cost function C, averaged over the samples of a batch.
  */
 typedef int32_t nudge_loss;
@@ -614,9 +651,11 @@ typedef int32_t nudge_loss;
  * @param[in] network The network.
  * @param[in] inputs sample_count rows of nudge_network_input_size() floats, row-major.
  * @param[in] sample_count Samples (rows); 0 does nothing (inputs and outputs may then be NULL).
- * @param[out] outputs Receives sample_count rows of nudge_network_output_size() floats.
+ * @param[out] outputs Receives sample_count rows of nudge_network_output_size() floats; must not
+ *             overlap the sample_count rows of inputs (no prediction in place).
  * @param[in] output_capacity Floats outputs can hold.
- * @return NUDGE_OK, NUDGE_ERR_INVALID_ARGUMENT, NUDGE_ERR_CAPACITY, NUDGE_ERR_OUT_OF_MEMORY.
+ * @return NUDGE_OK, NUDGE_ERR_INVALID_ARGUMENT (also when outputs overlap inputs), NUDGE_ERR_CAPACITY,
+ *         NUDGE_ERR_OUT_OF_MEMORY.
  * Thread safety: reads the network only; any number of threads may predict with one network at once.
  */
 nudge_status nudge_predict(
@@ -632,9 +671,11 @@ nudge_status nudge_predict(
  * @param[in] network The network.
  * @param[in] inputs sample_count rows of nudge_network_input_size() floats, row-major.
  * @param[in] sample_count Samples (rows); 0 does nothing (inputs and labels may then be NULL).
- * @param[out] labels Receives sample_count class indices.
+ * @param[out] labels Receives sample_count class indices; must not overlap the sample_count rows
+ *             of inputs.
  * @param[in] label_capacity Elements labels can hold.
- * @return NUDGE_OK, NUDGE_ERR_INVALID_ARGUMENT, NUDGE_ERR_CAPACITY, NUDGE_ERR_OUT_OF_MEMORY.
+ * @return NUDGE_OK, NUDGE_ERR_INVALID_ARGUMENT (also when labels overlap inputs), NUDGE_ERR_CAPACITY,
+ *         NUDGE_ERR_OUT_OF_MEMORY.
  * Thread safety: as nudge_predict().
  */
 nudge_status nudge_classify(
@@ -647,16 +688,19 @@ nudge_status nudge_classify(
 /**
  * Measures the mean loss and the accuracy on samples with target vectors.
  * Accuracy counts samples whose largest output and largest target are at the same index (for a
- * single output: both on the same side of 0.5).
+ * single output: both on the same side of 0.5). It is defined for classifiers only: for a
+ * regression network (an output layer other than sigmoid or softmax) it is NaN; measure those with
+ * nudge_evaluate_regression(). A cross-entropy loss needs targets from 0 to 1.
  * @param[in] network The network.
  * @param[in] inputs sample_count rows of input size floats.
  * @param[in] targets sample_count rows of output size floats.
  * @param[in] sample_count Samples, at least 1.
  * @param[in] loss A NUDGE_LOSS_ value.
  * @param[out] out_loss Receives the mean loss; may be NULL.
- * @param[out] out_accuracy Receives the accuracy in [0, 1]; may be NULL.
- * @return NUDGE_OK, NUDGE_ERR_INVALID_ARGUMENT, NUDGE_ERR_NOT_FINITE (NaN or infinite inputs or
- *         targets, or a loss that overflows), NUDGE_ERR_OUT_OF_MEMORY.
+ * @param[out] out_accuracy Receives the accuracy in [0, 1], or NaN for a regression network; may be NULL.
+ * @return NUDGE_OK, NUDGE_ERR_INVALID_ARGUMENT (also for a target outside 0 to 1 with a
+ *         cross-entropy loss), NUDGE_ERR_NOT_FINITE (NaN or infinite inputs or targets, or a loss
+ *         that overflows), NUDGE_ERR_OUT_OF_MEMORY.
  * Thread safety: as nudge_predict().
  */
 nudge_status nudge_evaluate(
@@ -702,9 +746,10 @@ nudge_status nudge_evaluate_labels(
  * @param[out] gradient Receives nudge_network_parameter_count() floats, in parameter order.
  * @param[in] gradient_capacity Floats gradient can hold.
  * @param[out] out_loss Receives the mean loss; may be NULL.
- * @return NUDGE_OK, NUDGE_ERR_INVALID_ARGUMENT, NUDGE_ERR_CAPACITY, NUDGE_ERR_NOT_FINITE (NaN or
- *         infinite inputs or targets, or a loss or gradient that overflows; gradient is then
- *         untouched), NUDGE_ERR_OUT_OF_MEMORY.
+ * @return NUDGE_OK, NUDGE_ERR_INVALID_ARGUMENT (also for a target outside 0 to 1 with a
+ *         cross-entropy loss), NUDGE_ERR_CAPACITY, NUDGE_ERR_NOT_FINITE (NaN or infinite inputs or
+ *         targets, or a loss or gradient that overflows; gradient is then untouched),
+ *         NUDGE_ERR_OUT_OF_MEMORY.
  * Thread safety: as nudge_predict().
  */
 nudge_status nudge_gradient(
@@ -716,6 +761,27 @@ nudge_status nudge_gradient(
     float *gradient,
     size_t gradient_capacity,
     double *out_loss);
+
+/**
+ * Measures a regression: the mean squared error, the mean absolute error and R^2 (the coefficient
+ * of determination) of the network's outputs against target vectors. Works for any network; for a
+ * classifier nudge_evaluate() gives the loss and accuracy instead.
+ * @param[in] network The network.
+ * @param[in] inputs sample_count rows of input size floats.
+ * @param[in] targets sample_count rows of output size floats.
+ * @param[in] sample_count Samples, at least 1.
+ * @param[out] out_metrics Receives the metrics; set out_metrics->struct_size first. Untouched on failure.
+ * @return NUDGE_OK, NUDGE_ERR_INVALID_ARGUMENT (NULL pointers, sample_count 0, struct_size out of
+ *         range), NUDGE_ERR_NOT_FINITE (NaN or infinite inputs or targets, or outputs that
+ *         overflow), NUDGE_ERR_OUT_OF_MEMORY.
+ * Thread safety: as nudge_predict().
+ */
+nudge_status nudge_evaluate_regression(
+    const nudge_network *network,
+    const float *inputs,
+    const float *targets,
+    size_t sample_count,
+    nudge_regression_metrics *out_metrics);
 
 /* ==========================================================================
  * Training
@@ -796,7 +862,8 @@ struct nudge_epoch_report {
      */
     double train_loss;
     /**
-     * Fraction of training samples classified correctly during the epoch.
+     * Fraction of training samples classified correctly during the epoch; NaN for a regression
+     * network (target rows on an output layer other than sigmoid or softmax).
      */
     double train_accuracy;
     /**
@@ -804,7 +871,8 @@ struct nudge_epoch_report {
      */
     double validation_loss;
     /**
-     * Accuracy on the validation data after the epoch; NaN without validation data.
+     * Accuracy on the validation data after the epoch; NaN without validation data, and for a
+     * regression network.
      */
     double validation_accuracy;
     /**
@@ -890,7 +958,7 @@ struct nudge_train_options {
      */
     uint32_t struct_size;
     /**
-     * Passes over the training data. Must be 0 or more; default 10.
+     * Passes over the training data. Must be 0 to 4294967295; default 10.
      */
     uint32_t epochs;
     /**
@@ -913,7 +981,7 @@ struct nudge_train_options {
     /**
      * Early stopping: stop after this many epochs without improvement of the monitored loss (the
      * validation loss with validation data, the training loss otherwise); 0 never stops early.
-     * Must be 0 or more; default 0.
+     * Must be 0 to 4294967295; default 0.
      */
     uint32_t patience;
     /**
@@ -976,7 +1044,9 @@ struct nudge_train_options {
      */
     const int32_t *validation_labels;
     /**
-     * Number of validation samples. Default 0.
+     * Number of validation samples. Default 0: no validation data; validation_inputs and the
+     * validation_targets or validation_labels the call reads must then be NULL (a count of 0 with
+     * one of them set, as an empty split of the data gives, is refused).
      */
     size_t validation_count;
     /**
@@ -1009,7 +1079,7 @@ struct nudge_train_options {
      */
     nudge_schedule schedule;
     /**
-     * The step schedule: epochs between reductions. Must be 1 or more; default 10.
+     * The step schedule: epochs between reductions. Must be 1 to 4294967295; default 10.
      */
     uint32_t step_epochs;
     /**
@@ -1147,7 +1217,7 @@ struct nudge_train_report {
      */
     double train_loss;
     /**
-     * Training accuracy of the last finished epoch.
+     * Training accuracy of the last finished epoch (NaN for a regression network).
      */
     double train_accuracy;
     /**
@@ -1155,7 +1225,8 @@ struct nudge_train_report {
      */
     double validation_loss;
     /**
-     * Validation accuracy after the last finished epoch (NaN without validation data).
+     * Validation accuracy after the last finished epoch (NaN without validation data, and for a
+     * regression network).
      */
     double validation_accuracy;
     /**
@@ -1183,15 +1254,19 @@ typedef char nudge_check_train_report_layout[(
  * written than its struct holds, whatever version of the library it runs with:
  * `nudge_train_options_init(&options, sizeof options);`
  * @param[out] options The struct to fill.
- * @param[in] options_size sizeof(nudge_train_options) in the caller's header; at least 8.
- * @return NUDGE_OK or NUDGE_ERR_INVALID_ARGUMENT (options is NULL, or options_size is too small).
+ * @param[in] options_size sizeof(nudge_train_options) in the caller's header; at least 8, and not
+ *            ending inside a field.
+ * @return NUDGE_OK or NUDGE_ERR_INVALID_ARGUMENT (options is NULL, or options_size is too small or
+ *         ends inside a field; the struct is then untouched).
  */
 nudge_status nudge_train_options_init(nudge_train_options *options, size_t options_size);
 
 /**
  * Trains a network on samples with target vectors, by mini-batch gradient descent with the given
  * options: shuffling, validation, early stopping, callbacks. Data are checked before any change
- * (NaN or infinite values fail with NUDGE_ERR_NOT_FINITE).
+ * (NaN or infinite values fail with NUDGE_ERR_NOT_FINITE; with a cross-entropy loss, targets
+ * outside 0 to 1 fail with NUDGE_ERR_INVALID_ARGUMENT). A callback must not call a training
+ * function on the same network or trainer: that call fails with NUDGE_ERR_INVALID_ARGUMENT.
  * @param[in,out] network The network to train.
  * @param[in] inputs sample_count rows of input size floats.
  * @param[in] targets sample_count rows of output size floats.
@@ -1365,8 +1440,10 @@ typedef struct nudge_trainer nudge_trainer;
  * Sets every field of a group struct to its default, and struct_size to the size both sides know:
  * `nudge_collective_init(&group, sizeof group);`
  * @param[out] collective The struct to fill.
- * @param[in] collective_size sizeof(nudge_collective) in the caller's header; at least 8.
- * @return NUDGE_OK or NUDGE_ERR_INVALID_ARGUMENT.
+ * @param[in] collective_size sizeof(nudge_collective) in the caller's header; at least 8, and not
+ *            ending inside a field.
+ * @return NUDGE_OK or NUDGE_ERR_INVALID_ARGUMENT (collective is NULL, or collective_size is too
+ *         small or ends inside a field).
  */
 nudge_status nudge_collective_init(nudge_collective *collective, size_t collective_size);
 

@@ -36,12 +36,21 @@ public struct nudge_collective {
     public var context: UnsafeMutableRawPointer? = nil
 }
 
+extension nudge_collective: SizedCStruct {
+    static let fieldOffsets: [Int] = {
+        let fields: [PartialKeyPath<nudge_collective>] = [\.struct_size, \.rank, \.size, \.data, \.allreduce, \.context]
+        return fields.map { MemoryLayout<nudge_collective>.offset(of: $0)! }
+    }()
+}
+
 /// Sets every field of a group struct to its default, and struct_size to the size both sides know:
 /// `nudge_collective_init(&group, sizeof group);`
 /// @param[out] collective The struct to fill.
 /// @c-param collective nudge_collective *
-/// @param[in] collective_size sizeof(nudge_collective) in the caller's header; at least 8.
-/// @return NUDGE_OK or NUDGE_ERR_INVALID_ARGUMENT.
+/// @param[in] collective_size sizeof(nudge_collective) in the caller's header; at least 8, and not
+///            ending inside a field.
+/// @return NUDGE_OK or NUDGE_ERR_INVALID_ARGUMENT (collective is NULL, or collective_size is too
+///         small or ends inside a field).
 @_cdecl("nudge_collective_init")
 public func nudge_collective_init(_ collective: UnsafeMutableRawPointer?, _ collective_size: UInt) -> nudge_status {
     guarded("nudge_collective_init") { () throws(NudgeError) in
@@ -76,9 +85,7 @@ public func nudge_trainer_set_collective(_ trainer: nudge_trainer?, _ collective
         guard size >= MemoryLayout<UInt32>.size, size <= 1 << 16 else {
             throw NudgeError(.invalidArgument, "collective->struct_size is \(size); call nudge_collective_init() first")
         }
-        let fields: [PartialKeyPath<nudge_collective>] = [\.struct_size, \.rank, \.size, \.data, \.allreduce, \.context]
-        try checkStructSize(size, fields.map { MemoryLayout<nudge_collective>.offset(of: $0)! }, nudge_collective.self,
-                            "collective", "nudge_collective_init")
+        try checkStructSize(size, nudge_collective.fieldOffsets, nudge_collective.self, "collective", "nudge_collective_init")
         withUnsafeMutableBytes(of: &c) { dst in
             dst.copyMemory(from: UnsafeRawBufferPointer(start: collective, count: min(size, MemoryLayout<nudge_collective>.size)))
         }

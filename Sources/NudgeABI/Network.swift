@@ -30,7 +30,7 @@ public let NUDGE_ACTIVATION_SOFTMAX: nudge_activation = 5
 /// @param[in] layer_sizes Widths, input first: {784, 128, 10} is one hidden layer of 128. Each 1 to 16777216.
 /// @param[in] layer_count Entries in layer_sizes, at least 2.
 /// @param[in] activations layer_count - 1 NUDGE_ACTIVATION_ values, one per layer after the input;
-///            softmax only for the last.
+///            softmax only for the last, and only with at least 2 output units (use sigmoid for one).
 /// @param[in] seed Seeds the initial weights.
 /// @param[out] out_network Receives the new network.
 /// @return NUDGE_OK, NUDGE_ERR_INVALID_ARGUMENT, NUDGE_ERR_OUT_OF_MEMORY (over 2^31 parameters, or no memory).

@@ -16,9 +16,11 @@ private func batchShape(_ net: Network, _ sample_count: UInt) throws(NudgeError)
 /// @param[in] network The network.
 /// @param[in] inputs sample_count rows of nudge_network_input_size() floats, row-major.
 /// @param[in] sample_count Samples (rows); 0 does nothing (inputs and outputs may then be NULL).
-/// @param[out] outputs Receives sample_count rows of nudge_network_output_size() floats.
+/// @param[out] outputs Receives sample_count rows of nudge_network_output_size() floats; must not
+///             overlap the sample_count rows of inputs (no prediction in place).
 /// @param[in] output_capacity Floats outputs can hold.
-/// @return NUDGE_OK, NUDGE_ERR_INVALID_ARGUMENT, NUDGE_ERR_CAPACITY, NUDGE_ERR_OUT_OF_MEMORY.
+/// @return NUDGE_OK, NUDGE_ERR_INVALID_ARGUMENT (also when outputs overlap inputs), NUDGE_ERR_CAPACITY,
+///         NUDGE_ERR_OUT_OF_MEMORY.
 /// Thread safety: reads the network only; any number of threads may predict with one network at once.
 @_cdecl("nudge_predict")
 public func nudge_predict(_ network: nudge_network?, _ inputs: UnsafePointer<Float>?, _ sample_count: UInt,
@@ -39,9 +41,11 @@ public func nudge_predict(_ network: nudge_network?, _ inputs: UnsafePointer<Flo
 /// @param[in] network The network.
 /// @param[in] inputs sample_count rows of nudge_network_input_size() floats, row-major.
 /// @param[in] sample_count Samples (rows); 0 does nothing (inputs and labels may then be NULL).
-/// @param[out] labels Receives sample_count class indices.
+/// @param[out] labels Receives sample_count class indices; must not overlap the sample_count rows
+///             of inputs.
 /// @param[in] label_capacity Elements labels can hold.
-/// @return NUDGE_OK, NUDGE_ERR_INVALID_ARGUMENT, NUDGE_ERR_CAPACITY, NUDGE_ERR_OUT_OF_MEMORY.
+/// @return NUDGE_OK, NUDGE_ERR_INVALID_ARGUMENT (also when labels overlap inputs), NUDGE_ERR_CAPACITY,
+///         NUDGE_ERR_OUT_OF_MEMORY.
 /// Thread safety: as nudge_predict().
 @_cdecl("nudge_classify")
 public func nudge_classify(_ network: nudge_network?, _ inputs: UnsafePointer<Float>?, _ sample_count: UInt,
@@ -59,16 +63,19 @@ public func nudge_classify(_ network: nudge_network?, _ inputs: UnsafePointer<Fl
 
 /// Measures the mean loss and the accuracy on samples with target vectors.
 /// Accuracy counts samples whose largest output and largest target are at the same index (for a
-/// single output: both on the same side of 0.5).
+/// single output: both on the same side of 0.5). It is defined for classifiers only: for a
+/// regression network (an output layer other than sigmoid or softmax) it is NaN; measure those with
+/// nudge_evaluate_regression(). A cross-entropy loss needs targets from 0 to 1.
 /// @param[in] network The network.
 /// @param[in] inputs sample_count rows of input size floats.
 /// @param[in] targets sample_count rows of output size floats.
 /// @param[in] sample_count Samples, at least 1.
 /// @param[in] loss A NUDGE_LOSS_ value.
 /// @param[out] out_loss Receives the mean loss; may be NULL.
-/// @param[out] out_accuracy Receives the accuracy in [0, 1]; may be NULL.
-/// @return NUDGE_OK, NUDGE_ERR_INVALID_ARGUMENT, NUDGE_ERR_NOT_FINITE (NaN or infinite inputs or
-///         targets, or a loss that overflows), NUDGE_ERR_OUT_OF_MEMORY.
+/// @param[out] out_accuracy Receives the accuracy in [0, 1], or NaN for a regression network; may be NULL.
+/// @return NUDGE_OK, NUDGE_ERR_INVALID_ARGUMENT (also for a target outside 0 to 1 with a
+///         cross-entropy loss), NUDGE_ERR_NOT_FINITE (NaN or infinite inputs or targets, or a loss
+///         that overflows), NUDGE_ERR_OUT_OF_MEMORY.
 /// Thread safety: as nudge_predict().
 @_cdecl("nudge_evaluate")
 public func nudge_evaluate(_ network: nudge_network?, _ inputs: UnsafePointer<Float>?, _ targets: UnsafePointer<Float>?,
@@ -124,9 +131,10 @@ public func nudge_evaluate_labels(_ network: nudge_network?, _ inputs: UnsafePoi
 /// @param[out] gradient Receives nudge_network_parameter_count() floats, in parameter order.
 /// @param[in] gradient_capacity Floats gradient can hold.
 /// @param[out] out_loss Receives the mean loss; may be NULL.
-/// @return NUDGE_OK, NUDGE_ERR_INVALID_ARGUMENT, NUDGE_ERR_CAPACITY, NUDGE_ERR_NOT_FINITE (NaN or
-///         infinite inputs or targets, or a loss or gradient that overflows; gradient is then
-///         untouched), NUDGE_ERR_OUT_OF_MEMORY.
+/// @return NUDGE_OK, NUDGE_ERR_INVALID_ARGUMENT (also for a target outside 0 to 1 with a
+///         cross-entropy loss), NUDGE_ERR_CAPACITY, NUDGE_ERR_NOT_FINITE (NaN or infinite inputs or
+///         targets, or a loss or gradient that overflows; gradient is then untouched),
+///         NUDGE_ERR_OUT_OF_MEMORY.
 /// Thread safety: as nudge_predict().
 @_cdecl("nudge_gradient")
 public func nudge_gradient(_ network: nudge_network?, _ inputs: UnsafePointer<Float>?, _ targets: UnsafePointer<Float>?,
@@ -142,5 +150,61 @@ public func nudge_gradient(_ network: nudge_network?, _ inputs: UnsafePointer<Fl
         _ = try requiredSamples(sample_count, for: "a gradient")
         let value = try net.gradient(x, targets: .dense(y), rows: rows, loss: try Loss.decode(loss, "loss"), into: g)
         out_loss?.pointee = value
+    }
+}
+
+/// How close a regression network's outputs come to their targets (nudge_evaluate_regression()).
+/// Set `struct_size` to sizeof(nudge_regression_metrics) before the call (in C,
+/// `nudge_regression_metrics m = { .struct_size = sizeof m };`); the library fills the fields it covers.
+public struct nudge_regression_metrics {
+    /// Set by the caller to sizeof(nudge_regression_metrics).
+    public var struct_size: UInt32 = UInt32(MemoryLayout<nudge_regression_metrics>.stride)
+    /// Mean squared error over every sample and output: the NUDGE_LOSS_MSE loss divided by the
+    /// output size.
+    public var mse: Double = 0
+    /// Mean absolute error over every sample and output.
+    public var mae: Double = 0
+    /// Coefficient of determination, 1 - (sum of squared errors) / (sum of squared deviations of the
+    /// targets from their mean), for each output, averaged over the outputs with equal weights: 1 is
+    /// a perfect fit, 0 no better than predicting the mean, below 0 worse. An output whose targets
+    /// are all equal (so also a single sample) counts 1 if every prediction equals them, else 0, so
+    /// r2 is never NaN.
+    public var r2: Double = 0
+}
+
+/// Measures a regression: the mean squared error, the mean absolute error and R^2 (the coefficient
+/// of determination) of the network's outputs against target vectors. Works for any network; for a
+/// classifier nudge_evaluate() gives the loss and accuracy instead.
+/// @param[in] network The network.
+/// @param[in] inputs sample_count rows of input size floats.
+/// @param[in] targets sample_count rows of output size floats.
+/// @param[in] sample_count Samples, at least 1.
+/// @param[out] out_metrics Receives the metrics; set out_metrics->struct_size first. Untouched on failure.
+/// @c-param out_metrics nudge_regression_metrics *
+/// @return NUDGE_OK, NUDGE_ERR_INVALID_ARGUMENT (NULL pointers, sample_count 0, struct_size out of
+///         range), NUDGE_ERR_NOT_FINITE (NaN or infinite inputs or targets, or outputs that
+///         overflow), NUDGE_ERR_OUT_OF_MEMORY.
+/// Thread safety: as nudge_predict().
+@_cdecl("nudge_evaluate_regression")
+public func nudge_evaluate_regression(_ network: nudge_network?, _ inputs: UnsafePointer<Float>?, _ targets: UnsafePointer<Float>?,
+                                      _ sample_count: UInt, _ out_metrics: UnsafeMutableRawPointer?) -> nudge_status {
+    guarded("nudge_evaluate_regression") { () throws(NudgeError) in
+        let net = try borrowNetwork(network)
+        let x = try required(inputs, "inputs")
+        let y = try required(targets, "targets")
+        let out = try required(out_metrics, "out_metrics")
+        let size = out.load(as: UInt32.self)
+        guard size >= UInt32(MemoryLayout<UInt32>.size), size <= 1 << 16 else {
+            throw NudgeError(.invalidArgument, "out_metrics->struct_size is \(size); set it to sizeof(nudge_regression_metrics)")
+        }
+        let rows = try batchShape(net, sample_count)
+        _ = try requiredSamples(sample_count, for: "evaluation")
+        let m = try net.regressionMetrics(x, targets: y, rows: rows)
+        var r = nudge_regression_metrics()
+        r.struct_size = size
+        (r.mse, r.mae, r.r2) = (m.meanSquaredError, m.meanAbsoluteError, m.r2)
+        withUnsafeBytes(of: &r) { src in
+            out.copyMemory(from: src.baseAddress!, byteCount: min(Int(size), MemoryLayout<nudge_regression_metrics>.size))
+        }
     }
 }

@@ -189,18 +189,47 @@ func string(_ pointer: UnsafePointer<CChar>?, _ name: String) throws(NudgeError)
     return s
 }
 
+/// A C struct that starts with `uint32_t struct_size`: the offset of every field, in order, against
+/// which a caller's size is checked (it must not end inside a field).
+protocol SizedCStruct {
+    static var fieldOffsets: [Int] { get }
+}
+
+extension nudge_csv_options: SizedCStruct {
+    // Listed here, not in Dataset.swift, next to the checks that use them.
+    static let fieldOffsets: [Int] = {
+        let fields: [PartialKeyPath<nudge_csv_options>] = [\.struct_size, \.header, \.label_column, \.class_count, \.label_name, \.delimiter]
+        return fields.map { MemoryLayout<nudge_csv_options>.offset(of: $0)! }
+    }()
+}
+
 /// Fills a caller's options struct with `defaults`, writing no more than the `size` bytes the
 /// caller's header knows of, and sets its leading `struct_size` field to the size both sides know.
 /// `parameter` is the struct's parameter name in the C function (its size is `parameter`_size).
-func initializeOptions<Options>(_ options: UnsafeMutableRawPointer?, _ size: UInt, _ defaults: Options,
-                                _ typeName: String, parameter: String = "options") throws(NudgeError) {
+/// A size that ends inside a field is refused, as every later call would refuse the struct.
+func initializeOptions<Options: SizedCStruct>(_ options: UnsafeMutableRawPointer?, _ size: UInt, _ defaults: Options,
+                                              _ typeName: String, parameter: String = "options") throws(NudgeError) {
     let p = try required(options, parameter)
     guard size >= 8 else {
         throw NudgeError(.invalidArgument, "\(parameter)_size is \(size); pass sizeof(\(typeName))")
     }
     let known = min(Int(clamping: size), MemoryLayout<Options>.stride)
+    if let (start, end) = fieldCut(by: known, Options.fieldOffsets, Options.self) {
+        throw NudgeError(.invalidArgument, "\(parameter)_size is \(size), which ends inside a field (bytes \(start) to \(end)); pass sizeof(\(typeName))")
+    }
     withUnsafeBytes(of: defaults) { p.copyMemory(from: $0.baseAddress!, byteCount: min(known, $0.count)) }
     p.storeBytes(of: UInt32(known), as: UInt32.self)
+}
+
+/// The field a size ends inside of (`offsets`: every field's offset, in order), as its first byte
+/// and the byte after it; nil when the size ends on a boundary or past the last field.
+private func fieldCut<Options>(by size: Int, _ offsets: [Int], _ type: Options.Type) -> (Int, Int)? {
+    let known = MemoryLayout<Options>.size
+    for (i, start) in offsets.enumerated() {
+        let end = i + 1 < offsets.count ? offsets[i + 1] : known
+        if start < size && size < end { return (start, end) }
+    }
+    return nil
 }
 
 /// Fails when a caller's `struct_size` ends inside one of the struct's fields (`offsets`: every
@@ -209,11 +238,7 @@ func initializeOptions<Options>(_ options: UnsafeMutableRawPointer?, _ size: UIn
 /// half a pointer, and calling or reading through that pointer would crash.
 func checkStructSize<Options>(_ size: Int, _ offsets: [Int], _ type: Options.Type, _ name: String,
                               _ initFunction: String) throws(NudgeError) {
-    let known = MemoryLayout<Options>.size
-    for (i, start) in offsets.enumerated() {
-        let end = i + 1 < offsets.count ? offsets[i + 1] : known
-        if start < size && size < end {
-            throw NudgeError(.invalidArgument, "\(name)->struct_size is \(size), which ends inside a field (bytes \(start) to \(end)); call \(initFunction)() first")
-        }
+    if let (start, end) = fieldCut(by: size, offsets, type) {
+        throw NudgeError(.invalidArgument, "\(name)->struct_size is \(size), which ends inside a field (bytes \(start) to \(end)); call \(initFunction)() first")
     }
 }

@@ -11,13 +11,19 @@ import Nudge
 /// `nudge_train_options_init(&options, sizeof options);`
 /// @param[out] options The struct to fill.
 /// @c-param options nudge_train_options *
-/// @param[in] options_size sizeof(nudge_train_options) in the caller's header; at least 8.
-/// @return NUDGE_OK or NUDGE_ERR_INVALID_ARGUMENT (options is NULL, or options_size is too small).
+/// @param[in] options_size sizeof(nudge_train_options) in the caller's header; at least 8, and not
+///            ending inside a field.
+/// @return NUDGE_OK or NUDGE_ERR_INVALID_ARGUMENT (options is NULL, or options_size is too small or
+///         ends inside a field; the struct is then untouched).
 @_cdecl("nudge_train_options_init")
 public func nudge_train_options_init(_ options: UnsafeMutableRawPointer?, _ options_size: UInt) -> nudge_status {
     guarded("nudge_train_options_init") { () throws(NudgeError) in
         try initializeOptions(options, options_size, nudge_train_options(), "nudge_train_options")
     }
+}
+
+extension nudge_train_options: SizedCStruct {
+    static var fieldOffsets: [Int] { trainOptionsOffsets }
 }
 
 /// A caller's options: the bytes its struct_size covers over the defaults. NULL means the defaults.
@@ -71,6 +77,32 @@ private func checkReport(_ report: UnsafeMutableRawPointer?) throws(NudgeError) 
     }
 }
 
+/// The caller's validation data: none when validation_count is 0 and the call's validation pointers
+/// are NULL. A count of 0 with a pointer set is refused: it is how an empty split of the caller's
+/// data arrives, and training on without the validation the caller meant to give would hide that.
+private func validationSet(_ options: nudge_train_options, _ targets: Targets, _ net: Network) throws(NudgeError) -> Trainer.ValidationSet? {
+    let labels: Bool
+    switch targets {
+    case .dense: labels = false
+    case .labels: labels = true
+    }
+    let yName = labels ? "options->validation_labels" : "options->validation_targets"
+    guard options.validation_count > 0 else {
+        let set = options.validation_inputs != nil ? "options->validation_inputs"
+            : (labels ? options.validation_labels != nil : options.validation_targets != nil) ? yName : nil
+        guard let set else { return nil }
+        throw NudgeError(.invalidArgument, "options->validation_count is 0 but \(set) is set; give at least one validation sample, or set the validation pointers to NULL to train without validation data")
+    }
+    let vx = try required(options.validation_inputs, "options->validation_inputs")
+    let vrows = try callerCount(options.validation_count, "options->validation_count")
+    _ = try elements(vrows, net.inputSize, "options->validation_inputs")
+    _ = try elements(vrows, net.outputSize, "options->validation_targets")
+    if labels {
+        return Trainer.ValidationSet(inputs: vx, targets: .labels(try required(options.validation_labels, yName)), rows: vrows)
+    }
+    return Trainer.ValidationSet(inputs: vx, targets: .dense(try required(options.validation_targets, yName)), rows: vrows)
+}
+
 /// Runs the training loop of `trainer` with the caller's per-call settings (validation data, callbacks).
 /// `newOptions`, when given, replace the trainer's settings once every argument has been checked.
 private func runTraining(_ trainer: Trainer, _ inputs: UnsafePointer<Float>?, _ targets: Targets, _ sampleCount: UInt,
@@ -83,21 +115,7 @@ private func runTraining(_ trainer: Trainer, _ inputs: UnsafePointer<Float>?, _ 
     _ = try elements(rows, net.inputSize, "inputs")
     _ = try elements(rows, net.outputSize, "targets")
 
-    var validation: Trainer.ValidationSet?
-    if options.validation_count > 0 {
-        let vx = try required(options.validation_inputs, "options->validation_inputs")
-        let vrows = try callerCount(options.validation_count, "options->validation_count")
-        _ = try elements(vrows, net.inputSize, "options->validation_inputs")
-        _ = try elements(vrows, net.outputSize, "options->validation_targets")
-        switch targets {
-        case .dense:
-            let vy = try required(options.validation_targets, "options->validation_targets")
-            validation = Trainer.ValidationSet(inputs: vx, targets: .dense(vy), rows: vrows)
-        case .labels:
-            let vy = try required(options.validation_labels, "options->validation_labels")
-            validation = Trainer.ValidationSet(inputs: vx, targets: .labels(vy), rows: vrows)
-        }
-    }
+    let validation = try validationSet(options, targets, net)
     let userData = options.user_data
     var progress: ((EpochReport) -> Bool)?
     if let callback = options.progress {
@@ -138,7 +156,9 @@ private func runTraining(_ trainer: Trainer, _ inputs: UnsafePointer<Float>?, _ 
 
 /// Trains a network on samples with target vectors, by mini-batch gradient descent with the given
 /// options: shuffling, validation, early stopping, callbacks. Data are checked before any change
-/// (NaN or infinite values fail with NUDGE_ERR_NOT_FINITE).
+/// (NaN or infinite values fail with NUDGE_ERR_NOT_FINITE; with a cross-entropy loss, targets
+/// outside 0 to 1 fail with NUDGE_ERR_INVALID_ARGUMENT). A callback must not call a training
+/// function on the same network or trainer: that call fails with NUDGE_ERR_INVALID_ARGUMENT.
 /// @param[in,out] network The network to train.
 /// @param[in] inputs sample_count rows of input size floats.
 /// @param[in] targets sample_count rows of output size floats.

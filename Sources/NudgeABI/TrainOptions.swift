@@ -66,7 +66,7 @@ public let NUDGE_NORMALIZATION_PER_FEATURE: nudge_normalization = 2
 public struct nudge_train_options {
     /// Set by nudge_train_options_init() to sizeof(nudge_train_options).
     public var struct_size: UInt32 = UInt32(MemoryLayout<nudge_train_options>.stride)
-    /// Passes over the training data. Must be 0 or more; default 10.
+    /// Passes over the training data. Must be 0 to 4294967295; default 10.
     public var epochs: UInt32 = 10
     /// Samples per gradient step. Must be 1 to 1048576; default 32.
     public var batch_size: UInt32 = 32
@@ -79,7 +79,7 @@ public struct nudge_train_options {
     public var shuffle: Int32 = 1
     /// Early stopping: stop after this many epochs without improvement of the monitored loss (the
     /// validation loss with validation data, the training loss otherwise); 0 never stops early.
-    /// Must be 0 or more; default 0.
+    /// Must be 0 to 4294967295; default 0.
     public var patience: UInt32 = 0
     /// With early stopping, end with the weights of the best epoch rather than the last. Non-zero
     /// for yes; default 1.
@@ -114,7 +114,9 @@ public struct nudge_train_options {
     public var validation_targets: UnsafePointer<Float>? = nil
     /// Validation class labels for nudge_train_labels(); or NULL.
     public var validation_labels: UnsafePointer<Int32>? = nil
-    /// Number of validation samples. Default 0.
+    /// Number of validation samples. Default 0: no validation data; validation_inputs and the
+    /// validation_targets or validation_labels the call reads must then be NULL (a count of 0 with
+    /// one of them set, as an empty split of the data gives, is refused).
     public var validation_count: UInt = 0
     /// Called after every epoch, or NULL.
     public var progress: nudge_progress_fn? = nil
@@ -133,7 +135,7 @@ public struct nudge_train_options {
     /// How the learning rate changes over a training call, after any warm-up. A NUDGE_SCHEDULE_
     /// value; default NUDGE_SCHEDULE_CONSTANT.
     public var schedule: nudge_schedule = 0
-    /// The step schedule: epochs between reductions. Must be 1 or more; default 10.
+    /// The step schedule: epochs between reductions. Must be 1 to 4294967295; default 10.
     public var step_epochs: UInt32 = 10
     /// The step schedule: the factor applied at each reduction. Must be above 0 and at most 1;
     /// default 0.1.

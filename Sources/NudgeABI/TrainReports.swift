@@ -17,11 +17,13 @@ public struct nudge_epoch_report {
     public var improved: Int32 = 0
     /// Mean training loss over the epoch's batches.
     public var train_loss: Double = 0
-    /// Fraction of training samples classified correctly during the epoch.
+    /// Fraction of training samples classified correctly during the epoch; NaN for a regression
+    /// network (target rows on an output layer other than sigmoid or softmax).
     public var train_accuracy: Double = 0
     /// Loss on the validation data after the epoch; NaN without validation data.
     public var validation_loss: Double = 0
-    /// Accuracy on the validation data after the epoch; NaN without validation data.
+    /// Accuracy on the validation data after the epoch; NaN without validation data, and for a
+    /// regression network.
     public var validation_accuracy: Double = 0
     /// Wall time of the epoch in seconds, validation included.
     public var seconds: Double = 0
@@ -84,11 +86,12 @@ public struct nudge_train_report {
     public var best_loss: Double = 0
     /// Training loss of the last finished epoch.
     public var train_loss: Double = 0
-    /// Training accuracy of the last finished epoch.
+    /// Training accuracy of the last finished epoch (NaN for a regression network).
     public var train_accuracy: Double = 0
     /// Validation loss after the last finished epoch (NaN without validation data).
     public var validation_loss: Double = 0
-    /// Validation accuracy after the last finished epoch (NaN without validation data).
+    /// Validation accuracy after the last finished epoch (NaN without validation data, and for a
+    /// regression network).
     public var validation_accuracy: Double = 0
     /// Wall time of the whole call in seconds.
     public var seconds: Double = 0

@@ -6,7 +6,7 @@ import Nudge
 /// The flags of `nudge train` that set training options, one per option of the table; options
 /// with a hand-written flag (`--dropout`) are set by the command itself.
 struct TrainingFlags: ParsableArguments {
-    @Option(name: [.customLong("epochs")], help: ArgumentHelp("Passes over the training data. Must be 0 or more.", valueName: "n"))
+    @Option(name: [.customLong("epochs")], help: ArgumentHelp("Passes over the training data. Must be 0 to 4294967295.", valueName: "n"))
     var epochs = TrainingOptions().epochs
 
     @Option(name: [.customLong("batch-size")], help: ArgumentHelp("Samples per gradient step. Must be 1 to 1048576.", valueName: "n"))
@@ -21,7 +21,7 @@ struct TrainingFlags: ParsableArguments {
     @Flag(name: [.customLong("shuffle")], inversion: .prefixedNo, help: ArgumentHelp("Reshuffle the training samples before every epoch."))
     var shuffle = TrainingOptions().shuffle
 
-    @Option(name: [.customLong("patience")], help: ArgumentHelp("Early stopping: stop after this many epochs without improvement of the monitored loss (the validation loss with validation data, the training loss otherwise); 0 never stops early. Must be 0 or more.", valueName: "n"))
+    @Option(name: [.customLong("patience")], help: ArgumentHelp("Early stopping: stop after this many epochs without improvement of the monitored loss (the validation loss with validation data, the training loss otherwise); 0 never stops early. Must be 0 to 4294967295.", valueName: "n"))
     var patience = TrainingOptions().patience
 
     @Flag(name: [.customLong("restore-best-weights")], inversion: .prefixedNo, help: ArgumentHelp("With early stopping, end with the weights of the best epoch rather than the last."))
@@ -57,7 +57,7 @@ struct TrainingFlags: ParsableArguments {
     @Option(name: [.customLong("schedule")], help: ArgumentHelp("How the learning rate changes over a training call, after any warm-up.", valueName: "name"))
     var schedule = Choice(TrainingOptions().schedule)
 
-    @Option(name: [.customLong("step-epochs")], help: ArgumentHelp("The step schedule: epochs between reductions. Must be 1 or more.", valueName: "n"))
+    @Option(name: [.customLong("step-epochs")], help: ArgumentHelp("The step schedule: epochs between reductions. Must be 1 to 4294967295.", valueName: "n"))
     var stepEpochs = TrainingOptions().stepEpochs
 
     @Option(name: [.customLong("step-factor")], help: ArgumentHelp("The step schedule: the factor applied at each reduction. Must be above 0 and at most 1.", valueName: "x"))

@@ -167,6 +167,11 @@ struct ValueRange {
 
     /// At least `value`.
     static func atLeast(_ value: String) -> ValueRange { ValueRange(lower: .value(value, inclusive: true)) }
+    /// A count from `value` up to the largest its C field (uint32_t) holds, so that every message
+    /// names both ends ("0 to 4294967295") and a Swift or Python caller cannot pass more.
+    static func count(from value: String) -> ValueRange {
+        ValueRange(lower: .value(value, inclusive: true), upper: .value("4294967295", inclusive: true))
+    }
     /// Above `value`.
     static func above(_ value: String) -> ValueRange { ValueRange(lower: .value(value, inclusive: false)) }
     /// From `low` (inclusive) to below `high`.

@@ -36,7 +36,7 @@ let normalizationChoice = Choice(swiftType: "InputNormalization.Kind", cType: "n
 ])
 
 let trainingOptions: [TrainingOption] = [
-    TrainingOption(name: "epochs", type: .count, defaultValue: "10", range: .atLeast("0"), since: "0.1",
+    TrainingOption(name: "epochs", type: .count, defaultValue: "10", range: .count(from: "0"), since: "0.1",
                    doc: "Passes over the training data."),
     TrainingOption(name: "batch_size", type: .count, defaultValue: "32",
                    range: ValueRange(lower: .value("1", inclusive: true), upper: .value("1 << 20", inclusive: true)), since: "0.1",
@@ -47,7 +47,7 @@ let trainingOptions: [TrainingOption] = [
                    doc: "The cost function; auto picks it from the output layer's activation."),
     TrainingOption(name: "shuffle", type: .flag, defaultValue: "true", range: nil, since: "0.1",
                    doc: "Reshuffle the training samples before every epoch."),
-    TrainingOption(name: "patience", type: .count, defaultValue: "0", range: .atLeast("0"), since: "0.1",
+    TrainingOption(name: "patience", type: .count, defaultValue: "0", range: .count(from: "0"), since: "0.1",
                    doc: "Early stopping: stop after this many epochs without improvement of the monitored loss (the validation loss with validation data, the training loss otherwise); 0 never stops early.",
                    python: .customRenamed("early_stopping")),
     TrainingOption(name: "restore_best_weights", type: .flag, defaultValue: "true", range: nil, since: "0.1",
@@ -85,7 +85,7 @@ let trainingOptions: [TrainingOption] = [
                    python: .absent, cli: .absent),
     TrainingOption(name: "validation_count", type: .callerData(cType: "size_t", swiftType: "UInt"),
                    defaultValue: "0", range: nil, since: "0.1",
-                   doc: "Number of validation samples. Default 0.",
+                   doc: "Number of validation samples. Default 0: no validation data; validation_inputs and the validation_targets or validation_labels the call reads must then be NULL (a count of 0 with one of them set, as an empty split of the data gives, is refused).",
                    python: .absent, cli: .absent),
     TrainingOption(name: "progress", type: .callerData(cType: "nudge_progress_fn", swiftType: "nudge_progress_fn?"),
                    defaultValue: "nil", range: nil, since: "0.1",
@@ -104,7 +104,7 @@ let trainingOptions: [TrainingOption] = [
                    python: .custom, cli: .custom, entryNoun: "dropout rate"),
     TrainingOption(name: "schedule", type: .choice(scheduleChoice), defaultValue: "constant", range: nil, since: "0.2",
                    doc: "How the learning rate changes over a training call, after any warm-up."),
-    TrainingOption(name: "step_epochs", type: .count, defaultValue: "10", range: .atLeast("1"), since: "0.2",
+    TrainingOption(name: "step_epochs", type: .count, defaultValue: "10", range: .count(from: "1"), since: "0.2",
                    doc: "The step schedule: epochs between reductions."),
     TrainingOption(name: "step_factor", type: .float, defaultValue: "0.1",
                    range: ValueRange(lower: .value("0", inclusive: false), upper: .value("1", inclusive: true)), since: "0.2",

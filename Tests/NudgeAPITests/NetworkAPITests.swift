@@ -84,14 +84,59 @@ struct NetworkAPITests {
         #expect(p == [0.5])
     }
 
+    @Test("regressionMetrics gives MSE, MAE and R² averaged over the outputs, never NaN")
+    func regressionMetrics() throws {
+        let net = try knownLinear()
+        // Outputs (3.5, 6) and (0.5, -1) against (3.5, 5) and (0, -1): errors 0, 1, 0.5, 0. R² per
+        // output: 1 - 0.25 / 6.125 and 1 - 1 / 18.
+        let m = try net.regressionMetrics([1, 1, 0, 0], targets: [3.5, 5, 0, -1])
+        #expect(abs(m.meanSquaredError - 0.3125) < 1e-12)
+        #expect(abs(m.meanAbsoluteError - 0.375) < 1e-12)
+        #expect(abs(m.r2 - (2 - 0.25 / 6.125 - 1.0 / 18) / 2) < 1e-12)
+        // Constant targets: 1 when matched exactly, else 0; one sample has constant targets.
+        let one = try net.regressionMetrics([1, 1], targets: [3.5, 5])
+        #expect(one.r2 == 0.5 && one.meanSquaredError == 0.5)
+        let inputs: [Float] = [1, 1, 0, 0], targets: [Float] = [3.5, 5, 0, -1]
+        let byBuffers = try inputs.withUnsafeBufferPointer { x in
+            try targets.withUnsafeBufferPointer { try net.regressionMetrics(x, targets: $0) }
+        }
+        #expect(byBuffers == m)
+        expectError(.shape, "targets has 3 values") { try net.regressionMetrics([1, 1, 0, 0], targets: [0, 0, 1]) }
+        expectError(.invalidArgument, "no samples") { try net.regressionMetrics([], targets: []) }
+        expectError(.notFinite, "targets row 0, column 1 is nan") { try net.regressionMetrics([1, 1], targets: [0, .nan]) }
+    }
+
+    @Test("a softmax output of one unit is refused: it would always predict class 1")
+    func softmaxOfOneUnit() throws {
+        expectError(.invalidArgument, "layer_sizes[2] is 1, but a softmax output needs at least 2 units") {
+            try Network(layerSizes: [3, 4, 1], activations: [.relu, .softmax], seed: 0)
+        }
+        _ = try Network(layerSizes: [3, 4, 1], activations: [.relu, .sigmoid], seed: 0)
+    }
+
+    @Test("cross-entropy targets outside 0 to 1 are refused, naming the value and the range")
+    func crossEntropyTargets() throws {
+        let sigmoid = try Network(layerSizes: [2, 1], activations: [.sigmoid], seed: 0)
+        let message = "targets row 1, column 0 is 5.0; cross-entropy needs targets from 0 to 1"
+        expectError(.invalidArgument, message) { try sigmoid.evaluate([0, 1, 1, 0], targets: [1, 5]) }
+        expectError(.invalidArgument, message) { try sigmoid.gradient([0, 1, 1, 0], targets: [1, 5]) }
+        let trainer = try Trainer(network: sigmoid)
+        expectError(.invalidArgument, message) { try trainer.fit([0, 1, 1, 0], targets: [1, 5]) }
+        expectError(.invalidArgument, message) { try trainer.step([0, 1, 1, 0], targets: [1, 5]) }
+        expectError(.invalidArgument, "targets row 0, column 0 is -3.0") { try trainer.step([0, 1, 1, 0], targets: [-3, 0]) }
+        _ = try sigmoid.evaluate([0, 1, 1, 0], targets: [1, 5], loss: .meanSquaredError)
+    }
+
     @Test("evaluate gives the mean loss and the accuracy, from labels or target rows")
     func evaluate() throws {
         let net = try knownLinear()
         // Outputs (3.5, 6) and (0.5, -1); squared errors 0 + 1 and 0.25 + 0, mean 0.625.
         let (loss, accuracy) = try net.evaluate([1, 1, 0, 0], targets: [3.5, 5, 0, -1], loss: .meanSquaredError)
         #expect(abs(loss - 0.625) < 1e-6)
-        #expect(accuracy == 1)
-        let half = try net.evaluate([1, 1, 0, 0], targets: [0, 1, 0, 1], loss: .meanSquaredError)
+        // Identity outputs with target rows are a regression: no accuracy (regressionMetrics measures it).
+        #expect(accuracy.isNaN)
+        // Labels say the outputs are class scores: classes 1 and 0 are predicted.
+        let half = try net.evaluate([1, 1, 0, 0], labels: [1, 1], loss: .meanSquaredError)
         #expect(half.accuracy == 0.5)
 
         let softmax = try Network(layerSizes: [2, 3], activations: [.softmax], seed: 0)

@@ -134,6 +134,12 @@ struct TrainingAPITests {
         var fraction = TrainingOptions()
         fraction.validationFraction = 1.5
         expectError(.invalidArgument, "validationFraction") { try Trainer(network: net, options: fraction) }
+        // Counts name both ends of their range: the C field (uint32_t) holds no more.
+        var epochs = TrainingOptions()
+        epochs.epochs = 1 << 32
+        expectError(.invalidArgument, "epochs is 4294967296; it must be 0 to 4294967295") { try epochs.validate() }
+        epochs.epochs = -1
+        expectError(.invalidArgument, "epochs is -1; it must be 0 to 4294967295") { try epochs.validate() }
     }
 
     @Test("the learning-rate schedule is readable before training")
@@ -148,5 +154,36 @@ struct TrainingAPITests {
         #expect(LearningRateSchedule.cosine.name == "cosine")
         #expect(Optimizer.adam.name == "adam")
         #expect(Loss.auto.name == "auto")
+    }
+
+    @Test("a training callback that trains the same trainer or network again gets an error, not a trap")
+    func reentry() throws {
+        let net = try Network(layerSizes: [2, 3, 1], activations: [.tanh, .sigmoid], seed: 1)
+        let trainer = try Trainer(network: net)
+        let x: [Float] = [0, 1, 1, 0], y: [Float] = [1, 0]
+        var errors: [NudgeError] = []
+        func record(_ body: () throws(NudgeError) -> Void) {
+            do { try body() } catch { errors.append(error) }
+        }
+        var options = TrainingOptions()
+        options.epochs = 2
+        options.batchSize = 1
+        try trainer.setOptions(options)
+        _ = try trainer.fit(x, targets: y, progress: { _ in
+            record { () throws(NudgeError) in _ = try trainer.fit(x, targets: y) }
+            record { () throws(NudgeError) in _ = try trainer.step(x, targets: y) }
+            record { () throws(NudgeError) in try trainer.setOptions(options) }
+            record { () throws(NudgeError) in _ = try Trainer(network: net).step(x, targets: y) }
+            return false
+        })
+        #expect(errors.count == 8)
+        for (i, error) in errors.enumerated() {
+            #expect(error.kind == .invalidArgument)
+            let expected = i % 4 == 3 ? "the network is already being trained by another call" : "the trainer is already training"
+            #expect(error.message.contains(expected), "\(error.message)")
+        }
+        // Reading the network from a callback is fine, and the trainer trains again afterwards.
+        _ = try trainer.fit(x, targets: y, progress: { _ in (try? net.predict(x)) == nil })
+        _ = try trainer.step(x, targets: y)
     }
 }

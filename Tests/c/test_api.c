@@ -710,6 +710,124 @@ static void test_classify_single_output(void **state) {
     nudge_network_free(net);
 }
 
+/* ------------------------------------------------------------------------------------------ */
+/* Regression: nudge_evaluate_regression, and no accuracy from nudge_evaluate                    */
+
+/* MSE, MAE and R^2 (uniform over outputs, constant targets counting 1 if matched exactly, else 0),
+ * computed here from the network's own predictions. */
+static nudge_regression_metrics reference_metrics(const float *pred, const float *y, size_t rows, size_t width) {
+    nudge_regression_metrics m = {.struct_size = sizeof m};
+    double r2 = 0;
+    for (size_t j = 0; j < width; j++) {
+        double mean = 0, residual = 0, total = 0;
+        for (size_t r = 0; r < rows; r++) mean += y[r * width + j];
+        mean /= (double)rows;
+        for (size_t r = 0; r < rows; r++) {
+            double e = (double)pred[r * width + j] - y[r * width + j], d = y[r * width + j] - mean;
+            residual += e * e;
+            total += d * d;
+            m.mse += e * e;
+            m.mae += fabs(e);
+        }
+        r2 += total > 0 ? 1 - residual / total : (residual == 0 ? 1 : 0);
+    }
+    m.mse /= (double)(rows * width);
+    m.mae /= (double)(rows * width);
+    m.r2 = r2 / (double)width;
+    return m;
+}
+
+static void test_evaluate_regression(void **state) {
+    (void)state;
+    enum { ROWS = 300, IN = 3, OUT = 2 }; /* more rows than one chunk of the library's loop */
+    const size_t sizes[] = {IN, 8, OUT};
+    const nudge_activation acts[] = {NUDGE_ACTIVATION_TANH, NUDGE_ACTIVATION_IDENTITY};
+    nudge_network *net = h_net(sizes, 3, acts, 11);
+    static float x[ROWS * IN], y[ROWS * OUT], pred[ROWS * OUT];
+    h_fill_uniform(x, ROWS * IN, 1, -1, 1);
+    for (size_t r = 0; r < ROWS; r++) {
+        y[r * OUT] = x[r * IN] - 2 * x[r * IN + 1];
+        y[r * OUT + 1] = 3 + x[r * IN + 2];
+    }
+    H_OK(nudge_predict(net, x, ROWS, pred, ROWS * OUT));
+    nudge_regression_metrics want = reference_metrics(pred, y, ROWS, OUT);
+    nudge_regression_metrics m = {.struct_size = sizeof m};
+    H_OK(nudge_evaluate_regression(net, x, y, ROWS, &m));
+    assert_int_equal(m.struct_size, sizeof m);
+    H_CLOSE(m.mse, want.mse, 0, 1e-9);
+    H_CLOSE(m.mae, want.mae, 0, 1e-9);
+    H_CLOSE(m.r2, want.r2, 1e-9, 1e-9);
+    /* The MSE loss sums over the outputs: it is the metric's MSE times the output count. */
+    double loss = 0, accuracy = 0;
+    H_OK(nudge_evaluate(net, x, y, ROWS, NUDGE_LOSS_MSE, &loss, &accuracy));
+    H_CLOSE(loss, m.mse * OUT, 0, 1e-6);
+    /* No accuracy for a regression network (an output other than sigmoid or softmax) ... */
+    assert_true(isnan(accuracy));
+    /* ... but class labels say the caller classifies: nudge_evaluate_labels still counts. */
+    int32_t labels[ROWS];
+    for (size_t r = 0; r < ROWS; r++) labels[r] = (int32_t)(r % OUT);
+    H_OK(nudge_evaluate_labels(net, x, labels, ROWS, NUDGE_LOSS_MSE, &loss, &accuracy));
+    assert_true(accuracy >= 0 && accuracy <= 1);
+
+    /* A perfect fit, and constant targets: all-zero weights predict 0 everywhere. Output 0's targets
+     * are all 0 (matched: 1), output 1's all 3 (missed: 0), so R^2 is 0.5, never NaN. */
+    size_t n = h_param_count(net);
+    float *zero = calloc(n, sizeof(float));
+    assert_non_null(zero);
+    H_OK(nudge_network_set_parameters(net, zero, n));
+    free(zero);
+    for (size_t r = 0; r < ROWS; r++) { y[r * OUT] = 0; y[r * OUT + 1] = 3; }
+    H_OK(nudge_evaluate_regression(net, x, y, ROWS, &m));
+    H_CLOSE(m.mse, 4.5, 0, 1e-12);
+    H_CLOSE(m.mae, 1.5, 0, 1e-12);
+    H_CLOSE(m.r2, 0.5, 0, 1e-12);
+    /* One sample: every output's targets are constant. */
+    H_OK(nudge_evaluate_regression(net, x, y, 1, &m));
+    H_CLOSE(m.r2, 0.5, 0, 1e-12);
+
+    /* An older, shorter struct gets only the fields it has. */
+    struct { nudge_regression_metrics m; double after; } small;
+    memset(&small, 0xAB, sizeof small);
+    small.m.struct_size = (uint32_t)offsetof(nudge_regression_metrics, mae);
+    H_OK(nudge_evaluate_regression(net, x, y, ROWS, &small.m));
+    H_CLOSE(small.m.mse, 4.5, 0, 1e-12);
+    const unsigned char *tail = (const unsigned char *)&small.m + offsetof(nudge_regression_metrics, mae);
+    for (size_t i = 0; i < sizeof small - offsetof(nudge_regression_metrics, mae); i++) assert_int_equal(tail[i], 0xAB);
+
+    /* Failures leave the struct untouched. */
+    nudge_regression_metrics kept = {.struct_size = sizeof kept, .mse = 7, .mae = 7, .r2 = 7};
+    H_ERR(nudge_evaluate_regression(net, x, y, 0, &kept), NUDGE_ERR_INVALID_ARGUMENT, "sample_count is 0");
+    H_ERR(nudge_evaluate_regression(net, x, y, ROWS, NULL), NUDGE_ERR_INVALID_ARGUMENT, "out_metrics is NULL");
+    y[5] = NAN;
+    H_ERR(nudge_evaluate_regression(net, x, y, ROWS, &kept), NUDGE_ERR_NOT_FINITE, "targets row 2, column 1 is nan");
+    kept.struct_size = 2;
+    H_ERR(nudge_evaluate_regression(net, x, y, ROWS, &kept), NUDGE_ERR_INVALID_ARGUMENT,
+          "out_metrics->struct_size is 2; set it to sizeof(nudge_regression_metrics)");
+    assert_true(kept.mse == 7 && kept.mae == 7 && kept.r2 == 7);
+    nudge_network_free(net);
+}
+
+/* Classifiers keep their accuracy from target rows. */
+static void test_evaluate_classifiers_keep_accuracy(void **state) {
+    (void)state;
+    enum { IN = 3 };
+    float x[2 * IN];
+    h_fill_uniform(x, 2 * IN, 1, -1, 1);
+    double loss = 0, accuracy = -1;
+    nudge_network *net;
+    const size_t csizes[] = {IN, 2};
+    const nudge_activation softmax[] = {NUDGE_ACTIVATION_SOFTMAX}, sigmoid[] = {NUDGE_ACTIVATION_SIGMOID};
+    const float onehot[4] = {1, 0, 0, 1};
+    net = h_net(csizes, 2, softmax, 1);
+    H_OK(nudge_evaluate(net, x, onehot, 2, NUDGE_LOSS_AUTO, &loss, &accuracy));
+    assert_true(accuracy >= 0 && accuracy <= 1);
+    nudge_network_free(net);
+    net = h_net(csizes, 2, sigmoid, 1);
+    H_OK(nudge_evaluate(net, x, onehot, 2, NUDGE_LOSS_AUTO, &loss, &accuracy));
+    assert_true(accuracy >= 0 && accuracy <= 1);
+    nudge_network_free(net);
+}
+
 /* NaN inputs are not checked by prediction: they give NaN outputs, never a crash. */
 static void test_predict_nan_passes_through(void **state) {
     (void)state;
@@ -832,6 +950,7 @@ static nudge_status c_predict(nudge_network *n) { float y[4]; return nudge_predi
 static nudge_status c_classify(nudge_network *n) { int32_t y[2]; return nudge_classify(n, fx_x, 2, y, 2); }
 static nudge_status c_evaluate(nudge_network *n) { double l, a; return nudge_evaluate(n, fx_x, fx_y, 2, NUDGE_LOSS_AUTO, &l, &a); }
 static nudge_status c_evaluate_labels(nudge_network *n) { double l, a; return nudge_evaluate_labels(n, fx_x, fx_l, 2, NUDGE_LOSS_AUTO, &l, &a); }
+static nudge_status c_evaluate_regression(nudge_network *n) { nudge_regression_metrics m = {.struct_size = sizeof m}; return nudge_evaluate_regression(n, fx_x, fx_y, 2, &m); }
 static nudge_status c_gradient(nudge_network *n) { float g[64]; return nudge_gradient(n, fx_x, fx_y, 2, NUDGE_LOSS_AUTO, g, 64, NULL); }
 static nudge_status c_train(nudge_network *n) { nudge_train_options o = h_options(1, 2, 0.01f); return nudge_train(n, fx_x, fx_y, 2, &o, NULL); }
 static nudge_status c_train_labels(nudge_network *n) { nudge_train_options o = h_options(1, 2, 0.01f); return nudge_train_labels(n, fx_x, fx_l, 2, &o, NULL); }
@@ -857,6 +976,7 @@ static const struct { const char *name; network_call call; } network_calls[] = {
     {"nudge_classify", c_classify},
     {"nudge_evaluate", c_evaluate},
     {"nudge_evaluate_labels", c_evaluate_labels},
+    {"nudge_evaluate_regression", c_evaluate_regression},
     {"nudge_gradient", c_gradient},
     {"nudge_train", c_train},
     {"nudge_train_labels", c_train_labels},
@@ -1051,6 +1171,8 @@ int main(void) {
         cmocka_unit_test(test_metadata_entry_limit),
         cmocka_unit_test(test_predict_and_classify),
         cmocka_unit_test(test_classify_single_output),
+        cmocka_unit_test(test_evaluate_regression),
+        cmocka_unit_test(test_evaluate_classifiers_keep_accuracy),
         cmocka_unit_test(test_predict_nan_passes_through),
         cmocka_unit_test(test_failed_calls_leave_outputs_untouched),
         cmocka_unit_test(test_every_call_succeeds_with_live_handles),

@@ -459,7 +459,7 @@ static void test_struct_sizes(void **state) {
         offsetof(nudge_train_options, epochs) + 2,
         offsetof(nudge_train_options, normalization) + 1,
     };
-    char expect[96];
+    char expect[160];
     for (size_t i = 0; i < H_COUNT(inside); i++) {
         nudge_train_options o = opts();
         o.progress = never_called;
@@ -523,6 +523,37 @@ static void test_struct_sizes(void **state) {
     H_OK(nudge_train_options_init((nudge_train_options *)(void *)tail, sizeof tail));
     assert_int_equal(((nudge_train_options *)(void *)tail)->struct_size, sizeof(nudge_train_options));
     for (size_t i = sizeof(nudge_train_options); i < sizeof tail; i++) assert_int_equal(tail[i], 0xAB);
+}
+
+/* Init sizes that end inside a field: refused at once, with the message every later call would
+ * give, and the struct untouched; a size on a field boundary is an older header's struct. */
+static void test_init_sizes_inside_a_field(void **state) {
+    (void)state;
+    char expect[160];
+    nudge_train_options o;
+    nudge_csv_options c;
+    const size_t in_batch = offsetof(nudge_train_options, batch_size) + 2;
+    const size_t in_seed = offsetof(nudge_train_options, seed) + 4;
+    const size_t in_progress = offsetof(nudge_train_options, progress) + 4;
+    const size_t cuts[] = {in_batch, in_seed, in_progress};
+    for (size_t i = 0; i < H_COUNT(cuts); i++) {
+        memset(&o, 0x5A, sizeof o);
+        snprintf(expect, sizeof expect, "options_size is %zu, which ends inside a field (bytes ", cuts[i]);
+        H_ERR(nudge_train_options_init(&o, cuts[i]), NUDGE_ERR_INVALID_ARGUMENT, expect);
+        assert_int_equal(((const unsigned char *)&o)[0], 0x5A);
+    }
+    snprintf(expect, sizeof expect, "options_size is %zu, which ends inside a field (bytes %zu to %zu); pass sizeof(nudge_train_options)",
+             in_seed, offsetof(nudge_train_options, seed), offsetof(nudge_train_options, seed) + 8);
+    H_ERR(nudge_train_options_init(&o, in_seed), NUDGE_ERR_INVALID_ARGUMENT, expect);
+    H_OK(nudge_train_options_init(&o, offsetof(nudge_train_options, progress)));
+    assert_int_equal(o.struct_size, offsetof(nudge_train_options, progress));
+    H_OK(nudge_learning_rate_at(&o, 0, 1, out_f));
+    snprintf(expect, sizeof expect, "options_size is %zu, which ends inside a field", offsetof(nudge_csv_options, label_name) + 4);
+    H_ERR(nudge_csv_options_init(&c, offsetof(nudge_csv_options, label_name) + 4), NUDGE_ERR_INVALID_ARGUMENT, expect);
+    nudge_collective g;
+    snprintf(expect, sizeof expect, "collective_size is %zu, which ends inside a field", offsetof(nudge_collective, allreduce) + 4);
+    H_ERR(nudge_collective_init(&g, offsetof(nudge_collective, allreduce) + 4), NUDGE_ERR_INVALID_ARGUMENT, expect);
+    H_OK(nudge_collective_init(&g, sizeof g));
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -631,6 +662,221 @@ static void test_labels_out_of_range_everywhere(void **state) {
     }
     H_PARAMS_UNCHANGED(g_net, before, n);
     free(before);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Cross-entropy targets outside [0, 1], and a softmax output of one unit                        */
+
+static void test_cross_entropy_targets_out_of_range(void **state) {
+    (void)state;
+    size_t n = 0;
+    float *before = h_params(g_net, &n);
+    const float bad[] = {5, -3, 1.0000001f, -1e-30f, FLT_MAX};
+    for (size_t b = 0; b < H_COUNT(bad); b++) {
+        float y[4] = {1, 0, 0, 1};
+        y[2] = bad[b];
+        /* The fixture's softmax output picks softmax cross-entropy. */
+        const char *expect = "targets row 1, column 0 is ";
+        H_ERR(nudge_train(g_net, X, y, 2, NULL, NULL), NUDGE_ERR_INVALID_ARGUMENT, "cross-entropy needs targets from 0 to 1");
+        H_ERR(nudge_train(g_net, X, y, 2, NULL, NULL), NUDGE_ERR_INVALID_ARGUMENT, expect);
+        H_ERR(nudge_trainer_train(g_trainer, X, y, 2, NULL, NULL), NUDGE_ERR_INVALID_ARGUMENT, "cross-entropy needs targets from 0 to 1");
+        H_ERR(nudge_trainer_step(g_trainer, X, y, 2, NULL), NUDGE_ERR_INVALID_ARGUMENT, expect);
+        H_ERR(nudge_evaluate(g_net, X, y, 2, NUDGE_LOSS_AUTO, NULL, NULL), NUDGE_ERR_INVALID_ARGUMENT, expect);
+        H_ERR(nudge_evaluate(g_net, X, y, 2, NUDGE_LOSS_SOFTMAX_CROSS_ENTROPY, NULL, NULL), NUDGE_ERR_INVALID_ARGUMENT, expect);
+        H_ERR(nudge_gradient(g_net, X, y, 2, NUDGE_LOSS_AUTO, out_f, 64, NULL), NUDGE_ERR_INVALID_ARGUMENT, expect);
+        nudge_train_options o = opts();
+        o.validation_count = 2;
+        o.validation_inputs = X;
+        o.validation_targets = y;
+        H_ERR(nudge_train(g_net, X, Y, 2, &o, NULL), NUDGE_ERR_INVALID_ARGUMENT, "validation targets row 1, column 0 is");
+        H_ERR(nudge_trainer_train(g_trainer, X, Y, 2, &o, NULL), NUDGE_ERR_INVALID_ARGUMENT, "cross-entropy needs targets from 0 to 1");
+        /* Mean squared error takes any finite target (whose square does not overflow). */
+        if (fabsf(bad[b]) < 1e6f) H_OK(nudge_evaluate(g_net, X, y, 2, NUDGE_LOSS_MSE, NULL, NULL));
+    }
+    /* The exact message, and -0 (a valid 0 the fast check leaves to the slow one). */
+    float y[4] = {1, 0, 0, 1};
+    y[3] = 5;
+    H_ERR(nudge_evaluate(g_net, X, y, 2, NUDGE_LOSS_AUTO, NULL, NULL), NUDGE_ERR_INVALID_ARGUMENT,
+          "nudge_evaluate: targets row 1, column 1 is 5.0; cross-entropy needs targets from 0 to 1");
+    const float negative_zero[4] = {1, -0.0f, -0.0f, 1};
+    double loss = -1;
+    H_OK(nudge_evaluate(g_net, X, negative_zero, 2, NUDGE_LOSS_AUTO, &loss, NULL));
+    assert_true(loss >= 0);
+    H_PARAMS_UNCHANGED(g_net, before, n);
+    free(before);
+
+    /* A one-output sigmoid network (binary cross-entropy): labels such as 5 or -3 given as targets. */
+    const size_t sizes[] = {2, 3, 1};
+    const nudge_activation acts[] = {NUDGE_ACTIVATION_TANH, NUDGE_ACTIVATION_SIGMOID};
+    nudge_network *net = h_net(sizes, 3, acts, 3);
+    const float labels5[2] = {1, 5}, labels3[2] = {-3, 0};
+    H_ERR(nudge_train(net, X, labels5, 2, NULL, NULL), NUDGE_ERR_INVALID_ARGUMENT,
+          "targets row 1, column 0 is 5.0; cross-entropy needs targets from 0 to 1");
+    H_ERR(nudge_train(net, X, labels3, 2, NULL, NULL), NUDGE_ERR_INVALID_ARGUMENT,
+          "targets row 0, column 0 is -3.0; cross-entropy needs targets from 0 to 1");
+    loss = 42;
+    H_ERR(nudge_evaluate(net, X, labels3, 2, NUDGE_LOSS_AUTO, &loss, NULL), NUDGE_ERR_INVALID_ARGUMENT, "is -3.0");
+    assert_true(loss == 42);
+    nudge_network_free(net);
+}
+
+static void test_softmax_with_one_unit(void **state) {
+    (void)state;
+    const size_t sizes[] = {2, 3, 1};
+    const nudge_activation acts[] = {NUDGE_ACTIVATION_TANH, NUDGE_ACTIVATION_SOFTMAX};
+    nudge_network *net = NULL;
+    H_ERR(nudge_network_create(sizes, 3, acts, 1, &net), NUDGE_ERR_INVALID_ARGUMENT,
+          "layer_sizes[2] is 1, but a softmax output needs at least 2 units (one unit always predicts class 1); use sigmoid for one output");
+    assert_null(net);
+    const size_t flat[] = {4, 1};
+    H_ERR(nudge_network_create(flat, 2, acts + 1, 1, &net), NUDGE_ERR_INVALID_ARGUMENT, "a softmax output needs at least 2 units");
+    /* A model file that holds one: a sigmoid network's file with its last activation made softmax. */
+    const nudge_activation sigmoid[] = {NUDGE_ACTIVATION_TANH, NUDGE_ACTIVATION_SIGMOID};
+    nudge_network *ok = h_net(sizes, 3, sigmoid, 1);
+    size_t size = 0;
+    unsigned char *bytes = h_model_bytes(ok, &size);
+    const size_t output_activation = 40 + 3 * 4 + 4; /* the v1 header, 3 sizes, the first activation */
+    assert_int_equal(h_get_u32(bytes + output_activation), NUDGE_ACTIVATION_SIGMOID);
+    h_put_u32(bytes + output_activation, NUDGE_ACTIVATION_SOFTMAX);
+    h_fix_crc(bytes, size);
+    H_ERR(nudge_load_from_buffer(bytes, size, &net), NUDGE_ERR_FORMAT, "a softmax output needs at least 2 units");
+    assert_null(net);
+    free(bytes);
+    nudge_network_free(ok);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Output buffers that overlap the inputs                                                        */
+
+static void test_outputs_that_overlap_inputs(void **state) {
+    (void)state;
+    /* 2 inputs and 2 outputs per sample, so an in-place prediction has the right size. */
+    float buffer[16];
+    for (size_t i = 0; i < 16; i++) buffer[i] = (float)i / 16;
+    const float copy[8] = {0, 1.0f / 16, 2.0f / 16, 3.0f / 16, 4.0f / 16, 5.0f / 16, 6.0f / 16, 7.0f / 16};
+    float expected[8];
+    H_OK(nudge_predict(g_net, copy, 4, expected, 8));
+    H_ERR(nudge_predict(g_net, buffer, 4, buffer, 8), NUDGE_ERR_INVALID_ARGUMENT, "outputs overlap inputs; use separate buffers");
+    H_ERR(nudge_predict(g_net, buffer, 4, buffer + 7, 8), NUDGE_ERR_INVALID_ARGUMENT, "outputs overlap inputs");
+    H_ERR(nudge_predict(g_net, buffer + 2, 3, buffer, 8), NUDGE_ERR_INVALID_ARGUMENT, "outputs overlap inputs");
+    H_ERR(nudge_classify(g_net, buffer, 4, (int32_t *)(void *)(buffer + 4), 4), NUDGE_ERR_INVALID_ARGUMENT,
+          "labels overlap inputs; use separate buffers");
+    /* The inputs are as they were; buffers that only touch are fine. */
+    H_BITS_EQUAL(buffer, copy, 8);
+    H_OK(nudge_predict(g_net, buffer, 4, buffer + 8, 8));
+    H_BITS_EQUAL(buffer + 8, expected, 8);
+    H_OK(nudge_predict(g_net, buffer + 8, 4, buffer, 8));
+    H_OK(nudge_classify(g_net, buffer + 8, 4, (int32_t *)(void *)buffer, 4));
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Validation data of 0 samples                                                                  */
+
+static void test_empty_validation_data(void **state) {
+    (void)state;
+    size_t n = 0;
+    float *before = h_params(g_net, &n);
+    nudge_train_options o = opts();
+    o.validation_inputs = X;
+    o.validation_targets = Y;
+    o.validation_labels = L;
+    o.validation_count = 0;
+    const char *expect = "options->validation_count is 0 but options->validation_inputs is set; give at least one validation "
+                         "sample, or set the validation pointers to NULL to train without validation data";
+    H_ERR(nudge_train(g_net, X, Y, 2, &o, NULL), NUDGE_ERR_INVALID_ARGUMENT, expect);
+    H_ERR(nudge_train_labels(g_net, X, L, 2, &o, NULL), NUDGE_ERR_INVALID_ARGUMENT, expect);
+    H_ERR(nudge_trainer_train(g_trainer, X, Y, 2, &o, NULL), NUDGE_ERR_INVALID_ARGUMENT, expect);
+    H_ERR(nudge_trainer_train_labels(g_trainer, X, L, 2, &o, NULL), NUDGE_ERR_INVALID_ARGUMENT, expect);
+    o.validation_inputs = NULL;
+    H_ERR(nudge_train(g_net, X, Y, 2, &o, NULL), NUDGE_ERR_INVALID_ARGUMENT, "options->validation_targets is set");
+    H_ERR(nudge_train_labels(g_net, X, L, 2, &o, NULL), NUDGE_ERR_INVALID_ARGUMENT, "options->validation_labels is set");
+    H_PARAMS_UNCHANGED(g_net, before, n);
+    free(before);
+    /* Every pointer NULL: no validation data, as after nudge_train_options_init(). */
+    o.validation_targets = NULL;
+    o.validation_labels = NULL;
+    nudge_train_report r = h_report();
+    H_OK(nudge_trainer_train(g_trainer, X, Y, 2, &o, &r));
+    assert_true(isnan(r.validation_loss));
+    /* Only the pointer of the call's kind counts: labels do not matter to nudge_train. */
+    o.validation_labels = L;
+    H_OK(nudge_trainer_train(g_trainer, X, Y, 2, &o, NULL));
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Training calls made from a training callback                                                  */
+
+struct reentry {
+    int which;            /* the call the callback makes, see reenter() */
+    int calls;
+    nudge_status status;  /* of the last inner call */
+    char message[512];
+};
+
+static nudge_status reenter(struct reentry *r) {
+    static const float big_y[4] = {1, 0, 0, 1};
+    nudge_train_options o = opts();
+    o.batch_size = 64; /* a larger batch than the outer call's, to make a shared buffer too small */
+    switch (r->which) {
+    case 0: return nudge_trainer_train(g_trainer, X, big_y, 2, &o, NULL);
+    case 1: return nudge_train(g_net, X, big_y, 2, &o, NULL);
+    case 2: return nudge_trainer_step(g_trainer, X, big_y, 2, NULL);
+    case 3: return nudge_trainer_train_labels(g_trainer, X, L, 2, NULL, NULL);
+    case 4: { /* another trainer of the same network */
+        nudge_trainer *t = NULL;
+        nudge_status s = nudge_trainer_create(g_net, NULL, &t);
+        if (s == NUDGE_OK) s = nudge_trainer_step(t, X, big_y, 2, NULL);
+        nudge_trainer_free(t);
+        return s;
+    }
+    default: return nudge_trainer_apply_gradient(g_trainer, out_f, 17); /* the fixture's 17 parameters */
+    }
+}
+
+static int32_t reentering_epoch(const nudge_epoch_report *report, void *user) {
+    (void)report;
+    struct reentry *r = user;
+    r->calls++;
+    r->status = reenter(r);
+    snprintf(r->message, sizeof r->message, "%s", nudge_last_error());
+    return 0;
+}
+
+static int32_t reentering_batch(const nudge_batch_report *report, void *user) {
+    (void)report;
+    return reentering_epoch(NULL, user);
+}
+
+static void test_training_from_its_own_callback(void **state) {
+    (void)state;
+    memset(out_f, 0, sizeof out_f);
+    for (int which = 0; which <= 5; which++) {
+        for (int batch = 0; batch <= 1; batch++) {
+            struct reentry r = {.which = which};
+            nudge_train_options o = opts();
+            o.epochs = 2;
+            o.batch_size = 1;
+            o.user_data = &r;
+            if (batch) o.batch_progress = reentering_batch;
+            else o.progress = reentering_epoch;
+            H_OK(nudge_trainer_train(g_trainer, X, Y, 2, &o, NULL));
+            H_ASSERT(r.calls >= 2, "call %d from the %s callback: the callback ran %d times", which, batch ? "batch" : "epoch", r.calls);
+            H_ASSERT(r.status == NUDGE_ERR_INVALID_ARGUMENT, "call %d from the %s callback: %s (%s)", which,
+                     batch ? "batch" : "epoch", h_name(r.status), r.message);
+            const char *want = which == 1 || which == 4 ? "the network is already being trained by another call"
+                                                        : "the trainer is already training";
+            H_ASSERT(strstr(r.message, want) != NULL, "call %d: \"%s\" lacks \"%s\"", which, r.message, want);
+            /* The same from nudge_train, whose trainer is its own: the network is busy. */
+            r.calls = 0;
+            H_OK(nudge_train(g_net, X, Y, 2, &o, NULL));
+            H_ASSERT(r.calls >= 2 && r.status == NUDGE_ERR_INVALID_ARGUMENT, "call %d from nudge_train's callback: %s (%s)",
+                     which, h_name(r.status), r.message);
+            H_ASSERT(strstr(r.message, "already") != NULL, "call %d from nudge_train's callback: \"%s\"", which, r.message);
+        }
+    }
+    /* Once the call has returned, the trainer and the network train again. */
+    H_OK(nudge_trainer_step(g_trainer, X, Y, 2, NULL));
+    H_OK(nudge_train(g_net, X, Y, 2, NULL, NULL));
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -933,9 +1179,15 @@ int main(void) {
         cmocka_unit_test(test_capacities),
         cmocka_unit_test(test_unknown_enum_values),
         cmocka_unit_test(test_struct_sizes),
+        cmocka_unit_test(test_init_sizes_inside_a_field),
         cmocka_unit_test(test_not_finite_values),
         cmocka_unit_test(test_finite_data_that_overflows),
         cmocka_unit_test(test_labels_out_of_range_everywhere),
+        cmocka_unit_test(test_cross_entropy_targets_out_of_range),
+        cmocka_unit_test(test_softmax_with_one_unit),
+        cmocka_unit_test(test_outputs_that_overlap_inputs),
+        cmocka_unit_test(test_empty_validation_data),
+        cmocka_unit_test(test_training_from_its_own_callback),
         cmocka_unit_test(test_options_out_of_range),
         cmocka_unit_test(test_absurd_architectures),
         cmocka_unit_test(test_model_files_that_lie),

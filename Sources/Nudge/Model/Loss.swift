@@ -23,6 +23,12 @@ public enum Loss: Sendable, CaseIterable {
         }
     }
 
+    /// Whether the loss needs targets from 0 to 1 (the cross-entropies: outside that range they go
+    /// negative, and training chases outputs that cannot be reached). `self` must be resolved.
+    public var needsTargetsFromZeroToOne: Bool {
+        self == .softmaxCrossEntropy || self == .sigmoidBinaryCrossEntropy
+    }
+
     /// The concrete loss for a network whose output layer uses `output`; fails for pairs that do not fit.
     public func resolved(for output: Activation) throws(NudgeError) -> Loss {
         switch self {

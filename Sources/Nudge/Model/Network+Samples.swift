@@ -84,7 +84,9 @@ extension Network {
 
     /// The mean loss and the accuracy over samples with target rows of ``outputSize`` values (one-hot
     /// rows, probabilities or regression values). Accuracy counts samples whose largest output and
-    /// largest target are at the same index (for a single output: on the same side of 0.5).
+    /// largest target are at the same index (for a single output: on the same side of 0.5); it is NaN
+    /// for a regression network (an output layer other than sigmoid or softmax), which
+    /// ``regressionMetrics(_:targets:)`` measures instead.
     ///
     /// - Throws: As `evaluate(_:labels:loss:)`, with `notFinite` for NaN or infinite targets.
     public func evaluate(_ inputs: [Float], targets: [Float], loss: Loss = .auto) throws(NudgeError) -> (loss: Double, accuracy: Double) {
@@ -103,6 +105,28 @@ extension Network {
                          loss: Loss = .auto) throws(NudgeError) -> (loss: Double, accuracy: Double) {
         let rows = try sampleCount(inputs.count)
         return try evaluate(start(inputs), targets: self.targets(targets, rows: rows), rows: rows, loss: loss)
+    }
+
+    /// MSE, MAE and R² of the outputs against target rows of ``outputSize`` values (see
+    /// ``RegressionMetrics``), for a network that predicts values rather than classes.
+    ///
+    /// ```swift
+    /// let m = try net.regressionMetrics(x, targets: y)
+    /// print(m.meanSquaredError, m.meanAbsoluteError, m.r2)
+    /// ```
+    ///
+    /// - Throws: `shape` (counts disagree), `invalidArgument` (no samples), `notFinite` (NaN or
+    ///   infinite inputs or targets, or outputs that overflow), `outOfMemory`.
+    public func regressionMetrics(_ inputs: [Float], targets: [Float]) throws(NudgeError) -> RegressionMetrics {
+        try withBuffers(inputs, targets) { (x, y) throws(NudgeError) in try regressionMetrics(x, targets: y) }
+    }
+
+    /// `regressionMetrics(_:targets:)` on buffers, without copying them.
+    public func regressionMetrics(_ inputs: UnsafeBufferPointer<Float>,
+                                  targets: UnsafeBufferPointer<Float>) throws(NudgeError) -> RegressionMetrics {
+        let rows = try sampleCount(inputs.count)
+        _ = try self.targets(targets, rows: rows)
+        return try regressionMetrics(start(inputs), targets: start(targets), rows: rows)
     }
 
     // MARK: Gradients

@@ -1,4 +1,5 @@
 import Glibc
+import Synchronization
 
 /// A multilayer perceptron: fully connected layers, each with its own activation.
 ///
@@ -45,6 +46,9 @@ public final class Network: @unchecked Sendable {
     var inputScale: FloatBuffer?
 
     let storage: FloatBuffer
+    /// Set while a trainer changes this network (a training call, a step), so that a second trainer
+    /// call on it, from a training callback or another thread, is refused instead of corrupting the first.
+    let inTraining = Atomic<Bool>(false)
     let weightOffsets: [Int]
     let biasOffsets: [Int]
 
@@ -67,7 +71,7 @@ public final class Network: @unchecked Sendable {
     /// ```
     ///
     /// - Throws: `invalidArgument` (fewer than 2 or more than ``maxLayers`` sizes, a size outside 1 to
-    ///   ``maxWidth``, softmax before the output layer), `shape` (not one activation per weight layer),
+    ///   ``maxWidth``, softmax before the output layer or on a single output unit), `shape` (not one activation per weight layer),
     ///   `outOfMemory` (more than ``maxParameters`` parameters, or no memory).
     public convenience init(layerSizes: [Int], activations: [Activation], seed: UInt64) throws(NudgeError) {
         try self.init(layerSizes: layerSizes, activations: activations, parameters: nil)
@@ -137,6 +141,9 @@ public final class Network: @unchecked Sendable {
         }
         for (l, a) in activations.enumerated() where a == .softmax && l != activations.count - 1 {
             throw .invalid("activations[\(l)] is softmax, which only the output layer may use")
+        }
+        if activations.last == .softmax && layerSizes.last == 1 {
+            throw .invalid("layer_sizes[\(layerSizes.count - 1)] is 1, but a softmax output needs at least 2 units (one unit always predicts class 1); use sigmoid for one output")
         }
         var total = 0
         for l in 0..<activations.count {

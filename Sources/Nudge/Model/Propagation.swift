@@ -317,8 +317,11 @@ extension Network {
         }
     }
 
-    /// Checks that inputs and targets are finite and labels are valid classes, naming the first bad value.
-    package func validate(inputs: UnsafePointer<Float>, targets: Targets?, rows: Int, what: String = "inputs") throws(NudgeError) {
+    /// Checks that inputs and targets are finite, labels are valid classes and, for a cross-entropy
+    /// `loss` (resolved), that targets lie in [0, 1]: outside it the loss is negative and training
+    /// climbs toward outputs that can never be reached. Names the first bad value.
+    package func validate(inputs: UnsafePointer<Float>, targets: Targets?, rows: Int, loss: Loss? = nil,
+                          what: String = "inputs") throws(NudgeError) {
         let width = inputSize, out = outputSize
         // The fast check passes for good data; only bad data pays for finding the first bad value.
         if !isFinite(inputs, count: rows * width) {
@@ -326,20 +329,31 @@ extension Network {
                 throw NudgeError(.notFinite, "\(what) row \(i / width), column \(i % width) is \(inputs[i]); inputs must be finite")
             }
         }
+        let targetsName = what == "inputs" ? "targets" : what.replacing("inputs", with: "targets")
         switch targets {
         case .none:
             break
         case .dense(let y):
-            if !isFinite(y, count: rows * out) {
-                for i in 0..<(rows * out) where !y[i].isFinite {
-                    throw NudgeError(.notFinite, "targets row \(i / out), column \(i % out) is \(y[i]); targets must be finite")
-                }
+            let unit = loss?.needsTargetsFromZeroToOne ?? false
+            // Targets in [0, 1] are finite too, so one pass checks both.
+            if unit ? !isWithinZeroAndOne(y, count: rows * out) : !isFinite(y, count: rows * out) {
+                try reportBadTarget(y, count: rows * out, width: out, unit: unit, name: targetsName)
             }
         case .labels(let labels):
             let classes = out == 1 ? 2 : out
             for r in 0..<rows where labels[r] < 0 || Int(labels[r]) >= classes {
                 throw .invalid("labels[\(r)] is \(labels[r]); the network has \(classes) classes (0 to \(classes - 1))")
             }
+        }
+    }
+
+    /// Throws for the first target that is not finite or, with `unit`, not from 0 to 1.
+    private func reportBadTarget(_ y: UnsafePointer<Float>, count: Int, width: Int, unit: Bool, name: String) throws(NudgeError) {
+        for i in 0..<count {
+            let v = y[i]
+            let place = "\(name) row \(i / width), column \(i % width) is \(v)"
+            if !v.isFinite { throw NudgeError(.notFinite, "\(place); targets must be finite") }
+            if unit && !(v >= 0 && v <= 1) { throw .invalid("\(place); cross-entropy needs targets from 0 to 1") }
         }
     }
 
@@ -352,13 +366,22 @@ extension Network {
     ///
     /// The pointer-based methods here stay `package` for the C ABI, which has checked its callers'
     /// counts; Swift callers use the public array and buffer forms of Network+Samples.swift.
+    /// Outputs that overlap the inputs would be written while later rows are still to be read, and
+    /// a layer reads its whole input row after the previous one wrote: refused (`invalidArgument`).
     package func predict(_ inputs: UnsafePointer<Float>, rows: Int, into outputs: UnsafeMutablePointer<Float>) throws(NudgeError) {
+        guard !overlap(inputs, rows * inputSize, outputs, rows * outputSize) else {
+            throw .invalid("outputs overlap inputs; use separate buffers")
+        }
         try inRowPieces(RowJob(network: Unmanaged.passUnretained(self), inputs: inputs, rows: rows,
                                outputs: outputs, labels: nil))
     }
 
     /// Writes the index of the largest output of each sample into `labels`.
+    /// As with ``predict(_:rows:into:)``, labels that overlap the inputs are refused.
     package func classify(_ inputs: UnsafePointer<Float>, rows: Int, into labels: UnsafeMutablePointer<Int32>) throws(NudgeError) {
+        guard !overlap(inputs, rows * inputSize, labels, rows) else {
+            throw .invalid("labels overlap inputs; use separate buffers")
+        }
         try inRowPieces(RowJob(network: Unmanaged.passUnretained(self), inputs: inputs, rows: rows,
                                outputs: nil, labels: labels))
     }
@@ -472,16 +495,18 @@ extension Network {
     }
 
     /// The mean loss and the accuracy (fraction of samples whose largest output matches the target)
-    /// over `rows` samples.
+    /// over `rows` samples. With target rows on a network whose output layer is not sigmoid or
+    /// softmax (a regression), the accuracy is NaN: use ``regressionMetrics(_:targets:rows:)``.
     package func evaluate(_ inputs: UnsafePointer<Float>, targets: Targets, rows: Int, loss: Loss) throws(NudgeError) -> (loss: Double, accuracy: Double) {
         let loss = try loss.resolved(for: activations[weightLayerCount - 1])
         guard rows > 0 else { throw .invalid("there are no samples; evaluation needs at least one") }
-        try validate(inputs: inputs, targets: targets, rows: rows)
+        try validate(inputs: inputs, targets: targets, rows: rows, loss: loss)
         let ws = try Workspace(for: self, capacity: min(rows, rowsPerChunk))
         let result = evaluate(inputs, targets: targets, rows: .range(start: 0, count: rows), loss: loss, in: ws)
         guard result.loss.isFinite else {
             throw NudgeError(.notFinite, "the loss is \(result.loss): the network's outputs overflow on these inputs")
         }
+        if !measuresAccuracy(targets) { return (result.loss, .nan) }
         return result
     }
 
@@ -505,7 +530,7 @@ extension Network {
                           into gradient: UnsafeMutablePointer<Float>) throws(NudgeError) -> Double {
         let loss = try loss.resolved(for: activations[weightLayerCount - 1])
         guard rows > 0 else { throw .invalid("there are no samples; a gradient needs at least one") }
-        try validate(inputs: inputs, targets: targets, rows: rows)
+        try validate(inputs: inputs, targets: targets, rows: rows, loss: loss)
         let ws = try Workspace(for: self, capacity: min(rows, rowsPerChunk))
         // Computed aside and copied at the end, so the caller's buffer is untouched when this fails.
         let result = try FloatBuffer(count: parameterCount, zeroed: false)
@@ -582,6 +607,26 @@ func isFinite(_ values: UnsafePointer<Float>, count: Int) -> Bool {
     var exponents: UInt32 = 0
     for i in 0..<count { exponents = max(exponents, values[i].bitPattern & exponentMask) }
     return exponents != exponentMask
+}
+
+/// Whether `aCount` 4-byte values (floats or labels) from `a` share a byte with `bCount` from `b`.
+/// The counts are the callers' checked products; their byte sizes saturate rather than overflow.
+func overlap(_ a: UnsafeRawPointer, _ aCount: Int, _ b: UnsafeRawPointer, _ bCount: Int) -> Bool {
+    func end(_ p: UnsafeRawPointer, _ count: Int) -> UInt {
+        let (bytes, o1) = UInt(max(count, 0)).multipliedReportingOverflow(by: 4)
+        let (sum, o2) = UInt(bitPattern: p).addingReportingOverflow(bytes)
+        return o1 || o2 ? UInt.max : sum
+    }
+    return UInt(bitPattern: a) < end(b, bCount) && UInt(bitPattern: b) < end(a, aCount)
+}
+
+/// Whether all `count` values lie in [0, 1], in one pass that vectorises as ``isFinite(_:count:)``
+/// does: from +0 to 1 the bit patterns of floats are ordered as their values, and every other value
+/// (negative, above 1, infinite, NaN, and -0, which the slow path then accepts) has a larger one.
+func isWithinZeroAndOne(_ values: UnsafePointer<Float>, count: Int) -> Bool {
+    var largest: UInt32 = 0
+    for i in 0..<count { largest = max(largest, values[i].bitPattern) }
+    return largest <= Float(1).bitPattern
 }
 
 /// The dropout of one training step: a rate per layer of units and a key from which every unit's

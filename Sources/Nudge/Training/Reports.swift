@@ -6,11 +6,12 @@ public struct EpochReport: Sendable {
     public var epochs: Int
     /// Mean loss over the epoch's batches, as they were trained.
     public var trainLoss: Double
-    /// Fraction of training samples classified correctly during the epoch.
+    /// Fraction of training samples classified correctly during the epoch; NaN for a regression
+    /// (target rows on an output layer other than sigmoid or softmax).
     public var trainAccuracy: Double
     /// Loss on the validation data after the epoch; NaN without validation data.
     public var validationLoss: Double
-    /// Accuracy on the validation data after the epoch; NaN without validation data.
+    /// Accuracy on the validation data after the epoch; NaN without validation data, and for a regression.
     public var validationAccuracy: Double
     /// Wall time of the epoch, validation included.
     public var seconds: Double

@@ -46,6 +46,16 @@ extension Trainer {
     package func fit(_ inputs: UnsafePointer<Float>, targets: Targets, rows: Int, validation: ValidationSet?,
                      applying newOptions: TrainingOptions? = nil,
                      progress: ((EpochReport) -> Bool)?, batchProgress: ((BatchReport) -> Bool)?) throws(NudgeError) -> TrainingSummary {
+        try exclusively { () throws(NudgeError) in
+            try run(inputs, targets: targets, rows: rows, validation: validation, applying: newOptions,
+                    progress: progress, batchProgress: batchProgress)
+        }
+    }
+
+    /// ``fit(_:targets:rows:validation:applying:progress:batchProgress:)`` once it holds the trainer.
+    private func run(_ inputs: UnsafePointer<Float>, targets: Targets, rows: Int, validation: ValidationSet?,
+                     applying newOptions: TrainingOptions?,
+                     progress: ((EpochReport) -> Bool)?, batchProgress: ((BatchReport) -> Bool)?) throws(NudgeError) -> TrainingSummary {
         let started = monotonicSeconds()
         let plan = newOptions ?? options
         var loss = Loss.meanSquaredError
@@ -156,13 +166,13 @@ extension Trainer {
         try plan.validate(for: network)
         let loss = try plan.loss.resolved(for: network.activations[network.weightLayerCount - 1])
         guard rows > 0 else { throw .invalid("there are no samples; training needs at least one") }
-        try network.validate(inputs: inputs, targets: targets, rows: rows)
+        try network.validate(inputs: inputs, targets: targets, rows: rows, loss: loss)
         if let validation {
             guard validation.rows > 0 else { throw .invalid("the validation data has no samples") }
             guard plan.validationFraction == 0 else {
                 throw .invalid([.text("give either validation data or a "), .subject(.option(.validationFraction)), .text(", not both")])
             }
-            try network.validate(inputs: validation.inputs, targets: validation.targets, rows: validation.rows,
+            try network.validate(inputs: validation.inputs, targets: validation.targets, rows: validation.rows, loss: loss,
                                  what: "validation inputs")
         }
         if let pending, pending.options != plan {
@@ -249,7 +259,7 @@ extension Trainer {
             fitted = try fitAcross(group, run, kind: (newOptions ?? options).normalization)
         }
         if let fitted { try network.setNormalization(fitted) }
-        if let newOptions { try setOptions(newOptions) }
+        if let newOptions { try replaceOptions(newOptions) }
         try shareStart()
         run.lastGood.copy(from: network.storage)
         run.epochStart.copy(from: network.storage)
@@ -277,6 +287,10 @@ extension Trainer {
         guard var report = try measure(epoch, trained, &run, started: epochStarted) else {
             run.summary.message = "stopped by the batch callback at the end of epoch \(epoch)"
             return .cancelled
+        }
+        if !network.measuresAccuracy(run.targets) {
+            // A regression: as in evaluation, no accuracy rather than a 0.5 threshold that means nothing.
+            (report.trainAccuracy, report.validationAccuracy) = (.nan, .nan)
         }
         if let reason = track(&report, &run) { return reason }
         run.summary.epochsRun = epoch

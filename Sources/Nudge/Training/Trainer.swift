@@ -34,6 +34,27 @@ public final class Trainer {
     var pending: SavedRun?
     /// The weights before a single `step`, allocated on the first one.
     private var snapshot: FloatBuffer?
+    /// Set during a call that changes the trainer (see ``exclusively(_:)``).
+    private var busy = false
+
+    /// Runs `body` as the only trainer call on this trainer and its network. A training callback that
+    /// calls back into the same trainer, or into any trainer of the same network (and another thread
+    /// doing so at the same time), gets `invalidArgument` instead of changing the buffers and weights
+    /// the running call is using.
+    func exclusively<T>(_ body: () throws(NudgeError) -> T) throws(NudgeError) -> T {
+        guard !busy else {
+            throw .invalid("the trainer is already training (this call came from its own callback, or from another thread during a training call); call it again after that call returns")
+        }
+        guard network.inTraining.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged else {
+            throw .invalid("the network is already being trained by another call (from a training callback, or from another thread); train it again after that call returns")
+        }
+        busy = true
+        defer {
+            busy = false
+            network.inTraining.store(false, ordering: .releasing)
+        }
+        return try body()
+    }
 
     func stepSnapshot() throws(NudgeError) -> FloatBuffer {
         if let snapshot { return snapshot }
@@ -67,6 +88,11 @@ public final class Trainer {
     ///
     /// - Throws: As ``init(network:options:)``.
     public func setOptions(_ newOptions: TrainingOptions) throws(NudgeError) {
+        try exclusively { () throws(NudgeError) in try replaceOptions(newOptions) }
+    }
+
+    /// ``setOptions(_:)`` from within a call that already holds the trainer.
+    func replaceOptions(_ newOptions: TrainingOptions) throws(NudgeError) {
         try newOptions.validate(for: network)
         let newState = newOptions.optimizer == state.kind ? state
             : try OptimizerState(kind: newOptions.optimizer, parameterCount: network.parameterCount)
@@ -108,8 +134,12 @@ public final class Trainer {
     /// callers use the public `step(_:labels:)` and `step(_:targets:)`, which check arrays or buffers
     /// and call this.
     package func step(_ inputs: UnsafePointer<Float>, targets: Targets, rows: Int) throws(NudgeError) -> Double {
+        try exclusively { () throws(NudgeError) in try uncheckedStep(inputs, targets: targets, rows: rows) }
+    }
+
+    private func uncheckedStep(_ inputs: UnsafePointer<Float>, targets: Targets, rows: Int) throws(NudgeError) -> Double {
         guard rows > 0 else { throw .invalid("there are no samples; a step needs at least one") }
-        try network.validate(inputs: inputs, targets: targets, rows: rows)
+        try network.validate(inputs: inputs, targets: targets, rows: rows, loss: resolvedLoss)
         let ws = try workspace(for: rows, options: options)
         // A step that fails part-way leaves the weights as they were, so keep them until it succeeds.
         let before = try stepSnapshot()
@@ -233,8 +263,13 @@ extension Trainer {
     /// samples' mean loss. The network is not changed; `out` is untouched on failure.
     package func gradient(_ inputs: UnsafePointer<Float>, targets: Targets, rows: Int,
                           into out: UnsafeMutablePointer<Float>) throws(NudgeError) -> Double {
+        try exclusively { () throws(NudgeError) in try uncheckedGradient(inputs, targets: targets, rows: rows, into: out) }
+    }
+
+    private func uncheckedGradient(_ inputs: UnsafePointer<Float>, targets: Targets, rows: Int,
+                                   into out: UnsafeMutablePointer<Float>) throws(NudgeError) -> Double {
         guard rows > 0 else { throw .invalid("there are no samples; a gradient needs at least one") }
-        try network.validate(inputs: inputs, targets: targets, rows: rows)
+        try network.validate(inputs: inputs, targets: targets, rows: rows, loss: resolvedLoss)
         let ws = try workspace(for: rows, options: options)
         let (x, total) = network.forwardWithLoss(inputs, targets: targets, rows: .range(start: 0, count: rows), loss: resolvedLoss,
                                                  scale: 1 / Float(rows), in: ws, dropout: nextDropout(),
@@ -256,6 +291,10 @@ extension Trainer {
     /// step that is not finite fails with `notFinite`, leaves the weights as they were and restarts
     /// the optimiser's state.
     package func apply(gradient given: UnsafePointer<Float>) throws(NudgeError) {
+        try exclusively { () throws(NudgeError) in try uncheckedApply(gradient: given) }
+    }
+
+    private func uncheckedApply(gradient given: UnsafePointer<Float>) throws(NudgeError) {
         guard isFinite(given, count: network.parameterCount) else {
             throw NudgeError(.notFinite, "the gradient has NaN or infinite entries")
         }

@@ -6,7 +6,7 @@
 /// Each option is declared once, in the training option table of `nudge-options`; the rules
 /// that tie options to each other or to a network are in TrainingOptions+Rules.swift.
 public struct TrainingOptions: Sendable, Equatable {
-    /// Passes over the training data. Must be 0 or more.
+    /// Passes over the training data. Must be 0 to 4294967295.
     public var epochs: Int = 10
     /// Samples per gradient step. Must be 1 to 1048576.
     public var batchSize: Int = 32
@@ -18,7 +18,7 @@ public struct TrainingOptions: Sendable, Equatable {
     public var shuffle: Bool = true
     /// Early stopping: stop after this many epochs without improvement of the monitored loss (the
     /// validation loss with validation data, the training loss otherwise); 0 never stops early.
-    /// Must be 0 or more.
+    /// Must be 0 to 4294967295.
     public var patience: Int = 0
     /// With early stopping, end with the weights of the best epoch rather than the last.
     public var restoreBestWeights: Bool = true
@@ -52,7 +52,7 @@ public struct TrainingOptions: Sendable, Equatable {
     public var dropout: [Float] = []
     /// How the learning rate changes over a training call, after any warm-up.
     public var schedule: LearningRateSchedule = .constant
-    /// The step schedule: epochs between reductions. Must be 1 or more.
+    /// The step schedule: epochs between reductions. Must be 1 to 4294967295.
     public var stepEpochs: Int = 10
     /// The step schedule: the factor applied at each reduction. Must be above 0 and at most 1.
     public var stepFactor: Float = 0.1
@@ -111,14 +111,14 @@ public struct TrainingOptions: Sendable, Equatable {
 
     /// Checks every option against its range, naming the first one out of it.
     public func validate() throws(NudgeError) {
-        guard epochs >= 0 else {
-            throw .invalid([.subject(.option(.epochs)), .text(" is \(epochs); it must be 0 or more")])
+        guard epochs >= 0 && epochs <= 4294967295 else {
+            throw .invalid([.subject(.option(.epochs)), .text(" is \(epochs); it must be 0 to 4294967295")])
         }
         guard batchSize >= 1 && batchSize <= (1 << 20) else {
             throw .invalid([.subject(.option(.batchSize)), .text(" is \(batchSize); it must be 1 to \(1 << 20)")])
         }
-        guard patience >= 0 else {
-            throw .invalid([.subject(.option(.patience)), .text(" is \(patience); it must be 0 or more")])
+        guard patience >= 0 && patience <= 4294967295 else {
+            throw .invalid([.subject(.option(.patience)), .text(" is \(patience); it must be 0 to 4294967295")])
         }
         guard learningRate.isFinite && learningRate > 0 else {
             throw .invalid([.subject(.option(.learningRate)), .text(" is \(learningRate); it must be a finite number above 0")])
@@ -147,8 +147,8 @@ public struct TrainingOptions: Sendable, Equatable {
         for (index, value) in dropout.enumerated() where !(value.isFinite && value >= 0 && value < 1) {
             throw .invalid([.subject(.entry(.dropout, index)), .text(" is \(value); a dropout rate must be at least 0 and below 1")])
         }
-        guard stepEpochs >= 1 else {
-            throw .invalid([.subject(.option(.stepEpochs)), .text(" is \(stepEpochs); it must be 1 or more")])
+        guard stepEpochs >= 1 && stepEpochs <= 4294967295 else {
+            throw .invalid([.subject(.option(.stepEpochs)), .text(" is \(stepEpochs); it must be 1 to 4294967295")])
         }
         guard stepFactor.isFinite && stepFactor > 0 && stepFactor <= 1 else {
             throw .invalid([.subject(.option(.stepFactor)), .text(" is \(stepFactor); it must be above 0 and at most 1")])

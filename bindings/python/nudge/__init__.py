@@ -15,7 +15,7 @@ from ._errors import (CancelledError, CollectiveError, FormatError, InvalidArgum
 from ._lib import LibraryNotFoundError
 from .datasets import load_csv, load_idx
 from .history import History
-from .network import Network
+from .network import Evaluation, Network, RegressionEvaluation
 from ._schedule import LearningRates, learning_rates
 from ._streaming import NpyBatches, npy_batches
 
@@ -49,7 +49,7 @@ def library_version():
 
 __all__ = [
     "Network", "History", "load_idx", "load_csv", "learning_rates", "LearningRates", "npy_batches", "NpyBatches", "library_version",
-    "library_path",
+    "library_path", "Evaluation", "RegressionEvaluation",
     "set_num_threads", "get_num_threads",
     "NudgeError", "InvalidArgumentError", "ShapeError", "NudgeMemoryError", "NudgeIOError", "FormatError",
     "VersionError", "NotFiniteError", "CancelledError", "NotFoundError", "CollectiveError", "LibraryNotFoundError",

@@ -115,6 +115,15 @@ class nudge_train_report(Structure):
     ]
 
 
+class nudge_regression_metrics(Structure):
+    _fields_ = [
+        ("struct_size", c_uint32),
+        ("mse", c_double),
+        ("mae", c_double),
+        ("r2", c_double),
+    ]
+
+
 # -- CSV reading (nudge_csv_options, nudge_dataset_load_csv) -------------------------------------
 
 # nudge_csv_header: NUDGE_CSV_HEADER_AUTO / _PRESENT / _NONE.
@@ -172,7 +181,7 @@ class nudge_trainer_position(Structure):
 
 STRUCTS = {cls.__name__: cls for cls in
            (nudge_epoch_report, nudge_batch_report, nudge_train_options, nudge_train_report, nudge_csv_options,
-            nudge_idx_options, nudge_collective, nudge_trainer_position)}
+            nudge_idx_options, nudge_collective, nudge_trainer_position, nudge_regression_metrics)}
 
 _network_p = POINTER(nudge_network)
 _trainer_p = POINTER(nudge_trainer)
@@ -253,6 +262,9 @@ PROTOTYPES = {
     # nudge_status nudge_gradient(const nudge_network *network, const float *inputs, const float *targets,
     #     size_t sample_count, nudge_loss loss, float *gradient, size_t gradient_capacity, double *out_loss);
     "nudge_gradient": (c_int32, [_network_p, _float_p, _float_p, c_size_t, c_int32, _float_p, c_size_t, _double_p]),
+    # nudge_status nudge_evaluate_regression(const nudge_network *network, const float *inputs, const float *targets,
+    #     size_t sample_count, nudge_regression_metrics *out_metrics);
+    "nudge_evaluate_regression": (c_int32, [_network_p, _float_p, _float_p, c_size_t, POINTER(nudge_regression_metrics)]),
     # nudge_status nudge_train_options_init(nudge_train_options *options, size_t options_size);
     "nudge_train_options_init": (c_int32, [POINTER(nudge_train_options), c_size_t]),
     # nudge_status nudge_train(nudge_network *network, const float *inputs, const float *targets,

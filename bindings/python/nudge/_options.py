@@ -74,7 +74,7 @@ class Option(NamedTuple):
 
 
 OPTIONS = (
-    Option("epochs", "epochs", "count", 10, 0, True, None, False,
+    Option("epochs", "epochs", "count", 10, 0, True, 4294967295, True,
            None, "Passes over the training data.",
            "0.1", True, None),
     Option("batch_size", "batch_size", "count", 32, 1, True, 1 << 20, True,
@@ -89,7 +89,7 @@ OPTIONS = (
     Option("shuffle", "shuffle", "flag", True, None, False, None, False,
            None, "Reshuffle the training samples before every epoch.",
            "0.1", True, None),
-    Option("early_stopping", "patience", "count", 0, 0, True, None, False,
+    Option("early_stopping", "patience", "count", 0, 0, True, 4294967295, True,
            None, "Early stopping: stop after this many epochs without improvement of the monitored loss (the validation loss with validation data, the training loss otherwise); 0 never stops early.",
            "0.1", False, None),
     Option("restore_best_weights", "restore_best_weights", "flag", True, None, False, None, False,
@@ -128,7 +128,7 @@ OPTIONS = (
     Option("schedule", "schedule", "choice", "constant", None, False, None, False,
            "nudge_schedule", "How the learning rate changes over a training call, after any warm-up.",
            "0.2", True, None),
-    Option("step_epochs", "step_epochs", "count", 10, 1, True, None, False,
+    Option("step_epochs", "step_epochs", "count", 10, 1, True, 4294967295, True,
            None, "The step schedule: epochs between reductions.",
            "0.2", True, None),
     Option("step_factor", "step_factor", "float", 0.1, 0, False, 1, True,

@@ -109,6 +109,9 @@ def _validation(network, validation_data):
     if len(validation_data) != 2:
         raise InvalidArgumentError("validation_data must be a pair (X_val, y_val)")
     x = _arrays.samples(validation_data[0], network.input_size, "X_val")
+    if x.shape[0] == 0:
+        raise InvalidArgumentError("validation_data has no samples (X_val has 0 rows); give at least one, or "
+                                   "validation_data=None to train without validation data")
     return x, _arrays.targets(validation_data[1], x.shape[0], network.output_size, "y_val")[1]
 
 
@@ -222,7 +225,8 @@ class _Run:
         source.finished(epoch, batch)
         val_loss = val_accuracy = math.nan
         if self.validation is not None:
-            val_loss, val_accuracy = self.network.evaluate(*self.validation, loss=self.loss)
+            measured = self.network.evaluate(*self.validation, loss=self.loss)  # no accuracy for a regression
+            val_loss, val_accuracy = measured.loss, getattr(measured, "accuracy", math.nan)
         return SimpleNamespace(epoch=epoch, train_loss=total / samples, train_accuracy=math.nan,
                                validation_loss=val_loss, validation_accuracy=val_accuracy,
                                seconds=time.monotonic() - started, learning_rate=self.learning_rate)

@@ -1,5 +1,6 @@
 """nudge.Network: a multilayer perceptron that lives in libnudge.so."""
 
+import collections
 import contextlib
 import ctypes
 import html
@@ -16,6 +17,12 @@ from ._progress import make_progress
 from .history import History
 
 _ACTIVATION_NAMES = {code: name for name, code in _lib.ACTIVATIONS.items()}
+
+#: What `Network.evaluate` returns for a classifier: the mean loss and the fraction classified correctly.
+Evaluation = collections.namedtuple("Evaluation", ["loss", "accuracy"])
+#: What `Network.evaluate` returns for a regression network (target values, an output layer other than
+#: sigmoid or softmax): the mean loss, mean squared error, mean absolute error and R^2.
+RegressionEvaluation = collections.namedtuple("RegressionEvaluation", ["loss", "mse", "mae", "r2"])
 
 
 def _code(table, value, what):
@@ -286,7 +293,15 @@ class Network:
         return out
 
     def evaluate(self, X, y, loss="auto"):
-        """(mean loss, accuracy) on labelled data. `y` as in `fit`."""
+        """How well the network does on labelled data; `y` as in `fit`.
+
+        For a classifier (a sigmoid or softmax output layer), or whenever y holds class labels: an
+        Evaluation(loss, accuracy), the mean loss and the fraction classified correctly. For a
+        regression network (any other output layer) with target values: a RegressionEvaluation(loss,
+        mse, mae, r2): the mean loss, the mean squared and absolute errors over every sample and
+        output, and R^2 averaged over the outputs (1 is a perfect fit, 0 no better than predicting
+        the mean; an output whose targets are all equal counts 1 if matched exactly, else 0). Both
+        are named tuples, so `loss, accuracy = net.evaluate(X, y)` keeps working for classifiers."""
         x = _arrays.samples(X, self.input_size)
         kind, t = _arrays.targets(y, x.shape[0], self.output_size)
         value, accuracy = ctypes.c_double(), ctypes.c_double()
@@ -294,10 +309,15 @@ class Network:
         if kind == "labels":
             check(_lib.lib.nudge_evaluate_labels(self.handle, _arrays.float_pointer(x), _arrays.int32_pointer(t),
                                                  x.shape[0], code, ctypes.byref(value), ctypes.byref(accuracy)))
-        else:
-            check(_lib.lib.nudge_evaluate(self.handle, _arrays.float_pointer(x), _arrays.float_pointer(t),
-                                          x.shape[0], code, ctypes.byref(value), ctypes.byref(accuracy)))
-        return value.value, accuracy.value
+            return Evaluation(value.value, accuracy.value)
+        check(_lib.lib.nudge_evaluate(self.handle, _arrays.float_pointer(x), _arrays.float_pointer(t),
+                                      x.shape[0], code, ctypes.byref(value), ctypes.byref(accuracy)))
+        if self._activations[-1] in ("sigmoid", "softmax"):
+            return Evaluation(value.value, accuracy.value)
+        metrics = _lib.nudge_regression_metrics(struct_size=ctypes.sizeof(_lib.nudge_regression_metrics))
+        check(_lib.lib.nudge_evaluate_regression(self.handle, _arrays.float_pointer(x), _arrays.float_pointer(t),
+                                                 x.shape[0], ctypes.byref(metrics)))
+        return RegressionEvaluation(value.value, metrics.mse, metrics.mae, metrics.r2)
 
     def gradient(self, X, y, loss="auto", return_loss=False):
         """The gradient of the mean loss over (X, y) with respect to every parameter, as a flat
@@ -391,6 +411,9 @@ class Network:
         if len(validation_data) != 2:
             raise InvalidArgumentError("validation_data must be a pair (X_val, y_val)")
         vx = _arrays.samples(validation_data[0], self.input_size, "X_val")
+        if vx.shape[0] == 0:
+            raise InvalidArgumentError("validation_data has no samples (X_val has 0 rows); give at least one, or "
+                                       "validation_data=None to train without validation data")
         vkind, vt = _arrays.targets(validation_data[1], vx.shape[0], self.output_size, "y_val")
         if kind == "targets" and vkind == "labels":
             vt = np.eye(self.output_size, dtype=np.float32)[vt]

@@ -145,7 +145,8 @@ def test_header_parser_finds_everything():
     assert FUNCTIONS["nudge_network_free"] == ("void", ["nudge_network *"])
     assert FUNCTIONS["nudge_dataset_features"][1] == ["const nudge_dataset *", "const float **"]
     assert set(STRUCTS) == {"nudge_epoch_report", "nudge_batch_report", "nudge_train_options", "nudge_train_report",
-                            "nudge_csv_options", "nudge_idx_options", "nudge_collective", "nudge_trainer_position"}
+                            "nudge_csv_options", "nudge_idx_options", "nudge_collective", "nudge_trainer_position",
+                            "nudge_regression_metrics"}
     assert set(LAYOUTS) == set(STRUCTS)
     assert set(CALLBACKS) == {"nudge_progress_fn", "nudge_batch_fn", "nudge_allreduce_fn"}
     assert DEFINES["NUDGE_OK"] == 0 and "NUDGE_ABI_VERSION" in DEFINES

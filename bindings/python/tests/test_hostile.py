@@ -407,3 +407,127 @@ def test_seeds_are_whole_numbers():
     np.testing.assert_array_equal(nudge.Network([2, 2], seed=3.0).parameters, nudge.Network([2, 2], seed=3).parameters)
     np.testing.assert_array_equal(nudge.Network([2, 2], seed=-1).parameters,
                                   nudge.Network([2, 2], seed=2**64 - 1).parameters)
+
+
+# -- targets a cross-entropy cannot take, and a softmax of one unit ----------------------------------------
+
+@pytest.mark.parametrize("label", [5, -3])
+def test_labels_as_targets_of_one_sigmoid_output(label):
+    # With one output a label vector is the column of targets, so 5 or -3 would train toward outputs a
+    # sigmoid can never reach (with a negative "loss"): refused everywhere, naming the value and the range.
+    net = nudge.Network([2, 3, 1], hidden="tanh", output="sigmoid", seed=1)
+    y = np.array([1, label])
+    before = net.parameters.copy()
+    expect = f"targets row 1, column 0 is {float(label)}; cross-entropy needs targets from 0 to 1"
+    _raises(nudge.InvalidArgumentError, expect, call=lambda: net.fit(X, y, epochs=1, verbose=False))
+    _raises(nudge.InvalidArgumentError, "nudge_evaluate:", expect, call=lambda: net.evaluate(X, y))
+    _raises(nudge.InvalidArgumentError, "nudge_gradient:", expect, call=lambda: net.gradient(X, y))
+    _raises(nudge.InvalidArgumentError, "validation targets row 1, column 0",
+            call=lambda: net.fit(X, [1, 0], epochs=1, verbose=False, validation_data=(X, y)))
+    _raises(nudge.InvalidArgumentError, expect, call=lambda: net.fit_batches([(X, y)], verbose=False))
+    assert np.array_equal(net.parameters, before)
+    # Mean squared error takes any target; InvalidArgumentError is a ValueError.
+    assert np.isfinite(net.evaluate(X, y, loss="mse").loss)
+    with pytest.raises(ValueError):
+        net.fit(X, y, epochs=1, verbose=False)
+
+
+def test_softmax_output_of_one_unit():
+    expect = "a softmax output needs at least 2 units (one unit always predicts class 1); use sigmoid for one output"
+    _raises(nudge.InvalidArgumentError, "nudge_network_create:", "layer_sizes[2] is 1", expect,
+            call=lambda: nudge.Network([3, 4, 1], output="softmax"))
+    _raises(nudge.InvalidArgumentError, expect, call=lambda: nudge.Network([3, 1], output="softmax"))
+    # A file that holds one: a sigmoid network's bytes with the output's activation code made softmax.
+    good = bytearray(nudge.Network([3, 4, 1], output="sigmoid").to_bytes())
+    assert struct.unpack_from("<I", good, 40 + 3 * 4 + 4)[0] == 1
+    struct.pack_into("<I", good, 40 + 3 * 4 + 4, 5)
+    _raises(nudge.FormatError, expect, call=lambda: nudge.Network.from_bytes(_with_crc(bytes(good))))
+
+
+# -- validation data of 0 samples -------------------------------------------------------------------------
+
+def test_empty_validation_data(net):
+    before = net.parameters.copy()
+    expect = "validation_data has no samples (X_val has 0 rows)"
+    _raises(nudge.InvalidArgumentError, expect, call=lambda: net.fit(X, Y, epochs=1, verbose=False, validation_data=(X[:0], Y[:0])))
+    _raises(nudge.InvalidArgumentError, expect,
+            call=lambda: net.fit_batches([(X, Y)], verbose=False, validation_data=(X[:0], Y[:0])))
+    assert np.array_equal(net.parameters, before)
+
+
+# -- training again from a training callback --------------------------------------------------------------
+
+class _Reentering:
+    """A progress display whose epoch callback trains the same network again."""
+
+    def __init__(self, net, calls):
+        self.net, self.calls = net, calls
+
+    def epoch(self, report):
+        self.calls.append("epoch")
+        self.net.fit(X, Y, epochs=1, verbose=False)
+
+    def batch(self, *args):
+        pass
+
+    def close(self):
+        pass
+
+
+def test_fit_from_its_own_callback(net, monkeypatch):
+    # Was a SIGILL that killed the interpreter; now the inner fit raises, and the outer fit raises that.
+    calls = []
+    real = nudge.network.make_progress
+    monkeypatch.setattr(nudge.network, "make_progress",
+                        lambda verbose, epochs: _Reentering(net, calls) if verbose else real(verbose, epochs))
+    _raises(nudge.InvalidArgumentError, "the trainer is already training",
+            call=lambda: net.fit(X, Y, epochs=3, batch_size=1, verbose=True))
+    assert calls == ["epoch"]
+    monkeypatch.undo()
+    assert net.fit(X, Y, epochs=1, verbose=False).stop_reason == "completed"
+
+
+# -- evaluation of a regression network -------------------------------------------------------------------
+
+def test_evaluate_regression_network(rng):
+    net = nudge.Network([3, 8, 2], hidden="tanh", output="identity", seed=2)
+    x = rng.normal(size=(300, 3)).astype(np.float32)
+    t = np.stack([x[:, 0] - 2 * x[:, 1], 3 + x[:, 2]], axis=1).astype(np.float32)
+    result = net.evaluate(x, t)
+    assert isinstance(result, nudge.RegressionEvaluation) and result._fields == ("loss", "mse", "mae", "r2")
+    t64 = t.astype(np.float64)
+    error = net.predict(x).astype(np.float64) - t64
+    r2 = np.mean(1 - (error ** 2).sum(axis=0) / ((t64 - t64.mean(axis=0)) ** 2).sum(axis=0))
+    assert result.mse == pytest.approx((error ** 2).mean(), rel=1e-9)
+    assert result.mae == pytest.approx(np.abs(error).mean(), rel=1e-9)
+    assert result.r2 == pytest.approx(r2, rel=1e-9, abs=1e-9)
+    assert result.loss == pytest.approx(result.mse * 2, rel=1e-6)  # the mse loss sums over the outputs
+    loss, mse, mae, r2 = result  # a tuple too
+    # Training gets better at it; a perfect constant fit has R^2 1, a missed constant 0 (never NaN).
+    net.fit(x, t, epochs=30, verbose=False, seed=0)
+    assert net.evaluate(x, t).r2 > r2
+    net.parameters = np.zeros(net.parameter_count)
+    constant = net.evaluate(x, np.tile(np.float32([0, 3]), (300, 1)))
+    assert (constant.mse, constant.mae, constant.r2) == (4.5, 1.5, 0.5)
+
+
+def test_evaluate_classifier_is_a_named_pair(net):
+    result = net.evaluate(X, Y)
+    assert isinstance(result, nudge.Evaluation) and result._fields == ("loss", "accuracy")
+    loss, accuracy = result
+    assert (loss, accuracy) == (result.loss, result.accuracy) and 0 <= accuracy <= 1
+    assert net.evaluate(X, np.eye(2)[Y]) == result
+
+
+# -- range messages name both ends ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("value", [2**32, -1])
+def test_count_messages_name_both_ends(net, value):
+    for keyword in ("epochs", "early_stopping", "step_epochs"):
+        low = 1 if keyword == "step_epochs" else 0
+        _raises(nudge.InvalidArgumentError, f"{keyword} is {value}; it must be {low} to 4294967295",
+                call=lambda: net.fit(X, Y, verbose=False, **{keyword: value}))
+    _raises(nudge.InvalidArgumentError, f"epochs is {value}; it must be 0 to 4294967295",
+            call=lambda: nudge.learning_rates(value, 1))
+    _raises(nudge.InvalidArgumentError, f"steps_per_epoch is {value}; it must be a whole number from 0 to 4294967295",
+            call=lambda: nudge.learning_rates(1, value))
