@@ -81,22 +81,21 @@ private func loadIDX(_ images_path: UnsafePointer<CChar>?, _ labels_path: Unsafe
     let labels = labels_path == nil ? nil : try string(labels_path, "labels_path")
     let out = try required(out_dataset, "out_dataset")
     var o = nudge_idx_options()
-    try copyOptions(options, into: &o, [\nudge_idx_options.struct_size, \.max_bytes], "nudge_idx_options_init")
+    try copyOptions(options, into: &o, "nudge_idx_options_init")
     let maxBytes = Int(clamping: o.max_bytes)
     out.pointee = makeHandle(try IDX.load(images: images, labels: labels, maxBytes: maxBytes), .dataset)
 }
 
 /// Copies a caller's options struct over the defaults in `o`: the bytes its struct_size covers
-/// (NULL leaves the defaults). `fields` are the struct's fields in order, to refuse a struct_size
-/// that ends inside one.
-private func copyOptions<Options>(_ pointer: UnsafeRawPointer?, into o: inout Options,
-                                  _ fields: [PartialKeyPath<Options>], _ initFunction: String) throws(NudgeError) {
+/// (NULL leaves the defaults); a struct_size that ends inside one of its fields is refused.
+private func copyOptions<Options: SizedCStruct>(_ pointer: UnsafeRawPointer?, into o: inout Options,
+                                                _ initFunction: String) throws(NudgeError) {
     guard let pointer else { return }
     let size = Int(pointer.load(as: UInt32.self))
     guard size >= MemoryLayout<UInt32>.size, size <= 1 << 16 else {
         throw NudgeError(.invalidArgument, "options->struct_size is \(size); call \(initFunction)() first")
     }
-    try checkStructSize(size, fields.map { MemoryLayout<Options>.offset(of: $0)! }, Options.self, "options", initFunction)
+    try checkStructSize(size, Options.fieldOffsets, Options.self, "options", initFunction)
     withUnsafeMutableBytes(of: &o) { dst in
         dst.copyMemory(from: UnsafeRawBufferPointer(start: pointer, count: min(size, MemoryLayout<Options>.size)))
     }
@@ -159,8 +158,7 @@ public func nudge_csv_options_init(_ options: UnsafeMutableRawPointer?, _ option
 /// defaults; NULL means the defaults), naming any field out of range.
 private func csvOptions(_ pointer: UnsafeRawPointer?) throws(NudgeError) -> CSV.Options {
     var o = nudge_csv_options()
-    try copyOptions(pointer, into: &o, [\nudge_csv_options.struct_size, \.header, \.label_column, \.class_count, \.label_name,
-                                        \.delimiter, \.max_bytes], "nudge_csv_options_init")
+    try copyOptions(pointer, into: &o, "nudge_csv_options_init")
     var options = CSV.Options()
     switch o.header {
     case NUDGE_CSV_HEADER_AUTO: options.header = .auto

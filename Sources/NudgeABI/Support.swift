@@ -198,9 +198,16 @@ protocol SizedCStruct {
 extension nudge_csv_options: SizedCStruct {
     // Listed here, not in Dataset.swift, next to the checks that use them.
     static let fieldOffsets: [Int] = {
-        let fields: [PartialKeyPath<nudge_csv_options>] = [\.struct_size, \.header, \.label_column, \.class_count, \.label_name, \.delimiter]
+        let fields: [PartialKeyPath<nudge_csv_options>] = [\.struct_size, \.header, \.label_column, \.class_count, \.label_name, \.delimiter,
+                                                              \.max_bytes]
         return fields.map { MemoryLayout<nudge_csv_options>.offset(of: $0)! }
     }()
+}
+
+extension nudge_idx_options: SizedCStruct {
+    static let fieldOffsets: [Int] = [\nudge_idx_options.struct_size, \.max_bytes].map {
+        MemoryLayout<nudge_idx_options>.offset(of: $0)!
+    }
 }
 
 /// Fills a caller's options struct with `defaults`, writing no more than the `size` bytes the
