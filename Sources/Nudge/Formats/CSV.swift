@@ -103,7 +103,7 @@ public enum CSV {
         // zlib takes its own descriptor, so that it can close it.
         let fd = fcntl(opened.fd, F_DUPFD_CLOEXEC, 0)
         guard fd >= 0, let file = gzdopen(fd, "rb") else {
-            let error = ioError("cannot open CSV file \(path)")
+            let error = gzopenError("CSV file", path)
             if fd >= 0 { close(fd) }
             throw error
         }
@@ -447,6 +447,7 @@ private struct Scanner: ~Copyable {
         let message = gzerror(file, &status)
         if got < 0 || (status != Z_OK && status != Z_STREAM_END) {
             if status == Z_ERRNO { throw ioError("cannot read \(location.path)") }
+            if status == Z_MEM_ERROR { throw zlibMemoryError(location.path) }
             if status == Z_BUF_ERROR { throw .format("\(location.path): the gzip data ends early (the file is truncated)") }
             let reason = message.map { String(cString: $0) } ?? "zlib error \(status)"
             throw .format("\(location.path): corrupt gzip data (\(reason))")

@@ -125,7 +125,7 @@ private struct IDXFile {
         // zlib takes its own descriptor, so that it can close it.
         let fd = fcntl(opened.fd, F_DUPFD_CLOEXEC, 0)
         guard fd >= 0, let f = gzdopen(fd, "rb") else {
-            let error = ioError("cannot open IDX file \(path)")
+            let error = gzopenError("IDX file", path)
             if fd >= 0 { Glibc.close(fd) }
             throw error
         }
@@ -185,24 +185,32 @@ private struct IDXFile {
         let got = buffer.withUnsafeMutableBytes { gzread(file, $0.baseAddress, UInt32(want)) }
         guard got == want else {
             let reason = got < 0 ? "a read error or corrupt gzip data" : "the file ends early"
+            let memory = got < 0 && zlibOutOfMemory(file)
             close()
+            if memory { throw zlibMemoryError(path) }
             throw .format("\(path): \(reason) while reading \(what)")
         }
     }
 
     /// Reads `count` elements in chunks, calling `body(chunk, offsetOfFirstElement)`; then checks the file ends.
     mutating func read(_ count: Int, _ body: (UnsafeBufferPointer<UInt8>, Int) -> Void) throws(NudgeError) {
-        var chunk = [UInt8](repeating: 0, count: min(count, 1 << 20))
+        let chunk: HeapBuffer<UInt8>
+        do { chunk = try HeapBuffer<UInt8>(count: min(count, 1 << 20), zeroed: false) } catch {
+            close()
+            throw error
+        }
         var done = 0
         while done < count {
             let want = min(chunk.count, count - done)
-            let got = chunk.withUnsafeMutableBytes { gzread(file, $0.baseAddress, UInt32(want)) }
+            let got = gzread(file, chunk.pointer, UInt32(want))
             guard got == want else {
                 let reason = got < 0 ? "a read error or corrupt gzip data" : "the file ends early"
+                let memory = got < 0 && zlibOutOfMemory(file)
                 close()
+                if memory { throw zlibMemoryError(path) }
                 throw .format("\(path): \(reason) after \(done) of \(count) elements")
             }
-            chunk.withUnsafeBufferPointer { body(UnsafeBufferPointer(rebasing: $0[0..<want]), done) }
+            body(UnsafeBufferPointer(start: chunk.pointer, count: want), done)
             done += want
         }
         var extra: UInt8 = 0
