@@ -6,12 +6,13 @@
  * network predicts the same bits; a trainer still steps). A child that ends by a signal (Swift's
  * "Fatal error: ... failed to allocate" is a trap) is a failure.
  *
- *   oom_sweep [-k POINTS] [-o FUNCTION [-1 BYTES]]
+ *   oom_sweep [-v] [-k POINTS] [-o FUNCTION [-1 BYTES]]
  *
  * POINTS (default 48) limits per function, spread evenly from the child's usage up to the smallest
  * limit found to succeed, plus that limit and two above it; -o runs only the cases of FUNCTION (a
  * name, or a case's number in the table); -1
- * runs its first case once, in this process, BYTES above its usage (for a debugger). The
+ * runs its first case once, in this process, BYTES above its usage (for a debugger); -v lists the
+ * failures' messages (each names the allocation that failed, by its size and type). The
  * network is 1048576-4-3 (4.2 million parameters, with a per-feature normalisation of 2^20 inputs
  * and a 1 MiB metadata value), so its buffers dominate every allocation of a call. Each child first
  * runs its call once without a limit (the library's lazy set-up, OpenBLAS's buffers and the Swift
@@ -522,9 +523,33 @@ static void show_child_error(void) {
 
 /* ---- The sweep */
 
+#define MAX_SITES 64
+
 struct tally {
     long points, succeeded, out_of_memory, failed, signals;
+    /* The distinct messages of the failures: each names the allocation that failed (its size and
+     * type), so their count is a lower bound on the allocation sites that the sweep made fail. */
+    int sites;
+    char site[MAX_SITES][160];
 };
+
+static int verbose;
+
+/* Adds the failed child's message (the first line of its standard error) to the case's sites. */
+static void note_site(struct tally *t) {
+    char text[160];
+    int fd = open(error_path, O_RDONLY);
+    ssize_t n = fd < 0 ? 0 : read(fd, text, sizeof text - 1);
+    if (fd >= 0) close(fd);
+    text[n > 0 ? n : 0] = 0;
+    text[strcspn(text, "\n")] = 0;
+    char *margin = strstr(text, " and keep "); /* the same allocation, refused for the margin after it */
+    if (margin != NULL) *margin = 0;
+    for (int i = 0; i < t->sites; i++) {
+        if (strcmp(t->site[i], text) == 0) return;
+    }
+    if (t->sites < MAX_SITES) strcpy(t->site[t->sites++], text);
+}
 
 static const char *outcome_name(int outcome) {
     switch (outcome) {
@@ -541,7 +566,10 @@ static const char *outcome_name(int outcome) {
 static int record(struct tally *t, const struct sweep_case *c, long delta, int outcome) {
     t->points++;
     if (outcome == SUCCEEDED) return t->succeeded++, 1;
-    if (outcome == OUT_OF_MEMORY) return t->out_of_memory++, 1;
+    if (outcome == OUT_OF_MEMORY) {
+        note_site(t);
+        return t->out_of_memory++, 1;
+    }
     t->failed++;
     if (outcome < 0) {
         t->signals++;
@@ -582,7 +610,8 @@ static long threshold(struct tally *t, const struct sweep_case *c) {
 }
 
 static int sweep(const struct sweep_case *c, long points, struct tally *total) {
-    struct tally t = {0, 0, 0, 0, 0};
+    static struct tally t;
+    memset(&t, 0, sizeof t);
     double started = now();
     long enough = threshold(&t, c);
     if (enough < 0) {
@@ -604,14 +633,16 @@ static int sweep(const struct sweep_case *c, long points, struct tally *total) {
             }
         }
     }
-    printf("%-32s %-48s %4ld points: %3ld ok, %3ld out of memory, %ld failed (%ld signals); ok from %8.2f MiB; %.1f s\n",
-           c->name, c->label, t.points, t.succeeded, t.out_of_memory, t.failed, t.signals, enough / 1048576.0,
+    printf("%-32s %-48s %4ld points: %3ld ok, %3ld out of memory (%2d distinct), %ld failed (%ld signals); ok from %7.2f MiB; %.1f s\n",
+           c->name, c->label, t.points, t.succeeded, t.out_of_memory, t.sites, t.failed, t.signals, enough / 1048576.0,
            now() - started);
+    for (int i = 0; verbose && i < t.sites; i++) printf("    %s\n", t.site[i]);
     total->points += t.points;
     total->succeeded += t.succeeded;
     total->out_of_memory += t.out_of_memory;
     total->failed += t.failed;
     total->signals += t.signals;
+    total->sites += t.sites;
     return t.failed == 0;
 }
 
@@ -622,8 +653,9 @@ int main(int argc, char **argv) {
         if (strcmp(argv[i], "-k") == 0 && i + 1 < argc) points = strtol(argv[++i], NULL, 10);
         else if (strcmp(argv[i], "-o") == 0 && i + 1 < argc) only = argv[++i];
         else if (strcmp(argv[i], "-1") == 0 && i + 1 < argc) single = strtol(argv[++i], NULL, 10);
+        else if (strcmp(argv[i], "-v") == 0) verbose = 1;
         else {
-            fprintf(stderr, "usage: %s [-k POINTS] [-o FUNCTION [-1 BYTES]]\n", argv[0]);
+            fprintf(stderr, "usage: %s [-v] [-k POINTS] [-o FUNCTION [-1 BYTES]]\n", argv[0]);
             return 2;
         }
     }
@@ -650,14 +682,16 @@ int main(int argc, char **argv) {
     predict_in_a_child(LARGE.net, expected_net);
     predict_in_a_child(LARGE.tnet, expected_tnet);
     snprintf(error_path, sizeof error_path, "%s/child.err", folder);
-    struct tally total = {0, 0, 0, 0, 0};
+    static struct tally total;
     int passed = 1, ran = 0;
     double started = now();
     for (size_t i = 0; i < CASE_COUNT; i++) {
         if (only != NULL && strcmp(only, CASES[i].name) != 0 && strtoul(only, NULL, 10) != i + 1) continue;
         if (single >= 0 && only != NULL) {
             /* One point of the first such case, in this process (for a debugger): its outcome is the exit status. */
-            return child(&CASES[i], single);
+            passed = child(&CASES[i], single);
+            ran = -1;
+            break;
         }
         ran++;
         passed &= sweep(&CASES[i], points, &total);
@@ -669,7 +703,9 @@ int main(int argc, char **argv) {
     unlink(LARGE.idx_labels);
     unlink(LARGE.csv_path);
     if (rmdir(folder) != 0) fprintf(stderr, PROGRAM ": cannot remove %s: %s\n", folder, strerror(errno));
-    printf("%d cases, %ld (function x limit) points: %ld ok, %ld out of memory, %ld failed, %ld ended by a signal; %.0f s\n",
-           ran, total.points, total.succeeded, total.out_of_memory, total.failed, total.signals, now() - started);
+    if (ran < 0) return passed;
+    printf("%d cases, %ld (function x limit) points: %ld ok, %ld out of memory (%d distinct failures), "
+           "%ld failed, %ld ended by a signal; %.0f s\n",
+           ran, total.points, total.succeeded, total.out_of_memory, total.sites, total.failed, total.signals, now() - started);
     return passed && ran > 0 ? 0 : 1;
 }
