@@ -193,6 +193,16 @@ test-reliability: $(REL)/kill_save $(REL)/kill_train
 	timeout -k 10 600 $(REL)/kill_train -t 20
 
 test: test-reliability
+
+## Out of memory (Tests/reliability/oom_sweep.c): every C function that allocates, under a sweep of
+## address-space limits, each point in a child; any signal, wrong status or damaged handle fails.
+## OOM_POINTS limits per function (docs/RELIABILITY.md's figures: 48).
+OOM_POINTS ?= 16
+.PHONY: test-oom
+test-oom: $(REL)/oom_sweep
+	OPENBLAS_NUM_THREADS=1 timeout 1800 $(REL)/oom_sweep -k $(OOM_POINTS)
+
+test: test-oom
 # Data-parallel training over MPI, from C (Tests/mpi) and from Python (tests/mpi): installs Open MPI
 # and mpi4py (into the test venv) when missing; every job bounded in time.
 test: test-mpi test-python-mpi

@@ -476,7 +476,7 @@ nudge_status nudge_network_set_parameters(
  * @param[in,out] network The network.
  * @param[in] key A non-empty UTF-8 string of at most 1 MiB.
  * @param[in] value A UTF-8 string of at most 1 MiB, or NULL to remove the key.
- * @return NUDGE_OK, NUDGE_ERR_INVALID_ARGUMENT.
+ * @return NUDGE_OK, NUDGE_ERR_INVALID_ARGUMENT, NUDGE_ERR_OUT_OF_MEMORY (the network is then unchanged).
  */
 nudge_status nudge_network_set_metadata(nudge_network *network, const char *key, const char *value);
 
@@ -529,8 +529,8 @@ nudge_status nudge_network_metadata_key(
  * @param[in] scale count finite floats, or NULL when count is 0.
  * @param[in] count 1 (the same offset and scale for every input), the input size (one per input),
  *            or 0 to remove the normalisation.
- * @return NUDGE_OK, NUDGE_ERR_INVALID_ARGUMENT, NUDGE_ERR_SHAPE (another count), NUDGE_ERR_NOT_FINITE
- *         (the network is then unchanged).
+ * @return NUDGE_OK, NUDGE_ERR_INVALID_ARGUMENT, NUDGE_ERR_SHAPE (another count), NUDGE_ERR_NOT_FINITE,
+ *         NUDGE_ERR_OUT_OF_MEMORY (the network is then unchanged).
  */
 nudge_status nudge_network_set_normalization(
     nudge_network *network,
@@ -1471,8 +1471,9 @@ nudge_status nudge_trainer_set_collective(
  * steps (0: only at the end of each epoch), at the end of every epoch and when the call ends. A
  * checkpoint holds the whole trainer and where its run is (see nudge_trainer_load()); a run stopped
  * at any point (a killed process, a lost node, a callback) goes on from the last one. With a
- * group, rank 0 writes. A checkpoint that cannot be written fails the training call (NUDGE_ERR_IO;
- * the network keeps the weights it has).
+ * group, rank 0 writes. A checkpoint that cannot be written fails the training call (NUDGE_ERR_IO, or
+ * NUDGE_ERR_OUT_OF_MEMORY when the memory to write it cannot be had; the network keeps the weights
+ * it has).
  * @param[in,out] trainer The trainer.
  * @param[in] path A UTF-8 file path, or NULL to stop writing checkpoints.
  * @param[in] every_steps Steps between checkpoints; 0 for the end of each epoch only.

@@ -171,10 +171,7 @@ private func csvOptions(_ pointer: UnsafeRawPointer?) throws(NudgeError) -> CSV.
         guard o.label_column == NUDGE_CSV_LABEL_AUTO else {
             throw NudgeError(.invalidArgument, "options->label_name and options->label_column (\(o.label_column)) both choose the label column; leave label_column at NUDGE_CSV_LABEL_AUTO")
         }
-        guard let text = String(validatingCString: name) else {
-            throw NudgeError(.invalidArgument, "options->label_name is not valid UTF-8")
-        }
-        options.labelColumn = .name(text)
+        options.labelColumn = .name(try string(name, "options->label_name"))
     } else {
         switch o.label_column {
         case NUDGE_CSV_LABEL_AUTO: options.labelColumn = .auto

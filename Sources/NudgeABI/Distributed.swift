@@ -111,8 +111,9 @@ public func nudge_trainer_set_collective(_ trainer: nudge_trainer?, _ collective
 /// steps (0: only at the end of each epoch), at the end of every epoch and when the call ends. A
 /// checkpoint holds the whole trainer and where its run is (see nudge_trainer_load()); a run stopped
 /// at any point (a killed process, a lost node, a callback) goes on from the last one. With a
-/// group, rank 0 writes. A checkpoint that cannot be written fails the training call (NUDGE_ERR_IO;
-/// the network keeps the weights it has).
+/// group, rank 0 writes. A checkpoint that cannot be written fails the training call (NUDGE_ERR_IO, or
+/// NUDGE_ERR_OUT_OF_MEMORY when the memory to write it cannot be had; the network keeps the weights
+/// it has).
 /// @param[in,out] trainer The trainer.
 /// @param[in] path A UTF-8 file path, or NULL to stop writing checkpoints.
 /// @param[in] every_steps Steps between checkpoints; 0 for the end of each epoch only.

@@ -202,17 +202,17 @@ public func nudge_network_set_parameters(_ network: nudge_network?, _ parameters
 /// @param[in,out] network The network.
 /// @param[in] key A non-empty UTF-8 string of at most 1 MiB.
 /// @param[in] value A UTF-8 string of at most 1 MiB, or NULL to remove the key.
-/// @return NUDGE_OK, NUDGE_ERR_INVALID_ARGUMENT.
+/// @return NUDGE_OK, NUDGE_ERR_INVALID_ARGUMENT, NUDGE_ERR_OUT_OF_MEMORY (the network is then unchanged).
 @_cdecl("nudge_network_set_metadata")
 public func nudge_network_set_metadata(_ network: nudge_network?, _ key: UnsafePointer<CChar>?,
                                        _ value: UnsafePointer<CChar>?) -> nudge_status {
     guarded("nudge_network_set_metadata") { () throws(NudgeError) in
         let net = try borrowNetwork(network)
-        let k = try string(key, "key")
+        let k = try utf8Bytes(key, "key")
         if value == nil {
             net.removeMetadata(forKey: k)
         } else {
-            try net.setMetadata(try string(value, "value"), forKey: k)
+            try net.setMetadata(try utf8Bytes(value, "value"), forKey: k)
         }
     }
 }
@@ -230,11 +230,11 @@ public func nudge_network_get_metadata(_ network: nudge_network?, _ key: UnsafeP
                                        _ out_length: UnsafeMutablePointer<UInt>?) -> nudge_status {
     guarded("nudge_network_get_metadata") { () throws(NudgeError) in
         let net = try borrowNetwork(network)
-        let k = try string(key, "key")
-        guard let value = net.metadataValue(forKey: k) else {
-            throw NudgeError(.notFound, "no metadata key \"\(k)\"")
+        let k = try utf8Bytes(key, "key")
+        guard let i = net.metadataIndex(forKey: k) else {
+            throw NudgeError(.notFound, "no metadata key \"\(excerpt(k))\"")
         }
-        try copyString(value, into: buffer, capacity: capacity, length: out_length, "buffer")
+        try copyBytes(UnsafeBufferPointer(net.entries[i].value.buffer), into: buffer, capacity: capacity, length: out_length, "buffer")
     }
 }
 
@@ -246,7 +246,7 @@ public func nudge_network_get_metadata(_ network: nudge_network?, _ key: UnsafeP
 public func nudge_network_metadata_count(_ network: nudge_network?, _ out_count: UnsafeMutablePointer<UInt>?) -> nudge_status {
     guarded("nudge_network_metadata_count") { () throws(NudgeError) in
         let net = try borrowNetwork(network)
-        try required(out_count, "out_count").pointee = UInt(net.metadata.count)
+        try required(out_count, "out_count").pointee = UInt(net.entries.count)
     }
 }
 
@@ -262,10 +262,10 @@ public func nudge_network_metadata_key(_ network: nudge_network?, _ index: UInt,
                                        _ capacity: UInt, _ out_length: UnsafeMutablePointer<UInt>?) -> nudge_status {
     guarded("nudge_network_metadata_key") { () throws(NudgeError) in
         let net = try borrowNetwork(network)
-        guard index < UInt(net.metadata.count) else {
-            throw NudgeError(.notFound, "index is \(index); the network has \(net.metadata.count) metadata entries")
+        guard index < UInt(net.entries.count) else {
+            throw NudgeError(.notFound, "index is \(index); the network has \(net.entries.count) metadata entries")
         }
-        try copyString(net.metadata[Int(index)].key, into: buffer, capacity: capacity, length: out_length, "buffer")
+        try copyBytes(UnsafeBufferPointer(net.entries[Int(index)].key.buffer), into: buffer, capacity: capacity, length: out_length, "buffer")
     }
 }
 
@@ -279,8 +279,8 @@ public func nudge_network_metadata_key(_ network: nudge_network?, _ index: UInt,
 /// @param[in] scale count finite floats, or NULL when count is 0.
 /// @param[in] count 1 (the same offset and scale for every input), the input size (one per input),
 ///            or 0 to remove the normalisation.
-/// @return NUDGE_OK, NUDGE_ERR_INVALID_ARGUMENT, NUDGE_ERR_SHAPE (another count), NUDGE_ERR_NOT_FINITE
-///         (the network is then unchanged).
+/// @return NUDGE_OK, NUDGE_ERR_INVALID_ARGUMENT, NUDGE_ERR_SHAPE (another count), NUDGE_ERR_NOT_FINITE,
+///         NUDGE_ERR_OUT_OF_MEMORY (the network is then unchanged).
 @_cdecl("nudge_network_set_normalization")
 public func nudge_network_set_normalization(_ network: nudge_network?, _ offset: UnsafePointer<Float>?,
                                             _ scale: UnsafePointer<Float>?, _ count: UInt) -> nudge_status {
@@ -295,8 +295,8 @@ public func nudge_network_set_normalization(_ network: nudge_network?, _ offset:
             throw NudgeError(.shape, "count is \(count); this network needs 1 (global) or \(net.inputSize) (one per input), or 0 to remove")
         }
         let n = Int(count)
-        try net.setNormalization(InputNormalization(offset: Array(UnsafeBufferPointer(start: o, count: n)),
-                                                    scale: Array(UnsafeBufferPointer(start: s, count: n))))
+        try net.setNormalization(InputNormalization(offset: UnsafeBufferPointer(start: o, count: n),
+                                                    scale: UnsafeBufferPointer(start: s, count: n)))
     }
 }
 
@@ -314,12 +314,12 @@ public func nudge_network_get_normalization(_ network: nudge_network?, _ offset:
     guarded("nudge_network_get_normalization") { () throws(NudgeError) in
         let net = try borrowNetwork(network)
         let countOut = try required(out_count, "out_count")
-        let n = net.normalization?.offset.count ?? 0
+        let n = net.normalization?.count ?? 0
         countOut.pointee = UInt(n)
         guard offset != nil || scale != nil, let normalization = net.normalization else { return }
         try checkCapacity(capacity, n, "capacity")
-        if let offset { offset.update(from: normalization.offset, count: n) }
-        if let scale { scale.update(from: normalization.scale, count: n) }
+        if let offset { offset.update(from: normalization.offsets, count: n) }
+        if let scale { scale.update(from: normalization.scales, count: n) }
     }
 }
 

@@ -58,12 +58,13 @@ public func nudge_save_to_buffer(_ network: nudge_network?, _ buffer: UnsafeMuta
     guarded("nudge_save_to_buffer") { () throws(NudgeError) in
         let net = try borrowNetwork(network)
         let size = try required(out_size, "out_size")
-        let bytes = try ModelFile.encode(net)
+        // Written straight into the caller's buffer: neither the size query nor the copy allocates.
+        let needed = try ModelFile.encodedSize(net)
         if let buffer {
-            try checkCapacity(capacity, bytes.count, "capacity", "bytes")
-            bytes.withUnsafeBytes { buffer.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+            try checkCapacity(capacity, needed, "capacity", "bytes")
+            _ = try ModelFile.encode(net, into: UnsafeMutableRawBufferPointer(start: buffer, count: needed))
         }
-        size.pointee = UInt(bytes.count)
+        size.pointee = UInt(needed)
     }
 }
 

@@ -168,25 +168,41 @@ func checkCapacity(_ capacity: UInt, _ needed: Int, _ name: String, _ unit: Stri
     }
 }
 
-/// Copies a UTF-8 string and its NUL into a caller's buffer; a NULL buffer only asks the length.
-func copyString(_ value: String, into buffer: UnsafeMutablePointer<CChar>?, capacity: UInt,
-                length: UnsafeMutablePointer<UInt>?, _ name: String) throws(NudgeError) {
-    let utf8 = Array(value.utf8)
+/// Copies UTF-8 bytes and a NUL into a caller's buffer; a NULL buffer only asks the length.
+func copyBytes(_ value: UnsafeBufferPointer<UInt8>, into buffer: UnsafeMutablePointer<CChar>?, capacity: UInt,
+               length: UnsafeMutablePointer<UInt>?, _ name: String) throws(NudgeError) {
     if let buffer {
-        try checkCapacity(capacity, utf8.count + 1, "\(name) capacity", "bytes")
-        utf8.withUnsafeBufferPointer { src in
-            for i in 0..<src.count { buffer[i] = CChar(bitPattern: src[i]) }
-        }
-        buffer[utf8.count] = 0
+        try checkCapacity(capacity, value.count + 1, "\(name) capacity", "bytes")
+        if let base = value.baseAddress { UnsafeMutableRawPointer(buffer).copyMemory(from: base, byteCount: value.count) }
+        buffer[value.count] = 0
     }
-    length?.pointee = UInt(utf8.count)
+    length?.pointee = UInt(value.count)
 }
 
-/// A caller's NUL-terminated UTF-8 string.
-func string(_ pointer: UnsafePointer<CChar>?, _ name: String) throws(NudgeError) -> String {
+/// A caller's NUL-terminated UTF-8 string, read in place and checked, without a copy.
+func utf8Bytes(_ pointer: UnsafePointer<CChar>?, _ name: String) throws(NudgeError) -> UnsafeBufferPointer<UInt8> {
     let p = try required(pointer, name)
-    guard let s = String(validatingCString: p) else { throw NudgeError(.invalidArgument, "\(name) is not valid UTF-8") }
-    return s
+    let bytes = UnsafeBufferPointer(start: UnsafeRawPointer(p).assumingMemoryBound(to: UInt8.self), count: strlen(p))
+    guard isValidUTF8(bytes) else { throw NudgeError(.invalidArgument, "\(name) is not valid UTF-8") }
+    return bytes
+}
+
+/// At most the first 64 bytes of a caller's string, for an error message (a key may be 1 MiB long).
+func excerpt(_ bytes: UnsafeBufferPointer<UInt8>) -> String {
+    guard bytes.count > 64 else { return String(decoding: bytes, as: UTF8.self) }
+    return String(decoding: UnsafeBufferPointer(rebasing: bytes[0..<64]), as: UTF8.self) + "... (\(bytes.count) bytes)"
+}
+
+/// A caller's NUL-terminated UTF-8 string (a path, a column name). A String's memory comes from the
+/// Swift runtime, which ends the process when it cannot have it, so a long string's size (and the
+/// margin that checked allocations keep) is first tried with malloc: a caller's string too large
+/// for the memory left gives `outOfMemory`.
+func string(_ pointer: UnsafePointer<CChar>?, _ name: String) throws(NudgeError) -> String {
+    let bytes = try utf8Bytes(pointer, name)
+    guard bytes.count <= 4096 || canMap(bytes.count + memoryMarginBytes) else {
+        throw NudgeError(.outOfMemory, "\(name) is \(bytes.count) bytes long, more than the memory left can copy")
+    }
+    return String(decoding: bytes, as: UTF8.self)
 }
 
 /// A C struct that starts with `uint32_t struct_size`: the offset of every field, in order, against

@@ -21,7 +21,7 @@ final class ByteSource {
     /// gzip: the inflate state (at a fixed address, as zlib requires), the compressed bytes read
     /// and not yet inflated, and whether the file has no more of them.
     private var stream: UnsafeMutablePointer<z_stream>?
-    private var input: UnsafeMutablePointer<UInt8>?
+    private var input: HeapBuffer<UInt8>?
     private var atFileEnd = false
     /// The decompressed data has ended (the last member's trailer was checked).
     private var finished = false
@@ -44,7 +44,6 @@ final class ByteSource {
             inflateEnd(stream)
             stream.deallocate()
         }
-        input?.deallocate()
     }
 
     private func startInflating() throws(NudgeError) {
@@ -56,7 +55,7 @@ final class ByteSource {
             throw NudgeError(.outOfMemory, "could not allocate zlib's state to decompress \(path)")
         }
         stream = s
-        input = UnsafeMutablePointer<UInt8>.allocate(capacity: ByteSource.inputSize)
+        input = try HeapBuffer<UInt8>(count: ByteSource.inputSize, zeroed: false)
     }
 
     /// Reads up to `count` bytes of data into `destination`; fewer only at the end of the data.
@@ -89,9 +88,9 @@ final class ByteSource {
         let s = stream.unsafelyUnwrapped
         if s.pointee.avail_in > 0 { return true }
         if atFileEnd { return false }
-        let got = try readFile(into: input.unsafelyUnwrapped, count: ByteSource.inputSize)
+        let got = try readFile(into: input.unsafelyUnwrapped.pointer, count: ByteSource.inputSize)
         if got == 0 { atFileEnd = true }
-        s.pointee.next_in = input
+        s.pointee.next_in = input.unsafelyUnwrapped.pointer
         s.pointee.avail_in = UInt32(got)
         return got > 0
     }
@@ -135,10 +134,10 @@ final class ByteSource {
         if s.pointee.avail_in == 1 {
             // The second byte of a magic number may be in the next read.
             let first = s.pointee.next_in![0]
-            input.unsafelyUnwrapped[0] = first
-            let more = try readFile(into: input.unsafelyUnwrapped + 1, count: ByteSource.inputSize - 1)
+            input.unsafelyUnwrapped.pointer[0] = first
+            let more = try readFile(into: input.unsafelyUnwrapped.pointer + 1, count: ByteSource.inputSize - 1)
             if more == 0 { atFileEnd = true }
-            s.pointee.next_in = input
+            s.pointee.next_in = input.unsafelyUnwrapped.pointer
             s.pointee.avail_in = UInt32(1 + more)
         }
         let next = s.pointee.next_in!

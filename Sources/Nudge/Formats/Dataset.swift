@@ -201,8 +201,9 @@ private final class IDXFile {
         throws(NudgeError) -> HeapBuffer<Element> {
         var values = GrowingValues<Element>(path: path, count: count)
         let chunkSize = min(count, 1 << 20)
-        let chunk = UnsafeMutablePointer<UInt8>.allocate(capacity: chunkSize)
-        defer { chunk.deallocate() }
+        let chunkBuffer = try HeapBuffer<UInt8>(count: chunkSize, zeroed: false)
+        defer { withExtendedLifetime(chunkBuffer) {} }
+        let chunk = chunkBuffer.pointer
         var done = 0
         while done < count {
             let want = min(chunkSize, count - done)

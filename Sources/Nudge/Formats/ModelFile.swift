@@ -67,9 +67,9 @@ public enum ModelFile {
     /// The size with a checkpoint's trainer section of `checkpoint` bytes (version 3), or without one.
     static func encodedSize(_ network: Network, checkpoint: Int?) throws(NudgeError) -> Int {
         var size = headerSize + 4 * network.layerSizes.count + 4 * network.activations.count + 4
-        if let n = network.normalization { size += 4 + 8 * n.offset.count } else if checkpoint != nil { size += 4 }
+        if let n = network.normalization { size += 4 + 8 * n.count } else if checkpoint != nil { size += 4 }
         if let checkpoint { size += 8 + checkpoint }
-        for (k, v) in network.metadata { size += 8 + k.utf8.count + v.utf8.count }
+        for e in network.entries { size += 8 + e.key.count + e.value.count }
         return try size + checkedProduct(network.parameterCount, 4, "parameter bytes")
     }
 
@@ -98,19 +98,17 @@ public enum ModelFile {
         return size
     }
 
-    /// Writes the model file into `out`, which holds exactly ``encodedSize(_:)`` bytes.
-    static func writeBytes(_ network: Network, checkpoint: [UInt8]? = nil, into out: UnsafeMutableRawBufferPointer) {
+    /// Writes the model file into `out`, which holds exactly ``encodedSize(_:)`` bytes; allocates nothing.
+    static func writeBytes(_ network: Network, checkpoint: HeapBuffer<UInt8>? = nil, into out: UnsafeMutableRawBufferPointer) {
         var offset = 0
         func put<T: FixedWidthInteger>(_ value: T) {
             out.storeBytes(of: value.littleEndian, toByteOffset: offset, as: T.self)
             offset += MemoryLayout<T>.size
         }
-        func put(_ text: String) {
-            put(UInt32(text.utf8.count))
-            for byte in text.utf8 {
-                out[offset] = byte
-                offset += 1
-            }
+        func put(_ bytes: HeapBuffer<UInt8>, length: Bool = true) {
+            if length { put(UInt32(bytes.count)) }
+            (out.baseAddress! + offset).copyMemory(from: bytes.pointer, byteCount: bytes.count)
+            offset += bytes.count
         }
         for byte in magic { put(byte) }
         let version: UInt32 = checkpoint != nil ? 3 : network.normalization == nil ? 1 : 2
@@ -118,23 +116,23 @@ public enum ModelFile {
         put(UInt32(0))
         put(UInt64(out.count))
         put(UInt32(network.layerSizes.count))
-        put(UInt32(network.metadata.count))
+        put(UInt32(network.entries.count))
         put(UInt64(network.parameterCount))
         for s in network.layerSizes { put(UInt32(s)) }
         for a in network.activations { put(code(of: a)) }
-        if version >= 2 { put(UInt32(network.normalization?.offset.count ?? 0)) }
+        if version >= 2 { put(UInt32(network.normalization?.count ?? 0)) }
         if let checkpoint { put(UInt64(checkpoint.count)) }
-        for (k, v) in network.metadata {
-            put(k)
-            put(v)
+        for e in network.entries {
+            put(e.key)
+            put(e.value)
         }
         if let n = network.normalization {
-            for v in n.offset { put(v.bitPattern) }
-            for v in n.scale { put(v.bitPattern) }
+            for i in 0..<n.count { put(n.offsets[i].bitPattern) }
+            for i in 0..<n.count { put(n.scales[i].bitPattern) }
         }
         let p = network.storage.pointer
         for i in 0..<network.parameterCount { put(p[i].bitPattern) }
-        for byte in checkpoint ?? [] { put(byte) }
+        if let checkpoint { put(checkpoint, length: false) }
         put(crc(UnsafeRawBufferPointer(rebasing: out[0..<offset])))
     }
 
@@ -155,7 +153,7 @@ public enum ModelFile {
     }
 
     /// Writes a model file, with a checkpoint's trainer section when given, atomically (as `save(_:to:)`).
-    static func save(_ network: Network, checkpoint: [UInt8]?, to path: String) throws(NudgeError) {
+    static func save(_ network: Network, checkpoint: HeapBuffer<UInt8>?, to path: String) throws(NudgeError) {
         let target = try SaveTarget(path)
         let bytes = try HeapBuffer<UInt8>(count: encodedSize(network, checkpoint: checkpoint?.count), zeroed: false)
         writeBytes(network, checkpoint: checkpoint, into: UnsafeMutableRawBufferPointer(bytes.buffer))
@@ -301,7 +299,7 @@ public enum ModelFile {
         let metadata = try readMetadata(&reader, count: layout.metadataCount)
         let normalization = try readNormalization(&reader, count: normalizationCount)
         let network = try readParameters(&reader, layout, trailing: Int(sectionSize))
-        for (k, v) in metadata { try network.setMetadata(v, forKey: k) }
+        for (key, value) in metadata { try network.appendMetadata(value, forKey: key) }
         try network.setNormalization(normalization)
         return (network, version >= 3 ? (reader.end - Int(sectionSize))..<reader.end : nil)
     }
@@ -393,17 +391,23 @@ public enum ModelFile {
         return count
     }
 
-    /// The metadata entries, in file order. Keys must be non-empty and distinct as bytes, as
-    /// ``Network/setMetadata(_:forKey:)`` keeps them, so that every entry read can be set.
-    private static func readMetadata(_ reader: inout Reader, count: Int) throws(NudgeError) -> [(String, String)] {
-        var metadata: [(String, String)] = []
-        var keys = Set<[UInt8]>()
+    /// The metadata entries, in file order, as checked byte ranges of the file (at most
+    /// ``Network/maxMetadataEntries``; nothing file-sized is copied here). Keys must be non-empty and
+    /// distinct as bytes, as ``Network/setMetadata(_:forKey:)`` keeps them, so that every entry read can be set.
+    private static func readMetadata(_ reader: inout Reader, count: Int) throws(NudgeError) -> [(UnsafeBufferPointer<UInt8>, UnsafeBufferPointer<UInt8>)] {
+        var metadata: [(UnsafeBufferPointer<UInt8>, UnsafeBufferPointer<UInt8>)] = []
+        var byHash: [Int: [Int]] = [:]
         for i in 0..<count {
             let key = try reader.string("metadata key \(i)")
             let value = try reader.string("metadata value \(i)", allowingNUL: true)
-            guard !key.isEmpty, keys.insert(Array(key.utf8)).inserted else {
+            var hasher = Hasher()
+            hasher.combine(bytes: UnsafeRawBufferPointer(key))
+            let hash = hasher.finalize()
+            let repeated = byHash[hash, default: []].contains { metadata[$0].0.elementsEqual(key) }
+            guard !key.isEmpty, !repeated else {
                 throw .format("\(reader.source): metadata key \(i) is empty or repeated")
             }
+            byHash[hash, default: []].append(i)
             metadata.append((key, value))
         }
         return metadata
@@ -413,10 +417,9 @@ public enum ModelFile {
     private static func readNormalization(_ reader: inout Reader, count: Int) throws(NudgeError) -> InputNormalization? {
         guard count > 0 else { return nil }
         try reader.need(8 * count, "the normalisation")
-        var offset: [Float] = [], scale: [Float] = []
-        for _ in 0..<count { offset.append(Float(bitPattern: try reader.u32("normalisation offset"))) }
-        for _ in 0..<count { scale.append(Float(bitPattern: try reader.u32("normalisation scale"))) }
-        do { return try InputNormalization(offset: offset, scale: scale) } catch {
+        let values = try FloatBuffer(count: 2 * count, zeroed: false)
+        for i in 0..<(2 * count) { values.pointer[i] = Float(bitPattern: try reader.u32("normalisation value")) }
+        do { return try InputNormalization(adopting: values) } catch {
             throw .format("\(reader.source): invalid normalisation: \(error.message)")
         }
     }
@@ -474,21 +477,22 @@ public enum ModelFile {
             return UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: offset, as: UInt64.self))
         }
 
-        mutating func string(_ what: String, allowingNUL: Bool = false) throws(NudgeError) -> String {
+        /// A length-prefixed UTF-8 string, checked in place and returned as the file's own bytes.
+        mutating func string(_ what: String, allowingNUL: Bool = false) throws(NudgeError) -> UnsafeBufferPointer<UInt8> {
             let length = Int(try u32("\(what) length"))
             guard length <= Network.maxMetadataBytes else {
                 throw .format("\(source): \(what) is \(length) bytes, more than \(Network.maxMetadataBytes)")
             }
             try need(length, what)
             defer { offset += length }
-            let text = UnsafeRawBufferPointer(rebasing: bytes[offset..<(offset + length)])
-            guard let s = String(validating: text, as: UTF8.self) else {
+            let text = UnsafeRawBufferPointer(rebasing: bytes[offset..<(offset + length)]).assumingMemoryBound(to: UInt8.self)
+            guard isValidUTF8(text) else {
                 throw .format("\(source): \(what) is not valid UTF-8")
             }
             // A C caller names keys by NUL-terminated strings: a key with a NUL inside could be
             // neither found nor read whole. Values come back with their length, so a NUL is kept.
             guard allowingNUL || !text.contains(0) else { throw .format("\(source): \(what) contains a NUL byte") }
-            return s
+            return text
         }
     }
 

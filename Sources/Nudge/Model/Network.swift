@@ -36,7 +36,12 @@ public final class Network: @unchecked Sendable {
     /// User key/value pairs saved with the model, such as class names, in the order keys were first
     /// set. Keys are unique as byte strings (no Unicode normalisation: "café" written two ways is two
     /// keys). Change them with ``setMetadata(_:forKey:)`` and ``removeMetadata(forKey:)``.
-    public private(set) var metadata: [(key: String, value: String)] = []
+    /// Built from the stored entries on each read: a C caller's reads copy the bytes instead.
+    public var metadata: [(key: String, value: String)] {
+        entries.map { (String(decoding: $0.key.buffer, as: UTF8.self), String(decoding: $0.value.buffer, as: UTF8.self)) }
+    }
+    /// The metadata as stored: UTF-8 bytes from the checked allocator, at most ``maxMetadataEntries``.
+    package private(set) var entries: [MetadataEntry] = []
 
     /// The map applied to every input before the first layer, fitted on training data and saved
     /// with the model; nil for none. Set it with ``setNormalization(_:)`` or ``fitNormalization(_:kind:)``.
@@ -121,7 +126,7 @@ public final class Network: @unchecked Sendable {
     public convenience init(copying other: Network) throws(NudgeError) {
         try self.init(layerSizes: other.layerSizes, activations: other.activations,
                       parameters: UnsafeBufferPointer(other.storage.buffer))
-        metadata = other.metadata
+        entries = other.entries
         try setNormalization(other.normalization)
     }
 
@@ -227,34 +232,96 @@ public final class Network: @unchecked Sendable {
     /// ```
     ///
     /// - Throws: `invalidArgument` for an empty key, a key with a NUL byte, a key or value longer than
-    ///   ``maxMetadataBytes``, or more than ``maxMetadataEntries`` entries.
+    ///   ``maxMetadataBytes``, or more than ``maxMetadataEntries`` entries; `outOfMemory`.
     public func setMetadata(_ value: String, forKey key: String) throws(NudgeError) {
+        var key = key, value = value
+        try key.withUTF8 { k in
+            value.withUTF8 { v in Result { () throws(NudgeError) in try setMetadata(v, forKey: k) } }
+        }.get()
+    }
+
+    /// Sets (or replaces) the entry `key` from UTF-8 bytes, with the checks of the String form (and
+    /// that both are UTF-8); the bytes are copied into memory from the checked allocator. Both
+    /// copies are made before the network changes, so a failure leaves it as it was.
+    package func setMetadata(_ value: UnsafeBufferPointer<UInt8>, forKey key: UnsafeBufferPointer<UInt8>) throws(NudgeError) {
         guard !key.isEmpty else { throw .invalid("metadata key is empty") }
-        guard key.utf8.count <= Network.maxMetadataBytes, value.utf8.count <= Network.maxMetadataBytes else {
+        guard key.count <= Network.maxMetadataBytes, value.count <= Network.maxMetadataBytes else {
             throw .invalid("metadata key or value is longer than \(Network.maxMetadataBytes) bytes")
         }
         // The C interface names keys by NUL-terminated strings; values come back with their length.
-        guard !key.utf8.contains(0) else { throw .invalid("metadata key contains a NUL byte") }
-        if let i = metadata.firstIndex(where: { $0.key.utf8.elementsEqual(key.utf8) }) {
-            metadata[i].value = value
-            return
-        }
-        guard metadata.count < Network.maxMetadataEntries else {
+        guard !key.contains(0) else { throw .invalid("metadata key contains a NUL byte") }
+        guard isValidUTF8(key) else { throw .invalid("metadata key is not valid UTF-8") }
+        guard isValidUTF8(value) else { throw .invalid("metadata value is not valid UTF-8") }
+        let index = metadataIndex(forKey: key)
+        guard index != nil || entries.count < Network.maxMetadataEntries else {
             throw .invalid("a network holds at most \(Network.maxMetadataEntries) metadata entries")
         }
-        metadata.append((key, value))
+        let stored = try MetadataEntry.bytes(value)
+        if let index {
+            entries[index] = MetadataEntry(key: entries[index].key, value: stored)
+        } else {
+            entries.append(MetadataEntry(key: try MetadataEntry.bytes(key), value: stored))
+        }
+    }
+
+    /// Appends an entry that a model file's reader has checked as ``setMetadata(_:forKey:)`` would
+    /// (a new key, valid UTF-8, within the limits), copying its bytes; a reader's keys are distinct.
+    func appendMetadata(_ value: UnsafeBufferPointer<UInt8>, forKey key: UnsafeBufferPointer<UInt8>) throws(NudgeError) {
+        let stored = try MetadataEntry.bytes(value)
+        entries.append(MetadataEntry(key: try MetadataEntry.bytes(key), value: stored))
     }
 
     /// The metadata value for `key`, if any.
     public func metadataValue(forKey key: String) -> String? {
-        metadata.first(where: { $0.key.utf8.elementsEqual(key.utf8) })?.value
+        var key = key
+        return key.withUTF8 { k in metadataIndex(forKey: k) }.map { String(decoding: entries[$0].value.buffer, as: UTF8.self) }
+    }
+
+    /// The position of the entry whose key has these bytes, if any.
+    package func metadataIndex(forKey key: UnsafeBufferPointer<UInt8>) -> Int? {
+        entries.firstIndex { $0.key.count == key.count && (key.isEmpty || memcmp($0.key.pointer, key.baseAddress!, key.count) == 0) }
     }
 
     /// Removes the metadata entry `key`; returns whether there was one.
     @discardableResult
     public func removeMetadata(forKey key: String) -> Bool {
-        guard let i = metadata.firstIndex(where: { $0.key.utf8.elementsEqual(key.utf8) }) else { return false }
-        metadata.remove(at: i)
+        var key = key
+        return key.withUTF8 { k in removeMetadata(forKey: k) }
+    }
+
+    /// Removes the entry whose key has these bytes; returns whether there was one.
+    @discardableResult
+    package func removeMetadata(forKey key: UnsafeBufferPointer<UInt8>) -> Bool {
+        guard let i = metadataIndex(forKey: key) else { return false }
+        entries.remove(at: i)
         return true
+    }
+}
+
+/// A metadata entry as a network stores it: UTF-8 bytes, never changed once made, so that copies
+/// of a network share them.
+package struct MetadataEntry: Sendable {
+    package let key: HeapBuffer<UInt8>
+    package let value: HeapBuffer<UInt8>
+
+    /// A copy of `bytes` from the checked allocator.
+    static func bytes(_ bytes: UnsafeBufferPointer<UInt8>) throws(NudgeError) -> HeapBuffer<UInt8> {
+        let copy = try HeapBuffer<UInt8>(count: bytes.count, zeroed: false)
+        if let base = bytes.baseAddress { copy.pointer.update(from: base, count: bytes.count) }
+        return copy
+    }
+}
+
+/// Whether `bytes` are well-formed UTF-8 (no overlong forms, surrogates or values above U+10FFFF),
+/// checked in place, without making a String of them.
+package func isValidUTF8(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+    var iterator = bytes.makeIterator()
+    var parser = Unicode.UTF8.ForwardParser()
+    while true {
+        switch parser.parseScalar(from: &iterator) {
+        case .valid: continue
+        case .emptyInput: return true
+        case .error: return false
+        }
     }
 }

@@ -22,40 +22,78 @@ public struct InputNormalization: Sendable, Equatable {
         }
     }
 
-    /// What is subtracted from each input: one value (global) or one per input feature.
-    public let offset: [Float]
-    /// What each centred input is multiplied by, as many as ``offset``.
-    public let scale: [Float]
+    /// The offsets, then the scales, ``count`` of each, in one buffer from the checked allocator
+    /// (an input size of 2^24 makes them 128 MiB); never changed once made, so copies share it.
+    let values: FloatBuffer
+
+    /// The number of offsets (and of scales): 1 (global) or one per input feature.
+    public var count: Int { values.count / 2 }
+    package var offsets: UnsafePointer<Float> { UnsafePointer(values.pointer) }
+    package var scales: UnsafePointer<Float> { UnsafePointer(values.pointer + count) }
+
+    /// What is subtracted from each input: one value (global) or one per input feature, copied.
+    public var offset: [Float] { Array(UnsafeBufferPointer(start: offsets, count: count)) }
+    /// What each centred input is multiplied by, as many as ``offset``, copied.
+    public var scale: [Float] { Array(UnsafeBufferPointer(start: scales, count: count)) }
 
     /// A normalisation from explicit values: `offset` and `scale` have the same length (1, or the
     /// network's input size, which ``Network/setNormalization(_:)`` checks), and all are finite.
     ///
-    /// - Throws: `shape` (empty, or lengths differ), `notFinite`.
+    /// - Throws: `shape` (empty, or lengths differ), `notFinite`, `outOfMemory`.
     public init(offset: [Float], scale: [Float]) throws(NudgeError) {
+        let made = try offset.withUnsafeBufferPointer { (o) throws(NudgeError) in
+            try scale.withUnsafeBufferPointer { (s) throws(NudgeError) in try InputNormalization(offset: o, scale: s) }
+        }
+        self = made
+    }
+
+    /// A normalisation copied from a caller's buffers, with the checks of the array form.
+    ///
+    /// - Throws: `shape`, `notFinite`, `outOfMemory`.
+    public init(offset: UnsafeBufferPointer<Float>, scale: UnsafeBufferPointer<Float>) throws(NudgeError) {
         guard !offset.isEmpty, offset.count == scale.count else {
             throw .shape("normalisation offset has \(offset.count) values and scale \(scale.count); they need the same count, at least 1")
         }
-        for (i, v) in offset.enumerated() where !v.isFinite {
-            throw NudgeError(.notFinite, "normalisation offset[\(i)] is \(v); it must be finite")
+        try InputNormalization.checkFinite(offset.baseAddress!, scale.baseAddress!, offset.count)
+        let values = try FloatBuffer(count: try checkedProduct(offset.count, 2, "normalisation values"), zeroed: false)
+        values.pointer.update(from: offset.baseAddress!, count: offset.count)
+        (values.pointer + offset.count).update(from: scale.baseAddress!, count: offset.count)
+        self.values = values
+    }
+
+    /// Takes `values` (offsets then scales, an even count of at least 2) after checking them.
+    init(adopting values: FloatBuffer) throws(NudgeError) {
+        precondition(values.count >= 2 && values.count % 2 == 0, "InputNormalization: odd value count")
+        try InputNormalization.checkFinite(values.pointer, values.pointer + values.count / 2, values.count / 2)
+        self.values = values
+    }
+
+    private static func checkFinite(_ offset: UnsafePointer<Float>, _ scale: UnsafePointer<Float>, _ count: Int) throws(NudgeError) {
+        for i in 0..<count where !offset[i].isFinite {
+            throw NudgeError(.notFinite, "normalisation offset[\(i)] is \(offset[i]); it must be finite")
         }
-        for (i, v) in scale.enumerated() where !v.isFinite {
-            throw NudgeError(.notFinite, "normalisation scale[\(i)] is \(v); it must be finite")
+        for i in 0..<count where !scale[i].isFinite {
+            throw NudgeError(.notFinite, "normalisation scale[\(i)] is \(scale[i]); it must be finite")
         }
-        self.offset = offset
-        self.scale = scale
+    }
+
+    public static func == (a: InputNormalization, b: InputNormalization) -> Bool {
+        a.values.count == b.values.count && (0..<a.values.count).allSatisfy { a.values.pointer[$0] == b.values.pointer[$0] }
     }
 
     /// Fits offsets (means) and scales (1 / standard deviation) on `rows` samples of `width` features.
-    /// Returns nil for ``Kind/none``. Statistics are accumulated in double precision, in two passes.
+    /// Returns nil for ``Kind/none``. Statistics are accumulated in double precision, in two passes,
+    /// in buffers from the checked allocator.
     ///
     /// For samples spread over processes, `total` is the samples of all of them, and `combine` sums
     /// each pass's per-feature sums across them, so every process fits what one process would on all.
     static func fit(_ inputs: UnsafePointer<Float>, rows: Rows, width: Int, kind: Kind, total: Int? = nil,
-                    combine: ((inout [Double]) throws(NudgeError) -> Void)? = nil) throws(NudgeError) -> InputNormalization? {
+                    combine: ((UnsafeMutableBufferPointer<Double>) throws(NudgeError) -> Void)? = nil) throws(NudgeError) -> InputNormalization? {
         guard kind != .none else { return nil }
         guard (total ?? rows.count) > 0 else { throw .invalid("normalisation needs at least one sample to fit on") }
         let features = kind == .global ? 1 : width
-        var sums = [Double](repeating: 0, count: width)
+        let sums = try HeapBuffer<Double>(count: width), squares = try HeapBuffer<Double>(count: width)
+        let values = try FloatBuffer(count: 2 * features, zeroed: false)
         func forEachRow(_ body: (UnsafePointer<Float>) -> Void) {
             switch rows {
             case .range(let start, let count):
@@ -64,32 +102,32 @@ public struct InputNormalization: Sendable, Equatable {
                 for r in 0..<count { body(inputs + index[r] * width) }
             }
         }
-        forEachRow { row in for j in 0..<width { sums[j] += Double(row[j]) } }
-        try combine?(&sums)
+        let s = sums.pointer, q = squares.pointer
+        forEachRow { row in for j in 0..<width { s[j] += Double(row[j]) } }
+        try combine?(sums.buffer)
         let n = Double(total ?? rows.count)
-        var means = [Double](repeating: 0, count: features)
+        // The means, kept in double precision in `sums` (global: its first entry).
         if kind == .global {
-            means[0] = sums.reduce(0, +) / (n * Double(width))
+            s[0] = sums.buffer.reduce(0, +) / (n * Double(width))
         } else {
-            for j in 0..<width { means[j] = sums[j] / n }
+            for j in 0..<width { s[j] /= n }
         }
-        var squares = [Double](repeating: 0, count: width)
         forEachRow { row in
             for j in 0..<width {
-                let d = Double(row[j]) - means[kind == .global ? 0 : j]
-                squares[j] += d * d
+                let d = Double(row[j]) - s[kind == .global ? 0 : j]
+                q[j] += d * d
             }
         }
-        try combine?(&squares)
-        var scale = [Float](repeating: 1, count: features)
-        let variances: [Double] = kind == .global ? [squares.reduce(0, +) / (n * Double(width))] : squares.map { $0 / n }
+        try combine?(squares.buffer)
+        if kind == .global { q[0] = squares.buffer.reduce(0, +) / (n * Double(width)) } else { for j in 0..<width { q[j] /= n } }
         for j in 0..<features {
-            let std = variances[j].squareRoot()
+            let std = q[j].squareRoot()
+            values.pointer[j] = Float(s[j])
             // A constant feature is only centred: dividing by a zero (or rounding-noise) spread would
             // blow up any other value it takes later.
-            if std > 1e-7 * max(abs(means[j]), 1) { scale[j] = Float(1 / std) }
+            values.pointer[features + j] = std > 1e-7 * max(abs(s[j]), 1) ? Float(1 / std) : 1
         }
-        return try InputNormalization(offset: means.map { Float($0) }, scale: scale)
+        return try InputNormalization(adopting: values)
     }
 }
 
@@ -109,15 +147,15 @@ extension Network {
             inputScale = nil
             return
         }
-        let count = normalization.offset.count
+        let count = normalization.count
         guard count == 1 || count == inputSize else {
             throw .shape("normalisation has \(count) values; this network needs 1 (global) or \(inputSize) (one per input)")
         }
         let offset = try FloatBuffer(count: inputSize, zeroed: false)
         let scale = try FloatBuffer(count: inputSize, zeroed: false)
         for j in 0..<inputSize {
-            offset.pointer[j] = normalization.offset[count == 1 ? 0 : j]
-            scale.pointer[j] = normalization.scale[count == 1 ? 0 : j]
+            offset.pointer[j] = normalization.offsets[count == 1 ? 0 : j]
+            scale.pointer[j] = normalization.scales[count == 1 ? 0 : j]
         }
         self.normalization = normalization
         inputOffset = offset

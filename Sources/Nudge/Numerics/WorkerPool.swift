@@ -216,6 +216,11 @@ enum ThreadScratch {
         guard !overflow, bytes <= physicalMemoryBytes else { return nil }
         var block: UnsafeMutableRawPointer?
         guard posix_memalign(&block, 64, header + bytes) == 0, let block else { return nil }
+        // As HeapBuffer: a large block must leave room for the small allocations after it.
+        guard bytes < memoryMarginBytes / 32 || hasMemoryMargin() else {
+            free(block)
+            return nil
+        }
         block.storeBytes(of: capacity, as: Int.self)
         free(pthread_getspecific(key))
         pthread_setspecific(key, block)

@@ -102,34 +102,32 @@ extension Trainer {
     ///
     /// - Throws: `invalidArgument` (an empty path), `io`, `outOfMemory`.
     public func save(to path: String) throws(NudgeError) {
-        try ModelFile.save(network, checkpoint: encodeState(pending), to: path)
+        try ModelFile.save(network, checkpoint: try encodeState(pending), to: path)
     }
 
     /// The trainer's state and `run` as a checkpoint's trainer section.
     func saveCheckpoint(_ run: SavedRun, to path: String) throws(NudgeError) {
-        try ModelFile.save(network, checkpoint: encodeState(run), to: path)
+        try ModelFile.save(network, checkpoint: try encodeState(run), to: path)
     }
 
     /// A checksum of the options, which every process of a group compares with rank 0's.
     func optionsChecksum(_ plan: TrainingOptions) -> UInt32 {
-        var writer = SectionWriter()
-        writer.options(plan)
-        return writer.bytes.withUnsafeBytes { ModelFile.crc($0) }
+        SectionWriter.checksum { $0.options(plan) }
     }
 
     /// The trainer section: tagged chunks (docs/FORMAT.md).
-    private func encodeState(_ run: SavedRun?) -> [UInt8] {
-        var w = SectionWriter()
-        w.chunk("OPTS") { $0.options(options) }
-        w.chunk("OPTM") { w in
-            w.text(state.kind.name)
-            w.u64(UInt64(state.steps))
-            w.floats(state.first)
-            w.floats(state.second)
+    private func encodeState(_ run: SavedRun?) throws(NudgeError) -> HeapBuffer<UInt8> {
+        try SectionWriter.write { w in
+            w.chunk("OPTS") { $0.options(options) }
+            w.chunk("OPTM") { w in
+                w.text(state.kind.name)
+                w.u64(UInt64(state.steps))
+                w.floats(state.first)
+                w.floats(state.second)
+            }
+            w.chunk("RNG ") { w in for word in rng.state { w.u64(word) } }
+            if let run { w.chunk("RUN ") { $0.run(run) } }
         }
-        w.chunk("RNG ") { w in for word in rng.state { w.u64(word) } }
-        if let run { w.chunk("RUN ") { $0.run(run) } }
-        return w.bytes
     }
 
     // MARK: Loading
@@ -180,33 +178,78 @@ extension Trainer {
 
 // MARK: - The section's encoding
 
-/// Writes little-endian fields into a growing byte array.
+/// Writes little-endian fields: a first pass only counts the bytes, a second writes them into a
+/// buffer of that size from the checked allocator (the section holds the optimiser's state, several
+/// times the parameters' size, so it is never a growing array).
 struct SectionWriter {
-    var bytes: [UInt8] = []
+    /// Where the bytes go; nil while counting.
+    private let out: UnsafeMutablePointer<UInt8>?
+    /// The bytes written (or counted) so far.
+    private(set) var count = 0
+    /// The CRC-32 of the bytes so far, when asked for (``checksum(_:)``).
+    private var crc: UInt32?
 
-    mutating func u8(_ v: UInt8) { bytes.append(v) }
-    mutating func u32(_ v: UInt32) { withUnsafeBytes(of: v.littleEndian) { bytes.append(contentsOf: $0) } }
-    mutating func u64(_ v: UInt64) { withUnsafeBytes(of: v.littleEndian) { bytes.append(contentsOf: $0) } }
+    private init(out: UnsafeMutablePointer<UInt8>?) { self.out = out }
+
+    /// The CRC-32 of the bytes that `body` writes (no chunks), computed as they go, without storing them.
+    static func checksum(_ body: (inout SectionWriter) -> Void) -> UInt32 {
+        var writer = SectionWriter(out: nil)
+        writer.crc = 0
+        body(&writer)
+        return writer.crc!
+    }
+
+    /// The bytes that `body` writes, in a buffer of exactly their size.
+    static func write(_ body: (inout SectionWriter) -> Void) throws(NudgeError) -> HeapBuffer<UInt8> {
+        var counter = SectionWriter(out: nil)
+        body(&counter)
+        let bytes = try HeapBuffer<UInt8>(count: counter.count, zeroed: false)
+        var writer = SectionWriter(out: bytes.pointer)
+        body(&writer)
+        precondition(writer.count == bytes.count, "SectionWriter: the two passes differ")
+        return bytes
+    }
+
+    private mutating func raw(_ source: UnsafeRawBufferPointer) {
+        if let out, source.count > 0 { UnsafeMutableRawPointer(out + count).copyMemory(from: source.baseAddress!, byteCount: source.count) }
+        if let crc { self.crc = ModelFile.crc(source, seed: crc) }
+        count += source.count
+    }
+
+    mutating func u8(_ v: UInt8) { withUnsafeBytes(of: v) { raw($0) } }
+    mutating func u32(_ v: UInt32) { withUnsafeBytes(of: v.littleEndian) { raw($0) } }
+    mutating func u64(_ v: UInt64) { withUnsafeBytes(of: v.littleEndian) { raw($0) } }
     mutating func f64(_ v: Double) { u64(v.bitPattern) }
     mutating func f32(_ v: Float) { u32(v.bitPattern) }
     mutating func text(_ s: String) {
-        u32(UInt32(s.utf8.count))
-        bytes.append(contentsOf: s.utf8)
+        var s = s
+        s.withUTF8 { utf8 in
+            u32(UInt32(utf8.count))
+            raw(UnsafeRawBufferPointer(utf8))
+        }
     }
 
     mutating func floats(_ b: FloatBuffer) {
         u64(UInt64(b.count))
+        guard out != nil || crc != nil else { return count += 4 * b.count }
         for i in 0..<b.count { u32(b.pointer[i].bitPattern) }
+    }
+
+    mutating func integers(_ b: HeapBuffer<Int>) {
+        u64(UInt64(b.count))
+        guard out != nil || crc != nil else { return count += 8 * b.count }
+        for i in 0..<b.count { u64(UInt64(b.pointer[i])) }
     }
 
     /// A chunk: a 4-byte tag, its payload's length (u64), the payload.
     mutating func chunk(_ tag: String, _ body: (inout SectionWriter) -> Void) {
-        bytes.append(contentsOf: tag.utf8)
-        let at = bytes.count
+        var t = tag
+        t.withUTF8 { raw(UnsafeRawBufferPointer($0)) }
+        let at = count
         u64(0)
         body(&self)
-        let length = UInt64(bytes.count - at - 8).littleEndian
-        withUnsafeBytes(of: length) { for (i, b) in $0.enumerated() { bytes[at + i] = b } }
+        let length = UInt64(count - at - 8).littleEndian
+        if let out { withUnsafeBytes(of: length) { UnsafeMutableRawPointer(out + at).copyMemory(from: $0.baseAddress!, byteCount: 8) } }
     }
 
     /// Every option by name, with a kind code and its value.
@@ -252,8 +295,7 @@ struct SectionWriter {
             u8(e.improved ? 1 : 0)
             f32(e.learningRate)
         }
-        u64(UInt64(r.order.count))
-        for i in 0..<r.order.count { u64(UInt64(r.order.pointer[i])) }
+        integers(r.order)
         floats(r.lastGood)
         floats(r.best)
     }
@@ -408,6 +450,7 @@ struct SectionReader {
         let reports = Int(try u32("report count"))
         try need(reports * 61, "epoch reports")
         var history: [EpochReport] = []
+        try reserveChecked(&history, reports, "the checkpoint's \(reports) epoch reports")
         for _ in 0..<reports {
             let e = try count("report epoch", limit: limit), of = try count("report epochs", limit: limit)
             let values = try (0..<5).map { (_: Int) throws(NudgeError) in try f64("report") }

@@ -132,17 +132,17 @@ extension Trainer {
         if group.rank == 0 {
             b.update(from: network.storage.pointer, count: p)
             if let n = network.normalization {
-                b[p] = Float(n.offset.count)
-                (b + p + 1).update(from: n.offset, count: n.offset.count)
-                (b + p + 1 + width).update(from: n.scale, count: n.scale.count)
+                b[p] = Float(n.count)
+                (b + p + 1).update(from: n.offsets, count: n.count)
+                (b + p + 1 + width).update(from: n.scales, count: n.count)
             }
             for (i, word) in rng.state.enumerated() { FloatPieces.put(word, b + p + 1 + 2 * width + 4 * i) }
         }
         try group.reduce(b, buffer.count)
         let k = Int(b[p])
         let normalization = k == 0 ? nil
-            : try InputNormalization(offset: Array(UnsafeBufferPointer(start: b + p + 1, count: k)),
-                                     scale: Array(UnsafeBufferPointer(start: b + p + 1 + width, count: k)))
+            : try InputNormalization(offset: UnsafeBufferPointer(start: b + p + 1, count: k),
+                                     scale: UnsafeBufferPointer(start: b + p + 1 + width, count: k))
         network.storage.pointer.update(from: b, count: p)
         try network.setNormalization(normalization)
         rng = SeededGenerator(state: (0..<4).map { FloatPieces.uint64(b + p + 1 + 2 * width + 4 * $0) })

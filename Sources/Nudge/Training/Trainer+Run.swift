@@ -483,7 +483,7 @@ extension Trainer {
         let mine = try HeapBuffer<Int>(count: run.trainCount, zeroed: false)
         let rows = run.partition.rows(of: run.order.pointer, count: run.trainCount, scratch: mine.pointer)
         return try InputNormalization.fit(run.inputs, rows: rows, width: network.inputSize, kind: kind, total: run.trainCount) {
-            (sums: inout [Double]) throws(NudgeError) in
+            (sums: UnsafeMutableBufferPointer<Double>) throws(NudgeError) in
             let buffer = try FloatBuffer(count: 2 * sums.count)
             for (i, v) in sums.enumerated() { FloatPieces.put(v, buffer.pointer + 2 * i) }
             try group.reduce(buffer.pointer, buffer.count)

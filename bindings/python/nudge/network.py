@@ -10,9 +10,9 @@ import threading
 
 import numpy as np
 
-from . import _arrays, _checkpoint, _checks, _collective, _lib, _settings, _streaming
+from . import _arrays, _checkpoint, _checks, _collective, _lib, _options, _settings, _streaming
 from ._schedule import LearningRates, learning_rates  # noqa: F401 - nudge.network.learning_rates, as before
-from ._errors import CancelledError, InvalidArgumentError, ShapeError, check, error_for
+from ._errors import CancelledError, InvalidArgumentError, NudgeMemoryError, ShapeError, check, error_for
 from ._progress import make_progress
 from .history import History
 
@@ -603,12 +603,22 @@ class Network:
         return None if trainer is None else _checkpoint.position(trainer)
 
     def to_bytes(self):
-        """The model file as bytes."""
+        """The model file as bytes. Raises NudgeMemoryError (a MemoryError) when they do not fit in
+        the memory left: the library writes straight into one buffer, which is then copied once."""
         size = ctypes.c_size_t()
         check(_lib.lib.nudge_save_to_buffer(self.handle, None, 0, ctypes.byref(size)))
-        buffer = ctypes.create_string_buffer(size.value)
-        check(_lib.lib.nudge_save_to_buffer(self.handle, buffer, size.value, ctypes.byref(size)))
-        return buffer.raw[:size.value]
+        try:
+            buffer = bytearray(size.value)
+            view = (ctypes.c_char * size.value).from_buffer(buffer)
+            check(_lib.lib.nudge_save_to_buffer(self.handle, view, size.value, ctypes.byref(size)))
+            del view  # a bytearray with an exported buffer cannot be released or resized
+            return bytes(buffer)
+        except MemoryError as error:
+            if isinstance(error, NudgeMemoryError):
+                raise
+            raise NudgeMemoryError(
+                f"Network.to_bytes: cannot allocate the {size.value} bytes of the model file; "
+                "there is not enough memory left") from None
 
     @classmethod
     def from_bytes(cls, data):
