@@ -225,7 +225,7 @@ def test_a_closed_standard_output_does_not_reach_the_model_file(data, tmp_path):
 # -- messages ---------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("args,message", [
-    (["--epochs", "-1"], "--epochs is -1; it must be 0 or more"),
+    (["--epochs", "-1"], "--epochs is -1; it must be 0 to 4294967295"),
     (["--patience", "-3"], "--patience is -3"),
     (["--learning-rate", "-0.5"], "--learning-rate is -0.5"),
     (["--threads", "-2"], "--threads is -2; it must be 1 to"),
