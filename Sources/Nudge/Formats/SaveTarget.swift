@@ -157,8 +157,12 @@ package struct SaveTarget {
         defer { closedir(directory) }
         let prefix = Array((name + ".tmp-").utf8)
         while let entry = readdir(directory) {
-            let entryName = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                Array(raw.prefix { $0 != 0 })
+            // readdir's record ends after the name's NUL, not at the end of d_name: read up to the
+            // NUL in place (strlen), never the whole array, whose tail is uninitialised memory.
+            let entryName = withUnsafePointer(to: &entry.pointee.d_name) { tuple in
+                tuple.withMemoryRebound(to: CChar.self, capacity: 1) { text in
+                    Array(UnsafeRawBufferPointer(start: text, count: strlen(text)))
+                }
             }
             guard entryName.count == prefix.count + 6, entryName.starts(with: prefix),
                   entryName[prefix.count...].allSatisfy({ (0x30...0x39).contains($0) || (0x41...0x5A).contains($0) || (0x61...0x7A).contains($0) })
