@@ -52,8 +52,9 @@
  * (functions that take a non-const nudge_network *) must not overlap with any other use of that
  * network. Different objects may be used on different threads freely.
  *
- * Nudge also runs threads of its own: training splits each large matrix product between them,
- * and a large batch of predictions is split by rows. BLAS runs single-threaded inside each part
+ * Nudge also runs threads of its own: a training step splits its batch by rows between them
+ * (each large product by output units when the batch has under 16 rows a thread), and a large
+ * batch of predictions is split by rows. BLAS runs single-threaded inside each part
  * (Nudge sets OpenBLAS's thread count to 1). nudge_set_num_threads() or the environment variable
  * NUDGE_NUM_THREADS sets the count (default: the online processors). A call that finds Nudge's
  * threads busy does its work on the calling thread, so many threads predicting at once never
@@ -259,8 +260,10 @@ int32_t nudge_abi_version(void);
 
 /**
  * Sets how many threads Nudge uses for training and for large predictions, the calling thread
- * included. Nudge splits large matrix products between its own threads and runs BLAS
- * single-threaded inside each part (it sets OpenBLAS's own thread count to 1 when it starts); the
+ * included. Nudge splits each training step's batch by rows between its own threads (each
+ * computes the gradient of its rows; the gradients are summed in a fixed order), or each large
+ * matrix product by output units when the batch is small, and large predictions by rows; BLAS runs
+ * single-threaded inside each part (Nudge sets OpenBLAS's own thread count to 1 when it starts). The
  * threads stay alive between calls. Callers that find Nudge's threads busy (another thread is
  * training or predicting) do their work on their own thread, so concurrent calls never multiply
  * the number of threads.

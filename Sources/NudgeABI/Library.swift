@@ -18,8 +18,10 @@ public func nudge_abi_version() -> Int32 {
 }
 
 /// Sets how many threads Nudge uses for training and for large predictions, the calling thread
-/// included. Nudge splits large matrix products between its own threads and runs BLAS
-/// single-threaded inside each part (it sets OpenBLAS's own thread count to 1 when it starts); the
+/// included. Nudge splits each training step's batch by rows between its own threads (each
+/// computes the gradient of its rows; the gradients are summed in a fixed order), or each large
+/// matrix product by output units when the batch is small, and large predictions by rows; BLAS runs
+/// single-threaded inside each part (Nudge sets OpenBLAS's own thread count to 1 when it starts). The
 /// threads stay alive between calls. Callers that find Nudge's threads busy (another thread is
 /// training or predicting) do their work on their own thread, so concurrent calls never multiply
 /// the number of threads.

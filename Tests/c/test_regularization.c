@@ -518,6 +518,37 @@ static void test_dropout_thread_count(void **state) {
     for (int run = 0; run < 3; run++) free(params[run]);
 }
 
+/* Clipping needs the whole gradient before any weight moves: with two threads a step sums the
+ * threads' gradients over their rows first, then clips. One thread and two agree to float rounding,
+ * two threads twice agree bit for bit, and without clipping the weights land far away. */
+static void test_clipping_thread_count(void **state) {
+    (void)state;
+    enum { N = 400, D = 64, C = 8 };
+    static float x[N * D];
+    static int32_t y[N];
+    h_fill_blobs(x, y, N, D, C, 79);
+    const size_t sizes[] = {D, 512, C};
+    const nudge_activation acts[] = {NUDGE_ACTIVATION_RELU, NUDGE_ACTIVATION_SOFTMAX};
+    nudge_train_options o = h_options(2, 100, 0.05f);
+    size_t n = 0;
+    float *params[4];
+    for (int run = 0; run < 4; run++) {
+        H_OK(nudge_set_num_threads(run == 0 ? 1 : 2));
+        o.clip_norm = run == 3 ? 0.0f : 0.05f;
+        nudge_network *net = h_net(sizes, 3, acts, 5);
+        H_OK(nudge_train_labels(net, x, y, N, &o, NULL));
+        params[run] = h_params(net, &n);
+        nudge_network_free(net);
+    }
+    H_OK(nudge_set_num_threads(0));
+    H_ARRAYS_CLOSE(params[0], params[1], n, 1e-4, 1e-4);
+    H_ASSERT(memcmp(params[1], params[2], n * sizeof(float)) == 0, "two runs with 2 threads differ (max %g)",
+             h_max_abs_diff(params[1], params[2], n));
+    double moved = h_max_abs_diff(params[1], params[3], n);
+    H_ASSERT(moved > 1e-3, "clipping moved no weight by more than %g", moved);
+    for (int run = 0; run < 4; run++) free(params[run]);
+}
+
 static void test_dropout_validation(void **state) {
     (void)state;
     nudge_network *net = blob_net(8);
@@ -1407,6 +1438,7 @@ int main(void) {
         cmocka_unit_test(test_normalization_training_on_raw_pixels),
         cmocka_unit_test(test_normalization_fitted_on_training_part),
         cmocka_unit_test(test_normalization_option_none_and_errors),
+        cmocka_unit_test(test_clipping_thread_count),
     };
     return cmocka_run_group_tests_name("regularization", tests, group_setup, h_group_teardown);
 }

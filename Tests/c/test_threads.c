@@ -660,8 +660,8 @@ static void test_library_thread_count(void **state) {
     o.epochs = 2;
     o.batch_size = 100;
     size_t n = 0;
-    float *params[2], *outputs[2];
-    for (int run = 0; run < 2; run++) {
+    float *params[3], *outputs[3];
+    for (int run = 0; run < 3; run++) {
         H_OK(nudge_set_num_threads(run == 0 ? 1 : 2));
         nudge_network *net = h_net(sizes, 3, acts, 5);
         H_OK(nudge_train_labels(net, x, y, N, &o, NULL));
@@ -670,14 +670,18 @@ static void test_library_thread_count(void **state) {
         H_OK(nudge_predict(net, x, N, outputs[run], N * C));
         nudge_network_free(net);
     }
-    /* Two threads split each product by output units. Every element is the same sum, but BLAS picks
-     * its kernel by the size of a product (and some CPUs' kernels round a block of columns by where
-     * it starts), so a part may round differently from the whole: the same weights and predictions
-     * to float rounding, not necessarily bit for bit (measured with OpenBLAS's Haswell kernels: up
-     * to 4e-6 apart after an epoch). A different result (a part skipped or done twice, masks or
-     * batches that depend on the thread count) is off by orders of magnitude more. */
+    /* Two threads split each training step by batch rows (each thread's gradient over its rows, then
+     * the two summed) and each prediction product by output units. Every element is the same sum
+     * in another order, and BLAS picks its kernel by the size of a product, so the weights and
+     * predictions agree to float rounding, not bit for bit (measured: up to 4e-6 apart after an
+     * epoch). A different result (a part skipped or done twice, masks or batches that depend on the
+     * thread count) is off by orders of magnitude more. */
     H_ARRAYS_CLOSE(params[0], params[1], n, 1e-4, 1e-4);
     H_ARRAYS_CLOSE(outputs[0], outputs[1], N * C, 1e-4, 1e-4);
+    /* Two threads split each step by batch rows (50 each) and sum the two gradients in a fixed
+     * order: the same thread count gives the same weights bit for bit. */
+    H_ASSERT(memcmp(params[1], params[2], n * sizeof(float)) == 0, "two runs with 2 threads differ (max %g)",
+             h_max_abs_diff(params[1], params[2], n));
     /* The control: another seed's weights are far outside that tolerance. */
     nudge_network *other = h_net(sizes, 3, acts, 6);
     H_OK(nudge_train_labels(other, x, y, N, &o, NULL));
@@ -686,7 +690,7 @@ static void test_library_thread_count(void **state) {
     H_ASSERT(far > 1e-2, "another seed moved no weight by more than %g", far);
     free(other_params);
     nudge_network_free(other);
-    for (int run = 0; run < 2; run++) { free(params[run]); free(outputs[run]); }
+    for (int run = 0; run < 3; run++) { free(params[run]); free(outputs[run]); }
     H_OK(nudge_set_num_threads(0));
     assert_true(nudge_get_num_threads() >= 1);
 }

@@ -75,7 +75,8 @@ final class Workspace {
 
     /// Points at the batch's inputs and fills `targets` with its target rows. Contiguous inputs are
     /// used in place; scattered ones are gathered into `inputs`.
-    func load(_ rows: Rows, inputs data: UnsafePointer<Float>, targets source: Targets?, network: Network) -> UnsafePointer<Float> {
+    func load(_ rows: Rows, inputs data: UnsafePointer<Float>, targets source: Targets?, network: Network,
+              parallel: Bool = true) -> UnsafePointer<Float> {
         let width = network.inputSize, out = network.outputSize
         let input: UnsafePointer<Float>
         switch rows {
@@ -96,7 +97,8 @@ final class Workspace {
             let gather = Gather(into: inputs.pointer, from: data, index: index, width: width, count: count,
                                 offset: network.inputOffset.map { UnsafePointer($0.pointer) },
                                 scale: network.inputScale.map { UnsafePointer($0.pointer) })
-            WorkerPool.shared.run(parts: WorkerPool.shared.parts(forWork: count * width * 16), gather) { context, part, parts in
+            let parts = parallel ? WorkerPool.shared.parts(forWork: count * width * 16) : 1
+            WorkerPool.shared.run(parts: parts, gather) { context, part, parts in
                 let g = context.load(as: Gather.self)
                 for r in piece(of: g.count, part: part, parts: parts, align: 1) {
                     let to = g.into + r * g.width, from = g.from + g.index[r] * g.width
@@ -146,7 +148,8 @@ extension Network {
     /// Runs `rows` samples through every layer into `ws.outputs`, keeping the output layer's sums.
     /// With `dropout` (rates per layer of units, and a key that seeds this pass's masks), units are
     /// dropped as they are computed; `ws.dropoutActive` records which layers were.
-    func forward(_ input: UnsafePointer<Float>, rows: Int, in ws: Workspace, dropout: Dropout? = nil) {
+    /// `parallel: false` keeps every part on the calling thread (a part of a region already).
+    func forward(_ input: UnsafePointer<Float>, rows: Int, in ws: Workspace, dropout: Dropout? = nil, parallel: Bool = true) {
         for l in 0..<weightLayerCount {
             ws.dropoutActive[l] = (dropout?.rates[l] ?? 0) > 0
         }
@@ -156,7 +159,7 @@ extension Network {
             struct Inputs { let input: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>, count, width: Int, key, threshold: UInt32, scale: Float, rows: Dropout.RowPlaces }
             let job = Inputs(input: input, out: d.pointer, count: rows * inputSize, width: inputSize, key: dropout.key(layer: 0),
                              threshold: Dropout.threshold(rate), scale: 1 / (1 - rate), rows: dropout.rows)
-            WorkerPool.shared.run(parts: WorkerPool.shared.parts(forWork: job.count * 16), job) { context, part, parts in
+            WorkerPool.shared.run(parts: parallel ? WorkerPool.shared.parts(forWork: job.count * 16) : 1, job) { context, part, parts in
                 let a = context.load(as: Inputs.self)
                 let moved = a.rows.isMoved
                 for i in piece(of: a.count, part: part, parts: parts) {
@@ -174,7 +177,7 @@ extension Network {
                                        threshold: Dropout.threshold(rate), scale: 1 / (1 - rate))
             }
             forwardLayer(l, ws.layerInput(l, input: input), rows: rows, into: out,
-                         sums: l == weightLayerCount - 1 ? ws.sums.pointer : nil, dropout: masking)
+                         sums: l == weightLayerCount - 1 ? ws.sums.pointer : nil, parallel: parallel, dropout: masking)
         }
     }
 
@@ -244,7 +247,7 @@ extension Network {
     /// cache: layer l's weights are still needed for the previous layer's delta in its own region, so
     /// they are updated in the next one (layer l - 1's); the first layer's in its own.
     func backward(_ input: UnsafePointer<Float>, rows: Int, in ws: Workspace,
-                  into gradient: UnsafeMutablePointer<Float>, accumulate: Bool, update: Update? = nil) {
+                  into gradient: UnsafeMutablePointer<Float>, accumulate: Bool, update: Update? = nil, parallel: Bool = true) {
         var delta = ws.deltaA.pointer, spare = ws.deltaB.pointer
         for l in stride(from: weightLayerCount - 1, through: 0, by: -1) {
             let fanIn = layerSizes[l], fanOut = layerSizes[l + 1]
@@ -271,7 +274,8 @@ extension Network {
                               previousActivation: l > 0 ? activations[l - 1] : nil,
                               rows: rows, fanIn: fanIn, fanOut: fanOut, accumulate: accumulate,
                               layer: l, network: .passUnretained(self), gradient: gradient, update: update)
-            WorkerPool.shared.run(parts: WorkerPool.shared.parts(forWork: rows * fanIn * fanOut), layer) { context, part, parts in
+            let parts = parallel ? WorkerPool.shared.parts(forWork: rows * fanIn * fanOut) : 1
+            WorkerPool.shared.run(parts: parts, layer) { context, part, parts in
                 let a = context.load(as: Layer.self)
                 let units = piece(of: a.fanOut, part: part, parts: parts)
                 if !units.isEmpty {
@@ -556,10 +560,11 @@ extension Network {
     /// (`loss` must be resolved). With `scale`, `ws.deltaA` receives `scale` x dC/dz of the output
     /// layer, ready for `backward`. A `labelSmoothing` above 0 smooths the loaded targets first.
     func forwardWithLoss(_ inputs: UnsafePointer<Float>, targets: Targets, rows: Rows, loss: Loss, scale: Float?,
-                         in ws: Workspace, dropout: Dropout? = nil, labelSmoothing: Float = 0) -> (input: UnsafePointer<Float>, loss: Double) {
-        let x = ws.load(rows, inputs: inputs, targets: targets, network: self)
+                         in ws: Workspace, dropout: Dropout? = nil, labelSmoothing: Float = 0,
+                         parallel: Bool = true) -> (input: UnsafePointer<Float>, loss: Double) {
+        let x = ws.load(rows, inputs: inputs, targets: targets, network: self, parallel: parallel)
         if labelSmoothing > 0 { smoothTargets(ws.targets.pointer, rows: rows.count, by: labelSmoothing) }
-        forward(x, rows: rows.count, in: ws, dropout: dropout)
+        forward(x, rows: rows.count, in: ws, dropout: dropout, parallel: parallel)
         let last = weightLayerCount - 1
         let total = loss.sum(outputs: ws.outputs[last].pointer, sums: ws.sums.pointer, targets: ws.targets.pointer,
                              rows: rows.count, width: outputSize, activation: activations[last],

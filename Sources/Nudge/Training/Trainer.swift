@@ -23,6 +23,8 @@ public final class Trainer {
     var state: OptimizerState
     /// Sized for the largest batch seen so far, and allocated when first needed.
     private var workspace: Workspace?
+    /// The buffers of steps split by rows between threads (Trainer+RowSplit.swift), when they pay.
+    var splitSpace: RowSplit?
     /// The gradient, then ``Trainer/extraSlots`` more floats that a group's step sums with it.
     let gradient: FloatBuffer
     var rng: SeededGenerator
@@ -158,6 +160,9 @@ public final class Trainer {
     /// A step over a selection of validated rows; returns the summed loss and the number classified correctly.
     func step(_ inputs: UnsafePointer<Float>, targets: Targets, rows: Rows, loss: Loss, learningRate: Float,
               in workspace: Workspace) throws(NudgeError) -> (Double, Int) {
+        if let split = try rowSplit(for: rows.count) {
+            return try splitStep(split, inputs, targets: targets, rows: rows, loss: loss, learningRate: learningRate)
+        }
         let (x, total) = network.forwardWithLoss(inputs, targets: targets, rows: rows, loss: loss,
                                                  scale: 1 / Float(rows.count), in: workspace, dropout: nextDropout(),
                                                  labelSmoothing: options.labelSmoothing)

@@ -1,0 +1,193 @@
+/// A training step split by batch rows between the pool's threads: each thread runs its share of
+/// the batch forward and backward on its own workspace, into its own gradient buffer, in one parallel
+/// region; a second region sums the buffers (in part order, so the same thread count always gives the
+/// same sums) and takes the optimiser step, each thread on its own units.
+///
+/// Two regions a step instead of one per layer and direction, and every pass (gathering rows, bias and
+/// activation, softmax and loss, the small products of a narrow output layer) runs on all threads.
+/// The price is one more gradient buffer per extra thread and a pass over it each step, which pays
+/// while each thread has at least ``RowSplit/minimumRows`` rows; below that, or alone, a step splits
+/// each layer's product by output units instead (`Network.backward`).
+final class RowSplit {
+    /// The fewest rows a thread takes; a smaller batch splits each product by units instead.
+    static let minimumRows = 16
+
+    let parts: Int
+    let workspaces: [Workspace]
+    /// The gradients of parts 1 and up (part 0 adds into the trainer's own); all zeros between steps.
+    let gradients: [FloatBuffer]
+    /// Per part: the summed loss, the samples classified correctly, the largest exponent field of
+    /// the updated parameters.
+    let losses: UnsafeMutablePointer<Double>
+    let correct: UnsafeMutablePointer<Int>
+    let exponents: UnsafeMutablePointer<UInt32>
+
+    /// The step being taken, set before its regions run and read by every thread.
+    unowned let network: Network
+    var job: Job?
+
+    struct Job {
+        let inputs: UnsafePointer<Float>
+        let targets: Targets
+        let rows: Rows
+        let loss: Loss
+        let dropout: Dropout?
+        let labelSmoothing: Float
+        let gradient: UnsafeMutablePointer<Float>
+        let state: Unmanaged<OptimizerState>
+        let step: OptimizerState.Step?
+    }
+
+    init(network: Network, parts: Int, rowsPerPart: Int, dropout: [Float]) throws(NudgeError) {
+        self.network = network
+        self.parts = parts
+        var spaces: [Workspace] = []
+        var buffers: [FloatBuffer] = []
+        for part in 0..<parts {
+            let ws = try Workspace(for: network, capacity: rowsPerPart)
+            try ws.prepareDropout(dropout, for: network)
+            spaces.append(ws)
+            if part > 0 { buffers.append(try FloatBuffer(count: network.parameterCount)) }
+        }
+        workspaces = spaces
+        gradients = buffers
+        losses = .allocate(capacity: parts)
+        correct = .allocate(capacity: parts)
+        exponents = .allocate(capacity: parts)
+    }
+
+    deinit {
+        losses.deallocate()
+        correct.deallocate()
+        exponents.deallocate()
+    }
+
+    /// Whether this split fits a batch of `rows` with `options`' dropout.
+    func fits(rows: Int, parts: Int, options: TrainingOptions) throws(NudgeError) -> Bool {
+        guard parts == self.parts, (rows + parts - 1) / parts <= workspaces[0].capacity else { return false }
+        for ws in workspaces { try ws.prepareDropout(options.dropout, for: network) }
+        return true
+    }
+
+    /// The rows of `all` that part `part` takes, and where they sit in the batch.
+    func share(of all: Rows, part: Int) -> (rows: Rows, first: Int) {
+        let range = piece(of: all.count, part: part, parts: parts, align: 1)
+        switch all {
+        case .range(let start, _): return (.range(start: start + range.lowerBound, count: range.count), range.lowerBound)
+        case .indices(let index, _): return (.indices(index + range.lowerBound, count: range.count), range.lowerBound)
+        }
+    }
+
+    /// Region 1: part `part`'s rows forward, loss and backward into its gradient buffer.
+    static let forwardBackward: WorkerPool.Region = { context, part, parts in
+        let split = context.load(as: Unmanaged<RowSplit>.self).takeUnretainedValue()
+        guard let job = split.job else { return }
+        // A pool that has fewer threads than the split (its count lowered since) runs several parts here.
+        for share in stride(from: part, to: split.parts, by: parts) { split.run(job, part: share) }
+    }
+
+    /// Part `part`'s rows forward, loss and backward into its gradient buffer.
+    private func run(_ job: Job, part: Int) {
+        let split = self, network = self.network, ws = workspaces[part]
+        let (rows, first) = share(of: job.rows, part: part)
+        split.losses[part] = 0
+        split.correct[part] = 0
+        guard rows.count > 0 else { return }
+        var dropout = job.dropout
+        dropout?.rows = Dropout.RowPlaces(first: first)
+        let (x, total) = network.forwardWithLoss(job.inputs, targets: job.targets, rows: rows, loss: job.loss,
+                                                 scale: 1 / Float(job.rows.count), in: ws, dropout: dropout,
+                                                 labelSmoothing: job.labelSmoothing, parallel: false)
+        split.losses[part] = total
+        split.correct[part] = countCorrect(outputs: ws.outputs[network.weightLayerCount - 1].pointer,
+                                           targets: ws.targets.pointer, rows: rows.count, width: network.outputSize)
+        let gradient = part == 0 ? job.gradient : split.gradients[part - 1].pointer
+        network.backward(x, rows: rows.count, in: ws, into: gradient, accumulate: true, parallel: false)
+    }
+
+    /// Region 2: the gradients of part `part`'s units summed into the trainer's gradient (the other
+    /// buffers cleared as they are read), then, with a step, the optimiser's update of those units.
+    static let sumAndUpdate: WorkerPool.Region = { context, part, parts in
+        let split = context.load(as: Unmanaged<RowSplit>.self).takeUnretainedValue()
+        guard let job = split.job else { return }
+        let network = split.network, state = job.state.takeUnretainedValue()
+        var largest: UInt32 = 0
+        for l in 0..<network.weightLayerCount {
+            let units = piece(of: network.layerSizes[l + 1], part: part, parts: parts)
+            guard !units.isEmpty else { continue }
+            let fanIn = network.layerSizes[l]
+            split.sum(network.weightOffsets[l] + units.lowerBound * fanIn, count: units.count * fanIn, into: job.gradient)
+            split.sum(network.biasOffsets[l] + units.lowerBound, count: units.count, into: job.gradient)
+            if let step = job.step {
+                largest = max(largest, state.update(layer: l, rows: units, of: network, gradient: job.gradient, step: step))
+            }
+        }
+        split.exponents[part] = largest
+    }
+
+    /// Adds the other parts' gradients at `start..<start + count` to `gradient`, in part order, and
+    /// clears them.
+    private func sum(_ start: Int, count: Int, into gradient: UnsafeMutablePointer<Float>) {
+        let g = gradient + start
+        for buffer in gradients {
+            let other = buffer.pointer + start
+            for i in 0..<count {
+                g[i] += other[i]
+                other[i] = 0
+            }
+        }
+    }
+
+    /// Clears every part's gradient after a step that failed before its sums.
+    func clear(_ gradient: UnsafeMutablePointer<Float>) {
+        gradient.update(repeating: 0, count: network.parameterCount)
+        for buffer in gradients { buffer.zero() }
+    }
+}
+
+extension Trainer {
+    /// The split for a batch of `rows`, when splitting by rows pays (see ``RowSplit``); nil otherwise.
+    func rowSplit(for rows: Int) throws(NudgeError) -> RowSplit? {
+        let parts = WorkerPool.shared.parts(forWork: rows * network.parameterCount)
+        guard parts > 1, rows >= parts * RowSplit.minimumRows, collective == nil else { return nil }
+        if let split = splitSpace, try split.fits(rows: rows, parts: parts, options: options) { return split }
+        // Sized for the trainer's batch size, so that the last, shorter batch of an epoch fits too.
+        let perPart = (max(rows, options.batchSize) + parts - 1) / parts
+        splitSpace = nil
+        let split = try RowSplit(network: network, parts: parts, rowsPerPart: perPart, dropout: options.dropout)
+        splitSpace = split
+        return split
+    }
+
+    /// ``step(_:targets:rows:loss:learningRate:in:)`` split by rows; the same results, summed in another order.
+    func splitStep(_ split: RowSplit, _ inputs: UnsafePointer<Float>, targets: Targets, rows: Rows, loss: Loss,
+                   learningRate: Float) throws(NudgeError) -> (Double, Int) {
+        let clipping = options.clipNorm > 0
+        split.job = RowSplit.Job(inputs: inputs, targets: targets, rows: rows, loss: loss, dropout: nextDropout(),
+                                 labelSmoothing: options.labelSmoothing, gradient: gradient.pointer,
+                                 state: .passUnretained(state), step: nil)
+        defer { split.job = nil }
+        WorkerPool.shared.run(parts: split.parts, Unmanaged.passUnretained(split), RowSplit.forwardBackward)
+        var total = 0.0, correct = 0
+        for part in 0..<split.parts {
+            total += split.losses[part]
+            correct += split.correct[part]
+        }
+        guard total.isFinite else {
+            split.clear(gradient.pointer)
+            throw NudgeError(.notFinite, "the loss became \(total / Double(rows.count)); try a smaller learning rate")
+        }
+        let step = clipping ? nil : state.begin(options, learningRate: learningRate)
+        split.job = RowSplit.Job(inputs: inputs, targets: targets, rows: rows, loss: loss, dropout: nil,
+                                 labelSmoothing: 0, gradient: gradient.pointer, state: .passUnretained(state), step: step)
+        WorkerPool.shared.run(parts: split.parts, Unmanaged.passUnretained(split), RowSplit.sumAndUpdate)
+        if clipping {
+            try applyGradient(learningRate: learningRate)
+            return (total, correct)
+        }
+        guard !UnsafeBufferPointer(start: split.exponents, count: split.parts).contains(exponentMask) else {
+            throw NudgeError(.notFinite, "the gradient or a step of the \(options.optimizer.name) optimiser is not finite; try a smaller learning rate")
+        }
+        return (total, correct)
+    }
+}
