@@ -785,6 +785,36 @@ static void test_handles_on_many_threads(void **state) {
     for (int i = 0; i < THREADS; i++) check_no_problems(&args[i].p, 1, "handle churn");
 }
 
+/* Twenty threads, batches of 340 rows (17 a thread) and a last batch of 321: 17 rows a thread leave
+ * the last thread none. Its gradient must count as zero, not as what it held from the batch before:
+ * the weights match one thread's. */
+static void test_more_threads_than_shares_of_rows(void **state) {
+    (void)state;
+    enum { N = 661, D = 64, C = 8 };
+    static float x[N * D];
+    static int32_t y[N];
+    h_fill_blobs(x, y, N, D, C, 81);
+    const size_t sizes[] = {D, 512, C};
+    const nudge_activation acts[] = {NUDGE_ACTIVATION_RELU, NUDGE_ACTIVATION_SOFTMAX};
+    nudge_train_options o;
+    H_OK(nudge_train_options_init(&o, sizeof o));
+    o.epochs = 3;
+    o.batch_size = 340;
+    o.learning_rate = 0.05f;
+    size_t n = 0;
+    float *params[2];
+    for (int run = 0; run < 2; run++) {
+        H_OK(nudge_set_num_threads(run == 0 ? 1 : 20));
+        nudge_network *net = h_net(sizes, 3, acts, 5);
+        H_OK(nudge_train_labels(net, x, y, N, &o, NULL));
+        params[run] = h_params(net, &n);
+        nudge_network_free(net);
+    }
+    H_OK(nudge_set_num_threads(0));
+    H_ARRAYS_CLOSE(params[0], params[1], n, 1e-4, 1e-4);
+    for (int run = 0; run < 2; run++) free(params[run]);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_concurrent_prediction),
@@ -794,6 +824,7 @@ int main(void) {
         cmocka_unit_test(test_concurrent_saves_and_loads_of_different_files),
         cmocka_unit_test(test_concurrent_saves_onto_one_path),
         cmocka_unit_test(test_library_thread_count),
+        cmocka_unit_test(test_more_threads_than_shares_of_rows),
         cmocka_unit_test(test_thread_local_errors),
         cmocka_unit_test(test_many_short_threads_with_errors),
         cmocka_unit_test(test_handles_on_many_threads),

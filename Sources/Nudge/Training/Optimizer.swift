@@ -54,11 +54,24 @@ final class OptimizerState {
     /// Returns the largest exponent field among the new values (all ones: NaN or infinity).
     func update(layer l: Int, rows: Range<Int>, of network: Network, gradient: UnsafeMutablePointer<Float>,
                 step: Step) -> UInt32 {
+        update(layer: l, rows: rows, of: network, step: step) { ClearedGradient(g: gradient + $0) }
+    }
+
+    /// As ``update(layer:rows:of:gradient:step:)``, with the gradient `first + second` (two threads'
+    /// gradients over their rows of a batch), read in the same pass; neither buffer is changed.
+    func update(layer l: Int, rows: Range<Int>, of network: Network, summing first: UnsafePointer<Float>,
+                _ second: UnsafePointer<Float>, step: Step) -> UInt32 {
+        update(layer: l, rows: rows, of: network, step: step) { SummedGradient(a: first + $0, b: second + $0) }
+    }
+
+    @inline(__always)
+    private func update<G: GradientSource>(layer l: Int, rows: Range<Int>, of network: Network, step: Step,
+                                           from source: (Int) -> G) -> UInt32 {
         let fanIn = network.layerSizes[l]
         let weights = (network.weightOffsets[l] + rows.lowerBound * fanIn)..<(network.weightOffsets[l] + rows.upperBound * fanIn)
         let biases = (network.biasOffsets[l] + rows.lowerBound)..<(network.biasOffsets[l] + rows.upperBound)
-        return max(update(weights, network.storage.pointer, gradient, step.decay, step),
-                   update(biases, network.storage.pointer, gradient, 0, step))
+        return max(update(weights, network.storage.pointer, source(weights.lowerBound), step.decay, step),
+                   update(biases, network.storage.pointer, source(biases.lowerBound), 0, step))
     }
 
     /// The per-step constants of an update.
@@ -79,23 +92,23 @@ final class OptimizerState {
 
     /// Updates parameters `range`; returns the largest exponent field among the new values (all ones
     /// means NaN or infinity). An integer max is associative, so it vectorises with the update.
-    private func update(_ range: Range<Int>, _ w: UnsafeMutablePointer<Float>, _ gradient: UnsafeMutablePointer<Float>,
-                        _ decay: Float, _ s: Step) -> UInt32 {
-        let p = w + range.lowerBound, g = gradient + range.lowerBound
+    private func update<G: GradientSource>(_ range: Range<Int>, _ w: UnsafeMutablePointer<Float>, _ g: G,
+                                           _ decay: Float, _ s: Step) -> UInt32 {
+        let p = w + range.lowerBound
         let count = range.count
         var exponents: UInt32 = 0
         switch kind {
         case .sgd:
             for i in 0..<count {
                 p[i] -= s.lr * (g[i] + decay * p[i])
-                g[i] = 0
+                g.consumed(i)
                 exponents = max(exponents, p[i].bitPattern & exponentMask)
             }
         case .momentum:
             let v = first.pointer + range.lowerBound
             for i in 0..<count {
                 v[i] = s.mu * v[i] - s.lr * (g[i] + decay * p[i])
-                g[i] = 0
+                g.consumed(i)
                 p[i] += v[i]
                 exponents = max(exponents, p[i].bitPattern & exponentMask)
             }
@@ -104,7 +117,7 @@ final class OptimizerState {
             for i in 0..<count {
                 let previous = v[i]
                 v[i] = s.mu * v[i] - s.lr * (g[i] + decay * p[i])
-                g[i] = 0
+                g.consumed(i)
                 p[i] += -s.mu * previous + (1 + s.mu) * v[i]
                 exponents = max(exponents, p[i].bitPattern & exponentMask)
             }
@@ -122,21 +135,21 @@ final class OptimizerState {
             var i = 0
             while i + 8 <= count {
                 let pi = UnsafeRawPointer(p + i).loadUnaligned(as: SIMD8<Float>.self)
-                let gi = UnsafeRawPointer(g + i).loadUnaligned(as: SIMD8<Float>.self) + decayLanes * pi
+                let gi = g.lanes(i) + decayLanes * pi
                 let mi = b1 * UnsafeRawPointer(m + i).loadUnaligned(as: SIMD8<Float>.self) + c1 * gi
                 let vi = b2 * UnsafeRawPointer(v + i).loadUnaligned(as: SIMD8<Float>.self) + c2 * gi * gi
                 let next = pi - rate * mi / (vi.squareRoot() / root + eps)
                 UnsafeMutableRawPointer(m + i).storeBytes(of: mi, as: SIMD8<Float>.self)
                 UnsafeMutableRawPointer(v + i).storeBytes(of: vi, as: SIMD8<Float>.self)
                 UnsafeMutableRawPointer(p + i).storeBytes(of: next, as: SIMD8<Float>.self)
-                UnsafeMutableRawPointer(g + i).storeBytes(of: SIMD8<Float>(repeating: 0), as: SIMD8<Float>.self)
+                g.consumedLanes(i)
                 wide = pointwiseMax(wide, unsafeBitCast(next, to: SIMD8<UInt32>.self) & mask)
                 i += 8
             }
             exponents = wide.max()
             while i < count {
                 let gi = g[i] + decay * p[i]
-                g[i] = 0
+                g.consumed(i)
                 m[i] = s.b1 * m[i] + (1 - s.b1) * gi
                 v[i] = s.b2 * v[i] + (1 - s.b2) * gi * gi
                 p[i] -= stepSize * m[i] / (v[i].squareRoot() / s.correction2Root + s.eps)
@@ -158,4 +171,38 @@ extension Double {
         }
         return result
     }
+}
+
+/// Where an optimiser update reads the gradient, element by element or eight lanes at a time.
+protocol GradientSource {
+    subscript(_ i: Int) -> Float { get }
+    func lanes(_ i: Int) -> SIMD8<Float>
+    /// Called once element `i` has been read.
+    func consumed(_ i: Int)
+    /// Called once elements `i..<i + 8` have been read.
+    func consumedLanes(_ i: Int)
+}
+
+/// One gradient buffer, cleared as it is read so that the next batch can add into it.
+struct ClearedGradient: GradientSource {
+    let g: UnsafeMutablePointer<Float>
+
+    @inline(__always) subscript(_ i: Int) -> Float { g[i] }
+    @inline(__always) func lanes(_ i: Int) -> SIMD8<Float> { UnsafeRawPointer(g + i).loadUnaligned(as: SIMD8<Float>.self) }
+    @inline(__always) func consumed(_ i: Int) { g[i] = 0 }
+    @inline(__always) func consumedLanes(_ i: Int) {
+        UnsafeMutableRawPointer(g + i).storeBytes(of: SIMD8<Float>(repeating: 0), as: SIMD8<Float>.self)
+    }
+}
+
+/// The sum of two gradient buffers (a + b, in that order), left as they are: the next step overwrites them.
+struct SummedGradient: GradientSource {
+    let a, b: UnsafePointer<Float>
+
+    @inline(__always) subscript(_ i: Int) -> Float { a[i] + b[i] }
+    @inline(__always) func lanes(_ i: Int) -> SIMD8<Float> {
+        UnsafeRawPointer(a + i).loadUnaligned(as: SIMD8<Float>.self) + UnsafeRawPointer(b + i).loadUnaligned(as: SIMD8<Float>.self)
+    }
+    @inline(__always) func consumed(_ i: Int) {}
+    @inline(__always) func consumedLanes(_ i: Int) {}
 }

@@ -1,7 +1,9 @@
 /// A training step split by batch rows between the pool's threads: each thread runs its share of
 /// the batch forward and backward on its own workspace, into its own gradient buffer, in one parallel
-/// region; a second region sums the buffers (in part order, so the same thread count always gives the
-/// same sums) and takes the optimiser step, each thread on its own units.
+/// region; a second region sums the buffers (in a fixed order, so the same thread count always gives
+/// the same sums) and takes the optimiser step, each thread on its own units, reading the two
+/// gradients and the weights in one pass. Each step's backward pass overwrites the buffers, so
+/// nothing clears them.
 ///
 /// Two regions a step instead of one per layer and direction, and every pass (gathering rows, bias and
 /// activation, softmax and loss, the small products of a narrow output layer) runs on all threads.
@@ -14,7 +16,7 @@ final class RowSplit {
 
     let parts: Int
     let workspaces: [Workspace]
-    /// The gradients of parts 1 and up (part 0 adds into the trainer's own); all zeros between steps.
+    /// Each part's gradient over its rows, overwritten by every step.
     let gradients: [FloatBuffer]
     /// Per part: the summed loss, the samples classified correctly, the largest exponent field of
     /// the updated parameters.
@@ -43,11 +45,11 @@ final class RowSplit {
         self.parts = parts
         var spaces: [Workspace] = []
         var buffers: [FloatBuffer] = []
-        for part in 0..<parts {
+        for _ in 0..<parts {
             let ws = try Workspace(for: network, capacity: rowsPerPart)
             try ws.prepareDropout(dropout, for: network)
             spaces.append(ws)
-            if part > 0 { buffers.append(try FloatBuffer(count: network.parameterCount)) }
+            buffers.append(try FloatBuffer(count: network.parameterCount))
         }
         workspaces = spaces
         gradients = buffers
@@ -92,7 +94,11 @@ final class RowSplit {
         let (rows, first) = share(of: job.rows, part: part)
         split.losses[part] = 0
         split.correct[part] = 0
-        guard rows.count > 0 else { return }
+        guard rows.count > 0 else {
+            // Many threads and a batch that does not divide evenly can leave a part without rows.
+            split.gradients[part].zero()
+            return
+        }
         var dropout = job.dropout
         dropout?.rows = Dropout.RowPlaces(first: first)
         let (x, total) = network.forwardWithLoss(job.inputs, targets: job.targets, rows: rows, loss: job.loss,
@@ -101,47 +107,44 @@ final class RowSplit {
         split.losses[part] = total
         split.correct[part] = countCorrect(outputs: ws.outputs[network.weightLayerCount - 1].pointer,
                                            targets: ws.targets.pointer, rows: rows.count, width: network.outputSize)
-        let gradient = part == 0 ? job.gradient : split.gradients[part - 1].pointer
-        network.backward(x, rows: rows.count, in: ws, into: gradient, accumulate: true, parallel: false)
+        network.backward(x, rows: rows.count, in: ws, into: split.gradients[part].pointer, accumulate: false, parallel: false)
     }
 
-    /// Region 2: the gradients of part `part`'s units summed into the trainer's gradient (the other
-    /// buffers cleared as they are read), then, with a step, the optimiser's update of those units.
+    /// Region 2, for part `part`'s units: with a step, the optimiser's update from the sum of the
+    /// parts' gradients; without (clipping needs the whole gradient first), the sum written to the
+    /// trainer's gradient. The sum is ((g0 + g2) + g3 ...) + g1: parts past the second are added
+    /// into the first beforehand, and the update adds the second as it reads.
     static let sumAndUpdate: WorkerPool.Region = { context, part, parts in
         let split = context.load(as: Unmanaged<RowSplit>.self).takeUnretainedValue()
         guard let job = split.job else { return }
         let network = split.network, state = job.state.takeUnretainedValue()
+        let first = split.gradients[0].pointer, second = split.gradients[split.parts > 1 ? 1 : 0].pointer
         var largest: UInt32 = 0
         for l in 0..<network.weightLayerCount {
             let units = piece(of: network.layerSizes[l + 1], part: part, parts: parts)
             guard !units.isEmpty else { continue }
             let fanIn = network.layerSizes[l]
-            split.sum(network.weightOffsets[l] + units.lowerBound * fanIn, count: units.count * fanIn, into: job.gradient)
-            split.sum(network.biasOffsets[l] + units.lowerBound, count: units.count, into: job.gradient)
+            let weights = network.weightOffsets[l] + units.lowerBound * fanIn, biases = network.biasOffsets[l] + units.lowerBound
+            split.addRest(weights, units.count * fanIn)
+            split.addRest(biases, units.count)
             if let step = job.step {
-                largest = max(largest, state.update(layer: l, rows: units, of: network, gradient: job.gradient, step: step))
+                largest = max(largest, state.update(layer: l, rows: units, of: network, summing: first, second, step: step))
+            } else {
+                for i in weights..<(weights + units.count * fanIn) { job.gradient[i] = first[i] + second[i] }
+                for i in biases..<(biases + units.count) { job.gradient[i] = first[i] + second[i] }
             }
         }
         split.exponents[part] = largest
     }
 
-    /// Adds the other parts' gradients at `start..<start + count` to `gradient`, in part order, and
-    /// clears them.
-    private func sum(_ start: Int, count: Int, into gradient: UnsafeMutablePointer<Float>) {
-        let g = gradient + start
-        for buffer in gradients {
+    /// Adds the gradients of parts 2 and up at `start..<start + count` into part 0's, in part order.
+    private func addRest(_ start: Int, _ count: Int) {
+        guard parts > 2 else { return }
+        let g = gradients[0].pointer + start
+        for buffer in gradients[2...] {
             let other = buffer.pointer + start
-            for i in 0..<count {
-                g[i] += other[i]
-                other[i] = 0
-            }
+            for i in 0..<count { g[i] += other[i] }
         }
-    }
-
-    /// Clears every part's gradient after a step that failed before its sums.
-    func clear(_ gradient: UnsafeMutablePointer<Float>) {
-        gradient.update(repeating: 0, count: network.parameterCount)
-        for buffer in gradients { buffer.zero() }
     }
 }
 
@@ -174,10 +177,10 @@ extension Trainer {
             correct += split.correct[part]
         }
         guard total.isFinite else {
-            split.clear(gradient.pointer)
             throw NudgeError(.notFinite, "the loss became \(total / Double(rows.count)); try a smaller learning rate")
         }
         let step = clipping ? nil : state.begin(options, learningRate: learningRate)
+        split.exponents.update(repeating: 0, count: split.parts)
         split.job = RowSplit.Job(inputs: inputs, targets: targets, rows: rows, loss: loss, dropout: nil,
                                  labelSmoothing: 0, gradient: gradient.pointer, state: .passUnretained(state), step: step)
         WorkerPool.shared.run(parts: split.parts, Unmanaged.passUnretained(split), RowSplit.sumAndUpdate)
