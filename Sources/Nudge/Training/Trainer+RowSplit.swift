@@ -2,8 +2,9 @@
 /// the batch forward and backward on its own workspace, into its own gradient buffer, in one parallel
 /// region; a second region sums the buffers (in a fixed order, so the same thread count always gives
 /// the same sums) and takes the optimiser step, each thread on its own units, reading the two
-/// gradients and the weights in one pass. Each step's backward pass overwrites the buffers, so
-/// nothing clears them.
+/// gradients and the weights in one pass and clearing the gradients as it reads them: the backward
+/// pass adds into zeros (BLAS with beta 1), which costs less than having BLAS overwrite them (with
+/// beta 0, OpenBLAS first clears the whole output in a pass of its own).
 ///
 /// Two regions a step instead of one per layer and direction, and every pass (gathering rows, bias and
 /// activation, softmax and loss, the small products of a narrow output layer) runs on all threads.
@@ -16,7 +17,7 @@ final class RowSplit {
 
     let parts: Int
     let workspaces: [Workspace]
-    /// Each part's gradient over its rows, overwritten by every step.
+    /// Each part's gradient over its rows; all zeros between steps.
     let gradients: [FloatBuffer]
     /// Per part: the summed loss, the samples classified correctly, the largest exponent field of
     /// the updated parameters.
@@ -94,11 +95,9 @@ final class RowSplit {
         let (rows, first) = share(of: job.rows, part: part)
         split.losses[part] = 0
         split.correct[part] = 0
-        guard rows.count > 0 else {
-            // Many threads and a batch that does not divide evenly can leave a part without rows.
-            split.gradients[part].zero()
-            return
-        }
+        // Many threads and a batch that does not divide evenly can leave a part without rows: its
+        // gradient stays all zeros.
+        guard rows.count > 0 else { return }
         var dropout = job.dropout
         dropout?.rows = Dropout.RowPlaces(first: first)
         let (x, total) = network.forwardWithLoss(job.inputs, targets: job.targets, rows: rows, loss: job.loss,
@@ -107,7 +106,7 @@ final class RowSplit {
         split.losses[part] = total
         split.correct[part] = countCorrect(outputs: ws.outputs[network.weightLayerCount - 1].pointer,
                                            targets: ws.targets.pointer, rows: rows.count, width: network.outputSize)
-        network.backward(x, rows: rows.count, in: ws, into: split.gradients[part].pointer, accumulate: false, parallel: false)
+        network.backward(x, rows: rows.count, in: ws, into: split.gradients[part].pointer, accumulate: true, parallel: false)
     }
 
     /// Region 2, for part `part`'s units: with a step, the optimiser's update from the sum of the
@@ -130,21 +129,40 @@ final class RowSplit {
             if let step = job.step {
                 largest = max(largest, state.update(layer: l, rows: units, of: network, summing: first, second, step: step))
             } else {
-                for i in weights..<(weights + units.count * fanIn) { job.gradient[i] = first[i] + second[i] }
-                for i in biases..<(biases + units.count) { job.gradient[i] = first[i] + second[i] }
+                split.sum(weights, units.count * fanIn, into: job.gradient)
+                split.sum(biases, units.count, into: job.gradient)
             }
         }
         split.exponents[part] = largest
     }
 
-    /// Adds the gradients of parts 2 and up at `start..<start + count` into part 0's, in part order.
+    /// Adds the gradients of parts 2 and up at `start..<start + count` into part 0's, in part order,
+    /// and clears them.
     private func addRest(_ start: Int, _ count: Int) {
         guard parts > 2 else { return }
         let g = gradients[0].pointer + start
         for buffer in gradients[2...] {
             let other = buffer.pointer + start
-            for i in 0..<count { g[i] += other[i] }
+            for i in 0..<count {
+                g[i] += other[i]
+                other[i] = 0
+            }
         }
+    }
+
+    /// Writes the sum of parts 0 and 1 at `start..<start + count` to `gradient` and clears them.
+    private func sum(_ start: Int, _ count: Int, into gradient: UnsafeMutablePointer<Float>) {
+        let a = gradients[0].pointer, b = gradients[parts > 1 ? 1 : 0].pointer
+        for i in start..<(start + count) {
+            gradient[i] = a[i] + b[i]
+            a[i] = 0
+            b[i] = 0
+        }
+    }
+
+    /// Clears every part's gradient after a step that failed before its sums.
+    func clear() {
+        for buffer in gradients { buffer.zero() }
     }
 }
 
@@ -177,6 +195,7 @@ extension Trainer {
             correct += split.correct[part]
         }
         guard total.isFinite else {
+            split.clear()
             throw NudgeError(.notFinite, "the loss became \(total / Double(rows.count)); try a smaller learning rate")
         }
         let step = clipping ? nil : state.begin(options, learningRate: learningRate)
