@@ -28,7 +28,10 @@ let package = Package(
         .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
 
         // MARK: Core and C boundary
-        .target(name: "Nudge", dependencies: ["CBLAS", "CZlib"]),
+        // Element-wise kernels in C, compiled for AVX-512, AVX2 and the baseline (NudgeKernels.h).
+        // No contraction into fused multiply-adds: every version rounds as the Swift code does.
+        .target(name: "NudgeKernels", cSettings: [.unsafeFlags(["-O3", "-ffp-contract=off", "-fno-math-errno"])]),
+        .target(name: "Nudge", dependencies: ["CBLAS", "CZlib", "NudgeKernels"]),
         .target(
             name: "NudgeABI",
             dependencies: ["Nudge"],
@@ -57,7 +60,7 @@ let package = Package(
         .executableTarget(name: "nudge-swift-example", dependencies: ["Nudge"], path: "examples/swift"),
 
         // MARK: Tests
-        .testTarget(name: "NudgeTests", dependencies: ["Nudge"]),
+        .testTarget(name: "NudgeTests", dependencies: ["Nudge", "NudgeKernels"]),
         // The public API as a Swift user sees it: `import Nudge` without @testable.
         .testTarget(name: "NudgeAPITests", dependencies: ["Nudge"]),
     ]

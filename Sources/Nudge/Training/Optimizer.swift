@@ -1,3 +1,5 @@
+import NudgeKernels
+
 /// How each step turns the gradient into a change of the weights.
 public enum Optimizer: Sendable, CaseIterable {
     /// w -= lr * g
@@ -54,19 +56,20 @@ final class OptimizerState {
     /// Returns the largest exponent field among the new values (all ones: NaN or infinity).
     func update(layer l: Int, rows: Range<Int>, of network: Network, gradient: UnsafeMutablePointer<Float>,
                 step: Step) -> UInt32 {
-        update(layer: l, rows: rows, of: network, step: step) { ClearedGradient(g: gradient + $0) }
+        update(layer: l, rows: rows, of: network, step: step) { (gradient + $0, nil) }
     }
 
     /// As ``update(layer:rows:of:gradient:step:)``, with the gradient `first + second` (two threads'
-    /// gradients over their rows of a batch), read in the same pass; neither buffer is changed.
-    func update(layer l: Int, rows: Range<Int>, of network: Network, summing first: UnsafePointer<Float>,
-                _ second: UnsafePointer<Float>, step: Step) -> UInt32 {
-        update(layer: l, rows: rows, of: network, step: step) { SummedGradient(a: first + $0, b: second + $0) }
+    /// gradients over their rows of a batch), read in the same pass and cleared as it is read.
+    func update(layer l: Int, rows: Range<Int>, of network: Network, summing first: UnsafeMutablePointer<Float>,
+                _ second: UnsafeMutablePointer<Float>, step: Step) -> UInt32 {
+        update(layer: l, rows: rows, of: network, step: step) { (first + $0, second + $0) }
     }
 
+    /// `source(offset)`: the gradient buffers (a second one is added to the first) at parameter `offset`.
     @inline(__always)
-    private func update<G: GradientSource>(layer l: Int, rows: Range<Int>, of network: Network, step: Step,
-                                           from source: (Int) -> G) -> UInt32 {
+    private func update(layer l: Int, rows: Range<Int>, of network: Network, step: Step,
+                        from source: (Int) -> Gradient) -> UInt32 {
         let fanIn = network.layerSizes[l]
         let weights = (network.weightOffsets[l] + rows.lowerBound * fanIn)..<(network.weightOffsets[l] + rows.upperBound * fanIn)
         let biases = (network.biasOffsets[l] + rows.lowerBound)..<(network.biasOffsets[l] + rows.upperBound)
@@ -90,72 +93,30 @@ final class OptimizerState {
         }
     }
 
-    /// Updates parameters `range`; returns the largest exponent field among the new values (all ones
-    /// means NaN or infinity). An integer max is associative, so it vectorises with the update.
-    private func update<G: GradientSource>(_ range: Range<Int>, _ w: UnsafeMutablePointer<Float>, _ g: G,
-                                           _ decay: Float, _ s: Step) -> UInt32 {
+    /// A gradient's buffer at the parameters updated, and a second one to add to it (nil for none);
+    /// both are cleared as they are read, so that the next batch can add into them.
+    typealias Gradient = (first: UnsafeMutablePointer<Float>, second: UnsafeMutablePointer<Float>?)
+
+    /// Updates parameters `range` (NudgeKernels, in C: the arithmetic the Swift loops did, compiled for
+    /// the processor's widest vectors); returns the largest exponent field among the new values (all
+    /// ones means NaN or infinity).
+    private func update(_ range: Range<Int>, _ w: UnsafeMutablePointer<Float>, _ g: Gradient,
+                        _ decay: Float, _ s: Step) -> UInt32 {
         let p = w + range.lowerBound
         let count = range.count
         var exponents: UInt32 = 0
         switch kind {
-        case .sgd:
-            for i in 0..<count {
-                p[i] -= s.lr * (g[i] + decay * p[i])
-                g.consumed(i)
-                exponents = max(exponents, p[i].bitPattern & exponentMask)
-            }
-        case .momentum:
-            let v = first.pointer + range.lowerBound
-            for i in 0..<count {
-                v[i] = s.mu * v[i] - s.lr * (g[i] + decay * p[i])
-                g.consumed(i)
-                p[i] += v[i]
-                exponents = max(exponents, p[i].bitPattern & exponentMask)
-            }
-        case .nesterov:
-            let v = first.pointer + range.lowerBound
-            for i in 0..<count {
-                let previous = v[i]
-                v[i] = s.mu * v[i] - s.lr * (g[i] + decay * p[i])
-                g.consumed(i)
-                p[i] += -s.mu * previous + (1 + s.mu) * v[i]
-                exponents = max(exponents, p[i].bitPattern & exponentMask)
-            }
+        case .sgd, .momentum, .nesterov:
+            let which = kind == .sgd ? NK_SGD : kind == .momentum ? NK_MOMENTUM : NK_NESTEROV
+            exponents = nk_sgd_update(which, p, kind == .sgd ? nil : first.pointer + range.lowerBound, g.first, g.second,
+                                      count, s.lr, s.mu, decay)
         case .adam:
-            let m = first.pointer + range.lowerBound, v = second.pointer + range.lowerBound
-            // The same arithmetic as the scalar loop below, eight lanes at a time: the compiler does
-            // not vectorise the square root and division on its own.
-            let stepSize = s.lr / s.correction1
-            let b1 = SIMD8<Float>(repeating: s.b1), b2 = SIMD8<Float>(repeating: s.b2)
-            let c1 = SIMD8<Float>(repeating: 1 - s.b1), c2 = SIMD8<Float>(repeating: 1 - s.b2)
-            let root = SIMD8<Float>(repeating: s.correction2Root), eps = SIMD8<Float>(repeating: s.eps)
-            let rate = SIMD8<Float>(repeating: stepSize), decayLanes = SIMD8<Float>(repeating: decay)
-            var wide = SIMD8<UInt32>(repeating: 0)
-            let mask = SIMD8<UInt32>(repeating: exponentMask)
-            var i = 0
-            while i + 8 <= count {
-                let pi = UnsafeRawPointer(p + i).loadUnaligned(as: SIMD8<Float>.self)
-                let gi = g.lanes(i) + decayLanes * pi
-                let mi = b1 * UnsafeRawPointer(m + i).loadUnaligned(as: SIMD8<Float>.self) + c1 * gi
-                let vi = b2 * UnsafeRawPointer(v + i).loadUnaligned(as: SIMD8<Float>.self) + c2 * gi * gi
-                let next = pi - rate * mi / (vi.squareRoot() / root + eps)
-                UnsafeMutableRawPointer(m + i).storeBytes(of: mi, as: SIMD8<Float>.self)
-                UnsafeMutableRawPointer(v + i).storeBytes(of: vi, as: SIMD8<Float>.self)
-                UnsafeMutableRawPointer(p + i).storeBytes(of: next, as: SIMD8<Float>.self)
-                g.consumedLanes(i)
-                wide = pointwiseMax(wide, unsafeBitCast(next, to: SIMD8<UInt32>.self) & mask)
-                i += 8
-            }
-            exponents = wide.max()
-            while i < count {
-                let gi = g[i] + decay * p[i]
-                g.consumed(i)
-                m[i] = s.b1 * m[i] + (1 - s.b1) * gi
-                v[i] = s.b2 * v[i] + (1 - s.b2) * gi * gi
-                p[i] -= stepSize * m[i] / (v[i].squareRoot() / s.correction2Root + s.eps)
-                exponents = max(exponents, p[i].bitPattern & exponentMask)
-                i += 1
-            }
+            // Its square roots and divisions were most of an Adam step's time with baseline SSE2 vectors.
+            var constants = nk_adam_step(rate: s.lr / s.correction1, beta1: s.b1, beta2: s.b2, one_minus_beta1: 1 - s.b1,
+                                         one_minus_beta2: 1 - s.b2, correction2_root: s.correction2Root,
+                                         epsilon: s.eps, decay: decay)
+            exponents = nk_adam_update(p, first.pointer + range.lowerBound, second.pointer + range.lowerBound,
+                                       g.first, g.second, count, &constants)
         }
         return exponents
     }
@@ -171,38 +132,4 @@ extension Double {
         }
         return result
     }
-}
-
-/// Where an optimiser update reads the gradient, element by element or eight lanes at a time.
-protocol GradientSource {
-    subscript(_ i: Int) -> Float { get }
-    func lanes(_ i: Int) -> SIMD8<Float>
-    /// Called once element `i` has been read.
-    func consumed(_ i: Int)
-    /// Called once elements `i..<i + 8` have been read.
-    func consumedLanes(_ i: Int)
-}
-
-/// One gradient buffer, cleared as it is read so that the next batch can add into it.
-struct ClearedGradient: GradientSource {
-    let g: UnsafeMutablePointer<Float>
-
-    @inline(__always) subscript(_ i: Int) -> Float { g[i] }
-    @inline(__always) func lanes(_ i: Int) -> SIMD8<Float> { UnsafeRawPointer(g + i).loadUnaligned(as: SIMD8<Float>.self) }
-    @inline(__always) func consumed(_ i: Int) { g[i] = 0 }
-    @inline(__always) func consumedLanes(_ i: Int) {
-        UnsafeMutableRawPointer(g + i).storeBytes(of: SIMD8<Float>(repeating: 0), as: SIMD8<Float>.self)
-    }
-}
-
-/// The sum of two gradient buffers (a + b, in that order), left as they are: the next step overwrites them.
-struct SummedGradient: GradientSource {
-    let a, b: UnsafePointer<Float>
-
-    @inline(__always) subscript(_ i: Int) -> Float { a[i] + b[i] }
-    @inline(__always) func lanes(_ i: Int) -> SIMD8<Float> {
-        UnsafeRawPointer(a + i).loadUnaligned(as: SIMD8<Float>.self) + UnsafeRawPointer(b + i).loadUnaligned(as: SIMD8<Float>.self)
-    }
-    @inline(__always) func consumed(_ i: Int) {}
-    @inline(__always) func consumedLanes(_ i: Int) {}
 }
