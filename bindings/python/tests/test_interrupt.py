@@ -151,8 +151,10 @@ def test_interrupted_plain_display_ends_its_line(long_task, capsys, monkeypatch)
     monkeypatch.setitem(sys.modules, "tqdm", None)
     monkeypatch.setitem(sys.modules, "tqdm.auto", None)
     X, y = long_task
-    X = np.tile(X, (4, 1))  # slow epochs (seconds), so the interrupt lands inside the first one
-    y = np.tile(y, 4)
+    # Long epochs (seconds even on a fast machine), so that the interrupt lands inside the first one;
+    # the interrupt ends the run, so a longer epoch costs the test nothing.
+    X = np.tile(X, (32, 1))
+    y = np.tile(y, 32)
     net = nudge.Network([20, 256, 256, 5], seed=4)
     capsys.readouterr()
     _interrupt_fit(net, X, y, delay=0.3, after_epochs=0, batch_size=4, verbose=True)
