@@ -1,3 +1,4 @@
+@testable import Nudge
 import NudgeKernels
 import Testing
 
@@ -78,5 +79,35 @@ struct KernelTests {
         let largest = nk_sgd_update(NK_SGD, &p, &v, &g, nil, 3, 1, 0, 0)
         #expect(largest == 0x7F80_0000)
         #expect(p[2] == .infinity)
+    }
+
+    @Test("dropout: the masks of dropoutHash's rule, for rows in place or moved, and units from any first one",
+          arguments: [false, true])
+    func dropoutKernel(_ moved: Bool) {
+        let rows = 7, width = 45, first = 3, count = 37
+        let out = Self.values(rows * width, seed: 10, scale: 3)
+        var mask = [Float](repeating: -1, count: rows * width), dropped = mask
+        let places = [11, 2, 40_000_000_000, 5, 9, 0, 3]
+        let key: UInt32 = 0xDEAD_BEEF, threshold = Dropout.threshold(0.3), scale: Float = 1 / (1 - 0.3)
+        places.withUnsafeBufferPointer { p in
+            nk_dropout(out, &mask, &dropped, rows, width, first, count, moved ? p.baseAddress : nil, 17, key, threshold, scale)
+        }
+        var kept = 0
+        for r in 0..<rows {
+            let place = moved ? places[r] : 17 + r
+            for j in 0..<width {
+                let i = r * width + j
+                guard (first..<(first + count)).contains(j) else {
+                    #expect(mask[i] == -1 && dropped[i] == -1, "unit \(j) outside the range was written")
+                    continue
+                }
+                let m: Float = dropoutHash(key, UInt32(truncatingIfNeeded: place * width + j)) >= threshold ? scale : 0
+                #expect(mask[i].bitPattern == m.bitPattern)
+                #expect(dropped[i].bitPattern == (out[i] * m).bitPattern)
+                if m != 0 { kept += 1 }
+            }
+        }
+        // About 70% kept; a broken hash or threshold keeps all or none.
+        #expect((120...240).contains(kept))
     }
 }

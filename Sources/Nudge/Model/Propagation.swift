@@ -1,3 +1,5 @@
+import NudgeKernels
+
 /// Where the targets of a set of samples come from: bare pointers, read for as many samples as the
 /// caller says. `package`, not public: Swift callers pass `labels:` (`[Int32]`) or `targets:` (`[Float]`)
 /// arrays or buffers, whose counts the public entry points check (Network+Samples.swift,
@@ -218,15 +220,9 @@ extension Network {
             a.activation.applyWithBias(a.out + first, rows: a.rows, width: units.count, stride: a.fanOut,
                                        bias: a.bias + first, keeping: a.sums.map { $0 + first })
             guard let d = a.dropout else { return }
-            for r in 0..<a.rows {
-                let place = d.rows.place(r) * a.fanOut
-                for j in units {
-                    let i = r * a.fanOut + j
-                    let m: Float = dropoutHash(d.key, UInt32(truncatingIfNeeded: place + j)) >= d.threshold ? d.scale : 0
-                    d.mask[i] = m
-                    d.dropped[i] = a.out[i] * m
-                }
-            }
+            // NudgeKernels: dropoutHash's draws, eight or sixteen units at a time where the processor can.
+            nk_dropout(a.out, d.mask, d.dropped, a.rows, a.fanOut, first, units.count, d.rows.places, d.rows.first,
+                       d.key, d.threshold, d.scale)
         }
     }
 

@@ -36,4 +36,23 @@ typedef enum { NK_SGD = 0, NK_MOMENTUM = 1, NK_NESTEROV = 2 } nk_sgd_kind;
 uint32_t nk_sgd_update(nk_sgd_kind kind, float *p, float *velocity, float *ga, float *gb, size_t n, float rate,
                        float mu, float decay);
 
+/* Dropout of units [first, first + count) of `rows` rows of width `width` (the layer's outputs
+ * `out`, row-major): each unit's draw is nk_dropout_hash(key, place * width + j), where `place` is
+ * the row's place in its batch (places[r], or first_place + r when places is NULL). A draw at or
+ * above `threshold` keeps the unit: mask = scale (1 / (1 - rate)), dropped = out * scale; otherwise
+ * both are 0. The hash and the rule of dropoutHash in Propagation.swift. */
+void nk_dropout(const float *out, float *mask, float *dropped, size_t rows, size_t width, size_t first, size_t count,
+                const intptr_t *places, size_t first_place, uint32_t key, uint32_t threshold, float scale);
+
+/* A 32-bit hash of a unit's position (murmur3's finaliser), as dropoutHash in Propagation.swift. */
+static inline uint32_t nk_dropout_hash(uint32_t key, uint32_t index) {
+    uint32_t h = index * 0x9E3779B1u ^ key;
+    h ^= h >> 16;
+    h *= 0x85EBCA6Bu;
+    h ^= h >> 13;
+    h *= 0xC2B2AE35u;
+    h ^= h >> 16;
+    return h;
+}
+
 #endif
