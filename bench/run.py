@@ -275,6 +275,7 @@ def build(args, notes):
     link_nudge = [f"-L{libdir}", f"-Wl,-rpath,{libdir}", "-lnudge", "-ldl"]
     compile_c(BUILD / "nudge_train", ["bench/nudge_train.c"], link_nudge, tree=tree)
     compile_c(BUILD / "nudge_predict", ["bench/nudge_predict.c"], link_nudge, tree=tree)
+    compile_c(BUILD / "fashion_mnist", ["examples/fashion_mnist.c"], link_nudge, tree=tree)
     if args.baseline:
         # The same program against the other library: its own folder, so that each finds its own.
         basedir = BUILD / "baseline"
@@ -461,6 +462,24 @@ def measure_training(runner, args):
                 seconds = ", ".join(f"{s:.3f}" for s in result["epoch_seconds"])
                 flag = f"  [other processes: {result['others']:.2f} cores]" if result["others"] >= 0.1 else ""
                 say(f"  {name:8} epochs {seconds} s   test accuracy {100 * result['test_accuracy']:.2f} %{flag}")
+    return runs
+
+
+def measure_demo(runner, args):
+    """The demo program (`make demo`: the best Fashion-MNIST network within 20 s of training), once
+    per round, between the same peers' runs: training seconds and test accuracy."""
+    if args.smoke or "nudge" not in args.only:
+        return []
+    runs = []
+    for round_index in range(1, args.rounds + 1):
+        say(f"demo, round {round_index}/{args.rounds}")
+        result = runner.run(f"demo round {round_index}", [sys.executable, BENCH / "demo_result.py",
+                                                          BUILD / "fashion_mnist", args.data, BUILD / "demo.nudge"],
+                            nudge_env(args))
+        if result:
+            runs.append(result)
+            say(f"  {result['epochs']} epochs in {result['train_seconds']:.1f} s, test accuracy "
+                f"{100 * result['test_accuracy']:.2f} %")
     return runs
 
 
@@ -670,7 +689,8 @@ def kept_tail(path):
     return old[at:] if at >= 0 else ""
 
 
-def report(args, machine, library, sgemm, training, inference, steady, notes, failures, repeated, started, finished):
+def report(args, machine, library, sgemm, training, demo, inference, steady, notes, failures, repeated, started,
+           finished):
     """The whole of RESULTS.md: how it was made, on what, then every measurement, section by section."""
     debian = sgemm.get(("debian", "default"))
     reference = debian["median_gflops"] if debian else None
@@ -681,6 +701,7 @@ def report(args, machine, library, sgemm, training, inference, steady, notes, fa
     lines += flops_section()
     for task in args.tasks:
         lines += training_section(task, training[task], args, reference)
+    lines += demo_section(demo)
     lines += inference_section(inference, reference)
     lines += steady_section(args, steady, training)
     lines += fairness_section(machine, sgemm)
@@ -843,6 +864,24 @@ def blas_text(numpy_sgemm):
     return f"OpenBLAS {pool['version']} bundled with numpy ({Path(pool['filepath']).name}), core {pool['architecture']}"
 
 
+def demo_section(runs):
+    """The demo's rounds: what `make demo` takes and reaches on this machine, in this run."""
+    if not runs:
+        return []
+    rows = [[str(i + 1), str(r["epochs"]), f"{r['train_seconds']:.1f} s", f"{r['epoch_seconds'][0]:.2f} s",
+             f"{100 * r['test_accuracy']:.2f} %", f"{r['others']:.2f}"] for i, r in enumerate(runs)]
+    seconds = [r["train_seconds"] for r in runs]
+    accuracy = [100 * r["test_accuracy"] for r in runs]
+    met = min(accuracy) >= 90.0 and max(seconds) <= 20.0
+    return ["## Learning speed: the demo", "",
+            "`make demo` (examples/fashion_mnist.c: 784-512-256-10, ReLU, dropout 0.1 on the hidden layers, Adam "
+            "with a cosine schedule, batch 256, 16 epochs, the model's own normalisation, seed 1) trains on all 60,000 images "
+            "and measures the 10,000 test images; run here between the peers' rounds. Target: at least 90.0 % "
+            f"in at most 20 s of training. Training time {min(seconds):.1f}–{max(seconds):.1f} s, test accuracy "
+            f"{min(accuracy):.2f}–{max(accuracy):.2f} %: target {'met' if met else 'NOT met'} in this run.", "",
+            *table(["round", "epochs", "training", "per epoch", "test accuracy", "others' CPU"], rows), ""]
+
+
 def inference_section(inference, reference):
     nudge, numpy, python = inference["nudge"], inference["numpy"], inference["python"]
     lines = ["## Inference", "",
@@ -986,11 +1025,12 @@ def main():
     say(f"contenders: {', '.join(args.only)}; tasks {args.tasks}; {args.epochs} epoch(s) x {args.rounds} round(s)")
     sgemm = measure_sgemm(runner, args)
     training = measure_training(runner, args)
+    demo = measure_demo(runner, args)
     inference = measure_inference(runner, args, library)
     steady = measure_steady_state(runner, args)
     finished = datetime.datetime.now(datetime.timezone.utc)
-    text = report(args, machine, library, sgemm, training, inference, steady, notes, runner.failures, runner.repeated,
-                  started, finished)
+    text = report(args, machine, library, sgemm, training, demo, inference, steady, notes, runner.failures,
+                  runner.repeated, started, finished)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(text.rstrip("\n") + "\n" + kept_tail(args.output))
     say("\n" + text)
