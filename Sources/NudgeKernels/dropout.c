@@ -3,11 +3,7 @@
  * one unit at a time. */
 #include "NudgeKernels.h"
 
-#if defined(__x86_64__) && defined(__ELF__) && (defined(__clang__) || defined(__GNUC__))
-#define NK_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define NK_CLONES
-#endif
+#include "clones.h"
 
 NK_CLONES
 void nk_dropout(const float *restrict out, float *restrict mask, float *restrict dropped, size_t rows, size_t width,

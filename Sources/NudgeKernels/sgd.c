@@ -1,36 +1,17 @@
 /* Plain SGD and momentum updates, compiled for AVX-512, AVX2 and the baseline (see NudgeKernels.h):
- * the arithmetic of Optimizer.swift, operation for operation, never contracted. */
+ * the rules of Optimizer.swift's documentation, operation for operation, never contracted
+ * (Tests/NudgeTests/KernelTests.swift compares them with the rules written out in Swift). */
 #include "NudgeKernels.h"
 
-#include <string.h>
-
-#if defined(__x86_64__) && defined(__ELF__) && (defined(__clang__) || defined(__GNUC__))
-#define NK_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define NK_CLONES
-#endif
-
-static inline uint32_t exponent_bits(float x) {
-    uint32_t bits;
-    memcpy(&bits, &x, sizeof bits);
-    return bits & 0x7F800000u;
-}
-
-/* The gradient of element i: ga[i], or ga[i] + gb[i]; both cleared. */
-static inline float take(float *restrict ga, float *restrict gb, size_t i) {
-    const float g = gb ? ga[i] + gb[i] : ga[i];
-    ga[i] = 0;
-    if (gb) gb[i] = 0;
-    return g;
-}
+#include "clones.h"
 
 NK_CLONES
 static uint32_t plain(float *restrict p, float *restrict ga, float *restrict gb, size_t n, float rate, float decay) {
     uint32_t largest = 0;
     for (size_t i = 0; i < n; i++) {
-        const float g = take(ga, gb, i);
+        const float g = nk_take_gradient(ga, gb, i);
         p[i] = p[i] - rate * (g + decay * p[i]);
-        const uint32_t e = exponent_bits(p[i]);
+        const uint32_t e = nk_exponent_bits(p[i]);
         largest = e > largest ? e : largest;
     }
     return largest;
@@ -41,10 +22,10 @@ static uint32_t momentum(float *restrict p, float *restrict v, float *restrict g
                          float rate, float mu, float decay) {
     uint32_t largest = 0;
     for (size_t i = 0; i < n; i++) {
-        const float g = take(ga, gb, i);
+        const float g = nk_take_gradient(ga, gb, i);
         v[i] = mu * v[i] - rate * (g + decay * p[i]);
         p[i] = p[i] + v[i];
-        const uint32_t e = exponent_bits(p[i]);
+        const uint32_t e = nk_exponent_bits(p[i]);
         largest = e > largest ? e : largest;
     }
     return largest;
@@ -55,11 +36,11 @@ static uint32_t nesterov(float *restrict p, float *restrict v, float *restrict g
                          float rate, float mu, float decay) {
     uint32_t largest = 0;
     for (size_t i = 0; i < n; i++) {
-        const float g = take(ga, gb, i);
+        const float g = nk_take_gradient(ga, gb, i);
         const float previous = v[i];
         v[i] = mu * v[i] - rate * (g + decay * p[i]);
         p[i] = p[i] + (-mu * previous + (1 + mu) * v[i]);
-        const uint32_t e = exponent_bits(p[i]);
+        const uint32_t e = nk_exponent_bits(p[i]);
         largest = e > largest ? e : largest;
     }
     return largest;

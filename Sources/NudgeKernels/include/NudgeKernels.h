@@ -1,9 +1,10 @@
 /* Element-wise kernels of the training step, written in C so that each is compiled for several
  * instruction sets (function multiversioning: AVX-512, AVX2, and the baseline x86-64 or the host's
  * default elsewhere) and the processor picks at load time. Swift compiles the rest of the library
- * for the baseline only. Every version computes exactly what the Swift code it replaces computes:
- * the same operations in the same order, never contracted into fused multiply-adds, so results do
- * not depend on the processor's instruction set. Not part of the C ABI (not exported). */
+ * for the baseline only. Every version computes exactly what the rules written out in Swift compute
+ * (Tests/NudgeTests/KernelTests.swift): the same operations in the same order, never contracted
+ * into fused multiply-adds, so results do not depend on the processor's instruction set. Not part
+ * of the C ABI (not exported). */
 #ifndef NUDGE_KERNELS_H
 #define NUDGE_KERNELS_H
 
