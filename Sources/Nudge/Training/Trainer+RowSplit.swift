@@ -8,8 +8,8 @@
 ///
 /// Two regions a step instead of one per layer and direction, and every pass (gathering rows, bias and
 /// activation, softmax and loss, the small products of a narrow output layer) runs on all threads.
-/// The price is one more gradient buffer per extra thread and a pass over it each step, which pays
-/// while each thread has at least ``RowSplit/minimumRows`` rows; below that, or alone, a step splits
+/// The price is a gradient buffer and a workspace per thread, and a pass over each thread's gradient
+/// every step, which pays while each thread has at least ``RowSplit/minimumRows`` rows; below that, or alone, a step splits
 /// each layer's product by output units instead (`Network.backward`).
 final class RowSplit {
     /// The fewest rows a thread takes; a smaller batch splits each product by units instead.
