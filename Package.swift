@@ -29,8 +29,9 @@ let package = Package(
 
         // MARK: Core and C boundary
         // Element-wise kernels in C, compiled for AVX-512, AVX2 and the baseline (NudgeKernels.h).
-        // No contraction into fused multiply-adds: every version rounds as the Swift code does.
-        .target(name: "NudgeKernels", cSettings: [.unsafeFlags(["-O3", "-ffp-contract=off", "-fno-math-errno"])]),
+        // No contraction into fused multiply-adds: every version rounds as the Swift code does. DWARF 4:
+        // Debian's valgrind 3.19 cannot read the toolchain's default DWARF 5 and gives up on the library.
+        .target(name: "NudgeKernels", cSettings: [.unsafeFlags(["-O3", "-ffp-contract=off", "-fno-math-errno", "-gdwarf-4"])]),
         .target(name: "Nudge", dependencies: ["CBLAS", "CZlib", "NudgeKernels"]),
         .target(
             name: "NudgeABI",
