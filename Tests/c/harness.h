@@ -412,6 +412,20 @@ static H_UNUSED float *h_params(const nudge_network *net, size_t *out_count) {
     return p;
 }
 
+/* The parameters (malloc'd; *out_count of them) of a network of `sizes` made with `seed` and trained
+ * on x, y with `o` by `threads` library threads. The thread count is left at `threads`. */
+static H_UNUSED float *h_trained_params(size_t threads, const size_t *sizes, size_t count,
+                                        const nudge_activation *activations, uint64_t seed, const float *x,
+                                        const int32_t *y, size_t rows, const nudge_train_options *o,
+                                        size_t *out_count) {
+    H_OK(nudge_set_num_threads(threads));
+    nudge_network *net = h_net(sizes, count, activations, seed);
+    H_OK(nudge_train_labels(net, x, y, rows, o, NULL));
+    float *p = h_params(net, out_count);
+    nudge_network_free(net);
+    return p;
+}
+
 /* Fails unless the network's parameters equal `expected` bit for bit. */
 static H_UNUSED void h_check_params(const nudge_network *net, const float *expected, size_t n, const char *file, int line) {
     size_t m = 0;

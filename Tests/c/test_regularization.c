@@ -500,12 +500,8 @@ static void test_dropout_thread_count(void **state) {
     size_t n = 0;
     float *params[3];
     for (int run = 0; run < 3; run++) {
-        H_OK(nudge_set_num_threads(run == 1 ? 2 : 1));
-        nudge_network *net = h_net(sizes, 4, acts, 5);
         o.dropout_count = run == 2 ? 0 : 3;
-        H_OK(nudge_train_labels(net, x, y, N, &o, NULL));
-        params[run] = h_params(net, &n);
-        nudge_network_free(net);
+        params[run] = h_trained_params(run == 1 ? 2 : 1, sizes, 4, acts, 5, x, y, N, &o, &n);
     }
     H_OK(nudge_set_num_threads(0));
     /* The masks depend on the seed only, not on how the work is split: one thread and two give the
@@ -533,12 +529,8 @@ static void test_clipping_thread_count(void **state) {
     size_t n = 0;
     float *params[4];
     for (int run = 0; run < 4; run++) {
-        H_OK(nudge_set_num_threads(run == 0 ? 1 : 2));
         o.clip_norm = run == 3 ? 0.0f : 0.05f;
-        nudge_network *net = h_net(sizes, 3, acts, 5);
-        H_OK(nudge_train_labels(net, x, y, N, &o, NULL));
-        params[run] = h_params(net, &n);
-        nudge_network_free(net);
+        params[run] = h_trained_params(run == 0 ? 1 : 2, sizes, 3, acts, 5, x, y, N, &o, &n);
     }
     H_OK(nudge_set_num_threads(0));
     H_ARRAYS_CLOSE(params[0], params[1], n, 1e-4, 1e-4);

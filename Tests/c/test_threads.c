@@ -803,13 +803,8 @@ static void test_more_threads_than_shares_of_rows(void **state) {
     o.learning_rate = 0.05f;
     size_t n = 0;
     float *params[2];
-    for (int run = 0; run < 2; run++) {
-        H_OK(nudge_set_num_threads(run == 0 ? 1 : 20));
-        nudge_network *net = h_net(sizes, 3, acts, 5);
-        H_OK(nudge_train_labels(net, x, y, N, &o, NULL));
-        params[run] = h_params(net, &n);
-        nudge_network_free(net);
-    }
+    for (int run = 0; run < 2; run++)
+        params[run] = h_trained_params(run == 0 ? 1 : 20, sizes, 3, acts, 5, x, y, N, &o, &n);
     H_OK(nudge_set_num_threads(0));
     H_ARRAYS_CLOSE(params[0], params[1], n, 1e-4, 1e-4);
     for (int run = 0; run < 2; run++) free(params[run]);

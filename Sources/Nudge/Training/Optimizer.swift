@@ -52,29 +52,16 @@ final class OptimizerState {
     }
 
     /// Updates the weights `rows` (output units) of weight layer `layer`, and their biases, from the
-    /// gradient, and clears that part of the gradient so that the next batch can add into it.
+    /// gradient (plus `second`, when given: two threads' gradients over their rows of a batch, read in
+    /// the same pass), and clears what it read so that the next batch can add into it.
     /// Returns the largest exponent field among the new values (all ones: NaN or infinity).
     func update(layer l: Int, rows: Range<Int>, of network: Network, gradient: UnsafeMutablePointer<Float>,
-                step: Step) -> UInt32 {
-        update(layer: l, rows: rows, of: network, step: step) { (gradient + $0, nil) }
-    }
-
-    /// As ``update(layer:rows:of:gradient:step:)``, with the gradient `first + second` (two threads'
-    /// gradients over their rows of a batch), read in the same pass and cleared as it is read.
-    func update(layer l: Int, rows: Range<Int>, of network: Network, summing first: UnsafeMutablePointer<Float>,
-                _ second: UnsafeMutablePointer<Float>, step: Step) -> UInt32 {
-        update(layer: l, rows: rows, of: network, step: step) { (first + $0, second + $0) }
-    }
-
-    /// `source(offset)`: the gradient buffers (a second one is added to the first) at parameter `offset`.
-    @inline(__always)
-    private func update(layer l: Int, rows: Range<Int>, of network: Network, step: Step,
-                        from source: (Int) -> Gradient) -> UInt32 {
+                adding second: UnsafeMutablePointer<Float>? = nil, step: Step) -> UInt32 {
         let fanIn = network.layerSizes[l]
         let weights = (network.weightOffsets[l] + rows.lowerBound * fanIn)..<(network.weightOffsets[l] + rows.upperBound * fanIn)
         let biases = (network.biasOffsets[l] + rows.lowerBound)..<(network.biasOffsets[l] + rows.upperBound)
-        return max(update(weights, network.storage.pointer, source(weights.lowerBound), step.decay, step),
-                   update(biases, network.storage.pointer, source(biases.lowerBound), 0, step))
+        return max(update(weights, network.storage.pointer, gradient, second, step.decay, step),
+                   update(biases, network.storage.pointer, gradient, second, 0, step))
     }
 
     /// The per-step constants of an update.
@@ -93,30 +80,24 @@ final class OptimizerState {
         }
     }
 
-    /// A gradient's buffer at the parameters updated, and a second one to add to it (nil for none);
-    /// both are cleared as they are read, so that the next batch can add into them.
-    typealias Gradient = (first: UnsafeMutablePointer<Float>, second: UnsafeMutablePointer<Float>?)
-
-    /// Updates parameters `range` (NudgeKernels, in C: the arithmetic the Swift loops did, compiled for
-    /// the processor's widest vectors); returns the largest exponent field among the new values (all
-    /// ones means NaN or infinity).
-    private func update(_ range: Range<Int>, _ w: UnsafeMutablePointer<Float>, _ g: Gradient,
-                        _ decay: Float, _ s: Step) -> UInt32 {
-        let p = w + range.lowerBound
-        let count = range.count
+    /// Updates parameters `range` from gradient `ga` (plus `gb`, when given), both indexed like the
+    /// parameters and cleared as they are read (NudgeKernels, in C: compiled for the processor's widest
+    /// vectors); returns the largest exponent field among the new values (all ones means NaN or infinity).
+    private func update(_ range: Range<Int>, _ w: UnsafeMutablePointer<Float>, _ ga: UnsafeMutablePointer<Float>,
+                        _ gb: UnsafeMutablePointer<Float>?, _ decay: Float, _ s: Step) -> UInt32 {
+        let start = range.lowerBound, g = ga + start, g2 = gb.map { $0 + start }
+        let p = w + start, count = range.count
         var exponents: UInt32 = 0
         switch kind {
         case .sgd, .momentum, .nesterov:
             let which = kind == .sgd ? NK_SGD : kind == .momentum ? NK_MOMENTUM : NK_NESTEROV
-            exponents = nk_sgd_update(which, p, kind == .sgd ? nil : first.pointer + range.lowerBound, g.first, g.second,
-                                      count, s.lr, s.mu, decay)
+            exponents = nk_sgd_update(which, p, kind == .sgd ? nil : first.pointer + start, g, g2, count, s.lr, s.mu, decay)
         case .adam:
             // Its square roots and divisions were most of an Adam step's time with baseline SSE2 vectors.
             var constants = nk_adam_step(rate: s.lr / s.correction1, beta1: s.b1, beta2: s.b2, one_minus_beta1: 1 - s.b1,
                                          one_minus_beta2: 1 - s.b2, correction2_root: s.correction2Root,
                                          epsilon: s.eps, decay: decay)
-            exponents = nk_adam_update(p, first.pointer + range.lowerBound, second.pointer + range.lowerBound,
-                                       g.first, g.second, count, &constants)
+            exponents = nk_adam_update(p, first.pointer + start, second.pointer + start, g, g2, count, &constants)
         }
         return exponents
     }

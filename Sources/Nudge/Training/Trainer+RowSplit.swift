@@ -38,7 +38,8 @@ final class RowSplit {
         let labelSmoothing: Float
         let gradient: UnsafeMutablePointer<Float>
         let state: Unmanaged<OptimizerState>
-        let step: OptimizerState.Step?
+        /// Set after region 1: the step region 2 takes (nil with clipping, which needs the whole sum first).
+        var step: OptimizerState.Step?
     }
 
     init(network: Network, parts: Int, rowsPerPart: Int, dropout: [Float]) throws(NudgeError) {
@@ -91,10 +92,10 @@ final class RowSplit {
 
     /// Part `part`'s rows forward, loss and backward into its gradient buffer.
     private func run(_ job: Job, part: Int) {
-        let split = self, network = self.network, ws = workspaces[part]
+        let network = self.network, ws = workspaces[part]
         let (rows, first) = share(of: job.rows, part: part)
-        split.losses[part] = 0
-        split.correct[part] = 0
+        losses[part] = 0
+        correct[part] = 0
         // Many threads and a batch that does not divide evenly can leave a part without rows: its
         // gradient stays all zeros.
         guard rows.count > 0 else { return }
@@ -103,10 +104,10 @@ final class RowSplit {
         let (x, total) = network.forwardWithLoss(job.inputs, targets: job.targets, rows: rows, loss: job.loss,
                                                  scale: 1 / Float(job.rows.count), in: ws, dropout: dropout,
                                                  labelSmoothing: job.labelSmoothing, parallel: false)
-        split.losses[part] = total
-        split.correct[part] = countCorrect(outputs: ws.outputs[network.weightLayerCount - 1].pointer,
-                                           targets: ws.targets.pointer, rows: rows.count, width: network.outputSize)
-        network.backward(x, rows: rows.count, in: ws, into: split.gradients[part].pointer, accumulate: true, parallel: false)
+        losses[part] = total
+        correct[part] = countCorrect(outputs: ws.outputs[network.weightLayerCount - 1].pointer,
+                                     targets: ws.targets.pointer, rows: rows.count, width: network.outputSize)
+        network.backward(x, rows: rows.count, in: ws, into: gradients[part].pointer, accumulate: true, parallel: false)
     }
 
     /// Region 2, for part `part`'s units: with a step, the optimiser's update from the sum of the
@@ -127,7 +128,7 @@ final class RowSplit {
             split.addRest(weights, units.count * fanIn)
             split.addRest(biases, units.count)
             if let step = job.step {
-                largest = max(largest, state.update(layer: l, rows: units, of: network, summing: first, second, step: step))
+                largest = max(largest, state.update(layer: l, rows: units, of: network, gradient: first, adding: second, step: step))
             } else {
                 split.sum(weights, units.count * fanIn, into: job.gradient)
                 split.sum(biases, units.count, into: job.gradient)
@@ -200,8 +201,7 @@ extension Trainer {
         }
         let step = clipping ? nil : state.begin(options, learningRate: learningRate)
         split.exponents.update(repeating: 0, count: split.parts)
-        split.job = RowSplit.Job(inputs: inputs, targets: targets, rows: rows, loss: loss, dropout: nil,
-                                 labelSmoothing: 0, gradient: gradient.pointer, state: .passUnretained(state), step: step)
+        split.job?.step = step
         WorkerPool.shared.run(parts: split.parts, Unmanaged.passUnretained(split), RowSplit.sumAndUpdate)
         if clipping {
             try applyGradient(learningRate: learningRate)
