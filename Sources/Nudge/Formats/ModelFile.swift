@@ -157,65 +157,7 @@ public enum ModelFile {
         let target = try SaveTarget(path)
         let bytes = try HeapBuffer<UInt8>(count: encodedSize(network, checkpoint: checkpoint?.count), zeroed: false)
         writeBytes(network, checkpoint: checkpoint, into: UnsafeMutableRawBufferPointer(bytes.buffer))
-        // Keep the mode of the file being replaced; a new file gets rw-r--r--.
-        let mode = target.mode ?? 0o644
-        let temporary = try target.createTemporary()
-        defer { temporary.release() }
-        let fd = temporary.fd
-        func fail(_ what: String) -> NudgeError {
-            let error = ioError(what)
-            close(fd)
-            unlink(temporary.path)
-            return error
-        }
-        var written = 0
-        while written < bytes.count {
-            let n = write(fd, bytes.pointer + written, bytes.count - written)
-            if n < 0 && errno == EINTR { continue }
-            if n == 0 { errno = EIO }
-            guard n > 0 else { throw fail("cannot write \(path)") }
-            written += n
-        }
-        guard fchmod(fd, mode) == 0 else { throw fail("cannot set the permissions of \(path)") }
-        guard fsync(fd) == 0 else { throw fail("cannot flush \(path) to disk") }
-        guard close(fd) == 0 else {
-            let error = ioError("cannot close \(path)")
-            unlink(temporary.path)
-            throw error
-        }
-        do { try target.recheck() } catch {
-            unlink(temporary.path)
-            throw error
-        }
-        guard rename(temporary.path, target.path) == 0 else {
-            let error = ioError("cannot rename the temporary file onto \(path)")
-            unlink(temporary.path)
-            throw error
-        }
-        try flushFolder(of: target, named: path)
-    }
-
-    /// Makes a save's rename durable: flushes the folder, whose entry now names the new file.
-    /// A folder that cannot be opened for reading (write and search permission only: EACCES,
-    /// EPERM) and a file system that cannot flush folders (EINVAL, EOPNOTSUPP) leave this undone,
-    /// as there is nothing better to do; any other failure (EIO, or EMFILE when opening it) is
-    /// reported, since the new file may then not survive a power loss, although it is in place
-    /// at `path` and complete.
-    private static func flushFolder(of target: SaveTarget, named path: String) throws(NudgeError) {
-        let folder = target.folder
-        let dirfd = open(folder, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        if dirfd < 0 && errno != EACCES && errno != EPERM {
-            throw ioError("replaced \(path), but cannot open its folder \(folder) to flush it to disk, so the new file may not survive a power loss")
-        }
-        if dirfd >= 0 {
-            let flushed = fsync(dirfd) == 0
-            let reason = errno
-            close(dirfd)
-            if !flushed && reason != EINVAL && reason != EOPNOTSUPP {
-                errno = reason
-                throw ioError("replaced \(path), but cannot flush its folder \(folder) to disk, so the new file may not survive a power loss")
-            }
-        }
+        try target.write(UnsafeRawBufferPointer(bytes.buffer))
     }
 
     // MARK: Reading

@@ -186,3 +186,73 @@ package struct SaveTarget {
         unlink(candidate)
     }
 }
+
+extension SaveTarget {
+    /// Replaces the file with `bytes` atomically: a temporary file in the same folder is written,
+    /// flushed to disk and renamed over the file, so a failed or interrupted save leaves the old file
+    /// intact; then the folder is flushed, so that the rename survives a power loss. Only a failure
+    /// of that last flush is reported after the file already holds the new bytes (its message says
+    /// so). The file keeps its permissions; a new file gets rw-r--r--.
+    ///
+    /// - Throws: `io` (the system's reason, naming the path as the caller gave it), `outOfMemory`.
+    package func write(_ bytes: UnsafeRawBufferPointer) throws(NudgeError) {
+        let shown = given
+        let mode = self.mode ?? 0o644
+        let temporary = try createTemporary()
+        defer { temporary.release() }
+        let fd = temporary.fd
+        func fail(_ what: String) -> NudgeError {
+            let error = ioError(what)
+            close(fd)
+            unlink(temporary.path)
+            return error
+        }
+        var written = 0
+        while written < bytes.count {
+            let n = Glibc.write(fd, bytes.baseAddress! + written, bytes.count - written)
+            if n < 0 && errno == EINTR { continue }
+            if n == 0 { errno = EIO }
+            guard n > 0 else { throw fail("cannot write \(shown)") }
+            written += n
+        }
+        guard fchmod(fd, mode) == 0 else { throw fail("cannot set the permissions of \(shown)") }
+        guard fsync(fd) == 0 else { throw fail("cannot flush \(shown) to disk") }
+        guard close(fd) == 0 else {
+            let error = ioError("cannot close \(shown)")
+            unlink(temporary.path)
+            throw error
+        }
+        do { try recheck() } catch {
+            unlink(temporary.path)
+            throw error
+        }
+        guard rename(temporary.path, path) == 0 else {
+            let error = ioError("cannot rename the temporary file onto \(shown)")
+            unlink(temporary.path)
+            throw error
+        }
+        try flushFolder()
+    }
+
+    /// Makes a save's rename durable: flushes the folder, whose entry now names the new file.
+    /// A folder that cannot be opened for reading (write and search permission only: EACCES,
+    /// EPERM) and a file system that cannot flush folders (EINVAL, EOPNOTSUPP) leave this undone,
+    /// as there is nothing better to do; any other failure (EIO, or EMFILE when opening it) is
+    /// reported, since the new file may then not survive a power loss, although it is in place
+    /// at the path and complete.
+    private func flushFolder() throws(NudgeError) {
+        let dirfd = open(folder, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if dirfd < 0 && errno != EACCES && errno != EPERM {
+            throw ioError("replaced \(given), but cannot open its folder \(folder) to flush it to disk, so the new file may not survive a power loss")
+        }
+        if dirfd >= 0 {
+            let flushed = fsync(dirfd) == 0
+            let reason = errno
+            close(dirfd)
+            if !flushed && reason != EINVAL && reason != EOPNOTSUPP {
+                errno = reason
+                throw ioError("replaced \(given), but cannot flush its folder \(folder) to disk, so the new file may not survive a power loss")
+            }
+        }
+    }
+}

@@ -328,6 +328,15 @@ PROTOTYPES = {
     "nudge_save_to_buffer": (c_int32, [_network_p, c_void_p, c_size_t, _size_p]),
     # nudge_status nudge_load_from_buffer(const void *buffer, size_t size, nudge_network **out_network);
     "nudge_load_from_buffer": (c_int32, [c_void_p, c_size_t, POINTER(_network_p)]),
+    # nudge_status nudge_export_onnx(const nudge_network *network, const char *path);
+    "nudge_export_onnx": (c_int32, [_network_p, c_char_p]),
+    # nudge_status nudge_export_onnx_to_buffer(const nudge_network *network, void *buffer, size_t capacity,
+    #     size_t *out_size);
+    "nudge_export_onnx_to_buffer": (c_int32, [_network_p, c_void_p, c_size_t, _size_p]),
+    # nudge_status nudge_import_onnx(const char *path, nudge_network **out_network);
+    "nudge_import_onnx": (c_int32, [c_char_p, POINTER(_network_p)]),
+    # nudge_status nudge_import_onnx_from_buffer(const void *buffer, size_t size, nudge_network **out_network);
+    "nudge_import_onnx_from_buffer": (c_int32, [c_void_p, c_size_t, POINTER(_network_p)]),
     # nudge_status nudge_dataset_load_idx(const char *images_path, const char *labels_path, nudge_dataset **out_dataset);
     "nudge_dataset_load_idx": (c_int32, [c_char_p, c_char_p, POINTER(_dataset_p)]),
     # nudge_status nudge_idx_options_init(nudge_idx_options *options, size_t options_size);

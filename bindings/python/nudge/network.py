@@ -602,23 +602,39 @@ class Network:
         trainer = self._trainer
         return None if trainer is None else _checkpoint.position(trainer)
 
+    def to_onnx(self, path=None):
+        """Exports the network as an ONNX model (opset 13) for ONNX Runtime and other ONNX consumers:
+        input "input" (float32, [N, input_size]), output "output" (float32, [N, output_size]), and with
+        class names (metadata "class_names", one per output, one per line) a second output "label"
+        (int64, ArgMax). The normalisation, layers and metadata go in as docs/ONNX.md describes.
+
+        With `path`, writes the file atomically (a failed export leaves any old file intact) and
+        returns None; without, returns the model's bytes."""
+        if path is not None:
+            check(_lib.lib.nudge_export_onnx(self.handle, _arrays.c_path(path)))
+            return None
+        return _buffer_of(_lib.lib.nudge_export_onnx_to_buffer, self.handle, "Network.to_onnx", "ONNX model")
+
+    @classmethod
+    def from_onnx(cls, source):
+        """A network from an ONNX model of a plain multilayer perceptron: a path, or the model's bytes.
+
+        Reads models from `to_onnx`, PyTorch's torch.onnx.export of an nn.Sequential of Linear layers and
+        activations, and skl2onnx's MLPClassifier (options={"zipmap": False}) and MLPRegressor; the result
+        can be trained further with fit. A graph with anything else raises NudgeFormatError naming the
+        first unsupported node."""
+        handle = ctypes.POINTER(_lib.nudge_network)()
+        if isinstance(source, (bytes, bytearray, memoryview)):
+            data = bytes(source)
+            check(_lib.lib.nudge_import_onnx_from_buffer(data, len(data), ctypes.byref(handle)))
+        else:
+            check(_lib.lib.nudge_import_onnx(_arrays.c_path(source), ctypes.byref(handle)))
+        return cls._from_handle(handle)
+
     def to_bytes(self):
         """The model file as bytes. Raises NudgeMemoryError (a MemoryError) when they do not fit in
         the memory left: the library writes straight into one buffer, which is then copied once."""
-        size = ctypes.c_size_t()
-        check(_lib.lib.nudge_save_to_buffer(self.handle, None, 0, ctypes.byref(size)))
-        try:
-            buffer = bytearray(size.value)
-            view = (ctypes.c_char * size.value).from_buffer(buffer)
-            check(_lib.lib.nudge_save_to_buffer(self.handle, view, size.value, ctypes.byref(size)))
-            del view  # a bytearray with an exported buffer cannot be released or resized
-            return bytes(buffer)
-        except MemoryError as error:
-            if isinstance(error, NudgeMemoryError):
-                raise
-            raise NudgeMemoryError(
-                f"Network.to_bytes: cannot allocate the {size.value} bytes of the model file; "
-                "there is not enough memory left") from None
+        return _buffer_of(_lib.lib.nudge_save_to_buffer, self.handle, "Network.to_bytes", "model file")
 
     @classmethod
     def from_bytes(cls, data):
@@ -713,3 +729,20 @@ def _defer_sigint(handler):
         return signal.signal(signal.SIGINT, handler)
     except (ValueError, OSError):  # signals unavailable here (e.g. an embedded interpreter)
         return None
+
+
+def _buffer_of(call, handle, caller, what):
+    """The bytes a size-query-then-write C function (nudge_save_to_buffer and its kind) gives for `handle`."""
+    size = ctypes.c_size_t()
+    check(call(handle, None, 0, ctypes.byref(size)))
+    try:
+        buffer = bytearray(size.value)
+        view = (ctypes.c_char * size.value).from_buffer(buffer)
+        check(call(handle, view, size.value, ctypes.byref(size)))
+        del view  # a bytearray with an exported buffer cannot be released or resized
+        return bytes(buffer)
+    except MemoryError as error:
+        if isinstance(error, NudgeMemoryError):
+            raise
+        raise NudgeMemoryError(f"{caller}: cannot allocate the {size.value} bytes of the {what}; "
+                               "there is not enough memory left") from None

@@ -1,0 +1,229 @@
+import Glibc
+
+/// The parts of an ONNX model that import reads, parsed from the bytes with ``ProtoReader``. Tensor
+/// values are not copied here: a tensor keeps the byte range of its message, and its values are read
+/// straight into the network when they are needed. Every other field is skipped.
+struct ONNXFile {
+    struct Tensor {
+        var name = ""
+        var dims: [Int64] = []
+        var dataType: Int64 = 0
+        /// The TensorProto's bytes, read again for the values.
+        var message: Range<Int> = 0..<0
+        var external = false
+    }
+
+    struct Attribute {
+        var name = ""
+        var float: Float?
+        var int: Int64?
+        var tensor: Tensor?
+    }
+
+    struct Node {
+        var name = ""
+        var op = ""
+        var domain = ""
+        var inputs: [String] = []
+        var outputs: [String] = []
+        var attributes: [Attribute] = []
+
+        func attribute(_ name: String) -> Attribute? { attributes.first { $0.name == name } }
+        /// The node as messages name it: `"gemm_1" (Gemm)`, or `node 3 (Gemm)` without a name.
+        func described(_ index: Int) -> String { name.isEmpty ? "node \(index) (\(op))" : "node \"\(name)\" (\(op))" }
+    }
+
+    struct Value {
+        var name = ""
+        /// TensorProto.DataType of a tensor value; nil when the type is missing or not a tensor.
+        var elementType: Int64?
+        var isTensor = false
+        /// Dimensions when the shape is given; nil entries are symbolic (the batch).
+        var dims: [Int64?]?
+    }
+
+    var opsets: [(domain: String, version: Int64)] = []
+    var metadata: [(key: String, value: String)] = []
+    var nodes: [Node] = []
+    var initializers: [Tensor] = []
+    var inputs: [Value] = []
+    var outputs: [Value] = []
+    var sawGraph = false
+
+    /// Parses a ModelProto.
+    init(_ bytes: UnsafeRawBufferPointer, source: String) throws(NudgeError) {
+        var r = ProtoReader(bytes, source: source)
+        while let (field, wire) = try r.next() {
+            switch field {
+            case 7:
+                try r.expect(.delimited, wire, "ModelProto.graph")
+                try readGraph(ProtoReader(bytes, source: source, range: r.delimited()))
+                sawGraph = true
+            case 8:
+                try r.expect(.delimited, wire, "ModelProto.opset_import")
+                var o = try ProtoReader(bytes, source: source, range: r.delimited())
+                var opset = (domain: "", version: Int64(0))
+                while let (f, w) = try o.next() {
+                    if f == 1 && w == .delimited { opset.domain = try o.string() } else if f == 2 && w == .varint { opset.version = try o.int() } else { try o.skip(w) }
+                }
+                opsets.append(opset)
+            case 14:
+                try r.expect(.delimited, wire, "ModelProto.metadata_props")
+                var e = try ProtoReader(bytes, source: source, range: r.delimited())
+                var entry = (key: "", value: "")
+                while let (f, w) = try e.next() {
+                    if f == 1 && w == .delimited { entry.key = try e.string() } else if f == 2 && w == .delimited { entry.value = try e.string() } else { try e.skip(w) }
+                }
+                metadata.append(entry)
+            default:
+                try r.skip(wire)
+            }
+        }
+        guard sawGraph else { throw .format("\(source) is not an ONNX model: it has no graph") }
+    }
+
+    private mutating func readGraph(_ reader: ProtoReader) throws(NudgeError) {
+        var r = reader
+        while let (field, wire) = try r.next() {
+            switch (field, wire) {
+            case (1, .delimited): nodes.append(try Self.readNode(ProtoReader(r.bytes, source: r.source, range: r.delimited())))
+            case (5, .delimited): initializers.append(try Self.readTensor(ProtoReader(r.bytes, source: r.source, range: r.delimited())))
+            case (11, .delimited): inputs.append(try Self.readValue(ProtoReader(r.bytes, source: r.source, range: r.delimited())))
+            case (12, .delimited): outputs.append(try Self.readValue(ProtoReader(r.bytes, source: r.source, range: r.delimited())))
+            case (1, _), (5, _), (11, _), (12, _): try r.expect(.delimited, wire, "GraphProto field \(field)")
+            default: try r.skip(wire)
+            }
+        }
+    }
+
+    private static func readNode(_ reader: ProtoReader) throws(NudgeError) -> Node {
+        var r = reader, node = Node()
+        while let (field, wire) = try r.next() {
+            switch (field, wire) {
+            case (1, .delimited): node.inputs.append(try r.string())
+            case (2, .delimited): node.outputs.append(try r.string())
+            case (3, .delimited): node.name = try r.string()
+            case (4, .delimited): node.op = try r.string()
+            case (7, .delimited): node.domain = try r.string()
+            case (5, .delimited): node.attributes.append(try readAttribute(ProtoReader(r.bytes, source: r.source, range: r.delimited())))
+            case (1, _), (2, _), (3, _), (4, _), (5, _), (7, _): try r.expect(.delimited, wire, "NodeProto field \(field)")
+            default: try r.skip(wire)
+            }
+        }
+        return node
+    }
+
+    private static func readAttribute(_ reader: ProtoReader) throws(NudgeError) -> Attribute {
+        var r = reader, a = Attribute()
+        while let (field, wire) = try r.next() {
+            switch (field, wire) {
+            case (1, .delimited): a.name = try r.string()
+            case (2, .fixed32): a.float = Float(bitPattern: try r.fixed32())
+            case (3, .varint): a.int = try r.int()
+            case (5, .delimited): a.tensor = try readTensor(ProtoReader(r.bytes, source: r.source, range: r.delimited()))
+            case (1, _), (2, _), (3, _), (5, _): try r.expect(field == 2 ? .fixed32 : field == 3 ? .varint : .delimited, wire, "AttributeProto field \(field)")
+            default: try r.skip(wire)
+            }
+        }
+        return a
+    }
+
+    private static func readTensor(_ reader: ProtoReader) throws(NudgeError) -> Tensor {
+        var r = reader, t = Tensor()
+        t.message = r.position..<r.end
+        while let (field, wire) = try r.next() {
+            switch (field, wire) {
+            case (1, .varint): t.dims.append(try r.int())
+            case (1, .delimited):
+                var packed = try ProtoReader(r.bytes, source: r.source, range: r.delimited())
+                while packed.position < packed.end { t.dims.append(try packed.int()) }
+            case (2, .varint): t.dataType = try r.int()
+            case (8, .delimited): t.name = try r.string()
+            case (13, .delimited): t.external = true; try r.skip(wire)
+            case (14, .varint): if try r.int() == 1 { t.external = true }
+            case (1, _), (2, _), (8, _): try r.expect(field == 8 ? .delimited : .varint, wire, "TensorProto field \(field)")
+            default: try r.skip(wire)
+            }
+            guard t.dims.count <= 64 else { throw r.failure("a tensor has more than 64 dimensions") }
+        }
+        return t
+    }
+
+    private static func readValue(_ reader: ProtoReader) throws(NudgeError) -> Value {
+        var r = reader, v = Value()
+        while let (field, wire) = try r.next() {
+            switch (field, wire) {
+            case (1, .delimited): v.name = try r.string()
+            case (2, .delimited):
+                // TypeProto: tensor_type = 1 { elem_type = 1, shape = 2 { dim = 1 { dim_value = 1 | dim_param = 2 } } }
+                var type = try ProtoReader(r.bytes, source: r.source, range: r.delimited())
+                while let (tf, tw) = try type.next() {
+                    guard tf == 1, tw == .delimited else { try type.skip(tw); continue }
+                    v.isTensor = true
+                    var tensor = try ProtoReader(r.bytes, source: r.source, range: type.delimited())
+                    while let (f, w) = try tensor.next() {
+                        if f == 1 && w == .varint { v.elementType = try tensor.int(); continue }
+                        guard f == 2, w == .delimited else { try tensor.skip(w); continue }
+                        var shape = try ProtoReader(r.bytes, source: r.source, range: tensor.delimited())
+                        var dims: [Int64?] = []
+                        while let (sf, sw) = try shape.next() {
+                            guard sf == 1, sw == .delimited else { try shape.skip(sw); continue }
+                            var dim = try ProtoReader(r.bytes, source: r.source, range: shape.delimited())
+                            var value: Int64?
+                            while let (df, dw) = try dim.next() {
+                                if df == 1 && dw == .varint { value = try dim.int() } else { try dim.skip(dw) }
+                            }
+                            dims.append(value)
+                            guard dims.count <= 64 else { throw r.failure("a value has more than 64 dimensions") }
+                        }
+                        v.dims = dims
+                    }
+                }
+            default: try r.skip(wire)
+            }
+        }
+        return v
+    }
+
+    /// Reads a float tensor's `count` values (raw_data, or float_data packed or not), passing each with
+    /// its index to `store`.
+    static func readFloats(_ t: Tensor, count: Int, bytes: UnsafeRawBufferPointer, source: String,
+                           _ store: (Int, Float) throws(NudgeError) -> Void) throws(NudgeError) {
+        let what = t.name.isEmpty ? "a tensor" : "tensor \"\(t.name)\""
+        guard !t.external else { throw .format("\(source): \(what) keeps its values in an external file, which Nudge does not read (save the model with its data inside)") }
+        guard t.dataType == 1 else {
+            throw .format("\(source): \(what) holds \(dataTypeName(t.dataType)) values; Nudge reads float32 weights (convert the model to float32 first)")
+        }
+        var r = ProtoReader(bytes, source: source, range: t.message)
+        var got = 0
+        func take(_ v: Float) throws(NudgeError) {
+            guard got < count else { throw .format("\(source): \(what) holds more than the \(count) values its dimensions give") }
+            try store(got, v)
+            got += 1
+        }
+        while let (field, wire) = try r.next() {
+            switch (field, wire) {
+            case (9, .delimited):
+                let range = try r.delimited()
+                guard range.count == count * 4, got == 0 else {
+                    throw .format("\(source): \(what) has \(range.count) bytes of raw data; its dimensions need \(count * 4)")
+                }
+                for i in 0..<count {
+                    try take(Float(bitPattern: UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: range.lowerBound + 4 * i, as: UInt32.self))))
+                }
+            case (4, .delimited):
+                var packed = try ProtoReader(bytes, source: source, range: r.delimited())
+                while packed.position < packed.end { try take(Float(bitPattern: try packed.fixed32())) }
+            case (4, .fixed32): try take(Float(bitPattern: try r.fixed32()))
+            default: try r.skip(wire)
+            }
+        }
+        guard got == count else { throw .format("\(source): \(what) holds \(got) values; its dimensions give \(count)") }
+    }
+
+    static func dataTypeName(_ type: Int64) -> String {
+        let names = [1: "float32", 2: "uint8", 3: "int8", 4: "uint16", 5: "int16", 6: "int32", 7: "int64", 8: "string",
+                     9: "bool", 10: "float16", 11: "float64 (double)", 12: "uint32", 13: "uint64", 16: "bfloat16"]
+        return names[Int(truncatingIfNeeded: type)] ?? "data type \(type)"
+    }
+}
