@@ -52,6 +52,9 @@ struct ONNXFile {
 
     /// Parses a ModelProto.
     init(_ bytes: UnsafeRawBufferPointer, source: String) throws(NudgeError) {
+        if bytes.count >= 8 && (0..<8).allSatisfy({ bytes[$0] == ModelFile.magic[$0] }) {
+            throw .format("\(source) is a Nudge model file, not an ONNX model (read it with nudge_load)")
+        }
         var r = ProtoReader(bytes, source: source)
         while let (field, wire) = try r.next() {
             switch field {
@@ -219,6 +222,34 @@ struct ONNXFile {
             }
         }
         guard got == count else { throw .format("\(source): \(what) holds \(got) values; its dimensions give \(count)") }
+    }
+
+    /// The values of a small int64 tensor (a shape), at most `limit` of them; nil when it is not one.
+    static func readInt64s(_ t: Tensor, limit: Int, bytes: UnsafeRawBufferPointer, source: String) throws(NudgeError) -> [Int64]? {
+        guard !t.external, t.dataType == 7, t.dims.count <= 1, (t.dims.first ?? 1) <= Int64(limit) else { return nil }
+        var r = ProtoReader(bytes, source: source, range: t.message)
+        var values: [Int64] = []
+        while let (field, wire) = try r.next() {
+            switch (field, wire) {
+            case (9, .delimited):
+                let range = try r.delimited()
+                guard range.count % 8 == 0, range.count / 8 + values.count <= limit else { return nil }
+                for i in stride(from: range.lowerBound, to: range.upperBound, by: 8) {
+                    values.append(Int64(littleEndian: bytes.loadUnaligned(fromByteOffset: i, as: Int64.self)))
+                }
+            case (7, .delimited):
+                var packed = try ProtoReader(bytes, source: source, range: r.delimited())
+                while packed.position < packed.end {
+                    guard values.count < limit else { return nil }
+                    values.append(try packed.int())
+                }
+            case (7, .varint):
+                guard values.count < limit else { return nil }
+                values.append(try r.int())
+            default: try r.skip(wire)
+            }
+        }
+        return values.count == Int(t.dims.first ?? 1) ? values : nil
     }
 
     static func dataTypeName(_ type: Int64) -> String {

@@ -234,6 +234,13 @@ private struct LayerReader {
         case "Flatten":
             guard (node.attribute("axis")?.int ?? 1) == 1, layers.isEmpty else { throw unsupported(node, index, "only Flatten on axis 1 before the first layer is") }
             flattened = true
+        case "Reshape":
+            // A reshape to [-1, width] (or [0, width]) of a matrix already that wide changes nothing.
+            let width = layers.last?.fanOut
+            let shape = try constant.flatMap { (t) throws(NudgeError) in try ONNXFile.readInt64s(t, limit: 2, bytes: importer.bytes, source: importer.source) }
+            guard let width, let shape, shape.count == 2, shape[0] == -1 || shape[0] == 0, shape[1] == Int64(width) else {
+                throw unsupported(node, index, "only a Reshape to [-1, units] after a layer, which changes nothing, is")
+            }
         case "Sub", "Mul", "Div":
             try readNormalization(node, index, constant)
         case "Gemm", "MatMul":

@@ -139,14 +139,14 @@ struct ProtoReader {
             throw failure("wire type \(key & 7) at byte \(at), which ONNX files do not use (not a valid ONNX file, or a damaged one)")
         }
         let field = key >> 3
-        guard field >= 1 && field <= 0x1FFF_FFFF else { throw failure("field number \(field) at byte \(at) is out of range") }
+        guard field >= 1 && field <= 0x1FFF_FFFF else { throw failure("field number \(field) at byte \(at) is out of range (not a valid ONNX file, or a damaged one)") }
         return (Int(field), wire)
     }
 
     mutating func varint() throws(NudgeError) -> UInt64 {
         var value: UInt64 = 0
         for i in 0..<10 {
-            guard position < end else { throw failure("the data ends inside a number at byte \(position)") }
+            guard position < end else { throw failure("the data ends inside a number at byte \(position) (a truncated file?)") }
             let byte = bytes[position]
             position += 1
             if i == 9 && byte > 1 { throw failure("a number at byte \(position - 10) is longer than 64 bits") }
