@@ -7,7 +7,8 @@ want=(libopenblas-dev zlib1g-dev pkg-config)
 for role in "${@:-build}"; do
   case "$role" in
     build) ;;
-    test) want+=(libcmocka-dev valgrind locales)
+    # Fashion-MNIST: the ONNX tests compare ONNX Runtime with nudge_predict on its 10,000 test images.
+    test) want+=(libcmocka-dev valgrind locales dataset-fashion-mnist)
       # abidw and abidiff, for the ABI check (make abi-check, Tests/abi).
       want+=(abigail-tools) ;;
     demo) want+=(dataset-fashion-mnist) ;;

@@ -182,7 +182,8 @@ def test_import_sklearn_regressor(rng):
 
 
 #: The models Tests/fixtures/onnx/make_torch_models.py exports with torch.onnx.export (see its docstring).
-TORCH_FIXTURES = ["torch-relu-softmax", "torch-tanh-regression", "torch-leaky-dropout-sigmoid", "torch-flatten-images"]
+TORCH_FIXTURES = ["torch-relu-softmax", "torch-tanh-regression", "torch-leaky-dropout-sigmoid", "torch-flatten-images",
+                  "torch-dynamo-relu-softmax"]
 
 
 @pytest.mark.parametrize("name", TORCH_FIXTURES)
