@@ -11,7 +11,8 @@ struct NudgeCommand: ParsableCommand {
             Data files are IDX (the MNIST and Fashion-MNIST format) or numeric CSV (*.csv), plain \
             or gzip-compressed: a samples file (--images, also spelt --data) and, for training and \
             evaluation, the labels: for IDX a labels file (--labels), for CSV a column named label. \
-            Models are Nudge model files (docs/FORMAT.md). Reports and predictions go to standard \
+            Models are Nudge model files (docs/FORMAT.md); export and import convert them to and \
+            from ONNX (docs/ONNX.md). Reports and predictions go to standard \
             output; progress, messages and errors go to standard error, errors as one line \
             "nudge: error: <message>".
 
@@ -24,12 +25,13 @@ struct NudgeCommand: ParsableCommand {
               nudge predict fashion.nudge --images t10k-images-idx3-ubyte.gz \\
                   > predictions.csv
               nudge inspect fashion.nudge --format json
+              nudge export fashion.nudge -o fashion.onnx
 
             EXIT STATUS:
             \(ExitStatus.table)
             """,
         version: "nudge \(NudgeVersion.string)",
-        subcommands: [Train.self, Evaluate.self, Predict.self, Inspect.self]
+        subcommands: [Train.self, Evaluate.self, Predict.self, Inspect.self, Export.self, Import.self]
     )
 
     /// Parses and runs a command; a ``Failure`` becomes one line on standard error and its exit

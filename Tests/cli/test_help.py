@@ -5,7 +5,7 @@ import pytest
 
 from conftest import run
 
-COMMANDS = ["train", "evaluate", "predict", "inspect"]
+COMMANDS = ["train", "evaluate", "predict", "inspect", "export", "import"]
 
 
 def test_version_is_the_library_version():

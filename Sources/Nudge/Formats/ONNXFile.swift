@@ -53,7 +53,7 @@ struct ONNXFile {
     /// Parses a ModelProto.
     init(_ bytes: UnsafeRawBufferPointer, source: String) throws(NudgeError) {
         if bytes.count >= 8 && (0..<8).allSatisfy({ bytes[$0] == ModelFile.magic[$0] }) {
-            throw .format("\(source) is a Nudge model file, not an ONNX model (read it with nudge_load)")
+            throw .format("\(source) is a Nudge model file, not an ONNX model (load it as a model file: nudge_load, Network.load)")
         }
         var r = ProtoReader(bytes, source: source)
         while let (field, wire) = try r.next() {
