@@ -8,6 +8,7 @@
  */
 #include "harness.h"
 #include "../fuzz/fuzz_checks.h"
+#include "../fuzz/fuzz_onnx_checks.h"
 
 typedef const char *(*fz_entry)(const unsigned char *data, size_t size);
 
@@ -72,6 +73,16 @@ static void test_csv_corpus(void **state) {
     assert_true(replay("corpus", "csv", fz_csv) >= 10);
 }
 
+static void test_onnx_corpus(void **state) {
+    (void)state;
+    assert_true(replay("corpus", "onnx", fz_onnx) >= 10);
+}
+
+static void test_onnx_regressions(void **state) {
+    (void)state;
+    assert_true(replay("regressions", "onnx", fz_onnx) >= 1);
+}
+
 static void test_model_regressions(void **state) {
     (void)state;
     assert_true(replay("regressions", "model", fz_model) >= 1);
@@ -108,6 +119,8 @@ int main(void) {
         cmocka_unit_test(test_model_regressions),
         cmocka_unit_test(test_idx_regressions),
         cmocka_unit_test(test_csv_regressions),
+        cmocka_unit_test(test_onnx_corpus),
+        cmocka_unit_test(test_onnx_regressions),
     };
     return cmocka_run_group_tests_name("fuzz_regressions", tests, NULL, NULL);
 }

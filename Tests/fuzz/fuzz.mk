@@ -1,7 +1,7 @@
-# Coverage-guided fuzzing of the three file parsers (Tests/fuzz/README.md).
+# Coverage-guided fuzzing of the four file parsers (Tests/fuzz/README.md).
 #
 #   make fuzz-build          libnudge.so with AddressSanitizer and SanitizerCoverage (in .build/fuzz),
-#                            and the libFuzzer targets fuzz_model, fuzz_idx, fuzz_csv
+#                            and the libFuzzer targets fuzz_model, fuzz_idx, fuzz_csv, fuzz_onnx
 #   make fuzz                each target for FUZZ_SECONDS (60) seconds; fails on any crash, leak,
 #                            timeout, out-of-memory or broken invariant
 #   make fuzz-corpus         regenerates the seed corpus (Tests/fuzz/make_corpus.py)
@@ -12,7 +12,7 @@ FUZZ_LIBDIR   := $(FUZZ_SCRATCH)/release
 FUZZ_LIB      := $(FUZZ_LIBDIR)/libnudge.so
 FUZZ_BIN      := $(FUZZ_SCRATCH)/bin
 FUZZ_WORK     := $(FUZZ_SCRATCH)/work
-FUZZ_TARGETS  := model idx csv
+FUZZ_TARGETS  := model idx csv onnx
 FUZZ_SECONDS  ?= 60
 # Swift code: AddressSanitizer plus libFuzzer's coverage (8-bit counters, PC table, comparisons).
 FUZZ_SWIFTFLAGS := -Xswiftc -sanitize=address \
@@ -28,7 +28,7 @@ $(FUZZ_LIB): $(wildcard Sources/Nudge/*.swift Sources/Nudge/*/*.swift Sources/Nu
 	$(SWIFT) build -c release --product nudge --scratch-path $(FUZZ_SCRATCH) $(FUZZ_SWIFTFLAGS)
 	@touch $@
 
-$(FUZZ_BIN)/fuzz_%: Tests/fuzz/fuzz_%.c Tests/fuzz/fuzz_checks.h include/nudge.h $(FUZZ_LIB)
+$(FUZZ_BIN)/fuzz_%: Tests/fuzz/fuzz_%.c Tests/fuzz/fuzz_checks.h Tests/fuzz/fuzz_onnx_checks.h include/nudge.h $(FUZZ_LIB)
 	@mkdir -p $(FUZZ_BIN)
 	$(FUZZ_CLANG) $(FUZZ_CFLAGS) $< -o $@ -L$(FUZZ_LIBDIR) -Wl,-rpath,$(abspath $(FUZZ_LIBDIR)) -lnudge -lm
 
@@ -58,4 +58,4 @@ fuzz-corpus:
 	$(PYTHON) Tests/fuzz/make_corpus.py
 
 # The C harness's replay of the corpus (Tests/c/test_fuzz_regressions.c) shares the targets' checks.
-$(OUT)/test_fuzz_regressions $(OUT)/asanlib-test_fuzz_regressions: Tests/fuzz/fuzz_checks.h
+$(OUT)/test_fuzz_regressions $(OUT)/asanlib-test_fuzz_regressions: Tests/fuzz/fuzz_checks.h Tests/fuzz/fuzz_onnx_checks.h

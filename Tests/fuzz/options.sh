@@ -9,6 +9,7 @@ fuzz_options() {
         model) echo "-max_len=16384 -malloc_limit_mb=64" ;;
         idx)   echo "-max_len=8192 -malloc_limit_mb=64" ;;
         csv)   echo "-max_len=16384 -malloc_limit_mb=64" ;;
+        onnx)  echo "-max_len=16384 -malloc_limit_mb=64" ;;
         *)     echo "fuzz_options: unknown target $1" >&2; return 1 ;;
     esac
     echo "-rss_limit_mb=2048 -timeout=10 -print_final_stats=1 -detect_leaks=1 -dict=Tests/fuzz/$1.dict"

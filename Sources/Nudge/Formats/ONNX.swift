@@ -98,17 +98,20 @@ private struct ONNXExport {
             model.varint(1, ONNX.irVersion)
             model.string(2, "nudge")
             model.string(3, NudgeVersion.string)
-            model.message(7, graph)
-            var opset = ProtoMessage()
-            opset.string(1, "")
-            opset.varint(2, ONNX.opsetVersion)
-            model.message(8, opset)
+            // The metadata before the graph and the operator set, which a reader needs: a file cut
+            // short anywhere then lacks one of them, or ends inside a field, and is refused (protobuf
+            // itself cannot tell a file cut between two fields from a complete one).
             for entry in network.entries {
                 var pair = ProtoMessage()
                 pair.borrowedBytes(1, UnsafeRawBufferPointer(entry.key.buffer))
                 pair.borrowedBytes(2, UnsafeRawBufferPointer(entry.value.buffer))
                 model.message(14, pair)
             }
+            model.message(7, graph)
+            var opset = ProtoMessage()
+            opset.string(1, "")
+            opset.varint(2, ONNX.opsetVersion)
+            model.message(8, opset)
             guard model.size <= ONNX.maxFileSize else {
                 throw NudgeError(.capacity, "the ONNX model would be \(model.size) bytes, more than one file may hold (2 GiB)")
             }
