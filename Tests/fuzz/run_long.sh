@@ -2,7 +2,7 @@
 # A long fuzzing run: every target (or those named) for MINUTES minutes, all at once, each a single
 # libFuzzer process at the lowest priority (nice 19), so that a shared machine stays usable.
 #
-#   Tests/fuzz/run_long.sh MINUTES [model] [idx] [csv]
+#   Tests/fuzz/run_long.sh MINUTES [model] [idx] [csv] [onnx]
 #
 # Logs go to $FUZZ_LOG_DIR (default .build/fuzz/long): <target>.log (libFuzzer's own output),
 # <target>/corpus (the grown corpus, seeded from the committed one; not committed; the regressions
@@ -12,9 +12,9 @@
 # Exits non-zero when any target found something.
 set -u
 cd "$(dirname "$0")/../.."
-minutes=${1:?usage: Tests/fuzz/run_long.sh MINUTES [model] [idx] [csv]}
+minutes=${1:?usage: Tests/fuzz/run_long.sh MINUTES [model] [idx] [csv] [onnx]}
 shift
-targets=${*:-model idx csv}
+targets=${*:-model idx csv onnx}
 logdir=${FUZZ_LOG_DIR:-.build/fuzz/long}
 . Tests/fuzz/options.sh
 
