@@ -60,10 +60,10 @@ struct fixture {
     nudge_trainer *trainer;  /* Adam */
     float *x, *y, *out, *gradient, *params, *offset, *scale;
     int32_t *labels, *classes;
-    size_t param_count, model_size;
-    unsigned char *model, *model_out;
+    size_t param_count, model_size, onnx_size;
+    unsigned char *model, *model_out, *onnx, *onnx_out;
     char *big_value;
-    char dir[64], model_path[96], save_path[96], checkpoint_path[96], saved_trainer[96];
+    char dir[64], model_path[96], save_path[96], checkpoint_path[96], saved_trainer[96], onnx_path[96], onnx_save_path[96];
     char idx_images[96], idx_labels[96], csv_path[96];
 };
 static struct fixture LARGE, SMALL, *F = &LARGE;
@@ -102,6 +102,21 @@ static nudge_status c_save(void **made) { (void)made; return nudge_save(F->net, 
 static nudge_status c_load(void **made) { return nudge_load(F->model_path, (nudge_network **)made); }
 static nudge_status c_load_from_buffer(void **made) {
     return nudge_load_from_buffer(F->model, F->model_size, (nudge_network **)made);
+}
+static nudge_status c_onnx_size_query(void **made) {
+    size_t size = 0;
+    (void)made;
+    return nudge_export_onnx_to_buffer(F->net, NULL, 0, &size);
+}
+static nudge_status c_onnx_to_buffer(void **made) {
+    size_t size = 0;
+    (void)made;
+    return nudge_export_onnx_to_buffer(F->net, F->onnx_out, F->onnx_size, &size);
+}
+static nudge_status c_export_onnx(void **made) { (void)made; return nudge_export_onnx(F->net, F->onnx_save_path); }
+static nudge_status c_import_onnx(void **made) { return nudge_import_onnx(F->onnx_path, (nudge_network **)made); }
+static nudge_status c_import_onnx_from_buffer(void **made) {
+    return nudge_import_onnx_from_buffer(F->onnx, F->onnx_size, (nudge_network **)made);
 }
 static nudge_status c_predict(void **made) {
     (void)made;
@@ -254,6 +269,11 @@ static const struct sweep_case {
     {"nudge_save", "", c_save, NONE, NET, 0, NULL},
     {"nudge_load", "", c_load, NETWORK, NET, 0, NULL},
     {"nudge_load_from_buffer", "", c_load_from_buffer, NETWORK, NET, 0, NULL},
+    {"nudge_export_onnx_to_buffer", "size query (NULL buffer)", c_onnx_size_query, NONE, NET, 0, NULL},
+    {"nudge_export_onnx_to_buffer", "into a buffer", c_onnx_to_buffer, NONE, NET, 0, NULL},
+    {"nudge_export_onnx", "", c_export_onnx, NONE, NET, 0, NULL},
+    {"nudge_import_onnx", "", c_import_onnx, NETWORK, NET, 0, NULL},
+    {"nudge_import_onnx_from_buffer", "", c_import_onnx_from_buffer, NETWORK, NET, 0, NULL},
     {"nudge_predict", "", c_predict, NONE, NET, 0, NULL},
     {"nudge_classify", "", c_classify, NONE, NET, 0, NULL},
     {"nudge_evaluate", "", c_evaluate, NONE, NET, 0, NULL},
@@ -345,6 +365,8 @@ static void make_fixture(struct fixture *f, size_t inputs, const char *folder, c
     PATH(save_path, "saved.nudge");
     PATH(checkpoint_path, "checkpoint.nudge");
     PATH(saved_trainer, "trainer.nudge");
+    PATH(onnx_path, "model.onnx");
+    PATH(onnx_save_path, "exported.onnx");
 #undef PATH
     snprintf(f->idx_images, sizeof f->idx_images, "%s/images.idx", folder);
     snprintf(f->idx_labels, sizeof f->idx_labels, "%s/labels.idx", folder);
@@ -379,6 +401,11 @@ static void make_fixture(struct fixture *f, size_t inputs, const char *folder, c
     f->model = must_alloc(f->model_size);
     f->model_out = must_alloc(f->model_size);
     if (nudge_save_to_buffer(f->net, f->model, f->model_size, &f->model_size) != NUDGE_OK) die("nudge_save_to_buffer");
+    if (nudge_export_onnx(f->net, f->onnx_path) != NUDGE_OK) die("nudge_export_onnx");
+    if (nudge_export_onnx_to_buffer(f->net, NULL, 0, &f->onnx_size) != NUDGE_OK) die("nudge_export_onnx_to_buffer");
+    f->onnx = must_alloc(f->onnx_size);
+    f->onnx_out = must_alloc(f->onnx_size);
+    if (nudge_export_onnx_to_buffer(f->net, f->onnx, f->onnx_size, &f->onnx_size) != NUDGE_OK) die("nudge_export_onnx_to_buffer");
     if (nudge_network_clone(f->net, &f->tnet) != NUDGE_OK) die("nudge_network_clone");
     made = NULL;
     if (c_trainer_create(&made) != NUDGE_OK) die("nudge_trainer_create");
@@ -389,7 +416,7 @@ static void make_fixture(struct fixture *f, size_t inputs, const char *folder, c
 }
 
 static void remove_fixture(const struct fixture *f) {
-    const char *files[] = {f->model_path, f->save_path, f->checkpoint_path, f->saved_trainer};
+    const char *files[] = {f->model_path, f->save_path, f->checkpoint_path, f->saved_trainer, f->onnx_path, f->onnx_save_path};
     for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) unlink(files[i]);
 }
 

@@ -43,12 +43,18 @@ struct ONNXFile {
     }
 
     var opsets: [(domain: String, version: Int64)] = []
-    var metadata: [(key: String, value: String)] = []
+    /// metadata_props as byte ranges of the file (values may be large: they are copied once, into the network).
+    var metadata: [(key: Range<Int>, value: Range<Int>)] = []
     var nodes: [Node] = []
     var initializers: [Tensor] = []
     var inputs: [Value] = []
     var outputs: [Value] = []
     var sawGraph = false
+
+    /// The most nodes, and the most initializers, a graph may have: far more than an MLP needs
+    /// (two to four per layer, up to ``Network/maxLayers`` layers), and few enough that the lists
+    /// of a hostile file stay small.
+    static let maxNodes = 1 << 16
 
     /// Parses a ModelProto.
     init(_ bytes: UnsafeRawBufferPointer, source: String) throws(NudgeError) {
@@ -73,9 +79,12 @@ struct ONNXFile {
             case 14:
                 try r.expect(.delimited, wire, "ModelProto.metadata_props")
                 var e = try ProtoReader(bytes, source: source, range: r.delimited())
-                var entry = (key: "", value: "")
+                var entry = (key: 0..<0, value: 0..<0)
                 while let (f, w) = try e.next() {
-                    if f == 1 && w == .delimited { entry.key = try e.string() } else if f == 2 && w == .delimited { entry.value = try e.string() } else { try e.skip(w) }
+                    if f == 1 && w == .delimited { entry.key = try e.delimited() } else if f == 2 && w == .delimited { entry.value = try e.delimited() } else { try e.skip(w) }
+                }
+                guard metadata.count < Network.maxMetadataEntries else {
+                    throw r.failure("more than \(Network.maxMetadataEntries) metadata entries, the most a network keeps")
                 }
                 metadata.append(entry)
             default:
@@ -89,10 +98,16 @@ struct ONNXFile {
         var r = reader
         while let (field, wire) = try r.next() {
             switch (field, wire) {
-            case (1, .delimited): nodes.append(try Self.readNode(ProtoReader(r.bytes, source: r.source, range: r.delimited())))
-            case (5, .delimited): initializers.append(try Self.readTensor(ProtoReader(r.bytes, source: r.source, range: r.delimited())))
-            case (11, .delimited): inputs.append(try Self.readValue(ProtoReader(r.bytes, source: r.source, range: r.delimited())))
-            case (12, .delimited): outputs.append(try Self.readValue(ProtoReader(r.bytes, source: r.source, range: r.delimited())))
+            case (1, .delimited):
+                guard nodes.count < Self.maxNodes else { throw r.failure("the graph has more than \(Self.maxNodes) nodes") }
+                nodes.append(try Self.readNode(ProtoReader(r.bytes, source: r.source, range: r.delimited())))
+            case (5, .delimited):
+                guard initializers.count < Self.maxNodes else { throw r.failure("the graph has more than \(Self.maxNodes) initializers") }
+                initializers.append(try Self.readTensor(ProtoReader(r.bytes, source: r.source, range: r.delimited())))
+            case (11, .delimited), (12, .delimited):
+                guard inputs.count + outputs.count < Self.maxNodes else { throw r.failure("the graph has more than \(Self.maxNodes) inputs and outputs") }
+                let value = try Self.readValue(ProtoReader(r.bytes, source: r.source, range: r.delimited()))
+                if field == 11 { inputs.append(value) } else { outputs.append(value) }
             case (1, _), (5, _), (11, _), (12, _): try r.expect(.delimited, wire, "GraphProto field \(field)")
             default: try r.skip(wire)
             }
@@ -103,12 +118,15 @@ struct ONNXFile {
         var r = reader, node = Node()
         while let (field, wire) = try r.next() {
             switch (field, wire) {
-            case (1, .delimited): node.inputs.append(try r.string())
-            case (2, .delimited): node.outputs.append(try r.string())
+            case (1, .delimited), (2, .delimited):
+                guard node.inputs.count + node.outputs.count < maxNodes else { throw r.failure("a node has more than \(maxNodes) inputs and outputs") }
+                if field == 1 { node.inputs.append(try r.string()) } else { node.outputs.append(try r.string()) }
             case (3, .delimited): node.name = try r.string()
             case (4, .delimited): node.op = try r.string()
             case (7, .delimited): node.domain = try r.string()
-            case (5, .delimited): node.attributes.append(try readAttribute(ProtoReader(r.bytes, source: r.source, range: r.delimited())))
+            case (5, .delimited):
+                guard node.attributes.count < maxNodes else { throw r.failure("a node has more than \(maxNodes) attributes") }
+                node.attributes.append(try readAttribute(ProtoReader(r.bytes, source: r.source, range: r.delimited())))
             case (1, _), (2, _), (3, _), (4, _), (5, _), (7, _): try r.expect(.delimited, wire, "NodeProto field \(field)")
             default: try r.skip(wire)
             }

@@ -151,8 +151,15 @@ private struct ONNXImport {
         if let n = reader.normalization {
             try network.setNormalization(n.build(self, width: layers[0].fanIn))
         }
-        for entry in file.metadata { try network.setMetadata(entry.value, forKey: entry.key) }
+        for entry in file.metadata {
+            try network.setMetadata(bytes(entry.value), forKey: bytes(entry.key))
+        }
         return network
+    }
+
+    /// Bytes of the file, in place.
+    private func bytes(_ range: Range<Int>) -> UnsafeBufferPointer<UInt8> {
+        UnsafeBufferPointer(start: bytes.baseAddress.map { $0.assumingMemoryBound(to: UInt8.self) + range.lowerBound }, count: range.count)
     }
 
     func readFloats(_ t: ONNXFile.Tensor, count: Int, _ store: (Int, Float) throws(NudgeError) -> Void) throws(NudgeError) {

@@ -178,8 +178,13 @@ struct ProtoReader {
         return range
     }
 
+    /// The longest string read (a name): longer ones are refused rather than copied.
+    static let maxStringBytes = 1 << 16
+
     mutating func string() throws(NudgeError) -> String {
+        let at = position
         let range = try delimited()
+        guard range.count <= Self.maxStringBytes else { throw failure("a name at byte \(at) is \(range.count) bytes long, more than the \(Self.maxStringBytes) a name may have") }
         return String(decoding: UnsafeRawBufferPointer(rebasing: bytes[range]), as: UTF8.self)
     }
 
