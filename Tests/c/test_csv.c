@@ -436,9 +436,15 @@ static void test_column_roles_refused(void **state) {
     H_ERR(nudge_dataset_load_csv(path, &o, &d), NUDGE_ERR_INVALID_ARGUMENT,
           "column index 2 (\"w\") is both the label column and the weight column");
 
-    /* Bad weights name the line and column. */
+}
+
+/* Bad weights name the line and column; a struct from before the weight fields reads none. */
+static void test_weights_refused(void **state) {
+    (void)state;
+    char path[400];
+    nudge_dataset *d = NULL;
     write_csv(path, sizeof path, "weights.csv", "x,w\n1,2\n3,-1\n");
-    o = defaults();
+    nudge_csv_options o = defaults();
     o.weight_column = 1;
     EXPECT_REFUSED(path, &o, NUDGE_ERR_FORMAT, 3, 2, "column \"w\": weight -1 is negative; weights are 0 or more");
     write_csv(path, sizeof path, "weights.csv", "x,w\n1,inf\n");
@@ -905,6 +911,7 @@ int main(void) {
         cmocka_unit_test(test_options),
         cmocka_unit_test(test_column_roles),
         cmocka_unit_test(test_column_roles_refused),
+        cmocka_unit_test(test_weights_refused),
         cmocka_unit_test(test_syntax),
         cmocka_unit_test(test_refused),
         cmocka_unit_test(test_nul_bytes),
