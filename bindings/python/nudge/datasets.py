@@ -130,9 +130,10 @@ def load_csv(path, *, header="auto", label_column="auto", delimiter=",", class_c
     max_bytes: None, or the most bytes the arrays may take (4 per feature, label and weight); a
         larger file raises NudgeMemoryError (a MemoryError) at the row that would pass the limit.
     ignore_columns: columns to leave out, such as an id or a name: each a 0-based index or an
-        exact header name (one column alone may be given without a list). Their cells are not
-        read as numbers. A column given twice, or also the label or weight column, an index past
-        the last column and a name not in the header raise InvalidArgumentError naming it.
+        exact header name (one column alone may be given without a list; None is none). Their
+        cells are not read as numbers. A column given twice, or also the label or weight column,
+        an index past the last column and a name not in the header raise InvalidArgumentError
+        naming it.
     weight_column: None, or the column of per-sample weights, a 0-based index or an exact header
         name. Weights are numbers, finite and 0 or more (else FormatError naming the line and
         column); the column is not a feature.
@@ -182,7 +183,9 @@ def _column_index(value, name, must):
 def _ignored(options, columns):
     """Sets the ignored columns of `options` (indexes and names, from ints and strs) and returns the
     two C arrays it points to."""
-    if isinstance(columns, (str, bytes)) or not hasattr(columns, "__iter__"):
+    if columns is None:
+        columns = ()
+    elif isinstance(columns, (str, bytes)) or not hasattr(columns, "__iter__"):
         columns = [columns]
     indexes, names = [], []
     for i, column in enumerate(columns):

@@ -307,6 +307,10 @@ def test_kaggle_label_in_the_middle_with_id_and_text_ignored(tmp_path):
     np.testing.assert_array_equal(X2, X)
     X3, _ = nudge.load_csv(path, label_column="Survived", ignore_columns="Name")
     assert X3.shape == (3, 4)
+    X4, _ = nudge.load_csv(path, label_column="Survived", ignore_columns=np.array([0, 2]))
+    np.testing.assert_array_equal(X4, X)
+    with pytest.raises(nudge.FormatError, match='2:3: column "Name": "Braund, Mr. Owen" is not a number'):
+        nudge.load_csv(path, label_column="Survived", ignore_columns=None)
 
 
 def test_no_header_label_last_by_index_and_other_delimiters(tmp_path):
