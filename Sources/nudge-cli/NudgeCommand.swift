@@ -12,9 +12,9 @@ struct NudgeCommand: ParsableCommand {
             or gzip-compressed: a samples file (--images, also spelt --data) and, for training and \
             evaluation, the labels: for IDX a labels file (--labels), for CSV a column named label \
             or chosen with --label-column (--no-header, --delimiter, --ignore-columns and \
-            --weight-column describe other CSV layouts). Models are Nudge model files (docs/FORMAT.md). Reports and predictions go to standard \
-            output; progress, messages and errors go to standard error, errors as one line \
-            "nudge: error: <message>".
+            --weight-column describe other CSV layouts). Models are Nudge model files \
+            (docs/FORMAT.md). Reports and predictions go to standard output; progress, messages \
+            and errors go to standard error, errors as one line "nudge: error: <message>".
 
             EXAMPLES:
               nudge train --images train-images-idx3-ubyte.gz \\
