@@ -1884,6 +1884,11 @@ typedef int32_t nudge_csv_header;
 #define NUDGE_CSV_LABEL_NONE (-2)
 
 /**
+ * nudge_csv_options.weight_column: no weight column (unless weight_name names one).
+ */
+#define NUDGE_CSV_WEIGHT_NONE (-1)
+
+/**
  * How nudge_dataset_load_csv() reads a file. Start from nudge_csv_options_init(), then set the
  * fields you need: the library reads only the first `struct_size` bytes.
  */
@@ -1916,22 +1921,60 @@ struct nudge_csv_options {
      */
     char delimiter;
     /**
-     * The most bytes the values may take (4 per feature, 4 per label); a larger file is refused
-     * with NUDGE_ERR_OUT_OF_MEMORY, naming the limit, at the row that would pass it and before
-     * memory for it is allocated. 0: no limit but the machine's memory. Default 0.
+     * The most bytes the values may take (4 per feature, label and weight); a larger file is
+     * refused with NUDGE_ERR_OUT_OF_MEMORY, naming the limit, at the row that would pass it and
+     * before memory for it is allocated. 0: no limit but the machine's memory. Default 0.
      */
     uint64_t max_bytes;
+    /**
+     * 0-based indexes of columns to leave out (an id column): neither features, labels nor
+     * weights, and their cells are not read as numbers (any text but a NUL byte). NULL when
+     * ignore_column_count is 0. Read during the call only. Default NULL.
+     */
+    const int32_t *ignore_columns;
+    /**
+     * The number of entries of ignore_columns, at most 1048576. Default 0.
+     */
+    size_t ignore_column_count;
+    /**
+     * Exact header names (UTF-8) of columns to leave out, as ignore_columns; the file must have a
+     * header. A column may be given once, by index or by name, and may be neither the label nor
+     * the weight column; NUDGE_CSV_LABEL_AUTO then passes over it. NULL when ignore_name_count is 0.
+     * Read during the call only. Default NULL.
+     */
+    const char *const *ignore_names;
+    /**
+     * The number of entries of ignore_names, at most 1048576. Default 0.
+     */
+    size_t ignore_name_count;
+    /**
+     * The 0-based column of per-sample weights, or NUDGE_CSV_WEIGHT_NONE. Weights are decimal
+     * numbers, finite and 0 or more (else NUDGE_ERR_FORMAT naming the line and column), read
+     * with nudge_dataset_weights(); the column is not a feature. Default NUDGE_CSV_WEIGHT_NONE.
+     */
+    int32_t weight_column;
+    /**
+     * The exact header name of the weight column (UTF-8), or NULL. When set, weight_column must be
+     * NUDGE_CSV_WEIGHT_NONE and the file must have a header. Read during the call only. Default NULL.
+     */
+    const char *weight_name;
 };
 /* Fails to compile if this compiler lays the struct out differently from Swift. */
 typedef char nudge_check_csv_options_layout[(
-    sizeof(nudge_csv_options) == 40 &&
+    sizeof(nudge_csv_options) == 88 &&
     offsetof(nudge_csv_options, struct_size) == 0 &&
     offsetof(nudge_csv_options, header) == 4 &&
     offsetof(nudge_csv_options, label_column) == 8 &&
     offsetof(nudge_csv_options, class_count) == 12 &&
     offsetof(nudge_csv_options, label_name) == 16 &&
     offsetof(nudge_csv_options, delimiter) == 24 &&
-    offsetof(nudge_csv_options, max_bytes) == 32) ? 1 : -1];
+    offsetof(nudge_csv_options, max_bytes) == 32 &&
+    offsetof(nudge_csv_options, ignore_columns) == 40 &&
+    offsetof(nudge_csv_options, ignore_column_count) == 48 &&
+    offsetof(nudge_csv_options, ignore_names) == 56 &&
+    offsetof(nudge_csv_options, ignore_name_count) == 64 &&
+    offsetof(nudge_csv_options, weight_column) == 72 &&
+    offsetof(nudge_csv_options, weight_name) == 80) ? 1 : -1];
 
 /**
  * Loads samples from IDX files, the format of MNIST and Fashion-MNIST, plain or gzip-compressed.
@@ -1999,8 +2042,9 @@ nudge_status nudge_csv_options_init(nudge_csv_options *options, size_t options_s
  * at the end; no line break after the last row; several gzip members one after another. A value
  * is a decimal number (an optional sign, digits with an optional point, an optional exponent:
  * 12, -0.5, .5, 1.5e-3, +7), correctly rounded to float32 whatever the process's locale. A label
- * is a decimal number whose exact value is an integer from 0 (3, also 3.0 or 3e0). Every row has
- * as many fields as the first.
+ * is a decimal number whose exact value is an integer from 0 (3, also 3.0 or 3e0); a weight is a
+ * value from 0. Columns given in ignore_columns or ignore_names are left out unread (an id, a
+ * name). Every row has as many fields as the first.
  *
  * Refused (NUDGE_ERR_FORMAT, with a message "PATH:LINE:COLUMN: ..." naming the 1-based physical
  * line and column, and the column's header name if it has one; file content in a message is
@@ -2008,19 +2052,22 @@ nudge_status nudge_csv_options_init(nudge_csv_options *options, size_t options_s
  * number of fields, an empty or non-numeric cell (hexadecimal such as 0x10 included), a NUL byte
  * in any cell, nan, inf and values beyond float32's range (1e39), a label that is not exactly an
  * integer (2.5, 2.0000000000000001, 1e-400), negative, at least class_count or above INT32_MAX,
- * a quote left open, a blank line before more data, a field longer than 1048576 bytes; a file
- * that is UTF-16 or UTF-32 text, an IDX file or a Nudge model file (said as such, at 1:1); a
- * corrupt or truncated gzip stream, and bytes after the gzip data that are not another member.
+ * a negative weight, a quote left open, a blank line before more data, a field longer than
+ * 1048576 bytes; a file that is UTF-16 or UTF-32 text, an IDX file or a Nudge model file (said as
+ * such, at 1:1); a corrupt or truncated gzip stream, and bytes after the gzip data that are not
+ * another member.
  *
  * Memory: the file is streamed through a 1 MiB buffer; only the values are kept. A file of more
  * than 2^32 values or than options->max_bytes, or of rows of more than 2^20 fields, is refused
  * with NUDGE_ERR_OUT_OF_MEMORY before memory for it is allocated.
  * @param[in] path The file.
  * @param[in] options From nudge_csv_options_init(), or NULL for the defaults.
- * @param[out] out_dataset Receives the data set; its labels are NULL when no column holds labels.
- * @return NUDGE_OK; NUDGE_ERR_INVALID_ARGUMENT (a NULL or invalid argument or option, a label
- *         column past the last one or not in the header); NUDGE_ERR_IO (the file cannot be opened
- *         or read, or is not a regular file); NUDGE_ERR_FORMAT; NUDGE_ERR_OUT_OF_MEMORY.
+ * @param[out] out_dataset Receives the data set; its labels are NULL when no column holds labels,
+ *             its weights NULL without a weight column.
+ * @return NUDGE_OK; NUDGE_ERR_INVALID_ARGUMENT (a NULL or invalid argument or option, a label,
+ *         weight or ignored column past the last one or not in the header, a column ignored twice
+ *         or given two roles); NUDGE_ERR_IO (the file cannot be opened or read, or is not a
+ *         regular file); NUDGE_ERR_FORMAT; NUDGE_ERR_OUT_OF_MEMORY.
  * Ownership: the caller owns *out_dataset and releases it with nudge_dataset_free().
  */
 nudge_status nudge_dataset_load_csv(
@@ -2029,8 +2076,8 @@ nudge_status nudge_dataset_load_csv(
     nudge_dataset **out_dataset);
 
 /**
- * Releases a data set; pointers from nudge_dataset_features() and nudge_dataset_labels() become
- * invalid. NULL, and handles already freed, are ignored.
+ * Releases a data set; pointers from nudge_dataset_features(), nudge_dataset_labels() and
+ * nudge_dataset_weights() become invalid. NULL, and handles already freed, are ignored.
  * @param[in,out] dataset The data set, or NULL.
  */
 void nudge_dataset_free(nudge_dataset *dataset);
@@ -2067,6 +2114,16 @@ nudge_status nudge_dataset_features(const nudge_dataset *dataset, const float **
  * @return NUDGE_OK or NUDGE_ERR_INVALID_ARGUMENT.
  */
 nudge_status nudge_dataset_labels(const nudge_dataset *dataset, const int32_t **out_labels);
+
+/**
+ * Borrows the per-sample weights: count floats (finite, 0 or more), or NULL when the data set has
+ * none (an IDX data set, or a CSV file read without a weight column).
+ * @param[in] dataset The data set.
+ * @param[out] out_weights Receives a pointer owned by the data set, valid until nudge_dataset_free(),
+ *             or NULL.
+ * @return NUDGE_OK or NUDGE_ERR_INVALID_ARGUMENT.
+ */
+nudge_status nudge_dataset_weights(const nudge_dataset *dataset, const float **out_weights);
 
 #ifdef __cplusplus
 } /* extern "C" */

@@ -117,6 +117,8 @@ public let NUDGE_CSV_HEADER_NONE: nudge_csv_header = 2
 public let NUDGE_CSV_LABEL_AUTO: Int32 = -1
 /// nudge_csv_options.label_column: no label column; every column is a feature.
 public let NUDGE_CSV_LABEL_NONE: Int32 = -2
+/// nudge_csv_options.weight_column: no weight column (unless weight_name names one).
+public let NUDGE_CSV_WEIGHT_NONE: Int32 = -1
 
 /// How nudge_dataset_load_csv() reads a file. Start from nudge_csv_options_init(), then set the
 /// fields you need: the library reads only the first `struct_size` bytes.
@@ -135,10 +137,30 @@ public struct nudge_csv_options {
     public var label_name: UnsafePointer<CChar>? = nil
     /// The character between fields: ASCII, not a double quote, CR, LF or NUL. Default ','.
     public var delimiter: CChar = 44
-    /// The most bytes the values may take (4 per feature, 4 per label); a larger file is refused
-    /// with NUDGE_ERR_OUT_OF_MEMORY, naming the limit, at the row that would pass it and before
-    /// memory for it is allocated. 0: no limit but the machine's memory. Default 0.
+    /// The most bytes the values may take (4 per feature, label and weight); a larger file is
+    /// refused with NUDGE_ERR_OUT_OF_MEMORY, naming the limit, at the row that would pass it and
+    /// before memory for it is allocated. 0: no limit but the machine's memory. Default 0.
     public var max_bytes: UInt64 = 0
+    /// 0-based indexes of columns to leave out (an id column): neither features, labels nor
+    /// weights, and their cells are not read as numbers (any text but a NUL byte). NULL when
+    /// ignore_column_count is 0. Read during the call only. Default NULL.
+    public var ignore_columns: UnsafePointer<Int32>? = nil
+    /// The number of entries of ignore_columns, at most 1048576. Default 0.
+    public var ignore_column_count: UInt = 0
+    /// Exact header names (UTF-8) of columns to leave out, as ignore_columns; the file must have a
+    /// header. A column may be given once, by index or by name, and may be neither the label nor
+    /// the weight column; NUDGE_CSV_LABEL_AUTO then passes over it. NULL when ignore_name_count is 0.
+    /// Read during the call only. Default NULL.
+    public var ignore_names: UnsafePointer<UnsafePointer<CChar>?>? = nil
+    /// The number of entries of ignore_names, at most 1048576. Default 0.
+    public var ignore_name_count: UInt = 0
+    /// The 0-based column of per-sample weights, or NUDGE_CSV_WEIGHT_NONE. Weights are decimal
+    /// numbers, finite and 0 or more (else NUDGE_ERR_FORMAT naming the line and column), read
+    /// with nudge_dataset_weights(); the column is not a feature. Default NUDGE_CSV_WEIGHT_NONE.
+    public var weight_column: Int32 = -1
+    /// The exact header name of the weight column (UTF-8), or NULL. When set, weight_column must be
+    /// NUDGE_CSV_WEIGHT_NONE and the file must have a header. Read during the call only. Default NULL.
+    public var weight_name: UnsafePointer<CChar>? = nil
 }
 
 /// Sets every field of a CSV options struct to its default, and struct_size to the size both sides
@@ -184,8 +206,55 @@ private func csvOptions(_ pointer: UnsafeRawPointer?) throws(NudgeError) -> CSV.
     options.delimiter = UInt8(bitPattern: o.delimiter)
     options.classCount = Int(o.class_count)
     options.maxBytes = Int(clamping: o.max_bytes)
+    options.ignoreColumns = try ignoredColumns(o)
+    options.weightColumn = try weightColumn(o)
     do { try options.validate() } catch { throw error.prefixed("options->") }
     return options
+}
+
+/// The columns options->ignore_columns and options->ignore_names leave out, indexes first.
+private func ignoredColumns(_ o: nudge_csv_options) throws(NudgeError) -> [CSV.Options.Column] {
+    for (field, count) in [("ignore_column_count", o.ignore_column_count), ("ignore_name_count", o.ignore_name_count)]
+    where count > UInt(CSV.maxColumns) {
+        throw NudgeError(.invalidArgument, "options->\(field) is \(count); a row has at most \(CSV.maxColumns) columns")
+    }
+    var columns: [CSV.Options.Column] = []
+    if o.ignore_column_count > 0 {
+        guard let indexes = o.ignore_columns else {
+            throw NudgeError(.invalidArgument, "options->ignore_columns is NULL, but ignore_column_count is \(o.ignore_column_count)")
+        }
+        for i in 0..<Int(o.ignore_column_count) {
+            guard indexes[i] >= 0 else {
+                throw NudgeError(.invalidArgument, "options->ignore_columns[\(i)] is \(indexes[i]); column indexes are 0 or more")
+            }
+            columns.append(.index(Int(indexes[i])))
+        }
+    }
+    if o.ignore_name_count > 0 {
+        guard let names = o.ignore_names else {
+            throw NudgeError(.invalidArgument, "options->ignore_names is NULL, but ignore_name_count is \(o.ignore_name_count)")
+        }
+        for i in 0..<Int(o.ignore_name_count) {
+            columns.append(.name(try string(names[i], "options->ignore_names[\(i)]")))
+        }
+    }
+    return columns
+}
+
+/// The column options->weight_column or options->weight_name chooses, if any.
+private func weightColumn(_ o: nudge_csv_options) throws(NudgeError) -> CSV.Options.Column? {
+    if let name = o.weight_name {
+        guard o.weight_column == NUDGE_CSV_WEIGHT_NONE else {
+            throw NudgeError(.invalidArgument, "options->weight_name and options->weight_column (\(o.weight_column)) both choose the weight column; leave weight_column at NUDGE_CSV_WEIGHT_NONE")
+        }
+        return .name(try string(name, "options->weight_name"))
+    }
+    switch o.weight_column {
+    case NUDGE_CSV_WEIGHT_NONE: return nil
+    case 0...: return .index(Int(o.weight_column))
+    default:
+        throw NudgeError(.invalidArgument, "options->weight_column is \(o.weight_column): use a 0-based column index or NUDGE_CSV_WEIGHT_NONE")
+    }
 }
 
 /// Loads samples from a CSV file of numbers (RFC 4180), plain or gzip-compressed (recognised by
@@ -198,8 +267,9 @@ private func csvOptions(_ pointer: UnsafeRawPointer?) throws(NudgeError) -> CSV.
 /// at the end; no line break after the last row; several gzip members one after another. A value
 /// is a decimal number (an optional sign, digits with an optional point, an optional exponent:
 /// 12, -0.5, .5, 1.5e-3, +7), correctly rounded to float32 whatever the process's locale. A label
-/// is a decimal number whose exact value is an integer from 0 (3, also 3.0 or 3e0). Every row has
-/// as many fields as the first.
+/// is a decimal number whose exact value is an integer from 0 (3, also 3.0 or 3e0); a weight is a
+/// value from 0. Columns given in ignore_columns or ignore_names are left out unread (an id, a
+/// name). Every row has as many fields as the first.
 ///
 /// Refused (NUDGE_ERR_FORMAT, with a message "PATH:LINE:COLUMN: ..." naming the 1-based physical
 /// line and column, and the column's header name if it has one; file content in a message is
@@ -207,9 +277,10 @@ private func csvOptions(_ pointer: UnsafeRawPointer?) throws(NudgeError) -> CSV.
 /// number of fields, an empty or non-numeric cell (hexadecimal such as 0x10 included), a NUL byte
 /// in any cell, nan, inf and values beyond float32's range (1e39), a label that is not exactly an
 /// integer (2.5, 2.0000000000000001, 1e-400), negative, at least class_count or above INT32_MAX,
-/// a quote left open, a blank line before more data, a field longer than 1048576 bytes; a file
-/// that is UTF-16 or UTF-32 text, an IDX file or a Nudge model file (said as such, at 1:1); a
-/// corrupt or truncated gzip stream, and bytes after the gzip data that are not another member.
+/// a negative weight, a quote left open, a blank line before more data, a field longer than
+/// 1048576 bytes; a file that is UTF-16 or UTF-32 text, an IDX file or a Nudge model file (said as
+/// such, at 1:1); a corrupt or truncated gzip stream, and bytes after the gzip data that are not
+/// another member.
 ///
 /// Memory: the file is streamed through a 1 MiB buffer; only the values are kept. A file of more
 /// than 2^32 values or than options->max_bytes, or of rows of more than 2^20 fields, is refused
@@ -217,10 +288,12 @@ private func csvOptions(_ pointer: UnsafeRawPointer?) throws(NudgeError) -> CSV.
 /// @param[in] path The file.
 /// @param[in] options From nudge_csv_options_init(), or NULL for the defaults.
 /// @c-param options const nudge_csv_options *
-/// @param[out] out_dataset Receives the data set; its labels are NULL when no column holds labels.
-/// @return NUDGE_OK; NUDGE_ERR_INVALID_ARGUMENT (a NULL or invalid argument or option, a label
-///         column past the last one or not in the header); NUDGE_ERR_IO (the file cannot be opened
-///         or read, or is not a regular file); NUDGE_ERR_FORMAT; NUDGE_ERR_OUT_OF_MEMORY.
+/// @param[out] out_dataset Receives the data set; its labels are NULL when no column holds labels,
+///             its weights NULL without a weight column.
+/// @return NUDGE_OK; NUDGE_ERR_INVALID_ARGUMENT (a NULL or invalid argument or option, a label,
+///         weight or ignored column past the last one or not in the header, a column ignored twice
+///         or given two roles); NUDGE_ERR_IO (the file cannot be opened or read, or is not a
+///         regular file); NUDGE_ERR_FORMAT; NUDGE_ERR_OUT_OF_MEMORY.
 /// Ownership: the caller owns *out_dataset and releases it with nudge_dataset_free().
 @_cdecl("nudge_dataset_load_csv")
 public func nudge_dataset_load_csv(_ path: UnsafePointer<CChar>?, _ options: UnsafeRawPointer?,
@@ -233,8 +306,8 @@ public func nudge_dataset_load_csv(_ path: UnsafePointer<CChar>?, _ options: Uns
     }
 }
 
-/// Releases a data set; pointers from nudge_dataset_features() and nudge_dataset_labels() become
-/// invalid. NULL, and handles already freed, are ignored.
+/// Releases a data set; pointers from nudge_dataset_features(), nudge_dataset_labels() and
+/// nudge_dataset_weights() become invalid. NULL, and handles already freed, are ignored.
 /// @param[in,out] dataset The data set, or NULL.
 @_cdecl("nudge_dataset_free")
 public func nudge_dataset_free(_ dataset: nudge_dataset?) {
@@ -287,5 +360,19 @@ public func nudge_dataset_labels(_ dataset: nudge_dataset?, _ out_labels: Unsafe
     guarded("nudge_dataset_labels") { () throws(NudgeError) in
         let d = try borrowDataset(dataset)
         try required(out_labels, "out_labels").pointee = d.labelPointer
+    }
+}
+
+/// Borrows the per-sample weights: count floats (finite, 0 or more), or NULL when the data set has
+/// none (an IDX data set, or a CSV file read without a weight column).
+/// @param[in] dataset The data set.
+/// @param[out] out_weights Receives a pointer owned by the data set, valid until nudge_dataset_free(),
+///             or NULL.
+/// @return NUDGE_OK or NUDGE_ERR_INVALID_ARGUMENT.
+@_cdecl("nudge_dataset_weights")
+public func nudge_dataset_weights(_ dataset: nudge_dataset?, _ out_weights: UnsafeMutablePointer<UnsafePointer<Float>?>?) -> nudge_status {
+    guarded("nudge_dataset_weights") { () throws(NudgeError) in
+        let d = try borrowDataset(dataset)
+        try required(out_weights, "out_weights").pointee = d.weightPointer
     }
 }

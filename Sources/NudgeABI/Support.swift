@@ -215,7 +215,8 @@ extension nudge_csv_options: SizedCStruct {
     // Listed here, not in Dataset.swift, next to the checks that use them.
     static let fieldOffsets: [Int] = {
         let fields: [PartialKeyPath<nudge_csv_options>] = [\.struct_size, \.header, \.label_column, \.class_count, \.label_name, \.delimiter,
-                                                              \.max_bytes]
+                                                              \.max_bytes, \.ignore_columns, \.ignore_column_count, \.ignore_names,
+                                                              \.ignore_name_count, \.weight_column, \.weight_name]
         return fields.map { MemoryLayout<nudge_csv_options>.offset(of: $0)! }
     }()
 }

@@ -37,18 +37,21 @@ struct Evaluate: ParsableCommand {
     @Option(help: ArgumentHelp("Exit with status 2 when the accuracy is below this fraction (0 to 1).", valueName: "x"))
     var minAccuracy: Double?
 
+    @OptionGroup(title: "CSV data") var csv: CSVFlags
+
     @OptionGroup var compute: ComputeOptions
 
     func validate() throws {
         if let minAccuracy, !(0...1).contains(minAccuracy) {
             throw ValidationError("--min-accuracy is \(minAccuracy); it must be a fraction from 0 to 1")
         }
+        try csv.refuseWeights("evaluate")
     }
 
     func run() throws {
         try compute.apply()
         let network = try during(.reading) { () throws(NudgeError) in try ModelFile.load(from: model) }
-        let files = DataFiles(samples: images, labels: labels, labelsFlag: "--labels")
+        let files = DataFiles(samples: images, labels: labels, labelsFlag: "--labels", csv: try csv.layout())
         let data = try files.load(labels: .required)
         try data.checkFits(network, source: images)
         let resolved = try during(.configuring) { () throws(NudgeError) in

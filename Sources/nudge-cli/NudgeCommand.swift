@@ -10,11 +10,12 @@ struct NudgeCommand: ParsableCommand {
         discussion: """
             Data files are IDX (the MNIST and Fashion-MNIST format) or numeric CSV (*.csv), plain \
             or gzip-compressed: a samples file (--images, also spelt --data) and, for training and \
-            evaluation, the labels: for IDX a labels file (--labels), for CSV a column named label. \
-            Models are Nudge model files (docs/FORMAT.md); export and import convert them to and \
-            from ONNX (docs/ONNX.md). Reports and predictions go to standard \
-            output; progress, messages and errors go to standard error, errors as one line \
-            "nudge: error: <message>".
+            evaluation, the labels: for IDX a labels file (--labels), for CSV a column named label \
+            or chosen with --label-column (--no-header, --delimiter, --ignore-columns and \
+            --weight-column describe other CSV layouts). Models are Nudge model files \
+            (docs/FORMAT.md); export and import convert them to and from ONNX (docs/ONNX.md). \
+            Reports and predictions go to standard output; progress, messages and errors go to \
+            standard error, errors as one line "nudge: error: <message>".
 
             EXAMPLES:
               nudge train --images train-images-idx3-ubyte.gz \\

@@ -41,6 +41,8 @@ struct Predict: ParsableCommand {
     @Flag(help: "Kaggle digit-recognizer submission: ImageId,Label with 1-based ids.")
     var kaggle = false
 
+    @OptionGroup(title: "CSV data") var csv: CSVFlags
+
     @OptionGroup var compute: ComputeOptions
 
     func validate() throws {
@@ -55,7 +57,7 @@ struct Predict: ParsableCommand {
         }
         let out = try TextOutput(path: output)
         let network = try during(.reading) { () throws(NudgeError) in try ModelFile.load(from: model) }
-        let data = try DataFiles(samples: images, labels: nil, labelsFlag: "--labels").load(labels: .ignored)
+        let data = try DataFiles(samples: images, labels: nil, labelsFlag: "--labels", csv: try csv.layout()).load(labels: .ignored)
         try data.checkFits(network, source: images)
         let width = network.outputSize
         let (labels, outputs) = try during(.computing) { () throws(NudgeError) in

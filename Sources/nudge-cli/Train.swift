@@ -45,6 +45,7 @@ struct Train: ParsableCommand {
 
     // The help lists the groups in this order; the two "Training options" groups make one section.
     @OptionGroup(title: "Data") var files: DataFlags
+    @OptionGroup(title: "CSV data") var csv: CSVFlags
     @OptionGroup(title: "Network") var architecture: NetworkFlags
     @OptionGroup(title: "Training options") var training: TrainingFlags
     @OptionGroup(title: "Training options") var dropout: DropoutFlags
@@ -82,6 +83,7 @@ struct Train: ParsableCommand {
             throw ValidationError("give --validation-images or --validation-fraction, not both")
         }
         try dropout.check(hiddenCount: architecture.hiddenCount)
+        try csv.refuseWeights("train")
     }
 
     // MARK: Run
@@ -112,8 +114,9 @@ struct Train: ParsableCommand {
 
     /// The training data and any validation data, which must have as many features per sample.
     private func loadData() throws(Failure) -> (Dataset, Dataset?) {
-        let data = try files.training.load(labels: .required)
-        guard let validationFiles = files.validation else { return (data, nil) }
+        let layout = try csv.layout()
+        let data = try files.training(layout).load(labels: .required)
+        guard let validationFiles = files.validation(layout) else { return (data, nil) }
         let validation = try validationFiles.load(labels: .required)
         guard validation.featureCount == data.featureCount else {
             throw Failure(.badData, "\(validationFiles.samples) has \(validation.featureCount) features per sample; \(files.images) has \(data.featureCount)")
@@ -311,10 +314,14 @@ struct DataFlags: ParsableArguments {
         }
     }
 
-    var training: DataFiles { DataFiles(samples: images, labels: labels, labelsFlag: "--labels") }
+    /// The training files, a CSV file read as `csv` says.
+    func training(_ csv: CSVLayout) -> DataFiles {
+        DataFiles(samples: images, labels: labels, labelsFlag: "--labels", csv: csv)
+    }
 
-    var validation: DataFiles? {
-        validationImages.map { DataFiles(samples: $0, labels: validationLabels, labelsFlag: "--validation-labels") }
+    /// The validation files, if any, a CSV file laid out as the training file.
+    func validation(_ csv: CSVLayout) -> DataFiles? {
+        validationImages.map { DataFiles(samples: $0, labels: validationLabels, labelsFlag: "--validation-labels", csv: csv) }
     }
 }
 

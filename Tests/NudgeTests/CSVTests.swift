@@ -131,6 +131,76 @@ struct CSVTests {
         #expect(none.labels == nil && none.features == [1, 2])
     }
 
+    // MARK: Column roles: label, weights, ignored columns
+
+    /// A Kaggle-style file: an id first, the label in the middle, text to leave out.
+    static let passengers = """
+        PassengerId,Pclass,Name,Survived,Age,Fare
+        1,3,"Braund, Mr. Owen",0,22,7.25
+        2,1,"Cumings, Mrs. John",1,38,71.2833
+        3,3,Heikkinen,1,26,7.925
+
+        """
+
+    @Test("Kaggle layout: label in the middle by name, an id and a text column ignored by name and index")
+    func kaggleLabelInTheMiddle() throws {
+        let file = try CSVFile(CSVTests.passengers)
+        let options = CSV.Options(labelColumn: .name("Survived"), ignoreColumns: [.name("PassengerId"), .index(2)])
+        let set = try file.load(options)
+        #expect(set.count == 3 && set.featureCount == 3)
+        #expect(set.features == [3, 22, 7.25, 1, 38, 71.2833, 3, 26, 7.925])
+        #expect(set.labels == [0, 1, 1])
+        #expect(set.weights == nil && !set.hasWeights)
+        // The label last, by index, without a header.
+        let bare = try CSVFile("7,3,x,22,7.25,0\n8,1,y,38,71.2833,1\n")
+        let last = try bare.load(CSV.Options(header: .absent, labelColumn: .index(5), ignoreColumns: [.index(0), .index(2)]))
+        #expect(last.features == [3, 22, 7.25, 1, 38, 71.2833] && last.labels == [0, 1])
+    }
+
+    @Test("a weight column: per-sample weights, not features; auto labels pass over claimed columns")
+    func weightColumn() throws {
+        let file = try CSVFile("id,a,w,label,b\n1,0.5,2,1,3\n2,1.5,0.25,0,4\n3,2,\"1e1\",1,5\n4,-1,-0,0,6\n")
+        let set = try file.load(CSV.Options(ignoreColumns: [.name("id")], weightColumn: .name("w")))
+        #expect(set.features == [0.5, 3, 1.5, 4, 2, 5, -1, 6])
+        #expect(set.labels == [1, 0, 1, 0])
+        #expect(set.weights == [2, 0.25, 10, 0])
+        #expect(set.weights?.last?.sign == .plus, "-0 is read as 0")
+        #expect(set.hasWeights)
+        set.withUnsafeWeights { w in #expect(w?.count == 4 && w?[1] == 0.25) }
+        let byIndex = try file.load(CSV.Options(weightColumn: .index(2)))
+        #expect(byIndex.featureCount == 3 && byIndex.weights == set.weights)
+        // The label column found by auto is never a claimed column.
+        let noAuto = try CSVFile("label,x,Label\n1,2,3\n").load(CSV.Options(ignoreColumns: [.index(2)]))
+        #expect(noAuto.labels == [1] && noAuto.features == [2])
+        let weightedLabel = try CSVFile("label,x\n1,2\n").load(CSV.Options(weightColumn: .name("label")))
+        #expect(weightedLabel.labels == nil && weightedLabel.weights == [1] && weightedLabel.features == [2])
+        // IDX data sets have none.
+        #expect(try CSVFile("1,2\n").load().weights == nil)
+    }
+
+    @Test("ignored cells are not read as numbers: any text, quoted or not, across buffer edges",
+          arguments: [12, 13, 64, CSV.bufferSize])
+    func ignoredCellsAnyText(_ size: Int) throws {
+        var options = CSV.Options(ignoreColumns: [.index(1)], weightColumn: .index(3))
+        options.bufferSize = size
+        let text = "a,note,b,w\n1,hello world,2,1\n3,\"x,\"\"y\"\"\",4,0.5\n5,,6,2\n7,été,8,3\n9,0x1f,10,4\n"
+        let set = try CSVFile(text).load(options)
+        #expect(set.features == [1, 2, 3, 4, 5, 6, 7, 8, 9, 10])
+        #expect(set.weights == [1, 0.5, 2, 3, 4])
+        let nul = try CSVFile(Array("a,note,b,w\n1,x,2,1\n1,x".utf8) + [0] + Array("y,2,1\n".utf8))
+        expectNudgeError(.format, ":3:2: column \"note\": the cell \"x\\0y\" holds a NUL byte") { try nul.load(options) }
+    }
+
+    @Test("semicolon and tab delimiters with the label last and an id column")
+    func delimitersWithRoles() throws {
+        let semicolons = try CSVFile("id;x;y;label\n9;1.5;2;1\n8;3;4;0\n").load(
+            CSV.Options(delimiter: UInt8(ascii: ";"), ignoreColumns: [.name("id")]))
+        #expect(semicolons.features == [1.5, 2, 3, 4] && semicolons.labels == [1, 0])
+        let tabs = try CSVFile("id\tx\ty\tclass\n9\t1.5\t2\t1\n").load(
+            CSV.Options(labelColumn: .name("class"), delimiter: UInt8(ascii: "\t"), ignoreColumns: [.index(0)]))
+        #expect(tabs.features == [1.5, 2] && tabs.labels == [1])
+    }
+
     // MARK: Syntax
 
     @Test("quoted fields: delimiters, line breaks and doubled quotes inside; quoted numbers")
@@ -352,6 +422,20 @@ struct CSVErrorTests {
         BadCSV("blank line inside the data", "a,b\n1,2\n\n3,4\n", "3:1", "a blank line inside the data"),
         BadCSV("blank line before the data", "\n1,2\n", "1:1", "a blank line; blank lines are allowed only at the end"),
         BadCSV("only a label column", "label\n1\n", "1:1", "the only column holds the labels; there is no feature column"),
+        BadCSV("no feature column left", "id,label,w\n1,2,3\n", "1:1",
+               "no feature column is left: every column holds the labels or the weights, or is ignored",
+               CSV.Options(ignoreColumns: [.name("id")], weightColumn: .name("w"))),
+        BadCSV("negative weight", "x,w\n1,2\n3,-0.5\n", "3:2", "column \"w\": weight -0.5 is negative; weights are 0 or more",
+               CSV.Options(weightColumn: .name("w"))),
+        BadCSV("weight nan", "x,w\n1,nan\n", "2:2", "column \"w\": weight nan is not a finite number", CSV.Options(weightColumn: .index(1))),
+        BadCSV("weight inf", "1,inf\n", "1:2", "weight inf is not a finite number", CSV.Options(weightColumn: .index(1))),
+        BadCSV("weight beyond float32", "x,w\n1,1e39\n", "2:2", "column \"w\": weight 1e39 is outside the float32 range",
+               CSV.Options(weightColumn: .index(1))),
+        BadCSV("weight empty", "w,x\n,1\n", "2:1", "column \"w\": the weight is empty", CSV.Options(weightColumn: .index(0))),
+        BadCSV("weight not a number", "w,x\nheavy,1\n", "2:1", "column \"w\": weight \"heavy\" is not a number",
+               CSV.Options(weightColumn: .index(0))),
+        BadCSV("weight quoted text", "x,w\n1,\"2\"\"\"\n", "2:2", "column \"w\": weight \"2\"\" is not a number",
+               CSV.Options(weightColumn: .index(1))),
         BadCSV("more values than allowed", "1,2,3\n4,5,6\n7,8,9\n", "3:1",
                "more than 2 rows of 3 values: the reader keeps at most 7 values", CSV.Options(maxElements: 7)),
         BadCSV("a row larger than allowed", "1,2,3\n", "1:1", "more than 0 rows of 3 values", CSV.Options(maxElements: 2)),
@@ -417,5 +501,50 @@ struct CSVErrorTests {
         expectNudgeError(.invalidArgument, "columns 0 and 1", "by index") { try twice.load() }
         expectNudgeError(.invalidArgument, "maxElements") { try file.load(CSV.Options(maxElements: 0)) }
         #expect(try twice.load(CSV.Options(labelColumn: .index(1))).labels == [2])
+    }
+
+    @Test("ignored and weight columns that cannot apply are invalid arguments, each named")
+    func badColumnRoles() throws {
+        let file = try CSVFile("id,label,w,x\n1,2,3,4\n")
+        let numbers = try CSVFile("1,2,3\n")
+        let path = file.path
+        let cases: [(CSV.Options, String)] = [
+            (CSV.Options(ignoreColumns: [.index(-1)]), "ignored column index is -1; it must be 0 or more"),
+            (CSV.Options(ignoreColumns: [.name("")]), "ignored column name is empty"),
+            (CSV.Options(header: .absent, ignoreColumns: [.name("id")]),
+             "ignored column \"id\" is chosen by name, but the header option says the file has no header row"),
+            (CSV.Options(weightColumn: .index(-2)), "weight column index is -2; it must be 0 or more"),
+            (CSV.Options(weightColumn: .name("")), "weight column name is empty"),
+            (CSV.Options(ignoreColumns: [.index(4)]), "ignored column index 4 is past the last column: \(path) has 4 (0 to 3)"),
+            (CSV.Options(weightColumn: .index(9)), "weight column index 9 is past the last column: \(path) has 4 (0 to 3)"),
+            (CSV.Options(ignoreColumns: [.name("ID")]),
+             "\(path) has no column named \"ID\" to ignore (its header: \"id\", \"label\", \"w\", \"x\")"),
+            (CSV.Options(weightColumn: .name("weight")),
+             "\(path) has no column named \"weight\" for the weights (its header: \"id\", \"label\", \"w\", \"x\")"),
+            (CSV.Options(labelColumn: .name("y")),
+             "\(path) has no column named \"y\" for the labels (its header: \"id\", \"label\", \"w\", \"x\")"),
+            (CSV.Options(ignoreColumns: [.index(0), .name("id")]), "column index 0 (\"id\") is given twice among the ignored columns"),
+            (CSV.Options(ignoreColumns: [.index(3), .index(3)]), "column index 3 (\"x\") is given twice among the ignored columns"),
+            (CSV.Options(labelColumn: .name("label"), ignoreColumns: [.index(1)]),
+             "column index 1 (\"label\") is both the label column and ignored; a column has one role"),
+            (CSV.Options(ignoreColumns: [.name("w")], weightColumn: .name("w")),
+             "column index 2 (\"w\") is both the weight column and ignored; a column has one role"),
+            (CSV.Options(labelColumn: .index(2), weightColumn: .name("w")),
+             "column index 2 (\"w\") is both the label column and the weight column; a column has one role"),
+        ]
+        for (options, message) in cases {
+            let error = expectNudgeError(.invalidArgument, message) { try file.load(options) }
+            #expect(error?.message == message, "\(error?.message ?? "")")
+        }
+        expectNudgeError(.invalidArgument, "weight column \"w\" is chosen by name, but \(numbers.path) has no header row") {
+            try numbers.load(CSV.Options(weightColumn: .name("w")))
+        }
+        expectNudgeError(.invalidArgument, "column index 1 is both the label column and ignored") {
+            try numbers.load(CSV.Options(labelColumn: .index(1), ignoreColumns: [.index(1)]))
+        }
+        let dup = try CSVFile("id,id,x\n1,2,3\n")
+        expectNudgeError(.invalidArgument, "\(dup.path): columns 0 and 1 are all named \"id\"; choose the ignored column by index") {
+            try dup.load(CSV.Options(ignoreColumns: [.name("id")]))
+        }
     }
 }

@@ -1001,12 +1001,14 @@ static nudge_status d_count(nudge_dataset *d) { size_t v; return nudge_dataset_c
 static nudge_status d_feature_count(nudge_dataset *d) { size_t v; return nudge_dataset_feature_count(d, &v); }
 static nudge_status d_features(nudge_dataset *d) { const float *p; return nudge_dataset_features(d, &p); }
 static nudge_status d_labels(nudge_dataset *d) { const int32_t *p; return nudge_dataset_labels(d, &p); }
+static nudge_status d_weights(nudge_dataset *d) { const float *p; return nudge_dataset_weights(d, &p); }
 
 static const struct { const char *name; dataset_call call; } dataset_calls[] = {
     {"nudge_dataset_count", d_count},
     {"nudge_dataset_feature_count", d_feature_count},
     {"nudge_dataset_features", d_features},
     {"nudge_dataset_labels", d_labels},
+    {"nudge_dataset_weights", d_weights},
 };
 
 static int handles_setup(void **state) {

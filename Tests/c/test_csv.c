@@ -294,6 +294,178 @@ static void test_options(void **state) {
     nudge_dataset_free(d);
 }
 
+static const float *weights_of(const nudge_dataset *d) {
+    const float *w = (const float *)(const void *)&w; /* must be overwritten */
+    H_OK(nudge_dataset_weights(d, &w));
+    return w;
+}
+
+/* Kaggle-style files whose label is not the first column: an id and a text column left out by
+ * index and by name, the label in the middle or last, a weight column, other delimiters. */
+static void test_column_roles(void **state) {
+    (void)state;
+    char path[400];
+    write_csv(path, sizeof path, "passengers.csv",
+              "PassengerId,Pclass,Name,Survived,Age,Fare\n"
+              "1,3,\"Braund, Mr. Owen\",0,22,7.25\n"
+              "2,1,\"Cumings, Mrs. John\",1,38,71.5\n");
+    const int32_t ignored[] = {0};
+    const char *const names[] = {"Name"};
+    nudge_csv_options o = defaults();
+    assert_null(o.ignore_columns);
+    assert_int_equal(o.ignore_column_count, 0);
+    assert_null(o.ignore_names);
+    assert_int_equal(o.ignore_name_count, 0);
+    assert_int_equal(o.weight_column, NUDGE_CSV_WEIGHT_NONE);
+    assert_null(o.weight_name);
+    o.label_name = "Survived";
+    o.ignore_columns = ignored;
+    o.ignore_column_count = 1;
+    o.ignore_names = names;
+    o.ignore_name_count = 1;
+    nudge_dataset *d = load(path, &o, 2, 3);
+    const float passengers[] = {3, 22, 7.25f, 1, 38, 71.5f};
+    const int32_t survived[] = {0, 1};
+    expect_features(d, passengers, 6);
+    expect_labels(d, survived, 2);
+    assert_null(weights_of(d));
+    nudge_dataset_free(d);
+
+    /* No header, the label last by index, a weight column, semicolons. */
+    write_csv(path, sizeof path, "weighted.csv", "9;1.5;0.25;2;1\n8;3;2;4;0\n");
+    o = defaults();
+    o.header = NUDGE_CSV_HEADER_NONE;
+    o.delimiter = ';';
+    o.label_column = 4;
+    o.weight_column = 2;
+    o.ignore_columns = ignored;
+    o.ignore_column_count = 1;
+    d = load(path, &o, 2, 2);
+    const float xs[] = {1.5f, 2, 3, 4};
+    const int32_t ys[] = {1, 0};
+    const float ws[] = {0.25f, 2};
+    expect_features(d, xs, 4);
+    expect_labels(d, ys, 2);
+    H_BITS_EQUAL(weights_of(d), ws, 2);
+    nudge_dataset_free(d);
+
+    /* Tabs, the weight column by name. */
+    write_csv(path, sizeof path, "tabs.csv", "x\tw\tlabel\n1\t3\t1\n");
+    o = defaults();
+    o.delimiter = '\t';
+    o.weight_name = "w";
+    d = load(path, &o, 1, 1);
+    const float three[] = {3};
+    H_BITS_EQUAL(weights_of(d), three, 1);
+    nudge_dataset_free(d);
+
+    /* IDX data sets have no weights; NULL arguments are refused. */
+    H_ERR(nudge_dataset_weights(NULL, NULL), NUDGE_ERR_INVALID_ARGUMENT, "dataset");
+}
+
+/* Each column option that cannot apply is refused, naming the field or the column. */
+static void test_column_roles_refused(void **state) {
+    (void)state;
+    char path[400];
+    write_csv(path, sizeof path, "roles.csv", "id,label,w,x\n1,2,3,4\n");
+    nudge_dataset *d = NULL;
+    const int32_t negative[] = {1, -1};
+    const int32_t twice[] = {3, 3};
+    const int32_t past[] = {4};
+    const int32_t label_column[] = {1};
+    const char *const null_name[] = {"id", NULL};
+    const char *const missing[] = {"ID"};
+    const char *const id[] = {"id"};
+    const char *const bad_utf8[] = {"\xff"};
+    const struct {
+        const int32_t *columns;
+        size_t column_count;
+        const char *const *names;
+        size_t name_count;
+        int32_t weight_column;
+        const char *weight_name;
+        const char *message;
+    } cases[] = {
+        {NULL, 2, NULL, 0, -1, NULL, "nudge_dataset_load_csv: options->ignore_columns is NULL, but ignore_column_count is 2"},
+        {NULL, 0, NULL, 1, -1, NULL, "nudge_dataset_load_csv: options->ignore_names is NULL, but ignore_name_count is 1"},
+        {negative, 2, NULL, 0, -1, NULL, "nudge_dataset_load_csv: options->ignore_columns[1] is -1; column indexes are 0 or more"},
+        {twice, 2, NULL, 0, -1, NULL, "nudge_dataset_load_csv: column index 3 (\"x\") is given twice among the ignored columns"},
+        {past, 1, NULL, 0, -1, NULL, "is past the last column"},
+        {NULL, 0, null_name, 2, -1, NULL, "nudge_dataset_load_csv: options->ignore_names[1] is NULL"},
+        {NULL, 0, bad_utf8, 1, -1, NULL, "options->ignore_names[0] is not valid UTF-8"},
+        {NULL, 0, missing, 1, -1, NULL, "has no column named \"ID\" to ignore (its header: \"id\", \"label\", \"w\", \"x\")"},
+        {NULL, 0, NULL, 0, -3, NULL, "options->weight_column is -3: use a 0-based column index or NUDGE_CSV_WEIGHT_NONE"},
+        {NULL, 0, NULL, 0, 2, "w", "options->weight_name and options->weight_column (2) both choose the weight column"},
+        {NULL, 0, NULL, 0, 9, NULL, "weight column index 9 is past the last column"},
+        {NULL, 0, NULL, 0, -1, "weight", "has no column named \"weight\" for the weights"},
+        {NULL, 0, id, 1, 0, NULL, "column index 0 (\"id\") is both the weight column and ignored; a column has one role"},
+        {NULL, 0, NULL, 0, -1, "", "options->weight column name is empty"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        nudge_csv_options o = defaults();
+        o.ignore_columns = cases[i].columns;
+        o.ignore_column_count = cases[i].column_count;
+        o.ignore_names = cases[i].names;
+        o.ignore_name_count = cases[i].name_count;
+        o.weight_column = cases[i].weight_column;
+        o.weight_name = cases[i].weight_name;
+        H_ERR(nudge_dataset_load_csv(path, &o, &d), NUDGE_ERR_INVALID_ARGUMENT, cases[i].message);
+        assert_null(d);
+    }
+    /* By index and by name together; the label column that auto finds is passed over when ignored. */
+    nudge_csv_options o = defaults();
+    o.ignore_columns = twice;
+    o.ignore_column_count = 1;
+    o.ignore_names = id;
+    o.ignore_name_count = 1;
+    d = load(path, &o, 1, 1);
+    const int32_t two[] = {2};
+    expect_labels(d, two, 1);
+    nudge_dataset_free(d);
+    o = defaults();
+    o.ignore_columns = label_column;
+    o.ignore_column_count = 1;
+    d = load(path, &o, 1, 3);
+    assert_null(labels_of(d));
+    nudge_dataset_free(d);
+
+    /* Label and weight in one column, chosen explicitly. */
+    o = defaults();
+    o.label_column = 2;
+    o.weight_name = "w";
+    H_ERR(nudge_dataset_load_csv(path, &o, &d), NUDGE_ERR_INVALID_ARGUMENT,
+          "column index 2 (\"w\") is both the label column and the weight column");
+
+}
+
+/* Bad weights name the line and column; a struct from before the weight fields reads none. */
+static void test_weights_refused(void **state) {
+    (void)state;
+    char path[400];
+    nudge_dataset *d = NULL;
+    write_csv(path, sizeof path, "weights.csv", "x,w\n1,2\n3,-1\n");
+    nudge_csv_options o = defaults();
+    o.weight_column = 1;
+    EXPECT_REFUSED(path, &o, NUDGE_ERR_FORMAT, 3, 2, "column \"w\": weight -1 is negative; weights are 0 or more");
+    write_csv(path, sizeof path, "weights.csv", "x,w\n1,inf\n");
+    EXPECT_REFUSED(path, &o, NUDGE_ERR_FORMAT, 2, 2, "column \"w\": weight inf is not a finite number");
+    write_csv(path, sizeof path, "weights.csv", "x,w\n1,\n");
+    EXPECT_REFUSED(path, &o, NUDGE_ERR_FORMAT, 2, 2, "column \"w\": the weight is empty");
+    write_csv(path, sizeof path, "weights.csv", "x,w\n1,kg\n");
+    EXPECT_REFUSED(path, &o, NUDGE_ERR_FORMAT, 2, 2, "column \"w\": weight \"kg\" is not a number");
+
+    /* A struct from the header before these fields: they take their defaults. */
+    o = defaults();
+    o.struct_size = (uint32_t)offsetof(nudge_csv_options, ignore_columns);
+    o.ignore_columns = NULL;
+    o.ignore_column_count = 5;
+    o.weight_column = -7;
+    write_csv(path, sizeof path, "old.csv", "label,x\n3,4\n");
+    d = load(path, &o, 1, 1);
+    assert_null(weights_of(d));
+    nudge_dataset_free(d);
+}
+
 static void test_syntax(void **state) {
     (void)state;
     char path[400];
@@ -737,6 +909,9 @@ int main(void) {
         cmocka_unit_test(test_options_init),
         cmocka_unit_test(test_null_and_invalid_arguments),
         cmocka_unit_test(test_options),
+        cmocka_unit_test(test_column_roles),
+        cmocka_unit_test(test_column_roles_refused),
+        cmocka_unit_test(test_weights_refused),
         cmocka_unit_test(test_syntax),
         cmocka_unit_test(test_refused),
         cmocka_unit_test(test_nul_bytes),

@@ -71,6 +71,9 @@ static void check_sample(const nudge_dataset *d, int with_labels) {
     const float *again = NULL;
     H_OK(nudge_dataset_features(d, &again));
     assert_ptr_equal(x, again);
+    const float *w = again; /* must be overwritten: IDX data sets have no weights */
+    H_OK(nudge_dataset_weights(d, &w));
+    assert_null(w);
     const int32_t *l = (const int32_t *)(const void *)&count; /* must be overwritten */
     H_OK(nudge_dataset_labels(d, &l));
     if (!with_labels) {
@@ -203,6 +206,7 @@ static void test_accessor_errors(void **state) {
     H_ERR(nudge_dataset_feature_count(d, NULL), NUDGE_ERR_INVALID_ARGUMENT, "out_count is NULL");
     H_ERR(nudge_dataset_features(d, NULL), NUDGE_ERR_INVALID_ARGUMENT, "out_features is NULL");
     H_ERR(nudge_dataset_labels(d, NULL), NUDGE_ERR_INVALID_ARGUMENT, "out_labels is NULL");
+    H_ERR(nudge_dataset_weights(d, NULL), NUDGE_ERR_INVALID_ARGUMENT, "out_weights is NULL");
     size_t v = 0;
     const float *x = NULL;
     const int32_t *l = NULL;
@@ -210,6 +214,7 @@ static void test_accessor_errors(void **state) {
     H_ERR(nudge_dataset_feature_count(NULL, &v), NUDGE_ERR_INVALID_ARGUMENT, "dataset is NULL");
     H_ERR(nudge_dataset_features(NULL, &x), NUDGE_ERR_INVALID_ARGUMENT, "dataset is NULL");
     H_ERR(nudge_dataset_labels(NULL, &l), NUDGE_ERR_INVALID_ARGUMENT, "dataset is NULL");
+    H_ERR(nudge_dataset_weights(NULL, &x), NUDGE_ERR_INVALID_ARGUMENT, "dataset is NULL");
     /* A data set is not a network, and the other way round. */
     const size_t sizes[] = {12, 5};
     const nudge_activation acts[] = {NUDGE_ACTIVATION_SOFTMAX};

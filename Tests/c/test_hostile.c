@@ -128,6 +128,7 @@ static nudge_status n_ds_count(void) { return nudge_dataset_count(g_dataset, NUL
 static nudge_status n_ds_features_count(void) { return nudge_dataset_feature_count(g_dataset, NULL); }
 static nudge_status n_ds_features(void) { return nudge_dataset_features(g_dataset, NULL); }
 static nudge_status n_ds_labels(void) { return nudge_dataset_labels(g_dataset, NULL); }
+static nudge_status n_ds_weights(void) { return nudge_dataset_weights(g_dataset, NULL); }
 /* Pointers inside options: a count without its array. */
 static nudge_status n_opt_val_inputs(void) { nudge_train_options o = opts(); o.validation_count = 2; o.validation_targets = Y; return nudge_train(g_net, X, Y, 2, &o, NULL); }
 static nudge_status n_opt_val_targets(void) { nudge_train_options o = opts(); o.validation_count = 2; o.validation_inputs = X; return nudge_train(g_net, X, Y, 2, &o, NULL); }
@@ -183,6 +184,7 @@ static const bad_case null_cases[] = {
     {"nudge_dataset_feature_count", n_ds_features_count, NUDGE_ERR_INVALID_ARGUMENT, "out_count is NULL"},
     {"nudge_dataset_features", n_ds_features, NUDGE_ERR_INVALID_ARGUMENT, "out_features is NULL"},
     {"nudge_dataset_labels", n_ds_labels, NUDGE_ERR_INVALID_ARGUMENT, "out_labels is NULL"},
+    {"nudge_dataset_weights", n_ds_weights, NUDGE_ERR_INVALID_ARGUMENT, "out_weights is NULL"},
     {"nudge_train", n_opt_val_inputs, NUDGE_ERR_INVALID_ARGUMENT, "options->validation_inputs is NULL"},
     {"nudge_train", n_opt_val_targets, NUDGE_ERR_INVALID_ARGUMENT, "options->validation_targets is NULL"},
     {"nudge_train_labels", n_opt_val_labels, NUDGE_ERR_INVALID_ARGUMENT, "options->validation_labels is NULL"},

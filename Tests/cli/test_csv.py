@@ -1,6 +1,10 @@
 """CSV input, in the Kaggle digit-recognizer layout: train.csv with a `label` column first, test.csv
-with pixels only, and a submission written by `predict --kaggle`."""
+with pixels only, and a submission written by `predict --kaggle`; and the flags for other layouts:
+the label anywhere (--label-column), no header, other delimiters, columns left out, a weight column."""
+import json
 import random
+
+import pytest
 
 from conftest import CLASSES, FEATURES, SIDE, run
 
@@ -49,14 +53,14 @@ def test_csv_without_label_column_cannot_train(tmp_path):
     test, _ = write_kaggle(tmp_path, 20, seed=1, labelled=False)
     result = run("train", "--data", test, "--epochs", "1", "-o", tmp_path / "m.nudge")
     assert result.returncode == 65
-    assert b"no label column" in result.stderr
+    assert b"has no label column: name it with --label-column" in result.stderr
 
 
 def test_csv_labels_flag_is_for_idx(tmp_path):
     train, _ = write_kaggle(tmp_path, 20, seed=1, labelled=True)
     result = run("train", "--data", train, "--labels", train, "--epochs", "1", "-o", tmp_path / "m.nudge")
     assert result.returncode == 64
-    assert b"column named label" in result.stderr
+    assert b"keeps its labels in a column (named label, or chosen with --label-column)" in result.stderr
 
 
 def test_bad_csv_cell_names_line_and_column(tmp_path):
@@ -69,3 +73,125 @@ def test_bad_csv_cell_names_line_and_column(tmp_path):
     result = run("train", "--data", train, "--epochs", "1", "-o", tmp_path / "m.nudge")
     assert result.returncode == 65
     assert b":4:3:" in result.stderr, result.stderr
+
+
+def write_passengers(folder, count, seed, delimiter=",", header=True, name="passengers.csv"):
+    """A Kaggle-style file: an id first, text in quotes, the label in the middle, a weight last.
+    Class 1 has a large `a`; returns the path and the labels."""
+    rng = random.Random(seed)
+    lines = [delimiter.join(["PassengerId", "a", "Name", "Survived", "b", "w"])] if header else []
+    labels = []
+    for i in range(count):
+        label = rng.randrange(2)
+        a = label * 4 + rng.random()
+        lines.append(delimiter.join([str(1000 + i), f"{a:.3f}", f'"Name {i}{delimiter} Jr."', str(label),
+                                     f"{rng.random():.3f}", f"{rng.random() * 2:.2f}"]))
+        labels.append(label)
+    path = folder / name
+    path.write_text("\n".join(lines) + "\n")
+    return path, labels
+
+
+def error_line(result):
+    return result.stderr.decode().strip().splitlines()[0]
+
+
+def test_label_in_the_middle_with_columns_left_out(tmp_path):
+    data, truth = write_passengers(tmp_path, 200, seed=5)
+    model = tmp_path / "m.nudge"
+    layout = ["--label-column", "Survived", "--ignore-columns", "PassengerId,Name", "--ignore-columns", "5"]
+    trained = run("train", "--data", data, *layout, "--hidden", "8", "--epochs", "30", "--seed", "1",
+                  "--normalize", "global", "-q", "-o", model)
+    assert trained.returncode == 0, trained.stderr.decode()
+    inspected = run("inspect", model, "--format", "json")
+    assert json.loads(inspected.stdout)["layer_sizes"][0] == 2  # a and b: the id, name and weight left out
+    evaluated = run("evaluate", model, "--data", data, *layout, "--min-accuracy", "0.95", "--format", "json")
+    assert evaluated.returncode == 0, evaluated.stderr.decode() + evaluated.stdout.decode()
+    assert json.loads(evaluated.stdout)["samples"] == 200
+    # predict reads the weight column and leaves it out, like an ignored one.
+    predicted = run("predict", model, "--data", data, "--label-column", "3", "--ignore-columns", "0,Name",
+                    "--weight-column", "w")
+    assert predicted.returncode == 0, predicted.stderr.decode()
+    labels = [int(line.split(",")[1]) for line in predicted.stdout.decode().splitlines()[1:]]
+    assert len(labels) == 200 and sum(p == t for p, t in zip(labels, truth)) >= 190
+
+
+@pytest.mark.parametrize("delimiter, flag", [(";", ";"), ("\t", "tab"), ("\t", "\\t"), ("\t", "\t")])
+def test_no_header_label_by_index_and_delimiters(tmp_path, delimiter, flag):
+    data, _ = write_passengers(tmp_path, 200, seed=6, delimiter=delimiter, header=False)
+    model = tmp_path / "m.nudge"
+    layout = ["--no-header", "--delimiter", flag, "--label-column", "3", "--ignore-columns", "0,2,5"]
+    trained = run("train", "--data", data, *layout, "--hidden", "8", "--epochs", "30", "--seed", "1",
+                  "--normalize", "global", "-q", "-o", model)
+    assert trained.returncode == 0, trained.stderr.decode()
+    evaluated = run("evaluate", model, "--data", data, *layout, "--min-accuracy", "0.9")
+    assert evaluated.returncode == 0, evaluated.stderr.decode() + evaluated.stdout.decode()
+    # Without the flags the file does not read: the quoted name is not a number.
+    plain = run("evaluate", model, "--data", data)
+    assert plain.returncode == 65
+
+
+def test_weight_column_is_refused_where_weights_cannot_be_used_yet(tmp_path):
+    data, _ = write_passengers(tmp_path, 20, seed=7)
+    for command in (["train", "--data", data, "-o", tmp_path / "m.nudge"],
+                    ["evaluate", tmp_path / "m.nudge", "--data", data]):
+        result = run(*command, "--label-column", "Survived", "--ignore-columns", "0,2", "--weight-column", "w")
+        assert result.returncode == 64, result.stderr.decode()
+        assert error_line(result) == (f"Error: nudge {command[0]} cannot use per-sample weights (--weight-column w) in "
+                                      "this version; to leave the column out of the features, give it to --ignore-columns")
+    assert not (tmp_path / "m.nudge").exists()
+
+
+def test_bad_weights_name_line_and_column(tmp_path, data):
+    path = tmp_path / "w.csv"
+    path.write_text("x,y,w\n1,2,0.5\n3,4,-2\n")
+    result = run("predict", data["model"], "--data", path, "--weight-column", "w")
+    assert result.returncode == 65
+    assert error_line(result) == f'nudge: error: {path}:3:3: column "w": weight -2 is negative; weights are 0 or more'
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--label-column", "Survivors"],
+     'nudge: error: {data} has no column named "Survivors" for the labels (its header: "PassengerId", "a", "Name", '
+     '"Survived", "b", "w")'),
+    (["--label-column", "9"], "nudge: error: label column index 9 is past the last column: {data} has 6 (0 to 5)"),
+    (["--ignore-columns", "Id"],
+     'nudge: error: {data} has no column named "Id" to ignore (its header: "PassengerId", "a", "Name", "Survived", '
+     '"b", "w")'),
+    (["--ignore-columns", "6"], "nudge: error: ignored column index 6 is past the last column: {data} has 6 (0 to 5)"),
+    (["--ignore-columns", "0,PassengerId"],
+     'nudge: error: column index 0 ("PassengerId") is given twice among the ignored columns'),
+    (["--label-column", "Survived", "--ignore-columns", "Survived"],
+     'nudge: error: column index 3 ("Survived") is both the label column and ignored; a column has one role'),
+    (["--label-column", "Survived", "--ignore-columns", "PassengerId,Name,w,w"],
+     'nudge: error: column index 5 ("w") is given twice among the ignored columns'),
+    (["--no-header", "--label-column", "Survived"],
+     "Error: --label-column Survived is a column name, but --no-header says the file has no header row: give the "
+     "column's 0-based index"),
+    (["--ignore-columns", "a,,b"], "Error: --ignore-columns has an empty column name"),
+    (["--label-column", "-1"], "Error: --label-column is -1; a column index is 0 or more (0 is the first column)"),
+    (["--delimiter", "ab"],
+     "Error: --delimiter is \"ab\"; give one ASCII character other than a double quote, CR or LF, such as ';', or tab"),
+    (["--delimiter", '"'],
+     "Error: --delimiter is \"\"\"; give one ASCII character other than a double quote, CR or LF, such as ';', or tab"),
+])
+def test_bad_layout_flags_are_usage_errors(tmp_path, flags, message):
+    data, _ = write_passengers(tmp_path, 10, seed=8)
+    for command in (["train", "--data", data, "-o", tmp_path / "m.nudge"],
+                    ["predict", tmp_path / "missing-model.nudge", "--data", data]):
+        if command[0] == "predict" and message.startswith("nudge: error:"):
+            continue  # predict reads the model before the data
+        result = run(*command, *flags)
+        assert result.returncode == 64, result.stderr.decode()
+        assert error_line(result) == message.format(data=data)
+
+
+def test_csv_flags_with_idx_data_are_refused(data, tmp_path):
+    images, labels, _ = data["train"]
+    result = run("train", "--images", images, "--labels", labels, "--no-header", "--delimiter", ";",
+                 "--ignore-columns", "0", "-o", tmp_path / "m.nudge")
+    assert result.returncode == 64
+    assert error_line(result) == f"nudge: error: --no-header, --delimiter and --ignore-columns are for CSV files; {images} is an IDX file"
+    result = run("predict", data["model"], "--images", images, "--label-column", "label")
+    assert result.returncode == 64
+    assert error_line(result) == f"nudge: error: --label-column is for CSV files; {images} is an IDX file"

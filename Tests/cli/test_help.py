@@ -32,13 +32,18 @@ def test_each_command_has_help_with_examples(command):
     assert f"nudge {command}" in result.stdout.decode()
 
 
-def test_docs_name_every_train_flag():
-    # docs/CLI.md documents every flag, the generated training option flags included.
+@pytest.mark.parametrize("command, some", [
+    ("train", {"--images", "--batch-size", "--no-shuffle", "--dropout", "--output", "--label-column", "--no-header"}),
+    ("evaluate", {"--min-accuracy", "--delimiter", "--ignore-columns", "--weight-column"}),
+    ("predict", {"--kaggle", "--probabilities", "--label-column"}),
+])
+def test_docs_name_every_flag(command, some):
+    # docs/CLI.md documents every flag, the generated training option flags and the CSV flags included.
     from pathlib import Path
     docs = (Path(__file__).resolve().parents[2] / "docs/CLI.md").read_text()
-    help_text = run("train", "--help").stdout.decode()
+    help_text = run(command, "--help").stdout.decode()
     flags = set(re.findall(r"^ {2}(?:-\w, )?(--[a-z0-9-]+)", help_text, re.M))
     flags |= set(re.findall(r"(?<=/)(--no-[a-z0-9-]+)", help_text))
-    assert {"--images", "--batch-size", "--no-shuffle", "--dropout", "--output"} <= flags
+    assert some <= flags
     missing = sorted(f for f in flags - {"--help", "--version"} if not re.search(rf"`{f}(?![\w-])", docs))
     assert not missing, missing

@@ -507,6 +507,7 @@ static FZ_UNUSED const char *fz_same_dataset(const nudge_dataset *a, const nudge
     size_t ca = 0, cb = 0, fa = 0, fb = 0;
     const float *xa = NULL, *xb = NULL;
     const int32_t *ya = NULL, *yb = NULL;
+    const float *wa = NULL, *wb = NULL;
     FZ_GET(nudge_dataset_count(a, &ca));
     FZ_GET(nudge_dataset_count(b, &cb));
     FZ_GET(nudge_dataset_feature_count(a, &fa));
@@ -519,6 +520,23 @@ static FZ_UNUSED const char *fz_same_dataset(const nudge_dataset *a, const nudge
     FZ_REQUIRE(memcmp(xa, xb, ca * fa * sizeof(float)) == 0, "plain and gzip give other features");
     FZ_REQUIRE((ya == NULL) == (yb == NULL), "plain and gzip disagree on labels being there");
     FZ_REQUIRE(ya == NULL || memcmp(ya, yb, ca * sizeof(int32_t)) == 0, "plain and gzip give other labels");
+    FZ_GET(nudge_dataset_weights(a, &wa));
+    FZ_GET(nudge_dataset_weights(b, &wb));
+    FZ_REQUIRE((wa == NULL) == (wb == NULL), "plain and gzip disagree on weights being there");
+    FZ_REQUIRE(wa == NULL || memcmp(wa, wb, ca * sizeof(float)) == 0, "plain and gzip give other weights");
+    return NULL;
+}
+
+/* Weights: there exactly when `weighted`, each finite, 0 or more, and never -0. */
+static FZ_UNUSED const char *fz_check_weights(const nudge_dataset *d, int weighted) {
+    size_t count = 0, i;
+    const float *w = NULL;
+    FZ_GET(nudge_dataset_count(d, &count));
+    FZ_GET(nudge_dataset_weights(d, &w));
+    FZ_REQUIRE(weighted || w == NULL, "no weights expected, some given");
+    FZ_REQUIRE(!weighted || w != NULL, "weights expected, none given");
+    for (i = 0; w != NULL && i < count; i++)
+        FZ_REQUIRE(isfinite(w[i]) && w[i] >= 0 && !signbit(w[i]), "weight %zu is %g", i, (double)w[i]);
     return NULL;
 }
 
@@ -666,6 +684,8 @@ static FZ_UNUSED const char *fz_idx(const unsigned char *data, size_t size) {
     }
     problem = fz_check_dataset(d, with_labels, &count, &features, &x, &y);
     if (problem == NULL)
+        problem = fz_check_weights(d, 0);
+    if (problem == NULL)
         problem = fz_idx_check_ranges(count, features, x, y);
     if (problem == NULL && ((data[0] & 2) || !images_gzip))
         problem = fz_idx_check_images(images, images_size, count, features, x);
@@ -680,13 +700,37 @@ static FZ_UNUSED const char *fz_idx(const unsigned char *data, size_t size) {
  *               (',', ';', '\t', or data[2] as it is, valid or not);
  *   data[1] % 8: label column: auto, none, index data[1] / 8 % 4, by name "label",
  *               by name "y", index 0, auto with class count, none with name (refused);
+ *   data[1] / 32: other columns: none; ignore index 0; ignore "id"; weights in index 1;
+ *               weights in "w"; ignore index 1 and "id" with weights in "w"; ignore index 0
+ *               twice (refused); ignore index 0 with weights in it (refused);
  *   data[3]:     class count when data[1] % 8 is 6 (0 otherwise; 255 means a huge count).
  * data[0] >= 128 also wraps the file in gzip (stored blocks).
- * Returns 1 when labels must be there, 0 when they must not, -1 when the file decides. */
-static FZ_UNUSED int fz_csv_options(const unsigned char *data, nudge_csv_options *o) {
+ * Returns 1 when labels must be there, 0 when they must not, -1 when the file decides;
+ * *weighted is 1 when weights must be there, 0 when they must not, -1 when the load must fail. */
+static FZ_UNUSED int fz_csv_options(const unsigned char *data, nudge_csv_options *o, int *weighted) {
     static const char delimiters[3] = {',', ';', '\t'};
+    static const int32_t zeros[2] = {0, 0}, one[1] = {1};
+    static const char *const id[1] = {"id"};
     int labelled = -1;
     nudge_csv_options_init(o, sizeof *o);
+    *weighted = 0;
+    switch (data[1] / 32) {
+    case 1: o->ignore_columns = zeros; o->ignore_column_count = 1; break;
+    case 2: o->ignore_names = id; o->ignore_name_count = 1; break;
+    case 3: o->weight_column = 1; *weighted = 1; break;
+    case 4: o->weight_name = "w"; *weighted = 1; break;
+    case 5:
+        o->ignore_columns = one;
+        o->ignore_column_count = 1;
+        o->ignore_names = id;
+        o->ignore_name_count = 1;
+        o->weight_name = "w";
+        *weighted = 1;
+        break;
+    case 6: o->ignore_columns = zeros; o->ignore_column_count = 2; *weighted = -1; break;
+    case 7: o->ignore_columns = zeros; o->ignore_column_count = 1; o->weight_column = 0; *weighted = -1; break;
+    default: break;
+    }
     o->header = (nudge_csv_header)(data[0] % 3);
     o->delimiter = (data[0] / 3) % 4 < 3 ? delimiters[(data[0] / 3) % 4] : (char)data[2];
     switch (data[1] % 8) {
@@ -728,14 +772,14 @@ static FZ_UNUSED const char *fz_csv(const unsigned char *data, size_t size) {
     size_t count, features, i;
     const float *x;
     const int32_t *y;
-    int labelled, gzip, text_is_gzip;
+    int labelled, weighted, gzip, text_is_gzip;
     const char *problem;
     nudge_status s, s2;
     if (size < 4)
         return NULL;
     if ((problem = fz_scratch_init()) != NULL)
         return problem;
-    labelled = fz_csv_options(data, &options);
+    labelled = fz_csv_options(data, &options, &weighted);
     gzip = data[0] >= 128;
     text_is_gzip = size >= 6 && data[4] == 0x1f && data[5] == 0x8b;
     if ((problem = fz_csv_load(data + 4, size - 4, gzip, &options, &s, &d)) != NULL)
@@ -759,13 +803,17 @@ static FZ_UNUSED const char *fz_csv(const unsigned char *data, size_t size) {
     }
     if (options.label_name != NULL && options.label_column != NUDGE_CSV_LABEL_AUTO)
         problem = fz_fail("label_name with label_column %d was accepted", (int)options.label_column);
+    if (problem == NULL && weighted < 0)
+        problem = fz_fail("column 0 given two roles (data[1] / 32 = %d) was accepted", data[1] / 32);
     if (problem == NULL)
         problem = fz_check_dataset(d, labelled, &count, &features, &x, &y);
+    if (problem == NULL)
+        problem = fz_check_weights(d, weighted);
     for (i = 0; problem == NULL && y != NULL && options.class_count > 0 && i < count; i++)
         if ((uint32_t)y[i] >= options.class_count)
             problem = fz_fail("label %zu is %d, the class count is %u", i, (int)y[i], (unsigned)options.class_count);
     /* Text that is known holds at least one byte per value (a digit) and one per row end but the last. */
-    if (problem == NULL && (gzip || !text_is_gzip) && count * (features + (y != NULL)) > size - 4)
+    if (problem == NULL && (gzip || !text_is_gzip) && count * (features + (y != NULL) + (weighted > 0)) > size - 4)
         problem = fz_fail("%zu x %zu values from %zu bytes", count, features, size - 4);
     nudge_dataset_free(d);
     return problem;

@@ -150,11 +150,13 @@ def idx_corpus():
 # ---------------------------------------------------------------------------------------------
 # CSV files
 
-def opts(header=0, delimiter=0, label=0, label_index=0, classes=0, raw_delimiter=b",", wrap=False):
+def opts(header=0, delimiter=0, label=0, label_index=0, classes=0, raw_delimiter=b",", wrap=False, roles=0):
     """The 4 option bytes: header 0 auto / 1 present / 2 none; delimiter 0 ',' 1 ';' 2 tab 3 raw;
     label 0 auto, 1 none, 2 index, 3 name "label", 4 name "y", 5 index 0, 6 index 0 + classes, 7 invalid;
-    wrap: the target wraps the file in gzip."""
-    return bytes([header + 3 * delimiter + 128 * wrap, label + 8 * label_index, raw_delimiter[0], classes])
+    roles (other columns) 0 none, 1 ignore index 0, 2 ignore "id", 3 weights in index 1, 4 weights in
+    "w", 5 ignore index 1 and "id" with weights in "w", 6 ignore index 0 twice (refused), 7 ignore
+    index 0 with weights in it (refused); wrap: the target wraps the file in gzip."""
+    return bytes([header + 3 * delimiter + 128 * wrap, label + 8 * label_index + 32 * roles, raw_delimiter[0], classes])
 
 
 def kaggle_train(rows=3, pixels=6):
@@ -218,6 +220,21 @@ def csv_corpus():
     c["wrapped-quotes-crlf"] = opts(wrap=True, label=1) + b'"a","b"\r\n"1.5",2\r\n'
     c["wrapped-open-quote"] = opts(wrap=True) + b'a\n"1'
     c["wide-row"] = opts(header=2, label=1) + b",".join(b"1" for _ in range(300)) + b"\n"
+    # Columns left out and weights (roles).
+    c["ignore-index"] = opts(roles=1) + b"id,label,a\n7,1,2\n8,0,3\n"
+    c["ignore-text-by-name"] = opts(roles=2) + b'a,id,label\n1,"Braund, Mr. ""Owen""",0\n2,,1\n3,x\xff y,0\n'
+    c["ignore-the-label"] = opts(roles=2) + b"id,label\n1,2\n"
+    c["ignore-nul"] = opts(roles=1) + b"id,a\n1\x002,3\n"
+    c["weight-index"] = opts(roles=3) + b"label,w,a\n1,0.5,2\n0,2,3\n"
+    c["weight-name-minus-zero"] = opts(roles=4, label=5) + b"label,a,w\n1,1,0.5\n0,2,-0\n"
+    c["weight-negative"] = opts(roles=4) + b"a,w\n1,2\n1,-1e-3\n"
+    c["weight-not-finite"] = opts(roles=3, header=2) + b"1,inf\n"
+    c["weight-semicolon"] = opts(delimiter=1, roles=4) + b"label;w;a\n1;1e-3;2\n0;\"4\";5\n"
+    c["roles-mixed"] = opts(roles=5, label=3) + b'id,x,label,w,y\n1,"n, m",1,0.5,2\n2,,0,1,3\n'
+    c["roles-label-is-weight"] = opts(roles=4, label=2, label_index=1) + b"a,w\n1,2\n"
+    c["ignore-twice"] = opts(roles=6) + b"a,b\n1,2\n"
+    c["ignore-and-weight"] = opts(roles=7) + b"a,b\n1,2\n"
+    c["wrapped-roles"] = opts(roles=5, wrap=True) + b'id,x,label,w,y\r\n1,"q",1,2,3\r\n'
     return c
 
 

@@ -1,7 +1,8 @@
 import Glibc
 
 /// Reader for numeric CSV files (RFC 4180), plain or gzip-compressed: one sample per row, every
-/// cell a number, optionally a header row and a column of integer class labels.
+/// cell a number, optionally a header row, a column of integer class labels, a column of
+/// per-sample weights, and columns left out (an id, a name).
 ///
 /// The default options read Kaggle's digit-recognizer files as they come: `train.csv` (the header
 /// `label,pixel0,...,pixel783`, then rows of integers) gives 784 features and a label per row,
@@ -41,8 +42,22 @@ public enum CSV {
             case name(String)
         }
 
+        /// A column chosen by its 0-based index or by its exact header name.
+        public enum Column: Sendable, Hashable {
+            case index(Int)
+            case name(String)
+        }
+
         public var header: Header
         public var labelColumn: LabelColumn
+        /// Columns that are neither features, labels nor weights: their cells are not read as
+        /// numbers (any text but a NUL byte is accepted). Each column may be given once, by index
+        /// or by name, and may not also be the label or weight column.
+        public var ignoreColumns: [Column]
+        /// The column of per-sample weights, if any: finite numbers from 0, kept in
+        /// ``Dataset/weights`` rather than among the features. A column chosen here or in
+        /// ``ignoreColumns`` is never the label column that `.auto` finds.
+        public var weightColumn: Column?
         /// The byte between fields: ASCII, and not a double quote, CR, LF or NUL.
         public var delimiter: UInt8
         /// 0 accepts any label from 0 to Int32.max; a positive count requires labels below it.
@@ -50,7 +65,7 @@ public enum CSV {
         /// The most values (rows x features) to keep; a file with more is refused with
         /// `outOfMemory` before memory for them is allocated.
         public var maxElements: Int
-        /// The most bytes the values may take (4 per feature, 4 per label); 0 leaves only
+        /// The most bytes the values may take (4 per feature, label and weight); 0 leaves only
         /// `maxElements` and the machine's memory as bounds. A file with more is refused with
         /// `outOfMemory` before memory for them is allocated.
         public var maxBytes: Int
@@ -59,9 +74,12 @@ public enum CSV {
         package var bufferSize = CSV.bufferSize
 
         public init(header: Header = .auto, labelColumn: LabelColumn = .auto, delimiter: UInt8 = UInt8(ascii: ","),
-                    classCount: Int = 0, maxElements: Int = IDX.maxElements, maxBytes: Int = 0) {
+                    classCount: Int = 0, maxElements: Int = IDX.maxElements, maxBytes: Int = 0,
+                    ignoreColumns: [Column] = [], weightColumn: Column? = nil) {
             self.header = header
             self.labelColumn = labelColumn
+            self.ignoreColumns = ignoreColumns
+            self.weightColumn = weightColumn
             self.delimiter = delimiter
             self.classCount = classCount
             self.maxElements = maxElements
@@ -79,14 +97,37 @@ public enum CSV {
             guard maxBytes >= 0 else { throw .invalid("maxBytes is \(maxBytes); it must be 0 (no limit) or positive") }
             guard bufferSize >= 4 else { throw .invalid("bufferSize is \(bufferSize); it must be at least 4") }
             switch labelColumn {
-            case .index(let i) where i < 0:
-                throw .invalid("label column index is \(i); it must be 0 or more")
-            case .name(let n) where n.isEmpty:
-                throw .invalid("label column name is empty")
-            case .name(let n) where header == .absent:
-                throw .invalid("label column \"\(n)\" is chosen by name, but the header option says the file has no header row")
-            default:
-                break
+            case .index(let i): try Column.index(i).validate(as: .label, header: header)
+            case .name(let n): try Column.name(n).validate(as: .label, header: header)
+            case .auto, .none: break
+            }
+            guard ignoreColumns.count <= maxColumns else {
+                throw .invalid("\(ignoreColumns.count) columns to ignore; a row has at most \(maxColumns)")
+            }
+            for column in ignoreColumns { try column.validate(as: .ignored, header: header) }
+            try weightColumn?.validate(as: .weight, header: header)
+        }
+    }
+
+    /// What a column chosen in the options is for, as messages name it.
+    enum Role {
+        case label, weight, ignored
+
+        /// "label column", ...: the option that chose the column.
+        var option: String {
+            switch self {
+            case .label: "label column"
+            case .weight: "weight column"
+            case .ignored: "ignored column"
+            }
+        }
+
+        /// Ends "PATH has no column named X ...".
+        var purpose: String {
+            switch self {
+            case .label: "for the labels"
+            case .weight: "for the weights"
+            case .ignored: "to ignore"
             }
         }
     }
@@ -100,9 +141,11 @@ public enum CSV {
     /// Reads a CSV file (or a gzip-compressed one: detected from its content, not its name).
     ///
     /// Errors: `io` when the file cannot be opened or read; `format`, with a message
-    /// `PATH:LINE:COLUMN: what is wrong`, for anything wrong in its content; `invalidArgument` for
-    /// options that cannot apply to it (a label column past the last one, a name not in the
-    /// header); `outOfMemory` when it holds more than `maxElements` values or memory runs out.
+    /// `PATH:LINE:COLUMN: what is wrong`, for anything wrong in its content (a weight that is
+    /// negative or not a finite number included); `invalidArgument` for options that cannot apply
+    /// to it (a label, weight or ignored column past the last one, a name not in the header, a
+    /// column given twice or for two roles); `outOfMemory` when it holds more than `maxElements`
+    /// values or memory runs out.
     public static func load(path: String, options: Options = Options()) throws(NudgeError) -> Dataset {
         try options.validate()
         let source = try ByteSource(path: path, what: "CSV file")
@@ -120,7 +163,7 @@ public enum CSV {
     private static func read(_ scanner: inout Scanner, _ options: Options) throws(NudgeError) -> Dataset {
         let first = try firstRow(&scanner)
         let layout = try Layout(first: first, options: options, location: &scanner.location)
-        var samples = Samples(features: layout.features, labelIndex: layout.labelIndex, classCount: options.classCount,
+        var samples = Samples(roles: layout.roles, classCount: options.classCount,
                               maxElements: options.maxElements, maxBytes: options.maxBytes)
         if !layout.hasHeader { try storeFirstRow(first, into: &samples, location: scanner.location) }
         try readRows(&scanner, into: &samples, columns: layout.columns, classCount: options.classCount)
@@ -172,14 +215,12 @@ public enum CSV {
     }
 
     /// What the first row says about every row: whether it is a header, how many fields a row
-    /// has, and which of them, if any, holds the labels. Deciding it names the columns in
-    /// `location` when there is a header, so that later messages can use the names.
+    /// has, and what each of them holds (``Roles``). Deciding it names the columns in `location`
+    /// when there is a header, so that later messages can use the names.
     private struct Layout {
         let hasHeader: Bool
         let columns: Int
-        let labelIndex: Int?
-        /// The columns that are not the label column.
-        var features: Int { columns - (labelIndex == nil ? 0 : 1) }
+        let roles: Roles
 
         init(first: [Cell], options: Options, location: inout Location) throws(NudgeError) {
             switch options.header {
@@ -189,11 +230,46 @@ public enum CSV {
             }
             columns = first.count
             if hasHeader { location.names = first.map(\.shownText) }
-            labelIndex = try labelColumn(options.labelColumn, header: hasHeader ? first : nil, columns: columns,
-                                         path: location.path)
-            guard features > 0 else {
-                throw .format(location.describe(first[0].line, 1, "the only column holds the labels; there is no feature column", named: false))
+            let header = hasHeader ? first : nil
+            let claimed = try claimedColumns(options, header: header, columns: columns, path: location.path)
+            let label = try labelColumn(options.labelColumn, header: header, columns: columns, path: location.path,
+                                        claimed: claimed)
+            roles = try Roles(columns: columns, label: label, claimed: claimed)
+            guard roles.features > 0 else {
+                let what = claimed.isEmpty ? "the only column holds the labels; there is no feature column"
+                    : "no feature column is left: every column holds the labels or the weights, or is ignored"
+                throw .format(location.describe(first[0].line, 1, what, named: false))
             }
+        }
+    }
+
+    /// What each column holds: the index of a feature (0 up), or the label, the weight, nothing.
+    /// Kept in memory of its own (a row may have 2^20 fields) that the fast path reads in place.
+    fileprivate struct Roles {
+        static let label: Int32 = -1
+        static let weight: Int32 = -2
+        static let ignored: Int32 = -3
+
+        let table: HeapBuffer<Int32>
+        let features: Int
+        let labelIndex: Int?
+        let weightIndex: Int?
+
+        init(columns: Int, label: Int?, claimed: [Int: Role]) throws(NudgeError) {
+            table = try HeapBuffer(count: columns, zeroed: false)
+            var feature: Int32 = 0
+            var weight: Int?
+            for c in 0..<columns {
+                switch c == label ? .label : claimed[c] {
+                case .label?: table.pointer[c] = Roles.label
+                case .weight?: table.pointer[c] = Roles.weight; weight = c
+                case .ignored?: table.pointer[c] = Roles.ignored
+                case nil: table.pointer[c] = feature; feature += 1
+                }
+            }
+            features = Int(feature)
+            labelIndex = label
+            weightIndex = weight
         }
     }
 
@@ -215,11 +291,11 @@ public enum CSV {
     private static func readRows(_ scanner: inout Scanner, into samples: inout Samples, columns: Int,
                                  classCount: Int) throws(NudgeError) {
         var blank: Int?
-        let fastLabel = samples.labelIndex ?? -1
+        let roles = UnsafePointer(samples.roles.table.pointer)
         while true {
             if blank == nil, let row = samples.spareRow,
-               scanner.fastRow(columns: columns, labelIndex: fastLabel, classCount: classCount, into: row,
-                               label: samples.spareLabel) {
+               scanner.fastRow(columns: columns, roles: roles, classCount: classCount, into: row,
+                               label: samples.spareLabel, weight: samples.spareWeight) {
                 samples.commitRow()
                 continue
             }
@@ -273,37 +349,100 @@ public enum CSV {
         throw .format(scanner.location.describe(line, columns + 1, "expected \(columns) fields, found \(found)"))
     }
 
-    /// The 0-based column of the labels, or nil.
-    private static func labelColumn(_ choice: Options.LabelColumn, header: [Cell]?, columns: Int, path: String)
-        throws(NudgeError) -> Int? {
+    /// The 0-based column of the labels, or nil. `.auto` passes over the columns in `claimed`
+    /// (chosen as the weights or ignored); an explicit choice of one of them is an error.
+    private static func labelColumn(_ choice: Options.LabelColumn, header: [Cell]?, columns: Int, path: String,
+                                    claimed: [Int: Role]) throws(NudgeError) -> Int? {
+        let index: Int
         switch choice {
         case .none:
             return nil
-        case .index(let i):
-            guard i < columns else {
-                throw .invalid("label column index \(i) is past the last column: \(path) has \(columns) (0 to \(columns - 1))")
-            }
-            return i
         case .auto:
             guard let header else { return nil }
-            let matches = header.indices.filter { header[$0].text.lowercasedASCII == "label" }
+            let matches = header.indices.filter { claimed[$0] == nil && header[$0].text.lowercasedASCII == "label" }
             guard matches.count <= 1 else {
                 throw .invalid("\(path): columns \(matches.map(String.init).joined(separator: " and ")) are all named like \"label\"; choose the label column by index")
             }
             return matches.first
+        case .index(let i):
+            index = try column(.index(i), as: .label, header: header, columns: columns, path: path)
+        case .name(let name):
+            index = try column(.name(name), as: .label, header: header, columns: columns, path: path)
+        }
+        if let other = claimed[index] { throw conflict(index, .label, other, header: header) }
+        return index
+    }
+
+    /// The 0-based index of a column chosen by index or name for `role`.
+    private static func column(_ choice: Options.Column, as role: Role, header: [Cell]?, columns: Int,
+                               path: String) throws(NudgeError) -> Int {
+        switch choice {
+        case .index(let i):
+            guard i < columns else {
+                throw .invalid("\(role.option) index \(i) is past the last column: \(path) has \(columns) (0 to \(columns - 1))")
+            }
+            return i
         case .name(let name):
             guard let header else {
-                throw .invalid("label column \"\(name)\" is chosen by name, but \(path) has no header row (every cell of its first row is a number)")
+                throw .invalid("\(role.option) \"\(name)\" is chosen by name, but \(path) has no header row (every cell of its first row is a number)")
             }
             let matches = header.indices.filter { header[$0].text == name }
             guard matches.count == 1 else {
                 if matches.isEmpty {
                     let names = header.prefix(8).map { "\"\($0.shownText)\"" }.joined(separator: ", ")
-                    throw .invalid("\(path) has no column named \"\(name)\" (its header: \(names)\(header.count > 8 ? ", ..." : ""))")
+                    throw .invalid("\(path) has no column named \"\(name)\" \(role.purpose) (its header: \(names)\(header.count > 8 ? ", ..." : ""))")
                 }
-                throw .invalid("\(path): columns \(matches.map(String.init).joined(separator: " and ")) are all named \"\(name)\"; choose the label column by index")
+                throw .invalid("\(path): columns \(matches.map(String.init).joined(separator: " and ")) are all named \"\(name)\"; choose the \(role.option) by index")
             }
             return matches[0]
+        }
+    }
+
+    /// The ignored columns and the weight column, each column given one role at most.
+    private static func claimedColumns(_ options: Options, header: [Cell]?, columns: Int,
+                                       path: String) throws(NudgeError) -> [Int: Role] {
+        var claimed: [Int: Role] = [:]
+        for choice in options.ignoreColumns {
+            let i = try column(choice, as: .ignored, header: header, columns: columns, path: path)
+            guard claimed[i] == nil else {
+                throw .invalid("\(describeColumn(i, header)) is given twice among the ignored columns")
+            }
+            claimed[i] = .ignored
+        }
+        if let choice = options.weightColumn {
+            let i = try column(choice, as: .weight, header: header, columns: columns, path: path)
+            if let other = claimed[i] { throw conflict(i, .weight, other, header: header) }
+            claimed[i] = .weight
+        }
+        return claimed
+    }
+
+    /// `column index 2 ("id")`, or without the name when the file has no header.
+    private static func describeColumn(_ index: Int, _ header: [Cell]?) -> String {
+        guard let header, !header[index].text.isEmpty else { return "column index \(index)" }
+        return "column index \(index) (\"\(header[index].shownText)\")"
+    }
+
+    /// One column chosen for two roles.
+    private static func conflict(_ index: Int, _ role: Role, _ other: Role, header: [Cell]?) -> NudgeError {
+        let what = { (r: Role) in r == .ignored ? "ignored" : "the \(r.option)" }
+        return .invalid("\(describeColumn(index, header)) is both \(what(role)) and \(what(other)); a column has one role")
+    }
+}
+
+extension CSV.Options.Column {
+    /// Fails for a choice that no file can satisfy: a negative index, an empty name, a name when
+    /// the options say there is no header.
+    func validate(as role: CSV.Role, header: CSV.Options.Header) throws(NudgeError) {
+        switch self {
+        case .index(let i) where i < 0:
+            throw .invalid("\(role.option) index is \(i); it must be 0 or more")
+        case .name(let n) where n.isEmpty:
+            throw .invalid("\(role.option) name is empty")
+        case .name(let n) where header == .absent:
+            throw .invalid("\(role.option) \"\(n)\" is chosen by name, but the header option says the file has no header row")
+        default:
+            break
         }
     }
 }
@@ -564,17 +703,29 @@ private struct Scanner: ~Copyable {
     /// Reads a whole row of plain numbers (digits with an optional minus sign and decimal point,
     /// without quotes, blanks or exponents) straight from the buffer: the common case, such as the
     /// pixels of an image, parsed in one pass. Returns false, having consumed nothing, for any other
-    /// row, for values the fast path cannot round exactly, for labels it would refuse, and for a row
-    /// that runs past the bytes read so far; `next()` then reads the row field by field.
-    mutating func fastRow(columns: Int, labelIndex: Int, classCount: Int, into row: UnsafeMutablePointer<Float>,
-                          label: UnsafeMutablePointer<Int32>?) -> Bool {
+    /// row, for values the fast path cannot round exactly, for labels or weights it would refuse,
+    /// and for a row that runs past the bytes read so far; `next()` then reads the row field by
+    /// field. Ignored cells are skipped unread unless they hold a quote or a NUL byte.
+    mutating func fastRow(columns: Int, roles: UnsafePointer<Int32>, classCount: Int, into row: UnsafeMutablePointer<Float>,
+                          label: UnsafeMutablePointer<Int32>?, weight: UnsafeMutablePointer<Float>?) -> Bool {
         if skipLF { return false }
         let p = buffer
         let stop = end
         let d = delimiter
         var i = position
-        var k = 0
         for c in 0..<columns {
+            let role = roles[c]
+            if role == CSV.Roles.ignored {
+                guard skipIgnored(p, &i, stop), i < stop else { return false }
+                let b = p[i]
+                if c == columns - 1 {
+                    guard b == lf || b == cr else { return false }
+                } else {
+                    guard b == d else { return false }
+                }
+                i &+= 1
+                continue
+            }
             var negative = false
             if i < stop && p[i] == minus {
                 negative = true
@@ -596,17 +747,32 @@ private struct Scanner: ~Copyable {
                 guard b == d else { return false }
             }
             i &+= 1
-            if c == labelIndex {
+            if role == CSV.Roles.label {
                 guard !negative, fractionDigits == 0, mantissa <= UInt64(Int32.max),
                       classCount == 0 || mantissa < UInt64(classCount) else { return false }
                 label.unsafelyUnwrapped.pointee = Int32(truncatingIfNeeded: mantissa)
             } else {
-                guard let v = fastValue(mantissa, fractionDigits: fractionDigits, negative: negative) else { return false }
-                row[k] = v
-                k &+= 1
+                // A weight below 0 (or -0) is left to the slow path, which refuses (or clears) it.
+                guard let v = fastValue(mantissa, fractionDigits: fractionDigits, negative: negative),
+                      role >= 0 || !negative else { return false }
+                if role >= 0 { row[Int(truncatingIfNeeded: role)] = v } else { weight.unsafelyUnwrapped.pointee = v }
             }
         }
         endFastRow(at: i)
+        return true
+    }
+
+    /// Moves `i` past an ignored cell's bytes, to the delimiter or line end after them; false
+    /// (for the slow path to read the row) when the cell holds a quote or a NUL byte.
+    @inline(__always)
+    private func skipIgnored(_ p: UnsafeMutablePointer<UInt8>, _ i: inout Int, _ stop: Int) -> Bool {
+        let d = delimiter
+        while i < stop {
+            let b = p[i]
+            if b == d || b == lf || b == cr { return true }
+            if b == quote || b == 0 { return false }
+            i &+= 1
+        }
         return true
     }
 
@@ -720,11 +886,11 @@ private struct Scanner: ~Copyable {
 
 // MARK: - Values
 
-/// The rows read so far: features in row-major order, and labels when a column holds them. Both
-/// grow geometrically with realloc; large blocks grow by remapping pages, without copies.
+/// The rows read so far: features in row-major order, labels and weights when columns hold them.
+/// All grow geometrically with realloc; large blocks grow by remapping pages, without copies.
 private struct Samples: ~Copyable {
+    let roles: CSV.Roles
     let featureCount: Int
-    let labelIndex: Int?
     let classCount: Int
     let maxElements: Int
     let maxBytes: Int
@@ -732,10 +898,11 @@ private struct Samples: ~Copyable {
     private var capacity = 0
     private var features: UnsafeMutablePointer<Float>?
     private var labels: UnsafeMutablePointer<Int32>?
+    private var weights: UnsafeMutablePointer<Float>?
 
-    init(features: Int, labelIndex: Int?, classCount: Int, maxElements: Int, maxBytes: Int) {
-        featureCount = features
-        self.labelIndex = labelIndex
+    init(roles: CSV.Roles, classCount: Int, maxElements: Int, maxBytes: Int) {
+        self.roles = roles
+        featureCount = roles.features
         self.classCount = classCount
         self.maxElements = maxElements
         self.maxBytes = maxBytes
@@ -744,11 +911,13 @@ private struct Samples: ~Copyable {
     deinit {
         free(features)
         free(labels)
+        free(weights)
     }
 
-    /// Where the next row's features and label go, if there is room for it without growing.
+    /// Where the next row's features, label and weight go, if there is room for it without growing.
     var spareRow: UnsafeMutablePointer<Float>? { rows < capacity ? features.unsafelyUnwrapped + rows * featureCount : nil }
     var spareLabel: UnsafeMutablePointer<Int32>? { labels.map { $0 + rows } }
+    var spareWeight: UnsafeMutablePointer<Float>? { weights.map { $0 + rows } }
 
     /// Counts the row written at `spareRow`.
     mutating func commitRow() { rows += 1 }
@@ -761,8 +930,8 @@ private struct Samples: ~Copyable {
     }
 
     private mutating func grow(_ location: Location, line: Int) throws(NudgeError) {
-        // 4 bytes per feature and per label; a row of 2^20 fields takes 4 MiB, so no overflow.
-        let rowBytes = 4 * (featureCount + (labelIndex == nil ? 0 : 1))
+        // 4 bytes per feature, label and weight; a row of 2^20 fields takes 4 MiB, so no overflow.
+        let rowBytes = 4 * (featureCount + (roles.labelIndex == nil ? 0 : 1) + (roles.weightIndex == nil ? 0 : 1))
         let byBytes = maxBytes > 0 ? maxBytes / rowBytes : Int.max
         let maxRows = min(maxElements / featureCount, byBytes)
         guard capacity < maxRows else {
@@ -779,45 +948,76 @@ private struct Samples: ~Copyable {
             throw NudgeError(.outOfMemory, "could not allocate \(bytes) bytes for \(newCapacity) rows of \(featureCount) features of \(location.path)")
         }
         features = grown.assumingMemoryBound(to: Float.self)
-        if labelIndex != nil {
-            let labelBytes = newCapacity * MemoryLayout<Int32>.stride
-            guard let grownLabels = realloc(labels, labelBytes) else {
-                throw NudgeError(.outOfMemory, "could not allocate \(labelBytes) bytes for \(newCapacity) labels of \(location.path)")
-            }
-            labels = grownLabels.assumingMemoryBound(to: Int32.self)
-        }
+        if roles.labelIndex != nil { try Samples.grow(&labels, to: newCapacity, "labels", location) }
+        if roles.weightIndex != nil { try Samples.grow(&weights, to: newCapacity, "weights", location) }
         capacity = newCapacity
+    }
+
+    /// Grows one value per row (labels, weights) to `count` rows.
+    private static func grow<T>(_ values: inout UnsafeMutablePointer<T>?, to count: Int, _ what: String,
+                                _ location: Location) throws(NudgeError) {
+        let bytes = count * MemoryLayout<T>.stride
+        guard let grown = realloc(values, bytes) else {
+            throw NudgeError(.outOfMemory, "could not allocate \(bytes) bytes for \(count) \(what) of \(location.path)")
+        }
+        values = grown.assumingMemoryBound(to: T.self)
     }
 
     /// Parses the field of 0-based `column` into the last row; returns what is wrong with it, if anything.
     @inline(__always)
     func store(_ text: UnsafeBufferPointer<UInt8>, escaped: Bool, column: Int, row: UnsafeMutablePointer<Float>) -> String? {
-        var index = column
-        if let labelIndex {
-            if column == labelIndex {
-                switch label(text, escaped: escaped) {
-                case .success(let l):
-                    labels![rows - 1] = l
-                    return nil
-                case .failure(let problem):
-                    return problem.message
-                }
+        let role = roles.table.pointer[column]
+        switch role {
+        case CSV.Roles.label:
+            switch label(text, escaped: escaped) {
+            case .success(let l):
+                labels![rows - 1] = l
+                return nil
+            case .failure(let problem):
+                return problem.message
             }
-            if column > labelIndex { index -= 1 }
+        case CSV.Roles.weight:
+            switch weight(text, escaped: escaped) {
+            case .success(let w):
+                weights![rows - 1] = w
+                return nil
+            case .failure(let problem):
+                return problem.message
+            }
+        case CSV.Roles.ignored:
+            return text.contains(0) ? nulInCell(shown(text, escaped: escaped)) : nil
+        default:
+            break
         }
         let parsed = escaped ? .notNumber : parseFloat(trimmed(text))
         if case .value(let v) = parsed {
-            row[index] = v
+            row[Int(role)] = v
             return nil
         }
+        return valueProblem(parsed, text, escaped: escaped, what: "")
+    }
+
+    /// Why a cell that is not a finite float32 is refused; `what` names a weight ("weight ").
+    private func valueProblem(_ parsed: ParsedFloat, _ text: UnsafeBufferPointer<UInt8>, escaped: Bool, what: String) -> String {
         let cell = shown(text, escaped: escaped)
         if text.contains(0) { return nulInCell(cell) }
         return switch parsed {
-        case .empty: "the cell is empty"
-        case .notFinite: "\(cell) is not a finite number"
-        case .outOfRange: "\(cell) is outside the float32 range (magnitudes up to 3.4028235e+38)"
-        case .notNumber, .value: "\"\(cell)\" is not a number" + (looksHexadecimal(trimmed(text)) ? hexadecimalNote : "")
+        case .empty: what.isEmpty ? "the cell is empty" : "the \(what)is empty"
+        case .notFinite: "\(what)\(cell) is not a finite number"
+        case .outOfRange: "\(what)\(cell) is outside the float32 range (magnitudes up to 3.4028235e+38)"
+        case .notNumber, .value: "\(what)\"\(cell)\" is not a number" + (looksHexadecimal(trimmed(text)) ? hexadecimalNote : "")
         }
+    }
+
+    private func weight(_ text: UnsafeBufferPointer<UInt8>, escaped: Bool) -> Result<Float, Problem> {
+        let parsed = escaped ? .notNumber : parseFloat(trimmed(text))
+        guard case .value(let v) = parsed else {
+            return .failure(Problem(message: valueProblem(parsed, text, escaped: escaped, what: "weight ")))
+        }
+        guard v >= 0 else {
+            return .failure(Problem(message: "weight \(shown(text, escaped: escaped)) is negative; weights are 0 or more"))
+        }
+        return .success(v == 0 ? 0 : v)  // -0 as 0
     }
 
     private struct Problem: Error { let message: String }
@@ -848,16 +1048,20 @@ private struct Samples: ~Copyable {
     /// The rows as a data set; the memory moves into it.
     consuming func dataset() -> Dataset {
         let count = rows * featureCount
-        // Shrinking gives back what the last doubling did not use; if it fails, the block stays as it is.
-        let x = realloc(features, max(count, 1) * MemoryLayout<Float>.stride).map { $0.assumingMemoryBound(to: Float.self) } ?? features!
-        features = nil
-        var y: HeapBuffer<Int32>?
-        if let l = labels {
-            y = HeapBuffer(adopting: realloc(l, max(rows, 1) * MemoryLayout<Int32>.stride).map { $0.assumingMemoryBound(to: Int32.self) } ?? l,
-                           count: rows)
-            labels = nil
-        }
-        return Dataset(count: rows, featureCount: featureCount, storage: FloatBuffer(adopting: x, count: count), labels: y)
+        let x = Samples.shrunk(&features, to: count)!
+        let y = Samples.shrunk(&labels, to: rows)
+        let w = Samples.shrunk(&weights, to: rows)
+        return Dataset(count: rows, featureCount: featureCount, storage: FloatBuffer(adopting: x, count: count),
+                       labels: y.map { HeapBuffer(adopting: $0, count: rows) },
+                       weights: w.map { HeapBuffer(adopting: $0, count: rows) })
+    }
+
+    /// Takes `values` out, shrunk to `count` (giving back what the last doubling did not use; if
+    /// that fails, the block stays as it is).
+    private static func shrunk<T>(_ values: inout UnsafeMutablePointer<T>?, to count: Int) -> UnsafeMutablePointer<T>? {
+        guard let p = values else { return nil }
+        values = nil
+        return realloc(p, max(count, 1) * MemoryLayout<T>.stride).map { $0.assumingMemoryBound(to: T.self) } ?? p
     }
 }
 

@@ -1,7 +1,7 @@
 import Glibc
 
 /// Samples in memory: features as a row-major `count x featureCount` Float32 matrix, and optionally
-/// one class label per sample. Load one with ``IDX/load(images:labels:maxBytes:)`` or ``CSV/load(path:options:)``.
+/// one class label and one weight per sample (weights come from a CSV weight column). Load one with ``IDX/load(images:labels:maxBytes:)`` or ``CSV/load(path:options:)``.
 ///
 /// A data set never changes after loading, which is why it is `@unchecked Sendable`: its buffers
 /// are only read, so any number of threads may read it at once.
@@ -20,12 +20,14 @@ public final class Dataset: @unchecked Sendable {
     public let featureCount: Int
     let storage: FloatBuffer
     private let labelStorage: HeapBuffer<Int32>?
+    private let weightStorage: HeapBuffer<Float>?
 
-    init(count: Int, featureCount: Int, storage: FloatBuffer, labels: HeapBuffer<Int32>?) {
+    init(count: Int, featureCount: Int, storage: FloatBuffer, labels: HeapBuffer<Int32>?, weights: HeapBuffer<Float>? = nil) {
         self.count = count
         self.featureCount = featureCount
         self.storage = storage
         labelStorage = labels
+        weightStorage = weights
     }
 
     /// The features, row-major, copied into an array (see ``withUnsafeFeatures(_:)`` for no copy).
@@ -53,8 +55,26 @@ public final class Dataset: @unchecked Sendable {
         return try body(labelStorage.map { UnsafeBufferPointer($0.buffer) })
     }
 
+    /// Per-sample weights, one per sample (finite, 0 or more), copied into an array; nil when the
+    /// data set has none, as an IDX data set or a CSV file read without a weight column (see
+    /// ``withUnsafeWeights(_:)`` for no copy).
+    public var weights: [Float]? { weightStorage.map { Array($0.buffer) } }
+
+    /// Whether the data set has per-sample weights.
+    public var hasWeights: Bool { weightStorage != nil }
+
+    /// Calls `body` with the weights in place (``count`` values), or nil when there are none. The
+    /// buffer is valid only during the call.
+    public func withUnsafeWeights<Result, Failure: Error>(
+        _ body: (UnsafeBufferPointer<Float>?) throws(Failure) -> Result
+    ) throws(Failure) -> Result {
+        defer { withExtendedLifetime(self) {} }
+        return try body(weightStorage.map { UnsafeBufferPointer($0.buffer) })
+    }
+
     package var featurePointer: UnsafePointer<Float> { UnsafePointer(storage.pointer) }
     package var labelPointer: UnsafePointer<Int32>? { labelStorage.map { UnsafePointer($0.pointer) } }
+    package var weightPointer: UnsafePointer<Float>? { weightStorage.map { UnsafePointer($0.pointer) } }
 
     /// One more than the largest label (0 without labels).
     public var classCount: Int { Int(labelStorage?.buffer.max() ?? -1) + 1 }

@@ -13,7 +13,7 @@ from . import _lib
 from ._errors import (CancelledError, CollectiveError, FormatError, InvalidArgumentError, NotFiniteError, NotFoundError, NudgeError,
                       NudgeIOError, NudgeMemoryError, ShapeError, VersionError)
 from ._lib import LibraryNotFoundError
-from .datasets import load_csv, load_idx
+from .datasets import Dataset, load_csv, load_idx
 from .history import History
 from .network import Evaluation, Network, RegressionEvaluation
 from ._schedule import LearningRates, learning_rates
@@ -48,7 +48,7 @@ def library_version():
 
 
 __all__ = [
-    "Network", "History", "load_idx", "load_csv", "learning_rates", "LearningRates", "npy_batches", "NpyBatches", "library_version",
+    "Network", "History", "Dataset", "load_idx", "load_csv", "learning_rates", "LearningRates", "npy_batches", "NpyBatches", "library_version",
     "library_path", "Evaluation", "RegressionEvaluation",
     "set_num_threads", "get_num_threads",
     "NudgeError", "InvalidArgumentError", "ShapeError", "NudgeMemoryError", "NudgeIOError", "FormatError",

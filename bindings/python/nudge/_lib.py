@@ -131,6 +131,8 @@ CSV_HEADERS = {"auto": 0, "present": 1, "none": 2}
 # nudge_csv_options.label_column: NUDGE_CSV_LABEL_AUTO / NUDGE_CSV_LABEL_NONE, or a 0-based index.
 CSV_LABEL_AUTO = -1
 CSV_LABEL_NONE = -2
+# nudge_csv_options.weight_column: NUDGE_CSV_WEIGHT_NONE, or a 0-based index.
+CSV_WEIGHT_NONE = -1
 
 
 class nudge_csv_options(Structure):
@@ -142,6 +144,12 @@ class nudge_csv_options(Structure):
         ("label_name", c_char_p),
         ("delimiter", c_char),
         ("max_bytes", c_uint64),
+        ("ignore_columns", POINTER(c_int32)),
+        ("ignore_column_count", c_size_t),
+        ("ignore_names", POINTER(c_char_p)),
+        ("ignore_name_count", c_size_t),
+        ("weight_column", c_int32),
+        ("weight_name", c_char_p),
     ]
 
 
@@ -360,6 +368,8 @@ PROTOTYPES = {
     "nudge_dataset_features": (c_int32, [_dataset_p, POINTER(_float_p)]),
     # nudge_status nudge_dataset_labels(const nudge_dataset *dataset, const int32_t **out_labels);
     "nudge_dataset_labels": (c_int32, [_dataset_p, POINTER(_int32_p)]),
+    # nudge_status nudge_dataset_weights(const nudge_dataset *dataset, const float **out_weights);
+    "nudge_dataset_weights": (c_int32, [_dataset_p, POINTER(_float_p)]),
 }
 
 

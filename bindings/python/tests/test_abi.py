@@ -110,7 +110,9 @@ def ctype_of(c_type):
     const = c_type.startswith("const ")
     base = c_type[len("const "):] if const else c_type
     stars = base.count("*")
-    base = base.replace("*", "").strip()
+    base = base.replace("*", "").replace("const", "").strip()
+    if stars == 2 and base == "char":  # const char *const *: an array of strings
+        return POINTER(ctypes.c_char_p)
     if stars == 0:
         if base in _SCALARS:
             return _SCALARS[base]

@@ -281,3 +281,117 @@ def test_max_bytes(tmp_path):
     for bad in [0, -1, 1.5, True, "10", 2**64]:
         with pytest.raises(nudge.InvalidArgumentError, match="max_bytes"):
             nudge.load_csv(path, max_bytes=bad)
+
+
+# -- column roles: the label anywhere, ignored columns, a weight column ------------------------------
+
+PASSENGERS = ('PassengerId,Pclass,Name,Survived,Age,Fare\n'
+              '1,3,"Braund, Mr. Owen",0,22,7.25\n'
+              '2,1,"Cumings, Mrs. John",1,38,71.5\n'
+              '3,3,Heikkinen,1,26,7.925\n')
+
+
+def test_kaggle_label_in_the_middle_with_id_and_text_ignored(tmp_path):
+    path = write(tmp_path / "titanic.csv", PASSENGERS)
+    data = nudge.load_csv(path, label_column="Survived", ignore_columns=["PassengerId", 2])
+    X, y = data
+    np.testing.assert_array_equal(X, np.array([[3, 22, 7.25], [1, 38, 71.5], [3, 26, 7.925]], dtype=np.float32))
+    np.testing.assert_array_equal(y, [0, 1, 1])
+    assert data.weights is None and data.features is X and data.labels is y
+    assert isinstance(data, tuple) and len(data) == 2
+    assert repr(data) == "Dataset(features=float32[3, 3], labels=int32[3], weights=None)"
+    frame = pd.read_csv(path)
+    np.testing.assert_array_equal(X, frame.drop(columns=["PassengerId", "Name", "Survived"]).values.astype(np.float32))
+    # One column alone needs no list; by index the same.
+    X2, _ = nudge.load_csv(path, label_column=3, ignore_columns=(0, "Name"))
+    np.testing.assert_array_equal(X2, X)
+    X3, _ = nudge.load_csv(path, label_column="Survived", ignore_columns="Name")
+    assert X3.shape == (3, 4)
+    X4, _ = nudge.load_csv(path, label_column="Survived", ignore_columns=np.array([0, 2]))
+    np.testing.assert_array_equal(X4, X)
+    with pytest.raises(nudge.FormatError, match='2:3: column "Name": "Braund, Mr. Owen" is not a number'):
+        nudge.load_csv(path, label_column="Survived", ignore_columns=None)
+
+
+def test_no_header_label_last_by_index_and_other_delimiters(tmp_path):
+    X, y = nudge.load_csv(write(tmp_path / "bare.csv", "7;3;22;0\n8;1;38;1\n"), header=False, delimiter=";",
+                          label_column=3, ignore_columns=[0])
+    np.testing.assert_array_equal(X, [[3, 22], [1, 38]])
+    np.testing.assert_array_equal(y, [0, 1])
+    X, y = nudge.load_csv(write(tmp_path / "tabs.tsv", "id\tx\tclass\n5\t1.5\t2\n"), delimiter="\t",
+                          label_column="class", ignore_columns="id")
+    np.testing.assert_array_equal(X, [[1.5]])
+    np.testing.assert_array_equal(y, [2])
+
+
+def test_weight_column_is_a_view_not_a_feature(tmp_path):
+    path = write(tmp_path / "w.csv", "id,a,w,label\n1,0.5,2,1\n2,1.5,0.25,0\n3,2,-0,1\n")
+    data = nudge.load_csv(path, ignore_columns="id", weight_column="w")
+    X, y = data
+    np.testing.assert_array_equal(X, [[0.5], [1.5], [2]])
+    np.testing.assert_array_equal(y, [1, 0, 1])
+    w = data.weights
+    assert w.dtype == np.float32 and w.shape == (3,)
+    np.testing.assert_array_equal(w, [2, 0.25, 0])
+    assert not np.signbit(w[2])
+    assert w.flags.owndata is False and w.flags.writeable is False
+    assert isinstance(w.base, datasets._View) and w.base.owner is X.base.owner
+    pointer = _lib._float_p()
+    nudge._errors.check(_lib.lib.nudge_dataset_weights(w.base.owner.handle, ctypes.byref(pointer)))
+    assert ctypes.addressof(pointer.contents) == w.__array_interface__["data"][0]
+    np.testing.assert_array_equal(nudge.load_csv(path, ignore_columns=0, weight_column=2).weights, w)
+    # The weights alone keep the library's memory alive.
+    del data, X, y
+    gc.collect()
+    np.testing.assert_array_equal(w, [2, 0.25, 0])
+
+
+@pytest.mark.parametrize("text, kwargs, message", [
+    ("x,w\n1,2\n3,-1\n", dict(weight_column="w"), '3:2: column "w": weight -1 is negative; weights are 0 or more'),
+    ("x,w\n1,nan\n", dict(weight_column=1), '2:2: column "w": weight nan is not a finite number'),
+    ("x,w\n1,\n", dict(weight_column=1), '2:2: column "w": the weight is empty'),
+    ("x,w\n1,heavy\n", dict(weight_column=1), '2:2: column "w": weight "heavy" is not a number'),
+])
+def test_bad_weights_name_line_and_column(tmp_path, text, kwargs, message):
+    path = write(tmp_path / "bad.csv", text)
+    with pytest.raises(nudge.FormatError) as info:
+        nudge.load_csv(path, **kwargs)
+    assert str(info.value) == f"nudge_dataset_load_csv: {path}:{message}"
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(ignore_columns=[0, "id"]), 'column index 0 ("id") is given twice among the ignored columns'),
+    (dict(ignore_columns=["label"], label_column="label"),
+     'column index 1 ("label") is both the label column and ignored; a column has one role'),
+    (dict(ignore_columns=["w"], weight_column=2), 'column index 2 ("w") is both the weight column and ignored'),
+    (dict(label_column="w", weight_column="w"), 'column index 2 ("w") is both the label column and the weight column'),
+    (dict(ignore_columns=[7]), "ignored column index 7 is past the last column: {path} has 4 (0 to 3)"),
+    (dict(ignore_columns=["ID"]), '{path} has no column named "ID" to ignore (its header: "id", "label", "w", "x")'),
+    (dict(weight_column="weight"), '{path} has no column named "weight" for the weights'),
+    (dict(weight_column=4), "weight column index 4 is past the last column"),
+])
+def test_bad_column_choices_are_named(tmp_path, kwargs, message):
+    path = write(tmp_path / "roles.csv", "id,label,w,x\n1,2,3,4\n")
+    with pytest.raises(nudge.InvalidArgumentError) as info:
+        nudge.load_csv(path, **kwargs)
+    assert message.format(path=path) in str(info.value)
+
+
+def test_bad_column_arguments_are_refused_in_python(tmp_path):
+    path = write(tmp_path / "ok.csv", "a,b,c\n1,2,3\n")
+    for kwargs, message in [(dict(ignore_columns=[-1]), "ignore_columns\\[0\\] is -1"),
+                            (dict(ignore_columns=[1, True]), "ignore_columns\\[1\\] is True"),
+                            (dict(ignore_columns=[None]), "ignore_columns\\[0\\] is None"),
+                            (dict(ignore_columns=["a\0"]), "ignore_columns\\[0\\]"),
+                            (dict(weight_column=-1), "weight_column is -1"),
+                            (dict(weight_column=2**31), "weight_column is 2147483648"),
+                            (dict(weight_column=1.5), "weight_column is 1.5")]:
+        with pytest.raises(nudge.InvalidArgumentError, match=message):
+            nudge.load_csv(path, **kwargs)
+
+
+def test_idx_data_sets_have_no_weights(tmp_path):
+    images = write(tmp_path / "images-idx3-ubyte", b"\0\0\x08\x03\0\0\0\x02\0\0\0\x01\0\0\0\x02" + bytes([0, 255, 51, 102]))
+    data = nudge.load_idx(images)
+    assert data.weights is None and data.labels is None
+    assert data.features.shape == (2, 2)
