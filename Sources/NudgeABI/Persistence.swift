@@ -57,14 +57,9 @@ public func nudge_save_to_buffer(_ network: nudge_network?, _ buffer: UnsafeMuta
                                  _ out_size: UnsafeMutablePointer<UInt>?) -> nudge_status {
     guarded("nudge_save_to_buffer") { () throws(NudgeError) in
         let net = try borrowNetwork(network)
-        let size = try required(out_size, "out_size")
         // Written straight into the caller's buffer: neither the size query nor the copy allocates.
-        let needed = try ModelFile.encodedSize(net)
-        if let buffer {
-            try checkCapacity(capacity, needed, "capacity", "bytes")
-            _ = try ModelFile.encode(net, into: UnsafeMutableRawBufferPointer(start: buffer, count: needed))
-        }
-        size.pointee = UInt(needed)
+        try encodeIntoCallerBuffer(buffer, capacity, out_size, size: { () throws(NudgeError) in try ModelFile.encodedSize(net) },
+                                   encode: { (b) throws(NudgeError) in try ModelFile.encode(net, into: b) })
     }
 }
 
@@ -79,9 +74,8 @@ public func nudge_save_to_buffer(_ network: nudge_network?, _ buffer: UnsafeMuta
 public func nudge_load_from_buffer(_ buffer: UnsafeRawPointer?, _ size: UInt,
                                    _ out_network: UnsafeMutablePointer<nudge_network?>?) -> nudge_status {
     guarded("nudge_load_from_buffer") { () throws(NudgeError) in
-        let bytes = try required(buffer, "buffer")
+        let bytes = try callerBytes(buffer, size)
         let out = try required(out_network, "out_network")
-        let count = try callerCount(size, "size")
-        out.pointee = makeHandle(try ModelFile.decode(UnsafeRawBufferPointer(start: bytes, count: count), source: "buffer"), .network)
+        out.pointee = makeHandle(try ModelFile.decode(bytes, source: "buffer"), .network)
     }
 }

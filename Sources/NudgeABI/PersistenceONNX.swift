@@ -35,13 +35,8 @@ public func nudge_export_onnx_to_buffer(_ network: nudge_network?, _ buffer: Uns
                                         _ out_size: UnsafeMutablePointer<UInt>?) -> nudge_status {
     guarded("nudge_export_onnx_to_buffer") { () throws(NudgeError) in
         let net = try borrowNetwork(network)
-        let size = try required(out_size, "out_size")
-        let needed = try ONNX.encodedSize(net)
-        if let buffer {
-            try checkCapacity(capacity, needed, "capacity", "bytes")
-            _ = try ONNX.encode(net, into: UnsafeMutableRawBufferPointer(start: buffer, count: needed))
-        }
-        size.pointee = UInt(needed)
+        try encodeIntoCallerBuffer(buffer, capacity, out_size, size: { () throws(NudgeError) in try ONNX.encodedSize(net) },
+                                   encode: { (b) throws(NudgeError) in try ONNX.encode(net, into: b) })
     }
 }
 
@@ -81,9 +76,8 @@ public func nudge_import_onnx(_ path: UnsafePointer<CChar>?, _ out_network: Unsa
 public func nudge_import_onnx_from_buffer(_ buffer: UnsafeRawPointer?, _ size: UInt,
                                           _ out_network: UnsafeMutablePointer<nudge_network?>?) -> nudge_status {
     guarded("nudge_import_onnx_from_buffer") { () throws(NudgeError) in
-        let bytes = try required(buffer, "buffer")
+        let bytes = try callerBytes(buffer, size)
         let out = try required(out_network, "out_network")
-        let count = try callerCount(size, "size")
-        out.pointee = makeHandle(try ONNX.decode(UnsafeRawBufferPointer(start: bytes, count: count), source: "buffer"), .network)
+        out.pointee = makeHandle(try ONNX.decode(bytes, source: "buffer"), .network)
     }
 }

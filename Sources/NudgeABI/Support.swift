@@ -266,3 +266,24 @@ func checkStructSize<Options>(_ size: Int, _ offsets: [Int], _ type: Options.Typ
         throw NudgeError(.invalidArgument, "\(name)->struct_size is \(size), which ends inside a field (bytes \(start) to \(end)); call \(initFunction)() first")
     }
 }
+
+/// The `*_to_buffer` contract (nudge_save_to_buffer, nudge_export_onnx_to_buffer): `size` bytes are
+/// needed; a NULL buffer asks only for that size, otherwise `encode` writes them into the caller's
+/// buffer after its capacity is checked; `out_size` receives the size either way. Nothing is allocated.
+func encodeIntoCallerBuffer(_ buffer: UnsafeMutableRawPointer?, _ capacity: UInt, _ outSize: UnsafeMutablePointer<UInt>?,
+                            size: () throws(NudgeError) -> Int,
+                            encode: (UnsafeMutableRawBufferPointer) throws(NudgeError) -> Int) throws(NudgeError) {
+    let out = try required(outSize, "out_size")
+    let needed = try size()
+    if let buffer {
+        try checkCapacity(capacity, needed, "capacity", "bytes")
+        _ = try encode(UnsafeMutableRawBufferPointer(start: buffer, count: needed))
+    }
+    out.pointee = UInt(needed)
+}
+
+/// The bytes of a `*_from_buffer` call (nudge_load_from_buffer, nudge_import_onnx_from_buffer), checked.
+func callerBytes(_ buffer: UnsafeRawPointer?, _ size: UInt) throws(NudgeError) -> UnsafeRawBufferPointer {
+    let bytes = try required(buffer, "buffer")
+    return UnsafeRawBufferPointer(start: bytes, count: try callerCount(size, "size"))
+}

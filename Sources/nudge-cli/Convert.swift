@@ -26,10 +26,7 @@ struct Export: ParsableCommand {
     var output: String
 
     func run() throws {
-        try checkNotAnInput(output, flag: "--output", inputs: [("the model", model)])
-        let network = try during(.reading) { () throws(NudgeError) in try ModelFile.load(from: model) }
-        try creating { () throws(NudgeError) in try ONNX.save(network, to: output) }
-        printError("nudge: wrote \(output) (\(network.layerSizes.map(String.init).joined(separator: "-")), \(network.activations.map(\.name).joined(separator: ", ")))")
+        try convert(model, named: "the model", to: output, read: ModelFile.load(from:), write: ONNX.save(_:to:))
     }
 }
 
@@ -59,9 +56,18 @@ struct Import: ParsableCommand {
     var output: String
 
     func run() throws {
-        try checkNotAnInput(output, flag: "--output", inputs: [("the ONNX file", onnx)])
-        let network = try during(.reading) { () throws(NudgeError) in try ONNX.load(from: onnx) }
-        try creating { () throws(NudgeError) in try ModelFile.save(network, to: output) }
-        printError("nudge: wrote \(output) (\(network.layerSizes.map(String.init).joined(separator: "-")), \(network.activations.map(\.name).joined(separator: ", ")))")
+        try convert(onnx, named: "the ONNX file", to: output, read: ONNX.load(from:), write: ModelFile.save(_:to:))
     }
+}
+
+/// Reads a network from `input` and writes it to `output` in another format; says what it wrote on
+/// standard error. The output is refused before anything is read when it names the input.
+private func convert(_ input: String, named inputName: String, to output: String,
+                     read: (String) throws(NudgeError) -> Network,
+                     write: (Network, String) throws(NudgeError) -> Void) throws(Failure) {
+    try checkNotAnInput(output, flag: "--output", inputs: [(inputName, input)])
+    let network = try during(.reading) { () throws(NudgeError) in try read(input) }
+    try creating { () throws(NudgeError) in try write(network, output) }
+    let layers = network.layerSizes.map(String.init).joined(separator: "-")
+    printError("nudge: wrote \(output) (\(layers), \(network.activations.map(\.name).joined(separator: ", ")))")
 }
