@@ -148,10 +148,12 @@ extension Trainer {
         rng = SeededGenerator(state: (0..<4).map { FloatPieces.uint64(b + p + 1 + 2 * width + 4 * $0) })
     }
 
-    /// A hash of the data's first and last 64 samples (inputs and targets), by their global index,
-    /// summed over the processes that hold them: the same value alone, replicated or sharded, on any
-    /// number of processes, so that a checkpoint can tell when a call continues its run on other data.
-    func dataFingerprint(_ inputs: UnsafePointer<Float>, targets: Targets, partition: Partition) throws(NudgeError) -> UInt64 {
+    /// A hash of the data's first and last 64 samples (inputs, targets and weights if any), by their
+    /// global index, summed over the processes that hold them: the same value alone, replicated or
+    /// sharded, on any number of processes, so that a checkpoint can tell when a call continues its run
+    /// on other data (weights included: a run with weights continues only with the same weights).
+    func dataFingerprint(_ inputs: UnsafePointer<Float>, targets: Targets, weights: UnsafePointer<Float>? = nil,
+                         partition: Partition) throws(NudgeError) -> UInt64 {
         let n = partition.globalRows, width = network.inputSize, outputs = network.outputSize
         var total: UInt64 = 0
         func add(_ g: Int) {
@@ -168,6 +170,7 @@ extension Trainer {
             case .dense(let y): crc = ModelFile.crc(UnsafeRawBufferPointer(start: y + local * outputs, count: 4 * outputs), seed: crc)
             case .labels(let y): crc = ModelFile.crc(UnsafeRawBufferPointer(start: y + local, count: 4), seed: crc)
             }
+            if let weights { crc = ModelFile.crc(UnsafeRawBufferPointer(start: weights + local, count: 4), seed: crc) }
             total &+= splitMix(UInt64(crc) | UInt64(truncatingIfNeeded: g) << 32)
         }
         for g in 0..<min(64, n) { add(g) }
