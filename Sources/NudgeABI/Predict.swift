@@ -153,6 +153,103 @@ public func nudge_gradient(_ network: nudge_network?, _ inputs: UnsafePointer<Fl
     }
 }
 
+/// Measures the weighted mean loss and the weighted accuracy on samples with target vectors, one
+/// weight each: sum(w * loss) / sum(w), and the weight of the samples classified correctly over
+/// sum(w). A sample of weight 0 counts as absent, one of weight 2 as two copies; NULL weights (all
+/// 1) give nudge_evaluate()'s results. Accuracy as nudge_evaluate() counts it (NaN for a regression network).
+/// @param[in] network The network.
+/// @param[in] inputs sample_count rows of input size floats.
+/// @param[in] targets sample_count rows of output size floats.
+/// @param[in] weights sample_count weights, each finite and 0 or more, not all 0; or NULL.
+/// @param[in] sample_count Samples, at least 1.
+/// @param[in] loss A NUDGE_LOSS_ value.
+/// @param[out] out_loss Receives the weighted mean loss; may be NULL.
+/// @param[out] out_accuracy Receives the weighted accuracy in [0, 1], or NaN for a regression
+///             network; may be NULL.
+/// @return NUDGE_OK, NUDGE_ERR_INVALID_ARGUMENT (also for a target outside 0 to 1 with a
+///         cross-entropy loss, a negative weight, or weights all 0), NUDGE_ERR_NOT_FINITE (NaN or
+///         infinite inputs, targets or weights, or a loss that overflows), NUDGE_ERR_OUT_OF_MEMORY.
+/// Thread safety: as nudge_predict().
+@_cdecl("nudge_evaluate_weighted")
+public func nudge_evaluate_weighted(_ network: nudge_network?, _ inputs: UnsafePointer<Float>?, _ targets: UnsafePointer<Float>?,
+                                    _ weights: UnsafePointer<Float>?, _ sample_count: UInt, _ loss: nudge_loss,
+                                    _ out_loss: UnsafeMutablePointer<Double>?,
+                                    _ out_accuracy: UnsafeMutablePointer<Double>?) -> nudge_status {
+    guarded("nudge_evaluate_weighted") { () throws(NudgeError) in
+        let y = try required(targets, "targets")
+        try evaluateWeighted(network, inputs, .dense(y), weights, sample_count, loss, out_loss, out_accuracy)
+    }
+}
+
+/// Measures the weighted mean loss and the weighted accuracy on samples with class labels, one weight
+/// each, as nudge_evaluate_weighted() does.
+/// @param[in] network The network.
+/// @param[in] inputs sample_count rows of input size floats.
+/// @param[in] labels sample_count class indices.
+/// @param[in] weights sample_count weights, each finite and 0 or more, not all 0; or NULL.
+/// @param[in] sample_count Samples, at least 1.
+/// @param[in] loss A NUDGE_LOSS_ value.
+/// @param[out] out_loss Receives the weighted mean loss; may be NULL.
+/// @param[out] out_accuracy Receives the weighted fraction classified correctly; may be NULL.
+/// @return As nudge_evaluate_weighted(); labels out of range give NUDGE_ERR_INVALID_ARGUMENT.
+/// Thread safety: as nudge_predict().
+@_cdecl("nudge_evaluate_labels_weighted")
+public func nudge_evaluate_labels_weighted(_ network: nudge_network?, _ inputs: UnsafePointer<Float>?,
+                                           _ labels: UnsafePointer<Int32>?, _ weights: UnsafePointer<Float>?,
+                                           _ sample_count: UInt, _ loss: nudge_loss,
+                                           _ out_loss: UnsafeMutablePointer<Double>?,
+                                           _ out_accuracy: UnsafeMutablePointer<Double>?) -> nudge_status {
+    guarded("nudge_evaluate_labels_weighted") { () throws(NudgeError) in
+        let y = try required(labels, "labels")
+        try evaluateWeighted(network, inputs, .labels(y), weights, sample_count, loss, out_loss, out_accuracy)
+    }
+}
+
+private func evaluateWeighted(_ network: nudge_network?, _ inputs: UnsafePointer<Float>?, _ targets: Targets,
+                              _ weights: UnsafePointer<Float>?, _ sampleCount: UInt, _ loss: nudge_loss,
+                              _ outLoss: UnsafeMutablePointer<Double>?, _ outAccuracy: UnsafeMutablePointer<Double>?) throws(NudgeError) {
+    let net = try borrowNetwork(network)
+    let x = try required(inputs, "inputs")
+    let rows = try batchShape(net, sampleCount)
+    _ = try requiredSamples(sampleCount, for: "evaluation")
+    let result = try net.evaluate(x, targets: targets, weights: weights, rows: rows, loss: try Loss.decode(loss, "loss"))
+    outLoss?.pointee = result.loss
+    outAccuracy?.pointee = result.accuracy
+}
+
+/// Computes the gradient of the weighted mean loss over a batch, sum(w * loss) / sum(w), with
+/// respect to every parameter; as nudge_gradient() with a weight per sample (a sample of weight 0
+/// counts as absent, one of weight 2 as two copies; NULL weights give nudge_gradient()'s result).
+/// @param[in] network The network.
+/// @param[in] inputs sample_count rows of input size floats.
+/// @param[in] targets sample_count rows of output size floats.
+/// @param[in] weights sample_count weights, each finite and 0 or more, not all 0; or NULL.
+/// @param[in] sample_count Samples, at least 1.
+/// @param[in] loss A NUDGE_LOSS_ value.
+/// @param[out] gradient Receives nudge_network_parameter_count() floats, in parameter order.
+/// @param[in] gradient_capacity Floats gradient can hold.
+/// @param[out] out_loss Receives the weighted mean loss; may be NULL.
+/// @return As nudge_gradient(); also NUDGE_ERR_INVALID_ARGUMENT for a negative weight or weights
+///         all 0, NUDGE_ERR_NOT_FINITE for a NaN or infinite weight.
+/// Thread safety: as nudge_predict().
+@_cdecl("nudge_gradient_weighted")
+public func nudge_gradient_weighted(_ network: nudge_network?, _ inputs: UnsafePointer<Float>?, _ targets: UnsafePointer<Float>?,
+                                    _ weights: UnsafePointer<Float>?, _ sample_count: UInt, _ loss: nudge_loss,
+                                    _ gradient: UnsafeMutablePointer<Float>?, _ gradient_capacity: UInt,
+                                    _ out_loss: UnsafeMutablePointer<Double>?) -> nudge_status {
+    guarded("nudge_gradient_weighted") { () throws(NudgeError) in
+        let net = try borrowNetwork(network)
+        let x = try required(inputs, "inputs")
+        let y = try required(targets, "targets")
+        let g = try required(gradient, "gradient")
+        let rows = try batchShape(net, sample_count)
+        try checkCapacity(gradient_capacity, net.parameterCount, "gradient_capacity")
+        _ = try requiredSamples(sample_count, for: "a gradient")
+        out_loss?.pointee = try net.gradient(x, targets: .dense(y), weights: weights, rows: rows,
+                                             loss: try Loss.decode(loss, "loss"), into: g)
+    }
+}
+
 /// How close a regression network's outputs come to their targets (nudge_evaluate_regression()).
 /// Set `struct_size` to sizeof(nudge_regression_metrics) before the call (in C,
 /// `nudge_regression_metrics m = { .struct_size = sizeof m };`); the library fills the fields it covers.
