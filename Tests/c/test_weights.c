@@ -164,12 +164,48 @@ static void test_weighted_evaluation_against_a_hand_computation(void **state) {
     nudge_network_free(net);
 }
 
+/* Batches of 256 rows of a 64-wide network are split by rows between two threads, each part scaled
+ * by the whole batch's weight: the same run as one thread's, to float rounding; weights of 1 give the
+ * unweighted run on the split path too, bit for bit. */
+static void test_weighted_steps_split_by_rows(void **state) {
+    (void)state;
+    enum { ROWS = 512, WIDE = 64 };
+    float *wx = malloc(ROWS * WIDE * sizeof(float)), *w = malloc(ROWS * sizeof(float)), *unit = malloc(ROWS * sizeof(float));
+    int32_t *wy = malloc(ROWS * sizeof(int32_t));
+    assert_true(wx && w && unit && wy);
+    h_fill_uniform(wx, ROWS * WIDE, 3, -1, 1);
+    h_rng r = h_rng_make(9);
+    for (size_t i = 0; i < ROWS; i++) {
+        wy[i] = (int32_t)h_rng_below(&r, CLASSES);
+        w[i] = (float)h_rng_below(&r, 9) * 0.5f; /* mean 2: a batch scaled by its count instead would step twice as far */
+        unit[i] = 1;
+    }
+    const size_t sizes[] = {WIDE, 32, CLASSES};
+    const nudge_activation acts[] = {NUDGE_ACTIVATION_RELU, NUDGE_ACTIVATION_SOFTMAX};
+    nudge_train_options o = h_options(2, 256, 0.05f);
+    o.optimizer = NUDGE_OPTIMIZER_SGD; /* unlike Adam's, its step follows the gradient's scale */
+    size_t n = 0;
+    float *plain = h_trained_params(2, sizes, 3, acts, 5, wx, wy, ROWS, &o, &n);
+    o.sample_weights = unit;
+    float *with_ones = h_trained_params(2, sizes, 3, acts, 5, wx, wy, ROWS, &o, NULL);
+    H_BITS_EQUAL(plain, with_ones, n);
+    o.sample_weights = w;
+    float *split = h_trained_params(2, sizes, 3, acts, 5, wx, wy, ROWS, &o, NULL);
+    float *alone = h_trained_params(1, sizes, 3, acts, 5, wx, wy, ROWS, &o, NULL);
+    H_OK(nudge_set_num_threads(0));
+    h_check_arrays_close(split, alone, n, 1e-6, 1e-4, "two threads vs one", __FILE__, __LINE__);
+    H_ASSERT(h_max_abs_diff(split, plain, n) > 1e-4, "the weights did not change the split run");
+    free(plain); free(with_ones); free(split); free(alone);
+    free(wx); free(w); free(unit); free(wy);
+}
+
 int main(void) {
     make_data();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_weights_change_the_result),
         cmocka_unit_test(test_bad_weights_are_refused_with_their_index),
         cmocka_unit_test(test_weighted_evaluation_against_a_hand_computation),
+        cmocka_unit_test(test_weighted_steps_split_by_rows),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
