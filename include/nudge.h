@@ -1750,6 +1750,47 @@ nudge_status nudge_trainer_step_labels(
     double *out_loss);
 
 /**
+ * One gradient step on one batch of samples with target vectors and a weight each: each sample's
+ * loss and gradient count its weight times and the batch's gradient is divided by the sum of its
+ * weights, as options->sample_weights weigh the batches of nudge_trainer_train(). NULL weights (all
+ * 1) give nudge_trainer_step()'s step bit for bit.
+ * @param[in,out] trainer The trainer.
+ * @param[in] inputs sample_count rows of input size floats.
+ * @param[in] targets sample_count rows of output size floats.
+ * @param[in] weights sample_count weights, each finite and 0 or more, not all 0; or NULL.
+ * @param[in] sample_count Samples in the batch, at least 1.
+ * @param[out] out_loss Receives the batch's weighted mean loss before the step; may be NULL.
+ * @return As nudge_trainer_step(); also NUDGE_ERR_INVALID_ARGUMENT for a negative weight or weights
+ *         all 0, NUDGE_ERR_NOT_FINITE for a NaN or infinite weight (the weights are then unchanged).
+ */
+nudge_status nudge_trainer_step_weighted(
+    nudge_trainer *trainer,
+    const float *inputs,
+    const float *targets,
+    const float *weights,
+    size_t sample_count,
+    double *out_loss);
+
+/**
+ * One gradient step on one batch of samples with class labels and a weight each, as
+ * nudge_trainer_step_weighted() weighs them.
+ * @param[in,out] trainer The trainer.
+ * @param[in] inputs sample_count rows of input size floats.
+ * @param[in] labels sample_count class indices.
+ * @param[in] weights sample_count weights, each finite and 0 or more, not all 0; or NULL.
+ * @param[in] sample_count Samples in the batch, at least 1.
+ * @param[out] out_loss Receives the batch's weighted mean loss before the step; may be NULL.
+ * @return As nudge_trainer_step_weighted(); labels out of range give NUDGE_ERR_INVALID_ARGUMENT.
+ */
+nudge_status nudge_trainer_step_labels_weighted(
+    nudge_trainer *trainer,
+    const float *inputs,
+    const int32_t *labels,
+    const float *weights,
+    size_t sample_count,
+    double *out_loss);
+
+/**
  * Runs the training loop with the trainer's optimiser state, as nudge_train() does, so a second
  * call goes on where the first stopped (Adam's moments and momentum are kept).
  * @param[in,out] trainer The trainer.

@@ -314,14 +314,55 @@ public func nudge_trainer_step_labels(_ trainer: nudge_trainer?, _ inputs: Unsaf
     }
 }
 
+/// One gradient step on one batch of samples with target vectors and a weight each: each sample's
+/// loss and gradient count its weight times and the batch's gradient is divided by the sum of its
+/// weights, as options->sample_weights weigh the batches of nudge_trainer_train(). NULL weights (all
+/// 1) give nudge_trainer_step()'s step bit for bit.
+/// @param[in,out] trainer The trainer.
+/// @param[in] inputs sample_count rows of input size floats.
+/// @param[in] targets sample_count rows of output size floats.
+/// @param[in] weights sample_count weights, each finite and 0 or more, not all 0; or NULL.
+/// @param[in] sample_count Samples in the batch, at least 1.
+/// @param[out] out_loss Receives the batch's weighted mean loss before the step; may be NULL.
+/// @return As nudge_trainer_step(); also NUDGE_ERR_INVALID_ARGUMENT for a negative weight or weights
+///         all 0, NUDGE_ERR_NOT_FINITE for a NaN or infinite weight (the weights are then unchanged).
+@_cdecl("nudge_trainer_step_weighted")
+public func nudge_trainer_step_weighted(_ trainer: nudge_trainer?, _ inputs: UnsafePointer<Float>?, _ targets: UnsafePointer<Float>?,
+                                        _ weights: UnsafePointer<Float>?, _ sample_count: UInt,
+                                        _ out_loss: UnsafeMutablePointer<Double>?) -> nudge_status {
+    guarded("nudge_trainer_step_weighted") { () throws(NudgeError) in
+        let t = try borrowTrainer(trainer)
+        try step(t, inputs, .dense(try required(targets, "targets")), sample_count, out_loss, weights: weights)
+    }
+}
+
+/// One gradient step on one batch of samples with class labels and a weight each, as
+/// nudge_trainer_step_weighted() weighs them.
+/// @param[in,out] trainer The trainer.
+/// @param[in] inputs sample_count rows of input size floats.
+/// @param[in] labels sample_count class indices.
+/// @param[in] weights sample_count weights, each finite and 0 or more, not all 0; or NULL.
+/// @param[in] sample_count Samples in the batch, at least 1.
+/// @param[out] out_loss Receives the batch's weighted mean loss before the step; may be NULL.
+/// @return As nudge_trainer_step_weighted(); labels out of range give NUDGE_ERR_INVALID_ARGUMENT.
+@_cdecl("nudge_trainer_step_labels_weighted")
+public func nudge_trainer_step_labels_weighted(_ trainer: nudge_trainer?, _ inputs: UnsafePointer<Float>?,
+                                               _ labels: UnsafePointer<Int32>?, _ weights: UnsafePointer<Float>?,
+                                               _ sample_count: UInt, _ out_loss: UnsafeMutablePointer<Double>?) -> nudge_status {
+    guarded("nudge_trainer_step_labels_weighted") { () throws(NudgeError) in
+        let t = try borrowTrainer(trainer)
+        try step(t, inputs, .labels(try required(labels, "labels")), sample_count, out_loss, weights: weights)
+    }
+}
+
 private func step(_ t: Trainer, _ inputs: UnsafePointer<Float>?, _ targets: Targets, _ sampleCount: UInt,
-                  _ outLoss: UnsafeMutablePointer<Double>?) throws(NudgeError) {
+                  _ outLoss: UnsafeMutablePointer<Double>?, weights: UnsafePointer<Float>? = nil) throws(NudgeError) {
     let x = try required(inputs, "inputs")
     let rows = try requiredSamples(sampleCount, for: "a step")
     guard rows <= TrainingOptions.maxBatchSize else {
         throw NudgeError(.invalidArgument, "sample_count is \(rows); one step takes at most \(TrainingOptions.maxBatchSize) samples")
     }
-    let loss = try t.step(x, targets: targets, rows: rows)
+    let loss = try t.step(x, targets: targets, weights: weights, rows: rows)
     outLoss?.pointee = loss
 }
 

@@ -199,6 +199,65 @@ static void test_weighted_steps_split_by_rows(void **state) {
     free(wx); free(w); free(unit); free(wy);
 }
 
+/* nudge_trainer_step_weighted and _labels_weighted: weights of 1 (and NULL) step as nudge_trainer_step,
+ * bit for bit; weight 0 leaves a sample out, to float rounding; bad weights leave the weights as they were. */
+static void test_weighted_trainer_steps(void **state) {
+    (void)state;
+    enum { B = 10 };
+    float onehot[B * CLASSES], half[B];
+    memset(onehot, 0, sizeof onehot);
+    for (size_t i = 0; i < B; i++) {
+        onehot[i * CLASSES + (size_t)labels[i]] = 1;
+        half[i] = i % 2 ? 0 : 1;
+    }
+    nudge_train_options o = h_options(1, 16, 0.05f);
+    o.optimizer = NUDGE_OPTIMIZER_SGD;
+    nudge_network *nets[4];
+    nudge_trainer *trainers[4];
+    for (size_t k = 0; k < 4; k++) {
+        nets[k] = make_net();
+        H_OK(nudge_trainer_create(nets[k], &o, &trainers[k]));
+    }
+    double l0 = 0, l1 = 0, l2 = 0, l3 = 0;
+    H_OK(nudge_trainer_step_labels(trainers[0], x, labels, B, &l0));
+    H_OK(nudge_trainer_step_labels_weighted(trainers[1], x, labels, ones, B, &l1));
+    H_OK(nudge_trainer_step_weighted(trainers[2], x, onehot, NULL, B, &l2));
+    size_t n = 0;
+    float *a = h_params(nets[0], &n), *b = h_params(nets[1], NULL), *c = h_params(nets[2], NULL);
+    H_BITS_EQUAL(a, b, n);
+    H_BITS_EQUAL(a, c, n);
+    assert_memory_equal(&l0, &l1, sizeof l0);
+    assert_memory_equal(&l0, &l2, sizeof l0);
+    /* The even samples alone, and all ten with the odd ones weighted 0. */
+    float even_x[B / 2 * IN];
+    int32_t even_y[B / 2];
+    for (size_t i = 0; i < B / 2; i++) {
+        memcpy(even_x + i * IN, x + 2 * i * IN, IN * sizeof(float));
+        even_y[i] = labels[2 * i];
+    }
+    H_OK(nudge_trainer_step_labels(trainers[3], even_x, even_y, B / 2, &l3));
+    nudge_network *weighted = make_net();
+    nudge_trainer *t = NULL;
+    H_OK(nudge_trainer_create(weighted, &o, &t));
+    H_OK(nudge_trainer_step_labels_weighted(t, x, labels, half, B, &l2));
+    float *d = h_params(nets[3], NULL), *e = h_params(weighted, NULL);
+    h_check_arrays_close(d, e, n, 1e-7, 1e-5, "weight 0 vs left out", __FILE__, __LINE__);
+    H_CLOSE(l2, l3, 1e-9, 1e-6);
+    float bad[B];
+    memcpy(bad, ones, sizeof bad);
+    bad[1] = -1;
+    H_ERR(nudge_trainer_step_labels_weighted(t, x, labels, bad, B, NULL), NUDGE_ERR_INVALID_ARGUMENT,
+          "nudge_trainer_step_labels_weighted: weights[1] is -1.0; weights must be 0 or more");
+    h_check_params(weighted, e, n, __FILE__, __LINE__);
+    free(a); free(b); free(c); free(d); free(e);
+    nudge_trainer_free(t);
+    nudge_network_free(weighted);
+    for (size_t k = 0; k < 4; k++) {
+        nudge_trainer_free(trainers[k]);
+        nudge_network_free(nets[k]);
+    }
+}
+
 int main(void) {
     make_data();
     const struct CMUnitTest tests[] = {
@@ -206,6 +265,7 @@ int main(void) {
         cmocka_unit_test(test_bad_weights_are_refused_with_their_index),
         cmocka_unit_test(test_weighted_evaluation_against_a_hand_computation),
         cmocka_unit_test(test_weighted_steps_split_by_rows),
+        cmocka_unit_test(test_weighted_trainer_steps),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

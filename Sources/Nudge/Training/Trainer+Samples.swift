@@ -42,13 +42,34 @@ extension Trainer {
         try checkedStep(inputs, targets)
     }
 
-    private func checkedStep<Element: TargetElement>(_ inputs: UnsafeBufferPointer<Float>,
-                                                     _ targets: UnsafeBufferPointer<Element>) throws(NudgeError) -> Double {
+    /// One gradient step on one batch of samples with class labels and a weight each (finite, 0 or
+    /// more, not all 0), weighed as `fit(_:labels:weights:validation:validationWeights:progress:batchProgress:)`
+    /// weighs its batches. Returns the batch's weighted mean loss before the step.
+    ///
+    /// - Throws: As `step(_:labels:)`; `shape` when `weights` has not one value per sample,
+    ///   `invalidArgument` for a negative weight or weights all 0, `notFinite` for a NaN or infinite one.
+    public func step(_ inputs: [Float], labels: [Int32], weights: [Float]) throws(NudgeError) -> Double {
+        try withBuffers(inputs, labels) { (x, y) throws(NudgeError) in
+            try weights.withUnsafeBufferPointer { (w) throws(NudgeError) in try checkedStep(x, y, w) }
+        }
+    }
+
+    /// One weighted gradient step on one batch of samples with target rows, as `step(_:labels:weights:)`.
+    public func step(_ inputs: [Float], targets: [Float], weights: [Float]) throws(NudgeError) -> Double {
+        try withBuffers(inputs, targets) { (x, y) throws(NudgeError) in
+            try weights.withUnsafeBufferPointer { (w) throws(NudgeError) in try checkedStep(x, y, w) }
+        }
+    }
+
+    private func checkedStep<Element: TargetElement>(_ inputs: UnsafeBufferPointer<Float>, _ targets: UnsafeBufferPointer<Element>,
+                                                     _ weights: UnsafeBufferPointer<Float>? = nil) throws(NudgeError) -> Double {
         let rows = try network.sampleCount(inputs.count)
         guard rows <= TrainingOptions.maxBatchSize else {
             throw .invalid("inputs holds \(rows) samples; one step takes at most \(TrainingOptions.maxBatchSize)")
         }
-        return try step(start(inputs), targets: network.targets(targets, rows: rows), rows: rows)
+        let t = try network.targets(targets, rows: rows)
+        let w = try weights.map { (b) throws(NudgeError) in try network.weights(b, rows: rows, "weights") }
+        return try step(start(inputs), targets: t, weights: w, rows: rows)
     }
 
     // MARK: Epochs

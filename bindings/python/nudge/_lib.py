@@ -326,6 +326,13 @@ PROTOTYPES = {
     # nudge_status nudge_trainer_step_labels(nudge_trainer *trainer, const float *inputs, const int32_t *labels,
     #     size_t sample_count, double *out_loss);
     "nudge_trainer_step_labels": (c_int32, [_trainer_p, _float_p, _int32_p, c_size_t, _double_p]),
+    # nudge_status nudge_trainer_step_weighted(nudge_trainer *trainer, const float *inputs, const float *targets,
+    #     const float *weights, size_t sample_count, double *out_loss);
+    "nudge_trainer_step_weighted": (c_int32, [_trainer_p, _float_p, _float_p, _float_p, c_size_t, _double_p]),
+    # nudge_status nudge_trainer_step_labels_weighted(nudge_trainer *trainer, const float *inputs,
+    #     const int32_t *labels, const float *weights, size_t sample_count, double *out_loss);
+    "nudge_trainer_step_labels_weighted": (c_int32, [_trainer_p, _float_p, _int32_p, _float_p, c_size_t,
+                                                     _double_p]),
     # nudge_status nudge_trainer_train(nudge_trainer *trainer, const float *inputs, const float *targets,
     #     size_t sample_count, const nudge_train_options *options, nudge_train_report *report);
     "nudge_trainer_train": (c_int32, [_trainer_p, _float_p, _float_p, c_size_t, POINTER(nudge_train_options),

@@ -310,15 +310,23 @@ class Network:
         kind, t = _arrays.targets(y, x.shape[0], self.output_size)
         value, accuracy = ctypes.c_double(), ctypes.c_double()
         code = _code(_lib.LOSSES, loss, "loss")
-        w = None if sample_weight is None else _arrays.weights(sample_weight, x.shape[0])
-        w_pointer = None if w is None else _arrays.float_pointer(w)
-        if kind == "labels":
-            check(_lib.lib.nudge_evaluate_labels_weighted(self.handle, _arrays.float_pointer(x), _arrays.int32_pointer(t),
-                                                          w_pointer, x.shape[0], code, ctypes.byref(value),
-                                                          ctypes.byref(accuracy)))
-            return Evaluation(value.value, accuracy.value)
-        check(_lib.lib.nudge_evaluate_weighted(self.handle, _arrays.float_pointer(x), _arrays.float_pointer(t), w_pointer,
-                                               x.shape[0], code, ctypes.byref(value), ctypes.byref(accuracy)))
+        outputs = (code, ctypes.byref(value), ctypes.byref(accuracy))
+        if sample_weight is None:
+            if kind == "labels":
+                check(_lib.lib.nudge_evaluate_labels(self.handle, _arrays.float_pointer(x), _arrays.int32_pointer(t),
+                                                     x.shape[0], *outputs))
+                return Evaluation(value.value, accuracy.value)
+            check(_lib.lib.nudge_evaluate(self.handle, _arrays.float_pointer(x), _arrays.float_pointer(t), x.shape[0],
+                                          *outputs))
+        else:
+            w = _arrays.weights(sample_weight, x.shape[0])
+            if kind == "labels":
+                check(_lib.lib.nudge_evaluate_labels_weighted(self.handle, _arrays.float_pointer(x),
+                                                              _arrays.int32_pointer(t), _arrays.float_pointer(w),
+                                                              x.shape[0], *outputs))
+                return Evaluation(value.value, accuracy.value)
+            check(_lib.lib.nudge_evaluate_weighted(self.handle, _arrays.float_pointer(x), _arrays.float_pointer(t),
+                                                   _arrays.float_pointer(w), x.shape[0], *outputs))
         if self._activations[-1] in ("sigmoid", "softmax"):
             return Evaluation(value.value, accuracy.value)
         metrics = _lib.nudge_regression_metrics(struct_size=ctypes.sizeof(_lib.nudge_regression_metrics))
@@ -335,13 +343,16 @@ class Network:
         kind, t = _arrays.targets(y, x.shape[0], self.output_size)
         if kind == "labels":
             t = np.eye(self.output_size, dtype=np.float32)[t]
-        w = None if sample_weight is None else _arrays.weights(sample_weight, x.shape[0])
         out = np.empty(self._parameter_count, dtype=np.float32)
         value = ctypes.c_double()
-        check(_lib.lib.nudge_gradient_weighted(self.handle, _arrays.float_pointer(x), _arrays.float_pointer(t),
-                                               None if w is None else _arrays.float_pointer(w), x.shape[0],
-                                               _code(_lib.LOSSES, loss, "loss"), _arrays.float_pointer(out), out.size,
-                                               ctypes.byref(value)))
+        rest = (_code(_lib.LOSSES, loss, "loss"), _arrays.float_pointer(out), out.size, ctypes.byref(value))
+        if sample_weight is None:
+            check(_lib.lib.nudge_gradient(self.handle, _arrays.float_pointer(x), _arrays.float_pointer(t), x.shape[0],
+                                          *rest))
+        else:
+            w = _arrays.weights(sample_weight, x.shape[0])
+            check(_lib.lib.nudge_gradient_weighted(self.handle, _arrays.float_pointer(x), _arrays.float_pointer(t),
+                                                   _arrays.float_pointer(w), x.shape[0], *rest))
         return (out, value.value) if return_loss else out
 
     # -- training ---------------------------------------------------------------------------------------
