@@ -1,5 +1,6 @@
 import Foundation
 import Nudge
+import Synchronization
 import Testing
 
 // Training with per-sample weights through the public API: weights of 1 against none, bit for bit, on
@@ -89,6 +90,34 @@ struct SampleWeightAPITests {
             let rest = try resumed.fit(data.inputs, labels: data.labels, weights: w)
             #expect(sameSummary(rest, summary), "stopped at batch \(stop): \(rest) against \(summary)")
             #expect(bits(resumed.network.parameters) == bits(reference.network.parameters), "stopped at batch \(stop)")
+        }
+    }
+
+    @Test("a group whose members do not all give weights refuses to start, on every member")
+    func groupAgreesOnWeights() throws {
+        let data = xor(100, seed: 13)
+        let group = ThreadGroup(size: 2)
+        let errors = Mutex<[Int: String]>([:])
+        let finished = DispatchSemaphore(value: 0)
+        for rank in 0..<2 {
+            let thread = Thread {
+                defer { finished.signal() }
+                do {
+                    let trainer = try Trainer(network: try CheckpointAPITests.network(), options: CheckpointAPITests.groupOptions())
+                    trainer.collective = try Collective(rank: rank, size: 2, layout: .sharded) { group.sum($0, rank: rank) }
+                    _ = try trainer.fit(data.inputs, labels: data.labels,
+                                        weights: rank == 0 ? [Float](repeating: 1, count: 100) : nil)
+                } catch {
+                    errors.withLock { $0[rank] = "\(error)" }
+                }
+            }
+            thread.stackSize = 4 << 20
+            thread.start()
+        }
+        for _ in 0..<2 { #expect(finished.wait(timeout: .now() + 120) == .success) }
+        let found = errors.withLock { $0 }
+        for rank in 0..<2 {
+            #expect(found[rank]?.contains("rank 1 does not give sample weights and rank 0 does") == true, "rank \(rank): \(found[rank] ?? "no error")")
         }
     }
 

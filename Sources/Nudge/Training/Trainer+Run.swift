@@ -79,7 +79,8 @@ extension Trainer {
         var loss = Loss.meanSquaredError
         var failure: NudgeError?
         do { loss = try checkFit(data, validation: validation, plan: plan) } catch { failure = error }
-        let partition = try agree(failure, rows: data.rows, validationRows: validation?.rows ?? 0, plan: plan)
+        let partition = try agree(failure, rows: data.rows, validationRows: validation?.rows ?? 0,
+                                  weighted: (data.weights != nil, validation?.weights != nil), plan: plan)
         // Every process reaches this sum: nothing between `agree` and here can fail on one only.
         let fingerprint = try dataFingerprint(inputs, targets: targets, weights: data.weights, partition: partition)
         if let saved = pending, saved.finished {
