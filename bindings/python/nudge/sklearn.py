@@ -46,7 +46,8 @@ Sample weights: `fit`, `partial_fit` and `score` take `sample_weight`, and the c
 before training, which is scikit-learn's meaning of it; the others reach the library, which
 multiplies each sample's loss and gradient by its weight and divides each batch's gradient by the
 batch's summed weight, as scikit-learn's MLP does (see Network.fit): weights of 1 train bit for bit
-as no weights, and an integer weight k trains as k copies of the sample would in a full batch.
+as no weights, and an integer weight k trains as k copies of the sample would in a full batch (to
+float rounding).
 
 scikit-learn's estimator checks (`check_estimator`, `parametrize_with_checks`, run by
 tests/test_sklearn.py, where an expected failure that passes fails the run): both estimators pass
@@ -65,7 +66,8 @@ under "Numerics" can make them differ by about one ulp; making every prediction 
 batch would mean always handing BLAS blocks of a fixed size (measured: single-row predictions 10 to
 20 times slower), a poor trade for a difference within float32 precision. Sparse input
 is refused with a TypeError that says so, which is what the sparse checks ask of an estimator
-without sparse support. scikit-learn skips two kinds of check unless their dependencies are there: the pandas ones (they pass with pandas installed) and `check_array_api_input` (it
+without sparse support. scikit-learn skips two kinds of check unless their dependencies are there:
+the pandas ones (they pass with pandas installed) and `check_array_api_input` (it
 passes with SCIPY_ARRAY_API=1 set).
 """
 
@@ -357,9 +359,7 @@ class _NudgeEstimator(BaseEstimator):
                                                                          random_state=seed % 2**32, stratify=stratify)]
         if weights is None:
             return parts[0], parts[2], None, (parts[1], parts[3])
-        if not parts[5].any():
-            raise ValueError("early_stopping: every sample of the validation split has a sample weight of zero; give "
-                             "more samples with a weight above zero, or turn early_stopping off")
+        # Every weight is above 0 here (_without_zero_weights came first), so both sides have weight.
         return parts[0], parts[2], parts[4], (parts[1], parts[3], parts[5])
 
     def _partial_fit(self, X, targets, weights):
@@ -457,8 +457,11 @@ class NudgeClassifier(ClassifierMixin, _NudgeEstimator):
             raise ValueError(f'class_weight must be None, "balanced" or a dict, got {self.class_weight!r}')
         weights = np.ones(len(labels), dtype=np.float32) if sample_weight is None else sample_weight
         if self.class_weight is not None:
-            per_class = np.asarray(compute_class_weight(self.class_weight, classes=self.classes_, y=y,
-                                                        sample_weight=sample_weight), dtype=np.float64)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                per_class = np.asarray(compute_class_weight(self.class_weight, classes=self.classes_, y=y,
+                                                            sample_weight=sample_weight), dtype=np.float64)
+            if isinstance(self.class_weight, str):
+                per_class[~np.isfinite(per_class)] = 0  # a class whose samples all weigh 0: none to balance
             if not (np.isfinite(per_class).all() and (per_class >= 0).all()):
                 raise ValueError(f"class_weight gives the weights {per_class!r}; each must be finite and 0 or more")
             weights = (weights * per_class[labels]).astype(np.float32)
