@@ -82,14 +82,8 @@ public func nudge_evaluate(_ network: nudge_network?, _ inputs: UnsafePointer<Fl
                            _ sample_count: UInt, _ loss: nudge_loss,
                            _ out_loss: UnsafeMutablePointer<Double>?, _ out_accuracy: UnsafeMutablePointer<Double>?) -> nudge_status {
     guarded("nudge_evaluate") { () throws(NudgeError) in
-        let net = try borrowNetwork(network)
-        let x = try required(inputs, "inputs")
-        let y = try required(targets, "targets")
-        let rows = try batchShape(net, sample_count)
-        _ = try requiredSamples(sample_count, for: "evaluation")
-        let result = try net.evaluate(x, targets: .dense(y), rows: rows, loss: try Loss.decode(loss, "loss"))
-        out_loss?.pointee = result.loss
-        out_accuracy?.pointee = result.accuracy
+        try evaluation(network, inputs, { () throws(NudgeError) in .dense(try required(targets, "targets")) }, nil,
+                       sample_count, loss, out_loss, out_accuracy)
     }
 }
 
@@ -110,14 +104,8 @@ public func nudge_evaluate_labels(_ network: nudge_network?, _ inputs: UnsafePoi
                                   _ sample_count: UInt, _ loss: nudge_loss,
                                   _ out_loss: UnsafeMutablePointer<Double>?, _ out_accuracy: UnsafeMutablePointer<Double>?) -> nudge_status {
     guarded("nudge_evaluate_labels") { () throws(NudgeError) in
-        let net = try borrowNetwork(network)
-        let x = try required(inputs, "inputs")
-        let y = try required(labels, "labels")
-        let rows = try batchShape(net, sample_count)
-        _ = try requiredSamples(sample_count, for: "evaluation")
-        let result = try net.evaluate(x, targets: .labels(y), rows: rows, loss: try Loss.decode(loss, "loss"))
-        out_loss?.pointee = result.loss
-        out_accuracy?.pointee = result.accuracy
+        try evaluation(network, inputs, { () throws(NudgeError) in .labels(try required(labels, "labels")) }, nil,
+                       sample_count, loss, out_loss, out_accuracy)
     }
 }
 
@@ -141,15 +129,7 @@ public func nudge_gradient(_ network: nudge_network?, _ inputs: UnsafePointer<Fl
                            _ sample_count: UInt, _ loss: nudge_loss, _ gradient: UnsafeMutablePointer<Float>?,
                            _ gradient_capacity: UInt, _ out_loss: UnsafeMutablePointer<Double>?) -> nudge_status {
     guarded("nudge_gradient") { () throws(NudgeError) in
-        let net = try borrowNetwork(network)
-        let x = try required(inputs, "inputs")
-        let y = try required(targets, "targets")
-        let g = try required(gradient, "gradient")
-        let rows = try batchShape(net, sample_count)
-        try checkCapacity(gradient_capacity, net.parameterCount, "gradient_capacity")
-        _ = try requiredSamples(sample_count, for: "a gradient")
-        let value = try net.gradient(x, targets: .dense(y), rows: rows, loss: try Loss.decode(loss, "loss"), into: g)
-        out_loss?.pointee = value
+        try gradientCall(network, inputs, targets, nil, sample_count, loss, gradient, gradient_capacity, out_loss)
     }
 }
 
@@ -176,8 +156,8 @@ public func nudge_evaluate_weighted(_ network: nudge_network?, _ inputs: UnsafeP
                                     _ out_loss: UnsafeMutablePointer<Double>?,
                                     _ out_accuracy: UnsafeMutablePointer<Double>?) -> nudge_status {
     guarded("nudge_evaluate_weighted") { () throws(NudgeError) in
-        let y = try required(targets, "targets")
-        try evaluateWeighted(network, inputs, .dense(y), weights, sample_count, loss, out_loss, out_accuracy)
+        try evaluation(network, inputs, { () throws(NudgeError) in .dense(try required(targets, "targets")) }, weights,
+                       sample_count, loss, out_loss, out_accuracy)
     }
 }
 
@@ -200,19 +180,22 @@ public func nudge_evaluate_labels_weighted(_ network: nudge_network?, _ inputs: 
                                            _ out_loss: UnsafeMutablePointer<Double>?,
                                            _ out_accuracy: UnsafeMutablePointer<Double>?) -> nudge_status {
     guarded("nudge_evaluate_labels_weighted") { () throws(NudgeError) in
-        let y = try required(labels, "labels")
-        try evaluateWeighted(network, inputs, .labels(y), weights, sample_count, loss, out_loss, out_accuracy)
+        try evaluation(network, inputs, { () throws(NudgeError) in .labels(try required(labels, "labels")) }, weights,
+                       sample_count, loss, out_loss, out_accuracy)
     }
 }
 
-private func evaluateWeighted(_ network: nudge_network?, _ inputs: UnsafePointer<Float>?, _ targets: Targets,
-                              _ weights: UnsafePointer<Float>?, _ sampleCount: UInt, _ loss: nudge_loss,
-                              _ outLoss: UnsafeMutablePointer<Double>?, _ outAccuracy: UnsafeMutablePointer<Double>?) throws(NudgeError) {
+/// The evaluation functions' checks (in the order their callers have always seen) and the evaluation;
+/// `targets` reads the caller's targets or labels, which must not be NULL.
+private func evaluation(_ network: nudge_network?, _ inputs: UnsafePointer<Float>?, _ targets: () throws(NudgeError) -> Targets,
+                        _ weights: UnsafePointer<Float>?, _ sampleCount: UInt, _ loss: nudge_loss,
+                        _ outLoss: UnsafeMutablePointer<Double>?, _ outAccuracy: UnsafeMutablePointer<Double>?) throws(NudgeError) {
     let net = try borrowNetwork(network)
     let x = try required(inputs, "inputs")
+    let y = try targets()
     let rows = try batchShape(net, sampleCount)
     _ = try requiredSamples(sampleCount, for: "evaluation")
-    let result = try net.evaluate(x, targets: targets, weights: weights, rows: rows, loss: try Loss.decode(loss, "loss"))
+    let result = try net.evaluate(x, targets: y, weights: weights, rows: rows, loss: try Loss.decode(loss, "loss"))
     outLoss?.pointee = result.loss
     outAccuracy?.pointee = result.accuracy
 }
@@ -238,16 +221,25 @@ public func nudge_gradient_weighted(_ network: nudge_network?, _ inputs: UnsafeP
                                     _ gradient: UnsafeMutablePointer<Float>?, _ gradient_capacity: UInt,
                                     _ out_loss: UnsafeMutablePointer<Double>?) -> nudge_status {
     guarded("nudge_gradient_weighted") { () throws(NudgeError) in
-        let net = try borrowNetwork(network)
-        let x = try required(inputs, "inputs")
-        let y = try required(targets, "targets")
-        let g = try required(gradient, "gradient")
-        let rows = try batchShape(net, sample_count)
-        try checkCapacity(gradient_capacity, net.parameterCount, "gradient_capacity")
-        _ = try requiredSamples(sample_count, for: "a gradient")
-        out_loss?.pointee = try net.gradient(x, targets: .dense(y), weights: weights, rows: rows,
-                                             loss: try Loss.decode(loss, "loss"), into: g)
+        try gradientCall(network, inputs, targets, weights, sample_count, loss, gradient, gradient_capacity, out_loss)
     }
+}
+
+/// nudge_gradient() and nudge_gradient_weighted() once in their guard: the checks, then the gradient.
+private func gradientCall(_ network: nudge_network?, _ inputs: UnsafePointer<Float>?, _ targets: UnsafePointer<Float>?,
+                          _ weights: UnsafePointer<Float>?, _ sampleCount: UInt, _ loss: nudge_loss,
+                          _ gradient: UnsafeMutablePointer<Float>?, _ capacity: UInt,
+                          _ outLoss: UnsafeMutablePointer<Double>?) throws(NudgeError) {
+    let net = try borrowNetwork(network)
+    let x = try required(inputs, "inputs")
+    let y = try required(targets, "targets")
+    let g = try required(gradient, "gradient")
+    let rows = try batchShape(net, sampleCount)
+    try checkCapacity(capacity, net.parameterCount, "gradient_capacity")
+    _ = try requiredSamples(sampleCount, for: "a gradient")
+    // Computed first: `outLoss?.pointee = try ...` would skip the call itself when outLoss is NULL.
+    let value = try net.gradient(x, targets: .dense(y), weights: weights, rows: rows, loss: try Loss.decode(loss, "loss"), into: g)
+    outLoss?.pointee = value
 }
 
 /// How close a regression network's outputs come to their targets (nudge_evaluate_regression()).

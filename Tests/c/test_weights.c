@@ -161,6 +161,9 @@ static void test_weighted_evaluation_against_a_hand_computation(void **state) {
         for (size_t k = 0; k < 6; k++) expected[k] += (float)(w[i] / total) * sg[k];
     }
     h_check_arrays_close(g, expected, 6, 1e-6, 1e-5, "weighted gradient vs weighted single-sample gradients", __FILE__, __LINE__);
+    float again[6] = {0};
+    H_OK(nudge_gradient_weighted(net, in, onehot, w, 4, NUDGE_LOSS_AUTO, again, 6, NULL)); /* no out_loss: still computed */
+    H_BITS_EQUAL(again, g, 6);
     nudge_network_free(net);
 }
 
