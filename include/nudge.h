@@ -1209,7 +1209,8 @@ struct nudge_train_options {
      * weights of 1 train exactly as NULL, multiplying every weight by the same factor changes
      * nothing, and a batch whose weights are all 0 is skipped. The training loss and accuracy
      * reported become weighted means; samples held out by validation_fraction keep their weights
-     * for validation. Read during the training call only.
+     * for validation. The input normalisation (normalization) is fitted on the samples without
+     * their weights. Read during the training call only.
      */
     const float *sample_weights;
     /**

@@ -167,7 +167,8 @@ public struct nudge_train_options {
     /// weights of 1 train exactly as NULL, multiplying every weight by the same factor changes
     /// nothing, and a batch whose weights are all 0 is skipped. The training loss and accuracy
     /// reported become weighted means; samples held out by validation_fraction keep their weights
-    /// for validation. Read during the training call only.
+    /// for validation. The input normalisation (normalization) is fitted on the samples without
+    /// their weights. Read during the training call only.
     public var sample_weights: UnsafePointer<Float>? = nil
     /// One weight per validation sample (validation_count values, as sample_weights), or NULL for
     /// weights of 1: the validation loss and accuracy (and so early stopping) become weighted

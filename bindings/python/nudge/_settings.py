@@ -48,8 +48,8 @@ FIT_ARGUMENTS = (
      "gradient are multiplied by its weight and each batch's gradient is divided by the batch's summed weight "
      "(scikit-learn's MLP convention): weights of 1 train exactly as None, scaling every weight by one factor "
      "changes nothing, a batch whose weights are all 0 is skipped. The History's training loss and accuracy are "
-     "weighted means; samples held out by validation_split keep their weights. Passed without a copy when "
-     "float32 and contiguous."),
+     "weighted means; samples held out by validation_split keep their weights; normalize fits on the samples "
+     "without their weights. Passed without a copy when float32 and contiguous."),
     ("validation_data", None, "(X_val, y_val), (X_val, y_val, w_val) or None",
      "Data to validate on after every epoch, instead of a validation_split; y_val in the form of y; w_val, one "
      "weight per validation sample, makes the validation loss and accuracy (and early stopping) weighted."),
