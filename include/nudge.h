@@ -766,6 +766,87 @@ nudge_status nudge_gradient(
     double *out_loss);
 
 /**
+ * Measures the weighted mean loss and the weighted accuracy on samples with target vectors, one
+ * weight each: sum(w * loss) / sum(w), and the weight of the samples classified correctly over
+ * sum(w). A sample of weight 0 counts as absent, one of weight 2 as two copies; NULL weights (all
+ * 1) give nudge_evaluate()'s results. Accuracy as nudge_evaluate() counts it (NaN for a regression network).
+ * @param[in] network The network.
+ * @param[in] inputs sample_count rows of input size floats.
+ * @param[in] targets sample_count rows of output size floats.
+ * @param[in] weights sample_count weights, each finite and 0 or more, not all 0; or NULL.
+ * @param[in] sample_count Samples, at least 1.
+ * @param[in] loss A NUDGE_LOSS_ value.
+ * @param[out] out_loss Receives the weighted mean loss; may be NULL.
+ * @param[out] out_accuracy Receives the weighted accuracy in [0, 1], or NaN for a regression
+ *             network; may be NULL.
+ * @return NUDGE_OK, NUDGE_ERR_INVALID_ARGUMENT (also for a target outside 0 to 1 with a
+ *         cross-entropy loss, a negative weight, or weights all 0), NUDGE_ERR_NOT_FINITE (NaN or
+ *         infinite inputs, targets or weights, or a loss that overflows), NUDGE_ERR_OUT_OF_MEMORY.
+ * Thread safety: as nudge_predict().
+ */
+nudge_status nudge_evaluate_weighted(
+    const nudge_network *network,
+    const float *inputs,
+    const float *targets,
+    const float *weights,
+    size_t sample_count,
+    nudge_loss loss,
+    double *out_loss,
+    double *out_accuracy);
+
+/**
+ * Measures the weighted mean loss and the weighted accuracy on samples with class labels, one weight
+ * each, as nudge_evaluate_weighted() does.
+ * @param[in] network The network.
+ * @param[in] inputs sample_count rows of input size floats.
+ * @param[in] labels sample_count class indices.
+ * @param[in] weights sample_count weights, each finite and 0 or more, not all 0; or NULL.
+ * @param[in] sample_count Samples, at least 1.
+ * @param[in] loss A NUDGE_LOSS_ value.
+ * @param[out] out_loss Receives the weighted mean loss; may be NULL.
+ * @param[out] out_accuracy Receives the weighted fraction classified correctly; may be NULL.
+ * @return As nudge_evaluate_weighted(); labels out of range give NUDGE_ERR_INVALID_ARGUMENT.
+ * Thread safety: as nudge_predict().
+ */
+nudge_status nudge_evaluate_labels_weighted(
+    const nudge_network *network,
+    const float *inputs,
+    const int32_t *labels,
+    const float *weights,
+    size_t sample_count,
+    nudge_loss loss,
+    double *out_loss,
+    double *out_accuracy);
+
+/**
+ * Computes the gradient of the weighted mean loss over a batch, sum(w * loss) / sum(w), with
+ * respect to every parameter; as nudge_gradient() with a weight per sample (a sample of weight 0
+ * counts as absent, one of weight 2 as two copies; NULL weights give nudge_gradient()'s result).
+ * @param[in] network The network.
+ * @param[in] inputs sample_count rows of input size floats.
+ * @param[in] targets sample_count rows of output size floats.
+ * @param[in] weights sample_count weights, each finite and 0 or more, not all 0; or NULL.
+ * @param[in] sample_count Samples, at least 1.
+ * @param[in] loss A NUDGE_LOSS_ value.
+ * @param[out] gradient Receives nudge_network_parameter_count() floats, in parameter order.
+ * @param[in] gradient_capacity Floats gradient can hold.
+ * @param[out] out_loss Receives the weighted mean loss; may be NULL.
+ * @return As nudge_gradient(); also NUDGE_ERR_INVALID_ARGUMENT for a negative weight or weights
+ *         all 0, NUDGE_ERR_NOT_FINITE for a NaN or infinite weight.
+ * Thread safety: as nudge_predict().
+ */
+nudge_status nudge_gradient_weighted(
+    const nudge_network *network,
+    const float *inputs,
+    const float *targets,
+    const float *weights,
+    size_t sample_count,
+    nudge_loss loss,
+    float *gradient,
+    size_t gradient_capacity,
+    double *out_loss);
+
+/**
  * Measures a regression: the mean squared error, the mean absolute error and R^2 (the coefficient
  * of determination) of the network's outputs against target vectors. Works for any network; for a
  * classifier nudge_evaluate() gives the loss and accuracy instead.
@@ -1121,10 +1202,27 @@ struct nudge_train_options {
      * Must be at least 0 and below 1; default 0.
      */
     float label_smoothing;
+    /**
+     * One weight per training sample (sample_count values; each finite and 0 or more, not all 0),
+     * or NULL for weights of 1. Each sample's loss and gradient are multiplied by its weight, and
+     * each batch's gradient is divided by the sum of its weights (scikit-learn's convention):
+     * weights of 1 train exactly as NULL, multiplying every weight by the same factor changes
+     * nothing, and a batch whose weights are all 0 is skipped. The training loss and accuracy
+     * reported become weighted means; samples held out by validation_fraction keep their weights
+     * for validation. The input normalisation (normalization) is fitted on the samples without
+     * their weights. Read during the training call only.
+     */
+    const float *sample_weights;
+    /**
+     * One weight per validation sample (validation_count values, as sample_weights), or NULL for
+     * weights of 1: the validation loss and accuracy (and so early stopping) become weighted
+     * means. Needs validation data. Read during the training call only.
+     */
+    const float *validation_weights;
 };
 /* Fails to compile if this compiler lays the struct out differently from Swift. */
 typedef char nudge_check_train_options_layout[(
-    sizeof(nudge_train_options) == 192 &&
+    sizeof(nudge_train_options) == 208 &&
     offsetof(nudge_train_options, struct_size) == 0 &&
     offsetof(nudge_train_options, epochs) == 4 &&
     offsetof(nudge_train_options, batch_size) == 8 &&
@@ -1158,7 +1256,9 @@ typedef char nudge_check_train_options_layout[(
     offsetof(nudge_train_options, warmup_epochs) == 168 &&
     offsetof(nudge_train_options, clip_norm) == 176 &&
     offsetof(nudge_train_options, normalization) == 180 &&
-    offsetof(nudge_train_options, label_smoothing) == 184) ? 1 : -1];
+    offsetof(nudge_train_options, label_smoothing) == 184 &&
+    offsetof(nudge_train_options, sample_weights) == 192 &&
+    offsetof(nudge_train_options, validation_weights) == 200) ? 1 : -1];
 
 /**
  * Why a training run ended.
@@ -1274,12 +1374,14 @@ nudge_status nudge_train_options_init(nudge_train_options *options, size_t optio
  * @param[in] inputs sample_count rows of input size floats.
  * @param[in] targets sample_count rows of output size floats.
  * @param[in] sample_count Samples, at least 1.
- * @param[in] options From nudge_train_options_init(), or NULL for the defaults.
+ * @param[in] options From nudge_train_options_init(), or NULL for the defaults. Sample weights
+ *            go in options->sample_weights (and options->validation_weights).
  * @param[out] report Receives the outcome whenever training ran, including a run stopped by a
  *             callback (NUDGE_ERR_CANCELLED) or by divergence (NUDGE_ERR_NOT_FINITE, stop_reason
  *             NUDGE_STOP_NOT_FINITE); untouched when the call fails before training starts (bad
  *             arguments or data). May be NULL. Set report->struct_size first.
- * @return NUDGE_OK; NUDGE_ERR_INVALID_ARGUMENT, NUDGE_ERR_NOT_FINITE (bad data; the network is
+ * @return NUDGE_OK; NUDGE_ERR_INVALID_ARGUMENT (also for a negative weight, or weights all 0),
+ *         NUDGE_ERR_NOT_FINITE (bad data, NaN or infinite weights included; the network is
  *         unchanged), NUDGE_ERR_OUT_OF_MEMORY; NUDGE_ERR_CANCELLED (a callback stopped; the weights
  *         are those after the last finished batch); NUDGE_ERR_NOT_FINITE (training diverged; the
  *         network holds the last weights whose loss was measured finite).
@@ -1645,6 +1747,47 @@ nudge_status nudge_trainer_step_labels(
     nudge_trainer *trainer,
     const float *inputs,
     const int32_t *labels,
+    size_t sample_count,
+    double *out_loss);
+
+/**
+ * One gradient step on one batch of samples with target vectors and a weight each: each sample's
+ * loss and gradient count its weight times and the batch's gradient is divided by the sum of its
+ * weights, as options->sample_weights weigh the batches of nudge_trainer_train(). NULL weights (all
+ * 1) give nudge_trainer_step()'s step bit for bit.
+ * @param[in,out] trainer The trainer.
+ * @param[in] inputs sample_count rows of input size floats.
+ * @param[in] targets sample_count rows of output size floats.
+ * @param[in] weights sample_count weights, each finite and 0 or more, not all 0; or NULL.
+ * @param[in] sample_count Samples in the batch, at least 1.
+ * @param[out] out_loss Receives the batch's weighted mean loss before the step; may be NULL.
+ * @return As nudge_trainer_step(); also NUDGE_ERR_INVALID_ARGUMENT for a negative weight or weights
+ *         all 0, NUDGE_ERR_NOT_FINITE for a NaN or infinite weight (the weights are then unchanged).
+ */
+nudge_status nudge_trainer_step_weighted(
+    nudge_trainer *trainer,
+    const float *inputs,
+    const float *targets,
+    const float *weights,
+    size_t sample_count,
+    double *out_loss);
+
+/**
+ * One gradient step on one batch of samples with class labels and a weight each, as
+ * nudge_trainer_step_weighted() weighs them.
+ * @param[in,out] trainer The trainer.
+ * @param[in] inputs sample_count rows of input size floats.
+ * @param[in] labels sample_count class indices.
+ * @param[in] weights sample_count weights, each finite and 0 or more, not all 0; or NULL.
+ * @param[in] sample_count Samples in the batch, at least 1.
+ * @param[out] out_loss Receives the batch's weighted mean loss before the step; may be NULL.
+ * @return As nudge_trainer_step_weighted(); labels out of range give NUDGE_ERR_INVALID_ARGUMENT.
+ */
+nudge_status nudge_trainer_step_labels_weighted(
+    nudge_trainer *trainer,
+    const float *inputs,
+    const int32_t *labels,
+    const float *weights,
     size_t sample_count,
     double *out_loss);
 

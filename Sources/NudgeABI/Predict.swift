@@ -82,14 +82,8 @@ public func nudge_evaluate(_ network: nudge_network?, _ inputs: UnsafePointer<Fl
                            _ sample_count: UInt, _ loss: nudge_loss,
                            _ out_loss: UnsafeMutablePointer<Double>?, _ out_accuracy: UnsafeMutablePointer<Double>?) -> nudge_status {
     guarded("nudge_evaluate") { () throws(NudgeError) in
-        let net = try borrowNetwork(network)
-        let x = try required(inputs, "inputs")
-        let y = try required(targets, "targets")
-        let rows = try batchShape(net, sample_count)
-        _ = try requiredSamples(sample_count, for: "evaluation")
-        let result = try net.evaluate(x, targets: .dense(y), rows: rows, loss: try Loss.decode(loss, "loss"))
-        out_loss?.pointee = result.loss
-        out_accuracy?.pointee = result.accuracy
+        try evaluation(network, inputs, { () throws(NudgeError) in .dense(try required(targets, "targets")) }, nil,
+                       sample_count, loss, out_loss, out_accuracy)
     }
 }
 
@@ -110,14 +104,8 @@ public func nudge_evaluate_labels(_ network: nudge_network?, _ inputs: UnsafePoi
                                   _ sample_count: UInt, _ loss: nudge_loss,
                                   _ out_loss: UnsafeMutablePointer<Double>?, _ out_accuracy: UnsafeMutablePointer<Double>?) -> nudge_status {
     guarded("nudge_evaluate_labels") { () throws(NudgeError) in
-        let net = try borrowNetwork(network)
-        let x = try required(inputs, "inputs")
-        let y = try required(labels, "labels")
-        let rows = try batchShape(net, sample_count)
-        _ = try requiredSamples(sample_count, for: "evaluation")
-        let result = try net.evaluate(x, targets: .labels(y), rows: rows, loss: try Loss.decode(loss, "loss"))
-        out_loss?.pointee = result.loss
-        out_accuracy?.pointee = result.accuracy
+        try evaluation(network, inputs, { () throws(NudgeError) in .labels(try required(labels, "labels")) }, nil,
+                       sample_count, loss, out_loss, out_accuracy)
     }
 }
 
@@ -141,16 +129,117 @@ public func nudge_gradient(_ network: nudge_network?, _ inputs: UnsafePointer<Fl
                            _ sample_count: UInt, _ loss: nudge_loss, _ gradient: UnsafeMutablePointer<Float>?,
                            _ gradient_capacity: UInt, _ out_loss: UnsafeMutablePointer<Double>?) -> nudge_status {
     guarded("nudge_gradient") { () throws(NudgeError) in
-        let net = try borrowNetwork(network)
-        let x = try required(inputs, "inputs")
-        let y = try required(targets, "targets")
-        let g = try required(gradient, "gradient")
-        let rows = try batchShape(net, sample_count)
-        try checkCapacity(gradient_capacity, net.parameterCount, "gradient_capacity")
-        _ = try requiredSamples(sample_count, for: "a gradient")
-        let value = try net.gradient(x, targets: .dense(y), rows: rows, loss: try Loss.decode(loss, "loss"), into: g)
-        out_loss?.pointee = value
+        try gradientCall(network, inputs, targets, nil, sample_count, loss, gradient, gradient_capacity, out_loss)
     }
+}
+
+/// Measures the weighted mean loss and the weighted accuracy on samples with target vectors, one
+/// weight each: sum(w * loss) / sum(w), and the weight of the samples classified correctly over
+/// sum(w). A sample of weight 0 counts as absent, one of weight 2 as two copies; NULL weights (all
+/// 1) give nudge_evaluate()'s results. Accuracy as nudge_evaluate() counts it (NaN for a regression network).
+/// @param[in] network The network.
+/// @param[in] inputs sample_count rows of input size floats.
+/// @param[in] targets sample_count rows of output size floats.
+/// @param[in] weights sample_count weights, each finite and 0 or more, not all 0; or NULL.
+/// @param[in] sample_count Samples, at least 1.
+/// @param[in] loss A NUDGE_LOSS_ value.
+/// @param[out] out_loss Receives the weighted mean loss; may be NULL.
+/// @param[out] out_accuracy Receives the weighted accuracy in [0, 1], or NaN for a regression
+///             network; may be NULL.
+/// @return NUDGE_OK, NUDGE_ERR_INVALID_ARGUMENT (also for a target outside 0 to 1 with a
+///         cross-entropy loss, a negative weight, or weights all 0), NUDGE_ERR_NOT_FINITE (NaN or
+///         infinite inputs, targets or weights, or a loss that overflows), NUDGE_ERR_OUT_OF_MEMORY.
+/// Thread safety: as nudge_predict().
+@_cdecl("nudge_evaluate_weighted")
+public func nudge_evaluate_weighted(_ network: nudge_network?, _ inputs: UnsafePointer<Float>?, _ targets: UnsafePointer<Float>?,
+                                    _ weights: UnsafePointer<Float>?, _ sample_count: UInt, _ loss: nudge_loss,
+                                    _ out_loss: UnsafeMutablePointer<Double>?,
+                                    _ out_accuracy: UnsafeMutablePointer<Double>?) -> nudge_status {
+    guarded("nudge_evaluate_weighted") { () throws(NudgeError) in
+        try evaluation(network, inputs, { () throws(NudgeError) in .dense(try required(targets, "targets")) }, weights,
+                       sample_count, loss, out_loss, out_accuracy)
+    }
+}
+
+/// Measures the weighted mean loss and the weighted accuracy on samples with class labels, one weight
+/// each, as nudge_evaluate_weighted() does.
+/// @param[in] network The network.
+/// @param[in] inputs sample_count rows of input size floats.
+/// @param[in] labels sample_count class indices.
+/// @param[in] weights sample_count weights, each finite and 0 or more, not all 0; or NULL.
+/// @param[in] sample_count Samples, at least 1.
+/// @param[in] loss A NUDGE_LOSS_ value.
+/// @param[out] out_loss Receives the weighted mean loss; may be NULL.
+/// @param[out] out_accuracy Receives the weighted fraction classified correctly; may be NULL.
+/// @return As nudge_evaluate_weighted(); labels out of range give NUDGE_ERR_INVALID_ARGUMENT.
+/// Thread safety: as nudge_predict().
+@_cdecl("nudge_evaluate_labels_weighted")
+public func nudge_evaluate_labels_weighted(_ network: nudge_network?, _ inputs: UnsafePointer<Float>?,
+                                           _ labels: UnsafePointer<Int32>?, _ weights: UnsafePointer<Float>?,
+                                           _ sample_count: UInt, _ loss: nudge_loss,
+                                           _ out_loss: UnsafeMutablePointer<Double>?,
+                                           _ out_accuracy: UnsafeMutablePointer<Double>?) -> nudge_status {
+    guarded("nudge_evaluate_labels_weighted") { () throws(NudgeError) in
+        try evaluation(network, inputs, { () throws(NudgeError) in .labels(try required(labels, "labels")) }, weights,
+                       sample_count, loss, out_loss, out_accuracy)
+    }
+}
+
+/// The evaluation functions' checks (in the order their callers have always seen) and the evaluation;
+/// `targets` reads the caller's targets or labels, which must not be NULL.
+private func evaluation(_ network: nudge_network?, _ inputs: UnsafePointer<Float>?, _ targets: () throws(NudgeError) -> Targets,
+                        _ weights: UnsafePointer<Float>?, _ sampleCount: UInt, _ loss: nudge_loss,
+                        _ outLoss: UnsafeMutablePointer<Double>?, _ outAccuracy: UnsafeMutablePointer<Double>?) throws(NudgeError) {
+    let net = try borrowNetwork(network)
+    let x = try required(inputs, "inputs")
+    let y = try targets()
+    let rows = try batchShape(net, sampleCount)
+    _ = try requiredSamples(sampleCount, for: "evaluation")
+    let result = try net.evaluate(x, targets: y, weights: weights, rows: rows, loss: try Loss.decode(loss, "loss"))
+    outLoss?.pointee = result.loss
+    outAccuracy?.pointee = result.accuracy
+}
+
+/// Computes the gradient of the weighted mean loss over a batch, sum(w * loss) / sum(w), with
+/// respect to every parameter; as nudge_gradient() with a weight per sample (a sample of weight 0
+/// counts as absent, one of weight 2 as two copies; NULL weights give nudge_gradient()'s result).
+/// @param[in] network The network.
+/// @param[in] inputs sample_count rows of input size floats.
+/// @param[in] targets sample_count rows of output size floats.
+/// @param[in] weights sample_count weights, each finite and 0 or more, not all 0; or NULL.
+/// @param[in] sample_count Samples, at least 1.
+/// @param[in] loss A NUDGE_LOSS_ value.
+/// @param[out] gradient Receives nudge_network_parameter_count() floats, in parameter order.
+/// @param[in] gradient_capacity Floats gradient can hold.
+/// @param[out] out_loss Receives the weighted mean loss; may be NULL.
+/// @return As nudge_gradient(); also NUDGE_ERR_INVALID_ARGUMENT for a negative weight or weights
+///         all 0, NUDGE_ERR_NOT_FINITE for a NaN or infinite weight.
+/// Thread safety: as nudge_predict().
+@_cdecl("nudge_gradient_weighted")
+public func nudge_gradient_weighted(_ network: nudge_network?, _ inputs: UnsafePointer<Float>?, _ targets: UnsafePointer<Float>?,
+                                    _ weights: UnsafePointer<Float>?, _ sample_count: UInt, _ loss: nudge_loss,
+                                    _ gradient: UnsafeMutablePointer<Float>?, _ gradient_capacity: UInt,
+                                    _ out_loss: UnsafeMutablePointer<Double>?) -> nudge_status {
+    guarded("nudge_gradient_weighted") { () throws(NudgeError) in
+        try gradientCall(network, inputs, targets, weights, sample_count, loss, gradient, gradient_capacity, out_loss)
+    }
+}
+
+/// nudge_gradient() and nudge_gradient_weighted() once in their guard: the checks, then the gradient.
+private func gradientCall(_ network: nudge_network?, _ inputs: UnsafePointer<Float>?, _ targets: UnsafePointer<Float>?,
+                          _ weights: UnsafePointer<Float>?, _ sampleCount: UInt, _ loss: nudge_loss,
+                          _ gradient: UnsafeMutablePointer<Float>?, _ capacity: UInt,
+                          _ outLoss: UnsafeMutablePointer<Double>?) throws(NudgeError) {
+    let net = try borrowNetwork(network)
+    let x = try required(inputs, "inputs")
+    let y = try required(targets, "targets")
+    let g = try required(gradient, "gradient")
+    let rows = try batchShape(net, sampleCount)
+    try checkCapacity(capacity, net.parameterCount, "gradient_capacity")
+    _ = try requiredSamples(sampleCount, for: "a gradient")
+    // Computed first: `outLoss?.pointee = try ...` would skip the call itself when outLoss is NULL.
+    let value = try net.gradient(x, targets: .dense(y), weights: weights, rows: rows, loss: try Loss.decode(loss, "loss"), into: g)
+    outLoss?.pointee = value
 }
 
 /// How close a regression network's outputs come to their targets (nudge_evaluate_regression()).

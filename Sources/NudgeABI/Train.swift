@@ -89,7 +89,8 @@ private func validationSet(_ options: nudge_train_options, _ targets: Targets, _
     let yName = labels ? "options->validation_labels" : "options->validation_targets"
     guard options.validation_count > 0 else {
         let set = options.validation_inputs != nil ? "options->validation_inputs"
-            : (labels ? options.validation_labels != nil : options.validation_targets != nil) ? yName : nil
+            : (labels ? options.validation_labels != nil : options.validation_targets != nil) ? yName
+            : options.validation_weights != nil ? "options->validation_weights" : nil
         guard let set else { return nil }
         throw NudgeError(.invalidArgument, "options->validation_count is 0 but \(set) is set; give at least one validation sample, or set the validation pointers to NULL to train without validation data")
     }
@@ -98,9 +99,11 @@ private func validationSet(_ options: nudge_train_options, _ targets: Targets, _
     _ = try elements(vrows, net.inputSize, "options->validation_inputs")
     _ = try elements(vrows, net.outputSize, "options->validation_targets")
     if labels {
-        return Trainer.ValidationSet(inputs: vx, targets: .labels(try required(options.validation_labels, yName)), rows: vrows)
+        return Trainer.ValidationSet(inputs: vx, targets: .labels(try required(options.validation_labels, yName)), rows: vrows,
+                                     weights: options.validation_weights)
     }
-    return Trainer.ValidationSet(inputs: vx, targets: .dense(try required(options.validation_targets, yName)), rows: vrows)
+    return Trainer.ValidationSet(inputs: vx, targets: .dense(try required(options.validation_targets, yName)), rows: vrows,
+                                 weights: options.validation_weights)
 }
 
 /// Runs the training loop of `trainer` with the caller's per-call settings (validation data, callbacks).
@@ -144,7 +147,8 @@ private func runTraining(_ trainer: Trainer, _ inputs: UnsafePointer<Float>?, _ 
             return withUnsafePointer(to: &r) { callback(UnsafeRawPointer($0), userData) != 0 }
         }
     }
-    let summary = try trainer.fit(x, targets: targets, rows: rows, validation: validation, applying: newOptions,
+    let summary = try trainer.fit(x, targets: targets, weights: options.sample_weights, rows: rows, validation: validation,
+                                  applying: newOptions, weightsName: ("options->sample_weights", "options->validation_weights"),
                                   progress: progress, batchProgress: batchProgress)
     writeReport(summary, to: report)
     switch summary.stopReason {
@@ -163,12 +167,14 @@ private func runTraining(_ trainer: Trainer, _ inputs: UnsafePointer<Float>?, _ 
 /// @param[in] inputs sample_count rows of input size floats.
 /// @param[in] targets sample_count rows of output size floats.
 /// @param[in] sample_count Samples, at least 1.
-/// @param[in] options From nudge_train_options_init(), or NULL for the defaults.
+/// @param[in] options From nudge_train_options_init(), or NULL for the defaults. Sample weights
+///            go in options->sample_weights (and options->validation_weights).
 /// @param[out] report Receives the outcome whenever training ran, including a run stopped by a
 ///             callback (NUDGE_ERR_CANCELLED) or by divergence (NUDGE_ERR_NOT_FINITE, stop_reason
 ///             NUDGE_STOP_NOT_FINITE); untouched when the call fails before training starts (bad
 ///             arguments or data). May be NULL. Set report->struct_size first.
-/// @return NUDGE_OK; NUDGE_ERR_INVALID_ARGUMENT, NUDGE_ERR_NOT_FINITE (bad data; the network is
+/// @return NUDGE_OK; NUDGE_ERR_INVALID_ARGUMENT (also for a negative weight, or weights all 0),
+///         NUDGE_ERR_NOT_FINITE (bad data, NaN or infinite weights included; the network is
 ///         unchanged), NUDGE_ERR_OUT_OF_MEMORY; NUDGE_ERR_CANCELLED (a callback stopped; the weights
 ///         are those after the last finished batch); NUDGE_ERR_NOT_FINITE (training diverged; the
 ///         network holds the last weights whose loss was measured finite).
@@ -308,14 +314,55 @@ public func nudge_trainer_step_labels(_ trainer: nudge_trainer?, _ inputs: Unsaf
     }
 }
 
+/// One gradient step on one batch of samples with target vectors and a weight each: each sample's
+/// loss and gradient count its weight times and the batch's gradient is divided by the sum of its
+/// weights, as options->sample_weights weigh the batches of nudge_trainer_train(). NULL weights (all
+/// 1) give nudge_trainer_step()'s step bit for bit.
+/// @param[in,out] trainer The trainer.
+/// @param[in] inputs sample_count rows of input size floats.
+/// @param[in] targets sample_count rows of output size floats.
+/// @param[in] weights sample_count weights, each finite and 0 or more, not all 0; or NULL.
+/// @param[in] sample_count Samples in the batch, at least 1.
+/// @param[out] out_loss Receives the batch's weighted mean loss before the step; may be NULL.
+/// @return As nudge_trainer_step(); also NUDGE_ERR_INVALID_ARGUMENT for a negative weight or weights
+///         all 0, NUDGE_ERR_NOT_FINITE for a NaN or infinite weight (the weights are then unchanged).
+@_cdecl("nudge_trainer_step_weighted")
+public func nudge_trainer_step_weighted(_ trainer: nudge_trainer?, _ inputs: UnsafePointer<Float>?, _ targets: UnsafePointer<Float>?,
+                                        _ weights: UnsafePointer<Float>?, _ sample_count: UInt,
+                                        _ out_loss: UnsafeMutablePointer<Double>?) -> nudge_status {
+    guarded("nudge_trainer_step_weighted") { () throws(NudgeError) in
+        let t = try borrowTrainer(trainer)
+        try step(t, inputs, .dense(try required(targets, "targets")), sample_count, out_loss, weights: weights)
+    }
+}
+
+/// One gradient step on one batch of samples with class labels and a weight each, as
+/// nudge_trainer_step_weighted() weighs them.
+/// @param[in,out] trainer The trainer.
+/// @param[in] inputs sample_count rows of input size floats.
+/// @param[in] labels sample_count class indices.
+/// @param[in] weights sample_count weights, each finite and 0 or more, not all 0; or NULL.
+/// @param[in] sample_count Samples in the batch, at least 1.
+/// @param[out] out_loss Receives the batch's weighted mean loss before the step; may be NULL.
+/// @return As nudge_trainer_step_weighted(); labels out of range give NUDGE_ERR_INVALID_ARGUMENT.
+@_cdecl("nudge_trainer_step_labels_weighted")
+public func nudge_trainer_step_labels_weighted(_ trainer: nudge_trainer?, _ inputs: UnsafePointer<Float>?,
+                                               _ labels: UnsafePointer<Int32>?, _ weights: UnsafePointer<Float>?,
+                                               _ sample_count: UInt, _ out_loss: UnsafeMutablePointer<Double>?) -> nudge_status {
+    guarded("nudge_trainer_step_labels_weighted") { () throws(NudgeError) in
+        let t = try borrowTrainer(trainer)
+        try step(t, inputs, .labels(try required(labels, "labels")), sample_count, out_loss, weights: weights)
+    }
+}
+
 private func step(_ t: Trainer, _ inputs: UnsafePointer<Float>?, _ targets: Targets, _ sampleCount: UInt,
-                  _ outLoss: UnsafeMutablePointer<Double>?) throws(NudgeError) {
+                  _ outLoss: UnsafeMutablePointer<Double>?, weights: UnsafePointer<Float>? = nil) throws(NudgeError) {
     let x = try required(inputs, "inputs")
     let rows = try requiredSamples(sampleCount, for: "a step")
     guard rows <= TrainingOptions.maxBatchSize else {
         throw NudgeError(.invalidArgument, "sample_count is \(rows); one step takes at most \(TrainingOptions.maxBatchSize) samples")
     }
-    let loss = try t.step(x, targets: targets, rows: rows)
+    let loss = try t.step(x, targets: targets, weights: weights, rows: rows)
     outLoss?.pointee = loss
 }
 

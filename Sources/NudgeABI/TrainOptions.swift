@@ -161,6 +161,19 @@ public struct nudge_train_options {
     /// measured against the smoothed targets; validation and evaluation use the targets as given.
     /// Must be at least 0 and below 1; default 0.
     public var label_smoothing: Float = 0
+    /// One weight per training sample (sample_count values; each finite and 0 or more, not all 0),
+    /// or NULL for weights of 1. Each sample's loss and gradient are multiplied by its weight, and
+    /// each batch's gradient is divided by the sum of its weights (scikit-learn's convention):
+    /// weights of 1 train exactly as NULL, multiplying every weight by the same factor changes
+    /// nothing, and a batch whose weights are all 0 is skipped. The training loss and accuracy
+    /// reported become weighted means; samples held out by validation_fraction keep their weights
+    /// for validation. The input normalisation (normalization) is fitted on the samples without
+    /// their weights. Read during the training call only.
+    public var sample_weights: UnsafePointer<Float>? = nil
+    /// One weight per validation sample (validation_count values, as sample_weights), or NULL for
+    /// weights of 1: the validation loss and accuracy (and so early stopping) become weighted
+    /// means. Needs validation data. Read during the training call only.
+    public var validation_weights: UnsafePointer<Float>? = nil
 }
 
 /// The offset of every field of nudge_train_options, in order.
@@ -200,6 +213,8 @@ let trainOptionsOffsets: [Int] = {
         \.clip_norm,
         \.normalization,
         \.label_smoothing,
+        \.sample_weights,
+        \.validation_weights,
     ]
     return fields.map { MemoryLayout<nudge_train_options>.offset(of: $0)! }
 }()

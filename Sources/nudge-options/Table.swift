@@ -122,4 +122,12 @@ let trainingOptions: [TrainingOption] = [
                    python: .customRenamed("normalize"), cli: .renamed("normalize")),
     TrainingOption(name: "label_smoothing", type: .float, defaultValue: "0", range: .fraction(), since: "0.3",
                    doc: "Label smoothing: each training target row y becomes (1 - label_smoothing) * y + label_smoothing / outputs (a single output moves toward 0.5), so that training stops pushing the outputs toward certainty; meant for the cross-entropy losses. The training loss is measured against the smoothed targets; validation and evaluation use the targets as given."),
+    TrainingOption(name: "sample_weights", type: .callerData(cType: "const float *", swiftType: "UnsafePointer<Float>?"),
+                   defaultValue: "nil", range: nil, since: "0.6",
+                   doc: "One weight per training sample (sample_count values; each finite and 0 or more, not all 0), or NULL for weights of 1. Each sample's loss and gradient are multiplied by its weight, and each batch's gradient is divided by the sum of its weights (scikit-learn's convention): weights of 1 train exactly as NULL, multiplying every weight by the same factor changes nothing, and a batch whose weights are all 0 is skipped. The training loss and accuracy reported become weighted means; samples held out by validation_fraction keep their weights for validation. The input normalisation (normalization) is fitted on the samples without their weights. Read during the training call only.",
+                   python: .absent, cli: .absent),
+    TrainingOption(name: "validation_weights", type: .callerData(cType: "const float *", swiftType: "UnsafePointer<Float>?"),
+                   defaultValue: "nil", range: nil, since: "0.6",
+                   doc: "One weight per validation sample (validation_count values, as sample_weights), or NULL for weights of 1: the validation loss and accuracy (and so early stopping) become weighted means. Needs validation data. Read during the training call only.",
+                   python: .absent, cli: .absent),
 ]

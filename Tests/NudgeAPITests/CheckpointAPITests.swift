@@ -165,7 +165,7 @@ struct CheckpointAPITests {
     /// Trains a group of `size` threads with `layout`, each member on its rows of `data` (all of them,
     /// or its shard of `shards`); returns each rank's weights and summary.
     static func trainGroup(_ data: (inputs: [Float], labels: [Int32]), size: Int, layout: Collective.DataLayout,
-                           shards: [Int]) throws -> [(weights: [Float], summary: TrainingSummary)] {
+                           shards: [Int], sampleWeights: [Float]? = nil) throws -> [(weights: [Float], summary: TrainingSummary)] {
         let group = ThreadGroup(size: size)
         let results = Mutex<[Int: ([Float], TrainingSummary)]>([:])
         let problems = Mutex<[String]>([])
@@ -182,7 +182,8 @@ struct CheckpointAPITests {
                     let trainer = try Trainer(network: net, options: options)
                     trainer.collective = try Collective(rank: rank, size: size, layout: layout) { group.sum($0, rank: rank) }
                     let summary = try trainer.fit(Array(data.inputs[(2 * start)..<(2 * (start + count))]),
-                                                  labels: Array(data.labels[start..<(start + count)]))
+                                                  labels: Array(data.labels[start..<(start + count)]),
+                                                  weights: sampleWeights.map { Array($0[start..<(start + count)]) })
                     results.withLock { $0[rank] = (net.parameters, summary) }
                 } catch {
                     problems.withLock { $0.append("rank \(rank): \(error)") }

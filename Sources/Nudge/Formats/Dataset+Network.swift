@@ -36,26 +36,42 @@ extension Network {
         return labels
     }
 
-    /// The mean loss and the accuracy on a labelled data set.
-    public func evaluate(_ data: Dataset, loss: Loss = .auto) throws(NudgeError) -> (loss: Double, accuracy: Double) {
+    /// The mean loss and the accuracy on a labelled data set; with `weights` (one per sample), the
+    /// weighted mean loss and weighted accuracy (see `evaluate(_:labels:weights:loss:)`).
+    public func evaluate(_ data: Dataset, weights: UnsafeBufferPointer<Float>? = nil,
+                         loss: Loss = .auto) throws(NudgeError) -> (loss: Double, accuracy: Double) {
         try data.check(fits: self, labelled: true)
+        let w = try weights.map { (b) throws(NudgeError) in try self.weights(b, rows: data.count, "weights") }
         return try withExtendedLifetime(data) { () throws(NudgeError) in
-            try evaluate(data.featurePointer, targets: .labels(data.labelPointer!), rows: data.count, loss: loss)
+            try evaluate(data.featurePointer, targets: .labels(data.labelPointer!), weights: w, rows: data.count, loss: loss)
         }
     }
 }
 
 extension Trainer {
-    /// ``fit(_:labels:validation:progress:batchProgress:)`` on labelled data sets, read in place.
-    public func fit(_ data: Dataset, validation: Dataset? = nil,
+    /// ``fit(_:labels:weights:validation:validationWeights:progress:batchProgress:)`` on labelled data
+    /// sets, read in place; `weights` and `validationWeights` (one per sample of `data` and of
+    /// `validation`) weigh the samples as that method does.
+    public func fit(_ data: Dataset, weights: UnsafeBufferPointer<Float>? = nil,
+                    validation: Dataset? = nil, validationWeights: UnsafeBufferPointer<Float>? = nil,
                     progress: ((EpochReport) -> Bool)? = nil,
                     batchProgress: ((BatchReport) -> Bool)? = nil) throws(NudgeError) -> TrainingSummary {
         try data.check(fits: network, labelled: true)
         try validation?.check(fits: network, labelled: true)
+        let w = try weights.map { (b) throws(NudgeError) in try network.weights(b, rows: data.count, "weights") }
+        var set: ValidationSet?
+        if let validation {
+            let vw = try validationWeights.map { (b) throws(NudgeError) in
+                try network.weights(b, rows: validation.count, "validation weights")
+            }
+            set = ValidationSet(inputs: validation.featurePointer, targets: .labels(validation.labelPointer!),
+                                rows: validation.count, weights: vw)
+        } else if validationWeights != nil {
+            throw .invalid("validation weights are given without validation data")
+        }
         return try withExtendedLifetime((data, validation)) { () throws(NudgeError) in
-            try fit(data.featurePointer, targets: .labels(data.labelPointer!), rows: data.count,
-                    validation: validation.map { ValidationSet(inputs: $0.featurePointer, targets: .labels($0.labelPointer!), rows: $0.count) },
-                    progress: progress, batchProgress: batchProgress)
+            try fit(data.featurePointer, targets: .labels(data.labelPointer!), weights: w, rows: data.count,
+                    validation: set, progress: progress, batchProgress: batchProgress)
         }
     }
 }

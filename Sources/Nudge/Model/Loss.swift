@@ -53,12 +53,18 @@ public enum Loss: Sendable, CaseIterable {
         }
     }
 
-    /// The loss summed over `rows` samples (the caller divides by the sample count), computed from the
-    /// output layer's activations `a` and weighted sums `z`. When `delta` is given it receives
-    /// `scale` x dC/dz for the output layer, ready for backpropagation. `self` must be resolved.
+    /// The loss summed over `rows` samples (the caller divides by the sample count, or by the sum of
+    /// the weights), computed from the output layer's activations `a` and weighted sums `z`. When
+    /// `delta` is given it receives `scale` x dC/dz for the output layer, ready for backpropagation.
+    /// With `weights` (one per row), each row's loss and its delta are multiplied by its weight.
+    /// `self` must be resolved.
     func sum(outputs a: UnsafePointer<Float>, sums z: UnsafePointer<Float>, targets y: UnsafePointer<Float>,
              rows: Int, width: Int, activation: Activation,
-             delta: UnsafeMutablePointer<Float>?, scale: Float) -> Double {
+             delta: UnsafeMutablePointer<Float>?, scale: Float, weights: UnsafePointer<Float>? = nil) -> Double {
+        if let weights {
+            return weightedSum(outputs: a, sums: z, targets: y, rows: rows, width: width, activation: activation,
+                               delta: delta, scale: scale, weights: weights)
+        }
         var total = 0.0
         switch self {
         case .auto, .meanSquaredError:
@@ -91,6 +97,47 @@ public enum Loss: Sendable, CaseIterable {
         }
         return total
     }
+
+    /// ``sum(outputs:sums:targets:rows:width:activation:delta:scale:weights:)`` with a weight per row:
+    /// row r's loss counts `weights[r]` times and its delta is scaled by `scale * weights[r]`. Each
+    /// product is arranged so that weights of 1 give the unweighted loop's results bit for bit.
+    private func weightedSum(outputs a: UnsafePointer<Float>, sums z: UnsafePointer<Float>, targets y: UnsafePointer<Float>,
+                             rows: Int, width: Int, activation: Activation,
+                             delta: UnsafeMutablePointer<Float>?, scale: Float, weights: UnsafePointer<Float>) -> Double {
+        var total = 0.0
+        for r in 0..<rows {
+            let w = Double(weights[r]), rowScale = scale * weights[r]
+            let zr = z + r * width, yr = y + r * width, ar = a + r * width, dr = delta.map { $0 + r * width }
+            switch self {
+            case .auto, .meanSquaredError:
+                for j in 0..<width {
+                    let d = ar[j] - yr[j]
+                    total += w * Double(d * d)
+                    dr?[j] = 2 * d * rowScale
+                }
+            case .softmaxCrossEntropy:
+                var top = -Float.infinity
+                for j in 0..<width { top = max(top, zr[j]) }
+                var sumExp = 0.0, ySum: Float = 0
+                for j in 0..<width { sumExp += Double(expf(zr[j] - top)); ySum += yr[j] }
+                let logSum = Double(top) + log(sumExp)
+                for j in 0..<width where yr[j] != 0 { total -= w * Double(yr[j]) * (Double(zr[j]) - logSum) }
+                if let dr {
+                    for j in 0..<width { dr[j] = (ar[j] * ySum - yr[j]) * rowScale }
+                }
+            case .sigmoidBinaryCrossEntropy:
+                for j in 0..<width {
+                    let zi = Double(zr[j]), yi = Double(yr[j])
+                    total += w * (max(zi, 0) - zi * yi + log1p(exp(-abs(zi))))
+                    dr?[j] = (ar[j] - yr[j]) * rowScale
+                }
+            }
+        }
+        if self == .meanSquaredError || self == .auto, let delta {
+            activation.backpropagate(delta, outputs: a, rows: rows, width: width)
+        }
+        return total
+    }
 }
 
 /// How many of `rows` outputs match their targets: the largest output against the largest target
@@ -102,6 +149,18 @@ func countCorrect(outputs a: UnsafePointer<Float>, targets y: UnsafePointer<Floa
         return correct
     }
     for r in 0..<rows where argmax(a + r * width, width) == argmax(y + r * width, width) { correct += 1 }
+    return correct
+}
+
+/// The summed weight of the rows whose outputs match their targets (as ``countCorrect(outputs:targets:rows:width:)``
+/// counts them), with `weights` one per row.
+func weightedCorrect(outputs a: UnsafePointer<Float>, targets y: UnsafePointer<Float>, rows: Int, width: Int,
+                     weights: UnsafePointer<Float>) -> Double {
+    var correct = 0.0
+    for r in 0..<rows {
+        let hit = width == 1 ? (a[r] >= 0.5) == (y[r] >= 0.5) : argmax(a + r * width, width) == argmax(y + r * width, width)
+        if hit { correct += Double(weights[r]) }
+    }
     return correct
 }
 

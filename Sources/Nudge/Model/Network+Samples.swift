@@ -82,6 +82,42 @@ extension Network {
         try withBuffers(inputs, labels) { (x, y) throws(NudgeError) in try evaluate(x, labels: y, loss: loss) }
     }
 
+    /// The weighted mean loss, sum(w l) / sum(w), and the weighted accuracy (the weight of the samples
+    /// classified as their label over the total weight) over samples with class labels and one weight
+    /// each (finite, 0 or more, not all 0). Weights of 1 give `evaluate(_:labels:loss:)`'s results.
+    ///
+    /// - Throws: As `evaluate(_:labels:loss:)`; `shape` when `weights` has not one value per sample,
+    ///   `invalidArgument` for a negative weight or weights all 0, `notFinite` for a NaN or infinite one.
+    public func evaluate(_ inputs: [Float], labels: [Int32], weights: [Float], loss: Loss = .auto) throws(NudgeError) -> (loss: Double, accuracy: Double) {
+        try withBuffers(inputs, labels) { (x, y) throws(NudgeError) in
+            try weights.withUnsafeBufferPointer { (w) throws(NudgeError) in try evaluate(x, labels: y, weights: w, loss: loss) }
+        }
+    }
+
+    /// The weighted mean loss and weighted accuracy over samples with target rows, as
+    /// `evaluate(_:labels:weights:loss:)` weighs them.
+    public func evaluate(_ inputs: [Float], targets: [Float], weights: [Float], loss: Loss = .auto) throws(NudgeError) -> (loss: Double, accuracy: Double) {
+        try withBuffers(inputs, targets) { (x, y) throws(NudgeError) in
+            try weights.withUnsafeBufferPointer { (w) throws(NudgeError) in try evaluate(x, targets: y, weights: w, loss: loss) }
+        }
+    }
+
+    /// `evaluate(_:labels:weights:loss:)` on buffers, without copying them.
+    public func evaluate(_ inputs: UnsafeBufferPointer<Float>, labels: UnsafeBufferPointer<Int32>, weights: UnsafeBufferPointer<Float>,
+                         loss: Loss = .auto) throws(NudgeError) -> (loss: Double, accuracy: Double) {
+        let rows = try sampleCount(inputs.count)
+        return try evaluate(start(inputs), targets: targets(labels, rows: rows), weights: self.weights(weights, rows: rows, "weights"),
+                            rows: rows, loss: loss)
+    }
+
+    /// `evaluate(_:targets:weights:loss:)` on buffers, without copying them.
+    public func evaluate(_ inputs: UnsafeBufferPointer<Float>, targets: UnsafeBufferPointer<Float>, weights: UnsafeBufferPointer<Float>,
+                         loss: Loss = .auto) throws(NudgeError) -> (loss: Double, accuracy: Double) {
+        let rows = try sampleCount(inputs.count)
+        return try evaluate(start(inputs), targets: self.targets(targets, rows: rows), weights: self.weights(weights, rows: rows, "weights"),
+                            rows: rows, loss: loss)
+    }
+
     /// The mean loss and the accuracy over samples with target rows of ``outputSize`` values (one-hot
     /// rows, probabilities or regression values). Accuracy counts samples whose largest output and
     /// largest target are at the same index (for a single output: on the same side of 0.5); it is NaN
@@ -167,6 +203,26 @@ extension Network {
         return (value, gradient)
     }
 
+    /// The gradient of the weighted mean loss, sum(w l) / sum(w), over samples with target rows and
+    /// one weight each (finite, 0 or more, not all 0): a sample of weight 0 counts as absent, one of
+    /// weight 2 as two copies.
+    ///
+    /// - Throws: As `gradient(_:targets:loss:)`, and as `evaluate(_:labels:weights:loss:)` for the weights.
+    public func gradient(_ inputs: [Float], targets: [Float], weights: [Float], loss: Loss = .auto) throws(NudgeError) -> (loss: Double, gradient: [Float]) {
+        var gradient = [Float](repeating: 0, count: parameterCount)
+        let value = try withBuffers(inputs, targets) { (x, y) throws(NudgeError) in
+            try withBuffers(weights, []) { (w, _: UnsafeBufferPointer<Float>) throws(NudgeError) in
+                let rows = try sampleCount(x.count)
+                let t = try self.targets(y, rows: rows)
+                return try gradient.withUnsafeMutableBufferPointer { (g) throws(NudgeError) in
+                    try self.gradient(start(x), targets: t, weights: self.weights(w, rows: rows, "weights"), rows: rows,
+                                      loss: loss, into: g.baseAddress!)
+                }
+            }
+        }
+        return (value, gradient)
+    }
+
     /// Writes the gradient over samples with target rows into `gradient` (room for at least
     /// ``parameterCount`` values) and returns the mean loss. `gradient` is untouched when this fails.
     ///
@@ -211,6 +267,14 @@ extension Network {
         return Element.targets(start(buffer))
     }
 
+    /// The weights of `rows` samples, once `buffer` is found to hold exactly one per sample.
+    func weights(_ buffer: UnsafeBufferPointer<Float>, rows: Int, _ what: String) throws(NudgeError) -> UnsafePointer<Float> {
+        guard buffer.count == rows else {
+            throw .shape("\(what) has \(buffer.count) values; \(rows) samples need \(rows)")
+        }
+        return start(buffer)
+    }
+
     /// Fails with `capacity` unless an output buffer of `count` elements holds `needed`.
     func checkRoom(_ count: Int, for needed: Int, _ what: String) throws(NudgeError) {
         guard count >= needed else {
@@ -246,6 +310,12 @@ extension Int32: TargetElement {
 /// one that is never read, because every callee reads `rows` rows and `rows` is 0 then.
 func start<Element>(_ buffer: UnsafeBufferPointer<Element>) -> UnsafePointer<Element> {
     buffer.baseAddress ?? UnsafePointer(bitPattern: MemoryLayout<Element>.alignment)!
+}
+
+/// Runs `body` on the buffers of two optional arrays (nil for an array that is nil).
+func withOptionalBuffers<R>(_ a: [Float]?, _ b: [Float]?,
+                            _ body: (UnsafeBufferPointer<Float>?, UnsafeBufferPointer<Float>?) throws(NudgeError) -> R) throws(NudgeError) -> R {
+    try withBuffers(a ?? [], b ?? []) { (x, y) throws(NudgeError) in try body(a == nil ? nil : x, b == nil ? nil : y) }
 }
 
 /// Runs `body` on the buffers of two arrays.

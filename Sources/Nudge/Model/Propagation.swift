@@ -11,6 +11,21 @@ package enum Targets {
     case labels(UnsafePointer<Int32>)
 }
 
+/// What a set of samples adds up to in training or evaluation: the summed loss (each sample's times
+/// its weight), the weight of the samples classified correctly, and the samples' total weight. Without
+/// weights every sample weighs 1, so `weight` is their count; the means divide by it.
+struct Tally {
+    var loss = 0.0
+    var correct = 0.0
+    var weight = 0.0
+
+    static func += (a: inout Tally, b: Tally) {
+        a.loss += b.loss
+        a.correct += b.correct
+        a.weight += b.weight
+    }
+}
+
 /// Which samples of a data set form a batch.
 enum Rows {
     case range(start: Int, count: Int)
@@ -29,6 +44,8 @@ final class Workspace {
     let capacity: Int
     let inputs: FloatBuffer
     let targets: FloatBuffer
+    /// The batch's sample weights, gathered with its targets when the data has weights.
+    let weights: FloatBuffer
     /// The activations of each weight layer, `capacity x width`.
     let outputs: [FloatBuffer]
     /// The output layer's weighted sums, kept for numerically stable losses.
@@ -48,6 +65,7 @@ final class Workspace {
         let sizes = network.layerSizes
         inputs = try FloatBuffer(count: checkedProduct(capacity, sizes[0], "batch inputs"))
         targets = try FloatBuffer(count: checkedProduct(capacity, network.outputSize, "batch targets"))
+        weights = try FloatBuffer(count: capacity, zeroed: false)
         var outs: [FloatBuffer] = []
         for l in 1..<sizes.count { outs.append(try FloatBuffer(count: checkedProduct(capacity, sizes[l], "layer \(l) outputs"))) }
         outputs = outs
@@ -75,10 +93,10 @@ final class Workspace {
         return l == 0 ? input : UnsafePointer(outputs[l - 1].pointer)
     }
 
-    /// Points at the batch's inputs and fills `targets` with its target rows. Contiguous inputs are
-    /// used in place; scattered ones are gathered into `inputs`.
-    func load(_ rows: Rows, inputs data: UnsafePointer<Float>, targets source: Targets?, network: Network,
-              parallel: Bool = true) -> UnsafePointer<Float> {
+    /// Points at the batch's inputs and fills `targets` with its target rows (and `weights` with its
+    /// weights, when given). Contiguous inputs are used in place; scattered ones are gathered into `inputs`.
+    func load(_ rows: Rows, inputs data: UnsafePointer<Float>, targets source: Targets?, weights: UnsafePointer<Float>? = nil,
+              network: Network, parallel: Bool = true) -> UnsafePointer<Float> {
         let width = network.inputSize, out = network.outputSize
         let input: UnsafePointer<Float>
         switch rows {
@@ -121,6 +139,7 @@ final class Workspace {
             case .range(let start, _): sample = start + r
             case .indices(let index, _): sample = index[r]
             }
+            if let weights { self.weights.pointer[r] = weights[sample] }
             switch source {
             case .dense(let y):
                 (t + r * out).update(from: y + sample * out, count: out)
@@ -495,76 +514,123 @@ extension Network {
     }
 
     /// The mean loss and the accuracy (fraction of samples whose largest output matches the target)
-    /// over `rows` samples. With target rows on a network whose output layer is not sigmoid or
-    /// softmax (a regression), the accuracy is NaN: use ``regressionMetrics(_:targets:rows:)``.
-    package func evaluate(_ inputs: UnsafePointer<Float>, targets: Targets, rows: Int, loss: Loss) throws(NudgeError) -> (loss: Double, accuracy: Double) {
+    /// over `rows` samples. With `weights` (one per sample, checked by ``validate(weights:rows:what:)``),
+    /// the weighted mean loss, sum(w l) / sum(w), and the weighted accuracy, the weight of the samples
+    /// classified correctly over the total weight. With target rows on a network whose output layer is
+    /// not sigmoid or softmax (a regression), the accuracy is NaN: use ``regressionMetrics(_:targets:rows:)``.
+    package func evaluate(_ inputs: UnsafePointer<Float>, targets: Targets, weights: UnsafePointer<Float>? = nil, rows: Int,
+                          loss: Loss, weightsName: String = "weights") throws(NudgeError) -> (loss: Double, accuracy: Double) {
         let loss = try loss.resolved(for: activations[weightLayerCount - 1])
         guard rows > 0 else { throw .invalid("there are no samples; evaluation needs at least one") }
         try validate(inputs: inputs, targets: targets, rows: rows, loss: loss)
+        if let weights { try validate(weights: weights, rows: rows, what: weightsName) }
         let ws = try Workspace(for: self, capacity: min(rows, rowsPerChunk))
-        let result = evaluate(inputs, targets: targets, rows: .range(start: 0, count: rows), loss: loss, in: ws)
-        guard result.loss.isFinite else {
-            throw NudgeError(.notFinite, "the loss is \(result.loss): the network's outputs overflow on these inputs")
+        let tally = evaluate(inputs, targets: targets, weights: weights, rows: .range(start: 0, count: rows), loss: loss, in: ws)
+        let mean = tally.loss / tally.weight
+        guard mean.isFinite else {
+            throw NudgeError(.notFinite, "the loss is \(mean): the network's outputs overflow on these inputs")
         }
-        if !measuresAccuracy(targets) { return (result.loss, .nan) }
-        return result
+        return (mean, measuresAccuracy(targets) ? tally.correct / tally.weight : .nan)
     }
 
-    /// Evaluation over a selection of rows, with a caller's workspace; inputs already validated.
-    func evaluate(_ inputs: UnsafePointer<Float>, targets: Targets, rows: Rows, loss: Loss, in ws: Workspace) -> (loss: Double, accuracy: Double) {
-        var total = 0.0
-        var correct = 0
+    /// Evaluation over a selection of rows, with a caller's workspace; inputs (and weights) already validated.
+    func evaluate(_ inputs: UnsafePointer<Float>, targets: Targets, weights: UnsafePointer<Float>? = nil, rows: Rows, loss: Loss,
+                  in ws: Workspace) -> Tally {
+        var tally = Tally()
         forEachChunk(of: rows, size: ws.capacity) { chunk in
-            total += forwardWithLoss(inputs, targets: targets, rows: chunk, loss: loss, scale: nil, in: ws).loss
+            tally.loss += forwardWithLoss(inputs, targets: targets, weights: weights, rows: chunk, loss: loss, scale: nil, in: ws).loss
             let output = UnsafePointer(ws.outputs[weightLayerCount - 1].pointer)
-            correct += countCorrect(outputs: output, targets: ws.targets.pointer, rows: chunk.count, width: outputSize)
+            tally += tallyCorrect(output, ws, weighted: weights != nil, rows: chunk.count)
         }
-        return (total / Double(rows.count), Double(correct) / Double(rows.count))
+        return tally
+    }
+
+    /// The correct count (or weight) and the count (or total weight) of a batch in `ws`, whose outputs are `output`.
+    func tallyCorrect(_ output: UnsafePointer<Float>, _ ws: Workspace, weighted: Bool, rows: Int) -> Tally {
+        guard weighted else {
+            let correct = countCorrect(outputs: output, targets: ws.targets.pointer, rows: rows, width: outputSize)
+            return Tally(loss: 0, correct: Double(correct), weight: Double(rows))
+        }
+        var weight = 0.0
+        for r in 0..<rows { weight += Double(ws.weights.pointer[r]) }
+        let correct = weightedCorrect(outputs: output, targets: ws.targets.pointer, rows: rows, width: outputSize,
+                                      weights: ws.weights.pointer)
+        return Tally(loss: 0, correct: correct, weight: weight)
+    }
+
+    /// Checks sample weights: each finite and 0 or more, and not all 0. Names the first bad one as
+    /// `what[i]`. One pass that vectorises for good weights: from +0 to the largest finite float the bit
+    /// patterns are ordered as the values, and NaN, the infinities and every negative value (-0 too, which
+    /// the slow path then accepts) have larger ones.
+    package func validate(weights: UnsafePointer<Float>, rows: Int, what: String) throws(NudgeError) {
+        var largest: UInt32 = 0
+        for i in 0..<rows { largest = max(largest, weights[i].bitPattern) }
+        if largest >= Float.infinity.bitPattern {
+            largest = 0
+            for i in 0..<rows {
+                let w = weights[i]
+                if !w.isFinite { throw NudgeError(.notFinite, "\(what)[\(i)] is \(w); weights must be finite") }
+                if w < 0 { throw .invalid("\(what)[\(i)] is \(w); weights must be 0 or more") }
+                largest = max(largest, w == 0 ? 0 : w.bitPattern)
+            }
+        }
+        guard largest > 0 else {
+            throw .invalid("\(what) are all zero (\(rows) samples); at least one sample needs a weight above zero")
+        }
     }
 
     // MARK: Gradient
 
     /// The gradient of the mean loss over `rows` samples with respect to every parameter, written
-    /// into `gradient` in parameter order; returns the loss. The network is not changed.
-    package func gradient(_ inputs: UnsafePointer<Float>, targets: Targets, rows: Int, loss: Loss,
-                          into gradient: UnsafeMutablePointer<Float>) throws(NudgeError) -> Double {
+    /// into `gradient` in parameter order; returns the loss. The network is not changed. With
+    /// `weights`, of the weighted mean loss sum(w l) / sum(w).
+    package func gradient(_ inputs: UnsafePointer<Float>, targets: Targets, weights: UnsafePointer<Float>? = nil, rows: Int,
+                          loss: Loss, into gradient: UnsafeMutablePointer<Float>) throws(NudgeError) -> Double {
         let loss = try loss.resolved(for: activations[weightLayerCount - 1])
         guard rows > 0 else { throw .invalid("there are no samples; a gradient needs at least one") }
         try validate(inputs: inputs, targets: targets, rows: rows, loss: loss)
+        var weight = Double(rows)
+        if let weights {
+            try validate(weights: weights, rows: rows, what: "weights")
+            weight = weightSum(weights, .range(start: 0, count: rows))
+        }
         let ws = try Workspace(for: self, capacity: min(rows, rowsPerChunk))
         // Computed aside and copied at the end, so the caller's buffer is untouched when this fails.
         let result = try FloatBuffer(count: parameterCount, zeroed: false)
         var total = 0.0
         var first = true
         forEachChunk(of: .range(start: 0, count: rows), size: ws.capacity) { chunk in
-            let (x, sum) = forwardWithLoss(inputs, targets: targets, rows: chunk, loss: loss, scale: 1 / Float(rows), in: ws)
+            let (x, sum) = forwardWithLoss(inputs, targets: targets, weights: weights, rows: chunk, loss: loss,
+                                           scale: 1 / Float(weight), in: ws)
             backward(x, rows: chunk.count, in: ws, into: result.pointer, accumulate: !first)
             total += sum
             first = false
         }
         guard total.isFinite else {
-            throw NudgeError(.notFinite, "the loss is \(total / Double(rows)): the network's outputs overflow on these inputs")
+            throw NudgeError(.notFinite, "the loss is \(total / weight): the network's outputs overflow on these inputs")
         }
         guard isFinite(result.pointer, count: parameterCount) else {
             throw NudgeError(.notFinite, "the gradient has NaN or infinite entries: the network's outputs overflow on these inputs")
         }
         gradient.update(from: result.pointer, count: parameterCount)
-        return total / Double(rows)
+        return total / weight
     }
 
     /// Loads `rows` into `ws`, runs them forward and returns the batch's input and the summed loss
     /// (`loss` must be resolved). With `scale`, `ws.deltaA` receives `scale` x dC/dz of the output
     /// layer, ready for `backward`. A `labelSmoothing` above 0 smooths the loaded targets first.
-    func forwardWithLoss(_ inputs: UnsafePointer<Float>, targets: Targets, rows: Rows, loss: Loss, scale: Float?,
-                         in ws: Workspace, dropout: Dropout? = nil, labelSmoothing: Float = 0,
+    /// With `weights` (indexed as the inputs), each sample's loss and delta count its weight times.
+    func forwardWithLoss(_ inputs: UnsafePointer<Float>, targets: Targets, weights: UnsafePointer<Float>? = nil, rows: Rows,
+                         loss: Loss, scale: Float?, in ws: Workspace, dropout: Dropout? = nil, labelSmoothing: Float = 0,
                          parallel: Bool = true) -> (input: UnsafePointer<Float>, loss: Double) {
-        let x = ws.load(rows, inputs: inputs, targets: targets, network: self, parallel: parallel)
+        let x = ws.load(rows, inputs: inputs, targets: targets, weights: weights, network: self, parallel: parallel)
         if labelSmoothing > 0 { smoothTargets(ws.targets.pointer, rows: rows.count, by: labelSmoothing) }
         forward(x, rows: rows.count, in: ws, dropout: dropout, parallel: parallel)
         let last = weightLayerCount - 1
         let total = loss.sum(outputs: ws.outputs[last].pointer, sums: ws.sums.pointer, targets: ws.targets.pointer,
                              rows: rows.count, width: outputSize, activation: activations[last],
-                             delta: scale == nil ? nil : ws.deltaA.pointer, scale: scale ?? 0)
+                             delta: scale == nil ? nil : ws.deltaA.pointer, scale: scale ?? 0,
+                             weights: weights == nil ? nil : UnsafePointer(ws.weights.pointer))
         return (x, total)
     }
 }
@@ -584,6 +650,16 @@ extension Network {
             for j in 0..<width { row[j] = (1 - amount) * row[j] + share }
         }
     }
+}
+
+/// The sum of the weights of `rows`, in double precision (exact for weights of 1: the row count).
+func weightSum(_ weights: UnsafePointer<Float>, _ rows: Rows) -> Double {
+    var sum = 0.0
+    switch rows {
+    case .range(let start, let count): for r in start..<(start + count) { sum += Double(weights[r]) }
+    case .indices(let index, let count): for r in 0..<count { sum += Double(weights[index[r]]) }
+    }
+    return sum
 }
 
 /// Calls `body` for consecutive pieces of `rows` of at most `size` samples each.

@@ -23,6 +23,9 @@ struct SavedRun {
     var fingerprint: UInt64 = 0
     var labels: Bool
     var givenValidation: Bool
+    /// The run was given sample weights: its checkpoint then has a `WGHT` chunk, with the epoch's
+    /// weighted sums so far, and a call that continues it must give the same weights.
+    var weighted = false
     var order: HeapBuffer<Int>
     var lastGood: FloatBuffer
     /// The best epoch's weights, with early stopping; empty otherwise.
@@ -44,6 +47,7 @@ struct SavedRun {
         fingerprint = run.fingerprint
         if case .labels = run.targets { labels = true } else { labels = false }
         givenValidation = run.validation != nil
+        weighted = run.weights != nil
         order = run.order
         lastGood = run.lastGood
         best = run.best
@@ -59,7 +63,8 @@ struct SavedRun {
     }
 
     /// Checks that a call continues this run on the same data, as far as the trainer can tell.
-    func check(partition: Partition, targets: Targets, validation: Bool, fingerprint given: UInt64) throws(NudgeError) {
+    func check(partition: Partition, targets: Targets, validation: Bool, weights: Bool,
+               fingerprint given: UInt64) throws(NudgeError) {
         guard partition.globalRows == globalRows else {
             throw .invalid("the checkpoint's run trains on \(globalRows) samples, this call gives \(partition.globalRows); continue it with the same data")
         }
@@ -69,6 +74,9 @@ struct SavedRun {
         }
         guard validation == givenValidation else {
             throw .invalid("the checkpoint's run was \(givenValidation ? "" : "not ")given validation data, this call \(validation ? "is" : "is not"); continue it as it was started")
+        }
+        guard weights == weighted else {
+            throw .invalid("the checkpoint's run was \(weighted ? "" : "not ")given sample weights, this call \(weights ? "is" : "is not"); continue it as it was started")
         }
         guard given == fingerprint else {
             throw .invalid("the checkpoint's run trains on other data: the first or last samples differ from this call's; continue it with the same data, in the same order")
@@ -85,6 +93,10 @@ struct SavedRun {
         run.lastGood.copy(from: lastGood)
         run.best.copy(from: best)
         (run.epoch, run.nextBatch, run.steps, run.partial) = (epoch, nextBatch, steps, partial)
+        if !weighted {
+            // Without weights the epoch's count so far is its batches' samples, which the file does not repeat.
+            run.partial.weight = Double(min(nextBatch * options.batchSize, run.trainCount))
+        }
         (run.bestLoss, run.sinceBest, run.summary, run.history) = (bestLoss, sinceBest, summary, history)
         run.secondsBefore = summary.seconds
     }
@@ -127,6 +139,12 @@ extension Trainer {
             }
             w.chunk("RNG ") { w in for word in rng.state { w.u64(word) } }
             if let run { w.chunk("RUN ") { $0.run(run) } }
+            if let run, run.weighted {
+                w.chunk("WGHT") { w in
+                    w.f64(run.partial.correct)
+                    w.f64(run.partial.weight)
+                }
+            }
         }
     }
 
@@ -171,7 +189,15 @@ extension Trainer {
             var u = SectionReader(bytes: runChunk, source: source)
             var saved = try u.run(parameterCount: network.parameterCount)
             saved.options = options
+            if let weightChunk = chunks["WGHT"] {
+                var w = SectionReader(bytes: weightChunk, source: source)
+                saved.weighted = true
+                saved.partial.correct = try w.f64("weighted correct")
+                saved.partial.weight = try w.f64("weight so far")
+            }
             pending = saved
+        } else if chunks["WGHT"] != nil {
+            throw .format("\(source): the checkpoint has sample weights' sums without a run")
         }
     }
 }
@@ -276,7 +302,9 @@ struct SectionWriter {
     mutating func run(_ r: SavedRun) {
         u8(r.finished ? 1 : 0)
         u32(UInt32(clamping: r.summary.stopReason.fileCode))
-        for v in [r.epoch, r.nextBatch, r.steps, r.partial.correct, r.sinceBest, r.globalRows] { u64(UInt64(v)) }
+        // A weighted run's correct weight is in its WGHT chunk.
+        let correct = r.weighted ? 0 : Int(r.partial.correct)
+        for v in [r.epoch, r.nextBatch, r.steps, correct, r.sinceBest, r.globalRows] { u64(UInt64(v)) }
         u64(r.fingerprint)
         u8(r.labels ? 1 : 0)
         u8(r.givenValidation ? 1 : 0)
@@ -380,7 +408,7 @@ struct SectionReader {
             let tag = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[offset..<(offset + 4)]), as: UTF8.self)
             offset += 4
             let length = try count("\(tag) chunk length", limit: bytes.count - offset - 8)
-            guard ["OPTS", "OPTM", "RNG ", "RUN "].contains(tag), found[tag] == nil else {
+            guard ["OPTS", "OPTM", "RNG ", "RUN ", "WGHT"].contains(tag), found[tag] == nil else {
                 throw .format("\(source): the checkpoint has an unknown or repeated chunk \"\(tag)\"")
             }
             found[tag] = UnsafeRawBufferPointer(rebasing: bytes[offset..<(offset + length)])
@@ -434,7 +462,8 @@ struct SectionReader {
         let sinceBest = try count("epochs since the best", limit: limit), rows = try count("sample count", limit: limit)
         let fingerprint = try u64("data fingerprint")
         let labels = try u8("targets kind") != 0, givenValidation = try u8("validation flag") != 0
-        let partial = Trainer.EpochTraining(lossSum: try f64("epoch loss"), correct: correct, rate: try f32("learning rate"))
+        let partial = Trainer.EpochTraining(lossSum: try f64("epoch loss"), correct: Double(correct), weight: 0,
+                                            rate: try f32("learning rate"))
         let bestLoss = try f64("best loss")
         var summary = TrainingSummary()
         summary.stopReason = reason

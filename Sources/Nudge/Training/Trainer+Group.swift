@@ -55,13 +55,17 @@ struct Partition {
 
 extension Trainer {
     /// What every process of a group brings to a call, summed so that each sees all: whether it failed
-    /// its checks, its sample counts, a checksum of its options and where its loaded run stands.
-    private static let agreementSlots = 11
+    /// its checks, its sample counts, a checksum of its options, where its loaded run stands, and
+    /// whether it gives sample weights and validation weights.
+    private static let agreementSlots = 13
 
     /// Agrees with the group that the call can start, and returns which samples this process computes.
     /// A process that failed its checks throws its own error; the others throw a `collective` error
     /// naming it, so no process is left waiting in a sum. Alone, throws `failure` if there is one.
-    func agree(_ failure: NudgeError?, rows: Int, validationRows: Int, plan: TrainingOptions) throws(NudgeError) -> Partition {
+    /// `weighted`: whether this process gives weights for its samples and for its validation data; a
+    /// group weighs all its samples or none (a step's sums would mix weighted and unweighted parts).
+    func agree(_ failure: NudgeError?, rows: Int, validationRows: Int, weighted: (samples: Bool, validation: Bool) = (false, false),
+               plan: TrainingOptions) throws(NudgeError) -> Partition {
         guard let group = collective else {
             if let failure { throw failure }
             return Partition(group: nil, localRows: rows, globalRows: rows, offset: 0)
@@ -74,6 +78,7 @@ extension Trainer {
         FloatPieces.put(validationRows, mine + 3)
         FloatPieces.put(UInt64(optionsChecksum(plan)), mine + 5)
         FloatPieces.put(pending.map { $0.steps + 1 } ?? 0, mine + 9)
+        (mine[11], mine[12]) = (weighted.samples ? 1 : 0, weighted.validation ? 1 : 0)
         try group.reduce(buffer.pointer, buffer.count)
         if let failure { throw failure }
         let slot = { (r: Int) in UnsafePointer(buffer.pointer + slots * r) }
@@ -89,6 +94,9 @@ extension Trainer {
             }
             if FloatPieces.int(s + 9) != FloatPieces.int(first + 9) {
                 throw NudgeError(.collective, "rank \(r) and rank 0 are not at the same point of a run (a checkpoint loaded by some processes only, or different checkpoints); every process must load the same one")
+            }
+            for (k, what) in [(11, "sample weights"), (12, "validation weights")] where s[k] != first[k] {
+                throw .invalid("rank \(r) \(s[k] > 0 ? "gives" : "does not give") \(what) and rank 0 \(first[k] > 0 ? "does" : "does not"); every process gives the weights of its samples, or none does")
             }
             if group.layout == .replicated && (n != n0 || v != v0) {
                 throw .invalid("with replicated data every process passes the same samples, but rank \(r) passes \(n) (and \(v) for validation) and rank 0 \(n0) (and \(v0)); pass the same arrays, or use sharded data")
@@ -148,10 +156,12 @@ extension Trainer {
         rng = SeededGenerator(state: (0..<4).map { FloatPieces.uint64(b + p + 1 + 2 * width + 4 * $0) })
     }
 
-    /// A hash of the data's first and last 64 samples (inputs and targets), by their global index,
-    /// summed over the processes that hold them: the same value alone, replicated or sharded, on any
-    /// number of processes, so that a checkpoint can tell when a call continues its run on other data.
-    func dataFingerprint(_ inputs: UnsafePointer<Float>, targets: Targets, partition: Partition) throws(NudgeError) -> UInt64 {
+    /// A hash of the data's first and last 64 samples (inputs, targets and weights if any), by their
+    /// global index, summed over the processes that hold them: the same value alone, replicated or
+    /// sharded, on any number of processes, so that a checkpoint can tell when a call continues its run
+    /// on other data (weights included: a run with weights continues only with the same weights).
+    func dataFingerprint(_ inputs: UnsafePointer<Float>, targets: Targets, weights: UnsafePointer<Float>? = nil,
+                         partition: Partition) throws(NudgeError) -> UInt64 {
         let n = partition.globalRows, width = network.inputSize, outputs = network.outputSize
         var total: UInt64 = 0
         func add(_ g: Int) {
@@ -168,6 +178,7 @@ extension Trainer {
             case .dense(let y): crc = ModelFile.crc(UnsafeRawBufferPointer(start: y + local * outputs, count: 4 * outputs), seed: crc)
             case .labels(let y): crc = ModelFile.crc(UnsafeRawBufferPointer(start: y + local, count: 4), seed: crc)
             }
+            if let weights { crc = ModelFile.crc(UnsafeRawBufferPointer(start: weights + local, count: 4), seed: crc) }
             total &+= splitMix(UInt64(crc) | UInt64(truncatingIfNeeded: g) << 32)
         }
         for g in 0..<min(64, n) { add(g) }

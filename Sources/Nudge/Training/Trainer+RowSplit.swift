@@ -19,10 +19,10 @@ final class RowSplit {
     let workspaces: [Workspace]
     /// Each part's gradient over its rows; all zeros between steps.
     let gradients: [FloatBuffer]
-    /// Per part: the summed loss, the samples classified correctly, the largest exponent field of
-    /// the updated parameters.
+    /// Per part: the summed loss, the samples (or weight) classified correctly, the largest exponent
+    /// field of the updated parameters.
     let losses: UnsafeMutablePointer<Double>
-    let correct: UnsafeMutablePointer<Int>
+    let correct: UnsafeMutablePointer<Double>
     let exponents: UnsafeMutablePointer<UInt32>
 
     /// The step being taken, set before its regions run and read by every thread.
@@ -32,7 +32,10 @@ final class RowSplit {
     struct Job {
         let inputs: UnsafePointer<Float>
         let targets: Targets
+        let weights: UnsafePointer<Float>?
         let rows: Rows
+        /// What each sample's dC/dz is multiplied by: 1 / the batch's count, or its summed weight.
+        let scale: Float
         let loss: Loss
         let dropout: Dropout?
         let labelSmoothing: Float
@@ -101,12 +104,12 @@ final class RowSplit {
         guard rows.count > 0 else { return }
         var dropout = job.dropout
         dropout?.rows = Dropout.RowPlaces(first: first)
-        let (x, total) = network.forwardWithLoss(job.inputs, targets: job.targets, rows: rows, loss: job.loss,
-                                                 scale: 1 / Float(job.rows.count), in: ws, dropout: dropout,
+        let (x, total) = network.forwardWithLoss(job.inputs, targets: job.targets, weights: job.weights, rows: rows,
+                                                 loss: job.loss, scale: job.scale, in: ws, dropout: dropout,
                                                  labelSmoothing: job.labelSmoothing, parallel: false)
         losses[part] = total
-        correct[part] = countCorrect(outputs: ws.outputs[network.weightLayerCount - 1].pointer,
-                                     targets: ws.targets.pointer, rows: rows.count, width: network.outputSize)
+        correct[part] = network.tallyCorrect(ws.outputs[network.weightLayerCount - 1].pointer, ws,
+                                             weighted: job.weights != nil, rows: rows.count).correct
         network.backward(x, rows: rows.count, in: ws, into: gradients[part].pointer, accumulate: true, parallel: false)
     }
 
@@ -181,23 +184,24 @@ extension Trainer {
         return split
     }
 
-    /// ``step(_:targets:rows:loss:learningRate:in:)`` split by rows; the same results, summed in another order.
-    func splitStep(_ split: RowSplit, _ inputs: UnsafePointer<Float>, targets: Targets, rows: Rows, loss: Loss,
-                   learningRate: Float) throws(NudgeError) -> (Double, Int) {
+    /// ``step(_:targets:weights:rows:loss:learningRate:in:)`` split by rows; the same results, summed in another order.
+    func splitStep(_ split: RowSplit, _ inputs: UnsafePointer<Float>, targets: Targets, weights: UnsafePointer<Float>?,
+                   rows: Rows, scale: Float, loss: Loss, learningRate: Float) throws(NudgeError) -> Tally {
         let clipping = options.clipNorm > 0
-        split.job = RowSplit.Job(inputs: inputs, targets: targets, rows: rows, loss: loss, dropout: nextDropout(),
+        split.job = RowSplit.Job(inputs: inputs, targets: targets, weights: weights, rows: rows, scale: scale, loss: loss,
+                                 dropout: nextDropout(),
                                  labelSmoothing: options.labelSmoothing, gradient: gradient.pointer,
                                  state: .passUnretained(state), step: nil)
         defer { split.job = nil }
         WorkerPool.shared.run(parts: split.parts, Unmanaged.passUnretained(split), RowSplit.forwardBackward)
-        var total = 0.0, correct = 0
+        var tally = Tally(loss: 0, correct: 0, weight: weights.map { weightSum($0, rows) } ?? Double(rows.count))
         for part in 0..<split.parts {
-            total += split.losses[part]
-            correct += split.correct[part]
+            tally.loss += split.losses[part]
+            tally.correct += split.correct[part]
         }
-        guard total.isFinite else {
+        guard tally.loss.isFinite else {
             split.clear()
-            throw NudgeError(.notFinite, "the loss became \(total / Double(rows.count)); try a smaller learning rate")
+            throw NudgeError(.notFinite, "the loss became \(tally.loss / tally.weight); try a smaller learning rate")
         }
         let step = clipping ? nil : state.begin(options, learningRate: learningRate)
         split.exponents.update(repeating: 0, count: split.parts)
@@ -205,11 +209,11 @@ extension Trainer {
         WorkerPool.shared.run(parts: split.parts, Unmanaged.passUnretained(split), RowSplit.sumAndUpdate)
         if clipping {
             try applyGradient(learningRate: learningRate)
-            return (total, correct)
+            return tally
         }
         guard !UnsafeBufferPointer(start: split.exponents, count: split.parts).contains(exponentMask) else {
             throw NudgeError(.notFinite, "the gradient or a step of the \(options.optimizer.name) optimiser is not finite; try a smaller learning rate")
         }
-        return (total, correct)
+        return tally
     }
 }

@@ -20,15 +20,18 @@ public struct CheckpointPlan: Sendable, Equatable {
 }
 
 extension Trainer {
-    /// Held-out data, measured after each epoch.
+    /// Held-out data, measured after each epoch; with `weights` (one per sample), by its weighted
+    /// mean loss and weighted accuracy.
     package struct ValidationSet {
         package var inputs: UnsafePointer<Float>
         package var targets: Targets
         package var rows: Int
-        package init(inputs: UnsafePointer<Float>, targets: Targets, rows: Int) {
+        package var weights: UnsafePointer<Float>?
+        package init(inputs: UnsafePointer<Float>, targets: Targets, rows: Int, weights: UnsafePointer<Float>? = nil) {
             self.inputs = inputs
             self.targets = targets
             self.rows = rows
+            self.weights = weights
         }
     }
 
@@ -39,39 +42,56 @@ extension Trainer {
     /// summary that says so. A run loaded from a checkpoint is continued where it was (or, if it had
     /// ended, its summary returned at once); its earlier epochs are reported first.
     ///
+    /// With `weights` (one per sample; `weightsName` names them in messages), each sample's loss and
+    /// gradient count its weight times: see ``step(_:targets:weights:rows:loss:learningRate:in:)``.
+    /// The training loss and accuracy reported are then weighted means, as are the validation ones
+    /// when the validation data has weights (held-out samples keep their own weights).
+    ///
     /// This raw-pointer form stays `package` for the C ABI, which already holds bare pointers whose
     /// counts it has checked against the network, picks dense or label targets at run time, and
     /// needs `newOptions` for `nudge_trainer_train`. Swift callers use the public overloads
     /// (`fit(_:labels:...)`, `fit(_:targets:...)`), which check their arrays or buffers and call this.
-    package func fit(_ inputs: UnsafePointer<Float>, targets: Targets, rows: Int, validation: ValidationSet?,
-                     applying newOptions: TrainingOptions? = nil,
+    package func fit(_ inputs: UnsafePointer<Float>, targets: Targets, weights: UnsafePointer<Float>? = nil, rows: Int,
+                     validation: ValidationSet?, applying newOptions: TrainingOptions? = nil,
+                     weightsName: (training: String, validation: String) = ("weights", "validation weights"),
                      progress: ((EpochReport) -> Bool)?, batchProgress: ((BatchReport) -> Bool)?) throws(NudgeError) -> TrainingSummary {
         try exclusively { () throws(NudgeError) in
-            try run(inputs, targets: targets, rows: rows, validation: validation, applying: newOptions,
-                    progress: progress, batchProgress: batchProgress)
+            try run(Data(inputs: inputs, targets: targets, weights: weights, rows: rows, weightsName: weightsName),
+                    validation: validation, applying: newOptions, progress: progress, batchProgress: batchProgress)
         }
     }
 
-    /// ``fit(_:targets:rows:validation:applying:progress:batchProgress:)`` once it holds the trainer.
-    private func run(_ inputs: UnsafePointer<Float>, targets: Targets, rows: Int, validation: ValidationSet?,
-                     applying newOptions: TrainingOptions?,
+    /// A training call's samples.
+    struct Data {
+        let inputs: UnsafePointer<Float>
+        let targets: Targets
+        let weights: UnsafePointer<Float>?
+        let rows: Int
+        let weightsName: (training: String, validation: String)
+    }
+
+    /// ``fit(_:targets:weights:rows:validation:applying:weightsName:progress:batchProgress:)`` once it holds the trainer.
+    private func run(_ data: Data, validation: ValidationSet?, applying newOptions: TrainingOptions?,
                      progress: ((EpochReport) -> Bool)?, batchProgress: ((BatchReport) -> Bool)?) throws(NudgeError) -> TrainingSummary {
         let started = monotonicSeconds()
         let plan = newOptions ?? options
+        let (inputs, targets) = (data.inputs, data.targets)
         var loss = Loss.meanSquaredError
         var failure: NudgeError?
-        do { loss = try checkFit(inputs, targets: targets, rows: rows, validation: validation, plan: plan) } catch { failure = error }
-        let partition = try agree(failure, rows: rows, validationRows: validation?.rows ?? 0, plan: plan)
+        do { loss = try checkFit(data, validation: validation, plan: plan) } catch { failure = error }
+        let partition = try agree(failure, rows: data.rows, validationRows: validation?.rows ?? 0,
+                                  weighted: (data.weights != nil, validation?.weights != nil), plan: plan)
         // Every process reaches this sum: nothing between `agree` and here can fail on one only.
-        let fingerprint = try dataFingerprint(inputs, targets: targets, partition: partition)
+        let fingerprint = try dataFingerprint(inputs, targets: targets, weights: data.weights, partition: partition)
         if let saved = pending, saved.finished {
-            try saved.check(partition: partition, targets: targets, validation: validation != nil, fingerprint: fingerprint)
+            try saved.check(partition: partition, targets: targets, validation: validation != nil, weights: data.weights != nil,
+                            fingerprint: fingerprint)
             pending = nil
             saved.history.forEach { _ = progress?($0) }
             return saved.summary
         }
         let (prepared, fitted) = try together { () throws(NudgeError) in
-            try prepareRun(inputs, targets: targets, validation: validation, loss: loss, started: started,
+            try prepareRun(data, validation: validation, loss: loss, started: started,
                            partition: partition, fingerprint: fingerprint, plan: plan)
         }
         var run = prepared
@@ -92,6 +112,8 @@ extension Trainer {
     struct Run {
         let inputs: UnsafePointer<Float>
         let targets: Targets
+        /// The samples' weights; nil when every sample weighs 1.
+        let weights: UnsafePointer<Float>?
         let validation: ValidationSet?
         /// The options' loss, resolved for the network's output layer.
         let loss: Loss
@@ -125,7 +147,7 @@ extension Trainer {
         /// The next batch of `epoch` to train; 0 when the epoch has not started.
         var nextBatch = 0
         /// What the epoch's batches so far add up to.
-        var partial = EpochTraining(lossSum: 0, correct: 0, rate: 0)
+        var partial = EpochTraining(lossSum: 0, correct: 0, weight: 0, rate: 0)
         /// Steps taken in the run, across calls when it was resumed.
         var steps = 0
         /// Every finished epoch's report.
@@ -142,11 +164,12 @@ extension Trainer {
         var hasValidation: Bool { validation != nil || heldOut.count > 0 }
     }
 
-    /// What an epoch's batches add up to: the summed loss, the samples classified correctly, and the
-    /// learning rate of the last step.
+    /// What an epoch's batches add up to: the summed loss, the samples (or their weight) classified
+    /// correctly, the samples' count (or weight), and the learning rate of the last step.
     struct EpochTraining {
         var lossSum: Double
-        var correct: Int
+        var correct: Double
+        var weight: Double
         var rate: Float
     }
 
@@ -161,12 +184,12 @@ extension Trainer {
 
     /// Checks the options, the data and the validation data before anything changes, so that a bad
     /// call leaves the network, the options and the optimiser's state as they were. Returns the loss.
-    private func checkFit(_ inputs: UnsafePointer<Float>, targets: Targets, rows: Int, validation: ValidationSet?,
-                          plan: TrainingOptions) throws(NudgeError) -> Loss {
+    private func checkFit(_ data: Data, validation: ValidationSet?, plan: TrainingOptions) throws(NudgeError) -> Loss {
         try plan.validate(for: network)
         let loss = try plan.loss.resolved(for: network.activations[network.weightLayerCount - 1])
-        guard rows > 0 else { throw .invalid("there are no samples; training needs at least one") }
-        try network.validate(inputs: inputs, targets: targets, rows: rows, loss: loss)
+        guard data.rows > 0 else { throw .invalid("there are no samples; training needs at least one") }
+        try network.validate(inputs: data.inputs, targets: data.targets, rows: data.rows, loss: loss)
+        if let weights = data.weights { try network.validate(weights: weights, rows: data.rows, what: data.weightsName.training) }
         if let validation {
             guard validation.rows > 0 else { throw .invalid("the validation data has no samples") }
             guard plan.validationFraction == 0 else {
@@ -174,6 +197,9 @@ extension Trainer {
             }
             try network.validate(inputs: validation.inputs, targets: validation.targets, rows: validation.rows, loss: loss,
                                  what: "validation inputs")
+            if let weights = validation.weights {
+                try network.validate(weights: weights, rows: validation.rows, what: data.weightsName.validation)
+            }
         }
         if let pending, pending.options != plan {
             let differing = zip(pending.options.storedValues, plan.storedValues).first { $0.1 != $1.1 }.map { $0.0.0 }
@@ -215,11 +241,22 @@ extension Trainer {
     /// Allocates what the run needs and, for a new run, fits the input normalisation on the training
     /// samples (rank 0's in a group) without setting it yet; a resumed run takes its state from the
     /// checkpoint. Everything here can fail on one process only, so a group agrees on it afterwards.
-    private func prepareRun(_ inputs: UnsafePointer<Float>, targets: Targets, validation: ValidationSet?, loss: Loss,
+    private func prepareRun(_ data: Data, validation: ValidationSet?, loss: Loss,
                             started: Double, partition: Partition, fingerprint: UInt64,
                             plan: TrainingOptions) throws(NudgeError) -> (Run, InputNormalization?) {
+        let (inputs, targets) = (data.inputs, data.targets)
         let samples = try split(partition.globalRows, plan: plan)
         let trainCount = samples.order.count
+        // Sharded data's weights are known to their own process only: a group then trains on as it can.
+        if let weights = data.weights, partition.group?.layout != .sharded {
+            let name = data.weightsName.training
+            if weightSum(weights, .indices(samples.order.pointer, count: trainCount)) == 0 {
+                throw .invalid("\(name) are zero for every training sample (the samples above zero were all held out by the validation fraction); at least one training sample needs a weight above zero")
+            }
+            if samples.heldOut.count > 0 && weightSum(weights, .indices(samples.heldOut.pointer, count: samples.heldOut.count)) == 0 {
+                throw .invalid("\(name) are zero for every sample held out by the validation fraction; validation needs a weight above zero")
+            }
+        }
         let earlyStopping = plan.patience > 0
         let lastGood = try FloatBuffer(copying: network.storage)
         let epochStart = try FloatBuffer(copying: network.storage)
@@ -229,13 +266,14 @@ extension Trainer {
         let sharded = partition.group?.layout == .sharded
         let scratch = try HeapBuffer<Int>(count: sharded ? max(min(plan.batchSize, trainCount), samples.heldOut.count) : 0, zeroed: false)
         let places = try HeapBuffer<Int>(count: sharded ? min(plan.batchSize, trainCount) : 0, zeroed: false)
-        var run = Run(inputs: inputs, targets: targets, validation: validation, loss: loss, started: started,
+        var run = Run(inputs: inputs, targets: targets, weights: data.weights, validation: validation, loss: loss, started: started,
                       partition: partition, order: samples.order, trainCount: trainCount, heldOut: samples.heldOut,
                       batchCount: (trainCount + plan.batchSize - 1) / plan.batchSize, workspace: workspace,
                       scratch: scratch, places: places, lastGood: lastGood, epochStart: epochStart, best: best, earlyStopping: earlyStopping)
         run.fingerprint = fingerprint
         if let saved = pending {
-            try saved.check(partition: partition, targets: targets, validation: validation != nil, fingerprint: run.fingerprint)
+            try saved.check(partition: partition, targets: targets, validation: validation != nil, weights: data.weights != nil,
+                            fingerprint: run.fingerprint)
             try saved.restore(into: &run)
             return (run, nil)
         }
@@ -273,7 +311,7 @@ extension Trainer {
         if run.nextBatch == 0 {
             if options.shuffle { shuffle(run.order) }
             run.epochStart.copy(from: network.storage)
-            run.partial = EpochTraining(lossSum: 0, correct: 0, rate: options.learningRate)
+            run.partial = EpochTraining(lossSum: 0, correct: 0, weight: 0, rate: options.learningRate)
         }
         run.epoch = epoch
         let trained: EpochTraining
@@ -329,19 +367,21 @@ extension Trainer {
             let start = b * batchSize, count = min(batchSize, run.trainCount - start)
             let rate = options.learningRate(atStep: (epoch - 1) * run.batchCount + b, stepsPerEpoch: run.batchCount)
             do throws(NudgeError) {
-                let (l, c): (Double, Int)
+                let tally: Tally
                 if collective != nil {
                     guard let result = try groupStep(&run, start: start, count: count, learningRate: rate) else {
                         run.summary.message = "stopped by the batch callback at epoch \(epoch), batch \(b)"
                         return .cancelled
                     }
-                    (l, c) = result
+                    tally = result
                 } else {
-                    (l, c) = try step(run.inputs, targets: run.targets, rows: .indices(run.order.pointer + start, count: count),
-                                      loss: run.loss, learningRate: rate, in: run.workspace)
+                    tally = try step(run.inputs, targets: run.targets, weights: run.weights,
+                                     rows: .indices(run.order.pointer + start, count: count),
+                                     loss: run.loss, learningRate: rate, in: run.workspace)
                 }
-                run.partial.lossSum += l
-                run.partial.correct += c
+                run.partial.lossSum += tally.loss
+                run.partial.correct += tally.correct
+                run.partial.weight += tally.weight
                 run.partial.rate = rate
                 if b == 0 { swap(&run.lastGood, &run.epochStart) }
             } catch where error.kind == .notFinite {
@@ -351,7 +391,7 @@ extension Trainer {
             run.steps += 1
             run.nextBatch = b + 1
             if let batchProgress, batchProgress(BatchReport(epoch: epoch, batch: b + 1, batchCount: run.batchCount,
-                                                             loss: run.partial.lossSum / Double(start + count))) {
+                                                             loss: run.partial.lossSum / run.partial.weight)) {
                 run.summary.message = "stopped by the batch callback at epoch \(epoch), batch \(b + 1)"
                 // Alone, stop now; a group stops together at its next sum.
                 guard collective != nil else { return .cancelled }
@@ -371,8 +411,8 @@ extension Trainer {
     /// every process reports the same; nil when a process asked to stop.
     private func measure(_ epoch: Int, _ trained: EpochTraining, _ run: inout Run, started: Double) throws(NudgeError) -> EpochReport? {
         var report = EpochReport(epoch: epoch, epochs: options.epochs,
-                                 trainLoss: trained.lossSum / Double(run.trainCount),
-                                 trainAccuracy: Double(trained.correct) / Double(run.trainCount),
+                                 trainLoss: trained.lossSum / trained.weight,
+                                 trainAccuracy: trained.correct / trained.weight,
                                  validationLoss: .nan, validationAccuracy: .nan, seconds: 0, improved: false,
                                  learningRate: trained.rate)
         var rows = Rows.range(start: 0, count: 0)
@@ -382,28 +422,29 @@ extension Trainer {
             rows = run.partition.rows(of: run.heldOut.pointer, count: run.heldOut.count, scratch: run.scratch.pointer)
         }
         let inputs = run.validation?.inputs ?? run.inputs, targets = run.validation?.targets ?? run.targets
-        var (loss, accuracy) = (Double.nan, Double.nan)
+        let weights = run.validation == nil ? run.weights : run.validation?.weights
+        var tally = Tally()
         if rows.count > 0 {
-            (loss, accuracy) = network.evaluate(inputs, targets: targets, rows: rows, loss: run.loss, in: run.workspace)
+            tally = network.evaluate(inputs, targets: targets, weights: weights, rows: rows, loss: run.loss, in: run.workspace)
         }
         guard let group = collective else {
-            (report.validationLoss, report.validationAccuracy) = (loss, accuracy)
+            if rows.count > 0 { (report.validationLoss, report.validationAccuracy) = (tally.loss / tally.weight, tally.correct / tally.weight) }
             report.seconds = monotonicSeconds() - started
             return report
         }
-        let count = rows.count, g = gradient.pointer + network.parameterCount
-        if count > 0 {
-            FloatPieces.put(loss * Double(count), g)
-            FloatPieces.put(Int((accuracy * Double(count)).rounded()), g + 2)
-            FloatPieces.put(count, g + 4)
+        let g = gradient.pointer + network.parameterCount
+        if rows.count > 0 {
+            FloatPieces.put(tally.loss, g)
+            FloatPieces.put(tally.correct, g + 2)
+            FloatPieces.put(tally.weight, g + 4)
         }
         (g[6], g[7]) = (run.stopRequested ? 1 : 0, run.failure != nil ? 1 : 0)
         if group.rank == 0 { FloatPieces.put(monotonicSeconds() - started, g + 8) }
         try sum(g, Trainer.extraSlots, group)
-        let total = FloatPieces.int(g + 4)
+        let total = FloatPieces.double(g + 4)
         if run.hasValidation {
-            report.validationLoss = FloatPieces.double(g) / Double(total)
-            report.validationAccuracy = Double(FloatPieces.int(g + 2)) / Double(total)
+            report.validationLoss = FloatPieces.double(g) / total
+            report.validationAccuracy = FloatPieces.double(g + 2) / total
         }
         report.seconds = FloatPieces.double(g + 8)
         let (stop, failed) = (g[6] > 0, g[7] > 0)
@@ -527,7 +568,9 @@ extension Trainer {
     /// One step of a group: this process's part of the batch forward and back, then the gradient and
     /// the step's sums summed across the group, then the same update everywhere. Returns the batch's
     /// summed loss and correct count, or nil when a process asked to stop (the step is not taken).
-    private func groupStep(_ run: inout Run, start: Int, count: Int, learningRate: Float) throws(NudgeError) -> (Double, Int)? {
+    /// With weights, each process knows only its own samples' weights: the gradient is summed
+    /// unscaled with the batch's weight, then divided by the group's total weight.
+    private func groupStep(_ run: inout Run, start: Int, count: Int, learningRate: Float) throws(NudgeError) -> Tally? {
         let group = collective!
         let p = network.parameterCount, g = gradient.pointer
         let (rows, places) = run.partition.rows(of: run.order.pointer + start, count: count, scratch: run.scratch.pointer,
@@ -537,37 +580,46 @@ extension Trainer {
         let generator = rng
         var dropout = nextDropout()
         dropout?.rows = places
-        var total = 0.0, correct = 0, bad = false
+        let weighted = run.weights != nil
+        var mine = Tally(), bad = false
         if rows.count > 0 {
-            let (x, loss) = network.forwardWithLoss(run.inputs, targets: run.targets, rows: rows, loss: run.loss,
-                                                    scale: 1 / Float(count), in: run.workspace, dropout: dropout,
-                                                    labelSmoothing: options.labelSmoothing)
+            let (x, loss) = network.forwardWithLoss(run.inputs, targets: run.targets, weights: run.weights, rows: rows,
+                                                    loss: run.loss, scale: weighted ? 1 : 1 / Float(count), in: run.workspace,
+                                                    dropout: dropout, labelSmoothing: options.labelSmoothing)
             if loss.isFinite {
                 let output = run.workspace.outputs[network.weightLayerCount - 1].pointer
-                correct = countCorrect(outputs: output, targets: run.workspace.targets.pointer, rows: rows.count, width: network.outputSize)
+                mine = network.tallyCorrect(output, run.workspace, weighted: weighted, rows: rows.count)
                 network.backward(x, rows: rows.count, in: run.workspace, into: g, accumulate: true)
-                total = loss
+                mine.loss = loss
             } else {
                 bad = true
             }
         }
-        FloatPieces.put(total, g + p)
-        g[p + 2] = Float(correct)
+        FloatPieces.put(mine.loss, g + p)
+        FloatPieces.put(mine.correct, g + p + 6)
+        FloatPieces.put(mine.weight, g + p + 8)
         (g[p + 3], g[p + 4], g[p + 5]) = (bad ? 1 : 0, run.stopRequested ? 1 : 0, run.failure != nil ? 1 : 0)
         try sum(g, p + Trainer.extraSlots, group)
-        let loss = FloatPieces.double(g + p), summedCorrect = Int(g[p + 2])
+        let batch = Tally(loss: FloatPieces.double(g + p), correct: FloatPieces.double(g + p + 6),
+                          weight: weighted ? FloatPieces.double(g + p + 8) : Double(count))
         let (anyBad, stop, failed) = (g[p + 3] > 0, g[p + 4] > 0, g[p + 5] > 0)
         clearExtras()
-        if failed || stop || anyBad || !loss.isFinite { gradient.zero() }
+        let empty = weighted && !(batch.weight > 0)
+        if failed || stop || anyBad || !batch.loss.isFinite || empty { gradient.zero() }
         if failed { throw run.failure ?? rankZeroFailure }
-        if stop {
+        if stop || empty {
+            // A batch whose weights are all 0 is skipped, as alone: no step and no dropout draw.
             rng = generator
-            return nil
+            return stop ? nil : Tally()
         }
-        guard !anyBad && loss.isFinite else {
-            throw NudgeError(.notFinite, "the loss became \(anyBad ? Double.nan : loss / Double(count)); try a smaller learning rate")
+        guard !anyBad && batch.loss.isFinite else {
+            throw NudgeError(.notFinite, "the loss became \(anyBad ? Double.nan : batch.loss / batch.weight); try a smaller learning rate")
+        }
+        if weighted {
+            let scale = 1 / Float(batch.weight)
+            for i in 0..<p { g[i] *= scale }
         }
         try applyGradient(learningRate: learningRate)
-        return (loss, summedCorrect)
+        return batch
     }
 }

@@ -42,13 +42,34 @@ extension Trainer {
         try checkedStep(inputs, targets)
     }
 
-    private func checkedStep<Element: TargetElement>(_ inputs: UnsafeBufferPointer<Float>,
-                                                     _ targets: UnsafeBufferPointer<Element>) throws(NudgeError) -> Double {
+    /// One gradient step on one batch of samples with class labels and a weight each (finite, 0 or
+    /// more, not all 0), weighed as `fit(_:labels:weights:validation:validationWeights:progress:batchProgress:)`
+    /// weighs its batches. Returns the batch's weighted mean loss before the step.
+    ///
+    /// - Throws: As `step(_:labels:)`; `shape` when `weights` has not one value per sample,
+    ///   `invalidArgument` for a negative weight or weights all 0, `notFinite` for a NaN or infinite one.
+    public func step(_ inputs: [Float], labels: [Int32], weights: [Float]) throws(NudgeError) -> Double {
+        try withBuffers(inputs, labels) { (x, y) throws(NudgeError) in
+            try weights.withUnsafeBufferPointer { (w) throws(NudgeError) in try checkedStep(x, y, w) }
+        }
+    }
+
+    /// One weighted gradient step on one batch of samples with target rows, as `step(_:labels:weights:)`.
+    public func step(_ inputs: [Float], targets: [Float], weights: [Float]) throws(NudgeError) -> Double {
+        try withBuffers(inputs, targets) { (x, y) throws(NudgeError) in
+            try weights.withUnsafeBufferPointer { (w) throws(NudgeError) in try checkedStep(x, y, w) }
+        }
+    }
+
+    private func checkedStep<Element: TargetElement>(_ inputs: UnsafeBufferPointer<Float>, _ targets: UnsafeBufferPointer<Element>,
+                                                     _ weights: UnsafeBufferPointer<Float>? = nil) throws(NudgeError) -> Double {
         let rows = try network.sampleCount(inputs.count)
         guard rows <= TrainingOptions.maxBatchSize else {
             throw .invalid("inputs holds \(rows) samples; one step takes at most \(TrainingOptions.maxBatchSize)")
         }
-        return try step(start(inputs), targets: network.targets(targets, rows: rows), rows: rows)
+        let t = try network.targets(targets, rows: rows)
+        let w = try weights.map { (b) throws(NudgeError) in try network.weights(b, rows: rows, "weights") }
+        return try step(start(inputs), targets: t, weights: w, rows: rows)
     }
 
     // MARK: Epochs
@@ -76,71 +97,97 @@ extension Trainer {
     /// }
     /// ```
     ///
+    /// Sample weights: with `weights` (one per sample, finite, 0 or more, not all 0), each sample's
+    /// loss and gradient count its weight times, and each batch's gradient is divided by the sum of
+    /// its weights (scikit-learn's convention): weights of 1 train exactly as none, scaling every
+    /// weight by the same factor changes nothing, and a batch whose weights are all 0 is skipped.
+    /// The reported training loss and accuracy are then weighted means; `validationWeights` weigh the
+    /// validation data the same way (samples held out by ``TrainingOptions/validationFraction`` keep
+    /// their weights from `weights`).
+    ///
     /// - Throws: Before any change to the network or the trainer: `shape` (counts disagree),
     ///   `invalidArgument` (no samples, labels out of range, validation data together with a
-    ///   validation fraction, or a fraction that leaves no sample on one side), `notFinite` (NaN or
-    ///   infinite inputs), `outOfMemory`.
-    public func fit(_ inputs: [Float], labels: [Int32], validation: (inputs: [Float], labels: [Int32])? = nil,
+    ///   validation fraction, or a fraction that leaves no sample on one side, a negative weight or
+    ///   weights all 0), `notFinite` (NaN or infinite inputs or weights), `outOfMemory`.
+    public func fit(_ inputs: [Float], labels: [Int32], weights: [Float]? = nil,
+                    validation: (inputs: [Float], labels: [Int32])? = nil, validationWeights: [Float]? = nil,
                     progress: ((EpochReport) -> Bool)? = nil,
                     batchProgress: ((BatchReport) -> Bool)? = nil) throws(NudgeError) -> TrainingSummary {
-        try fitArrays(inputs, labels, validation: validation.map { ($0.inputs, $0.labels) },
+        try fitArrays(inputs, labels, weights, validation: validation.map { ($0.inputs, $0.labels) }, validationWeights,
                       progress: progress, batchProgress: batchProgress)
     }
 
     /// Trains for ``TrainingOptions/epochs`` epochs on samples with target rows of
-    /// ``Network/outputSize`` values, as `fit(_:labels:validation:progress:batchProgress:)` does.
+    /// ``Network/outputSize`` values, as `fit(_:labels:weights:validation:validationWeights:progress:batchProgress:)` does.
     ///
     /// - Throws: As the labels form, with `notFinite` for NaN or infinite targets.
-    public func fit(_ inputs: [Float], targets: [Float], validation: (inputs: [Float], targets: [Float])? = nil,
+    public func fit(_ inputs: [Float], targets: [Float], weights: [Float]? = nil,
+                    validation: (inputs: [Float], targets: [Float])? = nil, validationWeights: [Float]? = nil,
                     progress: ((EpochReport) -> Bool)? = nil,
                     batchProgress: ((BatchReport) -> Bool)? = nil) throws(NudgeError) -> TrainingSummary {
-        try fitArrays(inputs, targets, validation: validation.map { ($0.inputs, $0.targets) },
+        try fitArrays(inputs, targets, weights, validation: validation.map { ($0.inputs, $0.targets) }, validationWeights,
                       progress: progress, batchProgress: batchProgress)
     }
 
-    /// `fit(_:labels:validation:progress:batchProgress:)` on buffers, without copying them.
+    /// `fit(_:labels:weights:validation:validationWeights:progress:batchProgress:)` on buffers, without copying them.
     public func fit(_ inputs: UnsafeBufferPointer<Float>, labels: UnsafeBufferPointer<Int32>,
+                    weights: UnsafeBufferPointer<Float>? = nil,
                     validation: (inputs: UnsafeBufferPointer<Float>, labels: UnsafeBufferPointer<Int32>)? = nil,
+                    validationWeights: UnsafeBufferPointer<Float>? = nil,
                     progress: ((EpochReport) -> Bool)? = nil,
                     batchProgress: ((BatchReport) -> Bool)? = nil) throws(NudgeError) -> TrainingSummary {
-        try fitBuffers(inputs, labels, validation: validation.map { ($0.inputs, $0.labels) },
+        try fitBuffers(inputs, labels, weights, validation: validation.map { ($0.inputs, $0.labels) }, validationWeights,
                        progress: progress, batchProgress: batchProgress)
     }
 
-    /// `fit(_:targets:validation:progress:batchProgress:)` on buffers, without copying them.
+    /// `fit(_:targets:weights:validation:validationWeights:progress:batchProgress:)` on buffers, without copying them.
     public func fit(_ inputs: UnsafeBufferPointer<Float>, targets: UnsafeBufferPointer<Float>,
+                    weights: UnsafeBufferPointer<Float>? = nil,
                     validation: (inputs: UnsafeBufferPointer<Float>, targets: UnsafeBufferPointer<Float>)? = nil,
+                    validationWeights: UnsafeBufferPointer<Float>? = nil,
                     progress: ((EpochReport) -> Bool)? = nil,
                     batchProgress: ((BatchReport) -> Bool)? = nil) throws(NudgeError) -> TrainingSummary {
-        try fitBuffers(inputs, targets, validation: validation.map { ($0.inputs, $0.targets) },
+        try fitBuffers(inputs, targets, weights, validation: validation.map { ($0.inputs, $0.targets) }, validationWeights,
                        progress: progress, batchProgress: batchProgress)
     }
 
-    private func fitArrays<Element: TargetElement>(_ inputs: [Float], _ targets: [Element], validation: ([Float], [Element])?,
+    private func fitArrays<Element: TargetElement>(_ inputs: [Float], _ targets: [Element], _ weights: [Float]?,
+                                                   validation: ([Float], [Element])?, _ validationWeights: [Float]?,
                                                    progress: ((EpochReport) -> Bool)?,
                                                    batchProgress: ((BatchReport) -> Bool)?) throws(NudgeError) -> TrainingSummary {
         let vx = validation?.0 ?? [], vy = validation?.1 ?? []
         return try withBuffers(inputs, targets) { (x, y) throws(NudgeError) in
             try withBuffers(vx, vy) { (vxb, vyb) throws(NudgeError) in
-                try fitBuffers(x, y, validation: validation == nil ? nil : (vxb, vyb),
-                               progress: progress, batchProgress: batchProgress)
+                try withOptionalBuffers(weights, validationWeights) { (w, vw) throws(NudgeError) in
+                    try fitBuffers(x, y, w, validation: validation == nil ? nil : (vxb, vyb), vw,
+                                   progress: progress, batchProgress: batchProgress)
+                }
             }
         }
     }
 
     private func fitBuffers<Element: TargetElement>(_ inputs: UnsafeBufferPointer<Float>, _ targets: UnsafeBufferPointer<Element>,
+                                                    _ weights: UnsafeBufferPointer<Float>?,
                                                     validation: (UnsafeBufferPointer<Float>, UnsafeBufferPointer<Element>)?,
+                                                    _ validationWeights: UnsafeBufferPointer<Float>?,
                                                     progress: ((EpochReport) -> Bool)?,
                                                     batchProgress: ((BatchReport) -> Bool)?) throws(NudgeError) -> TrainingSummary {
         let rows = try network.sampleCount(inputs.count)
         let t = try network.targets(targets, rows: rows)
+        let w = try weights.map { (b) throws(NudgeError) in try network.weights(b, rows: rows, "weights") }
         var set: ValidationSet?
         if let (vx, vy) = validation {
             let vrows = try network.sampleCount(vx.count, "validation inputs")
             set = ValidationSet(inputs: start(vx), targets: try network.targets(vy, rows: vrows, "validation \(Element.argument)"),
-                                rows: vrows)
+                                rows: vrows,
+                                weights: try validationWeights.map { (b) throws(NudgeError) in
+                                    try network.weights(b, rows: vrows, "validation weights")
+                                })
+        } else if validationWeights != nil {
+            throw .invalid("validation weights are given without validation data")
         }
-        return try fit(start(inputs), targets: t, rows: rows, validation: set, progress: progress, batchProgress: batchProgress)
+        return try fit(start(inputs), targets: t, weights: w, rows: rows, validation: set, progress: progress,
+                       batchProgress: batchProgress)
     }
 }
 

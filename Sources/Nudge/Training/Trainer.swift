@@ -135,21 +135,25 @@ public final class Trainer {
     /// `package`, for the C ABI, which passes its callers' pointers with counts it has checked; Swift
     /// callers use the public `step(_:labels:)` and `step(_:targets:)`, which check arrays or buffers
     /// and call this.
-    package func step(_ inputs: UnsafePointer<Float>, targets: Targets, rows: Int) throws(NudgeError) -> Double {
-        try exclusively { () throws(NudgeError) in try uncheckedStep(inputs, targets: targets, rows: rows) }
+    /// With `weights` (one per sample, checked), the batch's weighted mean loss, and a step on it.
+    package func step(_ inputs: UnsafePointer<Float>, targets: Targets, weights: UnsafePointer<Float>? = nil,
+                      rows: Int) throws(NudgeError) -> Double {
+        try exclusively { () throws(NudgeError) in try uncheckedStep(inputs, targets: targets, weights: weights, rows: rows) }
     }
 
-    private func uncheckedStep(_ inputs: UnsafePointer<Float>, targets: Targets, rows: Int) throws(NudgeError) -> Double {
+    private func uncheckedStep(_ inputs: UnsafePointer<Float>, targets: Targets, weights: UnsafePointer<Float>?,
+                               rows: Int) throws(NudgeError) -> Double {
         guard rows > 0 else { throw .invalid("there are no samples; a step needs at least one") }
         try network.validate(inputs: inputs, targets: targets, rows: rows, loss: resolvedLoss)
+        if let weights { try network.validate(weights: weights, rows: rows, what: "weights") }
         let ws = try workspace(for: rows, options: options)
         // A step that fails part-way leaves the weights as they were, so keep them until it succeeds.
         let before = try stepSnapshot()
         before.copy(from: network.storage)
         do {
-            let (loss, _) = try step(inputs, targets: targets, rows: .range(start: 0, count: rows), loss: resolvedLoss,
-                                     learningRate: options.learningRate, in: ws)
-            return loss / Double(rows)
+            let tally = try step(inputs, targets: targets, weights: weights, rows: .range(start: 0, count: rows),
+                                 loss: resolvedLoss, learningRate: options.learningRate, in: ws)
+            return tally.loss / tally.weight
         } catch {
             network.storage.copy(from: before)
             state.reset()
@@ -157,23 +161,37 @@ public final class Trainer {
         }
     }
 
-    /// A step over a selection of validated rows; returns the summed loss and the number classified correctly.
-    func step(_ inputs: UnsafePointer<Float>, targets: Targets, rows: Rows, loss: Loss, learningRate: Float,
-              in workspace: Workspace) throws(NudgeError) -> (Double, Int) {
-        if let split = try rowSplit(for: rows.count) {
-            return try splitStep(split, inputs, targets: targets, rows: rows, loss: loss, learningRate: learningRate)
+    /// A step over a selection of validated rows; returns their summed loss, the number (or weight)
+    /// classified correctly and their count (or weight).
+    ///
+    /// With `weights`, each sample's loss and gradient are multiplied by its weight, and the batch's
+    /// gradient is divided by the sum of its weights instead of its count: the weighted mean, as
+    /// scikit-learn's MLP takes it. Weights of 1 give the unweighted step bit for bit; a batch whose
+    /// weights are all 0 teaches nothing, and is skipped (no step, no dropout draw).
+    func step(_ inputs: UnsafePointer<Float>, targets: Targets, weights: UnsafePointer<Float>? = nil, rows: Rows, loss: Loss,
+              learningRate: Float, in workspace: Workspace) throws(NudgeError) -> Tally {
+        var scale = 1 / Float(rows.count), batchWeight = Double(rows.count)
+        if let weights {
+            batchWeight = weightSum(weights, rows)
+            guard batchWeight > 0 else { return Tally() }
+            scale = 1 / Float(batchWeight)
         }
-        let (x, total) = network.forwardWithLoss(inputs, targets: targets, rows: rows, loss: loss,
-                                                 scale: 1 / Float(rows.count), in: workspace, dropout: nextDropout(),
+        if let split = try rowSplit(for: rows.count) {
+            return try splitStep(split, inputs, targets: targets, weights: weights, rows: rows, scale: scale, loss: loss,
+                                 learningRate: learningRate)
+        }
+        let (x, total) = network.forwardWithLoss(inputs, targets: targets, weights: weights, rows: rows, loss: loss,
+                                                 scale: scale, in: workspace, dropout: nextDropout(),
                                                  labelSmoothing: options.labelSmoothing)
         let output = workspace.outputs[network.weightLayerCount - 1].pointer
         guard total.isFinite else {
-            throw NudgeError(.notFinite, "the loss became \(total / Double(rows.count)); try a smaller learning rate")
+            throw NudgeError(.notFinite, "the loss became \(total / batchWeight); try a smaller learning rate")
         }
-        let correct = countCorrect(outputs: output, targets: workspace.targets.pointer, rows: rows.count, width: network.outputSize)
+        var tally = network.tallyCorrect(output, workspace, weighted: weights != nil, rows: rows.count)
+        tally.loss = total
         if options.clipNorm > 0 {
             try clippedStep(x, rows: rows.count, learningRate: learningRate, in: workspace)
-            return (total, correct)
+            return tally
         }
         // The gradient buffer is all zeros here (each update clears what it has read), so BLAS adds into
         // it without first clearing the whole of it; the update happens inside the backward pass.
@@ -189,7 +207,7 @@ public final class Trainer {
         guard finite else {
             throw NudgeError(.notFinite, "the gradient or a step of the \(options.optimizer.name) optimiser is not finite; try a smaller learning rate")
         }
-        return (total, correct)
+        return tally
     }
 
     /// A step whose gradient is scaled down to ``TrainingOptions/clipNorm`` when longer: the whole

@@ -12,7 +12,7 @@ import os
 
 import numpy as np
 
-from ._errors import FormatError, InvalidArgumentError, NudgeIOError, ShapeError
+from ._errors import FormatError, InvalidArgumentError, NotFiniteError, NudgeIOError, ShapeError
 
 _float_p = ctypes.POINTER(ctypes.c_float)
 _int32_p = ctypes.POINTER(ctypes.c_int32)
@@ -133,6 +133,31 @@ def samples(value, width, name="X"):
         hint = " (for one sample, use X.reshape(1, -1))" if array.ndim == 1 and array.shape[0] == width else ""
         raise ShapeError(f"{name} has shape {array.shape}; the network expects (n, {width}){hint}")
     return as_c_array(array, np.float32, name)
+
+
+def weights(value, n, name="sample_weight"):
+    """Sample weights as a C-contiguous float32 (n,) array (`value` itself when it already is one; a
+    list, a pandas Series or any array of numbers otherwise, converted once), checked as the library
+    checks them, with `name` in the message: each finite (NotFiniteError) and 0 or more, not all 0
+    (InvalidArgumentError)."""
+    array = _numeric(value, name)
+    if array.shape != (n,):
+        raise ShapeError(f"{name} has shape {array.shape}; expected ({n},), one weight per sample")
+    array = as_c_array(array, np.float32, name)
+    nonzero = False
+    for start in range(0, n, _CHUNK):
+        part = array[start:start + _CHUNK]
+        bad = ~np.isfinite(part) | (part < 0)
+        if bad.any():
+            i = int(np.argmax(bad))
+            value = part[i]
+            if not np.isfinite(value):
+                raise NotFiniteError(f"{name}[{start + i}] is {value}; weights must be finite (float32)")
+            raise InvalidArgumentError(f"{name}[{start + i}] is {value}; weights must be 0 or more")
+        nonzero = nonzero or bool(part.any())
+    if not nonzero:
+        raise InvalidArgumentError(f"{name} are all zero ({n} samples); at least one sample needs a weight above zero")
+    return array
 
 
 def c_string(value, name):

@@ -50,7 +50,10 @@ def shared(settings, kind, sample_count):
     values = {option.keyword: repr(settings[option.keyword]) for option in _options.OPTIONS}
     values.update({name: repr(settings[name]) for name in ("checkpoint_every", "resume", "data")})
     values["y"] = "class labels" if kind == "labels" else "target rows"
-    values["validation_data"] = "None" if settings["validation_data"] is None else "given"
+    validation = settings["validation_data"]
+    values["validation_data"] = ("None" if validation is None else
+                                 "given with weights" if len(validation) == 3 and validation[2] is not None else "given")
+    values["sample_weight"] = "None" if settings["sample_weight"] is None else "given"
     if settings["data"] == "replicated":
         values["the sample count of X (replicated data)"] = str(sample_count)
     return values

@@ -270,6 +270,20 @@ PROTOTYPES = {
     # nudge_status nudge_gradient(const nudge_network *network, const float *inputs, const float *targets,
     #     size_t sample_count, nudge_loss loss, float *gradient, size_t gradient_capacity, double *out_loss);
     "nudge_gradient": (c_int32, [_network_p, _float_p, _float_p, c_size_t, c_int32, _float_p, c_size_t, _double_p]),
+    # nudge_status nudge_evaluate_weighted(const nudge_network *network, const float *inputs, const float *targets,
+    #     const float *weights, size_t sample_count, nudge_loss loss, double *out_loss, double *out_accuracy);
+    "nudge_evaluate_weighted": (c_int32, [_network_p, _float_p, _float_p, _float_p, c_size_t, c_int32, _double_p,
+                                          _double_p]),
+    # nudge_status nudge_evaluate_labels_weighted(const nudge_network *network, const float *inputs,
+    #     const int32_t *labels, const float *weights, size_t sample_count, nudge_loss loss, double *out_loss,
+    #     double *out_accuracy);
+    "nudge_evaluate_labels_weighted": (c_int32, [_network_p, _float_p, _int32_p, _float_p, c_size_t, c_int32,
+                                                 _double_p, _double_p]),
+    # nudge_status nudge_gradient_weighted(const nudge_network *network, const float *inputs, const float *targets,
+    #     const float *weights, size_t sample_count, nudge_loss loss, float *gradient, size_t gradient_capacity,
+    #     double *out_loss);
+    "nudge_gradient_weighted": (c_int32, [_network_p, _float_p, _float_p, _float_p, c_size_t, c_int32, _float_p,
+                                          c_size_t, _double_p]),
     # nudge_status nudge_evaluate_regression(const nudge_network *network, const float *inputs, const float *targets,
     #     size_t sample_count, nudge_regression_metrics *out_metrics);
     "nudge_evaluate_regression": (c_int32, [_network_p, _float_p, _float_p, c_size_t, POINTER(nudge_regression_metrics)]),
@@ -320,6 +334,13 @@ PROTOTYPES = {
     # nudge_status nudge_trainer_step_labels(nudge_trainer *trainer, const float *inputs, const int32_t *labels,
     #     size_t sample_count, double *out_loss);
     "nudge_trainer_step_labels": (c_int32, [_trainer_p, _float_p, _int32_p, c_size_t, _double_p]),
+    # nudge_status nudge_trainer_step_weighted(nudge_trainer *trainer, const float *inputs, const float *targets,
+    #     const float *weights, size_t sample_count, double *out_loss);
+    "nudge_trainer_step_weighted": (c_int32, [_trainer_p, _float_p, _float_p, _float_p, c_size_t, _double_p]),
+    # nudge_status nudge_trainer_step_labels_weighted(nudge_trainer *trainer, const float *inputs,
+    #     const int32_t *labels, const float *weights, size_t sample_count, double *out_loss);
+    "nudge_trainer_step_labels_weighted": (c_int32, [_trainer_p, _float_p, _int32_p, _float_p, c_size_t,
+                                                     _double_p]),
     # nudge_status nudge_trainer_train(nudge_trainer *trainer, const float *inputs, const float *targets,
     #     size_t sample_count, const nudge_train_options *options, nudge_train_report *report);
     "nudge_trainer_train": (c_int32, [_trainer_p, _float_p, _float_p, c_size_t, POINTER(nudge_train_options),

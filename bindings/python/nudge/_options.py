@@ -46,6 +46,8 @@ C_FIELDS = (
     ("clip_norm", "float"),
     ("normalization", "int32_t"),
     ("label_smoothing", "float"),
+    ("sample_weights", "const float *"),
+    ("validation_weights", "const float *"),
 )
 
 # Each C enumeration: the names Python accepts and their codes.

@@ -43,8 +43,16 @@ CUSTOM = {
 
 #: fit's keywords that are not training options: (name, default, type, documentation).
 FIT_ARGUMENTS = (
-    ("validation_data", None, "(X_val, y_val) or None",
-     "Data to validate on after every epoch, instead of a validation_split; y_val in the form of y."),
+    ("sample_weight", None, "array-like of shape (n,) or None",
+     "One weight per sample (finite, 0 or more, not all 0); None weighs every sample 1. Each sample's loss and "
+     "gradient are multiplied by its weight and each batch's gradient is divided by the batch's summed weight "
+     "(scikit-learn's MLP convention): weights of 1 train exactly as None, scaling every weight by one factor "
+     "changes nothing, a batch whose weights are all 0 is skipped. The History's training loss and accuracy are "
+     "weighted means; samples held out by validation_split keep their weights; normalize fits on the samples "
+     "without their weights. Passed without a copy when float32 and contiguous."),
+    ("validation_data", None, "(X_val, y_val), (X_val, y_val, w_val) or None",
+     "Data to validate on after every epoch, instead of a validation_split; y_val in the form of y; w_val, one "
+     "weight per validation sample, makes the validation loss and accuracy (and early stopping) weighted."),
     ("verbose", True, "bool", "Show a progress bar per epoch (tqdm when installed); False prints nothing."),
     ("checkpoint", None, "str, os.PathLike or None",
      "A file the library writes the whole training state to (network, optimiser state, random state, position "

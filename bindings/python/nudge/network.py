@@ -292,8 +292,12 @@ class Network:
                                       _arrays.int32_pointer(out), out.size))
         return out
 
-    def evaluate(self, X, y, loss="auto"):
+    def evaluate(self, X, y, loss="auto", sample_weight=None):
         """How well the network does on labelled data; `y` as in `fit`.
+
+        With `sample_weight` (one weight per row, finite, 0 or more, not all 0), the loss and
+        accuracy are weighted means: sum(w * loss) / sum(w), and the weight of the samples classified
+        correctly over sum(w); a regression's mse, mae and r2 are not weighted.
 
         For a classifier (a sigmoid or softmax output layer), or whenever y holds class labels: an
         Evaluation(loss, accuracy), the mean loss and the fraction classified correctly. For a
@@ -306,12 +310,23 @@ class Network:
         kind, t = _arrays.targets(y, x.shape[0], self.output_size)
         value, accuracy = ctypes.c_double(), ctypes.c_double()
         code = _code(_lib.LOSSES, loss, "loss")
-        if kind == "labels":
-            check(_lib.lib.nudge_evaluate_labels(self.handle, _arrays.float_pointer(x), _arrays.int32_pointer(t),
-                                                 x.shape[0], code, ctypes.byref(value), ctypes.byref(accuracy)))
-            return Evaluation(value.value, accuracy.value)
-        check(_lib.lib.nudge_evaluate(self.handle, _arrays.float_pointer(x), _arrays.float_pointer(t),
-                                      x.shape[0], code, ctypes.byref(value), ctypes.byref(accuracy)))
+        outputs = (code, ctypes.byref(value), ctypes.byref(accuracy))
+        if sample_weight is None:
+            if kind == "labels":
+                check(_lib.lib.nudge_evaluate_labels(self.handle, _arrays.float_pointer(x), _arrays.int32_pointer(t),
+                                                     x.shape[0], *outputs))
+                return Evaluation(value.value, accuracy.value)
+            check(_lib.lib.nudge_evaluate(self.handle, _arrays.float_pointer(x), _arrays.float_pointer(t), x.shape[0],
+                                          *outputs))
+        else:
+            w = _arrays.weights(sample_weight, x.shape[0])
+            if kind == "labels":
+                check(_lib.lib.nudge_evaluate_labels_weighted(self.handle, _arrays.float_pointer(x),
+                                                              _arrays.int32_pointer(t), _arrays.float_pointer(w),
+                                                              x.shape[0], *outputs))
+                return Evaluation(value.value, accuracy.value)
+            check(_lib.lib.nudge_evaluate_weighted(self.handle, _arrays.float_pointer(x), _arrays.float_pointer(t),
+                                                   _arrays.float_pointer(w), x.shape[0], *outputs))
         if self._activations[-1] in ("sigmoid", "softmax"):
             return Evaluation(value.value, accuracy.value)
         metrics = _lib.nudge_regression_metrics(struct_size=ctypes.sizeof(_lib.nudge_regression_metrics))
@@ -319,19 +334,25 @@ class Network:
                                                  x.shape[0], ctypes.byref(metrics)))
         return RegressionEvaluation(value.value, metrics.mse, metrics.mae, metrics.r2)
 
-    def gradient(self, X, y, loss="auto", return_loss=False):
+    def gradient(self, X, y, loss="auto", return_loss=False, sample_weight=None):
         """The gradient of the mean loss over (X, y) with respect to every parameter, as a flat
         float32 vector in the order of `parameters`: -gradient says how to nudge each weight to
-        lower the cost. The network is not changed. With `return_loss`, returns (gradient, loss)."""
+        lower the cost. The network is not changed. With `return_loss`, returns (gradient, loss).
+        With `sample_weight`, of the weighted mean loss sum(w * loss) / sum(w)."""
         x = _arrays.samples(X, self.input_size)
         kind, t = _arrays.targets(y, x.shape[0], self.output_size)
         if kind == "labels":
             t = np.eye(self.output_size, dtype=np.float32)[t]
         out = np.empty(self._parameter_count, dtype=np.float32)
         value = ctypes.c_double()
-        check(_lib.lib.nudge_gradient(self.handle, _arrays.float_pointer(x), _arrays.float_pointer(t), x.shape[0],
-                                      _code(_lib.LOSSES, loss, "loss"), _arrays.float_pointer(out), out.size,
-                                      ctypes.byref(value)))
+        rest = (_code(_lib.LOSSES, loss, "loss"), _arrays.float_pointer(out), out.size, ctypes.byref(value))
+        if sample_weight is None:
+            check(_lib.lib.nudge_gradient(self.handle, _arrays.float_pointer(x), _arrays.float_pointer(t), x.shape[0],
+                                          *rest))
+        else:
+            w = _arrays.weights(sample_weight, x.shape[0])
+            check(_lib.lib.nudge_gradient_weighted(self.handle, _arrays.float_pointer(x), _arrays.float_pointer(t),
+                                                   _arrays.float_pointer(w), x.shape[0], *rest))
         return (out, value.value) if return_loss else out
 
     # -- training ---------------------------------------------------------------------------------------
@@ -345,6 +366,10 @@ class Network:
             x = _arrays.samples(X, self.input_size)
             kind, t = _arrays.targets(y, x.shape[0], self.output_size)
             c_options, rates = _settings.train_options(settings, len(self._sizes))
+            weights = None
+            if settings["sample_weight"] is not None:
+                weights = _arrays.weights(settings["sample_weight"], x.shape[0])
+                c_options.sample_weights = _arrays.float_pointer(weights)
             validation = self._set_validation_data(c_options, settings["validation_data"], kind)
             path, every = _checkpoint.keywords(settings)
             _collective.check_data(settings["data"], group)
@@ -356,7 +381,7 @@ class Network:
         self.history = run.history
         with self._attached(c_options, path, every, group, settings["data"]):
             error, report = self._train(c_options, x, t, kind, run)
-        del rates, validation  # the C options pointed into these arrays: kept alive until here
+        del rates, weights, validation  # the C options pointed into these arrays: kept alive until here
         return run.finish(report, error if group is None else group.failure(error))
 
     fit.__signature__ = _settings.FIT_SIGNATURE
@@ -408,8 +433,8 @@ class Network:
         """Points `options` at (X_val, y_val), in the form of y (`kind`); returns the arrays to keep alive."""
         if validation_data is None:
             return None
-        if len(validation_data) != 2:
-            raise InvalidArgumentError("validation_data must be a pair (X_val, y_val)")
+        if len(validation_data) not in (2, 3):
+            raise InvalidArgumentError("validation_data must be a pair (X_val, y_val) or a triple (X_val, y_val, w_val)")
         vx = _arrays.samples(validation_data[0], self.input_size, "X_val")
         if vx.shape[0] == 0:
             raise InvalidArgumentError("validation_data has no samples (X_val has 0 rows); give at least one, or "
@@ -419,13 +444,17 @@ class Network:
             vt = np.eye(self.output_size, dtype=np.float32)[vt]
         elif kind == "labels" and vkind == "targets":
             raise InvalidArgumentError("y holds class labels but y_val holds target rows; give both in the same form")
+        vw = None
+        if len(validation_data) == 3 and validation_data[2] is not None:
+            vw = _arrays.weights(validation_data[2], vx.shape[0], "w_val")
+            options.validation_weights = _arrays.float_pointer(vw)
         options.validation_inputs = _arrays.float_pointer(vx)
         options.validation_count = vx.shape[0]
         if kind == "labels":
             options.validation_labels = _arrays.int32_pointer(vt)
         else:
             options.validation_targets = _arrays.float_pointer(vt)
-        return vx, vt
+        return vx, vt, vw
 
     def _ensure_trainer(self, options):
         """The network's trainer (its optimiser state), created by the first fit."""

@@ -41,18 +41,33 @@ network it finds, with the optimiser state (Adam's moments, momentum) of the pre
 this process. Pickling keeps the weights but not the optimiser state, so `partial_fit` on an
 unpickled estimator restarts Adam's moments.
 
+Sample weights: `fit`, `partial_fit` and `score` take `sample_weight`, and the classifier takes
+`class_weight` (None, "balanced" or a dict), multiplied into it. A sample of weight 0 is left out
+before training, which is scikit-learn's meaning of it; the others reach the library, which
+multiplies each sample's loss and gradient by its weight and divides each batch's gradient by the
+batch's summed weight, as scikit-learn's MLP does (see Network.fit): weights of 1 train bit for bit
+as no weights, and an integer weight k trains as k copies of the sample would in a full batch (to
+float rounding).
+
 scikit-learn's estimator checks (`check_estimator`, `parametrize_with_checks`, run by
 tests/test_sklearn.py, where an expected failure that passes fails the run): both estimators pass
-every check, `check_methods_subset_invariance` included. That check compares each row's prediction
+every check but one, `check_sample_weight_equivalence_on_dense_data`, which scikit-learn's own
+SGDClassifier and SGDRegressor list as failing too. It fits once with integer weights and once with
+each sample repeated that many times, and compares the predictions to a relative 1e-7. The two fits
+compute the same gradients (15 samples weighted against 27 repeated, one full batch each), but in
+float32 and summed in another order, and 100 epochs of Adam carry that rounding to about 1e-6 in
+the predictions; tests/test_sklearn.py checks the same equivalence to 1e-4, where an error in the
+weighting shows as a difference of 1e-2 or more. The other sample_weight checks (pandas Series,
+lists, array-likes, shapes, all-zero weights, weights left unchanged, one class left by the weights)
+pass. `check_methods_subset_invariance` passes too. That check compares each row's prediction
 made alone with the same row's within a batch, to 1e-7, on data of 3 features: networks that small
 give the same bits either way. With more features or outputs, the float32 BLAS rounding described
 under "Numerics" can make them differ by about one ulp; making every prediction independent of its
 batch would mean always handing BLAS blocks of a fixed size (measured: single-row predictions 10 to
 20 times slower), a poor trade for a difference within float32 precision. Sparse input
 is refused with a TypeError that says so, which is what the sparse checks ask of an estimator
-without sparse support. scikit-learn does not run the `sample_weight` checks (the library has no
-per-sample weights, so `fit` takes none), and skips two kinds of check unless their dependencies
-are there: the pandas ones (they pass with pandas installed) and `check_array_api_input` (it
+without sparse support. scikit-learn skips two kinds of check unless their dependencies are there:
+the pandas ones (they pass with pandas installed) and `check_array_api_input` (it
 passes with SCIPY_ARRAY_API=1 set).
 """
 
@@ -65,8 +80,9 @@ try:
     from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
     from sklearn.model_selection import train_test_split
     from sklearn.utils import check_random_state
+    from sklearn.utils.class_weight import compute_class_weight
     from sklearn.utils.multiclass import check_classification_targets
-    from sklearn.utils.validation import check_is_fitted, validate_data
+    from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 except ImportError as error:  # not installed, or older than 1.6 (no validate_data)
     raise ImportError("nudge.sklearn needs scikit-learn 1.6 or later: pip install 'scikit-learn>=1.6'") from error
 
@@ -143,7 +159,19 @@ def _parameter_names():
     return names + ["verbose"]
 
 
-def _init_signature():
+#: The classifier's own parameter, after the shared ones: name -> (default, documentation).
+_CLASSIFIER_OWN = {
+    "class_weight": (None, """None, "balanced" or dict, default=None
+        Weights of the classes, multiplied into every sample's weight (and so into sample_weight
+        when given): None weighs every class 1; a dict maps a class label to its weight (classes
+        not in it weigh 1); "balanced" gives each class n_samples / (n_classes * its count), as
+        scikit-learn's compute_class_weight does (counting sample_weight when given), so that
+        every class weighs the same in total. partial_fit takes None or a dict only, since its
+        batches do not show the class frequencies of the data."""),
+}
+
+
+def _init_signature(extra=()):
     positional = inspect.Parameter.POSITIONAL_OR_KEYWORD
     keyword = inspect.Parameter.KEYWORD_ONLY
     parameters = [inspect.Parameter("self", positional)]
@@ -152,30 +180,35 @@ def _init_signature():
     for name in _parameter_names():
         value = _OWN[name][0] if name in _OWN else _settings.default(_options.BY_KEYWORD[name])
         parameters.append(inspect.Parameter(name, keyword, default=value))
+    parameters += [inspect.Parameter(name, keyword, default=_CLASSIFIER_OWN[name][0]) for name in extra]
     return inspect.Signature(parameters)
 
 
-def _parameters_doc():
+def _parameters_doc(extra=()):
     entries = []
     for name in ["hidden_layer_sizes", "activation"] + _parameter_names():
         if name in _OWN or name in _DOC:
             entries.append(f"    {name} : {_OWN[name][1] if name in _OWN else _DOC[name]}")
         else:
             entries.append(_settings.option_doc(_options.BY_KEYWORD[name], indent="    ", note=_NOTES.get(name, "")))
+    entries += [f"    {name} : {_CLASSIFIER_OWN[name][1]}" for name in extra]
     return "\n    Parameters\n    ----------\n" + "\n".join(entries) + "\n"
 
 
 _INIT_SIGNATURE = _init_signature()
+_CLASSIFIER_SIGNATURE = _init_signature(extra=tuple(_CLASSIFIER_OWN))
 
 
 class _NudgeEstimator(BaseEstimator):
     """What the classifier and the regressor share: the hyper-parameters, their checks, seeding,
     training and blocked prediction. Subclasses say how y becomes the network's targets."""
 
+    _SIGNATURE = _INIT_SIGNATURE
+
     def __init__(self, hidden_layer_sizes=(100,), activation="relu", **params):
         # Stores every parameter as given (scikit-learn's convention); the signature is the table's.
         try:
-            bound = _INIT_SIGNATURE.bind(self, hidden_layer_sizes, activation, **params)
+            bound = self._SIGNATURE.bind(self, hidden_layer_sizes, activation, **params)
         except TypeError as error:
             raise TypeError(f"{type(self).__name__}() {error}") from None
         bound.apply_defaults()
@@ -265,7 +298,7 @@ class _NudgeEstimator(BaseEstimator):
         return Network([self.n_features_in_] + sizes + [n_outputs], hidden=self._hidden_activations(len(sizes)),
                        output=output, seed=seed)
 
-    def _train(self, X, targets, *, epochs, seed, validation=None, append=False):
+    def _train(self, X, targets, weights, *, epochs, seed, validation=None, append=False):
         """One Network.fit call with the estimator's settings, recorded in history_ and friends.
         On Ctrl-C the network keeps what it learnt, recorded too, and KeyboardInterrupt propagates."""
         settings = self._fit_settings(epochs=epochs, seed=seed, batch_size=self._batch_size(X.shape[0]),
@@ -273,7 +306,8 @@ class _NudgeEstimator(BaseEstimator):
         if append and getattr(self, "history_", None) is not None:
             settings["normalize"] = None  # fitted by the first partial_fit call; later calls keep it
         try:
-            history = self.network_.fit(X, targets, validation_data=validation, verbose=self.verbose, **settings)
+            history = self.network_.fit(X, targets, sample_weight=weights, validation_data=validation,
+                                        verbose=self.verbose, **settings)
         except KeyboardInterrupt:
             if self.network_.history is not None and len(self.network_.history):
                 self._record(self.network_.history, append)
@@ -290,14 +324,15 @@ class _NudgeEstimator(BaseEstimator):
         self.loss_curve_ = [float(v) for v in history.train_loss]
         self.loss_ = self.loss_curve_[-1] if self.loss_curve_ else float("nan")
 
-    def _fit(self, X, targets, n_outputs, output, stratify):
+    def _fit(self, X, targets, weights, n_outputs, output, stratify):
         network_seed, shuffle_seed, split_seed = self._seeds()
+        X, targets, weights, stratify = _without_zero_weights(X, targets, weights, stratify)
         validation = None
         if self.early_stopping:
-            X, targets, validation = self._split(X, targets, split_seed, stratify)
+            X, targets, weights, validation = self._split(X, targets, weights, split_seed, stratify)
         self.network_ = self._new_network(n_outputs, output, network_seed)
         self._shuffle_seed = shuffle_seed
-        self._train(X, targets, epochs=self.max_epochs, seed=shuffle_seed, validation=validation)
+        self._train(X, targets, weights, epochs=self.max_epochs, seed=shuffle_seed, validation=validation)
         return self
 
     def _start_partial(self, n_outputs, output):
@@ -308,7 +343,7 @@ class _NudgeEstimator(BaseEstimator):
         self.history_ = None
         self.n_iter_ = 0
 
-    def _split(self, X, targets, seed, stratify):
+    def _split(self, X, targets, weights, seed, stratify):
         n = X.shape[0]
         n_val = int(np.ceil(self.validation_fraction * n))
         if n_val < 1 or n - n_val < 1:
@@ -319,15 +354,19 @@ class _NudgeEstimator(BaseEstimator):
             counts = np.bincount(stratify)
             if counts.min() < 2 or n_val < len(counts) or n - n_val < len(counts):
                 stratify = None  # too few samples per class to stratify: plain random split
-        X_train, X_val, t_train, t_val = train_test_split(X, targets, test_size=n_val, random_state=seed % 2**32,
-                                                          stratify=stratify)
-        return (np.ascontiguousarray(X_train), np.ascontiguousarray(t_train),
-                (np.ascontiguousarray(X_val), np.ascontiguousarray(t_val)))
+        arrays = (X, targets) if weights is None else (X, targets, weights)
+        parts = [np.ascontiguousarray(part) for part in train_test_split(*arrays, test_size=n_val,
+                                                                         random_state=seed % 2**32, stratify=stratify)]
+        if weights is None:
+            return parts[0], parts[2], None, (parts[1], parts[3])
+        # Every weight is above 0 here (_without_zero_weights came first), so both sides have weight.
+        return parts[0], parts[2], parts[4], (parts[1], parts[3], parts[5])
 
-    def _partial_fit(self, X, targets):
+    def _partial_fit(self, X, targets, weights):
         """One epoch on (X, targets) with the network's optimiser state (no early stopping)."""
         seed = (self._shuffle_seed + _GOLDEN * getattr(self, "n_iter_", 0)) % _UINT64
-        self._train(X, targets, epochs=1, seed=seed, append=True)
+        X, targets, weights, _ = _without_zero_weights(X, targets, weights, None)
+        self._train(X, targets, weights, epochs=1, seed=seed, append=True)
         return self
 
     # -- prediction --------------------------------------------------------------------------------
@@ -367,7 +406,7 @@ class NudgeClassifier(ClassifierMixin, _NudgeEstimator):
 
     Labels may be any sortable values (ints, strings, ...); they are mapped to 0..k-1 in the order
     of `classes_`. At least two classes are needed.
-    """ + _PARAMETERS_DOC + """
+    """ + _parameters_doc(extra=tuple(_CLASSIFIER_OWN)) + """
     Attributes
     ----------
     classes_ : ndarray of shape (n_classes,)
@@ -383,29 +422,69 @@ class NudgeClassifier(ClassifierMixin, _NudgeEstimator):
     True
     """
 
-    def fit(self, X, y):
-        """Trains a new network on X (n_samples, n_features) and labels y (n_samples,). Returns self."""
+    _SIGNATURE = _CLASSIFIER_SIGNATURE
+
+    def __init__(self, hidden_layer_sizes=(100,), activation="relu", **params):
+        super().__init__(hidden_layer_sizes, activation, **params)
+
+    __init__.__signature__ = _CLASSIFIER_SIGNATURE
+
+    def fit(self, X, y, sample_weight=None):
+        """Trains a new network on X (n_samples, n_features) and labels y (n_samples,), each sample
+        weighted by sample_weight (n_samples,) when given, times its class's weight (class_weight).
+        A sample of weight 0 is left out; see nudge.Network.fit for what the weights do. Returns self."""
         self._check_hyperparameters()
         X, y = validate_data(self, _mapped(X), y, dtype=np.float32, order="C")
         check_classification_targets(y)
+        sample_weight = _sample_weight(sample_weight, X)
         classes, labels = np.unique(y, return_inverse=True)
         _require_two_classes(classes)
         self.classes_ = classes
         self.n_outputs_ = len(classes)
         labels = labels.reshape(-1).astype(np.int32)
-        return self._fit(X, labels, len(classes), "softmax", stratify=labels)
+        weights = self._class_weighted(y, labels, sample_weight, partial=False)
+        return self._fit(X, labels, weights, len(classes), "softmax", stratify=labels)
 
-    def partial_fit(self, X, y, classes=None):
+    def _class_weighted(self, y, labels, sample_weight, partial):
+        """Each sample's weight: sample_weight (or 1) times its class's weight; None when both are
+        absent, so that unweighted training stays the library's unweighted path."""
+        if self.class_weight is None and sample_weight is None:
+            return None
+        if partial and isinstance(self.class_weight, str):
+            raise ValueError(f"class_weight={self.class_weight!r} is not supported by partial_fit (a batch does not "
+                             "show the class frequencies of the data); give a dict, or use fit")
+        if self.class_weight is not None and not (isinstance(self.class_weight, dict) or self.class_weight == "balanced"):
+            raise ValueError(f'class_weight must be None, "balanced" or a dict, got {self.class_weight!r}')
+        weights = np.ones(len(labels), dtype=np.float32) if sample_weight is None else sample_weight
+        if self.class_weight is not None:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                per_class = np.asarray(compute_class_weight(self.class_weight, classes=self.classes_, y=y,
+                                                            sample_weight=sample_weight), dtype=np.float64)
+            if isinstance(self.class_weight, str):
+                per_class[~np.isfinite(per_class)] = 0  # a class whose samples all weigh 0: none to balance
+            if not (np.isfinite(per_class).all() and (per_class >= 0).all()):
+                raise ValueError(f"class_weight gives the weights {per_class!r}; each must be finite and 0 or more")
+            weights = (weights * per_class[labels]).astype(np.float32)
+        if not weights.any():
+            raise ValueError("the sample weights times the class weights are all zero; at least one sample needs a "
+                             "weight above zero")
+        if not partial:  # a partial_fit batch may hold one class only
+            _require_two_classes(self.classes_[np.unique(labels[weights > 0])], weighted=True)
+        return weights
+
+    def partial_fit(self, X, y, classes=None, sample_weight=None):
         """One epoch of training on (X, y), going on from the current network and optimiser state
         (Adam's moments, momentum). The first call (on an unfitted estimator) builds the network
         and needs `classes`, every label that will ever appear; later calls may omit it. Epochs
-        of partial_fit use no early stopping. Returns self."""
+        of partial_fit use no early stopping. sample_weight and class_weight (None or a dict)
+        weigh the samples as in fit. Returns self."""
         first = not hasattr(self, "network_")
         self._check_hyperparameters()
         if first and classes is None:
             raise ValueError("classes must be passed on the first call to partial_fit")
         X, y = validate_data(self, _mapped(X), y, dtype=np.float32, order="C", reset=first)
         check_classification_targets(y)
+        sample_weight = _sample_weight(sample_weight, X)
         if first:
             all_classes = np.unique(np.asarray(classes))
             _require_two_classes(all_classes)
@@ -414,7 +493,8 @@ class NudgeClassifier(ClassifierMixin, _NudgeEstimator):
             self._start_partial(len(all_classes), "softmax")
         elif classes is not None and not np.array_equal(np.unique(np.asarray(classes)), self.classes_):
             raise ValueError(f"classes={classes!r} differs from the classes of the first call: {self.classes_!r}")
-        return self._partial_fit(X, self._encode(y))
+        labels = self._encode(y)
+        return self._partial_fit(X, labels, self._class_weighted(y, labels, sample_weight, partial=True))
 
     def _encode(self, y):
         index = np.searchsorted(self.classes_, y)
@@ -461,23 +541,27 @@ class NudgeRegressor(RegressorMixin, _NudgeEstimator):
     True
     """
 
-    def fit(self, X, y):
+    def fit(self, X, y, sample_weight=None):
         """Trains a new network on X (n_samples, n_features) and targets y (n_samples,) or
-        (n_samples, n_targets). Returns self."""
+        (n_samples, n_targets), each sample weighted by sample_weight (n_samples,) when given (a
+        sample of weight 0 is left out; see nudge.Network.fit). Returns self."""
         self._check_hyperparameters()
         X, y = validate_data(self, _mapped(X), y, dtype=np.float32, order="C", multi_output=True, y_numeric=True)
+        sample_weight = _sample_weight(sample_weight, X)
         self._y_ndim = y.ndim
         targets = _target_matrix(y)
         self.n_outputs_ = targets.shape[1]
-        return self._fit(X, targets, targets.shape[1], "identity", stratify=None)
+        return self._fit(X, targets, sample_weight, targets.shape[1], "identity", stratify=None)
 
-    def partial_fit(self, X, y):
+    def partial_fit(self, X, y, sample_weight=None):
         """One epoch of training on (X, y), going on from the current network and optimiser state;
-        the first call (on an unfitted estimator) builds the network. No early stopping. Returns self."""
+        the first call (on an unfitted estimator) builds the network. No early stopping.
+        sample_weight weighs the samples as in fit. Returns self."""
         first = not hasattr(self, "network_")
         self._check_hyperparameters()
         X, y = validate_data(self, _mapped(X), y, dtype=np.float32, order="C", multi_output=True, y_numeric=True,
                              reset=first)
+        sample_weight = _sample_weight(sample_weight, X)
         targets = _target_matrix(y)
         if first:
             self._y_ndim = y.ndim
@@ -485,7 +569,7 @@ class NudgeRegressor(RegressorMixin, _NudgeEstimator):
             self._start_partial(targets.shape[1], "identity")
         elif targets.shape[1] != self.n_outputs_:
             raise ValueError(f"y has {targets.shape[1]} targets but the regressor was fitted with {self.n_outputs_}")
-        return self._partial_fit(X, targets)
+        return self._partial_fit(X, targets, sample_weight)
 
     def predict(self, X):
         """Predicted targets: (n_samples,) when fitted on a 1-D y, else (n_samples, n_targets)."""
@@ -498,10 +582,28 @@ class NudgeRegressor(RegressorMixin, _NudgeEstimator):
         return tags
 
 
-def _require_two_classes(classes):
+def _require_two_classes(classes, weighted=False):
     if len(classes) < 2:
-        raise ValueError(f"NudgeClassifier needs at least 2 classes to train, but y has {len(classes)} class: "
+        where = "y has" if not weighted else "the samples with a weight above zero have"
+        raise ValueError(f"NudgeClassifier needs at least 2 classes to train, but {where} {len(classes)} class: "
                          f"{classes!r}")
+
+
+def _sample_weight(sample_weight, X):
+    """scikit-learn's checks of sample_weight (one finite value of 0 or more per sample, not all 0) and
+    its conversion to C-contiguous float32 (none when it already is one); None stays None."""
+    if sample_weight is None:
+        return None
+    return _check_sample_weight(sample_weight, X, dtype=np.float32, ensure_non_negative=True)
+
+
+def _without_zero_weights(X, targets, weights, stratify):
+    """The samples whose weight is above 0 (all of them, without weights): scikit-learn's meaning of a
+    zero weight is a sample left out, which is then exact whatever the batches."""
+    if weights is None or weights.all():
+        return X, targets, weights, stratify
+    keep = weights > 0
+    return X[keep], targets[keep], weights[keep], None if stratify is None else stratify[keep]
 
 
 def _mapped(X):

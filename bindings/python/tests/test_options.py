@@ -99,7 +99,7 @@ def test_fit_signature_lists_the_option_with_its_default(option):
 
 def test_fit_signature_and_docs():
     parameters = list(inspect.signature(nudge.Network.fit).parameters)
-    assert parameters == ["self", "X", "y"] + KEYWORDS + ["validation_data", "verbose", "checkpoint",
+    assert parameters == ["self", "X", "y"] + KEYWORDS + ["sample_weight", "validation_data", "verbose", "checkpoint",
                                                           "checkpoint_every", "resume", "comm", "data"]
     doc = inspect.getdoc(nudge.Network.fit)
     for option in OPTIONS:

@@ -146,6 +146,22 @@ def test_dropout(tmp_path):
     _assert_close_to_single(results[0], _single(tmp_path))
 
 
+@pytest.mark.parametrize("layout", ["replicated", "sharded"])
+def test_sample_weights(tmp_path, layout):
+    """With sample weights (each rank the weights of its own samples), the ranks train as one process
+    with the same weights; the weighted batches' sums (loss, gradient, weight) are the group's."""
+    _setup(tmp_path, layout=layout, shards=[(0, 250), (250, 600)], weighted=True)
+    _run(2, "train", tmp_path)
+    results = _ranks(tmp_path, 2)
+    _assert_same_on_every_rank(results)
+    single = _single(tmp_path)
+    _assert_close_to_single(results[0], single)
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    _setup(plain)
+    assert _relative(_single(plain)["parameters"], single["parameters"]) > 1e-3, "the weights did not change the run"
+
+
 def test_one_rank_is_one_process(tmp_path):
     _setup(tmp_path)
     _run(1, "train", tmp_path)
