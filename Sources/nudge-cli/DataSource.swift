@@ -188,11 +188,11 @@ struct CSVFlags: ParsableArguments {
         }
         return byte
     }
+}
 
-    /// Refuses `--weight-column` for a command that cannot use per-sample weights.
-    func refuseWeights(_ command: String) throws {
-        if let weightColumn {
-            throw ValidationError("nudge \(command) cannot use per-sample weights (--weight-column \(weightColumn)) in this version; to leave the column out of the features, give it to --ignore-columns")
-        }
+extension Dataset {
+    /// The per-sample weights (`--weight-column`) in place, valid while the data set lives; nil without.
+    var weightBuffer: UnsafeBufferPointer<Float>? {
+        weightPointer.map { UnsafeBufferPointer(start: $0, count: count) }
     }
 }

@@ -45,7 +45,6 @@ struct Evaluate: ParsableCommand {
         if let minAccuracy, !(0...1).contains(minAccuracy) {
             throw ValidationError("--min-accuracy is \(minAccuracy); it must be a fraction from 0 to 1")
         }
-        try csv.refuseWeights("evaluate")
     }
 
     func run() throws {
@@ -58,14 +57,16 @@ struct Evaluate: ParsableCommand {
             try loss.value.resolved(for: network.activations[network.weightLayerCount - 1])
         }
         let truth = data.labels!
-        let (meanLoss, predicted) = try during(.computing) { () throws(NudgeError) in
-            (try network.evaluate(data, loss: resolved).loss, try network.classify(data))
+        let (measured, predicted) = try during(.computing) { () throws(NudgeError) in
+            (try network.evaluate(data, weights: data.weightBuffer, loss: resolved), try network.classify(data))
         }
-        let report = Report(network: network, truth: truth, predicted: predicted, loss: meanLoss, lossName: resolved.name)
+        let report = Report(network: network, truth: truth, predicted: predicted, loss: measured.loss, lossName: resolved.name,
+                            weightedAccuracy: data.weightBuffer == nil ? nil : measured.accuracy)
         // A gate must not pass, nor fail as "below the minimum", when its report was lost.
         try StandardOutput.write((format == .json ? report.json(model: model, data: files).rendered() : report.text(model: model, data: files)) + "\n")
-        if let minAccuracy, report.accuracy < minAccuracy {
-            throw Failure(.belowMinimumAccuracy, "accuracy \(fixed(report.accuracy, 4)) is below --min-accuracy \(minAccuracy)")
+        let gated = report.weightedAccuracy ?? report.accuracy
+        if let minAccuracy, gated < minAccuracy {
+            throw Failure(.belowMinimumAccuracy, "\(report.weightedAccuracy == nil ? "" : "weighted ")accuracy \(fixed(gated, 4)) is below --min-accuracy \(minAccuracy)")
         }
     }
 }
@@ -77,10 +78,14 @@ private struct Report {
     /// `confusion[i][j]`: samples of class i predicted as class j.
     var confusion: [[Int]]
     let samples: Int
+    /// The mean loss, weighted when the data has per-sample weights.
     let loss: Double
     let lossName: String
+    /// The accuracy with each sample counted by its weight (--weight-column); nil without weights.
+    let weightedAccuracy: Double?
 
-    init(network: Network, truth: [Int32], predicted: [Int32], loss: Double, lossName: String) {
+    init(network: Network, truth: [Int32], predicted: [Int32], loss: Double, lossName: String, weightedAccuracy: Double?) {
+        self.weightedAccuracy = weightedAccuracy
         // A single output classifies into 0 and 1.
         classCount = max(network.outputSize, 2)
         names = network.classNames(count: classCount)
@@ -103,9 +108,11 @@ private struct Report {
             "data      \(data.description)",
             "samples   \(samples)",
             "accuracy  \(fixed(accuracy, 4))  (\(correct) correct)",
-            "loss      \(fixed(loss, 4))  (\(lossName))",
-            "",
         ]
+        if let weightedAccuracy {
+            lines.append("weighted  \(fixed(weightedAccuracy, 4))  (accuracy with each sample counted by its weight)")
+        }
+        lines += ["loss      \(fixed(loss, 4))  (\(lossName)\(weightedAccuracy == nil ? "" : ", weighted"))", ""]
         let labels = (0..<classCount).map { c in names.map { "\(c) \($0[c])" } ?? "\(c)" }
         let labelWidth = max(5, labels.map(\.count).max() ?? 0)
         lines.append("class".rightPadded(to: labelWidth) + "  samples  correct  accuracy")
@@ -134,7 +141,9 @@ private struct Report {
             ("samples", .int(samples)),
             ("correct", .int(correct)),
             ("accuracy", .number(accuracy)),
+            ("weighted_accuracy", weightedAccuracy.map(JSON.number) ?? .null),
             ("loss", .number(loss)),
+            ("loss_weighted", .bool(weightedAccuracy != nil)),
             ("loss_function", .string(lossName)),
             ("classes", .array((0..<classCount).map { c in
                 .object([

@@ -83,7 +83,6 @@ struct Train: ParsableCommand {
             throw ValidationError("give --validation-images or --validation-fraction, not both")
         }
         try dropout.check(hiddenCount: architecture.hiddenCount)
-        try csv.refuseWeights("train")
     }
 
     // MARK: Run
@@ -168,7 +167,8 @@ struct Train: ParsableCommand {
         var stoppedAt: BatchReport?
         Interruption.install()
         let summary = try during(.computing) { () throws(NudgeError) in
-            try trainer.fit(data, validation: validation,
+            // Per-sample weights come from --weight-column (each file's own column), read in place.
+            try trainer.fit(data, weights: data.weightBuffer, validation: validation, validationWeights: validation?.weightBuffer,
                             progress: { report in
                                 progress.epoch(report)
                                 return Interruption.signal != 0

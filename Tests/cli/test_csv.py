@@ -131,15 +131,42 @@ def test_no_header_label_by_index_and_delimiters(tmp_path, delimiter, flag):
     assert plain.returncode == 65
 
 
-def test_weight_column_is_refused_where_weights_cannot_be_used_yet(tmp_path):
-    data, _ = write_passengers(tmp_path, 20, seed=7)
-    for command in (["train", "--data", data, "-o", tmp_path / "m.nudge"],
-                    ["evaluate", tmp_path / "m.nudge", "--data", data]):
-        result = run(*command, "--label-column", "Survived", "--ignore-columns", "0,2", "--weight-column", "w")
-        assert result.returncode == 64, result.stderr.decode()
-        assert error_line(result) == (f"Error: nudge {command[0]} cannot use per-sample weights (--weight-column w) in "
-                                      "this version; to leave the column out of the features, give it to --ignore-columns")
-    assert not (tmp_path / "m.nudge").exists()
+def test_weight_column_in_train_and_evaluate(tmp_path):
+    data, truth = write_passengers(tmp_path, 200, seed=7)
+    layout = ["--label-column", "Survived", "--ignore-columns", "0,2"]
+    weighted, ignored = tmp_path / "weighted.nudge", tmp_path / "ignored.nudge"
+    common = ["--hidden", "4", "--epochs", "3", "--seed", "1", "--normalize", "global", "-q"]
+    assert run("train", "--data", data, *layout, "--weight-column", "w", *common, "-o", weighted).returncode == 0
+    assert run("train", "--data", data, *layout, "--ignore-columns", "w", *common, "-o", ignored).returncode == 0
+    assert json.loads(run("inspect", weighted, "--format", "json").stdout)["layer_sizes"][0] == 2
+    probabilities = [run("predict", m, "--data", data, *layout, "--ignore-columns", "w", "--probabilities").stdout
+                     for m in (weighted, ignored)]
+    assert probabilities[0] != probabilities[1]  # the weights changed what was learnt
+    # Evaluation: weight 1 on the first 60 rows and 0 on the rest measures the first 60 rows alone.
+    lines = data.read_text().splitlines()
+    rows = [line.rsplit(",", 1)[0] + ("," + ("1" if i < 60 else "0")) for i, line in enumerate(lines[1:])]
+    masked, first = tmp_path / "masked.csv", tmp_path / "first.csv"
+    masked.write_text("\n".join([lines[0]] + rows) + "\n")
+    first.write_text("\n".join([lines[0]] + rows[:60]) + "\n")
+    result = run("evaluate", ignored, "--data", masked, *layout, "--weight-column", "w", "--format", "json")
+    assert result.returncode == 0, result.stderr.decode()
+    report = json.loads(result.stdout)
+    alone = json.loads(run("evaluate", ignored, "--data", first, *layout, "--ignore-columns", "w", "--format",
+                           "json").stdout)
+    assert report["loss_weighted"] is True and report["samples"] == 200 and alone["samples"] == 60
+    assert report["weighted_accuracy"] == pytest.approx(alone["accuracy"], abs=1e-12)
+    assert report["loss"] == pytest.approx(alone["loss"], rel=1e-6)
+    assert report["loss"] != pytest.approx(json.loads(run("evaluate", ignored, "--data", masked, *layout,
+                                                          "--ignore-columns", "w", "--format", "json").stdout)["loss"])
+    text = run("evaluate", ignored, "--data", masked, *layout, "--weight-column", "w").stdout.decode()
+    assert "weighted  " in text and ", weighted)" in text
+    plain = json.loads(run("evaluate", ignored, "--data", masked, *layout, "--ignore-columns", "w", "--format",
+                           "json").stdout)
+    assert plain["weighted_accuracy"] is None and plain["loss_weighted"] is False
+    # --min-accuracy gates on the weighted accuracy when there are weights.
+    gate = run("evaluate", ignored, "--data", masked, *layout, "--weight-column", "w",
+               "--min-accuracy", str(min(1.0, report["weighted_accuracy"] + 1e-9)))
+    assert gate.returncode == (2 if report["weighted_accuracy"] < 1 else 0)
 
 
 def test_bad_weights_name_line_and_column(tmp_path, data):
