@@ -233,7 +233,7 @@ const char *nudge_status_name(nudge_status status);
 /**
  * Minor version: new functions or fields.
  */
-#define NUDGE_VERSION_MINOR 5
+#define NUDGE_VERSION_MINOR 6
 
 /**
  * Patch version: fixes only.

@@ -6,9 +6,9 @@ public enum NudgeVersion {
     /// Changes when Swift or C callers must change their code.
     public static let major = 0
     /// Changes when features are added.
-    public static let minor = 5
+    public static let minor = 6
     /// Changes for fixes only.
     public static let patch = 0
     /// `major.minor.patch`.
-    public static let string = "0.5.0"
+    public static let string = "0.6.0"
 }

@@ -8,7 +8,7 @@
 /// Major version: changes when a release breaks source compatibility.
 public let NUDGE_VERSION_MAJOR: Int32 = 0
 /// Minor version: new functions or fields.
-public let NUDGE_VERSION_MINOR: Int32 = 5
+public let NUDGE_VERSION_MINOR: Int32 = 6
 /// Patch version: fixes only.
 public let NUDGE_VERSION_PATCH: Int32 = 0
 /// The ABI this header describes; nudge_abi_version() returns the library's. A binding compares
@@ -16,4 +16,4 @@ public let NUDGE_VERSION_PATCH: Int32 = 0
 public let NUDGE_ABI_VERSION: Int32 = 1
 
 /// What nudge_version_string() returns: static, so C callers may keep the pointer.
-let versionString: StaticString = "0.5.0"
+let versionString: StaticString = "0.6.0"

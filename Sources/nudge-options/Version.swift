@@ -3,7 +3,7 @@
 // Python package (nudge.__version__ and the ABI version it expects) and so the CLI (`nudge --version`).
 
 /// major.minor.patch: minor grows with new functions or fields, major with a break in source compatibility.
-let version = (major: 0, minor: 5, patch: 0)
+let version = (major: 0, minor: 6, patch: 0)
 
 /// The C ABI's version: grows only when a compiled program could break (a changed struct layout,
 /// a changed meaning). Appending fields or functions keeps it. It is the installed library's soname,

@@ -2,5 +2,5 @@
 # `make generate` rewrites it.
 """The package's version, and the C ABI version it was written for (NUDGE_ABI_VERSION)."""
 
-__version__ = "0.5.0"
+__version__ = "0.6.0"
 ABI_VERSION = 1
