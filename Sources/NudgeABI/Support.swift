@@ -269,7 +269,8 @@ func checkStructSize<Options>(_ size: Int, _ offsets: [Int], _ type: Options.Typ
 
 /// The `*_to_buffer` contract (nudge_save_to_buffer, nudge_export_onnx_to_buffer): `size` bytes are
 /// needed; a NULL buffer asks only for that size, otherwise `encode` writes them into the caller's
-/// buffer after its capacity is checked; `out_size` receives the size either way. Nothing is allocated.
+/// buffer after its capacity is checked; `out_size` receives the size either way. No buffer of the
+/// encoded size is allocated: the bytes go straight into the caller's.
 func encodeIntoCallerBuffer(_ buffer: UnsafeMutableRawPointer?, _ capacity: UInt, _ outSize: UnsafeMutablePointer<UInt>?,
                             size: () throws(NudgeError) -> Int,
                             encode: (UnsafeMutableRawBufferPointer) throws(NudgeError) -> Int) throws(NudgeError) {

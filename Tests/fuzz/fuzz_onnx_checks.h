@@ -84,15 +84,16 @@ static FZ_UNUSED const char *fz_onnx_round_trip(const nudge_network *net) {
 }
 
 static FZ_UNUSED const char *fz_onnx(const unsigned char *data, size_t size) {
-    static const nudge_status codes[] = {NUDGE_OK, NUDGE_ERR_INVALID_ARGUMENT, NUDGE_ERR_FORMAT,
-                                         NUDGE_ERR_NOT_FINITE, NUDGE_ERR_OUT_OF_MEMORY};
-    static const nudge_status file_codes[] = {NUDGE_OK, NUDGE_ERR_INVALID_ARGUMENT, NUDGE_ERR_IO, NUDGE_ERR_FORMAT,
-                                              NUDGE_ERR_NOT_FINITE, NUDGE_ERR_OUT_OF_MEMORY};
+    /* Whatever is wrong with the bytes is the file's fault: FORMAT, or NOT_FINITE for a NaN weight;
+     * never INVALID_ARGUMENT or SHAPE, which would blame the caller. */
+    static const nudge_status codes[] = {NUDGE_OK, NUDGE_ERR_FORMAT, NUDGE_ERR_NOT_FINITE, NUDGE_ERR_OUT_OF_MEMORY};
+    static const nudge_status file_codes[] = {NUDGE_OK, NUDGE_ERR_IO, NUDGE_ERR_FORMAT, NUDGE_ERR_NOT_FINITE,
+                                              NUDGE_ERR_OUT_OF_MEMORY};
     static const unsigned char empty = 0;
     nudge_network *net = NULL, *from_file = NULL;
     const char *problem;
     nudge_status s = nudge_import_onnx_from_buffer(size ? (const void *)data : (const void *)&empty, size, &net), s2;
-    if ((problem = fz_check_status("nudge_import_onnx_from_buffer", s, codes, 5)) != NULL) {
+    if ((problem = fz_check_status("nudge_import_onnx_from_buffer", s, codes, 4)) != NULL) {
         nudge_network_free(net);
         return problem;
     }
@@ -104,7 +105,7 @@ static FZ_UNUSED const char *fz_onnx(const unsigned char *data, size_t size) {
     }
     if (problem == NULL) {
         s2 = nudge_import_onnx(fz_paths[0], &from_file);
-        problem = fz_check_status("nudge_import_onnx", s2, file_codes, 6);
+        problem = fz_check_status("nudge_import_onnx", s2, file_codes, 5);
         if (problem == NULL && s2 != s)
             problem = fz_fail("nudge_import_onnx_from_buffer gives %s, nudge_import_onnx of the same bytes %s",
                               nudge_status_name(s), nudge_status_name(s2));

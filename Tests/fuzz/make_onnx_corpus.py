@@ -24,6 +24,7 @@ FIXTURES = HERE.parent / "fixtures" / "onnx"
 
 
 def graph_model(nodes, initializers, width=4, outputs=3, opset=13):
+    """A graph from input x ([N, width]; a string width leaves it symbolic) to output y."""
     graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", width])],
                               [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", outputs])],
                               initializer=initializers)
@@ -101,8 +102,11 @@ def bound_seeds():
     """Inputs that claim far more than they hold: each must be refused before anything is allocated for it."""
     huge = TensorProto(name="W", data_type=TensorProto.FLOAT, dims=[1 << 24, 1 << 24], raw_data=b"")
     wide = TensorProto(name="W", data_type=TensorProto.FLOAT, dims=[4, 1 << 24], raw_data=b"\0" * 16)
+    claims = TensorProto(name="W", data_type=TensorProto.FLOAT, dims=[46340, 46340])  # 2^31 - 88,448 values, 0 bytes
     return {
         "bound-weights-2pow48": graph_model([helper.make_node("MatMul", ["x", "W"], ["y"])], [huge]),
+        "bound-weights-2pow31-without-data": graph_model([helper.make_node("MatMul", ["x", "W"], ["y"])], [claims],
+                                                         width="features"),
         "bound-wide-layer-short-data": graph_model([helper.make_node("MatMul", ["x", "W"], ["y"])], [wide]),
     }
 

@@ -55,6 +55,16 @@ struct ONNXFile {
     /// (two to four per layer, up to ``Network/maxLayers`` layers), and few enough that the lists
     /// of a hostile file stay small.
     static let maxNodes = 1 << 16
+    /// The most list entries (node inputs, outputs and attributes, dimensions) a whole graph may
+    /// have, so that a hostile file of small empty entries cannot expand into much more memory.
+    static let maxEntries = 1 << 18
+    private var entries = 0
+
+    /// Counts one more list entry of the graph against ``maxEntries``.
+    private mutating func entry(_ r: ProtoReader) throws(NudgeError) {
+        entries += 1
+        guard entries <= Self.maxEntries else { throw r.failure("the graph has more than \(Self.maxEntries) inputs, outputs, attributes and dimensions in all") }
+    }
 
     /// Parses a ModelProto.
     init(_ bytes: UnsafeRawBufferPointer, source: String) throws(NudgeError) {
@@ -100,13 +110,13 @@ struct ONNXFile {
             switch (field, wire) {
             case (1, .delimited):
                 guard nodes.count < Self.maxNodes else { throw r.failure("the graph has more than \(Self.maxNodes) nodes") }
-                nodes.append(try Self.readNode(ProtoReader(r.bytes, source: r.source, range: r.delimited())))
+                nodes.append(try readNode(ProtoReader(r.bytes, source: r.source, range: r.delimited())))
             case (5, .delimited):
                 guard initializers.count < Self.maxNodes else { throw r.failure("the graph has more than \(Self.maxNodes) initializers") }
-                initializers.append(try Self.readTensor(ProtoReader(r.bytes, source: r.source, range: r.delimited())))
+                initializers.append(try readTensor(ProtoReader(r.bytes, source: r.source, range: r.delimited())))
             case (11, .delimited), (12, .delimited):
                 guard inputs.count + outputs.count < Self.maxNodes else { throw r.failure("the graph has more than \(Self.maxNodes) inputs and outputs") }
-                let value = try Self.readValue(ProtoReader(r.bytes, source: r.source, range: r.delimited()))
+                let value = try readValue(ProtoReader(r.bytes, source: r.source, range: r.delimited()))
                 if field == 11 { inputs.append(value) } else { outputs.append(value) }
             case (1, _), (5, _), (11, _), (12, _): try r.expect(.delimited, wire, "GraphProto field \(field)")
             default: try r.skip(wire)
@@ -114,18 +124,18 @@ struct ONNXFile {
         }
     }
 
-    private static func readNode(_ reader: ProtoReader) throws(NudgeError) -> Node {
+    private mutating func readNode(_ reader: ProtoReader) throws(NudgeError) -> Node {
         var r = reader, node = Node()
         while let (field, wire) = try r.next() {
             switch (field, wire) {
             case (1, .delimited), (2, .delimited):
-                guard node.inputs.count + node.outputs.count < maxNodes else { throw r.failure("a node has more than \(maxNodes) inputs and outputs") }
+                try entry(r)
                 if field == 1 { node.inputs.append(try r.string()) } else { node.outputs.append(try r.string()) }
             case (3, .delimited): node.name = try r.string()
             case (4, .delimited): node.op = try r.string()
             case (7, .delimited): node.domain = try r.string()
             case (5, .delimited):
-                guard node.attributes.count < maxNodes else { throw r.failure("a node has more than \(maxNodes) attributes") }
+                try entry(r)
                 node.attributes.append(try readAttribute(ProtoReader(r.bytes, source: r.source, range: r.delimited())))
             case (1, _), (2, _), (3, _), (4, _), (5, _), (7, _): try r.expect(.delimited, wire, "NodeProto field \(field)")
             default: try r.skip(wire)
@@ -134,7 +144,7 @@ struct ONNXFile {
         return node
     }
 
-    private static func readAttribute(_ reader: ProtoReader) throws(NudgeError) -> Attribute {
+    private mutating func readAttribute(_ reader: ProtoReader) throws(NudgeError) -> Attribute {
         var r = reader, a = Attribute()
         while let (field, wire) = try r.next() {
             switch (field, wire) {
@@ -149,15 +159,21 @@ struct ONNXFile {
         return a
     }
 
-    private static func readTensor(_ reader: ProtoReader) throws(NudgeError) -> Tensor {
+    private mutating func readTensor(_ reader: ProtoReader) throws(NudgeError) -> Tensor {
         var r = reader, t = Tensor()
         t.message = r.position..<r.end
         while let (field, wire) = try r.next() {
             switch (field, wire) {
-            case (1, .varint): t.dims.append(try r.int())
+            case (1, .varint):
+                try entry(r)
+                t.dims.append(try r.int())
             case (1, .delimited):
                 var packed = try ProtoReader(r.bytes, source: r.source, range: r.delimited())
-                while packed.position < packed.end { t.dims.append(try packed.int()) }
+                while packed.position < packed.end {
+                    guard t.dims.count < 64 else { throw r.failure("a tensor has more than 64 dimensions") }
+                    try entry(r)
+                    t.dims.append(try packed.int())
+                }
             case (2, .varint): t.dataType = try r.int()
             case (8, .delimited): t.name = try r.string()
             case (13, .delimited): t.external = true; try r.skip(wire)
@@ -170,7 +186,7 @@ struct ONNXFile {
         return t
     }
 
-    private static func readValue(_ reader: ProtoReader) throws(NudgeError) -> Value {
+    private mutating func readValue(_ reader: ProtoReader) throws(NudgeError) -> Value {
         var r = reader, v = Value()
         while let (field, wire) = try r.next() {
             switch (field, wire) {
@@ -194,6 +210,7 @@ struct ONNXFile {
                             while let (df, dw) = try dim.next() {
                                 if df == 1 && dw == .varint { value = try dim.int() } else { try dim.skip(dw) }
                             }
+                            try entry(r)
                             dims.append(value)
                             guard dims.count <= 64 else { throw r.failure("a value has more than 64 dimensions") }
                         }
@@ -206,40 +223,62 @@ struct ONNXFile {
         return v
     }
 
-    /// Reads a float tensor's `count` values (raw_data, or float_data packed or not), passing each with
-    /// its index to `store`.
-    static func readFloats(_ t: Tensor, count: Int, bytes: UnsafeRawBufferPointer, source: String,
-                           _ store: (Int, Float) throws(NudgeError) -> Void) throws(NudgeError) {
+    /// Checks that a tensor holds float32 values in the file itself, and returns how many, counted from
+    /// the fields' lengths without reading them: so that a tensor that claims more values than it has
+    /// is refused before memory is allocated for them.
+    static func floatCount(_ t: Tensor, bytes: UnsafeRawBufferPointer, source: String) throws(NudgeError) -> Int {
         let what = t.name.isEmpty ? "a tensor" : "tensor \"\(t.name)\""
         guard !t.external else { throw .format("\(source): \(what) keeps its values in an external file, which Nudge does not read (save the model with its data inside)") }
         guard t.dataType == 1 else {
             throw .format("\(source): \(what) holds \(dataTypeName(t.dataType)) values; Nudge reads float32 weights (convert the model to float32 first)")
         }
         var r = ProtoReader(bytes, source: source, range: t.message)
-        var got = 0
-        func take(_ v: Float) throws(NudgeError) {
-            guard got < count else { throw .format("\(source): \(what) holds more than the \(count) values its dimensions give") }
-            try store(got, v)
-            got += 1
+        var count = 0
+        while let (field, wire) = try r.next() {
+            switch (field, wire) {
+            case (9, .delimited), (4, .delimited):
+                let length = try r.delimited().count
+                guard length % 4 == 0 else { throw .format("\(source): \(what) has \(length) bytes of \(field == 9 ? "raw data" : "float_data"), not a whole number of float32 values") }
+                count += length / 4
+            case (4, .fixed32):
+                _ = try r.fixed32()
+                count += 1
+            default: try r.skip(wire)
+            }
         }
+        return count
+    }
+
+    /// Reads a float tensor's `count` values (raw_data, or float_data packed or not), passing each with
+    /// its index to `store`; a tensor with another number of values is refused before any is passed.
+    static func readFloats(_ t: Tensor, count: Int, bytes: UnsafeRawBufferPointer, source: String,
+                           _ store: (Int, Float) throws(NudgeError) -> Void) throws(NudgeError) {
+        let available = try floatCount(t, bytes: bytes, source: source)
+        guard available == count else {
+            throw .format("\(source): \(t.name.isEmpty ? "a tensor" : "tensor \"\(t.name)\"") holds \(available) values; its dimensions give \(count)")
+        }
+        var r = ProtoReader(bytes, source: source, range: t.message)
+        var got = 0
         while let (field, wire) = try r.next() {
             switch (field, wire) {
             case (9, .delimited):
                 let range = try r.delimited()
-                guard range.count == count * 4, got == 0 else {
-                    throw .format("\(source): \(what) has \(range.count) bytes of raw data; its dimensions need \(count * 4)")
-                }
-                for i in 0..<count {
-                    try take(Float(bitPattern: UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: range.lowerBound + 4 * i, as: UInt32.self))))
+                for offset in stride(from: range.lowerBound, to: range.upperBound, by: 4) {
+                    try store(got, Float(bitPattern: UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: offset, as: UInt32.self))))
+                    got += 1
                 }
             case (4, .delimited):
                 var packed = try ProtoReader(bytes, source: source, range: r.delimited())
-                while packed.position < packed.end { try take(Float(bitPattern: try packed.fixed32())) }
-            case (4, .fixed32): try take(Float(bitPattern: try r.fixed32()))
+                while packed.position < packed.end {
+                    try store(got, Float(bitPattern: try packed.fixed32()))
+                    got += 1
+                }
+            case (4, .fixed32):
+                try store(got, Float(bitPattern: try r.fixed32()))
+                got += 1
             default: try r.skip(wire)
             }
         }
-        guard got == count else { throw .format("\(source): \(what) holds \(got) values; its dimensions give \(count)") }
     }
 
     /// The values of a small int64 tensor (a shape), at most `limit` of them; nil when it is not one.

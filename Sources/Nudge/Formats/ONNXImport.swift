@@ -61,11 +61,7 @@ private struct ONNXImport {
 
     func network() throws(NudgeError) -> Network {
         let opset = try defaultOpset()
-        var constants: [String: ONNXFile.Tensor] = [:]
-        for t in file.initializers { constants[t.name] = t }
-        for node in file.nodes where node.op == "Constant" && node.domain.isEmpty && node.outputs.count == 1 {
-            if let t = node.attribute("value")?.tensor { constants[node.outputs[0]] = t }
-        }
+        let constants = try constantTensors()
         let inputs = file.inputs.filter { constants[$0.name] == nil }
         guard inputs.count == 1, let input = inputs.first else {
             throw failure("the graph has \(inputs.count) inputs (\(inputs.map { "\"\($0.name)\"" }.joined(separator: ", "))); Nudge imports networks with one input")
@@ -80,6 +76,23 @@ private struct ONNXImport {
         var reader = LayerReader(importer: self, constants: constants, opset: opset, current: input.name)
         for index in path { try reader.read(file.nodes[index], index) }
         return try build(reader, input: input)
+    }
+
+    /// The initializers and the outputs of `Constant` nodes, by name; each name once.
+    private func constantTensors() throws(NudgeError) -> [String: ONNXFile.Tensor] {
+        var constants: [String: ONNXFile.Tensor] = [:]
+        var named = file.initializers
+        for node in file.nodes where node.op == "Constant" && node.domain.isEmpty && node.outputs.count == 1 {
+            if var t = node.attribute("value")?.tensor {
+                t.name = node.outputs[0]
+                named.append(t)
+            }
+        }
+        for t in named {
+            guard !t.name.isEmpty else { throw failure("an initializer has no name") }
+            guard constants.updateValue(t, forKey: t.name) == nil else { throw failure("two constants are named \"\(t.name)\"") }
+        }
+        return constants
     }
 
     /// The default domain's operator set version.
@@ -101,6 +114,9 @@ private struct ONNXImport {
                 producer[o] = i
             }
         }
+        if let index = producer[input] {
+            throw failure("\"\(input)\" is both the graph's input and the output of \(file.nodes[index].described(index))")
+        }
         var path: [Int] = [], seen = Set<Int>(), name = output
         while name != input {
             guard let index = producer[name] else {
@@ -110,6 +126,9 @@ private struct ONNXImport {
             guard seen.insert(index).inserted else { throw failure("the graph has a cycle through \(file.nodes[index].described(index))") }
             path.append(index)
             let node = file.nodes[index]
+            guard node.outputs.first == name else {
+                throw failure("\(node.described(index)) gives \"\(name)\" as its output \(node.outputs.firstIndex(of: name) ?? 0); only a node's first output is a layer's value (not supported)")
+            }
             let computed = node.inputs.filter { !$0.isEmpty && constants[$0] == nil }
             guard computed.count == 1 else {
                 throw failure(computed.isEmpty
@@ -123,18 +142,28 @@ private struct ONNXImport {
     }
 
     /// Creates the network from the layers read, then fills in its parameters and normalisation.
+    /// Everything the file claims is checked first (the architecture, each tensor's count of values
+    /// against the bytes that hold them), so memory is allocated only for what the file really has.
     private func build(_ reader: LayerReader, input: ONNXFile.Value) throws(NudgeError) -> Network {
         var layers = reader.layers
         guard !layers.isEmpty else { throw failure("the graph has no Gemm or MatMul node: nothing to import as a layer") }
-        if let dims = input.dims, dims.count == 2, let width = dims[1], width != Int64(layers[0].fanIn), !reader.flattened {
-            throw failure("the input \"\(input.name)\" has \(width) features, but the first layer's weights take \(layers[0].fanIn)")
-        }
+        try checkInput(input, width: layers[0].fanIn, flattened: reader.flattened)
         for l in layers.indices where layers[l].activation == nil { layers[l].activation = .identity }
-        let network = try Network(layerSizes: [layers[0].fanIn] + layers.map(\.fanOut),
-                                  activations: layers.map { $0.activation! }, seed: 0)
-        let values = try FloatBuffer(count: network.parameterCount, zeroed: true)
+        let sizes = [layers[0].fanIn] + layers.map(\.fanOut), activations = layers.map { $0.activation! }
+        do {
+            _ = try Network.validate(layerSizes: sizes, activations: activations)
+        } catch {
+            throw failure(error.kind == .outOfMemory ? "the network would have more than \(Network.maxParameters) parameters" : error.message)
+        }
+        for layer in layers {
+            try expectValues(layer.weights, layer.fanIn * layer.fanOut)
+            if let bias = layer.bias { try expectValues(bias, Self.count(bias.dims)) }
+        }
+        let width = layers[0].fanIn
+        try reader.normalization?.check(self, width: width)
+        let network = try Network(layerSizes: sizes, activations: activations, parameters: nil)
         for (l, layer) in layers.enumerated() {
-            let w = values.pointer + network.weightOffsets[l], b = values.pointer + network.biasOffsets[l]
+            let w = network.storage.pointer + network.weightOffsets[l], b = network.storage.pointer + network.biasOffsets[l]
             let fanIn = layer.fanIn, fanOut = layer.fanOut
             try readFloats(layer.weights, count: fanIn * fanOut) { i, v in
                 // Nudge keeps fanOut x fanIn; MatMul's B is fanIn x fanOut.
@@ -147,14 +176,46 @@ private struct ONNXImport {
                 }
             }
         }
-        try network.setParameters(UnsafeBufferPointer(values.buffer))
         if let n = reader.normalization {
-            try network.setNormalization(n.build(self, width: layers[0].fanIn))
+            let normalization = try n.build(self, width: width)
+            try asFormat("the input normalisation") { () throws(NudgeError) in try network.setNormalization(normalization) }
         }
-        for entry in file.metadata {
-            try network.setMetadata(bytes(entry.value), forKey: bytes(entry.key))
+        for (i, entry) in file.metadata.enumerated() {
+            try asFormat("metadata_props[\(i)]") { () throws(NudgeError) in try network.setMetadata(bytes(entry.value), forKey: bytes(entry.key)) }
         }
         return network
+    }
+
+    /// The input's declared shape against the first layer: `[N, width]`, or with a Flatten first,
+    /// any shape whose known dimensions after the batch multiply to `width`.
+    private func checkInput(_ input: ONNXFile.Value, width: Int, flattened: Bool) throws(NudgeError) {
+        guard let dims = input.dims else { return }
+        let features = dims.dropFirst()
+        guard dims.count == 2 || (flattened && dims.count > 2) else {
+            throw failure("the input \"\(input.name)\" has \(dims.count) dimensions; Nudge reads [N, features]\(dims.count > 2 ? " (or any shape with a Flatten on axis 1 first)" : "")")
+        }
+        if features.allSatisfy({ $0 != nil }) {
+            let known = features.reduce(1.0) { $0 * Double($1!) }
+            guard known == Double(width) else {
+                throw failure("the input \"\(input.name)\" has \(features.map { String($0!) }.joined(separator: " x ")) features, but the first layer's weights take \(width)")
+            }
+        }
+    }
+
+    /// Refuses a tensor that does not hold `count` float32 values in the file.
+    private func expectValues(_ t: ONNXFile.Tensor, _ count: Int) throws(NudgeError) {
+        let available = try ONNXFile.floatCount(t, bytes: bytes, source: source)
+        guard available == count else {
+            throw failure("\(t.name.isEmpty ? "a tensor" : "tensor \"\(t.name)\"") holds \(available) values; its dimensions give \(count)")
+        }
+    }
+
+    /// Runs `body`, reporting what it refuses as the file's fault (`format`, naming `what`); only a
+    /// real shortage of memory stays `outOfMemory`.
+    private func asFormat(_ what: String, _ body: () throws(NudgeError) -> Void) throws(NudgeError) {
+        do { try body() } catch {
+            throw error.kind == .outOfMemory ? error : failure("\(what): \(error.message)")
+        }
     }
 
     /// Bytes of the file, in place.
@@ -181,11 +242,20 @@ private struct NormalizationNodes {
     var factor: ONNXFile.Tensor?
     var divides = false
 
+    /// Each constant has one value or one per input feature, and holds them.
+    func check(_ importer: ONNXImport, width: Int) throws(NudgeError) {
+        for t in [offset, factor].compactMap({ $0 }) {
+            let n = ONNXImport.count(t.dims)
+            guard n == 1 || n == width else {
+                throw importer.failure("tensor \"\(t.name)\" of the input normalisation has \(n) values; it needs 1 or one per input feature (\(width))")
+            }
+            let available = try ONNXFile.floatCount(t, bytes: importer.bytes, source: importer.source)
+            guard available == n else { throw importer.failure("tensor \"\(t.name)\" holds \(available) values; its dimensions give \(n)") }
+        }
+    }
+
     func build(_ importer: ONNXImport, width: Int) throws(NudgeError) -> InputNormalization {
         let count = max(offset.map { ONNXImport.count($0.dims) } ?? 1, factor.map { ONNXImport.count($0.dims) } ?? 1)
-        guard count == 1 || count == width else {
-            throw importer.failure("the input normalisation has \(count) values; it needs 1 or one per input feature (\(width))")
-        }
         let values = try FloatBuffer(count: 2 * count, zeroed: true)
         let offsets = values.pointer, scales = values.pointer + count
         for j in 0..<count { scales[j] = 1 }
@@ -196,8 +266,10 @@ private struct NormalizationNodes {
         if let factor {
             let n = ONNXImport.count(factor.dims), divides = divides
             try importer.readFloats(factor, count: n) { (i, v) throws(NudgeError) in
-                guard !divides || v != 0 else { throw importer.failure("tensor \"\(factor.name)\" divides the input by 0 at index \(i)") }
                 let s = divides ? 1 / v : v
+                guard s.isFinite && s != 0 else {
+                    throw importer.failure("tensor \"\(factor.name)\" \(divides ? "divides" : "multiplies") the input by \(v) at index \(i), which gives the scale \(s); a scale must be finite and not 0")
+                }
                 if n == 1 { for j in 0..<count { scales[j] = s } } else { scales[i] = s }
             }
         }
@@ -234,8 +306,10 @@ private struct LayerReader {
         guard node.outputs.count >= 1 else { throw unsupported(node, index, "it has no output") }
         let constant = node.inputs.first { $0 != current && !$0.isEmpty }.flatMap { constants[$0] }
         switch node.op {
-        case "Identity", "Dropout":
+        case "Identity":
             break
+        case "Dropout":
+            guard node.inputs.count < 3 || node.inputs[2].isEmpty else { throw unsupported(node, index, "a Dropout with a training_mode input may drop values; only inference Dropout, which changes nothing, is") }
         case "Cast":
             guard node.attribute("to")?.int == 1 else { throw unsupported(node, index, "it casts to \(ONNXFile.dataTypeName(node.attribute("to")?.int ?? 0)), not float32") }
         case "Flatten":
@@ -245,7 +319,8 @@ private struct LayerReader {
             // A reshape to [-1, width] (or [0, width]) of a matrix already that wide changes nothing.
             let width = layers.last?.fanOut
             let shape = try constant.flatMap { (t) throws(NudgeError) in try ONNXFile.readInt64s(t, limit: 2, bytes: importer.bytes, source: importer.source) }
-            guard let width, let shape, shape.count == 2, shape[0] == -1 || shape[0] == 0, shape[1] == Int64(width) else {
+            let allowZero = (node.attribute("allowzero")?.int ?? 0) != 0
+            guard let width, let shape, shape.count == 2, shape[0] == -1 || (shape[0] == 0 && !allowZero), shape[1] == Int64(width) else {
                 throw unsupported(node, index, "only a Reshape to [-1, units] after a layer, which changes nothing, is")
             }
         case "Sub", "Mul", "Div":
@@ -255,7 +330,7 @@ private struct LayerReader {
         case "Add":
             guard var layer = layers.last, layer.bias == nil, layer.activation == nil, let bias = constant,
                   node.inputs.count == 2 else {
-                throw unsupported(node, index, "Add is read only as the bias of a MatMul, right after it")
+                throw unsupported(node, index, "Add is read only as the bias of the layer just before it (a MatMul, or a Gemm without C), by a constant")
             }
             try checkVector(bias, length: layer.fanOut, node, index, what: "bias")
             layer.bias = bias

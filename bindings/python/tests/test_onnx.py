@@ -125,19 +125,18 @@ def test_round_trip_is_exact(rng, hidden, output, normalization):
     np.testing.assert_array_equal(back.predict(X), net.predict(X))
 
 
-def test_export_to_file_is_atomic(tmp_path, rng):
+def test_export_to_file(tmp_path):
     net = nudge.Network([4, 3, 2], seed=1)
     path = tmp_path / "model.onnx"
     assert net.to_onnx(path) is None
     assert path.read_bytes() == net.to_onnx()
-    before = path.read_bytes()
     with pytest.raises(nudge.NudgeIOError, match="is not a regular file"):
         net.to_onnx(tmp_path)  # a folder: refused, nothing written
-    (tmp_path / "sub").mkdir()
-    with pytest.raises(nudge.NudgeIOError):
+    with pytest.raises(nudge.NudgeIOError, match="missing"):
         nudge.Network([4, 8, 2], seed=2).to_onnx(tmp_path / "missing" / "model.onnx")
-    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.onnx"]
     assert nudge.Network.from_onnx(path).layer_sizes == (4, 3, 2)
+    # A failed export over an existing file leaves it intact: Tests/c/test_onnx.c (a file size limit).
 
 
 # -- import of models made elsewhere ------------------------------------------------------------------
@@ -248,14 +247,44 @@ REFUSED = {
     "cycle": ([helper.make_node("MatMul", ["y", "W"], ["h"], name="a"), helper.make_node("Relu", ["h"], ["y"], name="b")],
               [weights("W", (3, 3))], r"the graph has a cycle through"),
     "transA": ([helper.make_node("Gemm", ["x", "W"], ["y"], transA=1)], [weights("W", (4, 3))], r"transA = 1"),
+    "second output": ([helper.make_node("Dropout", ["x"], ["d", "mask"], name="drop"),
+                       helper.make_node("Cast", ["mask"], ["m"], to=TensorProto.FLOAT),
+                       helper.make_node("MatMul", ["m", "W"], ["y"])], [weights("W", (4, 3))],
+                      r'node "drop" \(Dropout\) gives "mask" as its output 1'),
+    "training dropout": ([helper.make_node("Dropout", ["x", "", "train"], ["d"], name="drop"),
+                          helper.make_node("MatMul", ["d", "W"], ["y"])],
+                         [weights("W", (4, 3)), numpy_helper.from_array(np.array(True), "train")], r"training_mode"),
+    "normalisation lengths": ([helper.make_node("Sub", ["x", "m"], ["c"]), helper.make_node("Mul", ["c", "s"], ["n"]),
+                               helper.make_node("MatMul", ["n", "W"], ["y"])],
+                              [weights("m", (4,)), weights("s", (3,)), weights("W", (4, 3))],
+                              r'tensor "s" of the input normalisation has 3 values; it needs 1 or one per input feature \(4\)'),
+    "one-unit softmax": ([helper.make_node("MatMul", ["x", "W"], ["h"]), helper.make_node("Softmax", ["h"], ["y"])],
+                         [weights("W", (4, 1))], r"a softmax output needs at least 2 units"),
+    "claims 2**31 weights": ([helper.make_node("MatMul", ["x", "W"], ["y"])],
+                             [TensorProto(name="W", data_type=TensorProto.FLOAT, dims=[46340, 46340])],
+                             r'tensor "W" holds 0 values; its dimensions give 2147395600',
+                             [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", "features"])]),
+    "two constants, one name": ([helper.make_node("MatMul", ["x", "W"], ["y"])], [weights("W", (4, 3)), weights("W", (4, 3))],
+                                r'two constants are named "W"'),
 }
 
 
 @pytest.mark.parametrize("case", REFUSED, ids=str)
 def test_import_refuses_with_the_first_unsupported_node(case):
-    nodes, initializers, message = REFUSED[case]
+    nodes, initializers, message, *inputs = REFUSED[case]
     with pytest.raises(nudge.FormatError, match=message):
-        nudge.Network.from_onnx(model_of(nodes, initializers))
+        nudge.Network.from_onnx(model_of(nodes, initializers, inputs=inputs[0] if inputs else None))
+
+
+def test_import_refuses_inputs_it_cannot_read_as_features():
+    matmul = [helper.make_node("MatMul", ["x", "W"], ["y"])]
+    rank3 = [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, 4])]
+    with pytest.raises(nudge.FormatError, match=r'the input "x" has 3 dimensions; Nudge reads \[N, features\]'):
+        nudge.Network.from_onnx(model_of(matmul, [weights("W", (4, 3))], inputs=rank3))
+    flat = [helper.make_node("Flatten", ["x"], ["f"]), helper.make_node("MatMul", ["f", "W"], ["y"])]
+    assert nudge.Network.from_onnx(model_of(flat, [weights("W", (12, 3))], inputs=rank3)).input_size == 12
+    with pytest.raises(nudge.FormatError, match=r"has 3 x 4 features, but the first layer's weights take 5"):
+        nudge.Network.from_onnx(model_of(flat, [weights("W", (5, 3))], inputs=rank3))
 
 
 def test_import_refuses_sklearn_zipmap_and_binary(rng):
@@ -279,7 +308,7 @@ def test_import_refuses_external_data_oversized_and_huge_dims():
     with pytest.raises(nudge.FormatError, match=r"dimensions \[1099511627776, 3\]"):
         nudge.Network.from_onnx(model_of([helper.make_node("MatMul", ["x", "W"], ["y"])], [huge]))
     short = TensorProto(name="W", data_type=TensorProto.FLOAT, dims=[4, 3], raw_data=b"\0" * 40)
-    with pytest.raises(nudge.FormatError, match="has 40 bytes of raw data; its dimensions need 48"):
+    with pytest.raises(nudge.FormatError, match='tensor "W" holds 10 values; its dimensions give 12'):
         nudge.Network.from_onnx(model_of([helper.make_node("MatMul", ["x", "W"], ["y"])], [short]))
     nan = numpy_helper.from_array(np.full((4, 3), np.nan, np.float32), "W")
     with pytest.raises(nudge.NotFiniteError, match='tensor "W" holds nan at index 0'):
@@ -291,17 +320,14 @@ def test_damaged_files_give_errors_never_crashes(rng):
     for end in range(len(data)):  # every truncation
         with pytest.raises(nudge.FormatError):
             nudge.Network.from_onnx(data[:end])
-    good = 0
-    for _ in range(3000):  # random byte changes: an error or a network, nothing else
+    for _ in range(3000):  # random byte changes: a network, or an error that blames the file
         damaged = bytearray(data)
         for position in rng.integers(0, len(data), rng.integers(1, 4)):
             damaged[position] = rng.integers(0, 256)
         try:
             nudge.Network.from_onnx(bytes(damaged))
-            good += 1
-        except (nudge.FormatError, nudge.NotFiniteError, nudge.InvalidArgumentError, nudge.ShapeError) as error:
-            assert str(error)
-    assert good < 3000
+        except (nudge.FormatError, nudge.NotFiniteError) as error:
+            assert str(error).startswith("nudge_import_onnx_from_buffer: ")
     with pytest.raises(nudge.FormatError, match="is a Nudge model file, not an ONNX model"):
         nudge.Network.from_onnx(nudge.Network([2, 2], seed=0).to_bytes())
     with pytest.raises(nudge.FormatError, match="not a valid ONNX file"):
