@@ -285,26 +285,44 @@ static FZ_UNUSED const char *fz_check_network(const nudge_network *net, size_t *
 }
 
 /* The bytes nudge_save_to_buffer gives for a network loaded from `data`: the same bytes, except that
- * a version-2 file whose normalisation is empty (K = 0) is written as version 1 (the oldest version
- * that holds everything in it): the K field goes, the size and CRC follow. Returns the expected size
- * and fills `out` (capacity `size`), or 0 when `data` is not that case. */
+ * a file is written in the oldest version that holds what the network has (docs/FORMAT.md):
+ * - a version-2 file whose normalisation is empty (K = 0) is written as version 1: the K field goes;
+ * - a version-3 file (a checkpoint) loads as its network alone, and is written as version 2 (K > 0)
+ *   or 1 (K = 0): the S field and the trainer section go, and K with them when it is 0.
+ * The size and CRC follow. Returns the expected size and fills `out` (capacity `size`), or 0 when
+ * `data` is none of these cases. */
 static FZ_UNUSED size_t fz_expected_resave(const unsigned char *data, size_t size, unsigned char *out) {
-    size_t offset, layers, metadata, i;
-    if (size < 48 || fz_u32(data + 8) != 2)
+    size_t offset, layers, end, kept, removed;
+    uint32_t version, normalisation;
+    uint64_t section = 0;
+    if (size < 48)
         return 0;
+    version = fz_u32(data + 8);
     layers = fz_u32(data + 24);
-    metadata = fz_u32(data + 28);
     offset = 40 + 8 * layers - 4; /* the K field */
-    if (offset + 4 > size || fz_u32(data + offset) != 0)
+    if ((version != 2 && version != 3) || layers > size || offset + 4 > size)
         return 0;
-    (void)metadata;
-    memcpy(out, data, offset);
-    memcpy(out + offset, data + offset + 4, size - 4 - (offset + 4));
-    fz_put_u32(out + 8, 1);
-    fz_put_u64(out + 16, (uint64_t)(size - 4));
-    i = size - 8;
-    fz_put_u32(out + i, fz_crc32(out, i));
-    return size - 4;
+    normalisation = fz_u32(data + offset);
+    if (version == 2 && normalisation != 0)
+        return 0;
+    if (version == 3) {
+        if (offset + 12 > size)
+            return 0;
+        section = fz_u64(data + offset + 4);
+        if (section > size - 4 - (offset + 12))
+            return 0;
+    }
+    end = size - 4 - (size_t)section;            /* the end of the parameters */
+    kept = normalisation != 0 ? offset + 4 : offset; /* the header, up to K or through it */
+    removed = (version == 3 ? 12 : 4) - (kept - offset);
+    if (end < kept + removed)
+        return 0;
+    memcpy(out, data, kept);
+    memcpy(out + kept, data + kept + removed, end - (kept + removed));
+    fz_put_u32(out + 8, normalisation != 0 ? 2 : 1);
+    fz_put_u64(out + 16, (uint64_t)(end - removed + 4));
+    fz_put_u32(out + end - removed, fz_crc32(out, end - removed));
+    return end - removed + 4;
 }
 
 /* Loads `data` from the buffer, and written to a file with nudge_load: documented statuses, the same
