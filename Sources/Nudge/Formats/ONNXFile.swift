@@ -249,14 +249,19 @@ struct ONNXFile {
         return count
     }
 
-    /// Reads a float tensor's `count` values (raw_data, or float_data packed or not), passing each with
-    /// its index to `store`; a tensor with another number of values is refused before any is passed.
-    static func readFloats(_ t: Tensor, count: Int, bytes: UnsafeRawBufferPointer, source: String,
-                           _ store: (Int, Float) throws(NudgeError) -> Void) throws(NudgeError) {
+    /// Refuses a tensor that does not hold exactly `count` float32 values in the file (``floatCount(_:bytes:source:)``).
+    static func expectFloats(_ t: Tensor, count: Int, bytes: UnsafeRawBufferPointer, source: String) throws(NudgeError) {
         let available = try floatCount(t, bytes: bytes, source: source)
         guard available == count else {
             throw .format("\(source): \(t.name.isEmpty ? "a tensor" : "tensor \"\(t.name)\"") holds \(available) values; its dimensions give \(count)")
         }
+    }
+
+    /// Reads a float tensor's `count` values (raw_data, or float_data packed or not), passing each with
+    /// its index to `store`; a tensor with another number of values is refused before any is passed.
+    static func readFloats(_ t: Tensor, count: Int, bytes: UnsafeRawBufferPointer, source: String,
+                           _ store: (Int, Float) throws(NudgeError) -> Void) throws(NudgeError) {
+        try expectFloats(t, count: count, bytes: bytes, source: source)
         var r = ProtoReader(bytes, source: source, range: t.message)
         var got = 0
         while let (field, wire) = try r.next() {

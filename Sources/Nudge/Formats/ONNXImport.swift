@@ -156,8 +156,8 @@ private struct ONNXImport {
             throw failure(error.kind == .outOfMemory ? "the network would have more than \(Network.maxParameters) parameters" : error.message)
         }
         for layer in layers {
-            try expectValues(layer.weights, layer.fanIn * layer.fanOut)
-            if let bias = layer.bias { try expectValues(bias, Self.count(bias.dims)) }
+            try ONNXFile.expectFloats(layer.weights, count: layer.fanIn * layer.fanOut, bytes: bytes, source: source)
+            if let bias = layer.bias { try ONNXFile.expectFloats(bias, count: Self.count(bias.dims), bytes: bytes, source: source) }
         }
         let width = layers[0].fanIn
         try reader.normalization?.check(self, width: width)
@@ -202,14 +202,6 @@ private struct ONNXImport {
         }
     }
 
-    /// Refuses a tensor that does not hold `count` float32 values in the file.
-    private func expectValues(_ t: ONNXFile.Tensor, _ count: Int) throws(NudgeError) {
-        let available = try ONNXFile.floatCount(t, bytes: bytes, source: source)
-        guard available == count else {
-            throw failure("\(t.name.isEmpty ? "a tensor" : "tensor \"\(t.name)\"") holds \(available) values; its dimensions give \(count)")
-        }
-    }
-
     /// Runs `body`, reporting what it refuses as the file's fault (`format`, naming `what`); only a
     /// real shortage of memory stays `outOfMemory`.
     private func asFormat(_ what: String, _ body: () throws(NudgeError) -> Void) throws(NudgeError) {
@@ -249,8 +241,7 @@ private struct NormalizationNodes {
             guard n == 1 || n == width else {
                 throw importer.failure("tensor \"\(t.name)\" of the input normalisation has \(n) values; it needs 1 or one per input feature (\(width))")
             }
-            let available = try ONNXFile.floatCount(t, bytes: importer.bytes, source: importer.source)
-            guard available == n else { throw importer.failure("tensor \"\(t.name)\" holds \(available) values; its dimensions give \(n)") }
+            try ONNXFile.expectFloats(t, count: n, bytes: importer.bytes, source: importer.source)
         }
     }
 
